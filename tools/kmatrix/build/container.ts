@@ -1,0 +1,88 @@
+/**
+ * Runs one command in a toolchain container through dockerode and always checks its exit status
+ * (driverkit's runner famously does not). Output is streamed line by line as it arrives.
+ */
+import type Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
+
+export interface Bind {
+  host: string;
+  container: string;
+  readOnly: boolean;
+}
+
+export interface RunSpec {
+  image: string;
+  cmd: string[];
+  env: Record<string, string>;
+  workdir: string;
+  binds: Bind[];
+  user?: string;
+  /** Kill the container after this long. */
+  timeoutMs?: number;
+  onLine: (line: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  timedOut: boolean;
+}
+
+function lineSplitter(onLine: (line: string) => void): PassThrough {
+  const stream = new PassThrough();
+  let rest = '';
+  stream.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString('utf8')).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  });
+  stream.on('end', () => rest && onLine(rest));
+  return stream;
+}
+
+export async function runInContainer(docker: Docker, spec: RunSpec): Promise<RunResult> {
+  const container = await docker.createContainer({
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    WorkingDir: spec.workdir,
+    User: spec.user,
+    Tty: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    Labels: { 'kmatrix.role': 'build' },
+    HostConfig: {
+      NetworkMode: 'none',
+      Binds: spec.binds.map((b) => `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`),
+    },
+  });
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  const stopOnSignal = () => void container.kill().catch(() => {});
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const out = lineSplitter(spec.onLine);
+    const err = lineSplitter(spec.onLine);
+    container.modem.demuxStream(stream, out, err);
+    const ended = new Promise<void>((resolve) => stream.on('end', resolve));
+    await container.start();
+    if (spec.timeoutMs) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        void container.kill().catch(() => {});
+      }, spec.timeoutMs);
+    }
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    await ended;
+    out.end();
+    err.end();
+    return { exitCode: StatusCode, timedOut };
+  } finally {
+    if (timer) clearTimeout(timer);
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
+    await container.remove({ force: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Builds one target: header packages from the store, the driver's sources copied into a scratch
+ * folder, `make modules` in the toolchain container (by digest, network none), then the .ko files
+ * and build.json moved into the output folder in one rename. Shared by the Nx executor and the CLI.
+ */
+import type Docker from 'dockerode';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { KmatrixError } from '../errors.ts';
+import { stableJson } from '../files/atomic.ts';
+import { CONTAINER_SRC } from '../matrix/generate.ts';
+import type { Target } from '../matrix/target.ts';
+import { ensureImage } from '../docker/engine.ts';
+import type { HeaderStore } from '../headers/store.ts';
+import { runInContainer, type Bind } from './container.ts';
+import { modinfoField } from './modinfo.ts';
+import { hashTree, sha256 } from './sources.ts';
+
+export interface BuildOptions {
+  root: string;
+  target: Target;
+  /** The image repository the toolchain was pushed to (from its lock). */
+  repository: string;
+  outDir: string;
+  store: HeaderStore;
+  docker: Docker;
+  log: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export interface BuiltModule {
+  file: string;
+  sha256: string;
+  size: number;
+  vermagic: string;
+}
+
+export interface BuildResult {
+  modules: BuiltModule[];
+  logFile: string;
+}
+
+/** Each package's trees go where Debian's absolute-path Makefiles expect them: /usr/src/*, /usr/lib/linux-kbuild-*. */
+async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> {
+  const binds: Bind[] = [];
+  for (const pkg of target.headers) {
+    const tree = await store.tree(pkg);
+    for (const sub of ['usr/src', 'usr/lib']) {
+      const dir = join(tree, sub);
+      if (!existsSync(dir)) continue;
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        if (sub === 'usr/lib' && !entry.name.startsWith('linux-kbuild-')) continue;
+        binds.push({ host: join(dir, entry.name), container: `/${sub}/${entry.name}`, readOnly: true });
+      }
+    }
+  }
+  if (!binds.some((b) => b.container === target.kernelDir)) {
+    throw new KmatrixError(`the header packages do not contain ${target.kernelDir}`, {
+      stage: 'headers',
+      target: target.name,
+      remedy: 'the target.json header list is inconsistent: re-run `npx kmatrix gen`',
+    });
+  }
+  return binds;
+}
+
+async function findKo(dir: string, module: string): Promise<string | undefined> {
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name === `${module}.ko`) return join(e.parentPath, e.name);
+  }
+  return undefined;
+}
+
+function firstErrors(lines: string[]): string[] {
+  const errors = lines.filter((l) => /\berror\b|Error \d+|\*\*\*/.test(l));
+  return (errors.length > 0 ? errors : lines.slice(-5)).slice(0, 5);
+}
+
+export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
+  const { target } = o;
+  const image = `${o.repository}@${target.toolchain.digest}`;
+  const binds = await headerBinds(o.store, target);
+  await ensureImage(o.docker, image, `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``);
+
+  await mkdir(dirname(o.outDir), { recursive: true });
+  const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
+  const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
+  const lines: string[] = [];
+  try {
+    const src = join(scratch, 'src');
+    await cp(join(o.root, target.driver.path), src, { recursive: true });
+    const sources = await hashTree(src);
+    const cmd = [
+      'make',
+      '-C',
+      target.kernelDir,
+      `M=${CONTAINER_SRC}`,
+      ...target.build.makeArgs,
+      `KCFLAGS=${target.build.kcflags.join(' ')}`,
+      'modules',
+    ];
+    o.log(`$ ${cmd.join(' ')}   [${image}]`);
+    const result = await runInContainer(o.docker, {
+      image,
+      cmd,
+      env: target.build.env,
+      workdir: CONTAINER_SRC,
+      binds: [...binds, { host: src, container: CONTAINER_SRC, readOnly: false }],
+      user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+      timeoutMs: o.timeoutMs,
+      onLine: (line) => {
+        lines.push(line);
+        o.log(line);
+      },
+    });
+    await writeFile(logFile, `${lines.join('\n')}\n`);
+    if (result.exitCode !== 0) {
+      throw new KmatrixError(
+        result.timedOut ? `build timed out after ${o.timeoutMs} ms` : `make exited with status ${result.exitCode}`,
+        { stage: 'build', target: target.name, problems: firstErrors(lines), remedy: `full log: ${logFile}` },
+      );
+    }
+
+    const stage = join(scratch, 'out');
+    await mkdir(stage);
+    const modules: BuiltModule[] = [];
+    for (const module of target.driver.modules) {
+      const ko = await findKo(src, module);
+      if (!ko) {
+        throw new KmatrixError(`make succeeded but produced no ${module}.ko`, {
+          stage: 'build',
+          target: target.name,
+          remedy: `check the driver's Kbuild (obj-m) against "modules" in support-matrix.json; log: ${logFile}`,
+        });
+      }
+      const bytes = await readFile(ko);
+      const vermagic = modinfoField(bytes, 'vermagic') ?? '';
+      if (!vermagic.startsWith(`${target.kernelrelease} `)) {
+        throw new KmatrixError(`${module}.ko has vermagic "${vermagic}", not ${target.kernelrelease}`, {
+          stage: 'build',
+          target: target.name,
+          remedy: 'the headers mounted are not the target kernel\'s: re-run `npx kmatrix gen`',
+        });
+      }
+      await writeFile(join(stage, `${module}.ko`), bytes);
+      modules.push({ file: `${module}.ko`, sha256: sha256(bytes), size: bytes.length, vermagic });
+    }
+    await writeFile(
+      join(stage, 'build.json'),
+      stableJson({
+        target: target.name,
+        inputs: {
+          targetJsonSha256: sha256(stableJson(target)),
+          toolchain: { name: target.toolchain.name, image },
+          headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
+          driverSources: sources,
+          make: cmd,
+          env: target.build.env,
+        },
+        outputs: modules,
+      }),
+    );
+    await writeFile(join(stage, 'build.log'), `${lines.join('\n')}\n`);
+    // Replace the whole output folder in one step: never a mix of old and new, never a partial .ko.
+    await rm(o.outDir, { recursive: true, force: true });
+    await rename(stage, o.outDir);
+    await rm(logFile, { force: true });
+    return { modules, logFile: join(o.outDir, 'build.log') };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The kmatrix command line. This is the one place that maps errors to text and exit codes:
+ * 0 done, 1 failed (the message says why and what to do), 2 wrong usage.
+ */
+import { KmatrixError, renderError } from './errors.ts';
+import type { Command } from './commands/command.ts';
+import { crawlCommand } from './commands/crawl.ts';
+import { genCommand } from './commands/gen.ts';
+import { toolchainCommand } from './commands/toolchain.ts';
+import { buildCommand } from './commands/build.ts';
+
+const commands: Command[] = [crawlCommand, genCommand, toolchainCommand, buildCommand];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: npx kmatrix <command> [options]',
+    '',
+    'Builds out-of-tree Linux kernel drivers for every driver × distro × kernel × arch in',
+    'support-matrix.json; Nx (`npx nx run-many -t build-driver`) runs and caches the builds.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `npx kmatrix <command> --help` for a command\'s options.',
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    throw new KmatrixError(`unknown command "${name}"`, { stage: 'usage', remedy: `commands: ${commands.map((c) => c.name).join(', ')}; see \`npx kmatrix --help\`` });
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${renderError(error)}\n`);
+    process.exitCode = error instanceof KmatrixError && error.stage === 'usage' ? 2 : 1;
+  },
+);

@@ -1,0 +1,39 @@
+import { relative, resolve } from 'node:path';
+import { buildFromTargetFile, targetFileFor } from '../build/execute.ts';
+import { KmatrixError } from '../errors.ts';
+import { log, parse, type Command } from './command.ts';
+
+const help = `Usage: npx kmatrix build TARGET [--out DIR]
+
+Builds one target outside Nx (no cache), exactly as the build-driver task does: the
+same toolchain image by digest, the same header packages by SHA256, the same flags.
+TARGET is a project name (driver--distro--kernelrelease--arch, see \`npx nx show
+projects\`) or a path to a target.json. Prints the sha256 of each module built.
+
+Options:
+  --out DIR    output folder (default: dist/targets/<driver>/<distro>/<kernelrelease>/<arch>)
+  -h, --help   show this help
+`;
+
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'build one target directly (what the Nx build-driver task runs)',
+  help,
+  async run(argv) {
+    const { values, positionals } = parse('build', argv, { out: { type: 'string' } }, true);
+    if (values.help) {
+      process.stdout.write(help);
+      return 0;
+    }
+    if (positionals.length !== 1) {
+      throw new KmatrixError('build takes exactly one TARGET', { stage: 'usage', remedy: 'see `npx kmatrix build --help`' });
+    }
+    const root = resolve('.');
+    const { outDir, result } = await buildFromTargetFile(root, targetFileFor(root, positionals[0]!), {
+      outDir: values.out ? resolve(values.out) : undefined,
+      log,
+    });
+    for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, `${outDir}/${m.file}`)}\n`);
+    return 0;
+  },
+};

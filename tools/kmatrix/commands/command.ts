@@ -1,0 +1,30 @@
+/** The shape every CLI command shares, and argument parsing that turns mistakes into usage errors. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { KmatrixError } from '../errors.ts';
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Full --help text. */
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  command: string,
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  } catch (error) {
+    throw new KmatrixError((error as Error).message, {
+      stage: 'usage',
+      remedy: `see \`npx kmatrix ${command} --help\``,
+    });
+  }
+}
+
+/** Progress and diagnostics go to stderr so stdout stays machine-readable. */
+export const log = (line: string) => process.stderr.write(`${line}\n`);

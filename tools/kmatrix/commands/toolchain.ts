@@ -1,0 +1,50 @@
+import { resolve } from 'node:path';
+import { join } from 'node:path';
+import { connectDocker } from '../docker/engine.ts';
+import { detectMirrors } from '../crawl/mirror.ts';
+import { KmatrixError } from '../errors.ts';
+import { defaultStoreDir } from '../headers/store.ts';
+import { identifier } from '../matrix/names.ts';
+import { buildToolchain } from '../toolchain/build.ts';
+import { loadToolchain } from '../toolchain/spec.ts';
+import { log, parse, type Command } from './command.ts';
+
+const help = `Usage: npx kmatrix toolchain build NAME [--force]
+
+Builds toolchains/NAME/Dockerfile on a debootstrapped base image (no public registry
+needed), pushes it to the OCI registry (KMATRIX_REGISTRY, default 127.0.0.1:5000) and
+records the pushed manifest digest in toolchains/NAME/toolchain.lock.json. Builds run
+the image by that digest. If an image built from the same Dockerfile and toolchain.json
+is already in the registry, it is reused and nothing is rebuilt.
+
+After a rebuild, run \`npx kmatrix gen\`: each target.json carries the digest, so every
+target of the toolchain (and only those) is rebuilt.
+
+Options:
+  --force      rebuild the base image and the toolchain even if one is up to date
+  -h, --help   show this help
+`;
+
+export const toolchainCommand: Command = {
+  name: 'toolchain',
+  summary: 'build, push and pin a toolchain image',
+  help,
+  async run(argv) {
+    const { values, positionals } = parse('toolchain', argv, { force: { type: 'boolean', default: false } }, true);
+    if (values.help) {
+      process.stdout.write(help);
+      return 0;
+    }
+    const [sub, name, ...rest] = positionals;
+    if (sub !== 'build' || !name || rest.length > 0 || !identifier.safeParse(name).success) {
+      throw new KmatrixError('usage: kmatrix toolchain build NAME', { stage: 'usage', remedy: 'e.g. `npx kmatrix toolchain build debian-bookworm`' });
+    }
+    const root = resolve('.');
+    const toolchain = await loadToolchain(root, name);
+    const docker = await connectDocker();
+    const mirrors = await detectMirrors();
+    const { lock } = await buildToolchain({ docker, toolchain, mirrors, lockDir: join(defaultStoreDir(), 'locks'), force: values.force, log });
+    process.stdout.write(`${lock.repository}@${lock.digest}\n`);
+    return 0;
+  },
+};

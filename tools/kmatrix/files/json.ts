@@ -1,0 +1,60 @@
+/** Reading a JSON file through a zod schema, with errors that name the file and the field. */
+import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
+import { KmatrixError, type Stage } from '../errors.ts';
+
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+export function zodProblems(file: string, error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${file}: ${formatIssuePath(issue.path)}: ${issue.message}`);
+}
+
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: { file: string; stage: Stage; what: string; remedy: string },
+): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new KmatrixError(`invalid ${where.what} in ${where.file}`, {
+      stage: where.stage,
+      problems: zodProblems(where.file, result.error),
+      remedy: where.remedy,
+    });
+  }
+  return result.data;
+}
+
+export async function readJsonFile<S extends z.ZodType>(
+  schema: S,
+  file: string,
+  where: { stage: Stage; what: string; remedy: string },
+): Promise<z.infer<S>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new KmatrixError(`cannot read ${where.what} ${file}${code ? ` (${code})` : ''}`, {
+      stage: where.stage,
+      cause: error,
+      remedy: where.remedy,
+    });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new KmatrixError(`${file} is not valid JSON: ${(error as Error).message}`, {
+      stage: where.stage,
+      cause: error,
+      remedy: where.remedy,
+    });
+  }
+  return parseWith(schema, value, { file, ...where });
+}

@@ -1,0 +1,82 @@
+/**
+ * toolchains/<name>/: a Dockerfile, toolchain.json (what it is for) and toolchain.lock.json (the
+ * manifest digest it was pushed as). Builds run the image by that digest, never by tag.
+ */
+import { z } from 'zod';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readJsonFile } from '../files/json.ts';
+import { arch, identifier } from '../matrix/names.ts';
+import { KmatrixError } from '../errors.ts';
+
+export const toolchainSchema = z
+  .object({
+    $schema: z.string().optional(),
+    distro: identifier.describe('The distro whose kernels this toolchain builds'),
+    base: z
+      .object({
+        release: identifier.describe('Debian release debootstrapped for the base image, e.g. bookworm'),
+      })
+      .strict(),
+    gcc: z.string().regex(/^\d+$/, 'must be the gcc major version, e.g. "12"'),
+    hostArch: arch.describe('The architecture the image runs on'),
+    targetArchs: z.array(arch).min(1).describe('Architectures it can build modules for'),
+  })
+  .strict();
+export type ToolchainSpec = z.infer<typeof toolchainSchema>;
+
+export const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
+
+export const lockSchema = z
+  .object({
+    repository: z.string().min(1).describe('Where the image was pushed, e.g. 127.0.0.1:5000/kmatrix/debian-bookworm'),
+    digest: digest.describe('The pushed manifest digest; builds run <repository>@<digest>'),
+    contextSha256: z.string().regex(/^[0-9a-f]{64}$/).describe('Hash of the Dockerfile and toolchain.json it was built from'),
+  })
+  .strict();
+export type ToolchainLock = z.infer<typeof lockSchema>;
+
+export interface Toolchain {
+  name: string;
+  dir: string;
+  spec: ToolchainSpec;
+  lock: ToolchainLock | undefined;
+}
+
+export function toolchainDir(root: string, name: string): string {
+  return join(root, 'toolchains', name);
+}
+
+export async function loadToolchain(root: string, name: string): Promise<Toolchain> {
+  const dir = toolchainDir(root, name);
+  if (!existsSync(join(dir, 'toolchain.json'))) {
+    throw new KmatrixError(`no toolchain "${name}" (missing ${join('toolchains', name, 'toolchain.json')})`, {
+      stage: 'toolchain',
+      remedy: `create toolchains/${name}/ with a Dockerfile and toolchain.json (see toolchains/debian-bookworm/)`,
+    });
+  }
+  const spec = await readJsonFile(toolchainSchema, join(dir, 'toolchain.json'), {
+    stage: 'toolchain',
+    what: 'toolchain description',
+    remedy: 'fix the fields listed above',
+  });
+  const lockFile = join(dir, 'toolchain.lock.json');
+  const lock = existsSync(lockFile)
+    ? await readJsonFile(lockSchema, lockFile, {
+        stage: 'toolchain',
+        what: 'toolchain lock',
+        remedy: `rebuild it with \`npx kmatrix toolchain build ${name}\``,
+      })
+    : undefined;
+  return { name, dir, spec, lock };
+}
+
+export function requireLock(t: Toolchain): ToolchainLock {
+  if (!t.lock) {
+    throw new KmatrixError(`toolchain "${t.name}" has not been built and pinned yet`, {
+      stage: 'toolchain',
+      remedy: `run \`npx kmatrix toolchain build ${t.name}\` (it writes toolchains/${t.name}/toolchain.lock.json)`,
+    });
+  }
+  return t.lock;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 host (as root) for kmatrix: installs the Docker engine, debootstrap, the
+# OCI registry and the small tools kmatrix calls, then starts dockerd and the registry if they are
+# not already answering. Safe to run again: it only does what is missing.
+set -euo pipefail
+
+REGISTRY_ADDR="${KMATRIX_REGISTRY:-127.0.0.1:5000}"
+STATE_DIR="${KMATRIX_STATE_DIR:-/var/lib/kmatrix}"
+LOG_DIR="${STATE_DIR}/logs"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  say "run this as root (it installs packages and starts dockerd): sudo bash $0"
+  exit 1
+fi
+
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v xz >/dev/null || need+=(xz-utils)
+command -v modinfo >/dev/null || need+=(kmod)
+command -v dpkg-deb >/dev/null || need+=(dpkg)
+command -v git >/dev/null || need+=(git)
+command -v curl >/dev/null || need+=(curl)
+if [ "${#need[@]}" -gt 0 ]; then
+  say "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+mkdir -p "$LOG_DIR"
+
+if ! docker version >/dev/null 2>&1; then
+  say "starting dockerd (log: $LOG_DIR/dockerd.log)"
+  # No bridge and no iptables: compile containers run with network none, image builds with host.
+  nohup dockerd --iptables=false --bridge=none >"$LOG_DIR/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+  docker version >/dev/null 2>&1 || { say "dockerd did not come up; see $LOG_DIR/dockerd.log"; exit 1; }
+fi
+
+if ! curl -fsS "http://${REGISTRY_ADDR}/v2/" >/dev/null 2>&1; then
+  say "starting the OCI registry on ${REGISTRY_ADDR} (log: $LOG_DIR/registry.log)"
+  mkdir -p "$STATE_DIR/registry"
+  cat >"$STATE_DIR/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: ${STATE_DIR}/registry
+  delete:
+    enabled: true
+http:
+  addr: ${REGISTRY_ADDR}
+YAML
+  nohup docker-registry serve "$STATE_DIR/registry.yml" >"$LOG_DIR/registry.log" 2>&1 &
+  for _ in $(seq 1 40); do curl -fsS "http://${REGISTRY_ADDR}/v2/" >/dev/null 2>&1 && break; sleep 0.25; done
+  curl -fsS "http://${REGISTRY_ADDR}/v2/" >/dev/null || { say "the registry did not come up; see $LOG_DIR/registry.log"; exit 1; }
+fi
+say "docker engine and registry (${REGISTRY_ADDR}) are up"
