@@ -26,7 +26,7 @@ const EXTERNAL_DEPENDENCIES = ['dockerode', 'execa', 'zod'];
 
 export function buildDriverTarget(target: Target, projectRoot: string): TargetConfiguration {
   return {
-    executor: '@kmatrix/nx-plugin:build-driver',
+    executor: './plugins/kmatrix:build-driver',
     cache: true,
     inputs: [
       `{projectRoot}/target.json`,

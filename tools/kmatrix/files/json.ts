@@ -3,15 +3,25 @@ import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { KmatrixError, type Stage } from '../errors.ts';
 
+/** JSON-path style: matrix[0].archs[1], drivers["../x"] for keys that are not plain names. */
 export function formatIssuePath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
   return path
-    .map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`))
+    .map((key, i) => {
+      if (typeof key === 'number') return `[${key}]`;
+      const name = String(key);
+      if (/^[A-Za-z_$][\w$-]*$/.test(name)) return `${i === 0 ? '' : '.'}${name}`;
+      return `[${JSON.stringify(name)}]`;
+    })
     .join('');
 }
 
 export function zodProblems(file: string, error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${file}: ${formatIssuePath(issue.path)}: ${issue.message}`);
+  return error.issues.map((issue) => {
+    // A bad record key: zod nests the key schema's own complaint, which is the useful part.
+    const nested = issue.code === 'invalid_key' ? issue.issues.map((i) => i.message).join('; ') : '';
+    return `${file}: ${formatIssuePath(issue.path)}: ${nested ? `invalid key: ${nested}` : issue.message}`;
+  });
 }
 
 export function parseWith<S extends z.ZodType>(

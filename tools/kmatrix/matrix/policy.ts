@@ -55,34 +55,46 @@ export const policySchema = z
     distros: z.record(identifier, distro),
     matrix: z.array(rule).min(1),
   })
-  .strict()
-  .superRefine((policy, ctx) => {
-    // Named cross-field rules: each problem names its JSON path and what to do.
-    policy.matrix.forEach((r, i) => {
-      if (!(r.driver in policy.drivers)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['matrix', i, 'driver'],
-          message: `unknown driver "${r.driver}". Declare it under "drivers" (known: ${Object.keys(policy.drivers).join(', ') || 'none'})`,
-        });
-      }
-      if (!(r.distro in policy.distros)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['matrix', i, 'distro'],
-          message: `unknown distro "${r.distro}". Declare it under "distros" (known: ${Object.keys(policy.distros).join(', ') || 'none'})`,
-        });
-      }
-    });
-  });
+  .strict();
 
 export type Policy = z.infer<typeof policySchema>;
 export type MatrixRule = Policy['matrix'][number];
 
 export const POLICY_FILE = 'support-matrix.json';
 
+/**
+ * Named rules across fields. They run on the raw JSON (defensively) rather than as a zod refinement,
+ * because zod skips refinements once any field is invalid, and a user should see every problem at once.
+ */
+export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const policy = obj(raw);
+  const drivers = obj(policy?.drivers) ?? {};
+  const distros = obj(policy?.distros) ?? {};
+  const rules = Array.isArray(policy?.matrix) ? policy.matrix : [];
+  rules.forEach((r: unknown, i: number) => {
+    const rule = obj(r);
+    if (typeof rule?.driver === 'string' && !(rule.driver in drivers)) {
+      out.push({ path: ['matrix', i, 'driver'], message: `unknown driver "${rule.driver}". Declare it under "drivers" (known: ${Object.keys(drivers).join(', ') || 'none'})` });
+    }
+    if (typeof rule?.distro === 'string' && !(rule.distro in distros)) {
+      out.push({ path: ['matrix', i, 'distro'], message: `unknown distro "${rule.distro}". Declare it under "distros" (known: ${Object.keys(distros).join(', ') || 'none'})` });
+    }
+  });
+  return out;
+}
+
+/** The whole policy schema: fields, then the named cross-field rules. */
+export const validPolicy = z.unknown().transform((raw, ctx) => {
+  const parsed = policySchema.safeParse(raw);
+  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
+  for (const p of crossFieldProblems(raw)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  return parsed.success ? parsed.data : z.NEVER;
+});
+
 export async function loadPolicy(file: string): Promise<Policy> {
-  return readJsonFile(policySchema, file, {
+  return readJsonFile(validPolicy, file, {
     stage: 'policy',
     what: 'support-matrix policy',
     remedy: `fix the fields listed above in ${file}; nothing was written`,

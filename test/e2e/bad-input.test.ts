@@ -1,0 +1,148 @@
+/**
+ * Bad input, as a user meets it: each gives a clear message naming the file, the field and the
+ * remedy, exits non-zero, and leaves nothing behind (no targets, no store entries, no outputs).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
+import { createWorkspace, expectOk, repoRoot, type Workspace } from '../support/workspace.ts';
+import { startServer } from '../support/http.ts';
+
+async function workspaceWithKernelList(t: { after: (fn: () => Promise<void>) => void }): Promise<Workspace> {
+  const ws = await createWorkspace('kmatrix-bad-');
+  t.after(() => ws.remove());
+  const excerpt = await readFile(join(repoRoot, 'test/fixtures/bookworm-security-amd64-Packages.excerpt'), 'utf8');
+  const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://127.0.0.1:9/debian-security' })), 'debian-bookworm', 'x86_64');
+  await ws.write('kernels/debian-bookworm-x86_64.json', `${JSON.stringify({ debian: kernels }, null, 2)}\n`);
+  return ws;
+}
+
+const treeOf = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : []);
+
+test('every command answers --help; an unknown command is a usage error', async (t) => {
+  const ws = await createWorkspace('kmatrix-help-');
+  t.after(() => ws.remove());
+  for (const args of [['--help'], ['crawl', '--help'], ['gen', '--help'], ['toolchain', '--help'], ['build', '--help']]) {
+    const r = await ws.kmatrix(args);
+    assert.equal(r.exitCode, 0, args.join(' '));
+    assert.match(r.stdout, /^Usage: npx kmatrix/);
+  }
+  const bad = await ws.kmatrix(['frobnicate']);
+  assert.equal(bad.exitCode, 2);
+  assert.match(bad.stderr, /unknown command "frobnicate"/);
+  const badFlag = await ws.kmatrix(['gen', '--no-such-flag']);
+  assert.equal(badFlag.exitCode, 2);
+  assert.match(badFlag.stderr, /see `npx kmatrix gen --help`/);
+});
+
+test('an invalid policy lists each problem with its JSON path and writes nothing', async (t) => {
+  const ws = await workspaceWithKernelList(t);
+  const policy = JSON.parse(await ws.read('support-matrix.json'));
+  policy.matrix[0].archs = ['arm'];
+  policy.matrix[0].flavors = ['amd64']; // typo of "flavours"
+  policy.matrix.push({ ...policy.matrix[0], driver: 'no-such-driver', archs: ['x86_64'], flavors: undefined });
+  policy.drivers['../escape'] = { path: 'drivers/x', modules: ['x'] };
+  policy.drivers.evil = { path: '../outside', modules: ['x'] };
+  await ws.write('support-matrix.json', JSON.stringify(policy, null, 2));
+
+  const r = await ws.kmatrix(['gen']);
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /invalid support-matrix policy in support-matrix\.json/);
+  assert.match(r.stderr, /support-matrix\.json: matrix\[0\]\.archs\[0\]: .*x86_64/);
+  assert.match(r.stderr, /support-matrix\.json: matrix\[0\]: Unrecognized key: "flavors"/);
+  assert.match(r.stderr, /support-matrix\.json: matrix\[1\]\.driver: unknown driver "no-such-driver"/);
+  assert.match(r.stderr, /support-matrix\.json: drivers\["\.\.\/escape"\]: invalid key: must be lower-case letters.*must not contain "\.\."/);
+  assert.match(r.stderr, /support-matrix\.json: drivers\.evil\.path: must be a relative path inside the repository/);
+  assert.match(r.stderr, /nothing was written/);
+  assert.deepEqual(treeOf(join(ws.dir, 'targets')), []);
+});
+
+test('a malformed kernel list is rejected with its path and leaves targets/ as it was', async (t) => {
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen with a good list');
+  const before = treeOf(join(ws.dir, 'targets'));
+  assert.ok(before.some((f) => f.endsWith('target.json')));
+  const targetBytes = await ws.read(join('targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json'));
+
+  const list = JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json'));
+  list.debian[1].kmatrix.packages[0].sha256 = 'not-a-digest';
+  list.debian[2].kmatrix.arch = 'sparc';
+  await ws.write('kernels/debian-bookworm-x86_64.json', JSON.stringify(list));
+  const r = await ws.kmatrix(['gen']);
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /kernels\/debian-bookworm-x86_64\.json: debian\[1\]\.kmatrix\.packages\[0\]\.sha256: must be 64 lower-case hex digits/);
+  assert.match(r.stderr, /kernels\/debian-bookworm-x86_64\.json: debian\[2\]\.kmatrix\.arch/);
+  assert.match(r.stderr, /npx kmatrix crawl debian/);
+
+  await ws.write('kernels/debian-bookworm-x86_64.json', '{ "debian": [ ');
+  const r2 = await ws.kmatrix(['gen']);
+  assert.equal(r2.exitCode, 1);
+  assert.match(r2.stderr, /kernels\/debian-bookworm-x86_64\.json is not valid JSON/);
+
+  assert.deepEqual(treeOf(join(ws.dir, 'targets')), before);
+  assert.equal(await ws.read(join('targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json')), targetBytes);
+});
+
+test('a header package with the wrong SHA256, or cut short by the server, never enters the store', { timeout: 120_000 }, async (t) => {
+  const junk = Buffer.alloc(64 * 1024, 7);
+  const server = await startServer((req, res) => {
+    if (req.url === '/wrong.deb') {
+      res.writeHead(200, { 'content-length': junk.length });
+      res.end(junk);
+    } else if (req.url === '/truncated.deb') {
+      res.writeHead(200, { 'content-length': junk.length });
+      res.write(junk.subarray(0, 1000), () => res.destroy());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  t.after(() => server.close());
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen');
+  const store = await mkdtemp(join(tmpdir(), 'kmatrix-store-'));
+  const file = 'targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json';
+  const target = JSON.parse(await ws.read(file));
+  const claimed = createHash('sha256').update('what the index promised').digest('hex');
+
+  target.headers = [{ ...target.headers[0], url: `${server.url}/wrong.deb`, sha256: claimed, size: junk.length }];
+  await ws.write(file, JSON.stringify(target, null, 2));
+  const r = await ws.kmatrix(['build', file], { KMATRIX_STORE: store });
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, new RegExp(`SHA256 mismatch for ${target.headers[0].name}.*expected ${claimed}`));
+  assert.match(r.stderr, /nothing was stored/);
+  assert.equal(server.hits.get('/wrong.deb'), 1, 'a digest mismatch is not retried');
+
+  target.headers = [{ ...target.headers[0], url: `${server.url}/truncated.deb`, sha256: createHash('sha256').update(junk).digest('hex') }];
+  await ws.write(file, JSON.stringify(target, null, 2));
+  const r2 = await ws.kmatrix(['build', file], { KMATRIX_STORE: store });
+  assert.equal(r2.exitCode, 1);
+  assert.match(r2.stderr, /download of .*truncated\.deb failed after 4 attempts/);
+  assert.ok(server.hits.get('/truncated.deb')! >= 4, 'network faults are retried');
+
+  assert.deepEqual(treeOf(join(store, 'debs')), [], 'no package, whole or partial, in the store');
+  assert.deepEqual(treeOf(join(store, 'trees')), []);
+  assert.ok(!existsSync(join(ws.dir, 'dist')), 'no output folder');
+});
+
+test('an unreachable Docker engine is a clear error with the remedy, from the CLI and from nx', async (t) => {
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen');
+  await ws.commitAll('targets');
+  const noDocker = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+
+  const r = await ws.kmatrix(['build', 'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64'], noDocker);
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /Docker engine not reachable at \/nonexistent\/docker\.sock/);
+  assert.match(r.stderr, /start it with `dockerd/);
+
+  const viaNx = await ws.nx(['run', 'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64:build-driver', '--skip-nx-cache'], noDocker);
+  assert.notEqual(viaNx.exitCode, 0);
+  assert.match(viaNx.all, /Docker engine not reachable at \/nonexistent\/docker\.sock/);
+  assert.ok(!existsSync(join(ws.dir, 'dist')), 'nothing written');
+});

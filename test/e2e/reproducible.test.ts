@@ -1,0 +1,40 @@
+/**
+ * Reproducible by construction: the same target built from two checkouts in different folders
+ * (different path lengths, so any leaked path would show) gives byte-identical .ko files.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
+
+const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+
+test('two builds of one target in different folders give byte-identical modules', { timeout: 10 * 60_000 }, async (t) => {
+  const a = await createWorkspace('kmatrix-repro-a-');
+  t.after(() => a.remove());
+  const b = await createWorkspace('kmatrix-repro-b-', join(tmpdir(), 'kmatrix-a-much-longer-parent-folder', 'nested'));
+  t.after(() => b.remove());
+  await preparePipeline(a);
+  // The same kernel list in both, so both plan the very same target.json.
+  await b.write('kernels/debian-bookworm-x86_64.json', await a.read('kernels/debian-bookworm-x86_64.json'));
+  expectOk(await b.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'toolchain build in b');
+  expectOk(await b.kmatrix(['gen']), 'gen in b');
+
+  const names: string[] = JSON.parse(expectOk(await a.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  // One 6.1 and one 6.12 kernel: 6.12 also runs pahole for BTF, which is parallel unless pinned.
+  const picks = [names.find((n) => n.includes('--6.1.0-')), names.find((n) => n.includes('--6.12.'))];
+  for (const name of picks) {
+    assert.ok(name, `the default matrix has a 6.1 and a 6.12 target (${names.join(', ')})`);
+    assert.equal(await a.read(join('targets', ...name.split('--'), 'target.json')), await b.read(join('targets', ...name.split('--'), 'target.json')));
+    const ra = expectOk(await a.kmatrix(['build', name, '--out', 'out']), `build ${name} in a`);
+    const rb = expectOk(await b.kmatrix(['build', name, '--out', 'out']), `build ${name} in b`);
+    const [ha, hb] = [await sha256(join(a.dir, 'out', 'kmx_echo.ko')), await sha256(join(b.dir, 'out', 'kmx_echo.ko'))];
+    assert.equal(ha, hb, `${name}: ${a.dir} and ${b.dir} built different bytes`);
+    // The command reports the same digest it wrote.
+    assert.match(ra.stdout, new RegExp(`^${ha}  out/kmx_echo\\.ko$`, 'm'));
+    assert.match(rb.stdout, new RegExp(`^${hb}  out/kmx_echo\\.ko$`, 'm'));
+  }
+});

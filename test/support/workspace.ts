@@ -1,0 +1,112 @@
+/**
+ * Real temp workspaces for end-to-end tests: a copy of the repository's tracked files in a fresh
+ * folder with its own git history and Nx cache, node_modules linked from the repo. Removed after
+ * the test; no global chdir.
+ */
+import { execa } from 'execa';
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** One header store for the whole test run, so each .deb is downloaded once. */
+export const testStore = process.env.KMATRIX_STORE ?? join(tmpdir(), 'kmatrix-test-store');
+
+export interface Result {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they were printed */
+  all: string;
+}
+
+export interface Workspace {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  kmatrix(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<Result>;
+  nx(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<Result>;
+  git(args: string[]): Promise<Result>;
+  read(path: string): Promise<string>;
+  write(path: string, text: string): Promise<void>;
+  commitAll(message: string): Promise<void>;
+  remove(): Promise<void>;
+}
+
+export async function createWorkspace(prefix = 'kmatrix-ws-', parent = tmpdir()): Promise<Workspace> {
+  await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(join(parent, prefix));
+  const { stdout } = await execa('git', ['ls-files', '-co', '--exclude-standard'], { cwd: repoRoot });
+  for (const file of stdout.split('\n')) {
+    if (!file || file.startsWith('targets/') || file.startsWith('dist/')) continue;
+    await mkdir(dirname(join(dir, file)), { recursive: true });
+    await cp(join(repoRoot, file), join(dir, file), { preserveTimestamps: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e; // deleted in the working tree but still listed
+    });
+  }
+  await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KMATRIX_STORE: testStore,
+    NX_DAEMON: 'false',
+    NX_NO_CLOUD: 'true',
+    NX_TUI: 'false',
+    NX_CACHE_DIRECTORY: join(dir, '.nx', 'cache'),
+    NX_WORKSPACE_DATA_DIRECTORY: join(dir, '.nx', 'workspace-data'),
+    FORCE_COLOR: '0',
+  };
+  const run = async (cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> => {
+    const r = await execa(cmd, args, { cwd: dir, env: { ...env, ...extraEnv }, reject: false, all: true, extendEnv: false, stdin: 'ignore' });
+    return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, all: r.all };
+  };
+  const ws: Workspace = {
+    dir,
+    env,
+    kmatrix: (args, extraEnv) => run(process.execPath, [join(dir, 'tools/kmatrix/cli.ts'), ...args], extraEnv),
+    nx: (args, extraEnv) => run(process.execPath, [join(repoRoot, 'node_modules/nx/dist/bin/nx.js'), ...args], extraEnv),
+    git: (args) => run('git', args),
+    read: (path) => readFile(join(dir, path), 'utf8'),
+    write: async (path, text) => {
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await writeFile(join(dir, path), text);
+    },
+    async commitAll(message) {
+      await ws.git(['add', '-A']);
+      const r = await ws.git(['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', 'commit', '-qm', message]);
+      if (r.exitCode !== 0) throw new Error(`git commit failed: ${r.all}`);
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+  await ws.write('.gitignore', 'node_modules\ndist\n.nx\n');
+  await ws.git(['init', '-q', '-b', 'main']);
+  await ws.commitAll('initial');
+  return ws;
+}
+
+/** Fails the test with the command's own output when it did not succeed. */
+export function expectOk(result: Result, what: string): Result {
+  if (result.exitCode !== 0) throw new Error(`${what} exited ${result.exitCode}:\n${result.all}`);
+  return result;
+}
+
+/** What a user does before the first build: crawl the archive, build/pin the toolchain, generate targets. */
+export async function preparePipeline(ws: Workspace): Promise<void> {
+  expectOk(await ws.kmatrix(['crawl', 'debian']), 'kmatrix crawl debian');
+  expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'kmatrix toolchain build');
+  expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
+  await ws.commitAll('crawl, pin toolchain, generate targets');
+}
+
+/** From Nx's header: "Running target build-driver for N projects" or "… for project NAME"; 0 when it ran nothing. */
+export function tasksRun(output: string): number {
+  const many = output.match(/Running target build-driver for (\d+) projects/);
+  if (many) return Number(many[1]);
+  return /Running target build-driver for project /.test(output) ? 1 : 0;
+}
+
+/** How many of the tasks Nx took from its cache ("Nx read the output from the cache … for X out of Y tasks"). */
+export function cacheHits(output: string): { hits: number; total: number } | undefined {
+  const m = output.match(/Cache:\s+(\d+)\/(\d+) hit/);
+  return m ? { hits: Number(m[1]), total: Number(m[2]) } : undefined;
+}

@@ -1,0 +1,85 @@
+/** The planner: policy × kernel list → targets, purely, with every problem found before writing. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
+import { planTargets } from '../../tools/kmatrix/matrix/generate.ts';
+import { matchesRelease, policySchema, type Policy } from '../../tools/kmatrix/matrix/policy.ts';
+import { KmatrixError } from '../../tools/kmatrix/errors.ts';
+import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/toolchain/spec.ts';
+import { modinfoField } from '../../tools/kmatrix/build/modinfo.ts';
+
+const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
+const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://m.invalid/debian-security' })), 'debian-bookworm', 'x86_64');
+const list = { debian: kernels };
+
+const lock: ToolchainLock = { repository: '127.0.0.1:5000/kmatrix/debian-bookworm', digest: `sha256:${'a'.repeat(64)}`, contextSha256: 'b'.repeat(64) };
+const toolchain: Toolchain = {
+  name: 'debian-bookworm',
+  dir: '/nonexistent',
+  spec: { distro: 'debian-bookworm', base: { release: 'bookworm' }, gcc: '12', hostArch: 'x86_64', targetArchs: ['x86_64'] },
+  lock,
+};
+const toolchains = new Map([['debian-bookworm', { toolchain, lock }]]);
+
+function policy(rule: Record<string, unknown> = {}): Policy {
+  return policySchema.parse({
+    drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
+    distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+    matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64', 'cloud-amd64'], kernels: ['6.1.0-*', '6.12.*'], ...rule }],
+  });
+}
+
+test('gen plans one target per matching kernel, named driver--distro--release--arch', () => {
+  const plan = planTargets(policy(), list, toolchains);
+  assert.deepEqual(plan.targets.map((t) => t.name), [
+    'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64',
+    'kmx-echo--debian-bookworm--6.1.0-57-cloud-amd64--x86_64',
+    'kmx-echo--debian-bookworm--6.12.117+deb12-amd64--x86_64',
+  ]);
+  const t = plan.targets[0]!;
+  assert.equal(t.kernelDir, '/usr/src/linux-headers-6.1.0-57-amd64');
+  assert.equal(t.toolchain.digest, lock.digest);
+  assert.deepEqual(t.build.makeArgs, ['ARCH=x86']);
+  assert.ok(t.build.env.KBUILD_BUILD_TIMESTAMP, 'a fixed build timestamp');
+  assert.deepEqual(t.headers.map((h) => h.role), ['common', 'flavour', 'kbuild']);
+});
+
+test('the same inputs give the same plan, byte for byte', () => {
+  assert.equal(JSON.stringify(planTargets(policy(), list, toolchains)), JSON.stringify(planTargets(policy(), list, toolchains)));
+});
+
+test('exclusions are reported with their reason, not built', () => {
+  const plan = planTargets(policy({ exclude: [{ kernelrelease: '6.1.0-57-amd64', reason: 'oops at init' }] }), list, toolchains);
+  assert.ok(!plan.targets.some((t) => t.kernelrelease === '6.1.0-57-amd64'));
+  assert.deepEqual(plan.excluded, [{ target: 'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64', reason: 'oops at init' }]);
+});
+
+test('a rule that matches no kernel is an error naming the rule', () => {
+  assert.throws(
+    () => planTargets(policy({ kernels: ['5.10.*'] }), list, toolchains),
+    (e: unknown) => e instanceof KmatrixError && e.problems.some((p) => p.startsWith('matrix[0]: no kernel')),
+  );
+});
+
+test('an arch the toolchain cannot build for is an error naming the field', () => {
+  assert.throws(
+    () => planTargets(policy({ archs: ['x86_64', 'aarch64'] }), list, toolchains),
+    (e: unknown) => e instanceof KmatrixError && e.problems.some((p) => p.startsWith('matrix[0].archs')),
+  );
+});
+
+test('kernel globs match whole releases only', () => {
+  assert.ok(matchesRelease('6.1.0-*', '6.1.0-57'));
+  assert.ok(!matchesRelease('6.1.0-*', '6.12.117+deb12'));
+  assert.ok(matchesRelease('6.12.*', '6.12.117+deb12'));
+  assert.ok(!matchesRelease('6.1', '6.1.0-57'));
+});
+
+test('modinfo fields are read from the .modinfo strings of a module', () => {
+  const ko = Buffer.concat([Buffer.from('\x7fELF junk vermagic=decoy'), Buffer.from([0]), Buffer.from('license=GPL\0vermagic=6.1.0-57-amd64 SMP preempt mod_unload modversions \0name=kmx_echo\0')]);
+  assert.equal(modinfoField(ko, 'vermagic'), '6.1.0-57-amd64 SMP preempt mod_unload modversions ');
+  assert.equal(modinfoField(ko, 'name'), 'kmx_echo');
+  assert.equal(modinfoField(ko, 'srcversion'), undefined);
+});

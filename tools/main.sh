@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The main job, from a fresh Debian 12 machine to built and cached kernel modules:
+#   host set-up (Docker engine, registry, tools) → npm ci → crawl the Debian archive →
+#   build and pin the toolchain image → generate targets/ → nx run-many -t build-driver
+#   (real builds) → the same again (all from cache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "host set-up: Docker engine, OCI registry, debootstrap, xz, kmod"
+bash tools/setup-host.sh
+
+if [ ! -x node_modules/.bin/nx ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci (brings Node 22 for the project: the 'node' devDependency)"
+  npm ci
+fi
+
+step "crawl the Debian archive's kernel header packages (bookworm, -updates, -security)"
+npx kmatrix crawl debian
+
+step "build, push and pin the toolchain image (reused when unchanged)"
+npx kmatrix toolchain build debian-bookworm
+
+step "generate targets/ from support-matrix.json"
+npx kmatrix gen
+
+export NX_DAEMON="${NX_DAEMON:-false}"
+step "build every target (nx run-many -t build-driver)"
+npx nx run-many -t build-driver --output-style=static
+
+step "run it again: every task comes from the Nx cache"
+npx nx run-many -t build-driver
+
+step "built modules"
+for ko in $(find dist/targets -name '*.ko' | sort); do
+  printf '%s  %s\n' "$(sha256sum "$ko" | cut -c1-16)" "$ko"
+  printf '    vermagic: %s\n' "$(modinfo -F vermagic "$ko")"
+done
