@@ -9,8 +9,9 @@ import { crawlCommand } from './commands/crawl.ts';
 import { genCommand } from './commands/gen.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
 import { buildCommand } from './commands/build.ts';
+import { schemaCommand } from './commands/schema.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, toolchainCommand, buildCommand];
+const commands: Command[] = [crawlCommand, genCommand, toolchainCommand, buildCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
