@@ -74,13 +74,32 @@ test('a user builds the default matrix, then everything comes from cache, then a
     assert.equal(run, names.length, output);
   });
 
-  await t.test("a change to the executor's own code affects every target (never zero)", async () => {
-    await ws.write('tools/kmatrix/build/run.ts', `${await ws.read('tools/kmatrix/build/run.ts')}\n// touched\n`);
-    await ws.commitAll('executor change');
-    const r = expectOk(
-      await ws.nx(['show', 'projects', '--affected', '-t', 'build-driver', '--base=HEAD~1', '--head=HEAD', '--json']),
-      'nx show projects --affected',
+  const affectedProjects = async (): Promise<string[]> =>
+    JSON.parse(
+      expectOk(
+        await ws.nx(['show', 'projects', '--affected', '-t', 'build-driver', '--base=HEAD~1', '--head=HEAD', '--json']),
+        'nx show projects --affected',
+      ).stdout,
     );
-    assert.equal(JSON.parse(r.stdout).length, names.length);
+  const touch = async (file: string, comment: string) => {
+    await ws.write(file, `${await ws.read(file)}\n${comment}\n`);
+    await ws.commitAll(`touch ${file}`);
+  };
+
+  await t.test("a change to the executor's own code affects every target (never zero)", async () => {
+    await touch('tools/kmatrix/build/run.ts', '// touched');
+    assert.equal((await affectedProjects()).length, names.length);
+    await touch('plugins/kmatrix/index.ts', '// touched');
+    assert.equal((await affectedProjects()).length, names.length);
+  });
+
+  await t.test('a toolchain change affects the targets built with it', async () => {
+    await touch('toolchains/debian-bookworm/Dockerfile', '# touched');
+    assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
+  });
+
+  await t.test('a change to CLI-only code (crawl, commands) affects no build', async () => {
+    await touch('tools/kmatrix/commands/gen.ts', '// touched');
+    assert.deepEqual(await affectedProjects(), []);
   });
 });
