@@ -39,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command) {
     throw new KmatrixError(`unknown command "${name}"`, { stage: 'usage', remedy: `commands: ${commands.map((c) => c.name).join(', ')}; see \`npx kmatrix --help\`` });
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
   return command.run(rest);
 }
 

@@ -21,10 +21,6 @@ export const buildCommand: Command = {
   help,
   async run(argv) {
     const { values, positionals } = parse('build', argv, { out: { type: 'string' } }, true);
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
     if (positionals.length !== 1) {
       throw new KmatrixError('build takes exactly one TARGET', { stage: 'usage', remedy: 'see `npx kmatrix build --help`' });
     }

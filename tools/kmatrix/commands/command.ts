@@ -1,4 +1,7 @@
-/** The shape every CLI command shares, and argument parsing that turns mistakes into usage errors. */
+/**
+ * The shape every CLI command shares, and argument parsing that turns mistakes into usage errors.
+ * `--help` is answered by the dispatcher (cli.ts) from `help`, before a command parses anything.
+ */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { KmatrixError } from '../errors.ts';
 
@@ -17,7 +20,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (error) {
     throw new KmatrixError((error as Error).message, {
       stage: 'usage',

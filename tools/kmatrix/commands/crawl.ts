@@ -34,10 +34,6 @@ export const crawlCommand: Command = {
       arch: { type: 'string', default: 'x86_64' },
       out: { type: 'string' },
     }, true);
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
     if (positionals.length !== 1 || positionals[0] !== 'debian') {
       throw new KmatrixError(`crawl needs the source to crawl: \`debian\`${positionals.length ? ` (got: ${positionals.join(' ')})` : ''}`, {
         stage: 'usage',

@@ -41,10 +41,6 @@ export const genCommand: Command = {
       kernels: { type: 'string', multiple: true },
       'dry-run': { type: 'boolean', default: false },
     });
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
     const root = resolve('.');
     const policy = await loadPolicy(values.policy);
     const files = values.kernels ?? (await defaultKernelFiles(root));
@@ -54,9 +50,10 @@ export const genCommand: Command = {
         remedy: 'run `npx kmatrix crawl debian` first (it writes kernels/debian-bookworm-x86_64.json), or pass --kernels FILE',
       });
     }
+    // Lists from several files may share a key ("debian"); keep each file's entries apart.
     const list: KernelList = {};
     for (const f of files) {
-      for (const [distro, entries] of Object.entries(await loadKernelList(f))) (list[`${f}#${distro}`] = entries);
+      for (const [distro, entries] of Object.entries(await loadKernelList(f))) list[`${f}#${distro}`] = entries;
     }
     const toolchains = new Map<string, { toolchain: Toolchain; lock: ToolchainLock }>();
     for (const name of new Set(Object.values(policy.distros).map((d) => d.toolchain))) {

@@ -22,10 +22,6 @@ export const schemaCommand: Command = {
   help,
   async run(argv) {
     const { values } = parse('schema', argv, { check: { type: 'boolean', default: false } });
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
     const root = resolve('.');
     const stale: string[] = [];
     for (const s of SCHEMA_FILES) {

@@ -1,5 +1,4 @@
-import { resolve } from 'node:path';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { connectDocker } from '../docker/engine.ts';
 import { detectMirrors } from '../crawl/mirror.ts';
 import { KmatrixError } from '../errors.ts';
@@ -31,10 +30,6 @@ export const toolchainCommand: Command = {
   help,
   async run(argv) {
     const { values, positionals } = parse('toolchain', argv, { force: { type: 'boolean', default: false } }, true);
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
     const [sub, name, ...rest] = positionals;
     if (sub !== 'build' || !name || rest.length > 0 || !identifier.safeParse(name).success) {
       throw new KmatrixError('usage: kmatrix toolchain build NAME', { stage: 'usage', remedy: 'e.g. `npx kmatrix toolchain build debian-bookworm`' });
