@@ -20,7 +20,7 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({ args: argv, options, allowPositionals, allowNegative: true, strict: true });
   } catch (error) {
     throw new KmatrixError((error as Error).message, {
       stage: 'usage',

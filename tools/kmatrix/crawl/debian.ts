@@ -25,7 +25,7 @@ export function suitesOf(release: string): SuiteRef[] {
   ];
 }
 
-interface IndexedPackage {
+export interface IndexedPackage {
   stanza: Stanza;
   baseUrl: string;
 }
@@ -59,40 +59,72 @@ export async function fetchIndex(
   });
   const text = await xzDecompress(data, url);
   const stanzas = parseStanzas(text, (first) => /^Package: linux-(headers|kbuild)-/.test(first));
-  log(`  ${ref.suite}: ${stanzas.length} linux-headers/kbuild packages (${(data.length / 1e6).toFixed(1)} MB index)`);
+  log(`  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild packages (${(data.length / 1e6).toFixed(1)} MB index)`);
   return stanzas.map((stanza) => ({ stanza, baseUrl }));
 }
 
-function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage): HeaderPackage {
+function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage, hostArch?: Arch): HeaderPackage {
   const s = p.stanza;
   if (!s.Package || !s.Version || !s.Filename || !s.SHA256 || !s.Size) {
     throw new KmatrixError(`index stanza for ${s.Package ?? '(unnamed)'} lacks Filename, SHA256 or Size`, { stage: 'crawl' });
   }
-  return { role, name: s.Package, version: s.Version, url: `${p.baseUrl}/${s.Filename}`, sha256: s.SHA256, size: Number(s.Size) };
+  const pkg: HeaderPackage = { role, name: s.Package, version: s.Version, url: `${p.baseUrl}/${s.Filename}`, sha256: s.SHA256, size: Number(s.Size) };
+  if (hostArch) pkg.hostArch = hostArch;
+  return pkg;
+}
+
+type Dep = ReturnType<typeof parseDepends>[number];
+
+/** The newest package of a name that satisfies a Depends constraint, among those of one architecture. */
+function satisfying(index: Map<string, IndexedPackage[]>, dep: Dep, architecture: string): IndexedPackage | undefined {
+  return (index.get(dep.name) ?? [])
+    .filter((c) => {
+      if (c.stanza.Architecture !== architecture && c.stanza.Architecture !== 'all') return false;
+      if (!dep.op || !dep.version) return true;
+      const d = compareVersions(c.stanza.Version!, dep.version);
+      return dep.op === '=' ? d === 0 : dep.op === '>=' ? d >= 0 : false;
+    })
+    .sort((a, b) => compareVersions(b.stanza.Version!, a.stanza.Version!))[0];
+}
+
+function byName(packages: IndexedPackage[]): Map<string, IndexedPackage[]> {
+  const index = new Map<string, IndexedPackage[]>();
+  for (const p of packages) {
+    const list = index.get(p.stanza.Package!) ?? [];
+    list.push(p);
+    index.set(p.stanza.Package!, list);
+  }
+  return index;
+}
+
+/** The compiler a kernel was built with, from its headers' Depends: linux-compiler-gcc-12-x86 (6.1) or gcc-14 (6.12). */
+export function gccFromDepends(deps: Dep[]): string | undefined {
+  for (const d of deps) {
+    const m = d.name.match(/^(?:linux-compiler-)?gcc-(\d+)(?:-|$)/);
+    if (m) return m[1];
+  }
+  return undefined;
 }
 
 /**
  * Kernels are found from the flavour packages themselves: `linux-headers-<abi>-<flavour>` depends
  * on `linux-headers-<abi>-common[-rt] (= v)` and on linux-kbuild: `linux-kbuild-6.1 (>= v)` on 6.1,
  * unversioned `linux-kbuild-6.12.57+deb12` on 6.12. The common package is pinned exactly; for
- * kbuild the index only holds the newest version of a name, which is the one apt would install. Meta packages (linux-headers-amd64) have no pin.
+ * kbuild the index only holds the newest version of a name, which is the one apt would install.
+ * Meta packages (linux-headers-amd64) have no pin and are skipped.
+ *
+ * arm64 header packages carry no host programs usable on an amd64 runner, so an arm64 kernel
+ * lists two kbuild packages: the amd64 one (cross builds; it is cross-capable) and the arm64 one
+ * (a native arm64 runner). `hostPackages` is the amd64 index for that.
  */
-export function kernelsFromIndex(packages: IndexedPackage[], distro: string, arch: Arch): KernelEntry[] {
-  const byName = new Map<string, IndexedPackage[]>();
-  for (const p of packages) {
-    const list = byName.get(p.stanza.Package!) ?? [];
-    list.push(p);
-    byName.set(p.stanza.Package!, list);
-  }
-  const satisfying = (name: string, op: string | undefined, version: string | undefined): IndexedPackage | undefined =>
-    (byName.get(name) ?? [])
-      .filter((c) => {
-        if (!op || !version) return true;
-        const d = compareVersions(c.stanza.Version!, version);
-        return op === '=' ? d === 0 : op === '>=' ? d >= 0 : false;
-      })
-      .sort((a, b) => compareVersions(b.stanza.Version!, a.stanza.Version!))[0];
-
+export function kernelsFromIndex(
+  packages: IndexedPackage[],
+  distro: string,
+  arch: Arch,
+  hostPackages: IndexedPackage[] = arch === 'x86_64' ? packages : [],
+): KernelEntry[] {
+  const index = byName(packages);
+  const hostIndex = byName(hostPackages);
   const entries = new Map<string, KernelEntry>();
   for (const p of packages) {
     const s = p.stanza;
@@ -105,19 +137,26 @@ export function kernelsFromIndex(packages: IndexedPackage[], distro: string, arc
     const prefix = `linux-headers-${abi}-`;
     if (!s.Package.startsWith(prefix)) continue;
     const flavour = s.Package.slice(prefix.length);
-    const commonPkg = satisfying(common.name, common.op, common.version);
-    const kbuildPkg = satisfying(kbuild.name, kbuild.op, kbuild.version);
-    if (!commonPkg || !kbuildPkg) continue; // a half-published ABI: its dependencies are not in the index yet
+    const commonPkg = satisfying(index, common, debianArch[arch]);
+    const kbuilds: HeaderPackage[] = [];
+    const crossKbuild = satisfying(hostIndex, kbuild, debianArch.x86_64);
+    if (crossKbuild) kbuilds.push(toHeaderPackage('kbuild', crossKbuild, 'x86_64'));
+    if (arch !== 'x86_64') {
+      const nativeKbuild = satisfying(index, kbuild, debianArch[arch]);
+      if (nativeKbuild) kbuilds.push(toHeaderPackage('kbuild', nativeKbuild, arch));
+    }
+    if (!commonPkg || kbuilds.length === 0) continue; // a half-published ABI: its dependencies are not in the index yet
     const kernelrelease = `${abi}-${flavour}`;
-    const packagesOfKernel = [toHeaderPackage('flavour', p), toHeaderPackage('common', commonPkg), toHeaderPackage('kbuild', kbuildPkg)];
+    const packagesOfKernel = [toHeaderPackage('flavour', p), toHeaderPackage('common', commonPkg), ...kbuilds];
     const previous = entries.get(kernelrelease);
     if (previous && compareVersions(previous.kmatrix!.packageVersion, s.Version!) > 0) continue;
+    const gcc = gccFromDepends(deps);
     entries.set(kernelrelease, {
       kernelversion: '1',
       kernelrelease,
       target: 'debian',
       headers: packagesOfKernel.map((h) => h.url).sort(),
-      kmatrix: { distro, arch, abi, flavour, packageVersion: s.Version!, packages: packagesOfKernel },
+      kmatrix: { distro, arch, abi, flavour, packageVersion: s.Version!, ...(gcc ? { gcc } : {}), packages: packagesOfKernel },
     });
   }
   return [...entries.values()].sort(compareEntries);
@@ -130,15 +169,26 @@ export function compareEntries(a: KernelEntry, b: KernelEntry): number {
   );
 }
 
+/** Crawls one release for one arch; indexes already fetched in this run are reused (the amd64 one serves arm64's kbuild). */
 export async function crawlDebian(
   mirrors: Mirrors,
   release: string,
   arch: Arch,
   log: (line: string) => void,
+  cache: Map<string, Promise<IndexedPackage[]>> = new Map(),
 ): Promise<KernelEntry[]> {
-  const packages: IndexedPackage[] = [];
-  for (const ref of suitesOf(release)) packages.push(...(await fetchIndex(mirrors, ref, arch, log)));
-  const kernels = kernelsFromIndex(packages, `debian-${release}`, arch);
+  const indexOf = async (a: Arch): Promise<IndexedPackage[]> => {
+    const all: IndexedPackage[] = [];
+    for (const ref of suitesOf(release)) {
+      const key = `${ref.suite}/${a}`;
+      if (!cache.has(key)) cache.set(key, fetchIndex(mirrors, ref, a, log));
+      all.push(...(await cache.get(key)!));
+    }
+    return all;
+  };
+  const packages = await indexOf(arch);
+  const hostPackages = arch === 'x86_64' ? packages : await indexOf('x86_64');
+  const kernels = kernelsFromIndex(packages, `debian-${release}`, arch, hostPackages);
   if (kernels.length === 0) {
     throw new KmatrixError(`no kernel header packages found for debian ${release} ${arch}`, {
       stage: 'crawl',

@@ -17,6 +17,8 @@ export const headerPackage = z
     url: z.url({ protocol: /^https?$/ }),
     sha256: sha256Hex,
     size: z.number().int().positive(),
+    /** For kbuild (host programs): the machine it runs on. arm64 kernels list an amd64 one (cross) and an arm64 one (native). */
+    hostArch: arch.optional(),
   })
   .strict();
 export type HeaderPackage = z.infer<typeof headerPackage>;
@@ -28,7 +30,11 @@ const kmatrixBlock = z
     abi: z.string().regex(/^[0-9][A-Za-z0-9.+~_-]*$/),
     flavour: identifier,
     packageVersion: z.string(),
+    /** gcc major the kernel was built with, as its header package's Depends say (linux-compiler-gcc-12-x86, gcc-14). */
+    gcc: z.string().regex(/^\d+$/).optional(),
     packages: z.array(headerPackage).min(1),
+    /** Packages (name, or "name (hostArch)" for kbuild) the index lists but the mirror answered 404 for at crawl time. */
+    unavailable: z.array(z.string()).optional(),
   })
   .strict();
 
