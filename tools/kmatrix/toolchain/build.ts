@@ -6,14 +6,15 @@
 import type Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { arch as osArch } from 'node:os';
+import { dirname, join } from 'node:path';
 import { KmatrixError } from '../errors.ts';
 import { stableJson, writeFileAtomic } from '../files/atomic.ts';
 import { withLock } from '../files/lock.ts';
 import { followProgress, imageExists } from '../docker/engine.ts';
 import type { Mirrors } from '../crawl/mirror.ts';
 import { ensureBaseImage } from './base.ts';
-import { lockSchema, type Toolchain, type ToolchainLock } from './spec.ts';
+import { crossTriplets, dockerfileOf, lockSchema, type Toolchain, type ToolchainLock } from './spec.ts';
 
 export const CONTEXT_LABEL = 'io.kmatrix.toolchain.context';
 
@@ -27,9 +28,10 @@ export function repositoryFor(name: string, env: NodeJS.ProcessEnv = process.env
 
 export async function contextHash(t: Toolchain): Promise<string> {
   const h = createHash('sha256');
-  for (const f of ['Dockerfile', 'toolchain.json']) {
+  const toolchains = dirname(t.dir);
+  for (const f of [dockerfileOf(t.name, t.spec), `${t.name}/toolchain.json`]) {
     h.update(`${f}\0`);
-    h.update(await readFile(join(t.dir, f)));
+    h.update(await readFile(join(toolchains, f)));
   }
   return h.digest('hex');
 }
@@ -85,6 +87,13 @@ export interface BuildToolchainOptions {
 
 export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: ToolchainLock; reused: boolean }> {
   const { docker, toolchain: t, log } = o;
+  const machine = osArch() === 'arm64' ? 'aarch64' : osArch() === 'x64' ? 'x86_64' : osArch();
+  if (t.spec.hostArch !== machine) {
+    throw new KmatrixError(`toolchain ${t.name} runs on ${t.spec.hostArch} but this machine is ${machine}`, {
+      stage: 'toolchain',
+      remedy: `build it on an ${t.spec.hostArch} runner (images are pinned by digest, so any runner can then pull it)`,
+    });
+  }
   const repository = repositoryFor(t.name);
   await assertRegistryUp(repository);
   const context = await contextHash(t);
@@ -101,22 +110,24 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
       }
     }
     const base = await ensureBaseImage(docker, t.spec.base.release, o.mirrors, log, o.force);
-    log(`building ${repository} from toolchains/${t.name}/Dockerfile`);
+    const dockerfile = dockerfileOf(t.name, t.spec);
+    const buildargs = { BASE: base, GCC: t.spec.gcc, CROSS_TRIPLETS: crossTriplets(t.spec).join(' ') };
+    log(`building ${repository} from toolchains/${dockerfile} (${Object.entries(buildargs).map(([k, v]) => `${k}=${v}`).join(' ')})`);
     const tag = `${repository}:latest`;
     const build = await docker.buildImage(
-      { context: t.dir, src: ['Dockerfile', 'toolchain.json'] },
-      { t: tag, buildargs: { BASE: base }, networkmode: 'host', labels: { [CONTEXT_LABEL]: context }, rm: true, forcerm: true },
+      { context: dirname(t.dir), src: [dockerfile, `${t.name}/toolchain.json`] },
+      { t: tag, dockerfile, buildargs, networkmode: 'host', labels: { [CONTEXT_LABEL]: context }, rm: true, forcerm: true },
     );
     try {
       await followProgress(docker, build, (e) => {
         const line = e.stream?.trimEnd();
-        if (line && /^Step |^Successfully|^E: |error/i.test(line)) log(`  ${line}`);
+        if (line && /^Step |^Successfully|^E: |error|gcc.*\(Debian/i.test(line)) log(`  ${line}`);
       });
     } catch (error) {
       throw new KmatrixError(`docker build of toolchain ${t.name} failed: ${(error as Error).message}`, {
         stage: 'toolchain',
         cause: error,
-        remedy: `fix toolchains/${t.name}/Dockerfile; apt needs the mirror ${o.mirrors.archive} to be reachable from the host network`,
+        remedy: `fix toolchains/${dockerfileOf(t.name, t.spec)}; apt needs the mirror ${o.mirrors.archive} to be reachable from the host network`,
       });
     }
     if (!(await imageExists(docker, tag))) throw new KmatrixError(`docker build produced no ${tag}`, { stage: 'toolchain' });

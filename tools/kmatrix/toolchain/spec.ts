@@ -5,8 +5,9 @@
 import { z } from 'zod';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { readJsonFile } from '../files/json.ts';
-import { arch, identifier } from '../matrix/names.ts';
+import { arch, identifier, type Arch } from '../matrix/names.ts';
 import { KmatrixError } from '../errors.ts';
 
 export const toolchainSchema = z
@@ -18,6 +19,11 @@ export const toolchainSchema = z
         release: identifier.describe('Debian release debootstrapped for the base image, e.g. bookworm'),
       })
       .strict(),
+    dockerfile: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be a file in a folder under toolchains/, e.g. "_shared/debian.Dockerfile"')
+      .optional()
+      .describe('Dockerfile relative to toolchains/ (default: <name>/Dockerfile); it gets build args BASE, GCC and CROSS_TRIPLETS'),
     gcc: z.string().regex(/^\d+$/, 'must be the gcc major version, e.g. "12"'),
     hostArch: arch.describe('The architecture the image runs on'),
     targetArchs: z.array(arch).min(1).describe('Architectures it can build modules for'),
@@ -47,6 +53,18 @@ export function toolchainDir(root: string, name: string): string {
   return join(root, 'toolchains', name);
 }
 
+/** The Dockerfile a toolchain builds from, relative to toolchains/. */
+export function dockerfileOf(name: string, spec: ToolchainSpec): string {
+  return spec.dockerfile ?? `${name}/Dockerfile`;
+}
+
+/** GNU triplets of the architectures a toolchain cross-compiles for. */
+export const gnuTriplet: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
+
+export function crossTriplets(spec: ToolchainSpec): string[] {
+  return spec.targetArchs.filter((a) => a !== spec.hostArch).map((a) => gnuTriplet[a]);
+}
+
 export async function loadToolchain(root: string, name: string): Promise<Toolchain> {
   const dir = toolchainDir(root, name);
   if (!existsSync(join(dir, 'toolchain.json'))) {
@@ -69,6 +87,20 @@ export async function loadToolchain(root: string, name: string): Promise<Toolcha
       })
     : undefined;
   return { name, dir, spec, lock };
+}
+
+/** Every toolchains/<name>/ with a toolchain.json (folders starting with "_" hold shared files). */
+export async function loadAllToolchains(root: string): Promise<Toolchain[]> {
+  let names: string[] = [];
+  try {
+    names = (await readdir(join(root, 'toolchains'), { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !e.name.startsWith('_') && existsSync(join(root, 'toolchains', e.name, 'toolchain.json')))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    // no toolchains/ at all: the policy check names the missing one
+  }
+  return Promise.all(names.map((n) => loadToolchain(root, n)));
 }
 
 export function requireLock(t: Toolchain): ToolchainLock {
