@@ -5,10 +5,11 @@
  * change every result while `nx affected` selected nothing).
  */
 import { createNodesFromFiles, type CreateNodes, type CreateNodesContext, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { targetSchema, type Target } from '../../tools/kmatrix/matrix/target.ts';
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
+import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
 
 export type KmatrixPluginOptions = Record<string, never>;
 
@@ -24,7 +25,20 @@ const BUILD_CODE_INPUTS = [
 /** npm packages whose code runs in the build; any other lockfile change must not rebuild drivers. */
 const EXTERNAL_DEPENDENCIES = ['dockerode', 'execa', 'zod'];
 
-export function buildDriverTarget(target: Target, projectRoot: string): TargetConfiguration {
+/** toolchain name → the shared Dockerfile it builds from (relative to toolchains/), read once per createNodes call. */
+function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const file = join('toolchains', name, 'toolchain.json');
+    if (!existsSync(join(workspaceRoot, file))) throw new Error(`${file} is missing; a target uses toolchain "${name}"`);
+    const parsed = toolchainSchema.safeParse(JSON.parse(readFileSync(join(workspaceRoot, file), 'utf8')));
+    if (!parsed.success) throw new Error(zodProblems(file, parsed.error).join('\n'));
+    out.set(name, dockerfileOf(name, parsed.data));
+  }
+  return out;
+}
+
+export function buildDriverTarget(target: Target, projectRoot: string, dockerfile: string): TargetConfiguration {
   return {
     executor: './plugins/kmatrix:build-driver',
     cache: true,
@@ -32,6 +46,7 @@ export function buildDriverTarget(target: Target, projectRoot: string): TargetCo
       `{projectRoot}/target.json`,
       `{workspaceRoot}/${target.driver.path}/**/*`,
       `{workspaceRoot}/toolchains/${target.toolchain.name}/**/*`,
+      `{workspaceRoot}/toolchains/${dockerfile}`,
       ...BUILD_CODE_INPUTS,
       { externalDependencies: EXTERNAL_DEPENDENCIES },
     ],
@@ -42,7 +57,7 @@ export function buildDriverTarget(target: Target, projectRoot: string): TargetCo
   };
 }
 
-function projectFor(file: string, context: CreateNodesContext): CreateNodesResult {
+function readTarget(file: string, context: CreateNodesContext): Target {
   const text = readFileSync(join(context.workspaceRoot, file), 'utf8');
   let value: unknown;
   try {
@@ -54,7 +69,10 @@ function projectFor(file: string, context: CreateNodesContext): CreateNodesResul
   if (!parsed.success) {
     throw new Error(`${zodProblems(file, parsed.error).join('\n')}\nrun \`npx kmatrix gen\` to regenerate targets/`);
   }
-  const target = parsed.data;
+  return parsed.data;
+}
+
+function projectFor(file: string, target: Target, dockerfiles: Map<string, string>): CreateNodesResult {
   const root = dirname(file);
   return {
     projects: {
@@ -62,7 +80,7 @@ function projectFor(file: string, context: CreateNodesContext): CreateNodesResul
         name: target.name,
         root,
         tags: [`driver:${target.driver.name}`, `distro:${target.distro}`, `arch:${target.arch}`, `toolchain:${target.toolchain.name}`],
-        targets: { 'build-driver': buildDriverTarget(target, root) },
+        targets: { 'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!) },
       },
     },
   };
@@ -70,5 +88,28 @@ function projectFor(file: string, context: CreateNodesContext): CreateNodesResul
 
 export const createNodes: CreateNodes<KmatrixPluginOptions> = [
   'targets/**/target.json',
-  (files, options, context) => createNodesFromFiles((file, _opts, ctx) => projectFor(file, ctx), files, options ?? {}, context),
+  async (files, options, context) => {
+    // Parse each target once; a broken one is reported by name (createNodesFromFiles aggregates)
+    // while the others still load. Toolchains are read once for all targets.
+    const targets = new Map<string, Target | Error>();
+    for (const file of files) {
+      try {
+        targets.set(file, readTarget(file, context));
+      } catch (error) {
+        targets.set(file, error as Error);
+      }
+    }
+    const used = new Set([...targets.values()].flatMap((t) => (t instanceof Error ? [] : [t.toolchain.name])));
+    const dockerfiles = toolchainDockerfiles(context.workspaceRoot, used);
+    return createNodesFromFiles(
+      (file) => {
+        const target = targets.get(file)!;
+        if (target instanceof Error) throw target;
+        return projectFor(file, target, dockerfiles);
+      },
+      files,
+      options ?? {},
+      context,
+    );
+  },
 ];

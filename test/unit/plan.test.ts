@@ -83,3 +83,11 @@ test('modinfo fields are read from the .modinfo strings of a module', () => {
   assert.equal(modinfoField(ko, 'name'), 'kmx_echo');
   assert.equal(modinfoField(ko, 'srcversion'), undefined);
 });
+
+test("the kernel's compiler is read from its .config, old and new style", async () => {
+  const { gccMajorOf } = await import('../../tools/kmatrix/build/kernel-config.ts');
+  assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"\n')?.major, '12');
+  assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="gcc-10 (Debian 10.2.1-6) 10.2.1 20210110"\n')?.major, '10');
+  assert.equal(gccMajorOf('CONFIG_GCC_VERSION=140200\n')?.major, '14');
+  assert.equal(gccMajorOf('CONFIG_CLANG_VERSION=0\n'), undefined);
+});

@@ -16,6 +16,7 @@ import type { HeaderStore } from '../headers/store.ts';
 import { runInContainer, type Bind } from './container.ts';
 import { modinfoField } from './modinfo.ts';
 import { hashTree, sha256 } from './sources.ts';
+import { elfArch, kernelCompiler } from './kernel-config.ts';
 
 export interface BuildOptions {
   root: string;
@@ -66,6 +67,25 @@ async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> 
   return binds;
 }
 
+/**
+ * The kernel's own .config says which compiler built it; a module built with another gcc major
+ * may still load but is a risk (plugins, flags). A warning in the log, or an error when strict.
+ */
+async function checkCompiler(target: Target, kernelTree: string): Promise<string | undefined> {
+  const kernel = await kernelCompiler(kernelTree);
+  if (!kernel) return `warning: ${target.kernelDir}/.config names no gcc (CONFIG_CC_VERSION_TEXT, CONFIG_GCC_VERSION); compiler not checked`;
+  if (kernel.major === target.toolchain.gcc) return undefined;
+  const text = `the kernel was built with "${kernel.text}" (gcc-${kernel.major}) but toolchain ${target.toolchain.name} has gcc-${target.toolchain.gcc}`;
+  if (target.build.strictCompiler) {
+    throw new KmatrixError(text, {
+      stage: 'build',
+      target: target.name,
+      remedy: `add a toolchain for ${target.distro} with "gcc": "${kernel.major}", run \`npx kmatrix gen\`, or set strictCompiler to false in support-matrix.json`,
+    });
+  }
+  return `warning: ${text}`;
+}
+
 async function findKo(dir: string, module: string): Promise<string | undefined> {
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (e.isFile() && e.name === `${module}.ko`) return join(e.parentPath, e.name);
@@ -82,6 +102,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   const { target } = o;
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
+  const compilerNote = await checkCompiler(target, binds.find((b) => b.container === target.kernelDir)!.host);
   await ensureImage(o.docker, image, `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``);
 
   await mkdir(dirname(o.outDir), { recursive: true });
@@ -101,6 +122,10 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       `KCFLAGS=${target.build.kcflags.join(' ')}`,
       'modules',
     ];
+    if (compilerNote) {
+      lines.push(compilerNote);
+      o.log(compilerNote);
+    }
     o.log(`$ ${cmd.join(' ')}   [${image}]`);
     const result = await runInContainer(o.docker, {
       image,
@@ -142,6 +167,14 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
           stage: 'build',
           target: target.name,
           remedy: 'the headers mounted are not the target kernel\'s: re-run `npx kmatrix gen`',
+        });
+      }
+      const built = elfArch(bytes);
+      if (built !== target.arch) {
+        throw new KmatrixError(`${module}.ko is an ELF object for ${built ?? 'an unknown machine'}, not ${target.arch}`, {
+          stage: 'build',
+          target: target.name,
+          remedy: `check ARCH/CROSS_COMPILE in target.json (${target.build.makeArgs.join(' ')}) and the toolchain's compilers`,
         });
       }
       await writeFile(join(stage, `${module}.ko`), bytes);

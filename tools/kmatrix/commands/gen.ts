@@ -5,7 +5,8 @@ import { loadKernelList, type KernelList } from '../kernels/schema.ts';
 import { planTargets } from '../matrix/generate.ts';
 import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
 import { syncTargets } from '../matrix/sync.ts';
-import { loadToolchain, requireLock, type Toolchain, type ToolchainLock } from '../toolchain/spec.ts';
+import { loadAllToolchains, loadToolchain, requireLock } from '../toolchain/spec.ts';
+import type { LoadedToolchain } from '../matrix/toolchain-select.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix gen [--policy FILE] [--kernels FILE ...] [--dry-run]
@@ -55,19 +56,23 @@ export const genCommand: Command = {
     for (const f of files) {
       for (const [distro, entries] of Object.entries(await loadKernelList(f))) list[`${f}#${distro}`] = entries;
     }
-    const toolchains = new Map<string, { toolchain: Toolchain; lock: ToolchainLock }>();
-    for (const name of new Set(Object.values(policy.distros).map((d) => d.toolchain))) {
-      const toolchain = await loadToolchain(root, name);
-      toolchains.set(name, { toolchain, lock: requireLock(toolchain) });
+    // Every pinned toolchain is a candidate (gcc matching); each distro's default must be pinned.
+    const toolchains = new Map<string, LoadedToolchain>();
+    for (const toolchain of await loadAllToolchains(root)) {
+      if (toolchain.lock) toolchains.set(toolchain.name, { toolchain, lock: toolchain.lock });
+    }
+    for (const d of Object.values(policy.distros)) {
+      if (!toolchains.has(d.toolchain)) requireLock(await loadToolchain(root, d.toolchain));
     }
     const plan = planTargets(policy, list, toolchains);
+    for (const w of plan.warnings) log(`warning: ${w}`);
     const report = await syncTargets(root, plan.targets, values['dry-run']);
     const verb = values['dry-run'] ? 'would be ' : '';
     for (const n of report.added) log(`+ ${n}`);
     for (const n of report.changed) log(`~ ${n}`);
     for (const n of report.removed) log(`- ${n}`);
     for (const x of plan.excluded) log(`excluded ${x.target}: ${x.reason}`);
-    if (plan.skipped.length) log(`skipped ${plan.skipped.length} kernel list entries without header digests (e.g. ${plan.skipped[0]!.kernelrelease})`);
+    for (const x of plan.skipped) log(`skipped ${x.what}: ${x.why}`);
     log(`${plan.targets.length} targets: ${report.added.length} ${verb}added, ${report.changed.length} ${verb}changed, ${report.removed.length} ${verb}removed, ${report.unchanged} unchanged`);
     return 0;
   },

@@ -5,18 +5,20 @@
 import { KmatrixError } from '../errors.ts';
 import { resolvedEntry, type KernelList, type ResolvedEntry } from '../kernels/schema.ts';
 import { compareVersions } from '../kernels/version.ts';
-import { kbuildArch } from './names.ts';
+import { kbuildArch, type Arch } from './names.ts';
 import { matchesRelease, type MatrixRule, type Policy } from './policy.ts';
 import { projectName, TARGET_SCHEMA_VERSION, type Target } from './target.ts';
-import type { Toolchain, ToolchainLock } from '../toolchain/spec.ts';
+import { gnuTriplet, type ToolchainSpec } from '../toolchain/spec.ts';
+import { selectToolchain, type LoadedToolchain } from './toolchain-select.ts';
 
 /** Fixed so two builds of one target are byte-identical (see shared/design.md). */
 export const BUILD_TIMESTAMP = '1970-01-01 00:00:00 UTC';
 /** Where the driver's sources are mounted in the build container, and what debug info calls them. */
 export const CONTAINER_SRC = '/build/src';
 
+/** A kernel list entry or target that could not become a target, and why. */
 export interface Skipped {
-  kernelrelease: string;
+  what: string;
   why: string;
 }
 
@@ -24,11 +26,14 @@ export interface Plan {
   targets: Target[];
   excluded: { target: string; reason: string }[];
   skipped: Skipped[];
+  warnings: string[];
 }
 
-export function buildSettings(driver: string, arch: Target['arch']): Target['build'] {
+export function buildSettings(driver: string, arch: Arch, toolchain: ToolchainSpec, strictCompiler: boolean): Target['build'] {
+  const cross = toolchain.hostArch !== arch ? [`CROSS_COMPILE=${gnuTriplet[arch]}-`] : [];
   return {
-    makeArgs: [`ARCH=${kbuildArch[arch]}`],
+    makeArgs: [`ARCH=${kbuildArch[arch]}`, ...cross],
+    strictCompiler,
     kcflags: [`-ffile-prefix-map=${CONTAINER_SRC}/=/usr/src/${driver}/`],
     env: {
       KBUILD_BUILD_TIMESTAMP: BUILD_TIMESTAMP,
@@ -47,13 +52,30 @@ export function resolvedEntries(list: KernelList, skipped: Skipped[]): ResolvedE
     for (const entry of entries) {
       const r = resolvedEntry.safeParse(entry);
       if (r.success) out.push(r.data);
-      else skipped.push({ kernelrelease: entry.kernelrelease, why: 'no header package digests (not produced by `kmatrix crawl`)' });
+      else skipped.push({ what: entry.kernelrelease, why: 'no header package digests (not produced by `kmatrix crawl`)' });
     }
   }
   return out;
 }
 
-function selectKernels(rule: MatrixRule, entries: ResolvedEntry[]): ResolvedEntry[] {
+function inRange(rule: MatrixRule, abi: string): boolean {
+  const { from, below } = rule.versions ?? {};
+  return (!from || compareVersions(abi, from) >= 0) && (!below || compareVersions(abi, below) < 0);
+}
+
+/** Packages an entry needs on a runner of `runner` arch that the mirror does not serve. */
+function missingFor(e: ResolvedEntry, runner: Arch): string[] {
+  return e.kmatrix.packages
+    .filter((p) => !p.hostArch || p.hostArch === runner)
+    .map((p) => p.name + (p.hostArch ? ` (${p.hostArch})` : ''))
+    .filter((n) => e.kmatrix.unavailable?.includes(n));
+}
+
+/**
+ * The kernels a rule selects. `latest` counts only kernels the mirror can serve, so a mirror gap
+ * falls back to the newest buildable ABI; the gaps themselves are reported as skipped.
+ */
+function selectKernels(rule: MatrixRule, runner: Arch, entries: ResolvedEntry[], skipped: Skipped[]): ResolvedEntry[] {
   const chosen = new Set<ResolvedEntry>();
   for (const pattern of rule.kernels) {
     const matching = entries.filter(
@@ -61,44 +83,56 @@ function selectKernels(rule: MatrixRule, entries: ResolvedEntry[]): ResolvedEntr
         e.kmatrix.distro === rule.distro &&
         rule.archs.includes(e.kmatrix.arch) &&
         rule.flavours.includes(e.kmatrix.flavour) &&
-        matchesRelease(pattern, e.kmatrix.abi),
+        matchesRelease(pattern, e.kmatrix.abi) &&
+        inRange(rule, e.kmatrix.abi),
     );
-    const abis = [...new Set(matching.map((e) => e.kmatrix.abi))].sort(compareVersions).reverse();
-    const keep = new Set(rule.latest ? abis.slice(0, rule.latest) : abis);
-    for (const e of matching) if (keep.has(e.kmatrix.abi)) chosen.add(e);
+    const servable = matching.filter((e) => {
+      const gone = missingFor(e, runner);
+      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
+      return gone.length === 0;
+    });
+    for (const arch of new Set(servable.map((e) => e.kmatrix.arch))) {
+      const ofArch = servable.filter((e) => e.kmatrix.arch === arch);
+      const abis = [...new Set(ofArch.map((e) => e.kmatrix.abi))].sort(compareVersions).reverse();
+      const keep = new Set(rule.latest ? abis.slice(0, rule.latest) : abis);
+      for (const e of ofArch) if (keep.has(e.kmatrix.abi)) chosen.add(e);
+    }
   }
   return [...chosen];
 }
 
-export function planTargets(
-  policy: Policy,
-  list: KernelList,
-  toolchains: Map<string, { toolchain: Toolchain; lock: ToolchainLock }>,
-): Plan {
+export function planTargets(policy: Policy, list: KernelList, toolchains: Map<string, LoadedToolchain>): Plan {
   const skipped: Skipped[] = [];
   const entries = resolvedEntries(list, skipped);
   const byName = new Map<string, { target: Target; rule: number }>();
   const excluded: Plan['excluded'] = [];
   const problems: string[] = [];
+  const warnings: string[] = [];
 
   policy.matrix.forEach((rule, ruleIndex) => {
     const driver = policy.drivers[rule.driver]!;
-    const tcName = policy.distros[rule.distro]!.toolchain;
-    const tc = toolchains.get(tcName);
-    if (!tc) {
-      problems.push(`matrix[${ruleIndex}]: toolchain "${tcName}" of distro ${rule.distro} is not loaded`);
-      return;
-    }
-    for (const arch of rule.archs) {
-      if (!tc.toolchain.spec.targetArchs.includes(arch)) {
-        problems.push(`matrix[${ruleIndex}].archs: toolchain "${tcName}" does not build for ${arch} (it builds ${tc.toolchain.spec.targetArchs.join(', ')})`);
-      }
-    }
-    const kernels = selectKernels(rule, entries);
+    const buildable = rule.archs.filter((arch) => {
+      const s = selectToolchain(policy, rule.distro, arch, undefined, toolchains);
+      if (!s.ok) problems.push(`matrix[${ruleIndex}].archs: ${s.problem}`);
+      return s.ok;
+    });
+    const runner = policy.distros[rule.distro]!.runner;
+    const kernels = selectKernels(rule, runner, entries, skipped).filter((e) => buildable.includes(e.kmatrix.arch));
     if (kernels.length === 0) {
       problems.push(`matrix[${ruleIndex}]: no kernel in the kernel list matches distro ${rule.distro}, archs ${rule.archs.join('/')}, flavours ${rule.flavours.join('/')}, kernels ${rule.kernels.join(' ')}`);
     }
+    const reported = new Set<string>();
     for (const e of kernels) {
+      const selection = selectToolchain(policy, rule.distro, e.kmatrix.arch, e.kmatrix.gcc, toolchains);
+      if (!selection.ok) {
+        const problem = `matrix[${ruleIndex}]: ${e.kernelrelease} (${e.kmatrix.arch}): ${selection.problem}`;
+        if (!reported.has(selection.problem)) problems.push(problem);
+        reported.add(selection.problem);
+        continue;
+      }
+      if (selection.warning) warnings.push(`${e.kernelrelease} (${e.kmatrix.arch}): ${selection.warning}`);
+      const { toolchain, lock } = selection.chosen;
+      const spec = toolchain.spec;
       const target: Target = {
         schemaVersion: TARGET_SCHEMA_VERSION,
         name: '',
@@ -107,12 +141,19 @@ export function planTargets(
         kernelrelease: e.kernelrelease,
         arch: e.kmatrix.arch,
         kernel: { abi: e.kmatrix.abi, flavour: e.kmatrix.flavour, packageVersion: e.kmatrix.packageVersion },
-        headers: [...e.kmatrix.packages].sort((a, b) => a.role.localeCompare(b.role)),
+        // kbuild's host programs must run on the toolchain's machine: the amd64 ones to cross-compile.
+        headers: e.kmatrix.packages
+          .filter((p) => !p.hostArch || p.hostArch === spec.hostArch)
+          .sort((a, b) => a.role.localeCompare(b.role)),
         kernelDir: `/usr/src/linux-headers-${e.kernelrelease}`,
-        toolchain: { name: tcName, digest: tc.lock.digest },
-        build: buildSettings(rule.driver, e.kmatrix.arch),
+        toolchain: { name: toolchain.name, digest: lock.digest, gcc: spec.gcc },
+        build: buildSettings(rule.driver, e.kmatrix.arch, spec, policy.distros[rule.distro]!.strictCompiler),
       };
       target.name = projectName(target);
+      if (!target.headers.some((h) => h.role === 'kbuild')) {
+        problems.push(`matrix[${ruleIndex}]: ${target.name}: the kernel list has no linux-kbuild package for a ${spec.hostArch} runner`);
+        continue;
+      }
       const exclusion = rule.exclude.find((x) => x.kernelrelease === e.kernelrelease);
       if (exclusion) {
         excluded.push({ target: target.name, reason: exclusion.reason });
@@ -135,5 +176,5 @@ export function planTargets(
     });
   }
   const targets = [...byName.values()].map((v) => v.target).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { targets, excluded, skipped };
+  return { targets, excluded, skipped, warnings };
 }

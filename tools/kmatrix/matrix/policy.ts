@@ -15,9 +15,17 @@ const driver = z
 
 const distro = z
   .object({
-    toolchain: identifier.describe('Folder under toolchains/ that builds for this distro'),
+    toolchain: identifier.describe('Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel\'s compiler and this one\'s does not'),
+    runner: arch.default('x86_64').describe('Architecture of the build machines: x86_64 cross-compiles aarch64; aarch64 builds it natively'),
+    strictCompiler: z
+      .boolean()
+      .default(false)
+      .describe('Fail (instead of warn) when no toolchain has the gcc major the kernel was built with'),
   })
   .strict();
+
+/** An upstream version bound such as "6.1" or "6.12.57"; compared with the kernel ABI (6.12.57+deb12). */
+const versionBound = z.string().regex(/^\d+(\.\d+){0,2}$/, 'must be a version like "6.1" or "6.12.57"');
 
 /** A shell-style glob over kernel releases: only `*` and `?` are special. */
 const releasePattern = z
@@ -38,12 +46,20 @@ const rule = z
     archs: z.array(arch).min(1),
     flavours: z.array(identifier).min(1).describe('Debian flavours, e.g. amd64, cloud-amd64, rt-amd64'),
     kernels: z.array(releasePattern).min(1).describe('Kernel ABI globs, e.g. "6.1.0-*", "6.12.*"'),
+    versions: z
+      .object({
+        from: versionBound.optional().describe('Oldest kernel version included'),
+        below: versionBound.optional().describe('First kernel version no longer included'),
+      })
+      .strict()
+      .optional()
+      .describe('Kernel version range, e.g. { "from": "6.1", "below": "6.13" }'),
     latest: z
       .number()
       .int()
       .positive()
       .optional()
-      .describe('Keep only the newest N kernel ABIs that match each pattern'),
+      .describe('Keep only the newest N kernel ABIs (per arch) that match each pattern and that the mirror serves'),
     exclude: z.array(exclusion).default([]),
   })
   .strict();

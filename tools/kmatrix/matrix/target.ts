@@ -25,10 +25,12 @@ export const targetSchema = z
     headers: z.array(headerPackage).min(1),
     /** KDIR inside the container: the flavour's tree, at the absolute path Debian's Makefiles expect. */
     kernelDir: z.string().regex(/^\/usr\/src\/linux-headers-[A-Za-z0-9.+~_-]+$/),
-    toolchain: z.object({ name: identifier, digest }).strict(),
+    toolchain: z.object({ name: identifier, digest, gcc: z.string().regex(/^\d+$/) }).strict(),
     build: z
       .object({
         makeArgs: z.array(z.string().regex(/^[A-Z_]+=[A-Za-z0-9._\/-]*$/)),
+        /** Fail when the kernel's CONFIG_CC_VERSION_TEXT names another gcc major than the toolchain's. */
+        strictCompiler: z.boolean(),
         kcflags: z.array(z.string().regex(/^-[A-Za-z0-9=_.\/,-]+$/)),
         env: z.record(z.string().regex(/^[A-Z_]+$/), z.string()),
       })
