@@ -6,17 +6,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
 import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
-import { createWorkspace, expectOk, repoRoot, type Workspace } from '../support/workspace.ts';
+import { BOOKWORM_AMD64_POLICY, createWorkspace, expectOk, repoRoot, type Workspace } from '../support/workspace.ts';
 import { startServer } from '../support/http.ts';
 
 async function workspaceWithKernelList(t: { after: (fn: () => Promise<void>) => void }): Promise<Workspace> {
   const ws = await createWorkspace('kmatrix-bad-');
   t.after(() => ws.remove());
+  await ws.write('support-matrix.json', await readFile(join(repoRoot, BOOKWORM_AMD64_POLICY), 'utf8'));
+  await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
   const excerpt = await readFile(join(repoRoot, 'test/fixtures/bookworm-security-amd64-Packages.excerpt'), 'utf8');
   const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://127.0.0.1:9/debian-security' })), 'debian-bookworm', 'x86_64');
   await ws.write('kernels/debian-bookworm-x86_64.json', `${JSON.stringify({ debian: kernels }, null, 2)}\n`);

@@ -90,12 +90,20 @@ export function expectOk(result: Result, what: string): Result {
   return result;
 }
 
-/** What a user does before the first build: crawl the archive, build/pin the toolchain, generate targets. */
-export async function preparePipeline(ws: Workspace): Promise<void> {
+/** The default test policy: the example driver, newest bookworm 6.1 and 6.12 ABIs × amd64 and cloud-amd64. */
+export const BOOKWORM_AMD64_POLICY = 'test/fixtures/policy-bookworm-amd64.json';
+
+/**
+ * What a user does before the first build: crawl the archive (what the policy needs), build/pin
+ * the toolchains it uses, generate targets, commit.
+ */
+export async function preparePipeline(ws: Workspace, policyFile = BOOKWORM_AMD64_POLICY, toolchains = ['debian-bookworm']): Promise<void> {
+  await ws.write('support-matrix.json', (await readFile(join(repoRoot, policyFile), 'utf8')).replace('"../../support-matrix.schema.json"', '"./support-matrix.schema.json"'));
+  await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
   expectOk(await ws.kmatrix(['crawl', 'debian']), 'kmatrix crawl debian');
-  expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'kmatrix toolchain build');
+  for (const t of toolchains) expectOk(await ws.kmatrix(['toolchain', 'build', t]), `kmatrix toolchain build ${t}`);
   expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
-  await ws.commitAll('crawl, pin toolchain, generate targets');
+  await ws.commitAll('crawl, pin toolchains, generate targets');
 }
 
 /** From Nx's header: "Running target build-driver for N projects" or "… for project NAME"; 0 when it ran nothing. */
