@@ -24,6 +24,7 @@ command -v modinfo >/dev/null || need+=(kmod)
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
+command -v file >/dev/null || need+=(file)
 if [ "${#need[@]}" -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -qq

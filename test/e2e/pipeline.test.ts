@@ -94,7 +94,13 @@ test('a user builds the default matrix, then everything comes from cache, then a
   });
 
   await t.test('a toolchain change affects the targets built with it', async () => {
-    await touch('toolchains/debian-bookworm/Dockerfile', '# touched');
+    await touch('toolchains/_shared/debian.Dockerfile', '# touched');
+    assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
+    const lockFile = 'toolchains/debian-bookworm/toolchain.lock.json';
+    const lock = JSON.parse(await ws.read(lockFile));
+    lock.contextSha256 = '0'.repeat(64);
+    await ws.write(lockFile, `${JSON.stringify(lock, null, 2)}\n`);
+    await ws.commitAll('re-pin');
     assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
   });
 

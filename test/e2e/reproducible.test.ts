@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
@@ -18,7 +18,9 @@ test('two builds of one target in different folders give byte-identical modules'
   const b = await createWorkspace('kmatrix-repro-b-', join(tmpdir(), 'kmatrix-a-much-longer-parent-folder', 'nested'));
   t.after(() => b.remove());
   await preparePipeline(a);
-  // The same kernel list in both, so both plan the very same target.json.
+  // The same policy and kernel list in both, so both plan the very same target.json.
+  await b.write('support-matrix.json', await a.read('support-matrix.json'));
+  await rm(join(b.dir, 'kernels'), { recursive: true, force: true });
   await b.write('kernels/debian-bookworm-x86_64.json', await a.read('kernels/debian-bookworm-x86_64.json'));
   expectOk(await b.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'toolchain build in b');
   expectOk(await b.kmatrix(['gen']), 'gen in b');
