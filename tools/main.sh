@@ -16,11 +16,13 @@ if [ ! -x node_modules/.bin/nx ] || [ package-lock.json -nt node_modules/.packag
   npm ci
 fi
 
-step "crawl the Debian archive's kernel header packages (bookworm, -updates, -security)"
+step "crawl the Debian archive's kernel header packages (what support-matrix.json needs)"
 npx kmatrix crawl debian
 
-step "build, push and pin the toolchain image (reused when unchanged)"
-npx kmatrix toolchain build debian-bookworm
+step "build, push and pin the toolchain images (each reused when unchanged)"
+for spec in toolchains/*/toolchain.json; do
+  npx kmatrix toolchain build "$(basename "$(dirname "$spec")")"
+done
 
 step "generate targets/ from support-matrix.json"
 npx kmatrix gen
