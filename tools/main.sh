@@ -35,7 +35,9 @@ step "run it again: every task comes from the Nx cache"
 npx nx run-many -t build-driver
 
 step "built modules"
-for ko in $(find dist/targets -name '*.ko' | sort); do
-  printf '%s  %s\n' "$(sha256sum "$ko" | cut -c1-16)" "$ko"
-  printf '    vermagic: %s\n' "$(modinfo -F vermagic "$ko")"
+for target in $(find targets -name target.json | sort); do
+  for ko in "dist/$(dirname "$target")"/*.ko; do
+    printf '%s  %s\n' "$(sha256sum "$ko" | cut -c1-16)" "$ko"
+    printf '    vermagic: %s\n' "$(modinfo -F vermagic "$ko")"
+  done
 done
