@@ -148,3 +148,14 @@ test('an unreachable Docker engine is a clear error with the remedy, from the CL
   assert.match(viaNx.all, /Docker engine not reachable at \/nonexistent\/docker\.sock/);
   assert.ok(!existsSync(join(ws.dir, 'dist')), 'nothing written');
 });
+
+test('a distro missing from the kernel list (its crawl failed) keeps its targets, with a warning', async (t) => {
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen with a good list');
+  const before = treeOf(join(ws.dir, 'targets'));
+  await ws.write('kernels/debian-bookworm-x86_64.json', '{ "ubuntu": [] }\n');
+  const r = expectOk(await ws.kmatrix(['gen']), 'gen without debian');
+  assert.match(r.stderr, /warning: no kernels of debian-bookworm in the kernel lists \(did its crawl fail\?\): keeping its existing targets unchanged/);
+  assert.match(r.stderr, /0 added, 0 changed, 0 removed, 3 unchanged/);
+  assert.deepEqual(treeOf(join(ws.dir, 'targets')), before);
+});

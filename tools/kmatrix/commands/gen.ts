@@ -66,7 +66,7 @@ export const genCommand: Command = {
     }
     const plan = planTargets(policy, list, toolchains);
     for (const w of plan.warnings) log(`warning: ${w}`);
-    const report = await syncTargets(root, plan.targets, values['dry-run']);
+    const report = await syncTargets(root, plan.targets, values['dry-run'], plan.keptDistros);
     const verb = values['dry-run'] ? 'would be ' : '';
     for (const n of report.added) log(`+ ${n}`);
     for (const n of report.changed) log(`~ ${n}`);

@@ -27,6 +27,8 @@ export interface Plan {
   excluded: { target: string; reason: string }[];
   skipped: Skipped[];
   warnings: string[];
+  /** Distros with no kernel at all in the lists (a failed crawl): their existing targets are kept. */
+  keptDistros: string[];
 }
 
 export function buildSettings(driver: string, arch: Arch, toolchain: ToolchainSpec, strictCompiler: boolean): Target['build'] {
@@ -108,9 +110,19 @@ export function planTargets(policy: Policy, list: KernelList, toolchains: Map<st
   const excluded: Plan['excluded'] = [];
   const problems: string[] = [];
   const warnings: string[] = [];
+  const present = new Set(entries.map((e) => e.kmatrix.distro));
+  const keptDistros = new Set<string>();
 
   policy.matrix.forEach((rule, ruleIndex) => {
     const driver = policy.drivers[rule.driver]!;
+    // A crawler drops a distro whose crawl failed; that never means its kernels were removed.
+    if (!present.has(rule.distro)) {
+      if (!keptDistros.has(rule.distro)) {
+        warnings.push(`no kernels of ${rule.distro} in the kernel lists (did its crawl fail?): keeping its existing targets unchanged`);
+      }
+      keptDistros.add(rule.distro);
+      return;
+    }
     const buildable = rule.archs.filter((arch) => {
       const s = selectToolchain(policy, rule.distro, arch, undefined, toolchains);
       if (!s.ok) problems.push(`matrix[${ruleIndex}].archs: ${s.problem}`);
@@ -176,5 +188,5 @@ export function planTargets(policy: Policy, list: KernelList, toolchains: Map<st
     });
   }
   const targets = [...byName.values()].map((v) => v.target).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { targets, excluded, skipped, warnings };
+  return { targets, excluded, skipped, warnings, keptDistros: [...keptDistros].sort() };
 }

@@ -45,7 +45,8 @@ async function removeEmptyParents(root: string, dir: string): Promise<void> {
   }
 }
 
-export async function syncTargets(root: string, targets: Target[], dryRun = false): Promise<SyncReport> {
+/** `keepDistros`: distros whose existing target files are left alone (no kernel list for them this time). */
+export async function syncTargets(root: string, targets: Target[], dryRun = false, keepDistros: string[] = []): Promise<SyncReport> {
   const wanted = new Map(targets.map((t) => [join(targetDir(t), 'target.json'), t]));
   const report: SyncReport = { added: [], removed: [], changed: [], unchanged: 0 };
   const existing = new Set(await existingTargetFiles(root));
@@ -66,6 +67,11 @@ export async function syncTargets(root: string, targets: Target[], dryRun = fals
   }
   for (const file of [...existing].sort()) {
     if (wanted.has(file)) continue;
+    // targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
+    if (keepDistros.includes(file.split('/')[2]!)) {
+      report.unchanged++;
+      continue;
+    }
     report.removed.push(dirname(file).replace(/^targets\//, ''));
     if (!dryRun) {
       await rm(join(root, file));
