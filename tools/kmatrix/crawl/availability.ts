@@ -5,7 +5,7 @@
  * retried and then an error: a network fault is never read as "not there".
  */
 import { HttpStatusError, withRetries } from '../net/fetch.ts';
-import type { KernelEntry } from '../kernels/schema.ts';
+import { packageLabel, type KernelEntry } from '../kernels/schema.ts';
 
 async function exists(url: string): Promise<boolean> {
   return withRetries(`HEAD ${url}`, { stage: 'crawl', attempts: 3, backoffMs: 300 }, async () => {
@@ -29,7 +29,7 @@ export async function markUnavailable(entries: KernelEntry[], log: (line: string
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, urls.length) }, worker));
   for (const e of entries) {
-    const gone = e.kmatrix?.packages.filter((p) => missing.has(p.url)).map((p) => p.name + (p.hostArch ? ` (${p.hostArch})` : ''));
+    const gone = e.kmatrix?.packages.filter((p) => missing.has(p.url)).map(packageLabel);
     if (e.kmatrix && gone && gone.length > 0) e.kmatrix.unavailable = [...new Set(gone)].sort();
   }
   if (missing.size > 0) log(`  ${missing.size} of ${urls.length} package URLs are listed in the index but not served by the mirror (404)`);

@@ -23,6 +23,11 @@ export const headerPackage = z
   .strict();
 export type HeaderPackage = z.infer<typeof headerPackage>;
 
+/** How a package is named in kmatrix.unavailable: "name", or "name (hostArch)" for kbuild. */
+export function packageLabel(p: HeaderPackage): string {
+  return p.name + (p.hostArch ? ` (${p.hostArch})` : '');
+}
+
 const kmatrixBlock = z
   .object({
     distro: identifier,

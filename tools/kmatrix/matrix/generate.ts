@@ -3,7 +3,7 @@
  * problem is found before a single file is written.
  */
 import { KmatrixError } from '../errors.ts';
-import { resolvedEntry, type KernelList, type ResolvedEntry } from '../kernels/schema.ts';
+import { packageLabel, resolvedEntry, type KernelList, type ResolvedEntry } from '../kernels/schema.ts';
 import { compareVersions } from '../kernels/version.ts';
 import { kbuildArch, type Arch } from './names.ts';
 import { matchesRelease, type MatrixRule, type Policy } from './policy.ts';
@@ -69,7 +69,7 @@ function inRange(rule: MatrixRule, abi: string): boolean {
 function missingFor(e: ResolvedEntry, runner: Arch): string[] {
   return e.kmatrix.packages
     .filter((p) => !p.hostArch || p.hostArch === runner)
-    .map((p) => p.name + (p.hostArch ? ` (${p.hostArch})` : ''))
+    .map(packageLabel)
     .filter((n) => e.kmatrix.unavailable?.includes(n));
 }
 
