@@ -91,6 +91,40 @@ test('a malformed kernel list is rejected with its path and leaves targets/ as i
   assert.equal(await ws.read(join('targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json')), targetBytes);
 });
 
+test('a bad kernel-crawler list is rejected naming the entry, and nothing is written', async (t) => {
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen with a good list');
+  const before = treeOf(join(ws.dir, 'targets'));
+  const store = await mkdtemp(join(tmpdir(), 'kmatrix-bad-store-'));
+  t.after(() => rm(store, { recursive: true, force: true }));
+  const good = JSON.parse(await readFile(join(repoRoot, 'test/fixtures/kernel-crawler/current-x86_64.json'), 'utf8'));
+  const entry = good.debian[0];
+  const cases: [string, unknown, RegExp][] = [
+    ['unknown distro', { ...good, Slackware: [entry] }, /crawler\.json: Slackware: unknown distro "Slackware"/],
+    ['duplicate entry', { debian: [entry, { ...entry }] }, /crawler\.json: debian\[1\]: duplicate entry: target debian, kernelrelease 6\.1\.170-3-amd64, kernelversion 1 is already debian\[0\]/],
+    ['path in kernelrelease', { debian: [{ ...entry, kernelrelease: '../../etc' }] }, /crawler\.json: debian\[0\]\.kernelrelease: must be a kernel release/],
+    ['shell in kernelrelease', { debian: [{ ...entry, kernelrelease: '6.1;rm -rf $HOME' }] }, /crawler\.json: debian\[0\]\.kernelrelease: must be a kernel release/],
+    ['not an http URL', { debian: [{ ...entry, headers: ['file:///etc/passwd', ...entry.headers] }] }, /crawler\.json: debian\[0\]\.headers\[0\]: must be an http\(s\) URL/],
+    ['ftp URL', { ubuntu: [{ ...entry, target: 'ubuntu-generic', headers: ['ftp://archive.ubuntu.com/x.deb'] }] }, /crawler\.json: ubuntu\[0\]\.headers\[0\]: must be an http\(s\) URL/],
+    ['not a list', { debian: { kernelrelease: 'x' } }, /crawler\.json: debian: /],
+  ];
+  for (const [what, list, expected] of cases) {
+    await ws.write('crawler.json', JSON.stringify(list, null, 2));
+    const r = await ws.kmatrix(['gen', '--kernels', 'crawler.json'], { KMATRIX_STORE: store });
+    assert.equal(r.exitCode, 1, what);
+    assert.match(r.stderr, /invalid kernel list in crawler\.json/, what);
+    assert.match(r.stderr, expected, what);
+  }
+  const text = await readFile(join(repoRoot, 'test/fixtures/kernel-crawler/x86_64-sample.json'), 'utf8');
+  await ws.write('crawler.json', text.slice(0, text.length / 2)); // a download cut short
+  const truncated = await ws.kmatrix(['gen', '--kernels', 'crawler.json']);
+  assert.equal(truncated.exitCode, 1);
+  assert.match(truncated.stderr, /crawler\.json is not valid JSON/);
+
+  assert.deepEqual(treeOf(join(ws.dir, 'targets')), before);
+  assert.deepEqual(treeOf(store), [], 'nothing was downloaded');
+});
+
 test('a header package with the wrong SHA256, or cut short by the server, never enters the store', { timeout: 120_000 }, async (t) => {
   const junk = Buffer.alloc(64 * 1024, 7);
   const server = await startServer((req, res) => {

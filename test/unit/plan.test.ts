@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
 import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
 import { planTargets } from '../../tools/kmatrix/matrix/generate.ts';
+import { listedKernels } from '../../tools/kmatrix/kernels/crawler.ts';
 import { matchesRelease, policySchema, type Policy } from '../../tools/kmatrix/matrix/policy.ts';
 import { KmatrixError } from '../../tools/kmatrix/errors.ts';
 import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/toolchain/spec.ts';
@@ -12,7 +13,7 @@ import { modinfoField } from '../../tools/kmatrix/build/modinfo.ts';
 
 const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
 const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://m.invalid/debian-security' })), 'debian-bookworm', 'x86_64');
-const list = { debian: kernels };
+const list = listedKernels({ debian: kernels }, undefined).kernels;
 
 const lock: ToolchainLock = { repository: '127.0.0.1:5000/kmatrix/debian-bookworm', digest: `sha256:${'a'.repeat(64)}`, contextSha256: 'b'.repeat(64) };
 const toolchain: Toolchain = {

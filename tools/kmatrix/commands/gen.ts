@@ -2,9 +2,14 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KmatrixError } from '../errors.ts';
 import { loadKernelList, type KernelList } from '../kernels/schema.ts';
+import { hasCrawlerEntries, listedKernels } from '../kernels/crawler.ts';
+import { detectMirrors } from '../crawl/mirror.ts';
+import { HeaderStore, defaultStoreDir } from '../headers/store.ts';
+import { knownDigests, resolveTargets } from '../matrix/resolve.ts';
+import { loadTarget } from '../matrix/target.ts';
 import { planTargets } from '../matrix/generate.ts';
 import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
-import { syncTargets } from '../matrix/sync.ts';
+import { existingTargetFiles, syncTargets } from '../matrix/sync.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../toolchain/spec.ts';
 import type { LoadedToolchain } from '../matrix/toolchain-select.ts';
 import { log, parse, type Command } from './command.ts';
@@ -17,9 +22,17 @@ Deterministic: the same inputs give a byte-identical tree. Targets no longer in 
 matrix are removed. Prints what was added, removed and changed. Every problem is
 reported before anything is written; on error nothing changes.
 
+Kernel lists are those \`kmatrix crawl\` writes, or kernel-crawler output as falcosecurity
+publishes it (x86_64/list.json, aarch64/list.json; the 2022 and the current format). Of a
+crawler list, Debian entries are read from their header URLs: the real \`uname -r\` comes from the
+header package, this machine's Debian mirror is tried before the listed ones, and the SHA256 of
+each package a target needs is resolved once by downloading it into the header store
+($KMATRIX_STORE) and recorded in target.json. Entries kmatrix cannot build (other distros,
+kernelconfigdata-only entries, packages no mirror serves) are reported, never silently dropped.
+
 Options:
   --policy FILE    the policy (default: ${POLICY_FILE})
-  --kernels FILE   a kernel list from \`kmatrix crawl\` (repeatable; default: kernels/*.json)
+  --kernels FILE   a kernel list (repeatable; default: kernels/*.json)
   --dry-run        report what would change, write nothing
   -h, --help       show this help
 `;
@@ -64,16 +77,25 @@ export const genCommand: Command = {
     for (const d of Object.values(policy.distros)) {
       if (!toolchains.has(d.toolchain)) requireLock(await loadToolchain(root, d.toolchain));
     }
-    const plan = planTargets(policy, list, toolchains);
+    const listed = listedKernels(list, hasCrawlerEntries(list) ? await detectMirrors() : undefined);
+    const plan = planTargets(policy, listed.kernels, toolchains);
     for (const w of plan.warnings) log(`warning: ${w}`);
-    const report = await syncTargets(root, plan.targets, values['dry-run'], plan.keptDistros);
+    let known = new Map<string, { sha256: string; size: number }>();
+    if (plan.targets.some((t) => t.headers.some((h) => !h.sha256))) {
+      known = knownDigests(await Promise.all((await existingTargetFiles(root)).map((f) => loadTarget(join(root, f)))));
+    }
+    const resolved = await resolveTargets(plan.targets, known, new HeaderStore(defaultStoreDir(), log));
+    const report = await syncTargets(root, resolved.targets, values['dry-run'], plan.keptDistros);
     const verb = values['dry-run'] ? 'would be ' : '';
     for (const n of report.added) log(`+ ${n}`);
     for (const n of report.changed) log(`~ ${n}`);
     for (const n of report.removed) log(`- ${n}`);
     for (const x of plan.excluded) log(`excluded ${x.target}: ${x.reason}`);
-    for (const x of plan.skipped) log(`skipped ${x.what}: ${x.why}`);
-    log(`${plan.targets.length} targets: ${report.added.length} ${verb}added, ${report.changed.length} ${verb}changed, ${report.removed.length} ${verb}removed, ${report.unchanged} unchanged`);
+    for (const x of [...plan.skipped, ...resolved.skipped, ...listed.unusable]) log(`skipped ${x.what}: ${x.why}`);
+    for (const [distro, n] of listed.unsupported) {
+      log(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no toolchain for ${distro} (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)`);
+    }
+    log(`${resolved.targets.length} targets: ${report.added.length} ${verb}added, ${report.changed.length} ${verb}changed, ${report.removed.length} ${verb}removed, ${report.unchanged} unchanged`);
     return 0;
   },
 };

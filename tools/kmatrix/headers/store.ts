@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, lstat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,7 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { KmatrixError } from '../errors.ts';
 import { HttpStatusError, withRetries } from '../net/fetch.ts';
-import type { HeaderPackage } from '../kernels/schema.ts';
+import type { HeaderPackage, ListedPackage } from '../kernels/schema.ts';
+import { writeFileAtomic } from '../files/atomic.ts';
 
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.KMATRIX_STORE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kmatrix');
@@ -60,36 +61,102 @@ export class HeaderStore {
     return tree;
   }
 
+  /**
+   * Fetches a package whose digest nobody recorded yet (kernel-crawler lists only URLs): tries
+   * each URL in turn (a 404 moves on to the next mirror), hashes what arrives and keeps it under
+   * its SHA256, so the later build finds it in the store. The answer is remembered per URL, so a
+   * URL is resolved once per store.
+   */
+  async resolve(pkg: ListedPackage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
+    const urls = [pkg.url, ...(pkg.alternatives ?? [])];
+    for (const url of urls) {
+      const known = await this.knownDigest(url);
+      if (known) return { ...known, url };
+    }
+    this.log(`resolving the SHA256 of ${pkg.name} ${pkg.version}`);
+    const got = await this.fetchInto(pkg, urls);
+    if ('missing' in got) return got;
+    await mkdir(join(this.dir, 'urls'), { recursive: true });
+    await writeFileAtomic(this.urlRecord(got.url), JSON.stringify({ url: got.url, sha256: got.sha256, size: got.size }) + '\n');
+    return got;
+  }
+
+  private urlRecord(url: string): string {
+    return join(this.dir, 'urls', `${createHash('sha256').update(url).digest('hex')}.json`);
+  }
+
+  private async knownDigest(url: string): Promise<{ sha256: string; size: number } | undefined> {
+    try {
+      const r = JSON.parse(await readFile(this.urlRecord(url), 'utf8')) as { url: string; sha256: string; size: number };
+      // Only trust a record whose package is still in the store, exactly as recorded.
+      const st = await stat(this.debPath(r.sha256));
+      return r.url === url && st.size === r.size ? { sha256: r.sha256, size: r.size } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async download(pkg: HeaderPackage): Promise<void> {
-    const dest = this.debPath(pkg.sha256);
+    const got = await this.fetchInto(pkg, [pkg.url, ...(pkg.alternatives ?? [])], pkg);
+    if ('missing' in got) {
+      throw new KmatrixError(`no mirror serves ${pkg.name} ${pkg.version} any more (HTTP 404 from ${got.missing.join(', ')})`, {
+        stage: 'headers',
+        remedy: 'the archive dropped this package: re-run `npx kmatrix crawl debian` (or fetch a fresh kernel-crawler list) and `npx kmatrix gen`',
+      });
+    }
+  }
+
+  /**
+   * Streams the first URL that answers into debs/<sha256>.deb. With `expect`, anything but those
+   * exact bytes is refused and nothing is stored. 404s move on to the next URL; other failures are
+   * retried, then fatal (an infrastructure error, not a missing package).
+   */
+  private async fetchInto(pkg: ListedPackage, urls: string[], expect?: HeaderPackage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
     await mkdir(join(this.dir, 'debs'), { recursive: true });
-    this.log(`downloading ${pkg.name} ${pkg.version} (${(pkg.size / 1e6).toFixed(1)} MB)`);
-    await withRetries(`download of ${pkg.url}`, { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) }, async () => {
-      const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const missing: string[] = [];
+    let failure: unknown;
+    for (const url of urls) {
+      if (expect) this.log(`downloading ${pkg.name} ${pkg.version} (${(expect.size / 1e6).toFixed(1)} MB)`);
       try {
-        const response = await fetch(pkg.url, { signal: AbortSignal.timeout(300_000) });
-        if (!response.ok || !response.body) throw new HttpStatusError(pkg.url, response.status);
-        const hash = createHash('sha256');
-        let size = 0;
-        const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-        body.on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          size += chunk.length;
+        return await withRetries(`download of ${url}`, { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) }, async () => {
+          const tmp = join(this.dir, 'debs', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+          try {
+            const response = await fetch(url, { signal: AbortSignal.timeout(300_000) });
+            if (!response.ok || !response.body) throw new HttpStatusError(url, response.status);
+            const declared = Number(response.headers.get('content-length') ?? NaN);
+            const hash = createHash('sha256');
+            let size = 0;
+            const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+            body.on('data', (chunk: Buffer) => {
+              hash.update(chunk);
+              size += chunk.length;
+            });
+            await pipeline(body, createWriteStream(tmp));
+            const wanted = expect?.size ?? declared;
+            if (Number.isFinite(wanted) && size < wanted) throw new TruncatedDownload(`download of ${pkg.name} stopped at ${size} of ${wanted} bytes`);
+            const actual = hash.digest('hex');
+            if (expect && (actual !== expect.sha256 || size !== expect.size)) {
+              throw new KmatrixError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
+                stage: 'headers',
+                remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
+              });
+            }
+            await rename(tmp, this.debPath(actual));
+            return { sha256: actual, size, url };
+          } finally {
+            await rm(tmp, { force: true });
+          }
         });
-        await pipeline(body, createWriteStream(tmp));
-        if (size < pkg.size) throw new TruncatedDownload(`download of ${pkg.name} stopped at ${size} of ${pkg.size} bytes`);
-        const actual = hash.digest('hex');
-        if (actual !== pkg.sha256 || size !== pkg.size) {
-          throw new KmatrixError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${pkg.sha256} (${pkg.size} bytes), got ${actual} (${size} bytes) from ${pkg.url}`, {
-            stage: 'headers',
-            remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
-          });
-        }
-        await rename(tmp, dest);
-      } finally {
-        await rm(tmp, { force: true });
+      } catch (error) {
+        const cause = (error as { cause?: unknown }).cause;
+        if (cause instanceof HttpStatusError && cause.status === 404) missing.push(url);
+        else if (error instanceof KmatrixError && !(cause instanceof Error)) throw error; // bytes that do not match: never try elsewhere
+        else failure ??= error; // this mirror is unreachable: another may answer
       }
-    });
+    }
+    // Only "every mirror said 404" means the package is gone; otherwise it is an infrastructure error.
+    if (failure) throw failure;
+    return { missing };
   }
 
   private async unpack(pkg: HeaderPackage, deb: string, tree: string): Promise<void> {

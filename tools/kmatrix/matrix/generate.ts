@@ -3,11 +3,11 @@
  * problem is found before a single file is written.
  */
 import { KmatrixError } from '../errors.ts';
-import { packageLabel, resolvedEntry, type KernelList, type ResolvedEntry } from '../kernels/schema.ts';
+import { packageLabel, type ListedKernel } from '../kernels/schema.ts';
 import { compareVersions } from '../kernels/version.ts';
 import { kbuildArch, type Arch } from './names.ts';
 import { matchesRelease, type MatrixRule, type Policy } from './policy.ts';
-import { projectName, TARGET_SCHEMA_VERSION, type Target } from './target.ts';
+import { projectName, TARGET_SCHEMA_VERSION, type DraftTarget, type Target } from './target.ts';
 import { gnuTriplet, type ToolchainSpec } from '../toolchain/spec.ts';
 import { selectToolchain, type LoadedToolchain } from './toolchain-select.ts';
 
@@ -23,7 +23,8 @@ export interface Skipped {
 }
 
 export interface Plan {
-  targets: Target[];
+  /** Sorted by name; headers of crawler-listed kernels may still lack digests (see matrix/resolve.ts). */
+  targets: DraftTarget[];
   excluded: { target: string; reason: string }[];
   skipped: Skipped[];
   warnings: string[];
@@ -47,26 +48,13 @@ export function buildSettings(driver: string, arch: Arch, toolchain: ToolchainSp
   };
 }
 
-/** Entries usable for a distro: crawler entries without header digests are reported, not guessed. */
-export function resolvedEntries(list: KernelList, skipped: Skipped[]): ResolvedEntry[] {
-  const out: ResolvedEntry[] = [];
-  for (const entries of Object.values(list)) {
-    for (const entry of entries) {
-      const r = resolvedEntry.safeParse(entry);
-      if (r.success) out.push(r.data);
-      else skipped.push({ what: entry.kernelrelease, why: 'no header package digests (not produced by `kmatrix crawl`)' });
-    }
-  }
-  return out;
-}
-
 function inRange(rule: MatrixRule, abi: string): boolean {
   const { from, below } = rule.versions ?? {};
   return (!from || compareVersions(abi, from) >= 0) && (!below || compareVersions(abi, below) < 0);
 }
 
 /** Packages an entry needs on a runner of `runner` arch that the mirror does not serve. */
-function missingFor(e: ResolvedEntry, runner: Arch): string[] {
+function missingFor(e: ListedKernel, runner: Arch): string[] {
   return e.kmatrix.packages
     .filter((p) => !p.hostArch || p.hostArch === runner)
     .map(packageLabel)
@@ -77,8 +65,8 @@ function missingFor(e: ResolvedEntry, runner: Arch): string[] {
  * The kernels a rule selects. `latest` counts only kernels the mirror can serve, so a mirror gap
  * falls back to the newest buildable ABI; the gaps themselves are reported as skipped.
  */
-function selectKernels(rule: MatrixRule, runner: Arch, entries: ResolvedEntry[], skipped: Skipped[]): ResolvedEntry[] {
-  const chosen = new Set<ResolvedEntry>();
+function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], skipped: Skipped[]): ListedKernel[] {
+  const chosen = new Set<ListedKernel>();
   for (const pattern of rule.kernels) {
     const matching = entries.filter(
       (e) =>
@@ -103,10 +91,9 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ResolvedEntry[],
   return [...chosen];
 }
 
-export function planTargets(policy: Policy, list: KernelList, toolchains: Map<string, LoadedToolchain>): Plan {
+export function planTargets(policy: Policy, entries: ListedKernel[], toolchains: Map<string, LoadedToolchain>): Plan {
   const skipped: Skipped[] = [];
-  const entries = resolvedEntries(list, skipped);
-  const byName = new Map<string, { target: Target; rule: number }>();
+  const byName = new Map<string, { target: DraftTarget; rule: number }>();
   const excluded: Plan['excluded'] = [];
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -145,14 +132,14 @@ export function planTargets(policy: Policy, list: KernelList, toolchains: Map<st
       if (selection.warning) warnings.push(`${e.kernelrelease} (${e.kmatrix.arch}): ${selection.warning}`);
       const { toolchain, lock } = selection.chosen;
       const spec = toolchain.spec;
-      const target: Target = {
+      const target: DraftTarget = {
         schemaVersion: TARGET_SCHEMA_VERSION,
         name: '',
         driver: { name: rule.driver, path: driver.path, modules: driver.modules },
         distro: rule.distro,
         kernelrelease: e.kernelrelease,
         arch: e.kmatrix.arch,
-        kernel: { abi: e.kmatrix.abi, flavour: e.kmatrix.flavour, packageVersion: e.kmatrix.packageVersion },
+        kernel: { abi: e.kmatrix.abi, flavour: e.kmatrix.flavour, packageVersion: e.kmatrix.packageVersion, ...(e.listedAs ? { listedAs: e.listedAs } : {}) },
         // kbuild's host programs must run on the toolchain's machine: the amd64 ones to cross-compile.
         headers: e.kmatrix.packages
           .filter((p) => !p.hostArch || p.hostArch === spec.hostArch)
@@ -166,7 +153,7 @@ export function planTargets(policy: Policy, list: KernelList, toolchains: Map<st
         problems.push(`matrix[${ruleIndex}]: ${target.name}: the kernel list has no linux-kbuild package for a ${spec.hostArch} runner`);
         continue;
       }
-      const exclusion = rule.exclude.find((x) => x.kernelrelease === e.kernelrelease);
+      const exclusion = rule.exclude.find((x) => x.kernelrelease === e.kernelrelease || x.kernelrelease === e.listedAs);
       if (exclusion) {
         excluded.push({ target: target.name, reason: exclusion.reason });
         continue;

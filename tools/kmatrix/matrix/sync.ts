@@ -14,7 +14,7 @@ export interface SyncReport {
   unchanged: number;
 }
 
-async function existingTargetFiles(root: string): Promise<string[]> {
+export async function existingTargetFiles(root: string): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string): Promise<void> {
     let entries;

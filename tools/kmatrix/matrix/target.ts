@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { join } from 'node:path';
 import { arch, identifier, kernelRelease, repoPath } from './names.ts';
-import { headerPackage } from '../kernels/schema.ts';
+import { headerPackage, type ListedPackage } from '../kernels/schema.ts';
 import { digest } from '../toolchain/spec.ts';
 import { readJsonFile } from '../files/json.ts';
 
@@ -20,7 +20,13 @@ export const targetSchema = z
     kernelrelease: kernelRelease,
     arch,
     kernel: z
-      .object({ abi: z.string(), flavour: identifier, packageVersion: z.string() })
+      .object({
+        abi: z.string(),
+        flavour: identifier,
+        packageVersion: z.string(),
+        /** The kernel list's name for it when that is not `uname -r` (kernel-crawler's Debian entries). */
+        listedAs: z.string().optional(),
+      })
       .strict(),
     headers: z.array(headerPackage).min(1),
     /** KDIR inside the container: the flavour's tree, at the absolute path Debian's Makefiles expect. */
@@ -38,6 +44,9 @@ export const targetSchema = z
   })
   .strict();
 export type Target = z.infer<typeof targetSchema>;
+
+/** A target as planned, before the digests of crawler-listed packages are resolved. */
+export type DraftTarget = Omit<Target, 'headers'> & { headers: ListedPackage[] };
 
 /** Readable and unique: `<driver>--<distro>--<kernelrelease>--<arch>`. */
 export function projectName(t: Pick<Target, 'driver' | 'distro' | 'kernelrelease' | 'arch'>): string {

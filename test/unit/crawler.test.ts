@@ -1,0 +1,74 @@
+/** Reading kernel-crawler entries: the traps visible in the real published data. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { kernelList } from '../../tools/kmatrix/kernels/schema.ts';
+import { crawlerDistro, listedKernels } from '../../tools/kmatrix/kernels/crawler.ts';
+import { debianCandidates, debianKernel, debianRelease } from '../../tools/kmatrix/kernels/debian-entry.ts';
+
+const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
+const fixture = (f: string) => kernelList.parse(JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')));
+
+test('the 2022 format (display-name keys, integer kernelversion) and the current one both parse', () => {
+  const old = fixture('x86_64-sample.json');
+  assert.equal(old.Debian![0]!.kernelversion, 1);
+  assert.equal(crawlerDistro('AmazonLinux2'), 'amazonlinux2');
+  assert.equal(crawlerDistro('Oracle7'), 'ol');
+  const current = fixture('current-aarch64.json');
+  assert.equal(current.debian![0]!.kernelversion, '1');
+  assert.equal(crawlerDistro('Slackware'), undefined);
+});
+
+test('a Debian entry named by package version yields the real uname -r from its header package', () => {
+  const entry = fixture('current-aarch64.json').debian![0]!;
+  const k = debianKernel(entry, mirrors);
+  assert.ok(!('why' in k));
+  assert.equal(k.kernelrelease, '6.1.0-47-rt-arm64');
+  assert.equal(k.listedAs, '6.1.170-3-rt-arm64');
+  assert.equal(k.kmatrix.distro, 'debian-bookworm');
+  assert.deepEqual(k.kmatrix.packages.map((p) => `${p.role} ${p.name} ${p.hostArch ?? ''}`), [
+    'flavour linux-headers-6.1.0-47-rt-arm64 ',
+    'common linux-headers-6.1.0-47-common-rt ',
+    'kbuild linux-kbuild-6.1 x86_64', // derived: the amd64 build of the listed arm64 kbuild, to cross-compile
+    'kbuild linux-kbuild-6.1 aarch64',
+  ]);
+  const kbuild = k.kmatrix.packages[2]!;
+  assert.equal(kbuild.url, 'http://mirror.test/debian/pool/main/l/linux/linux-kbuild-6.1_6.1.94-1~bpo11+1_amd64.deb');
+});
+
+test('one entry listing every flavour of its ABI picks the one its kernelrelease names', () => {
+  const entry = fixture('current-x86_64.json').debian![0]!;
+  const k = debianKernel(entry, mirrors);
+  assert.ok(!('why' in k));
+  assert.equal(k.kernelrelease, '6.1.0-47-amd64');
+  assert.deepEqual(k.kmatrix.packages.map((p) => p.name), ['linux-headers-6.1.0-47-amd64', 'linux-headers-6.1.0-47-common', 'linux-kbuild-6.1']);
+  // The same .deb on the security archive and on mirrors.edge.kernel.org: one package, alternatives.
+  const flavour = k.kmatrix.packages[0]!;
+  assert.deepEqual([flavour.url, ...(flavour.alternatives ?? [])], [
+    'http://mirror.test/debian-security/pool/updates/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+    'http://mirror.test/debian/pool/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+    'http://mirrors.edge.kernel.org/debian/pool/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+  ]);
+});
+
+test('URLs: ../ segments are resolved, placeholders mapped to this machine\'s mirror and never fetched', () => {
+  assert.deepEqual(debianCandidates('http://DEBIAN-MIRROR/debian/pool/main/l/linux/x/../linux-kbuild-6.1_6.1.1-1_amd64.deb', mirrors), [
+    'http://mirror.test/debian/pool/main/l/linux/linux-kbuild-6.1_6.1.1-1_amd64.deb',
+    'http://mirror.test/debian-security/pool/updates/main/l/linux/linux-kbuild-6.1_6.1.1-1_amd64.deb',
+  ]);
+});
+
+test('the Debian release comes from backport/security markers, else from the series', () => {
+  assert.equal(debianRelease('6.12.57+deb13', '6.12.57-1'), '13');
+  assert.equal(debianRelease('5.18.0-0.deb11.4', '5.18.16-1~bpo11+1'), '11');
+  assert.equal(debianRelease('4.19.0-0.bpo.19', '4.19.232-1~deb9u1'), '9');
+  assert.equal(debianRelease('6.1.0-47', '6.1.170-3'), '12');
+  assert.equal(debianRelease('5.19.0-2', '5.19.11-1'), undefined); // unstable only
+});
+
+test('other distros are counted and reported, kernelconfigdata entries are reported as unbuildable', () => {
+  const r = listedKernels(fixture('x86_64-sample.json'), mirrors);
+  assert.equal(r.unsupported.get('ol'), 15); // Oracle6 + Oracle7 + Oracle8
+  assert.ok(r.unusable.some((u) => u.what === 'Minikube 4.19.202' && /kernelconfigdata/.test(u.why)));
+  assert.ok(r.kernels.every((k) => k.kmatrix.distro.startsWith('debian-')));
+});

@@ -1,0 +1,75 @@
+/**
+ * Pins the bytes of every header package a planned target uses. Packages from `kmatrix crawl`
+ * arrive with the archive index's SHA256; kernel-crawler lists only URLs, so those are downloaded
+ * once (into the header store, where the build will find them), hashed, and the digest is written
+ * into target.json — from then on a target's hash never depends on the network. A digest already
+ * recorded in an existing target.json or in the store is reused without a request.
+ */
+import type { HeaderPackage, ListedPackage } from '../kernels/schema.ts';
+import type { HeaderStore } from '../headers/store.ts';
+import { targetSchema, type DraftTarget, type Target } from './target.ts';
+import type { Skipped } from './generate.ts';
+
+export type KnownDigests = Map<string, { sha256: string; size: number }>;
+
+/** Digests recorded in existing targets, by URL. */
+export function knownDigests(targets: Target[]): KnownDigests {
+  const out: KnownDigests = new Map();
+  for (const t of targets) for (const h of t.headers) out.set(h.url, { sha256: h.sha256, size: h.size });
+  return out;
+}
+
+type Resolution = { pkg: HeaderPackage } | { missing: string[] };
+
+export async function resolveTargets(
+  drafts: DraftTarget[],
+  known: KnownDigests,
+  store: HeaderStore,
+  parallel = 4,
+): Promise<{ targets: Target[]; skipped: Skipped[] }> {
+  const pending = new Map<string, ListedPackage>();
+  for (const t of drafts) for (const h of t.headers) if (!h.sha256 && !pending.has(h.url)) pending.set(h.url, h);
+
+  const resolved = new Map<string, Resolution>();
+  const queue = [...pending.values()];
+  async function worker(): Promise<void> {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const urls = [p.url, ...(p.alternatives ?? [])];
+      const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
+      if (hit) {
+        resolved.set(p.url, { pkg: pinned(p, hit.u, hit.d!) });
+        continue;
+      }
+      const r = await store.resolve(p);
+      resolved.set(p.url, 'missing' in r ? r : { pkg: pinned(p, r.url, r) });
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
+
+  const targets: Target[] = [];
+  const skipped: Skipped[] = [];
+  for (const draft of drafts) {
+    const gone: string[] = [];
+    const headers = draft.headers.map((h) => {
+      if (h.sha256) return h as HeaderPackage;
+      const r = resolved.get(h.url)!;
+      if ('missing' in r) gone.push(`${h.name} ${h.version}`);
+      return 'pkg' in r ? r.pkg : (h as HeaderPackage);
+    });
+    if (gone.length > 0) {
+      skipped.push({ what: draft.name, why: `no mirror serves ${gone.join(', ')} (HTTP 404 from every URL the list gives and from this machine's mirrors)` });
+      continue;
+    }
+    targets.push(targetSchema.parse({ ...draft, headers }));
+  }
+  return { targets, skipped };
+}
+
+/** The package as served: the URL that answered first, the others kept as alternatives. */
+function pinned(p: ListedPackage, servedBy: string, d: { sha256: string; size: number }): HeaderPackage {
+  const alternatives = [p.url, ...(p.alternatives ?? [])].filter((u) => u !== servedBy);
+  const pkg: HeaderPackage = { role: p.role, name: p.name, version: p.version, url: servedBy, sha256: d.sha256, size: d.size };
+  if (alternatives.length > 0) pkg.alternatives = alternatives;
+  if (p.hostArch) pkg.hostArch = p.hostArch;
+  return pkg;
+}
