@@ -7,7 +7,7 @@
 import { createNodesFromFiles, type CreateNodes, type CreateNodesContext, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { targetSchema, type Target } from '../../tools/kmatrix/matrix/target.ts';
+import { isRemoved, targetFileSchemaOf, type Target } from '../../tools/kmatrix/matrix/target.ts';
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
 import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
 
@@ -57,7 +57,8 @@ export function buildDriverTarget(target: Target, projectRoot: string, dockerfil
   };
 }
 
-function readTarget(file: string, context: CreateNodesContext): Target {
+/** The target in a file, or undefined for the marker of a removed target (no project). */
+function readTarget(file: string, context: CreateNodesContext): Target | undefined {
   const text = readFileSync(join(context.workspaceRoot, file), 'utf8');
   let value: unknown;
   try {
@@ -65,11 +66,11 @@ function readTarget(file: string, context: CreateNodesContext): Target {
   } catch (error) {
     throw new Error(`${file} is not valid JSON (${(error as Error).message}); run \`npx kmatrix gen\` to regenerate targets/`);
   }
-  const parsed = targetSchema.safeParse(value);
+  const parsed = targetFileSchemaOf(value).safeParse(value);
   if (!parsed.success) {
     throw new Error(`${zodProblems(file, parsed.error).join('\n')}\nrun \`npx kmatrix gen\` to regenerate targets/`);
   }
-  return parsed.data;
+  return isRemoved(parsed.data) ? undefined : parsed.data;
 }
 
 function projectFor(file: string, target: Target, dockerfiles: Map<string, string>): CreateNodesResult {
@@ -91,7 +92,7 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
   async (files, options, context) => {
     // Parse each target once; a broken one is reported by name (createNodesFromFiles aggregates)
     // while the others still load. Toolchains are read once for all targets.
-    const targets = new Map<string, Target | Error>();
+    const targets = new Map<string, Target | Error | undefined>();
     for (const file of files) {
       try {
         targets.set(file, readTarget(file, context));
@@ -99,12 +100,13 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
         targets.set(file, error as Error);
       }
     }
-    const used = new Set([...targets.values()].flatMap((t) => (t instanceof Error ? [] : [t.toolchain.name])));
+    const used = new Set([...targets.values()].flatMap((t) => (t instanceof Error || !t ? [] : [t.toolchain.name])));
     const dockerfiles = toolchainDockerfiles(context.workspaceRoot, used);
     return createNodesFromFiles(
       (file) => {
-        const target = targets.get(file)!;
+        const target = targets.get(file);
         if (target instanceof Error) throw target;
+        if (!target) return {};
         return projectFor(file, target, dockerfiles);
       },
       files,

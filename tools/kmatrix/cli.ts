@@ -10,8 +10,9 @@ import { genCommand } from './commands/gen.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
 import { buildCommand } from './commands/build.ts';
 import { schemaCommand } from './commands/schema.ts';
+import { diffCommand } from './commands/diff.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, toolchainCommand, buildCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -8,6 +8,7 @@ export type Stage =
   | 'target'
   | 'crawl'
   | 'gen'
+  | 'diff'
   | 'toolchain'
   | 'docker'
   | 'headers'

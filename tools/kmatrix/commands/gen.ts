@@ -6,7 +6,7 @@ import { hasCrawlerEntries, listedKernels } from '../kernels/crawler.ts';
 import { detectMirrors } from '../crawl/mirror.ts';
 import { HeaderStore, defaultStoreDir } from '../headers/store.ts';
 import { knownDigests, resolveTargets } from '../matrix/resolve.ts';
-import { loadTarget } from '../matrix/target.ts';
+import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
 import { planTargets } from '../matrix/generate.ts';
 import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
 import { existingTargetFiles, syncTargets } from '../matrix/sync.ts';
@@ -30,10 +30,16 @@ each package a target needs is resolved once by downloading it into the header s
 ($KMATRIX_STORE) and recorded in target.json. Entries kmatrix cannot build (other distros,
 kernelconfigdata-only entries, packages no mirror serves) are reported, never silently dropped.
 
+A target that leaves the matrix is not deleted: its target.json becomes a small "removed"
+marker (no Nx project). Nx treats a deleted project file as a reason to re-run every task,
+so deleting it would make \`nx affected\` rebuild the whole matrix for one dropped kernel.
+--prune-removed deletes the markers (do it when a full, cached re-check is fine).
+
 Options:
   --policy FILE    the policy (default: ${POLICY_FILE})
   --kernels FILE   a kernel list (repeatable; default: kernels/*.json)
   --dry-run        report what would change, write nothing
+  --prune-removed  delete the markers of removed targets (see below)
   -h, --help       show this help
 `;
 
@@ -54,6 +60,7 @@ export const genCommand: Command = {
       policy: { type: 'string', default: POLICY_FILE },
       kernels: { type: 'string', multiple: true },
       'dry-run': { type: 'boolean', default: false },
+      'prune-removed': { type: 'boolean', default: false },
     });
     const root = resolve('.');
     const policy = await loadPolicy(values.policy);
@@ -82,14 +89,16 @@ export const genCommand: Command = {
     for (const w of plan.warnings) log(`warning: ${w}`);
     let known = new Map<string, { sha256: string; size: number }>();
     if (plan.targets.some((t) => t.headers.some((h) => !h.sha256))) {
-      known = knownDigests(await Promise.all((await existingTargetFiles(root)).map((f) => loadTarget(join(root, f)))));
+      const existing = await Promise.all((await existingTargetFiles(root)).map((f) => loadTargetFile(join(root, f))));
+      known = knownDigests(existing.filter((t): t is Target => !isRemoved(t)));
     }
     const resolved = await resolveTargets(plan.targets, known, new HeaderStore(defaultStoreDir(), log));
-    const report = await syncTargets(root, resolved.targets, values['dry-run'], plan.keptDistros);
+    const report = await syncTargets(root, resolved.targets, { dryRun: values['dry-run'], keepDistros: plan.keptDistros, pruneRemoved: values['prune-removed'] });
     const verb = values['dry-run'] ? 'would be ' : '';
     for (const n of report.added) log(`+ ${n}`);
     for (const n of report.changed) log(`~ ${n}`);
     for (const n of report.removed) log(`- ${n}`);
+    if (report.pruned > 0) log(`${report.pruned} removed-target marker${report.pruned === 1 ? '' : 's'} ${verb}pruned`);
     for (const x of plan.excluded) log(`excluded ${x.target}: ${x.reason}`);
     for (const x of [...plan.skipped, ...resolved.skipped, ...listed.unusable]) log(`skipped ${x.what}: ${x.why}`);
     for (const [distro, n] of listed.unsupported) {

@@ -1,19 +1,23 @@
 /**
  * Makes targets/ equal to a plan: writes new and changed target.json files (each atomically),
- * removes stale ones and their empty folders, and reports what it did. Same plan → same bytes.
+ * turns removed ones into "removed" markers (see removedTargetSchema for why they are not
+ * deleted), and reports what it did. Same plan → same bytes.
  */
 import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { stableJson, writeFileAtomic } from '../files/atomic.ts';
-import { targetDir, type Target } from './target.ts';
+import { targetDir, TARGET_SCHEMA_VERSION, type RemovedTarget, type Target } from './target.ts';
 
 export interface SyncReport {
   added: string[];
   removed: string[];
   changed: string[];
   unchanged: number;
+  /** Removed-target markers deleted (--prune-removed). */
+  pruned: number;
 }
 
+/** Every targets/**\/target.json, live or removed, relative to root. */
 export async function existingTargetFiles(root: string): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string): Promise<void> {
@@ -31,7 +35,7 @@ export async function existingTargetFiles(root: string): Promise<string[]> {
     }
   }
   await walk(join(root, 'targets'));
-  return out;
+  return out.sort();
 }
 
 async function removeEmptyParents(root: string, dir: string): Promise<void> {
@@ -45,37 +49,74 @@ async function removeEmptyParents(root: string, dir: string): Promise<void> {
   }
 }
 
-/** `keepDistros`: distros whose existing target files are left alone (no kernel list for them this time). */
-export async function syncTargets(root: string, targets: Target[], dryRun = false, keepDistros: string[] = []): Promise<SyncReport> {
+const REMOVED_REASON = 'no longer selected by the policy from the kernel lists';
+
+export function removedMarker(name: string): RemovedTarget {
+  return { schemaVersion: TARGET_SCHEMA_VERSION, name, removed: true, reason: REMOVED_REASON };
+}
+
+/** The project name in a target file, and whether it is a removed marker (cheap: no schema). */
+function peek(text: string, file: string): { name: string; removed: boolean } {
+  try {
+    const v = JSON.parse(text) as { name?: unknown; removed?: unknown };
+    if (typeof v.name === 'string') return { name: v.name, removed: v.removed === true };
+  } catch {
+    // fall through: a broken file is replaced like any stale one
+  }
+  return { name: dirname(file).replace(/^targets\//, '').split('/').join('--'), removed: false };
+}
+
+export interface SyncOptions {
+  dryRun?: boolean;
+  /** Distros whose existing target files are left alone (no kernel list for them this time). */
+  keepDistros?: string[];
+  /** Delete removed-target markers instead of keeping them (Nx will then re-check every task once). */
+  pruneRemoved?: boolean;
+}
+
+export async function syncTargets(root: string, targets: Target[], options: SyncOptions = {}): Promise<SyncReport> {
+  const { dryRun = false, keepDistros = [], pruneRemoved = false } = options;
   const wanted = new Map(targets.map((t) => [join(targetDir(t), 'target.json'), t]));
-  const report: SyncReport = { added: [], removed: [], changed: [], unchanged: 0 };
-  const existing = new Set(await existingTargetFiles(root));
+  const report: SyncReport = { added: [], removed: [], changed: [], unchanged: 0, pruned: 0 };
+  const existing = new Map<string, string>();
+  for (const f of await existingTargetFiles(root)) existing.set(f, await readFile(join(root, f), 'utf8'));
 
   for (const [file, target] of wanted) {
     const text = stableJson(target);
-    if (existing.has(file)) {
-      const current = await readFile(join(root, file), 'utf8');
-      if (current === text) {
-        report.unchanged++;
-        continue;
-      }
-      report.changed.push(target.name);
-    } else {
-      report.added.push(target.name);
-    }
-    if (!dryRun) await writeFileAtomic(join(root, file), text);
-  }
-  for (const file of [...existing].sort()) {
-    if (wanted.has(file)) continue;
-    // targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
-    if (keepDistros.includes(file.split('/')[2]!)) {
+    const current = existing.get(file);
+    if (current === text) {
       report.unchanged++;
       continue;
     }
-    report.removed.push(dirname(file).replace(/^targets\//, ''));
+    if (current !== undefined && !peek(current, file).removed) report.changed.push(target.name);
+    else report.added.push(target.name);
+    if (!dryRun) await writeFileAtomic(join(root, file), text);
+  }
+  for (const [file, text] of existing) {
+    if (wanted.has(file)) continue;
+    const { name, removed } = peek(text, file);
+    // targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
+    if (keepDistros.includes(file.split('/')[2]!) && !removed) {
+      report.unchanged++;
+      continue;
+    }
+    if (removed) {
+      if (!pruneRemoved) continue;
+      report.pruned++;
+      if (!dryRun) {
+        await rm(join(root, file));
+        await removeEmptyParents(root, dirname(join(root, file)));
+      }
+      continue;
+    }
+    report.removed.push(name);
     if (!dryRun) {
-      await rm(join(root, file));
-      await removeEmptyParents(root, dirname(join(root, file)));
+      if (pruneRemoved) {
+        await rm(join(root, file));
+        await removeEmptyParents(root, dirname(join(root, file)));
+      } else {
+        await writeFileAtomic(join(root, file), stableJson(removedMarker(name)));
+      }
     }
   }
   return report;

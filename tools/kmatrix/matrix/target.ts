@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { arch, identifier, kernelRelease, repoPath } from './names.ts';
 import { headerPackage, type ListedPackage } from '../kernels/schema.ts';
 import { digest } from '../toolchain/spec.ts';
-import { readJsonFile } from '../files/json.ts';
+import { parseWith, readJsonFile } from '../files/json.ts';
+import { KmatrixError } from '../errors.ts';
 
 export const TARGET_SCHEMA_VERSION = 1;
 
@@ -58,10 +59,50 @@ export function targetDir(t: Pick<Target, 'driver' | 'distro' | 'kernelrelease' 
   return join('targets', t.driver.name, t.distro, t.kernelrelease, t.arch);
 }
 
+/**
+ * What gen leaves where a target was removed from the matrix. Nx reads a *deleted* project file as
+ * "every task is affected" (its deleted-project-configuration rule), so one kernel dropping out of
+ * the list would rebuild the whole matrix; a file that changes into this marker affects nothing.
+ * `kmatrix gen --prune-removed` deletes the markers when a full re-check is acceptable.
+ */
+export const removedTargetSchema = z
+  .object({
+    schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
+    name: targetSchema.shape.name,
+    removed: z.literal(true),
+    reason: z.string(),
+  })
+  .strict();
+export type RemovedTarget = z.infer<typeof removedTargetSchema>;
+
+/** The schema a target.json's content must meet (chosen by its `removed` flag, for precise errors). */
+export function targetFileSchemaOf(value: unknown): typeof targetSchema | typeof removedTargetSchema {
+  return (value as { removed?: unknown } | null)?.removed === true ? removedTargetSchema : targetSchema;
+}
+
+export function isRemoved(t: Target | RemovedTarget): t is RemovedTarget {
+  return 'removed' in t;
+}
+
+const targetFileRead = {
+  stage: 'target' as const,
+  what: 'target',
+  remedy: 'targets/ is generated: run `npx kmatrix gen` instead of editing it by hand',
+};
+
+/** A target.json as it is: a target or the marker of a removed one. */
+export async function loadTargetFile(file: string): Promise<Target | RemovedTarget> {
+  const value = await readJsonFile(z.unknown(), file, targetFileRead);
+  return parseWith(targetFileSchemaOf(value), value, { file, ...targetFileRead });
+}
+
 export async function loadTarget(file: string): Promise<Target> {
-  return readJsonFile(targetSchema, file, {
-    stage: 'target',
-    what: 'target',
-    remedy: 'targets/ is generated: run `npx kmatrix gen` instead of editing it by hand',
-  });
+  const t = await loadTargetFile(file);
+  if (isRemoved(t)) {
+    throw new KmatrixError(`target ${t.name} was removed from the matrix (${t.reason})`, {
+      stage: 'target',
+      remedy: 'add its kernel back to the policy or the kernel lists and run `npx kmatrix gen`; `npx nx show projects` lists the current targets',
+    });
+  }
+  return t;
 }
