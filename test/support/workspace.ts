@@ -80,6 +80,8 @@ export async function createWorkspace(prefix = 'kmatrix-ws-', parent = tmpdir())
   };
   await ws.write('.gitignore', 'node_modules\ndist\n.nx\n');
   await ws.git(['init', '-q', '-b', 'main']);
+  // No background `git gc --auto` after big commits: it races the workspace's removal.
+  await ws.git(['config', 'gc.auto', '0']);
   await ws.commitAll('initial');
   return ws;
 }

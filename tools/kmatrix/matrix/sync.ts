@@ -49,6 +49,14 @@ async function removeEmptyParents(root: string, dir: string): Promise<void> {
   }
 }
 
+async function inParallel<T>(items: T[], run: (item: T) => Promise<void>, width = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await run(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
 const REMOVED_REASON = 'no longer selected by the policy from the kernel lists';
 
 export function removedMarker(name: string): RemovedTarget {
@@ -79,7 +87,12 @@ export async function syncTargets(root: string, targets: Target[], options: Sync
   const wanted = new Map(targets.map((t) => [join(targetDir(t), 'target.json'), t]));
   const report: SyncReport = { added: [], removed: [], changed: [], unchanged: 0, pruned: 0 };
   const existing = new Map<string, string>();
-  for (const f of await existingTargetFiles(root)) existing.set(f, await readFile(join(root, f), 'utf8'));
+  const files = await existingTargetFiles(root);
+  await inParallel(files, async (f) => {
+    existing.set(f, await readFile(join(root, f), 'utf8'));
+  });
+  // Writes are queued and run a few at a time: 5,000 targets one by one take seconds of syscalls.
+  const writes: (() => Promise<void>)[] = [];
 
   for (const [file, target] of wanted) {
     const text = stableJson(target);
@@ -90,7 +103,7 @@ export async function syncTargets(root: string, targets: Target[], options: Sync
     }
     if (current !== undefined && !peek(current, file).removed) report.changed.push(target.name);
     else report.added.push(target.name);
-    if (!dryRun) await writeFileAtomic(join(root, file), text);
+    if (!dryRun) writes.push(() => writeFileAtomic(join(root, file), text));
   }
   for (const [file, text] of existing) {
     if (wanted.has(file)) continue;
@@ -115,9 +128,10 @@ export async function syncTargets(root: string, targets: Target[], options: Sync
         await rm(join(root, file));
         await removeEmptyParents(root, dirname(join(root, file)));
       } else {
-        await writeFileAtomic(join(root, file), stableJson(removedMarker(name)));
+        writes.push(() => writeFileAtomic(join(root, file), stableJson(removedMarker(name))));
       }
     }
   }
+  await inParallel(writes, (write) => write());
   return report;
 }
