@@ -25,6 +25,8 @@ command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
 command -v file >/dev/null || need+=(file)
+# rpmbuild: the tests build real .rpm header packages (gzip, xz, zstd payloads) to unpack
+command -v rpmbuild >/dev/null || need+=(rpm)
 if [ "${#need[@]}" -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -qq

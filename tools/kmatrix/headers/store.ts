@@ -1,12 +1,13 @@
 /**
- * The content-addressed store of kernel header packages: each .deb is downloaded once, verified
+ * The content-addressed store of kernel header packages (.deb, or .rpm for kernel-devel
+ * packages, unpacked in JS by headers/rpm.ts): each is downloaded once, verified
  * against the SHA256 and size recorded in target.json, and unpacked once into a read-only tree
  * that any number of builds mount. Nothing enters the store unverified or half-unpacked: every
  * step writes to a temp name and renames.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,6 +17,8 @@ import { KmatrixError } from '../errors.ts';
 import { HttpStatusError, withRetries } from '../net/fetch.ts';
 import type { HeaderPackage, ListedPackage } from '../kernels/schema.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
+import { extractRpm, isRpm, RpmError } from './rpm.ts';
+import { CpioError } from './cpio.ts';
 
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.KMATRIX_STORE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kmatrix');
@@ -163,7 +166,12 @@ export class HeaderStore {
     await mkdir(join(this.dir, 'trees'), { recursive: true });
     const tmp = `${tree}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await execa('dpkg-deb', ['-x', deb, tmp]);
+      if (isRpm(await readHead(deb))) {
+        await mkdir(tmp);
+        await extractRpm(deb, tmp);
+      } else {
+        await execa('dpkg-deb', ['-x', deb, tmp]);
+      }
       await makeReadOnly(tmp);
       try {
         await rename(tmp, tree);
@@ -174,6 +182,9 @@ export class HeaderStore {
       }
     } catch (error) {
       if (error instanceof KmatrixError) throw error;
+      if (error instanceof RpmError || error instanceof CpioError) {
+        throw new KmatrixError(`cannot unpack ${pkg.name}: ${error.message}`, { stage: 'headers', cause: error, remedy: `delete ${deb} and run the build again; if it persists, the package itself is damaged` });
+      }
       const missing = (error as { code?: string }).code === 'ENOENT';
       throw new KmatrixError(missing ? '`dpkg-deb` is not installed' : `cannot unpack ${pkg.name}: ${(error as Error).message}`, {
         stage: 'headers',
@@ -183,6 +194,16 @@ export class HeaderStore {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+  }
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(8), 0, 8, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
   }
 }
 
