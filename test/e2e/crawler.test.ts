@@ -34,10 +34,14 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.match(gen.all, /skipped 1 amazonlinux2023 kernel: no toolchain/);
   assert.match(gen.all, /skipped Debian 5\.19\.11-1-amd64: cannot tell which Debian release/);
   assert.match(gen.all, /^2 targets: 2 added/m);
+  // The crawler does not say which gcc built a kernel: gen reads it from the headers' .config.
+  assert.match(gen.all, /^compiler of 6\.1\.0-47-amd64 \(x86_64\) from its headers: gcc-12$/m);
 
   const amd64 = JSON.parse(await ws.read('targets/kmx-echo/debian-bookworm/6.1.0-47-amd64/x86_64/target.json'));
   assert.equal(amd64.kernel.listedAs, '6.1.170-3-amd64');
   assert.equal(amd64.kernelDir, '/usr/src/linux-headers-6.1.0-47-amd64');
+  assert.equal(amd64.kernel.gcc, '12');
+  assert.equal(amd64.toolchain.gcc, '12');
   assert.deepEqual(amd64.headers.map((h: { name: string }) => h.name), ['linux-headers-6.1.0-47-common', 'linux-headers-6.1.0-47-amd64', 'linux-kbuild-6.1']);
   for (const h of amd64.headers) {
     assert.match(h.sha256, /^[0-9a-f]{64}$/);
@@ -57,6 +61,7 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   t.after(() => rm(emptyStore, { recursive: true, force: true }));
   const again = expectOk(await ws.kmatrix(['gen', ...lists], { KMATRIX_STORE: emptyStore }), 'second gen');
   assert.match(again.all, /^2 targets: 0 added, 0 changed, 0 removed, 2 unchanged$/m);
+  assert.doesNotMatch(again.all, /from its headers/, 'the compiler recorded in target.json is reused');
   const downloaded: string[] = await readdir(join(emptyStore, 'debs')).catch(() => []);
   for (const h of [...amd64.headers, ...arm64.headers]) {
     assert.ok(!downloaded.includes(`${h.sha256}.deb`), `${h.name} was downloaded again`);

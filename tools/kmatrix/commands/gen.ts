@@ -6,6 +6,7 @@ import { hasCrawlerEntries, listedKernels } from '../kernels/crawler.ts';
 import { detectMirrors } from '../crawl/mirror.ts';
 import { HeaderStore, defaultStoreDir } from '../headers/store.ts';
 import { knownDigests, resolveTargets } from '../matrix/resolve.ts';
+import { compilersFromHeaders, kernelKey } from '../kernels/compiler.ts';
 import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
 import { planTargets } from '../matrix/generate.ts';
 import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
@@ -85,14 +86,37 @@ export const genCommand: Command = {
       if (!toolchains.has(d.toolchain)) requireLock(await loadToolchain(root, d.toolchain));
     }
     const listed = listedKernels(list, hasCrawlerEntries(list) ? await detectMirrors() : undefined);
-    const plan = planTargets(policy, listed.kernels, toolchains);
-    for (const w of plan.warnings) log(`warning: ${w}`);
+    let plan = planTargets(policy, listed.kernels, toolchains);
+    const unknown = listed.kernels.filter((k) => !k.kmatrix.gcc);
+    // What earlier runs learned (digests of crawler-listed packages, compilers read from headers)
+    // is in the existing targets: reuse it, so regenerating needs no network.
     let known = new Map<string, { sha256: string; size: number }>();
-    if (plan.targets.some((t) => t.headers.some((h) => !h.sha256))) {
-      const existing = await Promise.all((await existingTargetFiles(root)).map((f) => loadTargetFile(join(root, f))));
-      known = knownDigests(existing.filter((t): t is Target => !isRemoved(t)));
+    if (unknown.length > 0 || plan.targets.some((t) => t.headers.some((h) => !h.sha256))) {
+      const existing = (await Promise.all((await existingTargetFiles(root)).map((f) => loadTargetFile(join(root, f))))).filter((t): t is Target => !isRemoved(t));
+      known = knownDigests(existing);
+      const recorded = new Map(existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]));
+      for (const k of unknown) k.kmatrix.gcc = recorded.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
+      if (recorded.size > 0) plan = planTargets(policy, listed.kernels, toolchains);
     }
-    const resolved = await resolveTargets(plan.targets, known, new HeaderStore(defaultStoreDir(), log));
+    const store = new HeaderStore(defaultStoreDir(), log);
+    let resolved = await resolveTargets(plan.targets, known, store);
+    // Kernels whose compiler nobody knows yet: read it from their headers, then plan again so each
+    // gets the toolchain with its gcc (the lists' digests are all known by now).
+    const stillUnknown = unknown.filter((k) => !k.kmatrix.gcc);
+    if (stillUnknown.length > 0) {
+      const wanted = new Set(stillUnknown.map((k) => kernelKey(k.kernelrelease, k.kmatrix.arch)));
+      const learned = await compilersFromHeaders(resolved.targets.filter((t) => wanted.has(kernelKey(t.kernelrelease, t.arch))), store);
+      for (const k of stillUnknown) {
+        const gcc = learned.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
+        if (gcc) k.kmatrix.gcc = gcc;
+      }
+      for (const [key, gcc] of learned) log(`compiler of ${key.replace(' ', ' (')}) from its headers: gcc-${gcc}`);
+      if (learned.size > 0) {
+        plan = planTargets(policy, listed.kernels, toolchains);
+        resolved = await resolveTargets(plan.targets, new Map([...known, ...knownDigests(resolved.targets)]), store);
+      }
+    }
+    for (const w of plan.warnings) log(`warning: ${w}`);
     const report = await syncTargets(root, resolved.targets, { dryRun: values['dry-run'], keepDistros: plan.keptDistros, pruneRemoved: values['prune-removed'] });
     const verb = values['dry-run'] ? 'would be ' : '';
     for (const n of report.added) log(`+ ${n}`);

@@ -139,7 +139,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
         distro: rule.distro,
         kernelrelease: e.kernelrelease,
         arch: e.kmatrix.arch,
-        kernel: { abi: e.kmatrix.abi, flavour: e.kmatrix.flavour, packageVersion: e.kmatrix.packageVersion, ...(e.listedAs ? { listedAs: e.listedAs } : {}) },
+        kernel: { abi: e.kmatrix.abi, flavour: e.kmatrix.flavour, packageVersion: e.kmatrix.packageVersion, ...(e.listedAs ? { listedAs: e.listedAs } : {}), ...(e.kmatrix.gcc ? { gcc: e.kmatrix.gcc } : {}) },
         // kbuild's host programs must run on the toolchain's machine: the amd64 ones to cross-compile.
         headers: e.kmatrix.packages
           .filter((p) => !p.hostArch || p.hostArch === spec.hostArch)

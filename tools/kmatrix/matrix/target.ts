@@ -27,6 +27,8 @@ export const targetSchema = z
         packageVersion: z.string(),
         /** The kernel list's name for it when that is not `uname -r` (kernel-crawler's Debian entries). */
         listedAs: z.string().optional(),
+        /** gcc major the kernel was built with (index Depends, or its headers' .config), when known. */
+        gcc: z.string().regex(/^\d+$/).optional(),
       })
       .strict(),
     headers: z.array(headerPackage).min(1),
