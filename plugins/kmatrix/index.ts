@@ -11,7 +11,14 @@ import { isRemoved, targetFileSchemaOf, type Target } from '../../tools/kmatrix/
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
 import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
 
-export type KmatrixPluginOptions = Record<string, never>;
+export interface KmatrixPluginOptions {
+  /**
+   * For `npm run bench` only: the task runs `true` instead of building, with the same inputs,
+   * outputs and caching, so Nx's graph, hashing and cache can be measured at 5,000 targets
+   * without 5,000 compiles. Never set it in a real workspace.
+   */
+  benchmarkNoopBuild?: boolean;
+}
 
 /** The build library's folders the executor imports; the CLI-only ones (crawl, commands) are left out. */
 const BUILD_CODE_INPUTS = [
@@ -38,9 +45,9 @@ function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<st
   return out;
 }
 
-export function buildDriverTarget(target: Target, projectRoot: string, dockerfile: string): TargetConfiguration {
+export function buildDriverTarget(target: Target, projectRoot: string, dockerfile: string, options: KmatrixPluginOptions = {}): TargetConfiguration {
   return {
-    executor: './plugins/kmatrix:build-driver',
+    ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: 'true' } } : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
     inputs: [
       `{projectRoot}/target.json`,
@@ -73,7 +80,7 @@ function readTarget(file: string, context: CreateNodesContext): Target | undefin
   return isRemoved(parsed.data) ? undefined : parsed.data;
 }
 
-function projectFor(file: string, target: Target, dockerfiles: Map<string, string>): CreateNodesResult {
+function projectFor(file: string, target: Target, dockerfiles: Map<string, string>, options: KmatrixPluginOptions): CreateNodesResult {
   const root = dirname(file);
   return {
     projects: {
@@ -81,7 +88,7 @@ function projectFor(file: string, target: Target, dockerfiles: Map<string, strin
         name: target.name,
         root,
         tags: [`driver:${target.driver.name}`, `distro:${target.distro}`, `arch:${target.arch}`, `toolchain:${target.toolchain.name}`],
-        targets: { 'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!) },
+        targets: { 'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!, options) },
       },
     },
   };
@@ -107,7 +114,7 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
         const target = targets.get(file);
         if (target instanceof Error) throw target;
         if (!target) return {};
-        return projectFor(file, target, dockerfiles);
+        return projectFor(file, target, dockerfiles, options ?? {});
       },
       files,
       options ?? {},
