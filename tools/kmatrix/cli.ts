@@ -11,8 +11,9 @@ import { toolchainCommand } from './commands/toolchain.ts';
 import { buildCommand } from './commands/build.ts';
 import { schemaCommand } from './commands/schema.ts';
 import { diffCommand } from './commands/diff.ts';
+import { serveCacheCommand } from './commands/serve-cache.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, serveCacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

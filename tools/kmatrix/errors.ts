@@ -9,6 +9,7 @@ export type Stage =
   | 'crawl'
   | 'gen'
   | 'diff'
+  | 'cache'
   | 'toolchain'
   | 'docker'
   | 'headers'

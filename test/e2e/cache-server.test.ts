@@ -1,0 +1,154 @@
+/**
+ * The cache server over real HTTP on 127.0.0.1: status codes the nx client relies on, tokens,
+ * integrity, atomic first-writer-wins publishing, interrupted uploads, graceful shutdown.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { READ_TOKEN, WRITE_TOKEN, startCacheServer } from '../support/cache-server.ts';
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+const put = (url: string, hash: string, body: Buffer | string, token = WRITE_TOKEN) => fetch(`${url}/v1/cache/${hash}`, { method: 'PUT', headers: auth(token), body });
+const get = (url: string, hash: string, token = READ_TOKEN) => fetch(`${url}/v1/cache/${hash}`, { headers: auth(token) });
+
+async function tempStore(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-cache-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Sends headers and part of a body, then leaves the socket open for the caller. */
+function partialPut(url: string, hash: string, declared: number, sent: Buffer) {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.write(`PUT /v1/cache/${hash} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: ${declared}\r\n\r\n`);
+  socket.write(sent);
+  let response = '';
+  socket.on('data', (b) => (response += b.toString()));
+  socket.on('error', () => {});
+  return { socket, response: () => response };
+}
+
+test('a writer stores, a reader restores; tokens and hashes are checked', async (t) => {
+  const server = await startCacheServer(await tempStore(t));
+  t.after(() => server.stop());
+  const body = Buffer.from('a cache entry\n'.repeat(1000));
+
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  assert.equal((await get(server.url, '123')).status, 404);
+  const stored = await put(server.url, '123', body);
+  assert.equal(stored.status, 200, 'exactly 200: the nx client treats 202 as an error');
+  const restored = await get(server.url, '123');
+  assert.equal(restored.status, 200);
+  assert.deepEqual(Buffer.from(await restored.arrayBuffer()), body);
+  assert.equal((await put(server.url, '123', 'other bytes')).status, 409, 'first writer wins');
+
+  const readOnly = await put(server.url, '456', body, READ_TOKEN);
+  assert.equal(readOnly.status, 403);
+  const wrong = await get(server.url, '123', 'not-a-token');
+  assert.equal(wrong.status, 401);
+  assert.match(wrong.headers.get('content-type') ?? '', /^text\/plain/);
+  assert.equal((await fetch(`${server.url}/v1/cache/123`)).status, 401);
+  for (const bad of ['..%2F..%2Fetc%2Fpasswd', 'abc', '12a', '%2E%2E%2Fx']) assert.equal((await get(server.url, bad)).status, 400, bad);
+  // What fetch would normalise away, sent raw: the server answers 400, it never resolves a path.
+  const { hostname, port } = new URL(server.url);
+  const raw = await new Promise<string>((resolve) => {
+    const socket = connect(Number(port), hostname, () => socket.end(`GET /v1/cache/../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${READ_TOKEN}\r\nConnection: close\r\n\r\n`));
+    let text = '';
+    socket.on('data', (b) => (text += b.toString()));
+    socket.on('end', () => resolve(text));
+  });
+  assert.match(raw, /^HTTP\/1\.1 400/);
+  assert.doesNotMatch(server.output(), new RegExp(`${READ_TOKEN}|${WRITE_TOKEN}`), 'tokens are never logged');
+  const log = server.accessLog().filter((e) => e.path === '/v1/cache/123');
+  assert.ok(log.some((e) => e.method === 'PUT' && e.status === 200 && e.client === 'write' && e.bytes === body.length));
+});
+
+test('a stored object that no longer matches its SHA256 is refused, quarantined, and can be written again', async (t) => {
+  const dir = await tempStore(t);
+  const server = await startCacheServer(dir);
+  t.after(() => server.stop());
+  await put(server.url, '777', 'original bytes');
+  const file = join(dir, 'objects/main/777');
+  await chmod(file, 0o644);
+  await writeFile(file, 'tampered bytes');
+  const refused = await get(server.url, '777');
+  assert.equal(refused.status, 404, 'a miss, so the nx task rebuilds instead of restoring bad outputs');
+  assert.match(server.output(), /quarantined main\/777/);
+  assert.ok((await readdir(join(dir, 'quarantine/main'))).some((f) => f.startsWith('777.')));
+  assert.equal((await put(server.url, '777', 'rebuilt bytes')).status, 200, 'the key is free again');
+  assert.equal(await (await get(server.url, '777')).text(), 'rebuilt bytes');
+});
+
+test('concurrent PUTs of one key leave one whole object', async (t) => {
+  const server = await startCacheServer(await tempStore(t));
+  t.after(() => server.stop());
+  const bodies = Array.from({ length: 8 }, (_, i) => Buffer.alloc(256 * 1024, i + 1));
+  const statuses = (await Promise.all(bodies.map((b) => put(server.url, '999', b)))).map((r) => r.status).sort();
+  assert.deepEqual(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
+  const got = Buffer.from(await (await get(server.url, '999')).arrayBuffer());
+  assert.ok(bodies.some((b) => b.equals(got)), 'the object is exactly one of the uploads');
+});
+
+test('an upload cut short, or killed with the server, stores nothing', async (t) => {
+  const dir = await tempStore(t);
+  let server = await startCacheServer(dir);
+  t.after(() => server.stop());
+  // The client goes away after half the bytes.
+  const half = partialPut(server.url, '1001', 1000, Buffer.alloc(500, 1));
+  await new Promise((r) => setTimeout(r, 200));
+  half.socket.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await get(server.url, '1001')).status, 404);
+
+  // The server is killed mid-upload, then restarted on the same store.
+  const upload = partialPut(server.url, '1002', 10_000_000, Buffer.alloc(1_000_000, 2));
+  await new Promise((r) => setTimeout(r, 300));
+  await server.stop('SIGKILL');
+  upload.socket.destroy();
+  server = await startCacheServer(dir);
+  assert.equal((await get(server.url, '1002')).status, 404);
+  assert.deepEqual(await readdir(join(dir, 'tmp')), [], 'no upload remnants');
+  assert.deepEqual((await readdir(join(dir, 'objects/main')).catch(() => [])).filter((f) => f.startsWith('1002')), []);
+});
+
+test('SIGTERM lets an upload in flight finish, then the server exits cleanly', async (t) => {
+  const dir = await tempStore(t);
+  const server = await startCacheServer(dir);
+  const first = Buffer.alloc(100_000, 3);
+  const rest = Buffer.alloc(100_000, 4);
+  const upload = partialPut(server.url, '2002', first.length + rest.length, first);
+  await new Promise((r) => setTimeout(r, 200));
+  const stopped = server.stop('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  upload.socket.write(rest);
+  assert.equal(await stopped, 0);
+  assert.match(upload.response(), /^HTTP\/1\.1 200/);
+  const meta = JSON.parse(await readFile(join(dir, 'objects/main/2002.json'), 'utf8'));
+  assert.equal(meta.sha256, createHash('sha256').update(Buffer.concat([first, rest])).digest('hex'));
+});
+
+test('namespaces: a pull request writes its own, reads main; main never reads it', async (t) => {
+  const dir = await tempStore(t);
+  const prToken = 'pr-token-123';
+  const tokensFile = join(dir, '..', `${dir.split('/').pop()}-tokens.json`);
+  await writeFile(tokensFile, JSON.stringify({ tokens: [{ name: 'pull-requests', sha256: createHash('sha256').update(prToken).digest('hex'), access: 'write', namespace: 'pr', readFrom: ['main'] }] }));
+  t.after(() => rm(tokensFile, { force: true }));
+  const server = await startCacheServer(dir, ['--tokens', tokensFile]);
+  t.after(() => server.stop());
+  await put(server.url, '10', 'built on main');
+  assert.equal(await (await get(server.url, '10', prToken)).text(), 'built on main', 'a PR reads main');
+  assert.equal((await put(server.url, '20', 'built on a PR', prToken)).status, 200);
+  assert.equal((await get(server.url, '20', READ_TOKEN)).status, 404, 'main never reads what a PR wrote');
+  assert.equal((await get(server.url, '20', WRITE_TOKEN)).status, 404);
+  assert.equal(await (await get(server.url, '20', prToken)).text(), 'built on a PR');
+});
+
+test('serve-cache refuses to start without tokens, and says how to give them', async (t) => {
+  const dir = await tempStore(t);
+  await assert.rejects(startCacheServer(dir, [], { KMATRIX_CACHE_READ_TOKEN: '', KMATRIX_CACHE_WRITE_TOKEN: '' }), /no cache tokens configured[\s\S]*KMATRIX_CACHE_READ_TOKEN/);
+});

@@ -1,0 +1,43 @@
+/**
+ * Where the cache server keeps objects: one small interface, two backends (a local directory,
+ * S3-compatible object storage). Bodies arrive as a local temp file whose SHA256 and size the
+ * server has already computed; `publish` makes it visible atomically and only if the key is free.
+ */
+export interface ObjectMeta {
+  namespace: string;
+  hash: string;
+  sha256: string;
+  size: number;
+  /** ISO time of the PUT */
+  createdAt: string;
+  /** ISO time of the last GET (or the PUT): what LRU eviction orders by */
+  lastAccess: string;
+  /** Name of the token that wrote it (never the token itself) */
+  writer: string;
+  /** Nx project the entry is for, when the server could tell from the archive */
+  target?: string;
+}
+
+export interface StoredObject {
+  meta: ObjectMeta;
+  /** A local file with the body (for S3: a temp copy; call release() when done) */
+  file: string;
+  release(): Promise<void>;
+}
+
+export interface BlobStore {
+  readonly description: string;
+  init(): Promise<void>;
+  /** A fresh local path for an upload in progress (same filesystem as the store when local). */
+  tempPath(): Promise<string>;
+  get(namespace: string, hash: string): Promise<StoredObject | undefined>;
+  /** 'exists' when the key is taken: the temp file is then left to the caller to delete. */
+  publish(file: string, meta: ObjectMeta): Promise<'created' | 'exists'>;
+  /** Moves a damaged object out of the way (kept for inspection) so the key can be written again. */
+  quarantine(namespace: string, hash: string, reason: string): Promise<void>;
+  remove(namespace: string, hash: string): Promise<void>;
+  touch(meta: ObjectMeta): Promise<void>;
+  list(): Promise<ObjectMeta[]>;
+}
+
+export const objectKey = (namespace: string, hash: string) => `${namespace}/${hash}`;

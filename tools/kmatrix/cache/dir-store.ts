@@ -1,0 +1,105 @@
+/**
+ * The local-directory backend:
+ *   objects/<namespace>/<hash>        the body (read-only)
+ *   objects/<namespace>/<hash>.json   its metadata (sha256, size, writer, times)
+ *   quarantine/<namespace>/<hash>.<time>[.json]   bodies that failed verification
+ *   tmp/                              uploads in progress
+ * A body is published with link(2), which fails if the name exists: first writer wins, nobody
+ * overwrites. Metadata is written after the body; a body without metadata is not served.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
+import type { BlobStore, ObjectMeta, StoredObject } from './blob-store.ts';
+
+export class DirStore implements BlobStore {
+  readonly description: string;
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.description = `directory ${root}`;
+  }
+
+  private body(ns: string, hash: string): string {
+    return join(this.root, 'objects', ns, hash);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'objects'), { recursive: true });
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    // Uploads that were in flight when the server last stopped never became objects.
+    for (const f of await readdir(join(this.root, 'tmp'))) await rm(join(this.root, 'tmp', f), { force: true });
+  }
+
+  async tempPath(): Promise<string> {
+    return join(this.root, 'tmp', `${Date.now()}-${randomBytes(6).toString('hex')}`);
+  }
+
+  async get(ns: string, hash: string): Promise<StoredObject | undefined> {
+    let meta: ObjectMeta;
+    try {
+      meta = JSON.parse(await readFile(`${this.body(ns, hash)}.json`, 'utf8')) as ObjectMeta;
+      await stat(this.body(ns, hash));
+    } catch {
+      return undefined;
+    }
+    return { meta, file: this.body(ns, hash), release: async () => {} };
+  }
+
+  async publish(file: string, meta: ObjectMeta): Promise<'created' | 'exists'> {
+    const target = this.body(meta.namespace, meta.hash);
+    await mkdir(join(this.root, 'objects', meta.namespace), { recursive: true });
+    await chmod(file, 0o444);
+    try {
+      await link(file, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A body without metadata is left over from a crash mid-publish (the server serialises
+      // publishes of one key, so it is not a live one): replace it.
+      const hasMeta = await stat(`${target}.json`).then(() => true, () => false);
+      if (hasMeta) return 'exists';
+      await rm(target, { force: true });
+      await link(file, target);
+    }
+    await writeFileAtomic(`${target}.json`, `${JSON.stringify(meta)}\n`);
+    await rm(file, { force: true });
+    return 'created';
+  }
+
+  async quarantine(ns: string, hash: string, reason: string): Promise<void> {
+    const dir = join(this.root, 'quarantine', ns);
+    await mkdir(dir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const meta = await readFile(`${this.body(ns, hash)}.json`, 'utf8').catch(() => '{}');
+    await writeFileAtomic(join(dir, `${hash}.${stamp}.json`), `${JSON.stringify({ ...JSON.parse(meta), quarantined: reason })}\n`);
+    await rename(this.body(ns, hash), join(dir, `${hash}.${stamp}`)).catch(() => {});
+    await rm(`${this.body(ns, hash)}.json`, { force: true });
+  }
+
+  async remove(ns: string, hash: string): Promise<void> {
+    await rm(`${this.body(ns, hash)}.json`, { force: true });
+    await rm(this.body(ns, hash), { force: true });
+  }
+
+  async touch(meta: ObjectMeta): Promise<void> {
+    await writeFileAtomic(`${this.body(meta.namespace, meta.hash)}.json`, `${JSON.stringify(meta)}\n`).catch(() => {});
+  }
+
+  async list(): Promise<ObjectMeta[]> {
+    const out: ObjectMeta[] = [];
+    const objects = join(this.root, 'objects');
+    for (const ns of await readdir(objects).catch(() => [] as string[])) {
+      for (const f of await readdir(join(objects, ns)).catch(() => [] as string[])) {
+        if (!f.endsWith('.json')) continue;
+        try {
+          out.push(JSON.parse(await readFile(join(objects, ns, f), 'utf8')) as ObjectMeta);
+        } catch {
+          // being rewritten: it will be there next time
+        }
+      }
+    }
+    return out;
+  }
+}

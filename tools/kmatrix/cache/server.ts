@@ -1,0 +1,237 @@
+/**
+ * A self-hosted Nx remote cache (the protocol Nx's client speaks through
+ * NX_SELF_HOSTED_REMOTE_CACHE_SERVER): `GET`/`PUT /v1/cache/{hash}`, plus `/healthz` and a
+ * read-only listing for `kmatrix cache ls`. The server is where integrity lives (Nx verifies
+ * nothing it downloads): every body's SHA256 and size are recorded at PUT and checked before each
+ * GET; a body that no longer matches is quarantined and answered as a miss, so the task rebuilds
+ * and replaces it.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { targetOfArchive } from './archive.ts';
+import { objectKey, type BlobStore, type ObjectMeta } from './blob-store.ts';
+import type { Client, TokenRing } from './tokens.ts';
+
+export interface ServerOptions {
+  store: BlobStore;
+  tokens: TokenRing;
+  /** Evict least-recently-used objects when the store holds more than this (0: no limit). */
+  maxBytes: number;
+  /** Largest accepted PUT body. */
+  maxBody: number;
+  /** One JSON line per request (never a token). */
+  log: (entry: Record<string, unknown>) => void;
+}
+
+const HASH = /^[0-9]{1,40}$/;
+/** Rewriting an object's metadata on every GET would be a write per read; a minute is precise enough for LRU. */
+const TOUCH_EVERY_MS = 60_000;
+
+class Reply {
+  readonly status: number;
+  readonly text: string;
+  constructor(status: number, text: string) {
+    this.status = status;
+    this.text = text;
+  }
+}
+
+export class CacheServer {
+  private readonly options: ServerOptions;
+  private readonly http: Server;
+  private readonly index = new Map<string, ObjectMeta>();
+  private readonly publishing = new Map<string, Promise<unknown>>();
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private totalBytes = 0;
+
+  constructor(options: ServerOptions) {
+    this.options = options;
+    this.http = createServer((req, res) => void this.handle(req, res));
+    this.http.requestTimeout = 0; // big uploads on slow links; a stalled one is cut by headersTimeout/keepAlive
+  }
+
+  /** Opens the store and learns what it holds (for 409s and eviction without a lookup per request). */
+  async open(): Promise<number> {
+    await this.options.store.init();
+    for (const meta of await this.options.store.list()) {
+      this.index.set(objectKey(meta.namespace, meta.hash), meta);
+      this.totalBytes += meta.size;
+    }
+    return this.index.size;
+  }
+
+  async listen(port: number, host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => resolve());
+    });
+    const address = this.http.address() as AddressInfo;
+    return `http://${address.address}:${address.port}`;
+  }
+
+  /** Stops accepting, lets requests in flight (uploads included) finish, then resolves. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.http.closeAllConnections();
+    await closed;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    this.inFlight++;
+    let client: Client | undefined;
+    let status = 500;
+    let bytes = 0;
+    const url = new URL(req.url ?? '/', 'http://cache');
+    try {
+      if (url.pathname === '/healthz' && req.method === 'GET') {
+        status = 200;
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      }
+      client = this.options.tokens.identify(req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]);
+      // The raw path, not the parsed one: URL parsing would resolve %2E%2E and friends first.
+      const raw = (req.url ?? '/').split('?')[0]!;
+      if (raw.startsWith('/v1/cache/')) {
+        if (!client) throw new Reply(401, 'missing or unknown token\n');
+        const hash = raw.slice('/v1/cache/'.length);
+        if (!HASH.test(hash)) throw new Reply(400, 'the hash must be decimal digits\n');
+        if (req.method === 'GET') ({ status, bytes } = await this.get(client, hash, res));
+        else if (req.method === 'PUT') ({ status, bytes } = await this.put(client, hash, req, res));
+        else throw new Reply(405, 'GET or PUT\n');
+        return;
+      }
+      if (url.pathname === '/v1/kmatrix/objects' && req.method === 'GET') {
+        if (!client) throw new Reply(401, 'missing or unknown token\n');
+        const visible = [client.namespace, ...client.readFrom];
+        const body = JSON.stringify([...this.index.values()].filter((o) => visible.includes(o.namespace)));
+        status = 200;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+        return;
+      }
+      throw new Reply(404, 'not found\n');
+    } catch (error) {
+      const reply = error instanceof Reply ? error : new Reply(500, 'internal error\n');
+      if (!(error instanceof Reply)) this.options.log({ level: 'error', message: (error as Error).message });
+      status = reply.status;
+      if (!res.headersSent) res.writeHead(reply.status, { 'content-type': 'text/plain', connection: status >= 400 && req.method === 'PUT' ? 'close' : 'keep-alive' }).end(reply.text);
+      else res.destroy();
+    } finally {
+      this.options.log({
+        time: new Date().toISOString(),
+        method: req.method,
+        path: url.pathname,
+        status,
+        bytes,
+        ms: Date.now() - started,
+        client: client?.name ?? 'anonymous',
+        namespace: client?.namespace,
+      });
+      if (--this.inFlight === 0) this.drained?.();
+    }
+  }
+
+  private async get(client: Client, hash: string, res: ServerResponse): Promise<{ status: number; bytes: number }> {
+    for (const ns of [client.namespace, ...client.readFrom]) {
+      const found = await this.options.store.get(ns, hash);
+      if (!found) continue;
+      try {
+        const { sha256, size } = await digestOf(found.file);
+        if (sha256 !== found.meta.sha256 || size !== found.meta.size) {
+          const reason = `stored body is ${size} bytes with sha256 ${sha256}, recorded ${found.meta.size} bytes with ${found.meta.sha256}`;
+          await this.options.store.quarantine(ns, hash, reason);
+          this.forget(ns, hash);
+          this.options.log({ level: 'warning', message: `quarantined ${ns}/${hash}: ${reason}; answered as a miss so the task rebuilds` });
+          throw new Reply(404, 'not found (the stored object failed verification and was quarantined)\n');
+        }
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+        await pipeline(createReadStream(found.file), res);
+        const meta = this.index.get(objectKey(ns, hash));
+        if (meta && Date.now() - Date.parse(meta.lastAccess) > TOUCH_EVERY_MS) {
+          meta.lastAccess = new Date().toISOString();
+          await this.options.store.touch(meta);
+        }
+        return { status: 200, bytes: size };
+      } finally {
+        await found.release();
+      }
+    }
+    throw new Reply(404, 'not found\n');
+  }
+
+  private async put(client: Client, hash: string, req: IncomingMessage, res: ServerResponse): Promise<{ status: number; bytes: number }> {
+    if (client.access !== 'write') throw new Reply(403, 'this token may only read\n');
+    const declared = req.headers['content-length'];
+    if (declared === undefined || !/^\d+$/.test(declared)) throw new Reply(411, 'Content-Length is required\n');
+    const length = Number(declared);
+    if (length > this.options.maxBody) throw new Reply(413, `body larger than ${this.options.maxBody} bytes\n`);
+    const key = objectKey(client.namespace, hash);
+    if (this.index.has(key)) throw new Reply(409, 'exists\n');
+
+    const tmp = await this.options.store.tempPath();
+    try {
+      const hasher = createHash('sha256');
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        hasher.update(chunk);
+        size += chunk.length;
+      });
+      try {
+        await pipeline(req, createWriteStream(tmp));
+      } catch {
+        throw new Reply(400, 'upload interrupted\n'); // the client went away: nothing is stored
+      }
+      if (size !== length) throw new Reply(400, `body is ${size} bytes, Content-Length said ${length}; nothing stored\n`);
+      const now = new Date().toISOString();
+      const target = size < 256 * 2 ** 20 ? targetOfArchive(await readFile(tmp)) : undefined;
+      const meta: ObjectMeta = { namespace: client.namespace, hash, sha256: hasher.digest('hex'), size, createdAt: now, lastAccess: now, writer: client.name, ...(target ? { target } : {}) };
+      // One publish per key at a time: concurrent PUTs of one hash leave one whole object.
+      const previous = this.publishing.get(key) ?? Promise.resolve();
+      const mine = previous.then(() => this.options.store.publish(tmp, meta));
+      this.publishing.set(key, mine.catch(() => {}));
+      const outcome = await mine;
+      if (this.publishing.get(key) === mine) this.publishing.delete(key);
+      if (outcome === 'exists') throw new Reply(409, 'exists\n');
+      this.index.set(key, meta);
+      this.totalBytes += size;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
+      await this.evict();
+      return { status: 200, bytes: size };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  private forget(ns: string, hash: string): void {
+    const key = objectKey(ns, hash);
+    const meta = this.index.get(key);
+    if (meta) this.totalBytes -= meta.size;
+    this.index.delete(key);
+  }
+
+  /** Least recently used first, down to 90% of the limit, so eviction does not run on every PUT. */
+  private async evict(): Promise<void> {
+    const { maxBytes } = this.options;
+    if (maxBytes <= 0 || this.totalBytes <= maxBytes) return;
+    const byAge = [...this.index.values()].sort((a, b) => a.lastAccess.localeCompare(b.lastAccess));
+    for (const meta of byAge) {
+      if (this.totalBytes <= maxBytes * 0.9) break;
+      await this.options.store.remove(meta.namespace, meta.hash);
+      this.forget(meta.namespace, meta.hash);
+      this.options.log({ level: 'info', message: `evicted ${meta.namespace}/${meta.hash} (${meta.size} bytes, last used ${meta.lastAccess})` });
+    }
+  }
+}
+
+async function digestOf(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return { sha256: hash.digest('hex'), size: (await stat(file)).size };
+}

@@ -1,0 +1,115 @@
+import { resolve } from 'node:path';
+import { KmatrixError } from '../errors.ts';
+import { CacheServer } from '../cache/server.ts';
+import { DirStore } from '../cache/dir-store.ts';
+import { loadTokens } from '../cache/tokens.ts';
+import type { BlobStore } from '../cache/blob-store.ts';
+import { log, parse, type Command } from './command.ts';
+
+const help = `Usage: npx kmatrix serve-cache --store DIR|s3://BUCKET/PREFIX [--port N] [--host ADDR]
+                               [--max-bytes SIZE] [--max-body SIZE] [--tokens FILE]
+
+Serves Nx's self-hosted remote cache protocol (GET/PUT /v1/cache/{hash}) for the stock nx
+client: point it here with
+  NX_SELF_HOSTED_REMOTE_CACHE_SERVER=http://HOST:PORT
+  NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN=<a read or write token>
+
+Tokens never come from the command line. The server reads:
+  KMATRIX_CACHE_READ_TOKEN   (or KMATRIX_CACHE_READ_TOKEN_FILE)   may GET   (PUT → 403)
+  KMATRIX_CACHE_WRITE_TOKEN  (or KMATRIX_CACHE_WRITE_TOKEN_FILE)  may GET and PUT
+and, with --tokens FILE, more tokens in namespaces: {"tokens": [{"name": "pr", "sha256":
+"<sha256 of the token>", "access": "write", "namespace": "pr", "readFrom": ["main"]}]} — a
+pull-request token that writes only to "pr" and reads "pr" then "main"; main's tokens never read
+"pr". The file holds digests, not tokens.
+
+Every body's SHA256 and size are recorded at PUT and verified before each GET; an object that no
+longer matches is quarantined and answered as a miss (the task rebuilds and replaces it). A PUT
+is published atomically and only if the key is free (409 otherwise); an upload cut short stores
+nothing. One JSON line per request goes to stdout (no tokens). SIGTERM/SIGINT stop accepting
+and let uploads in flight finish.
+
+Options:
+  --store DIR|s3://B/P  where objects live: a directory, or S3-compatible storage (endpoint from
+                        KMATRIX_S3_ENDPOINT or AWS_ENDPOINT_URL, credentials from AWS_* variables)
+  --port N              default 3300 (0: any free port; the URL is printed)
+  --host ADDR           default 127.0.0.1
+  --max-bytes SIZE      evict least-recently-used objects above this total (e.g. 50G; default: no limit)
+  --max-body SIZE       largest accepted upload (default 2G)
+  --tokens FILE         namespaced tokens (see above)
+  -h, --help            show this help
+`;
+
+export function parseSize(text: string, what: string): number {
+  const m = text.match(/^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i);
+  if (!m) throw new KmatrixError(`${what}: "${text}" is not a size`, { stage: 'usage', remedy: 'write it like 500M, 50G or 1073741824' });
+  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.floor(Number(m[1]) * unit);
+}
+
+export async function openStore(location: string): Promise<BlobStore> {
+  if (location.startsWith('s3://')) {
+    const { S3Store } = await import('../cache/s3-store.ts'); // the AWS SDK is only loaded when used
+    return new S3Store(location);
+  }
+  return new DirStore(resolve(location));
+}
+
+export const serveCacheCommand: Command = {
+  name: 'serve-cache',
+  summary: 'run the self-hosted Nx remote cache server',
+  help,
+  async run(argv) {
+    const { values } = parse('serve-cache', argv, {
+      store: { type: 'string' },
+      port: { type: 'string', default: '3300' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'max-bytes': { type: 'string' },
+      'max-body': { type: 'string', default: '2G' },
+      tokens: { type: 'string' },
+    });
+    if (!values.store) throw new KmatrixError('--store is required', { stage: 'usage', remedy: 'e.g. --store /var/lib/kmatrix/cache or --store s3://bucket/nx-cache' });
+    if (!/^\d+$/.test(values.port)) throw new KmatrixError(`--port: "${values.port}" is not a port number`, { stage: 'usage', remedy: 'see `npx kmatrix serve-cache --help`' });
+    const tokens = await loadTokens(process.env, values.tokens);
+    const store = await openStore(values.store);
+    const server = new CacheServer({
+      store,
+      tokens,
+      maxBytes: values['max-bytes'] ? parseSize(values['max-bytes'], '--max-bytes') : 0,
+      maxBody: parseSize(values['max-body'], '--max-body'),
+      log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
+    });
+    let objects: number;
+    try {
+      objects = await server.open();
+    } catch (error) {
+      throw new KmatrixError(`cannot open the cache store ${store.description}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).name}: ${(error as Error).message}`, {
+        stage: 'cache',
+        cause: error,
+        remedy: values.store.startsWith('s3://')
+          ? 'check the bucket exists and KMATRIX_S3_ENDPOINT / AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION'
+          : 'check the directory is writable by this user',
+      });
+    }
+    let url: string;
+    try {
+      url = await server.listen(Number(values.port), values.host);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new KmatrixError(`cannot serve on ${values.host}:${values.port}: ${code ?? (error as Error).message}`, {
+        stage: 'cache',
+        cause: error,
+        remedy: code === 'EADDRINUSE' ? 'another process uses that port: pick another with --port' : 'check --host is an address of this machine',
+      });
+    }
+    log(`kmatrix cache server on ${url} (store: ${store.description}, ${objects} object${objects === 1 ? '' : 's'}, ${tokens.size} token${tokens.size === 1 ? '' : 's'})`);
+    await new Promise<void>((done) => {
+      const stop = (signal: string) => {
+        log(`${signal}: finishing requests in flight, then stopping`);
+        void server.close().then(done);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  },
+};
