@@ -46,6 +46,17 @@ export async function createWorkspace(prefix = 'kmatrix-ws-', parent = tmpdir())
     });
   }
   await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  const ws = workspaceAt(dir);
+  await ws.write('.gitignore', 'node_modules\ndist\n.nx\n');
+  await ws.git(['init', '-q', '-b', 'main']);
+  // No background `git gc --auto` after big commits: it races the workspace's removal.
+  await ws.git(['config', 'gc.auto', '0']);
+  await ws.commitAll('initial');
+  return ws;
+}
+
+/** A Workspace object for an existing folder (its own Nx cache, the shared header store). */
+function workspaceAt(dir: string): Workspace {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     KMATRIX_STORE: testStore,
@@ -78,12 +89,17 @@ export async function createWorkspace(prefix = 'kmatrix-ws-', parent = tmpdir())
     },
     remove: () => rm(dir, { recursive: true, force: true }),
   };
-  await ws.write('.gitignore', 'node_modules\ndist\n.nx\n');
-  await ws.git(['init', '-q', '-b', 'main']);
-  // No background `git gc --auto` after big commits: it races the workspace's removal.
-  await ws.git(['config', 'gc.auto', '0']);
-  await ws.commitAll('initial');
   return ws;
+}
+
+/** Another runner: a fresh `git clone` of a workspace, with its own (empty) Nx cache and no dist/. */
+export async function cloneWorkspace(from: Workspace, prefix = 'kmatrix-clone-'): Promise<Workspace> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await rm(dir, { recursive: true });
+  const r = await execa('git', ['clone', '-q', from.dir, dir], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`git clone failed: ${r.stderr}`);
+  await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  return workspaceAt(dir);
 }
 
 /** Fails the test with the command's own output when it did not succeed. */
