@@ -152,3 +152,16 @@ test('serve-cache refuses to start without tokens, and says how to give them', a
   const dir = await tempStore(t);
   await assert.rejects(startCacheServer(dir, [], { KMATRIX_CACHE_READ_TOKEN: '', KMATRIX_CACHE_WRITE_TOKEN: '' }), /no cache tokens configured[\s\S]*KMATRIX_CACHE_READ_TOKEN/);
 });
+
+test('above --max-bytes the least recently used objects are evicted', async (t) => {
+  const server = await startCacheServer(await tempStore(t), ['--max-bytes', '250K']);
+  t.after(() => server.stop());
+  for (const hash of ['1', '2', '3']) {
+    assert.equal((await put(server.url, hash, Buffer.alloc(100 * 1024, Number(hash)))).status, 200);
+    await new Promise((r) => setTimeout(r, 20)); // distinct times
+  }
+  assert.equal((await get(server.url, '1')).status, 404, 'the oldest went');
+  assert.equal((await get(server.url, '2')).status, 200);
+  assert.equal((await get(server.url, '3')).status, 200);
+  assert.match(server.output(), /evicted main\/1 \(102400 bytes/);
+});

@@ -44,6 +44,30 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   assert.match(restored.all, /\[remote cache\]/);
   assert.deepEqual(await modules(b), await modules(a), 'byte-identical .ko files');
 
+  // Inspecting the cache: what is there, what went into an entry, why a changed target will miss.
+  const remote = nxCacheEnv(server.url, READ_TOKEN);
+  const ls = expectOk(await b.kmatrix(['cache', 'ls', '--remote'], remote), 'cache ls --remote');
+  assert.match(ls.stdout, new RegExp(`^${total} entries$`, 'm'));
+  const name = JSON.parse(expectOk(await b.nx(['show', 'projects', '--json']), 'show projects').stdout)[0] as string;
+  assert.match(ls.stdout, new RegExp(`^${name.replace(/[.+]/g, '\\$&')} .* write \\(main\\)`, 'm'));
+  const show = expectOk(await b.kmatrix(['cache', 'show', name, '--remote'], remote), 'cache show --remote');
+  const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
+  const koSha = (await modules(a)).get(join(`targets/${driver}/${distro}/${release}/${arch}`, 'kmx_echo.ko'));
+  assert.match(show.stdout, new RegExp(`^module     kmx_echo\\.ko  sha256 ${koSha}`, 'm'));
+  assert.match(show.stdout, /^header     linux-headers-\S+ \S+  sha256 [0-9a-f]{64}$/m);
+  const local = expectOk(await a.kmatrix(['cache', 'ls']), 'cache ls (local)');
+  assert.match(local.stdout, new RegExp(`^${total} entries$`, 'm'));
+  const targetFile = `targets/${driver}/${distro}/${release}/${arch}/target.json`;
+  const edited = JSON.parse(await b.read(targetFile));
+  edited.headers[0].sha256 = 'e'.repeat(64);
+  await b.write(targetFile, JSON.stringify(edited, null, 2));
+  await b.write('drivers/kmx-echo/kmx_echo_main.c', `${await b.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* changed */\n`);
+  const explain = await b.kmatrix(['cache', 'explain', name, '--remote'], remote);
+  assert.equal(explain.exitCode, 1, explain.all);
+  assert.match(explain.stdout, new RegExp(`headers: ${edited.headers[0].name.replace(/[.+]/g, '\\$&')} \\S+: sha256 [0-9a-f]{12}… → eeeeeeeeeeee…`));
+  assert.match(explain.stdout, /source: kmx_echo_main\.c changed/);
+  assert.doesNotMatch(explain.stdout, /toolchain:|flags:/);
+
   // Someone (or a disk) alters one stored object: the next runner is refused it, rebuilds that one
   // task, and its upload replaces the object.
   const victim = stored[0]!;

@@ -12,8 +12,9 @@ import { buildCommand } from './commands/build.ts';
 import { schemaCommand } from './commands/schema.ts';
 import { diffCommand } from './commands/diff.ts';
 import { serveCacheCommand } from './commands/serve-cache.ts';
+import { cacheCommand } from './commands/cache.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, serveCacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -98,6 +98,11 @@ function firstErrors(lines: string[]): string[] {
   return (errors.length > 0 ? errors : lines.slice(-5)).slice(0, 5);
 }
 
+/** The exact command a build runs (also what `kmatrix cache explain` compares). */
+export function makeCommand(target: Target): string[] {
+  return ['make', '-C', target.kernelDir, `M=${CONTAINER_SRC}`, ...target.build.makeArgs, `KCFLAGS=${target.build.kcflags.join(' ')}`, 'modules'];
+}
+
 export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   const { target } = o;
   const image = `${o.repository}@${target.toolchain.digest}`;
@@ -113,15 +118,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const src = join(scratch, 'src');
     await cp(join(o.root, target.driver.path), src, { recursive: true });
     const sources = await hashTree(src);
-    const cmd = [
-      'make',
-      '-C',
-      target.kernelDir,
-      `M=${CONTAINER_SRC}`,
-      ...target.build.makeArgs,
-      `KCFLAGS=${target.build.kcflags.join(' ')}`,
-      'modules',
-    ];
+    const cmd = makeCommand(target);
     if (compilerNote) {
       lines.push(compilerNote);
       o.log(compilerNote);

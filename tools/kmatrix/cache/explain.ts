@@ -1,0 +1,55 @@
+/**
+ * Why a target will miss the cache: its inputs now against those recorded in build.json by the
+ * last cached build of it, input by input — which header package, which toolchain image, which
+ * make argument or environment variable, which driver source file.
+ */
+import { join } from 'node:path';
+import { hashTree } from '../build/sources.ts';
+import { makeCommand } from '../build/run.ts';
+import type { Target } from '../matrix/target.ts';
+import type { ToolchainLock } from '../toolchain/spec.ts';
+import type { BuildRecord } from './entries.ts';
+
+export interface Difference {
+  input: 'headers' | 'toolchain' | 'flags' | 'source';
+  detail: string;
+}
+
+export async function currentInputs(root: string, target: Target, lock: ToolchainLock): Promise<BuildRecord['inputs']> {
+  return {
+    targetJsonSha256: '',
+    toolchain: { name: target.toolchain.name, image: `${lock.repository}@${target.toolchain.digest}` },
+    headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
+    driverSources: await hashTree(join(root, target.driver.path)),
+    make: makeCommand(target),
+    env: target.build.env,
+  };
+}
+
+export function compareInputs(then: BuildRecord['inputs'], now: BuildRecord['inputs']): Difference[] {
+  const out: Difference[] = [];
+  const old = new Map(then.headers.map((h) => [h.name, h]));
+  for (const h of now.headers) {
+    const o = old.get(h.name);
+    old.delete(h.name);
+    if (!o) out.push({ input: 'headers', detail: `new package ${h.name} ${h.version}` });
+    else if (o.version !== h.version) out.push({ input: 'headers', detail: `${h.name}: ${o.version} → ${h.version}` });
+    else if (o.sha256 !== h.sha256) out.push({ input: 'headers', detail: `${h.name} ${h.version}: sha256 ${o.sha256.slice(0, 12)}… → ${h.sha256.slice(0, 12)}…` });
+  }
+  for (const o of old.values()) out.push({ input: 'headers', detail: `package ${o.name} ${o.version} no longer used` });
+  const digest = (image: string) => image.replace(/^.*@/, '');
+  if (then.toolchain.name !== now.toolchain.name) out.push({ input: 'toolchain', detail: `${then.toolchain.name} → ${now.toolchain.name}` });
+  else if (digest(then.toolchain.image) !== digest(now.toolchain.image)) out.push({ input: 'toolchain', detail: `image ${digest(then.toolchain.image)} → ${digest(now.toolchain.image)}` });
+  const [a, b] = [then.make, now.make];
+  for (const arg of b) if (!a.includes(arg)) out.push({ input: 'flags', detail: `make argument added: ${arg}` });
+  for (const arg of a) if (!b.includes(arg)) out.push({ input: 'flags', detail: `make argument removed: ${arg}` });
+  for (const k of new Set([...Object.keys(then.env), ...Object.keys(now.env)])) {
+    if (then.env[k] !== now.env[k]) out.push({ input: 'flags', detail: `environment ${k}: ${then.env[k] ?? '(unset)'} → ${now.env[k] ?? '(unset)'}` });
+  }
+  for (const f of new Set([...Object.keys(then.driverSources), ...Object.keys(now.driverSources)])) {
+    const [x, y] = [then.driverSources[f], now.driverSources[f]];
+    if (x === y) continue;
+    out.push({ input: 'source', detail: !x ? `${f} added` : !y ? `${f} removed` : `${f} changed` });
+  }
+  return out;
+}
