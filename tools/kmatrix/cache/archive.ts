@@ -7,8 +7,9 @@ import { gunzipSync } from 'node:zlib';
 
 const MAX_INSPECTED = 256 * 2 ** 20;
 
-function paths(tar: Buffer): string[] {
-  const out: string[] = [];
+/** The members of an (uncompressed) tar: path and body, PAX long names included. */
+export function tarMembers(tar: Buffer): { path: string; body: Buffer }[] {
+  const out: { path: string; body: Buffer }[] = [];
   let pax: string | undefined;
   for (let at = 0; at + 512 <= tar.length; ) {
     const header = tar.subarray(at, at + 512);
@@ -21,7 +22,7 @@ function paths(tar: Buffer): string[] {
       pax = body.toString('utf8').match(/\d+ path=([^\n]*)\n/)?.[1];
     } else {
       const prefix = field(345, 155);
-      out.push(pax ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)));
+      out.push({ path: pax ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100)), body });
       pax = undefined;
     }
     at += 512 + Math.ceil(size / 512) * 512;
@@ -32,8 +33,8 @@ function paths(tar: Buffer): string[] {
 export function targetOfArchive(body: Buffer): string | undefined {
   if (body.length > MAX_INSPECTED) return undefined;
   try {
-    for (const p of paths(gunzipSync(body))) {
-      const m = p.match(/(?:^|\/)dist\/targets\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\//);
+    for (const { path } of tarMembers(gunzipSync(body))) {
+      const m = path.match(/(?:^|\/)dist\/targets\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\//);
       if (m) return m.slice(1, 5).join('--');
     }
   } catch {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { KmatrixError } from '../errors.ts';
+import { tarMembers } from './archive.ts';
 
 export const buildRecordSchema = z.object({
   target: z.string(),
@@ -108,18 +109,8 @@ export async function remoteEntries(remote: Remote): Promise<Entry[]> {
 export async function remoteRecord(remote: Remote, hash: string): Promise<BuildRecord | undefined> {
   const response = await call(remote, `/v1/cache/${hash}`);
   if (response.status === 404) return undefined;
-  const tar = gunzipSync(Buffer.from(await response.arrayBuffer()));
-  for (let at = 0; at + 512 <= tar.length; ) {
-    const header = tar.subarray(at, at + 512);
-    if (header.every((b) => b === 0)) break;
-    const text = (from: number, len: number) => header.toString('utf8', from, from + len).replace(/\0.*$/s, '');
-    const name = text(345, 155) ? `${text(345, 155)}/${text(0, 100)}` : text(0, 100);
-    const size = parseInt(text(124, 12).trim() || '0', 8);
-    if (/dist\/targets\/.+\/build\.json$/.test(name)) {
-      const parsed = buildRecordSchema.safeParse(JSON.parse(tar.toString('utf8', at + 512, at + 512 + size)));
-      return parsed.success ? parsed.data : undefined;
-    }
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return undefined;
+  const member = tarMembers(gunzipSync(Buffer.from(await response.arrayBuffer()))).find((m) => /dist\/targets\/.+\/build\.json$/.test(m.path));
+  if (!member) return undefined;
+  const parsed = buildRecordSchema.safeParse(JSON.parse(member.body.toString('utf8')));
+  return parsed.success ? parsed.data : undefined;
 }
