@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { isRemoved, targetFileSchemaOf, type Target } from '../../tools/kmatrix/matrix/target.ts';
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
 import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
+import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 
 export interface KmatrixPluginOptions {
   /**
@@ -122,3 +123,12 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
     );
   },
 ];
+
+/** Before any task: a remote cache that does not answer must not fail the run (see cache/probe.ts). */
+export async function preTasksExecution(): Promise<NodeJS.ProcessEnv> {
+  const probe = await probeRemoteCache(process.env);
+  if (!probe.skip) return {};
+  process.stderr.write(`${probe.warning}\n`);
+  process.env.NX_SKIP_REMOTE_CACHE = 'true';
+  return { NX_SKIP_REMOTE_CACHE: 'true' };
+}

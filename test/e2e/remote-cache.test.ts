@@ -83,4 +83,11 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   assert.equal(createHash('sha256').update(body).digest('hex'), meta.sha256, 'the object was replaced by the rebuild');
   assert.match(meta.target ?? '', /^kmx-echo--debian-bookworm--/, 'the server knows which target an entry is for');
   assert.deepEqual(await modules(c), await modules(a));
+
+  // The server goes down: Nx alone would abort the run before any task; ours goes on with the
+  // local cache and says why.
+  await server.stop();
+  const offline = expectOk(await a.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)), 'runner A, cache server down');
+  assert.match(offline.all, /remote cache http:\/\/127\.0\.0\.1:\d+ is not usable \(ECONNREFUSED\); running with the local cache only/);
+  assert.deepEqual(cacheHits(offline.all), { hits: total, total });
 });
