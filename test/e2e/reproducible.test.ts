@@ -40,3 +40,32 @@ test('two builds of one target in different folders give byte-identical modules'
     assert.match(rb.stdout, new RegExp(`^${hb}  out/kmx_echo\\.ko$`, 'm'));
   }
 });
+
+test('a paged engineer reproduces one target with one command, verifies it, and opens its build container', { timeout: 10 * 60_000 }, async (t) => {
+  const ws = await createWorkspace('kmatrix-reproduce-');
+  t.after(() => ws.remove());
+  await preparePipeline(ws);
+  const name = (JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]).find((n) => n.includes('--6.1.0-'))!;
+  expectOk(await ws.nx(['run', `${name}:build-driver`]), 'CI builds it (into the Nx cache)');
+
+  const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
+  const same = expectOk(await ws.kmatrix(['reproduce', `${driver}/${distro}/${release}/${arch}`, '--verify']), 'reproduce --verify');
+  const ko = await sha256(join(ws.dir, 'reproduce', name, 'kmx_echo.ko'));
+  assert.match(same.stdout, new RegExp(`^${ko}  reproduce/${name.replace(/[.+]/g, '\\$&')}/kmx_echo\\.ko$`, 'm'));
+  assert.match(same.stdout, /^identical to the local Nx cache entry \d+$/m);
+  assert.equal(ko, await sha256(join(ws.dir, 'dist/targets', driver, distro, release, arch, 'kmx_echo.ko')));
+
+  // A local edit: the reproduction differs, and says which input.
+  await ws.write('drivers/kmx-echo/kmx_echo_main.c', `${await ws.read('drivers/kmx-echo/kmx_echo_main.c')}\nint kmx_local_edit;\n`);
+  const changed = await ws.kmatrix(['reproduce', name, '--verify']);
+  assert.equal(changed.exitCode, 1, changed.all);
+  assert.match(changed.stdout, /^differs from the local Nx cache entry \d+:\n  kmx_echo\.ko: sha256 [0-9a-f]{64} here, [0-9a-f]{64} in the reference/m);
+  assert.match(changed.stdout, /^  input source: kmx_echo_main\.c changed$/m);
+
+  // The exact build container: its headers, environment and command, no network.
+  const shell = expectOk(await ws.kmatrix(['reproduce', name, '--shell', '--', 'sh', '-c', 'ls /usr/src; echo "TS=$KBUILD_BUILD_TIMESTAMP"; echo "MAKE=$KMATRIX_MAKE"; ls /build/src/kmx_echo_main.c; getent hosts deb.debian.org || echo offline']), 'reproduce --shell');
+  assert.match(shell.stdout, new RegExp(`^linux-headers-${release.replace(/[.+]/g, '\\$&')}$`, 'm'));
+  assert.match(shell.stdout, /^TS=1970-01-01 00:00:00 UTC$/m);
+  assert.match(shell.stdout, new RegExp(`^MAKE=make -C /usr/src/linux-headers-${release.replace(/[.+]/g, '\\$&')} M=/build/src ARCH=x86 `, 'm'));
+  assert.match(shell.stdout, /^offline$/m);
+});

@@ -13,8 +13,9 @@ import { schemaCommand } from './commands/schema.ts';
 import { diffCommand } from './commands/diff.ts';
 import { serveCacheCommand } from './commands/serve-cache.ts';
 import { cacheCommand } from './commands/cache.ts';
+import { reproduceCommand } from './commands/reproduce.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, reproduceCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -19,7 +19,8 @@ export function outputDir(root: string, target: Pick<Target, 'driver' | 'distro'
 /** Accepts a project name (driver--distro--kernelrelease--arch) or a path to a target.json. */
 export function targetFileFor(root: string, ref: string): string {
   if (ref.endsWith('target.json')) return ref;
-  const parts = ref.split('--');
+  // driver/distro/kernelrelease/arch is accepted too
+  const parts = ref.includes('/') ? ref.split('/') : ref.split('--');
   if (parts.length !== 4 || parts.some((p) => !p || p.includes('/') || p === '..')) {
     throw new KmatrixError(`"${ref}" is neither a project name (driver--distro--kernelrelease--arch) nor a target.json path`, {
       stage: 'usage',
@@ -34,17 +35,20 @@ export function targetFileFor(root: string, ref: string): string {
   return file;
 }
 
+/** What any build of a target needs: the target, its toolchain's repository, the header store, Docker. */
+export async function openBuild(root: string, file: string, log: (line: string) => void) {
+  const target = await loadTarget(file);
+  const lock = requireLock(await loadToolchain(root, target.toolchain.name));
+  return { target, repository: lock.repository, store: new HeaderStore(defaultStoreDir(), log), docker: await connectDocker() };
+}
+
 export async function buildFromTargetFile(
   root: string,
   file: string,
   options: { outDir?: string; log: (line: string) => void },
 ): Promise<{ target: Target; outDir: string; result: BuildResult }> {
-  const target = await loadTarget(file);
-  const toolchain = await loadToolchain(root, target.toolchain.name);
-  const lock = requireLock(toolchain);
-  const docker = await connectDocker();
-  const store = new HeaderStore(defaultStoreDir(), options.log);
-  const outDir = options.outDir ?? outputDir(root, target);
-  const result = await buildTarget({ root, target, repository: lock.repository, outDir, store, docker, log: options.log, timeoutMs: 20 * 60_000 });
-  return { target, outDir, result };
+  const opened = await openBuild(root, file, options.log);
+  const outDir = options.outDir ?? outputDir(root, opened.target);
+  const result = await buildTarget({ root, ...opened, outDir, log: options.log, timeoutMs: 20 * 60_000 });
+  return { target: opened.target, outDir, result };
 }

@@ -103,13 +103,40 @@ export function makeCommand(target: Target): string[] {
   return ['make', '-C', target.kernelDir, `M=${CONTAINER_SRC}`, ...target.build.makeArgs, `KCFLAGS=${target.build.kcflags.join(' ')}`, 'modules'];
 }
 
-export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
+/** Everything about the build container except the command: the image by digest, the header
+ * trees and the driver's sources mounted where the build expects them, the environment, the user.
+ * `kmatrix reproduce --shell` opens exactly this container. */
+export interface BuildContainer {
+  image: string;
+  env: Record<string, string>;
+  workdir: string;
+  binds: Bind[];
+  user: string;
+}
+
+export async function prepareContainer(
+  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>,
+  src: string,
+): Promise<{ container: BuildContainer; compilerNote?: string }> {
   const { target } = o;
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
   const compilerNote = await checkCompiler(target, binds.find((b) => b.container === target.kernelDir)!.host);
   await ensureImage(o.docker, image, `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``);
+  return {
+    container: {
+      image,
+      env: target.build.env,
+      workdir: CONTAINER_SRC,
+      binds: [...binds, { host: src, container: CONTAINER_SRC, readOnly: false }],
+      user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+    },
+    compilerNote,
+  };
+}
 
+export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
+  const { target } = o;
   await mkdir(dirname(o.outDir), { recursive: true });
   const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
   const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
@@ -118,6 +145,8 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const src = join(scratch, 'src');
     await cp(join(o.root, target.driver.path), src, { recursive: true });
     const sources = await hashTree(src);
+    const { container, compilerNote } = await prepareContainer(o, src);
+    const image = container.image;
     const cmd = makeCommand(target);
     if (compilerNote) {
       lines.push(compilerNote);
@@ -125,12 +154,8 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     }
     o.log(`$ ${cmd.join(' ')}   [${image}]`);
     const result = await runInContainer(o.docker, {
-      image,
+      ...container,
       cmd,
-      env: target.build.env,
-      workdir: CONTAINER_SRC,
-      binds: [...binds, { host: src, container: CONTAINER_SRC, readOnly: false }],
-      user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
       timeoutMs: o.timeoutMs,
       onLine: (line) => {
         lines.push(line);
