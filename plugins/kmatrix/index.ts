@@ -11,6 +11,8 @@ import { isRemoved, targetFileSchemaOf, type Target } from '../../tools/kmatrix/
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
 import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
+import { renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
+import type { PostTasksExecutionContext } from '@nx/devkit';
 
 export interface KmatrixPluginOptions {
   /**
@@ -131,4 +133,15 @@ export async function preTasksExecution(): Promise<NodeJS.ProcessEnv> {
   process.stderr.write(`${probe.warning}\n`);
   process.env.NX_SKIP_REMOTE_CACHE = 'true';
   return { NX_SKIP_REMOTE_CACHE: 'true' };
+}
+
+/** After the tasks: the per distro × arch summary, and dist/kmatrix/last-run.json for `kmatrix report`. */
+export async function postTasksExecution(_options: unknown, context: PostTasksExecutionContext): Promise<void> {
+  const results = Object.values(context.taskResults)
+    .filter((r) => r.task.target.target === 'build-driver')
+    .map((r) => ({ project: r.task.target.project, status: r.status }));
+  if (results.length === 0) return;
+  const summary = await summarize(context.workspaceRoot, results);
+  await writeSummary(context.workspaceRoot, summary);
+  process.stderr.write(`\n${renderSummary(summary).join('\n')}\n`);
 }

@@ -6,12 +6,33 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { createWorkspace, preparePipeline } from '../support/workspace.ts';
 
 test('a compile error fails the build with the first error lines and leaves no .ko behind', { timeout: 10 * 60_000 }, async (t) => {
   const ws = await createWorkspace('kmatrix-broken-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
+  const all: string[] = JSON.parse((await ws.nx(['show', 'projects', '--json'])).stdout);
+
+  // One target's header package does not match its recorded SHA256 (a mirror problem, not the
+  // driver's): that target fails as infrastructure, every other one is built, and the run ends
+  // with the summary per distro × arch.
+  const bad = all.find((n) => n.includes('cloud-amd64') && n.includes('--6.1.0-'))!;
+  const badFile = join('targets', ...bad.split('--'), 'target.json');
+  const tampered = JSON.parse(await ws.read(badFile));
+  tampered.headers.find((h: { role: string }) => h.role === 'flavour').sha256 = '0'.repeat(64);
+  await ws.write(badFile, JSON.stringify(tampered, null, 2));
+  await ws.commitAll('a header digest the mirror does not serve');
+  const mixed = await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']);
+  assert.notEqual(mixed.exitCode, 0);
+  assert.match(mixed.all, new RegExp(`kmatrix: build-driver summary, ${all.length} targets\n  distro × arch +built  cached  failed  skipped\n  debian-bookworm x86_64 +${all.length - 1} +0 +1 +0`));
+  assert.match(mixed.all, new RegExp(`^    ${bad.replace(/[.+]/g, '\\$&')}: infrastructure \\(headers\\): SHA256 mismatch for linux-headers-`, 'm'));
+  const lastRun = JSON.parse(await ws.read('dist/kmatrix/last-run.json'));
+  assert.deepEqual(lastRun.targets.map((t: { outcome: string }) => t.outcome).sort(), [...Array(all.length - 1).fill('built'), 'failed'].sort());
+  await ws.git(['revert', '--no-edit', 'HEAD']);
+  await rm(join(ws.dir, 'dist', 'targets'), { recursive: true, force: true }); // what follows must produce no .ko at all
+
   const source = 'drivers/kmx-echo/kmx_echo_dev.c';
   await ws.write(source, (await ws.read(source)).replace('e->len = n;', 'e->len = n +;'));
   await ws.commitAll('break the driver');
@@ -35,4 +56,9 @@ test('a compile error fails the build with the first error lines and leaves no .
   const failed = viaNx.all.slice(viaNx.all.indexOf('Failed tasks:'));
   for (const n of names) assert.ok(failed.includes(`${n}:build-driver`), `${n} is reported failed (one broken target does not stop the others)`);
   for (const n of names) assert.ok(!existsSync(join(ws.dir, 'dist', 'targets', ...n.split('--'), 'kmx_echo.ko')), `${n} has no .ko`);
+  // The summary blames the driver, with the compiler's first error and the log of each target.
+  assert.match(viaNx.all, new RegExp(`debian-bookworm x86_64 +0 +0 +${names.length} +0`));
+  const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
+  assert.match(viaNx.all, new RegExp(`^    ${name.replace(/[.+]/g, '\\$&')}: compile error: .*kmx_echo_dev\\.c:\\d+:\\d+: error: expected expression`, 'm'));
+  assert.match(viaNx.all, new RegExp(`^      log: dist/targets/${driver}/${distro}/${release.replace(/[.+]/g, '\\$&')}/${arch}\\.build\\.log$`, 'm'));
 });

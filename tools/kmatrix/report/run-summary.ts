@@ -1,0 +1,104 @@
+/**
+ * The end of every `nx run-many` / `nx affected` of build-driver: what was built, restored from a
+ * cache, failed or skipped, per distro × arch, and for each failure whether it is the driver's
+ * fault (a compile error: its first error line) or the infrastructure's (a download, Docker, a
+ * toolchain), with the path of its full log. Written to dist/kmatrix/last-run.json for
+ * `kmatrix report` and printed.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
+import type { Stage } from '../errors.ts';
+
+export type Outcome = 'built' | 'cached' | 'failed' | 'skipped';
+
+export interface FailureRecord {
+  stage: Stage;
+  kind: 'compile' | 'infrastructure' | 'input';
+  message: string;
+  /** First compiler error line, for compile errors */
+  firstError?: string;
+  /** Full log, relative to the workspace */
+  log?: string;
+}
+
+export interface TargetRun {
+  name: string;
+  distro: string;
+  arch: string;
+  outcome: Outcome;
+  failure?: FailureRecord;
+}
+
+export interface RunSummary {
+  finishedAt: string;
+  targets: TargetRun[];
+}
+
+/** Where the executor leaves a failure record: next to the (absent) output folder. */
+export function failureFile(root: string, projectName: string): string {
+  const [driver, distro, release, arch] = projectName.split('--') as [string, string, string, string];
+  return join(root, 'dist', 'targets', driver, distro, release, `${arch}.failure.json`);
+}
+
+export function failureKind(stage: Stage): FailureRecord['kind'] {
+  if (stage === 'build') return 'compile';
+  if (stage === 'headers' || stage === 'docker' || stage === 'toolchain' || stage === 'cache') return 'infrastructure';
+  return 'input';
+}
+
+const OUTCOME: Record<string, Outcome> = {
+  success: 'built',
+  'local-cache': 'cached',
+  'local-cache-kept-existing': 'cached',
+  'remote-cache': 'cached',
+  failure: 'failed',
+  skipped: 'skipped',
+  stopped: 'skipped',
+};
+
+export async function summarize(root: string, results: { project: string; status: string }[]): Promise<RunSummary> {
+  const targets: TargetRun[] = [];
+  for (const r of results) {
+    const [, distro, , arch] = r.project.split('--');
+    if (!distro || !arch) continue;
+    const run: TargetRun = { name: r.project, distro, arch, outcome: OUTCOME[r.status] ?? 'skipped' };
+    if (run.outcome === 'failed') {
+      run.failure = await readFile(failureFile(root, r.project), 'utf8').then(
+        (t) => JSON.parse(t) as FailureRecord,
+        () => ({ stage: 'build' as Stage, kind: 'input' as const, message: 'the task failed without a kmatrix failure record (see its output above)' }),
+      );
+    }
+    targets.push(run);
+  }
+  targets.sort((a, b) => a.name.localeCompare(b.name));
+  return { finishedAt: new Date().toISOString(), targets };
+}
+
+export function renderSummary(s: RunSummary): string[] {
+  const rows = new Map<string, Record<Outcome, number>>();
+  for (const t of s.targets) {
+    const key = `${t.distro} ${t.arch}`;
+    const row = rows.get(key) ?? { built: 0, cached: 0, failed: 0, skipped: 0 };
+    row[t.outcome]++;
+    rows.set(key, row);
+  }
+  const lines = [`kmatrix: build-driver summary, ${s.targets.length} target${s.targets.length === 1 ? '' : 's'}`];
+  lines.push(`  ${'distro × arch'.padEnd(32)} built  cached  failed  skipped`);
+  for (const [key, r] of [...rows].sort()) {
+    lines.push(`  ${key.padEnd(32)} ${String(r.built).padStart(5)}  ${String(r.cached).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`);
+  }
+  const failed = s.targets.filter((t) => t.failure);
+  if (failed.length > 0) lines.push('  failed:');
+  for (const t of failed) {
+    const f = t.failure!;
+    const what = f.kind === 'compile' ? `compile error: ${f.firstError ?? f.message}` : f.kind === 'infrastructure' ? `infrastructure (${f.stage}): ${f.message}` : f.message;
+    lines.push(`    ${t.name}: ${what}`);
+    if (f.log) lines.push(`      log: ${f.log}`);
+  }
+  return lines;
+}
+
+export async function writeSummary(root: string, s: RunSummary): Promise<void> {
+  await writeFileAtomic(join(root, 'dist', 'kmatrix', 'last-run.json'), `${JSON.stringify(s, null, 2)}\n`);
+}
