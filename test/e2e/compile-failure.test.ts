@@ -6,8 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
-import { createWorkspace, preparePipeline } from '../support/workspace.ts';
+import { mkdir, rm } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { launchChromium } from '../support/browser.ts';
+import { createWorkspace, expectOk, preparePipeline, repoRoot } from '../support/workspace.ts';
 
 test('a compile error fails the build with the first error lines and leaves no .ko behind', { timeout: 10 * 60_000 }, async (t) => {
   const ws = await createWorkspace('kmatrix-broken-');
@@ -30,6 +32,13 @@ test('a compile error fails the build with the first error lines and leaves no .
   assert.match(mixed.all, new RegExp(`^    ${bad.replace(/[.+]/g, '\\$&')}: infrastructure \\(headers\\): SHA256 mismatch for linux-headers-`, 'm'));
   const lastRun = JSON.parse(await ws.read('dist/kmatrix/last-run.json'));
   assert.deepEqual(lastRun.targets.map((t: { outcome: string }) => t.outcome).sort(), [...Array(all.length - 1).fill('built'), 'failed'].sort());
+  // The report of that run: built cells carry their module's sha256, the failed one its reason.
+  const mixedReport = JSON.parse(expectOk(await ws.kmatrix(['report', '--json', '-']), 'report --json').stdout);
+  assert.deepEqual(mixedReport.counts, { built: all.length - 1, cached: 0, failed: 1, skipped: 0, excluded: 0, 'not built': 0 });
+  const builtCell = mixedReport.cells.find((c: { status: string }) => c.status === 'built');
+  const buildJson = JSON.parse(await ws.read(join('dist/targets', ...builtCell.target.split('--'), 'build.json')));
+  assert.equal(builtCell.modules[0].sha256, buildJson.outputs[0].sha256);
+  assert.match(mixedReport.cells.find((c: { target: string }) => c.target === bad).detail, /SHA256 mismatch/);
   await ws.git(['revert', '--no-edit', 'HEAD']);
   await rm(join(ws.dir, 'dist', 'targets'), { recursive: true, force: true }); // what follows must produce no .ko at all
 
@@ -61,4 +70,22 @@ test('a compile error fails the build with the first error lines and leaves no .
   const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
   assert.match(viaNx.all, new RegExp(`^    ${name.replace(/[.+]/g, '\\$&')}: compile error: .*kmx_echo_dev\\.c:\\d+:\\d+: error: expected expression`, 'm'));
   assert.match(viaNx.all, new RegExp(`^      log: dist/targets/${driver}/${distro}/${release.replace(/[.+]/g, '\\$&')}/${arch}\\.build\\.log$`, 'm'));
+
+  // The report, in a real browser: counts, a working filter, a failed cell that links to its log.
+  expectOk(await ws.kmatrix(['report', '--out', 'dist/report/index.html', '--markdown', 'dist/report/summary.md']), 'kmatrix report');
+  assert.match(await ws.read('dist/report/summary.md'), new RegExp(`\\| debian-bookworm \\| x86_64 \\| 0 \\| 0 \\| ${names.length} \\|`));
+  assert.match(await ws.read('dist/report/summary.md'), /^### Failed$/m);
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(pathToFileURL(join(ws.dir, 'dist/report/index.html')).href);
+  assert.match(await page.locator('#counts').innerText(), new RegExp(`failed: ${names.length}\\b`));
+  await page.selectOption('select[name=status]', 'built');
+  assert.equal(await page.locator('#shown').innerText(), '0 shown');
+  await page.selectOption('select[name=status]', 'failed');
+  assert.equal(await page.locator('#shown').innerText(), `${names.length} shown`);
+  await mkdir(join(repoRoot, 'test/artifacts'), { recursive: true });
+  await page.screenshot({ path: join(repoRoot, 'test/artifacts/report-failed.png'), fullPage: true });
+  await page.locator(`td[data-target="${name}"] a.log`).click();
+  assert.match(await page.locator('body').innerText(), /error: expected expression/);
 });

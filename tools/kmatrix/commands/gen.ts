@@ -7,6 +7,8 @@ import { detectMirrors } from '../crawl/mirror.ts';
 import { HeaderStore, defaultStoreDir } from '../headers/store.ts';
 import { knownDigests, resolveTargets } from '../matrix/resolve.ts';
 import { compilersFromHeaders, kernelKey } from '../kernels/compiler.ts';
+import { genReportFile, type GenReport } from '../report/data.ts';
+import { writeFileAtomic } from '../files/atomic.ts';
 import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
 import { planTargets } from '../matrix/generate.ts';
 import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
@@ -118,6 +120,11 @@ export const genCommand: Command = {
     }
     for (const w of plan.warnings) log(`warning: ${w}`);
     const report = await syncTargets(root, resolved.targets, { dryRun: values['dry-run'], keepDistros: plan.keptDistros, pruneRemoved: values['prune-removed'] });
+    if (!values['dry-run']) {
+      // For `kmatrix report`: what the matrix leaves out, and why (a local artifact, not committed).
+      const genReport: GenReport = { excluded: plan.excluded, skipped: [...plan.skipped, ...resolved.skipped, ...listed.unusable] };
+      await writeFileAtomic(genReportFile(root), `${JSON.stringify(genReport, null, 2)}\n`);
+    }
     const verb = values['dry-run'] ? 'would be ' : '';
     for (const n of report.added) log(`+ ${n}`);
     for (const n of report.changed) log(`~ ${n}`);

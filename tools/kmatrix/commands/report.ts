@@ -1,0 +1,44 @@
+import { resolve } from 'node:path';
+import { writeFileAtomic } from '../files/atomic.ts';
+import { KmatrixError } from '../errors.ts';
+import { collectReport } from '../report/data.ts';
+import { renderHtml, renderMarkdown } from '../report/html.ts';
+import { log, parse, type Command } from './command.ts';
+
+const help = `Usage: npx kmatrix report [--out FILE.html] [--json FILE] [--markdown FILE]
+
+The matrix at a glance, from targets/, the outputs in dist/ and the last build run
+(dist/kmatrix/last-run.json, written after every nx build-driver run) and gen's exclusions
+(dist/kmatrix/gen-report.json):
+
+  --out FILE.html  a self-contained page (no network at view time): per driver a grid of
+                   kernels × (distro, arch), each cell built / cached / failed / skipped /
+                   excluded / not built, with the module sha256 and a link to its log;
+                   filters by distro, arch and status; counts on top
+  --json FILE      the same data as JSON ("-" for stdout)
+  --markdown FILE  counts per distro × arch and the failures, fit for a CI job summary
+                   (e.g. --markdown "$GITHUB_STEP_SUMMARY")
+`;
+
+export const reportCommand: Command = {
+  name: 'report',
+  summary: 'write the matrix report (HTML, JSON, Markdown)',
+  help,
+  async run(argv) {
+    const { values } = parse('report', argv, { out: { type: 'string' }, json: { type: 'string' }, markdown: { type: 'string' } });
+    if (!values.out && !values.json && !values.markdown) {
+      throw new KmatrixError('nothing to write', { stage: 'usage', remedy: 'pass --out report.html, --json FILE or --markdown FILE' });
+    }
+    const root = resolve('.');
+    const data = await collectReport(root);
+    if (values.out) {
+      const out = resolve(values.out);
+      await writeFileAtomic(out, renderHtml(data, root, out));
+      log(`wrote ${values.out} (${data.cells.length} targets)`);
+    }
+    if (values.json === '-') process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    else if (values.json) await writeFileAtomic(resolve(values.json), `${JSON.stringify(data, null, 2)}\n`);
+    if (values.markdown) await writeFileAtomic(resolve(values.markdown), renderMarkdown(data));
+    return 0;
+  },
+};

@@ -1,0 +1,88 @@
+/**
+ * Everything the matrix report shows, gathered from files only (no network, no Docker): the
+ * targets, the last run's outcome of each (dist/kmatrix/last-run.json), the modules of each
+ * output (build.json), the failure records and logs, and gen's excluded and skipped kernels
+ * (dist/kmatrix/gen-report.json).
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { compareVersions } from '../kernels/version.ts';
+import { existingTargetFiles } from '../matrix/sync.ts';
+import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
+import { failureFile, type FailureRecord, type RunSummary } from './run-summary.ts';
+
+export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
+
+export interface Cell {
+  target: string;
+  driver: string;
+  distro: string;
+  arch: string;
+  kernelrelease: string;
+  status: Status;
+  modules: { file: string; sha256: string }[];
+  /** relative to the workspace */
+  log?: string;
+  detail?: string;
+}
+
+export interface ReportData {
+  generatedAt: string;
+  lastRunAt?: string;
+  cells: Cell[];
+  skipped: { what: string; why: string }[];
+  counts: Record<Status, number>;
+}
+
+export interface GenReport {
+  excluded: { target: string; reason: string }[];
+  skipped: { what: string; why: string }[];
+}
+
+export const genReportFile = (root: string) => join(root, 'dist', 'kmatrix', 'gen-report.json');
+
+async function json<T>(file: string): Promise<T | undefined> {
+  return readFile(file, 'utf8').then((t) => JSON.parse(t) as T, () => undefined);
+}
+
+export async function collectReport(root: string): Promise<ReportData> {
+  const lastRun = await json<RunSummary>(join(root, 'dist', 'kmatrix', 'last-run.json'));
+  const gen = (await json<GenReport>(genReportFile(root))) ?? { excluded: [], skipped: [] };
+  const outcome = new Map(lastRun?.targets.map((t) => [t.name, t]) ?? []);
+  const cells: Cell[] = [];
+  for (const f of await existingTargetFiles(root)) {
+    const t = await loadTargetFile(join(root, f));
+    if (isRemoved(t)) continue;
+    cells.push(await cellOf(root, t, outcome.get(t.name)?.outcome));
+  }
+  for (const x of gen.excluded) {
+    const [driver, distro, kernelrelease, arch] = x.target.split('--') as [string, string, string, string];
+    cells.push({ target: x.target, driver, distro, arch, kernelrelease, status: 'excluded', modules: [], detail: x.reason });
+  }
+  cells.sort((a, b) => a.driver.localeCompare(b.driver) || compareVersions(b.kernelrelease, a.kernelrelease) || a.distro.localeCompare(b.distro) || a.arch.localeCompare(b.arch));
+  const counts = { built: 0, cached: 0, failed: 0, skipped: 0, excluded: 0, 'not built': 0 } as Record<Status, number>;
+  for (const c of cells) counts[c.status]++;
+  return { generatedAt: new Date().toISOString(), lastRunAt: lastRun?.finishedAt, cells, skipped: gen.skipped, counts };
+}
+
+async function cellOf(root: string, t: Target, outcome: string | undefined): Promise<Cell> {
+  const out = join(root, 'dist', 'targets', t.driver.name, t.distro, t.kernelrelease, t.arch);
+  const cell: Cell = { target: t.name, driver: t.driver.name, distro: t.distro, arch: t.arch, kernelrelease: t.kernelrelease, status: 'not built', modules: [] };
+  const build = await json<{ outputs: { file: string; sha256: string }[] }>(join(out, 'build.json'));
+  if (outcome === 'failed') {
+    cell.status = 'failed';
+    const failure = await json<FailureRecord>(failureFile(root, t.name));
+    cell.detail = failure ? (failure.firstError ?? failure.message) : 'failed';
+    if (failure?.log) cell.log = failure.log;
+    else if (existsSync(`${out}.build.log`)) cell.log = relative(root, `${out}.build.log`);
+    return cell;
+  }
+  if (outcome === 'skipped') cell.status = 'skipped';
+  else if (build) cell.status = outcome === 'cached' ? 'cached' : 'built';
+  if (build) {
+    cell.modules = build.outputs.map((m) => ({ file: m.file, sha256: m.sha256 }));
+    if (existsSync(join(out, 'build.log'))) cell.log = relative(root, join(out, 'build.log'));
+  }
+  return cell;
+}

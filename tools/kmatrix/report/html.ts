@@ -1,0 +1,111 @@
+/**
+ * The matrix report as one self-contained HTML page (inline CSS and JS, nothing fetched at view
+ * time): per driver a grid of kernels × (distro, arch), each cell's status, module sha256 and a
+ * link to its log; filters by distro, arch and status; counts on top.
+ */
+import { relative, dirname, join } from 'node:path';
+import type { Cell, ReportData, Status } from './data.ts';
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const STATUSES: Status[] = ['built', 'cached', 'failed', 'skipped', 'excluded', 'not built'];
+/** 6.1.0-57-amd64 and 6.1.0-57-arm64 are one row; cloud and rt flavours are rows of their own. */
+const rowKey = (kernelrelease: string) => kernelrelease.replace(/-?(amd64|arm64)$/, '') || kernelrelease;
+
+function cellHtml(c: Cell, root: string, reportDir: string): string {
+  const link = c.log ? ` <a class="log" href="${esc(relative(reportDir, join(root, c.log)))}">log</a>` : '';
+  const mods = c.modules.map((m) => `<code title="${esc(`${m.file} sha256 ${m.sha256}`)}">${esc(m.sha256.slice(0, 12))}</code>`).join(' ');
+  return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}</td>`;
+}
+
+export function renderHtml(data: ReportData, root: string, outFile: string): string {
+  const reportDir = dirname(outFile);
+  const drivers = [...new Set(data.cells.map((c) => c.driver))];
+  const distros = [...new Set(data.cells.map((c) => c.distro))].sort();
+  const archs = [...new Set(data.cells.map((c) => c.arch))].sort();
+  const option = (v: string) => `<option value="${esc(v)}">${esc(v)}</option>`;
+  const grids = drivers.map((driver) => {
+    const cells = data.cells.filter((c) => c.driver === driver);
+    const columns = [...new Set(cells.map((c) => `${c.distro} ${c.arch}`))].sort();
+    const rows = [...new Set(cells.map((c) => rowKey(c.kernelrelease)))];
+    const body = rows.map((row) => {
+      const tds = columns.map((col) => {
+        const here = cells.filter((c) => rowKey(c.kernelrelease) === row && `${c.distro} ${c.arch}` === col);
+        return here.length === 0 ? '<td class="empty"></td>' : here.map((c) => cellHtml(c, root, reportDir)).join('');
+      });
+      return `<tr><th scope="row">${esc(row)}</th>${tds.join('')}</tr>`;
+    });
+    return `<h2>${esc(driver)}</h2><table class="grid"><thead><tr><th>kernel</th>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+  });
+  const counts = STATUSES.map((s) => `<span class="count s-${s.replace(' ', '-')}" data-count="${esc(s)}">${esc(s)}: <b>${data.counts[s]}</b></span>`).join(' ');
+  const skipped = data.skipped.length
+    ? `<h2>Kernels not in the matrix</h2><ul class="skipped">${data.skipped.map((s) => `<li><b>${esc(s.what)}</b>: ${esc(s.why)}</li>`).join('')}</ul>`
+    : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>kmatrix report</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+table.grid{border-collapse:collapse;margin-bottom:2em}
+th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}
+td.cell code{font-size:12px}
+.s-built{background:#d9f2d9}.s-cached{background:#e3ecfa}.s-failed{background:#f8d4d4}
+.s-skipped{background:#f3ecd2}.s-excluded{background:#e6e6e6}.s-not-built{background:#fff}
+.count{padding:.2em .6em;margin-right:.4em;border-radius:3px}
+.hidden{visibility:hidden}
+tr.hidden{display:none}
+</style></head><body>
+<h1>kmatrix report</h1>
+<p>Generated ${esc(data.generatedAt)}${data.lastRunAt ? `; last build run finished ${esc(data.lastRunAt)}` : '; no build run recorded yet'}. ${data.cells.length} targets.</p>
+<p id="counts">${counts} <span id="shown"></span></p>
+<form id="filters">
+<label>distro <select name="distro"><option value="">all</option>${distros.map(option).join('')}</select></label>
+<label>arch <select name="arch"><option value="">all</option>${archs.map(option).join('')}</select></label>
+<label>status <select name="status"><option value="">all</option>${STATUSES.map(option).join('')}</select></label>
+</form>
+${grids.join('\n')}
+${skipped}
+<script>
+const form = document.getElementById('filters');
+function apply() {
+  const f = Object.fromEntries(new FormData(form));
+  let shown = 0;
+  for (const td of document.querySelectorAll('td.cell')) {
+    const ok = (!f.distro || td.dataset.distro === f.distro) && (!f.arch || td.dataset.arch === f.arch) && (!f.status || td.dataset.status === f.status);
+    td.classList.toggle('hidden', !ok);
+    if (ok) shown++;
+  }
+  for (const tr of document.querySelectorAll('table.grid tbody tr')) {
+    tr.classList.toggle('hidden', !tr.querySelector('td.cell:not(.hidden)'));
+  }
+  document.getElementById('shown').textContent = shown + ' shown';
+}
+form.addEventListener('change', apply);
+apply();
+</script>
+</body></html>
+`;
+}
+
+export function renderMarkdown(data: ReportData): string {
+  const rows = new Map<string, Record<Status, number>>();
+  for (const c of data.cells) {
+    const key = `${c.distro} | ${c.arch}`;
+    const r = rows.get(key) ?? (Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>);
+    r[c.status]++;
+    rows.set(key, r);
+  }
+  const lines = [
+    '## kmatrix',
+    '',
+    `${data.cells.length} targets: ${STATUSES.filter((s) => data.counts[s]).map((s) => `${data.counts[s]} ${s}`).join(', ')}`,
+    '',
+    `| distro | arch | ${STATUSES.join(' | ')} |`,
+    `|---|---|${STATUSES.map(() => '---:').join('|')}|`,
+    ...[...rows].sort().map(([key, r]) => `| ${key} | ${STATUSES.map((s) => r[s]).join(' | ')} |`),
+  ];
+  const failed = data.cells.filter((c) => c.status === 'failed');
+  if (failed.length) {
+    lines.push('', '### Failed', '');
+    for (const c of failed) lines.push(`- \`${c.target}\`: ${c.detail ?? 'failed'}${c.log ? ` (log: \`${c.log}\`)` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
