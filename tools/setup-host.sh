@@ -27,6 +27,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v file >/dev/null || need+=(file)
 # rpmbuild: the tests build real .rpm header packages (gzip, xz, zstd payloads) to unpack
 command -v rpmbuild >/dev/null || need+=(rpm)
+# chromium: the tests open the HTML matrix report in a real headless browser (playwright-core)
+command -v chromium >/dev/null || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -qq

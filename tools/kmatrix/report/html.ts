@@ -14,7 +14,8 @@ const rowKey = (kernelrelease: string) => kernelrelease.replace(/-?(amd64|arm64)
 function cellHtml(c: Cell, root: string, reportDir: string): string {
   const link = c.log ? ` <a class="log" href="${esc(relative(reportDir, join(root, c.log)))}">log</a>` : '';
   const mods = c.modules.map((m) => `<code title="${esc(`${m.file} sha256 ${m.sha256}`)}">${esc(m.sha256.slice(0, 12))}</code>`).join(' ');
-  return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}</td>`;
+  const why = c.status === 'failed' && c.detail ? `<div class="why">${esc(c.detail.length > 90 ? `${c.detail.slice(0, 90)}…` : c.detail)}</div>` : '';
+  return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}${why}</td>`;
 }
 
 export function renderHtml(data: ReportData, root: string, outFile: string): string {
@@ -49,6 +50,7 @@ th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top
 td.cell code{font-size:12px}
 .s-built{background:#d9f2d9}.s-cached{background:#e3ecfa}.s-failed{background:#f8d4d4}
 .s-skipped{background:#f3ecd2}.s-excluded{background:#e6e6e6}.s-not-built{background:#fff}
+.why{font-size:12px;color:#700;max-width:28em}
 .count{padding:.2em .6em;margin-right:.4em;border-radius:3px}
 .hidden{visibility:hidden}
 tr.hidden{display:none}
