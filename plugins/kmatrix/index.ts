@@ -27,6 +27,7 @@ export interface KmatrixPluginOptions {
 const BUILD_CODE_INPUTS = [
   '{workspaceRoot}/plugins/kmatrix/**/*',
   '{workspaceRoot}/tools/kmatrix/**/*.ts',
+  '{workspaceRoot}/tools/kmatrix/**/*.sh',
   '!{workspaceRoot}/tools/kmatrix/commands/**',
   '!{workspaceRoot}/tools/kmatrix/crawl/**',
   '!{workspaceRoot}/tools/kmatrix/cli.ts',

@@ -30,7 +30,7 @@ const treeOf = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { 
 test('every command answers --help; an unknown command is a usage error', async (t) => {
   const ws = await createWorkspace('kmatrix-help-');
   t.after(() => ws.remove());
-  for (const args of [['--help'], ['crawl', '--help'], ['gen', '--help'], ['toolchain', '--help'], ['build', '--help'], ['schema', '--help'], ['diff', '--help'], ['serve-cache', '--help'], ['cache', '--help'], ['reproduce', '--help'], ['report', '--help']]) {
+  for (const args of [['--help'], ['crawl', '--help'], ['gen', '--help'], ['toolchain', '--help'], ['build', '--help'], ['schema', '--help'], ['diff', '--help'], ['serve-cache', '--help'], ['cache', '--help'], ['reproduce', '--help'], ['report', '--help'], ['driver', '--help']]) {
     const r = await ws.kmatrix(args);
     assert.equal(r.exitCode, 0, args.join(' '));
     assert.match(r.stdout, /^Usage: npx kmatrix/);

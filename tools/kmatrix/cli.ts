@@ -15,8 +15,9 @@ import { serveCacheCommand } from './commands/serve-cache.ts';
 import { cacheCommand } from './commands/cache.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { reportCommand } from './commands/report.ts';
+import { driverCommand } from './commands/driver.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, diffCommand, toolchainCommand, buildCommand, reproduceCommand, reportCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, reproduceCommand, reportCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -24,6 +24,7 @@ export default async function buildDriver(_options: Record<string, never>, conte
       log: (line) => console.log(line),
     });
     for (const m of result.modules) console.log(`built ${m.file} sha256=${m.sha256} vermagic="${m.vermagic}"`);
+    if (result.skipped) console.log(`skipped: ${result.skipped}`);
     return { success: true };
   } catch (error) {
     console.error(renderError(error));

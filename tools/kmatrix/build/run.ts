@@ -17,6 +17,7 @@ import { runInContainer, type Bind } from './container.ts';
 import { modinfoField } from './modinfo.ts';
 import { hashTree, sha256 } from './sources.ts';
 import { elfArch, kernelCompiler } from './kernel-config.ts';
+import { dkmsCommand, SKIP_MARKER } from './dkms.ts';
 
 export interface BuildOptions {
   root: string;
@@ -40,6 +41,8 @@ export interface BuiltModule {
 export interface BuildResult {
   modules: BuiltModule[];
   logFile: string;
+  /** Why the driver does not build for this kernel (DKMS BUILD_EXCLUSIVE_*), when it does not. */
+  skipped?: string;
 }
 
 /** Each package's trees go where Debian's absolute-path Makefiles expect them: /usr/src/*, /usr/lib/linux-kbuild-*. */
@@ -100,6 +103,7 @@ function firstErrors(lines: string[]): string[] {
 
 /** The exact command a build runs (also what `kmatrix cache explain` compares). */
 export function makeCommand(target: Target): string[] {
+  if (target.driver.dkms) return dkmsCommand(target.kernelrelease, target.kernelDir, target.arch);
   return ['make', '-C', target.kernelDir, `M=${CONTAINER_SRC}`, ...target.build.makeArgs, `KCFLAGS=${target.build.kcflags.join(' ')}`, 'modules'];
 }
 
@@ -123,12 +127,18 @@ export async function prepareContainer(
   const binds = await headerBinds(o.store, target);
   const compilerNote = await checkCompiler(target, binds.find((b) => b.container === target.kernelDir)!.host);
   await ensureImage(o.docker, image, `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``);
+  // DKMS trees run their own make command: kbuild takes ARCH, CROSS_COMPILE and KCFLAGS from the
+  // environment, and many dkms.conf files look for the kernel at /lib/modules/<release>/build.
+  const dkmsEnv = target.driver.dkms
+    ? { ...Object.fromEntries(target.build.makeArgs.map((a) => a.split('=') as [string, string])), KCFLAGS: target.build.kcflags.join(' ') }
+    : {};
+  const dkmsBinds = target.driver.dkms ? [{ host: binds.find((b) => b.container === target.kernelDir)!.host, container: `/lib/modules/${target.kernelrelease}/build`, readOnly: true }] : [];
   return {
     container: {
       image,
-      env: target.build.env,
+      env: { ...target.build.env, ...dkmsEnv },
       workdir: CONTAINER_SRC,
-      binds: [...binds, { host: src, container: CONTAINER_SRC, readOnly: false }],
+      binds: [...binds, ...dkmsBinds, { host: src, container: CONTAINER_SRC, readOnly: false }],
       user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
     },
     compilerNote,
@@ -173,7 +183,9 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const stage = join(scratch, 'out');
     await mkdir(stage);
     const modules: BuiltModule[] = [];
-    for (const module of target.driver.modules) {
+    // A DKMS driver that excludes this kernel (BUILD_EXCLUSIVE_*): a skip with its reason, no module.
+    const skipped = lines.find((l) => l.startsWith(SKIP_MARKER))?.slice(SKIP_MARKER.length).trim();
+    for (const module of skipped ? [] : target.driver.modules) {
       const ko = await findKo(src, module);
       if (!ko) {
         throw new KmatrixError(`make succeeded but produced no ${module}.ko`, {
@@ -215,6 +227,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
           env: target.build.env,
         },
         outputs: modules,
+        ...(skipped ? { skipped } : {}),
       }),
     );
     await writeFile(join(stage, 'build.log'), `${lines.join('\n')}\n`);
@@ -222,7 +235,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     await rm(o.outDir, { recursive: true, force: true });
     await rename(stage, o.outDir);
     await rm(logFile, { force: true });
-    return { modules, logFile: join(o.outDir, 'build.log') };
+    return { modules, logFile: join(o.outDir, 'build.log'), ...(skipped ? { skipped } : {}) };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

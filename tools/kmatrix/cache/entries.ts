@@ -22,6 +22,7 @@ export const buildRecordSchema = z.object({
     env: z.record(z.string(), z.string()),
   }),
   outputs: z.array(z.object({ file: z.string(), sha256: z.string(), size: z.number(), vermagic: z.string() })),
+  skipped: z.string().optional(),
 });
 export type BuildRecord = z.infer<typeof buildRecordSchema>;
 

@@ -30,6 +30,7 @@ export const buildCommand: Command = {
       log,
     });
     for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, `${outDir}/${m.file}`)}\n`);
+    if (result.skipped) log(`skipped: ${result.skipped}`);
     return 0;
   },
 };

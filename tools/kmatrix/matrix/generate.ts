@@ -135,7 +135,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
       const target: DraftTarget = {
         schemaVersion: TARGET_SCHEMA_VERSION,
         name: '',
-        driver: { name: rule.driver, path: driver.path, modules: driver.modules },
+        driver: { name: rule.driver, path: driver.path, modules: driver.modules, ...(driver.dkms ? { dkms: true } : {}) },
         distro: rule.distro,
         kernelrelease: e.kernelrelease,
         arch: e.kmatrix.arch,

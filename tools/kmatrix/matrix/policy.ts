@@ -10,6 +10,7 @@ const driver = z
   .object({
     path: repoPath.describe('Folder with the Kbuild/Makefile, relative to the repository root'),
     modules: z.array(identifier).min(1).describe('Module names the build must produce, without .ko'),
+    dkms: z.boolean().optional().describe('The folder is a DKMS source tree: build it as DKMS would, from its dkms.conf (kmatrix driver import sets this)'),
   })
   .strict();
 

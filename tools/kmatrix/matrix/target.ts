@@ -16,7 +16,7 @@ export const targetSchema = z
   .object({
     schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
     name: z.string().regex(/^[a-z0-9][a-z0-9._+~-]*$/),
-    driver: z.object({ name: identifier, path: repoPath, modules: z.array(identifier).min(1) }).strict(),
+    driver: z.object({ name: identifier, path: repoPath, modules: z.array(identifier).min(1), dkms: z.boolean().optional() }).strict(),
     distro: identifier,
     kernelrelease: kernelRelease,
     arch,

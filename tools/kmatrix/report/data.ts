@@ -69,7 +69,7 @@ export async function collectReport(root: string): Promise<ReportData> {
 async function cellOf(root: string, t: Target, outcome: string | undefined): Promise<Cell> {
   const out = join(root, 'dist', 'targets', t.driver.name, t.distro, t.kernelrelease, t.arch);
   const cell: Cell = { target: t.name, driver: t.driver.name, distro: t.distro, arch: t.arch, kernelrelease: t.kernelrelease, status: 'not built', modules: [] };
-  const build = await json<{ outputs: { file: string; sha256: string }[] }>(join(out, 'build.json'));
+  const build = await json<{ outputs: { file: string; sha256: string }[]; skipped?: string }>(join(out, 'build.json'));
   if (outcome === 'failed') {
     cell.status = 'failed';
     const failure = await json<FailureRecord>(failureFile(root, t.name));
@@ -78,7 +78,10 @@ async function cellOf(root: string, t: Target, outcome: string | undefined): Pro
     else if (existsSync(`${out}.build.log`)) cell.log = relative(root, `${out}.build.log`);
     return cell;
   }
-  if (outcome === 'skipped') cell.status = 'skipped';
+  if (outcome === 'skipped' || build?.skipped) {
+    cell.status = 'skipped';
+    if (build?.skipped) cell.detail = build.skipped;
+  }
   else if (build) cell.status = outcome === 'cached' ? 'cached' : 'built';
   if (build) {
     cell.modules = build.outputs.map((m) => ({ file: m.file, sha256: m.sha256 }));

@@ -28,6 +28,8 @@ export interface TargetRun {
   arch: string;
   outcome: Outcome;
   failure?: FailureRecord;
+  /** Why a skipped target was skipped */
+  reason?: string;
 }
 
 export interface RunSummary {
@@ -63,6 +65,13 @@ export async function summarize(root: string, results: { project: string; status
     const [, distro, , arch] = r.project.split('--');
     if (!distro || !arch) continue;
     const run: TargetRun = { name: r.project, distro, arch, outcome: OUTCOME[r.status] ?? 'skipped' };
+    // A DKMS driver that excludes the kernel succeeds with a skip record: report it as skipped, with why.
+    const [driver, , release] = r.project.split('--');
+    const built = await readFile(join(root, 'dist', 'targets', driver!, distro, release!, arch, 'build.json'), 'utf8').then((t) => JSON.parse(t) as { skipped?: string }, () => undefined);
+    if (run.outcome !== 'failed' && built?.skipped) {
+      run.outcome = 'skipped';
+      run.reason = built.skipped;
+    }
     if (run.outcome === 'failed') {
       run.failure = await readFile(failureFile(root, r.project), 'utf8').then(
         (t) => JSON.parse(t) as FailureRecord,
@@ -88,6 +97,9 @@ export function renderSummary(s: RunSummary): string[] {
   for (const [key, r] of [...rows].sort()) {
     lines.push(`  ${key.padEnd(32)} ${String(r.built).padStart(5)}  ${String(r.cached).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`);
   }
+  const skipped = s.targets.filter((t) => t.reason);
+  if (skipped.length > 0) lines.push('  skipped:');
+  for (const t of skipped) lines.push(`    ${t.name}: ${t.reason}`);
   const failed = s.targets.filter((t) => t.failure);
   if (failed.length > 0) lines.push('  failed:');
   for (const t of failed) {
