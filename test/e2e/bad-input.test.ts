@@ -163,7 +163,7 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
 
   assert.deepEqual(treeOf(join(store, 'debs')), [], 'no package, whole or partial, in the store');
   assert.deepEqual(treeOf(join(store, 'trees')), []);
-  assert.ok(!existsSync(join(ws.dir, 'dist')), 'no output folder');
+  assert.ok(!existsSync(join(ws.dir, 'dist', 'targets')), 'no output folder');
 });
 
 test('an unreachable Docker engine is a clear error with the remedy, from the CLI and from nx', async (t) => {
@@ -180,7 +180,11 @@ test('an unreachable Docker engine is a clear error with the remedy, from the CL
   const viaNx = await ws.nx(['run', 'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64:build-driver', '--skip-nx-cache'], noDocker);
   assert.notEqual(viaNx.exitCode, 0);
   assert.match(viaNx.all, /Docker engine not reachable at \/nonexistent\/docker\.sock/);
-  assert.ok(!existsSync(join(ws.dir, 'dist')), 'nothing written');
+  const out = join(ws.dir, 'dist/targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64');
+  assert.ok(!existsSync(out), 'no output folder');
+  // The run summary blames the infrastructure, not the driver.
+  assert.match(viaNx.all, /kmx-echo--debian-bookworm--6\.1\.0-57-amd64--x86_64: infrastructure \(docker\): Docker engine not reachable/);
+  assert.deepEqual(JSON.parse(await readFile(`${out}.failure.json`, 'utf8')).kind, 'infrastructure');
 });
 
 test('a distro missing from the kernel list (its crawl failed) keeps its targets, with a warning', async (t) => {

@@ -118,35 +118,36 @@ export interface BuildContainer {
   user: string;
 }
 
-export async function prepareContainer(
-  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>,
-  src: string,
-): Promise<{ container: BuildContainer; compilerNote?: string }> {
+/** Header trees in the store and the image by digest: everything a build needs before it writes anything. */
+export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>): Promise<{ container: (src: string) => BuildContainer; compilerNote?: string }> {
   const { target } = o;
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
-  const compilerNote = await checkCompiler(target, binds.find((b) => b.container === target.kernelDir)!.host);
+  const kernelTree = binds.find((b) => b.container === target.kernelDir)!.host;
+  const compilerNote = await checkCompiler(target, kernelTree);
   await ensureImage(o.docker, image, `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``);
   // DKMS trees run their own make command: kbuild takes ARCH, CROSS_COMPILE and KCFLAGS from the
   // environment, and many dkms.conf files look for the kernel at /lib/modules/<release>/build.
   const dkmsEnv = target.driver.dkms
     ? { ...Object.fromEntries(target.build.makeArgs.map((a) => a.split('=') as [string, string])), KCFLAGS: target.build.kcflags.join(' ') }
     : {};
-  const dkmsBinds = target.driver.dkms ? [{ host: binds.find((b) => b.container === target.kernelDir)!.host, container: `/lib/modules/${target.kernelrelease}/build`, readOnly: true }] : [];
+  const dkmsBinds = target.driver.dkms ? [{ host: kernelTree, container: `/lib/modules/${target.kernelrelease}/build`, readOnly: true }] : [];
   return {
-    container: {
+    container: (src) => ({
       image,
       env: { ...target.build.env, ...dkmsEnv },
       workdir: CONTAINER_SRC,
       binds: [...binds, ...dkmsBinds, { host: src, container: CONTAINER_SRC, readOnly: false }],
       user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
-    },
+    }),
     compilerNote,
   };
 }
 
 export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   const { target } = o;
+  // Headers and image first: a download or Docker problem leaves no folder behind.
+  const prepared = await prepareContainer(o);
   await mkdir(dirname(o.outDir), { recursive: true });
   const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
   const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
@@ -155,7 +156,8 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const src = join(scratch, 'src');
     await cp(join(o.root, target.driver.path), src, { recursive: true });
     const sources = await hashTree(src);
-    const { container, compilerNote } = await prepareContainer(o, src);
+    const { compilerNote } = prepared;
+    const container = prepared.container(src);
     const image = container.image;
     const cmd = makeCommand(target);
     if (compilerNote) {

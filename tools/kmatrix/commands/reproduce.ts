@@ -69,7 +69,9 @@ export const reproduceCommand: Command = {
       try {
         const src = join(scratch, 'src');
         await cp(join(root, opened.target.driver.path), src, { recursive: true });
-        const { container, compilerNote } = await prepareContainer(opened, src);
+        const prepared = await prepareContainer(opened);
+        const { compilerNote } = prepared;
+        const container = prepared.container(src);
         if (compilerNote) log(compilerNote);
         const { makeCommand } = await import('../build/run.ts');
         const command = dash >= 0 ? argv.slice(dash + 1) : ['bash'];
