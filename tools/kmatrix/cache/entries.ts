@@ -50,6 +50,11 @@ async function findBuildJson(dir: string): Promise<string | undefined> {
   return hit && join(dir, hit);
 }
 
+/** The most recently written entry of a target. */
+export function newestOf(entries: Entry[], target: string): Entry | undefined {
+  return entries.filter((e) => e.target === target).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+}
+
 export async function localEntries(cacheDir: string): Promise<Entry[]> {
   const out: Entry[] = [];
   for (const name of await readdir(cacheDir).catch(() => [] as string[])) {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { KmatrixError } from '../errors.ts';
-import { localEntries, localRecord, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord, type Entry } from '../cache/entries.ts';
+import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord, type Entry } from '../cache/entries.ts';
 import { compareInputs, currentInputs } from '../cache/explain.ts';
 import { loadTarget } from '../matrix/target.ts';
 import { targetFileFor } from '../build/execute.ts';
@@ -47,7 +47,7 @@ async function record(remote: boolean, hash: string): Promise<BuildRecord | unde
 /** The entry a TARGET|HASH argument names: a hash as is, or the newest entry of a target. */
 async function pick(remote: boolean, ref: string): Promise<Entry> {
   const all = await entries(remote);
-  const found = /^\d+$/.test(ref) ? all.find((e) => e.hash === ref) : all.filter((e) => e.target === ref).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+  const found = /^\d+$/.test(ref) ? all.find((e) => e.hash === ref) : newestOf(all, ref);
   if (!found) {
     throw new KmatrixError(`no ${remote ? 'remote' : 'local'} cache entry for ${ref}`, {
       stage: 'cache',

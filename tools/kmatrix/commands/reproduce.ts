@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../build/execute.ts';
 import { prepareContainer } from '../build/run.ts';
-import { buildRecordSchema, localEntries, localRecord, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord } from '../cache/entries.ts';
+import { buildRecordSchema, localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord } from '../cache/entries.ts';
 import { compareInputs } from '../cache/explain.ts';
 import { KmatrixError } from '../errors.ts';
 import type { Target } from '../matrix/target.ts';
@@ -33,12 +33,12 @@ driver/distro/kernelrelease/arch.
 async function reference(root: string, target: Target, remote: boolean): Promise<{ from: string; record: BuildRecord } | undefined> {
   if (remote) {
     const server = remoteFromEnv(process.env);
-    const entry = (await remoteEntries(server)).filter((e) => e.target === target.name).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+    const entry = newestOf(await remoteEntries(server), target.name);
     const record = entry && (await remoteRecord(server, entry.hash));
     return record && { from: `the cache server's entry ${entry.hash}`, record };
   }
   const { cacheDir } = await import('@nx/devkit');
-  const entry = (await localEntries(cacheDir)).filter((e) => e.target === target.name).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+  const entry = newestOf(await localEntries(cacheDir), target.name);
   const record = entry && (await localRecord(cacheDir, entry.hash));
   if (record) return { from: `the local Nx cache entry ${entry.hash}`, record };
   const file = join(outputDir(root, target), 'build.json');
