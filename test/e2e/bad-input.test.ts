@@ -3,6 +3,7 @@
  * remedy, exits non-zero, and leaves nothing behind (no targets, no store entries, no outputs).
  */
 import { test } from 'node:test';
+import { execa } from 'execa';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -163,6 +164,32 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
 
   assert.deepEqual(treeOf(join(store, 'debs')), [], 'no package, whole or partial, in the store');
   assert.deepEqual(treeOf(join(store, 'trees')), []);
+  assert.ok(!existsSync(join(ws.dir, 'dist', 'targets')), 'no output folder');
+});
+
+test('a full disk under the header store is a clear error, not a network retry, and leaves the store intact', { timeout: 120_000 }, async (t) => {
+  const big = Buffer.alloc(4 * 1024 * 1024, 9);
+  const server = await startServer((_req, res) => res.writeHead(200, { 'content-length': big.length }).end(big));
+  t.after(() => server.close());
+  const store = await mkdtemp(join(tmpdir(), 'kmatrix-full-'));
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', store]);
+  t.after(async () => {
+    await execa('umount', [store]).catch(() => {});
+    await rm(store, { recursive: true, force: true });
+  });
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen');
+  const file = 'targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json';
+  const target = JSON.parse(await ws.read(file));
+  target.headers = [{ ...target.headers[0], url: `${server.url}/big.deb`, sha256: createHash('sha256').update(big).digest('hex'), size: big.length }];
+  await ws.write(file, JSON.stringify(target, null, 2));
+
+  const r = await ws.kmatrix(['build', file], { KMATRIX_STORE: store });
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, new RegExp(`cannot write to the header store ${store}: no space left on device`));
+  assert.match(r.stderr, /point KMATRIX_STORE at a larger disk/);
+  assert.equal(server.hits.get('/big.deb'), 1, 'a full disk is not retried like a network fault');
+  assert.deepEqual(treeOf(store).filter((f) => f !== 'debs'), [], 'no partial package, no temp file');
   assert.ok(!existsSync(join(ws.dir, 'dist', 'targets')), 'no output folder');
 });
 

@@ -134,7 +134,9 @@ export class HeaderStore {
               hash.update(chunk);
               size += chunk.length;
             });
-            await pipeline(body, createWriteStream(tmp));
+            await pipeline(body, createWriteStream(tmp)).catch((error: NodeJS.ErrnoException) => {
+              throw storeWriteError(this.dir, error) ?? error;
+            });
             const wanted = expect?.size ?? declared;
             if (Number.isFinite(wanted) && size < wanted) throw new TruncatedDownload(`download of ${pkg.name} stopped at ${size} of ${wanted} bytes`);
             const actual = hash.digest('hex');
@@ -182,6 +184,9 @@ export class HeaderStore {
       }
     } catch (error) {
       if (error instanceof KmatrixError) throw error;
+      const stderr = (error as { stderr?: string }).stderr ?? '';
+      const noSpace = storeWriteError(this.dir, Object.assign(new Error(`${(error as Error).message} ${stderr}`), { code: (error as NodeJS.ErrnoException).code }));
+      if (noSpace) throw noSpace;
       if (error instanceof RpmError || error instanceof CpioError) {
         throw new KmatrixError(`cannot unpack ${pkg.name}: ${error.message}`, { stage: 'headers', cause: error, remedy: `delete ${deb} and run the build again; if it persists, the package itself is damaged` });
       }
@@ -205,6 +210,22 @@ async function readHead(file: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A full disk or a read-only store is not a network fault: retrying or trying another mirror
+ * cannot help, so it is reported at once, with what to do.
+ */
+function storeWriteError(dir: string, error: NodeJS.ErrnoException): KmatrixError | undefined {
+  const code = error.code ?? (/No space left on device/.test(error.message) ? 'ENOSPC' : undefined);
+  if (!code || !['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES'].includes(code)) return undefined;
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  return new KmatrixError(`cannot write to the header store ${dir}: ${full ? 'no space left on device' : code}`, {
+    stage: 'headers',
+    remedy: full
+      ? `free space there (downloaded packages live in ${dir}/debs, unpacked trees in ${dir}/trees) or point KMATRIX_STORE at a larger disk; nothing partial was kept`
+      : `make ${dir} writable for this user or point KMATRIX_STORE elsewhere`,
+  });
 }
 
 /** Files lose their write bits; folders keep theirs so the store can still be cleaned up. */
