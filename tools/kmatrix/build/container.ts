@@ -18,6 +18,8 @@ export interface RunSpec {
   workdir: string;
   binds: Bind[];
   user?: string;
+  /** Extra labels, so a container can be found again (e.g. by the output folder it builds). */
+  labels?: Record<string, string>;
   /** Kill the container after this long. */
   timeoutMs?: number;
   onLine: (line: string) => void;
@@ -50,8 +52,11 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
     Tty: false,
     AttachStdout: true,
     AttachStderr: true,
-    Labels: { 'kmatrix.role': 'build' },
+    Labels: { 'kmatrix.role': 'build', ...spec.labels },
     HostConfig: {
+      // Docker removes it when it exits, even if this process is killed first (Ctrl-C on nx
+      // ends the executor before a finally block could).
+      AutoRemove: true,
       NetworkMode: 'none',
       Binds: spec.binds.map((b) => `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`),
     },
@@ -67,6 +72,8 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
     const err = lineSplitter(spec.onLine);
     container.modem.demuxStream(stream, out, err);
     const ended = new Promise<void>((resolve) => stream.on('end', resolve));
+    // Wait before starting: with AutoRemove a quick command could be gone before a later wait.
+    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
     await container.start();
     if (spec.timeoutMs) {
       timer = setTimeout(() => {
@@ -74,7 +81,7 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
         void container.kill().catch(() => {});
       }, spec.timeoutMs);
     }
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const { StatusCode } = await exited;
     await ended;
     out.end();
     err.end();

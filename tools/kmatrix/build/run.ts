@@ -149,6 +149,11 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   // Headers and image first: a download or Docker problem leaves no folder behind.
   const prepared = await prepareContainer(o);
   await mkdir(dirname(o.outDir), { recursive: true });
+  // A build killed outright (Ctrl-C on nx ends the executor before its finally) leaves its
+  // scratch folder: the next build of the same target clears it.
+  for (const f of await readdir(dirname(o.outDir))) {
+    if (f.startsWith(`.${basename(o.outDir)}.work-`)) await rm(join(dirname(o.outDir), f), { recursive: true, force: true });
+  }
   const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
   const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
   const lines: string[] = [];
@@ -168,6 +173,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const result = await runInContainer(o.docker, {
       ...container,
       cmd,
+      labels: { 'kmatrix.target': target.name, 'kmatrix.out': o.outDir },
       timeoutMs: o.timeoutMs,
       onLine: (line) => {
         lines.push(line);
