@@ -169,7 +169,9 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       lines.push(compilerNote);
       o.log(compilerNote);
     }
-    o.log(`$ ${cmd.join(' ')}   [${image}]`);
+    // The DKMS script is long; the log names it (its text is in build.json's provenance).
+    const shown = target.driver.dkms ? ['tools/kmatrix/build/dkms-build.sh', ...cmd.slice(4)] : cmd;
+    o.log(`$ ${shown.join(' ')}   [${image}]`);
     const result = await runInContainer(o.docker, {
       ...container,
       cmd,
