@@ -7,7 +7,10 @@
  *   of the real build — target.json, driver sources, toolchain files, build code — so the
  *   hashing is the real one; only the compile is left out).
  *
- * Usage: npm run bench [-- --sizes 1000,5000] [-- --runs 3]
+ *   header fetching: the whole bookworm amd64 matrix's packages from an empty store through a
+ *   counting proxy: bytes on the wire ÷ unique bytes needed (each package exactly once → 1.00).
+ *
+ * Usage: npm run bench [-- --sizes 1000,5000] [-- --runs 3] [-- --no-headers]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -18,9 +21,10 @@ import { parseArgs } from 'node:util';
 import { cacheHits, createWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
 import { syntheticKernelList, syntheticPolicy } from './synthetic.ts';
 import { measure, type Measured } from './peak-memory.ts';
+import { headerFetch } from './header-fetch.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000' }, runs: { type: 'string', default: '3' } } });
-const sizes = values.sizes.split(',').map(Number);
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000' }, runs: { type: 'string', default: '3' }, headers: { type: 'boolean', default: true } }, allowNegative: true });
+const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0);
 const runs = Number(values.runs);
 const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
@@ -142,6 +146,14 @@ async function main(): Promise<void> {
     lines.push(l);
     process.stdout.write(`${l}\n`);
   };
+  if (values.headers) {
+    process.stderr.write('fetching every header package of the bookworm amd64 matrix into an empty store…\n');
+    const h = await headerFetch();
+    print(
+      `header fetching, ${h.packages} unique packages: ours ${(h.downloadedBytes / 2 ** 20).toFixed(1)} MiB downloaded in ${h.seconds.toFixed(1)} s (${h.requests} requests, ${h.retries} retried after a network fault), ` +
+        `baseline ${(h.uniqueBytes / 2 ** 20).toFixed(1)} MiB needed, ratio ${(h.downloadedBytes / h.uniqueBytes).toFixed(2)}`,
+    );
+  }
   for (const n of sizes) {
     process.stderr.write(`preparing ${n} targets…\n`);
     const genLines: string[] = [];
