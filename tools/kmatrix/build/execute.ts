@@ -7,14 +7,11 @@ import { existsSync } from 'node:fs';
 import { connectDocker } from '../docker/engine.ts';
 import { KmatrixError } from '../errors.ts';
 import { defaultStoreDir, HeaderStore } from '../headers/store.ts';
-import { loadTarget, targetDir, type Target } from '../matrix/target.ts';
+import { loadTarget, outputDir, type Target } from '../matrix/target.ts';
 import { loadToolchain, requireLock } from '../toolchain/spec.ts';
 import { buildTarget, type BuildResult } from './run.ts';
 
-/** Where a target's outputs go; Nx caches and restores exactly this folder. */
-export function outputDir(root: string, target: Pick<Target, 'driver' | 'distro' | 'kernelrelease' | 'arch'>): string {
-  return join(root, 'dist', targetDir(target));
-}
+export { outputDir };
 
 /** Accepts a project name (driver--distro--kernelrelease--arch) or a path to a target.json. */
 export function targetFileFor(root: string, ref: string): string {

@@ -2,7 +2,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../build/execute.ts';
-import { prepareContainer } from '../build/run.ts';
+import { makeCommand, prepareContainer } from '../build/run.ts';
 import { buildRecordSchema, localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord } from '../cache/entries.ts';
 import { compareInputs } from '../cache/explain.ts';
 import { KmatrixError } from '../errors.ts';
@@ -73,7 +73,6 @@ export const reproduceCommand: Command = {
         const { compilerNote } = prepared;
         const container = prepared.container(src);
         if (compilerNote) log(compilerNote);
-        const { makeCommand } = await import('../build/run.ts');
         const command = dash >= 0 ? argv.slice(dash + 1) : ['bash'];
         const tty = process.stdin.isTTY && dash < 0;
         log(`opening ${container.image} for ${opened.target.name} (sources: a copy in ${relative(root, src)})`);

@@ -92,13 +92,15 @@ export function hasCrawlerEntries(list: Record<string, KernelEntry[]>): boolean 
 export function listedKernels(list: Record<string, KernelEntry[]>, mirrors: Mirrors | undefined): ListedKernels {
   const out: ListedKernels = { kernels: [], unusable: [], unsupported: new Map() };
   for (const [key, entries] of Object.entries(list)) {
-    const distro = crawlerDistro(key.replace(/^.*#/, ''))!;
+    // gen keys lists as "<file>#<distro key>" so several files can name the same distro
+    const name = key.replace(/^.*#/, '');
+    const distro = crawlerDistro(name)!;
     for (const entry of entries) {
       if (entry.kmatrix) {
         out.kernels.push({ kernelrelease: entry.kernelrelease, kmatrix: entry.kmatrix });
         continue;
       }
-      const what = `${key.replace(/^.*#/, '')} ${entry.kernelrelease}`;
+      const what = `${name} ${entry.kernelrelease}`;
       if (!entry.headers?.length) {
         out.unusable.push({
           what,

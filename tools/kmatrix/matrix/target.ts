@@ -57,7 +57,21 @@ export function projectName(t: Pick<Target, 'driver' | 'distro' | 'kernelrelease
 }
 
 /** targets/<driver>/<distro>/<kernelrelease>/<arch>: one folder per target so Nx sees exactly what changed. */
-export function targetDir(t: Pick<Target, 'driver' | 'distro' | 'kernelrelease' | 'arch'>): string {
+/** What names a target's folder. */
+export type TargetPlace = Pick<Target, 'distro' | 'kernelrelease' | 'arch'> & { driver: { name: string } };
+
+/** Where a target's outputs go (dist/<targetDir>); Nx caches and restores exactly this folder. */
+export function outputDir(root: string, t: TargetPlace): string {
+  return join(root, 'dist', targetDir(t));
+}
+
+/** The target fields a project name (driver--distro--kernelrelease--arch) encodes. */
+export function nameParts(name: string): TargetPlace {
+  const [driver, distro, kernelrelease, arch] = name.split('--') as [string, string, string, Target['arch']];
+  return { driver: { name: driver }, distro, kernelrelease, arch };
+}
+
+export function targetDir(t: TargetPlace): string {
   return join('targets', t.driver.name, t.distro, t.kernelrelease, t.arch);
 }
 

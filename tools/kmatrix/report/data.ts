@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { compareVersions } from '../kernels/version.ts';
 import { existingTargetFiles } from '../matrix/sync.ts';
-import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
+import { isRemoved, loadTargetFile, outputDir, type Target } from '../matrix/target.ts';
 import { failureFile, type FailureRecord, type RunSummary } from './run-summary.ts';
 
 export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
@@ -67,7 +67,7 @@ export async function collectReport(root: string): Promise<ReportData> {
 }
 
 async function cellOf(root: string, t: Target, outcome: string | undefined): Promise<Cell> {
-  const out = join(root, 'dist', 'targets', t.driver.name, t.distro, t.kernelrelease, t.arch);
+  const out = outputDir(root, t);
   const cell: Cell = { target: t.name, driver: t.driver.name, distro: t.distro, arch: t.arch, kernelrelease: t.kernelrelease, status: 'not built', modules: [] };
   const build = await json<{ outputs: { file: string; sha256: string }[]; skipped?: string }>(join(out, 'build.json'));
   if (outcome === 'failed') {

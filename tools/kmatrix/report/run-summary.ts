@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import type { Stage } from '../errors.ts';
+import { nameParts, outputDir } from '../matrix/target.ts';
 
 export type Outcome = 'built' | 'cached' | 'failed' | 'skipped';
 
@@ -39,8 +40,7 @@ export interface RunSummary {
 
 /** Where the executor leaves a failure record: next to the (absent) output folder. */
 export function failureFile(root: string, projectName: string): string {
-  const [driver, distro, release, arch] = projectName.split('--') as [string, string, string, string];
-  return join(root, 'dist', 'targets', driver, distro, release, `${arch}.failure.json`);
+  return `${outputDir(root, nameParts(projectName))}.failure.json`;
 }
 
 export function failureKind(stage: Stage): FailureRecord['kind'] {
@@ -66,8 +66,7 @@ export async function summarize(root: string, results: { project: string; status
     if (!distro || !arch) continue;
     const run: TargetRun = { name: r.project, distro, arch, outcome: OUTCOME[r.status] ?? 'skipped' };
     // A DKMS driver that excludes the kernel succeeds with a skip record: report it as skipped, with why.
-    const [driver, , release] = r.project.split('--');
-    const built = await readFile(join(root, 'dist', 'targets', driver!, distro, release!, arch, 'build.json'), 'utf8').then((t) => JSON.parse(t) as { skipped?: string }, () => undefined);
+    const built = await readFile(join(outputDir(root, nameParts(r.project)), 'build.json'), 'utf8').then((t) => JSON.parse(t) as { skipped?: string }, () => undefined);
     if (run.outcome !== 'failed' && built?.skipped) {
       run.outcome = 'skipped';
       run.reason = built.skipped;
