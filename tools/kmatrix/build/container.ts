@@ -42,10 +42,29 @@ function lineSplitter(onLine: (line: string) => void): PassThrough {
   return stream;
 }
 
+/**
+ * A dead man's switch around the command. The executor holds the container's stdin open through
+ * its attach connection; if the executor dies in any way (Ctrl-C on nx, SIGKILL, a crashed
+ * runner) the kernel closes that connection, Docker closes stdin (StdinOnce), `cat` returns and
+ * everything in the container is killed — no kill request from a dying process needed.
+ * The command itself gets /dev/null as stdin and its arguments are passed as "$@", never
+ * interpolated into the script.
+ */
+const WATCHDOG = [
+  'exec 3<&0',
+  '"$@" </dev/null 3<&- & child=$!',
+  '{ cat <&3 >/dev/null; echo "kmatrix: the build\'s client went away; stopping the build" >&2; kill -KILL -1; } &',
+  'exec 3<&-',
+  'wait "$child"',
+].join('\n');
+
 export async function runInContainer(docker: Docker, spec: RunSpec): Promise<RunResult> {
   const container = await docker.createContainer({
     Image: spec.image,
-    Cmd: spec.cmd,
+    Cmd: ['/bin/sh', '-c', WATCHDOG, 'kmatrix-watchdog', ...spec.cmd],
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     WorkingDir: spec.workdir,
     User: spec.user,
@@ -67,7 +86,7 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
     const out = lineSplitter(spec.onLine);
     const err = lineSplitter(spec.onLine);
     container.modem.demuxStream(stream, out, err);
@@ -85,6 +104,7 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
     await ended;
     out.end();
     err.end();
+    (stream as unknown as { destroy?: () => void }).destroy?.();
     return { exitCode: StatusCode, timedOut };
   } finally {
     if (timer) clearTimeout(timer);
