@@ -21,6 +21,14 @@ export interface KmatrixPluginOptions {
    * without 5,000 compiles. Never set it in a real workspace.
    */
   benchmarkNoopBuild?: boolean;
+  /** For `npm run bench` only, with benchmarkNoopBuild: the task writes a module of this many random bytes, so the cache has outputs to store and restore. */
+  benchmarkModuleBytes?: number;
+}
+
+function benchmarkCommand(projectRoot: string, options: KmatrixPluginOptions): string {
+  if (!options.benchmarkModuleBytes) return 'true';
+  const out = `dist/${projectRoot}`;
+  return `mkdir -p '${out}' && head -c ${Math.floor(options.benchmarkModuleBytes)} /dev/urandom > '${out}/kmx_echo.ko'`;
 }
 
 /** The build library's folders the executor imports; the CLI-only ones (crawl, commands) are left out. */
@@ -51,7 +59,7 @@ function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<st
 
 export function buildDriverTarget(target: Target, projectRoot: string, dockerfile: string, options: KmatrixPluginOptions = {}): TargetConfiguration {
   return {
-    ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: 'true' } } : { executor: './plugins/kmatrix:build-driver' }),
+    ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } } : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
     inputs: [
       `{projectRoot}/target.json`,

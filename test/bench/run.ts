@@ -10,7 +10,11 @@
  *   header fetching: the whole bookworm amd64 matrix's packages from an empty store through a
  *   counting proxy: bytes on the wire ÷ unique bytes needed (each package exactly once → 1.00).
  *
- * Usage: npm run bench [-- --sizes 1000,5000] [-- --runs 3] [-- --no-headers]
+ *   build overhead (build-overhead.ts), remote cache restore and load (remote-cache.ts), and the
+ *   incremental figure: one changed target among the largest size → exactly one task, and the
+ *   wall time of `nx affected` around a no-op build, i.e. wall time minus one build (limit 3 s).
+ *
+ * Usage: npm run bench [-- --figures build,headers,scale,remote,load] [-- --sizes 1000,5000] [-- --runs 3]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -18,12 +22,24 @@ import { mkdir, mkdtemp, rm, symlink, writeFile, readFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheHits, createWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
-import { syntheticKernelList, syntheticPolicy } from './synthetic.ts';
+import { cacheHits, repoRoot, type Workspace } from '../support/workspace.ts';
+import { syntheticWorkspace, touchOneTarget } from './synthetic.ts';
 import { measure, type Measured } from './peak-memory.ts';
 import { headerFetch } from './header-fetch.ts';
+import { buildOverhead } from './build-overhead.ts';
+import { loadTest, remoteRestore } from './remote-cache.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000' }, runs: { type: 'string', default: '3' }, headers: { type: 'boolean', default: true } }, allowNegative: true });
+const FIGURES = ['build', 'headers', 'scale', 'remote', 'load'] as const;
+const { values } = parseArgs({
+  options: {
+    figures: { type: 'string', default: FIGURES.join(',') },
+    sizes: { type: 'string', default: '1000,5000' },
+    runs: { type: 'string', default: '3' },
+    'restore-targets': { type: 'string', default: '1000' },
+  },
+});
+const figures = new Set(values.figures.split(','));
+for (const f of figures) if (!(FIGURES as readonly string[]).includes(f)) throw new Error(`unknown figure "${f}" in --figures; choose from ${FIGURES.join(', ')}`);
 const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0);
 const runs = Number(values.runs);
 const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
@@ -50,15 +66,7 @@ function nxEnv(dir: string): NodeJS.ProcessEnv {
 const git = (dir: string, args: string[]) => execa('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...args], { cwd: dir });
 
 async function ours(n: number, lines: string[]): Promise<Side & { ws: Workspace }> {
-  const ws = await createWorkspace(`kmatrix-bench-ours-${n}-`);
-  await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
-  await ws.write('support-matrix.json', JSON.stringify(syntheticPolicy, null, 2));
-  await ws.write('kernels/synthetic.json', JSON.stringify(syntheticKernelList(n / 2)));
-  const nxJson = JSON.parse(await ws.read('nx.json'));
-  nxJson.plugins = [{ plugin: './plugins/kmatrix', options: { benchmarkNoopBuild: true } }];
-  await ws.write('nx.json', JSON.stringify(nxJson, null, 2));
-  const gen = await measure(process.execPath, [join(ws.dir, 'tools/kmatrix/cli.ts'), 'gen'], { cwd: ws.dir, env: ws.env }); // (stderr lists every target; kept out of the report)
-  if (gen.exitCode !== 0) throw new Error(`gen failed:\n${gen.output.slice(-2000)}`);
+  const { ws, gen } = await syntheticWorkspace(n);
   // Baseline for gen: the same number of files written by a plain loop, one by one.
   const plain = await mkdtemp(join(tmpdir(), 'kmatrix-bench-plain-'));
   const start = process.hrtime.bigint();
@@ -69,19 +77,7 @@ async function ours(n: number, lines: string[]): Promise<Side & { ws: Workspace 
   const plainSeconds = Number(process.hrtime.bigint() - start) / 1e9;
   await rm(plain, { recursive: true, force: true });
   lines.push(line(`gen, ${n} targets`, gen.seconds, plainSeconds, gen.peakBytes));
-  await ws.commitAll('synthetic matrix');
-  const one = 'targets/kmx-echo/debian-bookworm/6.1.0-1-amd64/x86_64/target.json';
-  return {
-    ws,
-    dir: ws.dir,
-    env: ws.env,
-    async touchOne() {
-      const t = JSON.parse(await ws.read(one));
-      t.headers[0].sha256 = t.headers[0].sha256.replace(/^./, (c: string) => (c === 'a' ? 'b' : 'a'));
-      await ws.write(one, `${JSON.stringify(t, null, 2)}\n`);
-      await ws.commitAll('one target changed');
-    },
-  };
+  return { ws, dir: ws.dir, env: ws.env, touchOne: () => touchOneTarget(ws) };
 }
 
 async function baseline(n: number): Promise<Side> {
@@ -146,7 +142,13 @@ async function main(): Promise<void> {
     lines.push(l);
     process.stdout.write(`${l}\n`);
   };
-  if (values.headers) {
+  if (figures.has('build')) {
+    const b = await buildOverhead(runs);
+    const base = `baseline ${b.baselineSeconds.toFixed(1)} s (shell loop, same make in the same containers)`;
+    print(`build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ratio ${(b.batchSeconds / b.baselineSeconds).toFixed(2)}`);
+    print(`build overhead without --batch (one process per target): ours ${b.perTaskSeconds.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ratio ${(b.perTaskSeconds / b.baselineSeconds).toFixed(2)}`);
+  }
+  if (figures.has('headers')) {
     process.stderr.write('fetching every header package of the bookworm amd64 matrix into an empty store…\n');
     const h = await headerFetch();
     print(
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
         `baseline ${(h.uniqueBytes / 2 ** 20).toFixed(1)} MiB needed, ratio ${(h.downloadedBytes / h.uniqueBytes).toFixed(2)}`,
     );
   }
-  for (const n of sizes) {
+  for (const n of figures.has('scale') ? sizes : []) {
     process.stderr.write(`preparing ${n} targets…\n`);
     const genLines: string[] = [];
     const a = await ours(n, genLines);
@@ -177,23 +179,44 @@ async function main(): Promise<void> {
       };
       const aff = [await median(a, ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'], oneTask), await median(b, ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'], oneTask)] as const;
       print(line(`nx affected after one changed target (1 task), ${n} targets`, aff[0].seconds, aff[1].seconds, aff[0].peakBytes));
+      if (n === Math.max(...sizes)) {
+        print(`incremental, one changed target among ${n}: exactly 1 task ran; ours ${aff[0].seconds.toFixed(2)} s wall time minus the build (limit 3 s), baseline ${aff[1].seconds.toFixed(2)} s (plain Nx), ratio ${(aff[0].seconds / aff[1].seconds).toFixed(2)}`);
+      }
     } finally {
       await a.ws.remove();
       await rm(b.dir, { recursive: true, force: true });
     }
+  }
+  if (figures.has('remote')) {
+    const n = Number(values['restore-targets']);
+    const r = await remoteRestore(n, runs);
+    print(`remote cache restore, ${n} targets (${(r.storedBytes / 2 ** 20).toFixed(1)} MiB stored): ours ${r.remoteSeconds.toFixed(2)} s from the server on loopback into a fresh clone, baseline ${r.localSeconds.toFixed(2)} s from the local cache, ratio ${(r.remoteSeconds / r.localSeconds).toFixed(2)}`);
+  }
+  if (figures.has('load')) {
+    const l = await loadTest();
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    print(
+      `cache server load, ${l.clients} concurrent clients × ${l.requests / l.clients} requests (9 GET : 1 PUT, 64 KiB bodies): ${l.errors} errors; ` +
+        `ours ${l.ours.seconds.toFixed(2)} s (p50 ${ms(l.ours.p50)}, p99 ${ms(l.ours.p99)}), baseline ${l.baseline.seconds.toFixed(2)} s (bare Node HTTP file server: p50 ${ms(l.baseline.p50)}, p99 ${ms(l.baseline.p99)}), ratio ${(l.ours.seconds / l.baseline.seconds).toFixed(2)}`,
+    );
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${mib(totalmem())} RAM, Node ${process.version}, nx ${JSON.parse(await readFile(join(repoRoot, 'node_modules/nx/package.json'), 'utf8')).version}`;
   const results = [
     '# Benchmark results',
     '',
     `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}; median of ${runs} runs, daemon off.`,
-    'Baseline: plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; for gen, a loop writing the same number of files.',
+    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files.',
     '',
     ...lines.map((l) => `- ${l}`),
     '',
   ].join('\n');
-  await writeFile(join(repoRoot, 'test/bench/RESULTS.md'), results);
-  process.stderr.write('wrote test/bench/RESULTS.md\n');
+  // RESULTS.md is one complete run; a run of some figures only prints.
+  if (FIGURES.every((f) => figures.has(f))) {
+    await writeFile(join(repoRoot, 'test/bench/RESULTS.md'), results);
+    process.stderr.write('wrote test/bench/RESULTS.md\n');
+  } else {
+    process.stderr.write('some figures only: test/bench/RESULTS.md left as it was\n');
+  }
 }
 
 await main();

@@ -12,7 +12,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import { KmatrixError } from '../errors.ts';
 import { HttpStatusError, withRetries } from '../net/fetch.ts';
 import type { HeaderPackage, ListedPackage } from '../kernels/schema.ts';
@@ -172,6 +171,8 @@ export class HeaderStore {
         await mkdir(tmp);
         await extractRpm(deb, tmp);
       } else {
+        // execa is loaded here, not at the top: every build imports this module, few unpack.
+        const { execa } = await import('execa');
         await execa('dpkg-deb', ['-x', deb, tmp]);
       }
       await makeReadOnly(tmp);

@@ -1,0 +1,118 @@
+/**
+ * Bench figure "build overhead": a cold build of the full bookworm amd64 matrix of the example
+ * driver (every ABI × amd64/cloud-amd64/rt-amd64 in the committed kernel list) through
+ * `nx run-many -t build-driver --parallel=<cores>`, against a plain shell loop that runs the same
+ * `make` in the same containers (image by digest, same mounts, environment and user) with the same
+ * parallelism through `xargs -P`. Headers are in the store and the toolchain is built before
+ * either side is timed; both sides start from fresh copies of the driver's sources.
+ */
+import { execa } from 'execa';
+import { cpus } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBuild, targetFileFor } from '../../tools/kmatrix/build/execute.ts';
+import { makeCommand, prepareContainer, type BuildContainer } from '../../tools/kmatrix/build/run.ts';
+import { nameParts, outputDir } from '../../tools/kmatrix/matrix/target.ts';
+import { createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
+import { measure } from './peak-memory.ts';
+
+const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
+
+export interface BuildOverhead {
+  targets: number;
+  parallel: number;
+  /** `nx run-many -t build-driver --batch`: one process builds every target */
+  batchSeconds: number;
+  /** `nx run-many -t build-driver`: Nx's default, one process per target */
+  perTaskSeconds: number;
+  baselineSeconds: number;
+}
+
+const FULL_BOOKWORM_AMD64 = {
+  drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
+  distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+  matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64', 'cloud-amd64', 'rt-amd64'], kernels: ['6.1.0-*', '6.12.*'] }],
+};
+
+const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+/** One target's line of the baseline: fresh sources, then `docker run` of the very same make. */
+function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: string): string {
+  const src = join(work, 'src');
+  const run = [
+    'docker', 'run', '--rm', '--network', 'none', '--user', c.user, '--workdir', c.workdir,
+    ...Object.entries(c.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+    ...c.binds.map((b) => ['--volume', `${b.host === '@SRC@' ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]).flat(),
+    c.image, ...cmd,
+  ];
+  return [`rm -rf ${quote(work)}`, `mkdir -p ${quote(work)}`, `cp -r ${quote(driverDir)} ${quote(src)}`, `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`].join(' && ');
+}
+
+export async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string[]; work: string }> {
+  const ws = await createWorkspace('kmatrix-bench-build-');
+  await ws.write('support-matrix.json', JSON.stringify(FULL_BOOKWORM_AMD64, null, 2));
+  for (const f of await readdir(join(ws.dir, 'kernels'))) if (f !== 'debian-bookworm-x86_64.json') await rm(join(ws.dir, 'kernels', f));
+  expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'kmatrix toolchain build debian-bookworm');
+  expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
+  await ws.commitAll('full bookworm amd64 matrix');
+  const names = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout) as string[];
+
+  // Headers into the store and the image present, for both sides, before anything is timed.
+  process.env.KMATRIX_STORE = testStore;
+  const work = await mkdtemp(join(tmpdir(), 'kmatrix-bench-loop-'));
+  const jobs: string[] = [];
+  for (const [i, name] of names.entries()) {
+    const opened = await openBuild(ws.dir, targetFileFor(ws.dir, name), (l) => process.stderr.write(`  ${l}\n`));
+    const prepared = await prepareContainer(opened);
+    jobs.push(shellJob(prepared.container('@SRC@'), makeCommand(opened.target), join(ws.dir, opened.target.driver.path), join(work, String(i))));
+  }
+  return { ws, names, jobs, work };
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+export async function buildOverhead(runs: number): Promise<BuildOverhead> {
+  const parallel = cpus().length;
+  const { ws, names, jobs, work } = await prepare();
+  try {
+    const script = join(work, 'jobs.txt');
+    await writeFile(script, `${jobs.join('\n')}\n`);
+    const loop = async (): Promise<number> => {
+      const start = process.hrtime.bigint();
+      const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(script)}`], { reject: false, all: true });
+      if (r.exitCode !== 0) throw new Error(`the shell loop failed:\n${r.all.slice(-3000)}`);
+      for (let i = 0; i < names.length; i++) {
+        if (!existsSync(join(work, String(i), 'src', 'kmx_echo.ko'))) throw new Error(`the shell loop built no kmx_echo.ko for ${names[i]}`);
+      }
+      return Number(process.hrtime.bigint() - start) / 1e9;
+    };
+    const nx = async (batch: boolean): Promise<number> => {
+      await rm(join(ws.dir, 'dist'), { recursive: true, force: true });
+      const args = ['run-many', '-t', 'build-driver', `--parallel=${parallel}`, '--skip-nx-cache', '--output-style=static', ...(batch ? ['--batch'] : [])];
+      const m = await measure(process.execPath, [nxBin, ...args], { cwd: ws.dir, env: { ...ws.env, KMATRIX_PARALLEL: String(parallel) } });
+      if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${m.output.slice(-3000)}`);
+      for (const name of names) {
+        if (!existsSync(join(outputDir(ws.dir, nameParts(name)), 'kmx_echo.ko'))) throw new Error(`nx built no kmx_echo.ko for ${name}`);
+      }
+      return m.seconds;
+    };
+    // Warm the page cache (header trees, image layers) once, untimed, for all sides alike.
+    await loop();
+    const baseline: number[] = [];
+    const perTask: number[] = [];
+    const batch: number[] = [];
+    // Interleaved, so that a slow minute on a shared machine does not land on one side only.
+    for (let i = 0; i < runs; i++) {
+      process.stderr.write(`build overhead, run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx per task, nx --batch…\n`);
+      baseline.push(await loop());
+      perTask.push(await nx(false));
+      batch.push(await nx(true));
+    }
+    return { targets: names.length, parallel, baselineSeconds: median(baseline), perTaskSeconds: median(perTask), batchSeconds: median(batch) };
+  } finally {
+    await ws.remove();
+    await rm(work, { recursive: true, force: true });
+  }
+}

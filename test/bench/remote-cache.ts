@@ -1,0 +1,173 @@
+/**
+ * Bench figures "remote cache":
+ *
+ *   restore: n synthetic targets (each task writes a random module) built once by runner A and
+ *   pushed to `kmatrix serve-cache` on 127.0.0.1; a fresh clone restores all n from the server,
+ *   against runner A restoring the same n from its local cache (outputs deleted first). Both sides
+ *   have a warm project graph; the stock nx client does the work on both.
+ *
+ *   load: concurrent clients doing GETs of stored objects and PUTs of new ones against our server
+ *   (token check, SHA-256 verified on every GET, atomic publish) vs. a bare Node HTTP server that
+ *   serves and stores the same bodies as plain files — the floor for HTTP on this machine.
+ *   Every response is checked; any error fails the bench.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheHits, cloneWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
+import { READ_TOKEN, WRITE_TOKEN, nxCacheEnv, startCacheServer } from '../support/cache-server.ts';
+import { syntheticWorkspace } from './synthetic.ts';
+import { measure, type Measured } from './peak-memory.ts';
+
+const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
+const MODULE_BYTES = 64 * 1024;
+
+export interface Restore {
+  targets: number;
+  remoteSeconds: number;
+  localSeconds: number;
+  storedBytes: number;
+}
+
+async function nx(ws: Workspace, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Measured> {
+  const m = await measure(process.execPath, [nxBin, ...args], { cwd: ws.dir, env: { ...ws.env, ...extra } });
+  if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed in ${ws.dir}:\n${m.output.slice(-3000)}`);
+  return m;
+}
+
+function expectAllRestored(m: Measured, n: number, what: string): void {
+  const hits = cacheHits(m.output);
+  if (hits?.hits !== n || hits.total !== n) throw new Error(`${what}: expected ${n}/${n} cache hits, got ${JSON.stringify(hits)}:\n${m.output.slice(-2000)}`);
+}
+
+const RUN = ['run-many', '-t', 'build-driver', '--output-style=static'];
+
+export async function remoteRestore(n: number, runs: number): Promise<Restore> {
+  const store = await mkdtemp(join(tmpdir(), 'kmatrix-bench-cache-'));
+  const server = await startCacheServer(store);
+  const { ws: a } = await syntheticWorkspace(n, MODULE_BYTES);
+  const clones: Workspace[] = [];
+  try {
+    process.stderr.write(`runner A builds ${n} targets and pushes them to ${server.url}…\n`);
+    await nx(a, RUN, nxCacheEnv(server.url, WRITE_TOKEN));
+    const remote: number[] = [];
+    const local: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      // Ours: a fresh clone (empty local cache) restores everything from the server.
+      const b = await cloneWorkspace(a, 'kmatrix-bench-clone-');
+      clones.push(b);
+      await nx(b, ['show', 'projects']); // the project graph, computed once like A's
+      const fromServer = await nx(b, RUN, nxCacheEnv(server.url, READ_TOKEN));
+      expectAllRestored(fromServer, n, 'restore from the server');
+      remote.push(fromServer.seconds);
+      // Baseline: runner A, outputs deleted, restores the same from its local cache.
+      await rm(join(a.dir, 'dist'), { recursive: true, force: true });
+      const fromDisk = await nx(a, RUN);
+      expectAllRestored(fromDisk, n, 'restore from the local cache');
+      if (!existsSync(join(b.dir, 'dist/targets/kmx-echo/debian-bookworm/6.1.0-1-amd64/x86_64/kmx_echo.ko'))) throw new Error('the clone has no restored module');
+      local.push(fromDisk.seconds);
+      await b.remove();
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const storedBytes = server.accessLog().filter((e) => e.method === 'PUT' && e.status === 200).reduce((sum, e) => sum + Number(e.bytes ?? 0), 0);
+    return { targets: n, remoteSeconds: med(remote), localSeconds: med(local), storedBytes };
+  } finally {
+    await server.stop();
+    await a.remove();
+    for (const c of clones) await c.remove();
+    await rm(store, { recursive: true, force: true });
+  }
+}
+
+export interface Load {
+  clients: number;
+  requests: number;
+  errors: number;
+  ours: { seconds: number; p50: number; p99: number };
+  baseline: { seconds: number; p50: number; p99: number };
+}
+
+/** The floor: a bare HTTP server storing bodies as files, no auth, no verification. */
+async function bareServer(dir: string): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const file = join(dir, (req.url ?? '').replace(/\D/g, ''));
+    if (req.method === 'GET') {
+      readFile(file).then((b) => res.writeHead(200, { 'content-length': b.length }).end(b), () => res.writeHead(404).end());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => void writeFile(file, Buffer.concat(chunks)).then(() => res.writeHead(200).end()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+interface Plan {
+  stored: { hash: string; body: Buffer }[];
+  fresh: { hash: string; body: Buffer }[];
+}
+
+function plan(objects: number, puts: number, bytes: number): Plan {
+  const make = (i: number) => ({ hash: String(10_000_000 + i), body: randomBytes(bytes) });
+  return { stored: Array.from({ length: objects }, (_, i) => make(i)), fresh: Array.from({ length: puts }, (_, i) => make(objects + i)) };
+}
+
+/** clients × perClient requests: 9 GETs of stored objects to 1 PUT of a new one. Throws on any error. */
+async function hammer(url: string, token: string, p: Plan, clients: number, perClient: number): Promise<{ seconds: number; latencies: number[]; errors: string[] }> {
+  const headers = { authorization: `Bearer ${token}` };
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  let nextPut = 0;
+  const one = async (i: number) => {
+    const put = i % 10 === 9 && nextPut < p.fresh.length;
+    const obj = put ? p.fresh[nextPut++]! : p.stored[i % p.stored.length]!;
+    const start = performance.now();
+    try {
+      const res = await fetch(`${url}/v1/cache/${obj.hash}`, put ? { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: obj.body } : { headers });
+      const body = Buffer.from(await res.arrayBuffer());
+      if (res.status !== 200) errors.push(`${put ? 'PUT' : 'GET'} ${obj.hash}: ${res.status} ${body.toString().slice(0, 200)}`);
+      else if (!put && !body.equals(obj.body)) errors.push(`GET ${obj.hash}: wrong bytes`);
+    } catch (error) {
+      errors.push(`${put ? 'PUT' : 'GET'} ${obj.hash}: ${(error as Error).message}`);
+    }
+    latencies.push(performance.now() - start);
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    for (let k = 0; k < perClient; k++) await one(c * perClient + k);
+  }));
+  return { seconds: (performance.now() - start) / 1000, latencies, errors };
+}
+
+const percentile = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+export async function loadTest(clients = 32, perClient = 50, bytes = MODULE_BYTES): Promise<Load> {
+  const objects = 200;
+  const result: Partial<Load> = { clients, requests: clients * perClient };
+  let errors = 0;
+  for (const side of ['ours', 'baseline'] as const) {
+    const dir = await mkdtemp(join(tmpdir(), `kmatrix-bench-load-${side}-`));
+    const p = plan(objects, Math.ceil((clients * perClient) / 10), bytes);
+    const server = side === 'ours' ? await startCacheServer(dir) : await bareServer(dir);
+    try {
+      for (const o of p.stored) {
+        const res = await fetch(`${server.url}/v1/cache/${o.hash}`, { method: 'PUT', headers: { authorization: `Bearer ${WRITE_TOKEN}` }, body: o.body });
+        if (res.status !== 200) throw new Error(`seeding the ${side} server failed: PUT ${o.hash} → ${res.status} ${await res.text()}`);
+      }
+      const run = await hammer(server.url, WRITE_TOKEN, p, clients, perClient);
+      if (run.errors.length > 0) throw new Error(`${run.errors.length} errors under load (${side}): ${run.errors.slice(0, 5).join('; ')}`);
+      errors += run.errors.length;
+      result[side] = { seconds: run.seconds, p50: percentile(run.latencies, 0.5), p99: percentile(run.latencies, 0.99) };
+    } finally {
+      if ('stop' in server) await server.stop();
+      else await new Promise((resolve) => server.server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  return { ...(result as Load), errors };
+}
