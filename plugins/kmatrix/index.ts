@@ -4,10 +4,11 @@
  * of it, including this plugin's and the build library's own code (otherwise a change to them would
  * change every result while `nx affected` selected nothing).
  */
-import { createNodesFromFiles, type CreateNodes, type CreateNodesContext, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
+import { createNodesFromFiles, type CreateNodes, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isRemoved, targetFileSchemaOf, type Target } from '../../tools/kmatrix/matrix/target.ts';
+import { isRemoved, targetFileSchemaOf } from '../../tools/kmatrix/matrix/target.ts';
+import { nodeOf, TargetCache, type TargetNode } from './target-cache.ts';
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
 import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
@@ -57,7 +58,7 @@ function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<st
   return out;
 }
 
-export function buildDriverTarget(target: Target, projectRoot: string, dockerfile: string, options: KmatrixPluginOptions = {}): TargetConfiguration {
+export function buildDriverTarget(target: TargetNode, projectRoot: string, dockerfile: string, options: KmatrixPluginOptions = {}): TargetConfiguration {
   return {
     ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } } : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
@@ -76,9 +77,8 @@ export function buildDriverTarget(target: Target, projectRoot: string, dockerfil
   };
 }
 
-/** The target in a file, or undefined for the marker of a removed target (no project). */
-function readTarget(file: string, context: CreateNodesContext): Target | undefined {
-  const text = readFileSync(join(context.workspaceRoot, file), 'utf8');
+/** The target in a file, or null for the marker of a removed target (no project). */
+function readTarget(file: string, text: string): TargetNode | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -89,10 +89,10 @@ function readTarget(file: string, context: CreateNodesContext): Target | undefin
   if (!parsed.success) {
     throw new Error(`${zodProblems(file, parsed.error).join('\n')}\nrun \`npx kmatrix gen\` to regenerate targets/`);
   }
-  return isRemoved(parsed.data) ? undefined : parsed.data;
+  return isRemoved(parsed.data) ? null : nodeOf(parsed.data);
 }
 
-function projectFor(file: string, target: Target, dockerfiles: Map<string, string>, options: KmatrixPluginOptions): CreateNodesResult {
+function projectFor(file: string, target: TargetNode, dockerfiles: Map<string, string>, options: KmatrixPluginOptions): CreateNodesResult {
   const root = dirname(file);
   return {
     projects: {
@@ -111,14 +111,23 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
   async (files, options, context) => {
     // Parse each target once; a broken one is reported by name (createNodesFromFiles aggregates)
     // while the others still load. Toolchains are read once for all targets.
-    const targets = new Map<string, Target | Error | undefined>();
+    const cache = new TargetCache(context.workspaceRoot);
+    const targets = new Map<string, TargetNode | Error | null>();
     for (const file of files) {
       try {
-        targets.set(file, readTarget(file, context));
+        const text = readFileSync(join(context.workspaceRoot, file), 'utf8');
+        const sha1 = TargetCache.digest(text);
+        let node = cache.get(file, sha1);
+        if (node === undefined) {
+          node = readTarget(file, text);
+          cache.set(file, sha1, node);
+        }
+        targets.set(file, node);
       } catch (error) {
         targets.set(file, error as Error);
       }
     }
+    cache.save();
     const used = new Set([...targets.values()].flatMap((t) => (t instanceof Error || !t ? [] : [t.toolchain.name])));
     const dockerfiles = toolchainDockerfiles(context.workspaceRoot, used);
     return createNodesFromFiles(

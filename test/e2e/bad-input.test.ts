@@ -167,6 +167,31 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
   assert.ok(!existsSync(join(ws.dir, 'dist', 'targets')), 'no output folder');
 });
 
+test('a hand-edited target.json with a path outside the repo is rejected by nx and by the build, also after nx saw it valid', async (t) => {
+  const ws = await workspaceWithKernelList(t);
+  expectOk(await ws.kmatrix(['gen']), 'gen');
+  await ws.commitAll('targets');
+  const projects = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[];
+  const file = 'targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json';
+  const good = await ws.read(file);
+
+  // nx has read and remembered this file; its new bytes are checked again.
+  const evil = JSON.parse(good);
+  evil.driver.path = '../../outside';
+  await ws.write(file, JSON.stringify(evil, null, 2));
+  const shown = await ws.nx(['show', 'projects', '--json']);
+  assert.notEqual(shown.exitCode, 0);
+  assert.match(shown.all, new RegExp(`${file.replace(/[.+]/g, '\\$&')}: driver\\.path: `));
+  assert.match(shown.all, /run `npx kmatrix gen` to regenerate targets\//);
+  const built = await ws.kmatrix(['build', file]);
+  assert.equal(built.exitCode, 1);
+  assert.match(built.stderr, /driver\.path/);
+  assert.ok(!existsSync(join(ws.dir, 'dist/targets')), 'nothing built');
+
+  await ws.write(file, good);
+  assert.deepEqual(JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects again').stdout), projects);
+});
+
 test('a full disk under the header store is a clear error, not a network retry, and leaves the store intact', { timeout: 120_000 }, async (t) => {
   const big = Buffer.alloc(4 * 1024 * 1024, 9);
   const server = await startServer((_req, res) => res.writeHead(200, { 'content-length': big.length }).end(big));
