@@ -7,13 +7,14 @@ import { execa } from 'execa';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
 import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
 import { BOOKWORM_AMD64_POLICY, createWorkspace, expectOk, repoRoot, type Workspace } from '../support/workspace.ts';
 import { startServer } from '../support/http.ts';
+import { HeaderStore } from '../../tools/kmatrix/headers/store.ts';
 
 async function workspaceWithKernelList(t: { after: (fn: () => Promise<void>) => void }): Promise<Workspace> {
   const ws = await createWorkspace('kmatrix-bad-');
@@ -165,6 +166,54 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
   assert.deepEqual(treeOf(join(store, 'debs')), [], 'no package, whole or partial, in the store');
   assert.deepEqual(treeOf(join(store, 'trees')), []);
   assert.ok(!existsSync(join(ws.dir, 'dist', 'targets')), 'no output folder');
+});
+
+test('a mirror answering 500, then cutting the package short, then sending wrong bytes: retried, then a clear error; the right bytes later are stored once', { timeout: 120_000 }, async (t) => {
+  // A real (tiny) header package, so the store can unpack what finally arrives.
+  const tree = await mkdtemp(join(tmpdir(), 'kmatrix-deb-'));
+  t.after(() => rm(tree, { recursive: true, force: true }));
+  await mkdir(join(tree, 'pkg/DEBIAN'), { recursive: true });
+  await mkdir(join(tree, 'pkg/usr/src/linux-headers-6.1.0-99-amd64'), { recursive: true });
+  await writeFile(join(tree, 'pkg/usr/src/linux-headers-6.1.0-99-amd64/Makefile'), 'all:\n');
+  await writeFile(join(tree, 'pkg/DEBIAN/control'), 'Package: linux-headers-6.1.0-99-amd64\nVersion: 6.1.999-1\nArchitecture: amd64\nMaintainer: test <test@example.invalid>\nDescription: test\n');
+  await execa('dpkg-deb', ['--build', '--root-owner-group', join(tree, 'pkg'), join(tree, 'good.deb')]);
+  const good = await readFile(join(tree, 'good.deb'));
+  const wrong = Buffer.from(good).fill(7, 200);
+  const answers: Record<string, ((res: import('node:http').ServerResponse) => void)[]> = {};
+  const sequence = (path: string, last: Buffer) => {
+    answers[path] = [
+      (res) => res.writeHead(500).end('upstream broke'),
+      (res) => res.writeHead(200, { 'content-length': good.length }).write(good.subarray(0, 300), () => res.destroy()),
+      (res) => res.writeHead(200, { 'content-length': last.length }).end(last),
+    ];
+  };
+  sequence('/bad.deb', wrong);
+  sequence('/good.deb', good);
+  const server = await startServer((req, res) => {
+    const next = answers[req.url ?? '']?.shift();
+    if (next) next(res);
+    else res.writeHead(404).end();
+  });
+  t.after(() => server.close());
+  const storeDir = await mkdtemp(join(tmpdir(), 'kmatrix-store-'));
+  t.after(() => rm(storeDir, { recursive: true, force: true }));
+  const log: string[] = [];
+  const store = new HeaderStore(storeDir, (l) => log.push(l));
+  const pkg = { role: 'flavour' as const, name: 'linux-headers-6.1.0-99-amd64', version: '6.1.999-1', sha256: createHash('sha256').update(good).digest('hex'), size: good.length };
+
+  await assert.rejects(store.tree({ ...pkg, url: `${server.url}/bad.deb` }), (e: Error) => {
+    assert.match(e.message, new RegExp(`SHA256 mismatch for ${pkg.name} 6\\.1\\.999-1: expected ${pkg.sha256}`));
+    return true;
+  });
+  assert.equal(server.hits.get('/bad.deb'), 3, 'the 500 and the short read were retried; the wrong bytes were not');
+  assert.equal(log.filter((l) => /retry \d+:/.test(l)).length, 2);
+  assert.deepEqual(treeOf(storeDir).filter((f) => f !== 'debs'), [], 'no package, whole or partial, and no tree');
+
+  const unpacked = await store.tree({ ...pkg, url: `${server.url}/good.deb` });
+  assert.equal(server.hits.get('/good.deb'), 3);
+  assert.ok(existsSync(join(unpacked, 'usr/src/linux-headers-6.1.0-99-amd64/Makefile')));
+  assert.deepEqual(treeOf(join(storeDir, 'debs')), [`${pkg.sha256}.deb`], 'exactly the verified package');
+  assert.deepEqual(await readFile(join(storeDir, 'debs', `${pkg.sha256}.deb`)), good);
 });
 
 test('a hand-edited target.json with a path outside the repo is rejected by nx and by the build, also after nx saw it valid', async (t) => {
