@@ -10,6 +10,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { READ_TOKEN, WRITE_TOKEN, startCacheServer } from '../support/cache-server.ts';
+import { DirStore } from '../../tools/kmatrix/cache/dir-store.ts';
+import type { ObjectMeta } from '../../tools/kmatrix/cache/blob-store.ts';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 const put = (url: string, hash: string, body: Buffer | string, token = WRITE_TOKEN) => fetch(`${url}/v1/cache/${hash}`, { method: 'PUT', headers: auth(token), body });
@@ -164,4 +166,24 @@ test('above --max-bytes the least recently used objects are evicted', async (t) 
   assert.equal((await get(server.url, '2')).status, 200);
   assert.equal((await get(server.url, '3')).status, 200);
   assert.match(server.output(), /evicted main\/1 \(102400 bytes/);
+});
+
+test('an object evicted while a reader is sending it: the reader still sends the whole body, the next reader gets a miss', async (t) => {
+  const root = await tempStore(t);
+  const store = new DirStore(root);
+  await store.init();
+  const body = Buffer.alloc(64 * 1024, 3);
+  const upload = await store.tempPath();
+  await writeFile(upload, body);
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const now = new Date().toISOString();
+  await store.publish(upload, { namespace: 'main', hash: '42', sha256, size: body.length, createdAt: now, lastAccess: now, writer: 'test' } as ObjectMeta);
+
+  const reading = await store.get('main', '42');
+  assert.ok(reading);
+  await store.remove('main', '42'); // eviction, between the lookup and the send
+  assert.deepEqual(await readFile(reading.file), body);
+  await reading.release();
+  assert.equal(await store.get('main', '42'), undefined);
+  assert.deepEqual(await readdir(join(root, 'tmp')), [], 'the reader left nothing behind');
 });

@@ -38,14 +38,17 @@ export class DirStore implements BlobStore {
   }
 
   async get(ns: string, hash: string): Promise<StoredObject | undefined> {
+    // The reader gets its own hard link to the body: eviction (or a quarantine) may remove the
+    // object while it is being verified and sent; the linked bytes stay until release.
     let meta: ObjectMeta;
+    const file = await this.tempPath();
     try {
       meta = JSON.parse(await readFile(`${this.body(ns, hash)}.json`, 'utf8')) as ObjectMeta;
-      await stat(this.body(ns, hash));
+      await link(this.body(ns, hash), file);
     } catch {
-      return undefined;
+      return undefined; // not there, or removed a moment ago: a miss
     }
-    return { meta, file: this.body(ns, hash), release: async () => {} };
+    return { meta, file, release: () => rm(file, { force: true }) };
   }
 
   async publish(file: string, meta: ObjectMeta): Promise<'created' | 'exists'> {
