@@ -50,7 +50,7 @@ function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: str
   return [`rm -rf ${quote(work)}`, `mkdir -p ${quote(work)}`, `cp -r ${quote(driverDir)} ${quote(src)}`, `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`].join(' && ');
 }
 
-export async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string[]; work: string }> {
+async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string[]; work: string }> {
   const ws = await createWorkspace('kmatrix-bench-build-');
   await ws.write('support-matrix.json', JSON.stringify(FULL_BOOKWORM_AMD64, null, 2));
   for (const f of await readdir(join(ws.dir, 'kernels'))) if (f !== 'debian-bookworm-x86_64.json') await rm(join(ws.dir, 'kernels', f));
