@@ -17,6 +17,7 @@ import { makeCommand, prepareContainer, type BuildContainer } from '../../tools/
 import { nameParts, outputDir } from '../../tools/kmatrix/matrix/target.ts';
 import { createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
+import { median } from './stats.ts';
 
 const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
@@ -70,8 +71,6 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
   }
   return { ws, names, jobs, work };
 }
-
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 export async function buildOverhead(runs: number): Promise<BuildOverhead> {
   const parallel = cpus().length;

@@ -22,6 +22,7 @@ import { cacheHits, cloneWorkspace, repoRoot, type Workspace } from '../support/
 import { READ_TOKEN, WRITE_TOKEN, nxCacheEnv, startCacheServer } from '../support/cache-server.ts';
 import { syntheticWorkspace } from './synthetic.ts';
 import { measure, type Measured } from './peak-memory.ts';
+import { median, percentile } from './stats.ts';
 
 const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 const MODULE_BYTES = 64 * 1024;
@@ -72,9 +73,8 @@ export async function remoteRestore(n: number, runs: number): Promise<Restore> {
       local.push(fromDisk.seconds);
       await b.remove();
     }
-    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     const storedBytes = server.accessLog().filter((e) => e.method === 'PUT' && e.status === 200).reduce((sum, e) => sum + Number(e.bytes ?? 0), 0);
-    return { targets: n, remoteSeconds: med(remote), localSeconds: med(local), storedBytes };
+    return { targets: n, remoteSeconds: median(remote), localSeconds: median(local), storedBytes };
   } finally {
     await server.stop();
     await a.remove();
@@ -143,8 +143,6 @@ async function hammer(url: string, token: string, p: Plan, clients: number, perC
   }));
   return { seconds: (performance.now() - start) / 1000, latencies, errors };
 }
-
-const percentile = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 export async function loadTest(clients = 32, perClient = 50, bytes = MODULE_BYTES): Promise<Load> {
   const objects = 200;
