@@ -14,6 +14,8 @@ import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spe
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 import { renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
 import type { PostTasksExecutionContext } from '@nx/devkit';
+import { GUEST_LOCK } from '../../tools/kmatrix/boot/guest.ts';
+import { QEMU_BINARY } from '../../tools/kmatrix/boot/qemu.ts';
 
 export interface KmatrixPluginOptions {
   /**
@@ -32,8 +34,8 @@ function benchmarkCommand(projectRoot: string, options: KmatrixPluginOptions): s
   return `mkdir -p '${out}' && head -c ${Math.floor(options.benchmarkModuleBytes)} /dev/urandom > '${out}/kmx_echo.ko'`;
 }
 
-/** The build library's folders the executor imports; the CLI-only ones (crawl, commands) are left out. */
-const BUILD_CODE_INPUTS = [
+/** The library's folders the executors import; the CLI-only ones (crawl, commands) are left out. */
+const CODE_INPUTS = [
   '{workspaceRoot}/plugins/kmatrix/**/*',
   '{workspaceRoot}/tools/kmatrix/**/*.ts',
   '{workspaceRoot}/tools/kmatrix/**/*.sh',
@@ -41,6 +43,9 @@ const BUILD_CODE_INPUTS = [
   '!{workspaceRoot}/tools/kmatrix/crawl/**',
   '!{workspaceRoot}/tools/kmatrix/cli.ts',
 ];
+/** A change to how modules are booted and judged re-runs the boot tests, never the builds. */
+const BOOT_ONLY_CODE = ['{workspaceRoot}/tools/kmatrix/boot/**', '{workspaceRoot}/plugins/kmatrix/test-driver/**'];
+const BUILD_CODE_INPUTS = [...CODE_INPUTS, ...BOOT_ONLY_CODE.map((p) => `!${p}`)];
 
 /** npm packages whose code runs in the build; any other lockfile change must not rebuild drivers. */
 const EXTERNAL_DEPENDENCIES = ['dockerode', 'execa', 'zod'];
@@ -65,6 +70,8 @@ export function buildDriverTarget(target: TargetNode, projectRoot: string, docke
     inputs: [
       `{projectRoot}/target.json`,
       `{workspaceRoot}/${target.driver.path}/**/*`,
+      // The smoke test runs in the guest, not in the build.
+      ...(target.driver.smokeTest ? [`!{workspaceRoot}/${target.driver.path}/${target.driver.smokeTest}`] : []),
       `{workspaceRoot}/toolchains/${target.toolchain.name}/**/*`,
       `{workspaceRoot}/toolchains/${dockerfile}`,
       ...BUILD_CODE_INPUTS,
@@ -73,6 +80,34 @@ export function buildDriverTarget(target: TargetNode, projectRoot: string, docke
     outputs: [`{workspaceRoot}/dist/${projectRoot}`],
     metadata: {
       description: `Build ${target.driver.modules.map((m) => `${m}.ko`).join(', ')} for ${target.kernelrelease} (${target.arch})`,
+    },
+  };
+}
+
+/**
+ * Boots the target's kernel under QEMU with the built modules (boot/test.ts). Its inputs are the
+ * built .ko files themselves (whatever produced them: a build or a cache hit), the kernel image's
+ * SHA256 (in target.json), the smoke test, the guest's busybox (the lock) and QEMU's version.
+ */
+export function testDriverTarget(target: TargetNode, projectRoot: string): TargetConfiguration {
+  const qemu = QEMU_BINARY[target.arch];
+  return {
+    executor: './plugins/kmatrix:test-driver',
+    dependsOn: ['build-driver'],
+    cache: true,
+    inputs: [
+      `{projectRoot}/target.json`,
+      ...(target.driver.smokeTest ? [`{workspaceRoot}/${target.driver.path}/${target.driver.smokeTest}`] : []),
+      `{workspaceRoot}/${GUEST_LOCK}`,
+      ...CODE_INPUTS,
+      { dependentTasksOutputFiles: '**/*.ko', transitive: false },
+      // Without QEMU the hash still computes; the task then fails saying what to install.
+      { runtime: `${qemu} --version 2>/dev/null | head -n 1 || echo no-${qemu}` },
+      { externalDependencies: ['execa', 'zod'] },
+    ],
+    outputs: [`{workspaceRoot}/dist/boot/${projectRoot}`],
+    metadata: {
+      description: `Boot ${target.kernelrelease} (${target.arch}) under QEMU and prove ${target.driver.modules.map((m) => `${m}.ko`).join(', ')} load${target.driver.smokeTest ? ', pass the smoke test' : ''} and unload`,
     },
   };
 }
@@ -100,7 +135,10 @@ function projectFor(file: string, target: TargetNode, dockerfiles: Map<string, s
         name: target.name,
         root,
         tags: [`driver:${target.driver.name}`, `distro:${target.distro}`, `arch:${target.arch}`, `toolchain:${target.toolchain.name}`],
-        targets: { 'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!, options) },
+        targets: {
+          'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!, options),
+          ...(options.benchmarkNoopBuild ? {} : { 'test-driver': testDriverTarget(target, root) }),
+        },
       },
     },
   };
@@ -153,12 +191,12 @@ export async function preTasksExecution(): Promise<NodeJS.ProcessEnv> {
   return { NX_SKIP_REMOTE_CACHE: 'true' };
 }
 
-/** After the tasks: the per distro × arch summary, and dist/kmatrix/last-run.json for `kmatrix report`. */
+/** After the tasks: the per distro × arch summary (with the boot verdicts when test-driver ran), and dist/kmatrix/last-run.json for `kmatrix report`. */
 export async function postTasksExecution(_options: unknown, context: PostTasksExecutionContext): Promise<void> {
   const results = Object.values(context.taskResults)
-    .filter((r) => r.task.target.target === 'build-driver')
-    .map((r) => ({ project: r.task.target.project, status: r.status }));
-  if (results.length === 0) return;
+    .filter((r) => r.task.target.target === 'build-driver' || r.task.target.target === 'test-driver')
+    .map((r) => ({ project: r.task.target.project, status: r.status, target: r.task.target.target }));
+  if (!results.some((r) => r.target === 'build-driver')) return;
   const summary = await summarize(context.workspaceRoot, results);
   await writeSummary(context.workspaceRoot, summary);
   process.stderr.write(`\n${renderSummary(summary).join('\n')}\n`);

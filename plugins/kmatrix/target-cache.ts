@@ -16,7 +16,7 @@ import type { Target } from '../../tools/kmatrix/matrix/target.ts';
 
 /** The part of a target the project node is made of. */
 export type TargetNode = Pick<Target, 'name' | 'distro' | 'kernelrelease' | 'arch'> & {
-  driver: Pick<Target['driver'], 'name' | 'path' | 'modules'>;
+  driver: Pick<Target['driver'], 'name' | 'path' | 'modules' | 'smokeTest'>;
   toolchain: Pick<Target['toolchain'], 'name'>;
 };
 
@@ -26,7 +26,7 @@ export function nodeOf(t: Target): TargetNode {
     distro: t.distro,
     kernelrelease: t.kernelrelease,
     arch: t.arch,
-    driver: { name: t.driver.name, path: t.driver.path, modules: t.driver.modules },
+    driver: { name: t.driver.name, path: t.driver.path, modules: t.driver.modules, ...(t.driver.smokeTest ? { smokeTest: t.driver.smokeTest } : {}) },
     toolchain: { name: t.toolchain.name },
   };
 }
@@ -34,7 +34,7 @@ export function nodeOf(t: Target): TargetNode {
 /** null: the marker of a removed target (no project). */
 type Entry = [sha1: string, node: TargetNode | null];
 
-const FORMAT = 1;
+const FORMAT = 2;
 const here = dirname(fileURLToPath(import.meta.url));
 const SCHEMA_SOURCES = ['matrix/target.ts', 'matrix/names.ts', 'kernels/schema.ts', 'toolchain/spec.ts'].map((f) => resolve(here, '../../tools/kmatrix', f));
 

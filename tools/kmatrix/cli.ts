@@ -16,8 +16,9 @@ import { cacheCommand } from './commands/cache.ts';
 import { reproduceCommand } from './commands/reproduce.ts';
 import { reportCommand } from './commands/report.ts';
 import { driverCommand } from './commands/driver.ts';
+import { bootCommand } from './commands/boot.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, reproduceCommand, reportCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -14,6 +14,7 @@ export type Stage =
   | 'docker'
   | 'headers'
   | 'build'
+  | 'boot'
   | 'usage';
 
 export interface KmatrixErrorOptions {

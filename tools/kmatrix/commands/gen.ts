@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KmatrixError } from '../errors.ts';
@@ -67,6 +68,12 @@ export const genCommand: Command = {
     });
     const root = resolve('.');
     const policy = await loadPolicy(values.policy);
+    const noSmokeTest = Object.entries(policy.drivers)
+      .filter(([, d]) => d.smokeTest && !existsSync(join(root, d.path, d.smokeTest)))
+      .map(([name, d]) => `${values.policy}: drivers.${name}.smokeTest: ${join(d.path, d.smokeTest!)} does not exist`);
+    if (noSmokeTest.length > 0) {
+      throw new KmatrixError('a driver\'s smoke test is missing', { stage: 'policy', problems: noSmokeTest, remedy: 'add the script or fix the path (it is relative to the driver folder); nothing was written' });
+    }
     const files = values.kernels ?? (await defaultKernelFiles(root));
     if (files.length === 0) {
       throw new KmatrixError('no kernel list to generate from', {
@@ -93,7 +100,7 @@ export const genCommand: Command = {
     // What earlier runs learned (digests of crawler-listed packages, compilers read from headers)
     // is in the existing targets: reuse it, so regenerating needs no network.
     let known = new Map<string, { sha256: string; size: number }>();
-    if (unknown.length > 0 || plan.targets.some((t) => t.headers.some((h) => !h.sha256))) {
+    if (unknown.length > 0 || plan.targets.some((t) => t.headers.some((h) => !h.sha256) || (t.kernel.image && !t.kernel.image.sha256))) {
       const existing = (await Promise.all((await existingTargetFiles(root)).map((f) => loadTargetFile(join(root, f))))).filter((t): t is Target => !isRemoved(t));
       known = knownDigests(existing);
       const recorded = new Map(existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]));
@@ -131,6 +138,7 @@ export const genCommand: Command = {
     for (const n of report.removed) log(`- ${n}`);
     if (report.pruned > 0) log(`${report.pruned} removed-target marker${report.pruned === 1 ? '' : 's'} ${verb}pruned`);
     for (const x of plan.excluded) log(`excluded ${x.target}: ${x.reason}`);
+    for (const t of resolved.targets) if (t.kernel.imageGap) log(`no kernel image for ${t.name}: ${t.kernel.imageGap} (it builds; test-driver reports the gap)`);
     for (const x of [...plan.skipped, ...resolved.skipped, ...listed.unusable]) log(`skipped ${x.what}: ${x.why}`);
     for (const [distro, n] of listed.unsupported) {
       log(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no toolchain for ${distro} (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)`);

@@ -7,7 +7,7 @@ import { parseDepends, parseStanzas, type Stanza } from './deb822.ts';
 import type { Mirrors } from './mirror.ts';
 import { fetchBytes } from '../net/fetch.ts';
 import { KmatrixError } from '../errors.ts';
-import type { HeaderPackage, KernelEntry } from '../kernels/schema.ts';
+import type { HeaderPackage, ImagePackage, KernelEntry } from '../kernels/schema.ts';
 import { compareVersions } from '../kernels/version.ts';
 import { debianArch, type Arch } from '../matrix/names.ts';
 
@@ -58,17 +58,22 @@ export async function fetchIndex(
     onRetry: (n, why) => log(`  retry ${n} of ${url}: ${why}`),
   });
   const text = await xzDecompress(data, url);
-  const stanzas = parseStanzas(text, (first) => /^Package: linux-(headers|kbuild)-/.test(first));
-  log(`  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild packages (${(data.length / 1e6).toFixed(1)} MB index)`);
+  const stanzas = parseStanzas(text, (first) => /^Package: linux-(headers|kbuild|image)-/.test(first));
+  log(`  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild/image packages (${(data.length / 1e6).toFixed(1)} MB index)`);
   return stanzas.map((stanza) => ({ stanza, baseUrl }));
 }
 
-function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage, hostArch?: Arch): HeaderPackage {
+/** A package as the index pins it: name, version, URL, SHA256 and size. */
+function pinnedOf(p: IndexedPackage): ImagePackage {
   const s = p.stanza;
   if (!s.Package || !s.Version || !s.Filename || !s.SHA256 || !s.Size) {
     throw new KmatrixError(`index stanza for ${s.Package ?? '(unnamed)'} lacks Filename, SHA256 or Size`, { stage: 'crawl' });
   }
-  const pkg: HeaderPackage = { role, name: s.Package, version: s.Version, url: `${p.baseUrl}/${s.Filename}`, sha256: s.SHA256, size: Number(s.Size) };
+  return { name: s.Package, version: s.Version, url: `${p.baseUrl}/${s.Filename}`, sha256: s.SHA256, size: Number(s.Size) };
+}
+
+function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage, hostArch?: Arch): HeaderPackage {
+  const pkg: HeaderPackage = { role, ...pinnedOf(p) };
   if (hostArch) pkg.hostArch = hostArch;
   return pkg;
 }
@@ -151,12 +156,15 @@ export function kernelsFromIndex(
     const previous = entries.get(kernelrelease);
     if (previous && compareVersions(previous.kmatrix!.packageVersion, s.Version!) > 0) continue;
     const gcc = gccFromDepends(deps);
+    // The unsigned image is the very kernel the signed one wraps; same source version as the headers.
+    const imageOf = satisfying(index, { name: `linux-image-${kernelrelease}-unsigned`, op: '=', version: s.Version! } as Dep, debianArch[arch]);
+    const image = imageOf ? pinnedOf(imageOf) : undefined;
     entries.set(kernelrelease, {
       kernelversion: '1',
       kernelrelease,
       target: 'debian',
       headers: packagesOfKernel.map((h) => h.url).sort(),
-      kmatrix: { distro, arch, abi, flavour, packageVersion: s.Version!, ...(gcc ? { gcc } : {}), packages: packagesOfKernel },
+      kmatrix: { distro, arch, abi, flavour, packageVersion: s.Version!, ...(gcc ? { gcc } : {}), packages: packagesOfKernel, ...(image ? { image } : {}) },
     });
   }
   return [...entries.values()].sort(compareEntries);

@@ -3,7 +3,8 @@
  * packages, unpacked in JS by headers/rpm.ts): each is downloaded once, verified
  * against the SHA256 and size recorded in target.json, and unpacked once into a read-only tree
  * that any number of builds mount. Nothing enters the store unverified or half-unpacked: every
- * step writes to a temp name and renames.
+ * step writes to a temp name and renames. The kernel images and guest packages test-driver boots
+ * live here too, as verified package files (see boot/kernel-image.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../errors.ts';
 import { HttpStatusError, withRetries } from '../net/fetch.ts';
-import type { HeaderPackage, ListedPackage } from '../kernels/schema.ts';
+import type { HeaderPackage, ImagePackage, ListedImage, ListedPackage } from '../kernels/schema.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
 import { CpioError } from './cpio.ts';
@@ -24,6 +25,9 @@ export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 class TruncatedDownload extends Error {}
+
+/** The bytes that arrived are not the ones the index pinned (nothing was stored). */
+export class DigestMismatchError extends KmatrixError {}
 
 export class HeaderStore {
   readonly dir: string;
@@ -50,6 +54,33 @@ export class HeaderStore {
       p = this.materialize(pkg);
       this.inFlight.set(pkg.sha256, p);
       p.catch(() => this.inFlight.delete(pkg.sha256));
+    }
+    return p;
+  }
+
+  /**
+   * The verified package file itself, not unpacked (kernel images, the guest's busybox): most of a
+   * kernel image is modules nobody boots. Bytes that do not match are fetched once more (a mirror
+   * caught mid-sync) before that is an error.
+   */
+  package(pkg: ImagePackage): Promise<string> {
+    const key = `deb:${pkg.sha256}`;
+    let p = this.inFlight.get(key);
+    if (!p) {
+      p = (async () => {
+        const deb = this.debPath(pkg.sha256);
+        if (existsSync(deb)) return deb;
+        try {
+          await this.download(pkg);
+        } catch (error) {
+          if (!(error instanceof DigestMismatchError)) throw error;
+          this.log(`${error.message}; fetching it once more`);
+          await this.download(pkg);
+        }
+        return deb;
+      })();
+      this.inFlight.set(key, p);
+      p.catch(() => this.inFlight.delete(key));
     }
     return p;
   }
@@ -98,7 +129,7 @@ export class HeaderStore {
     }
   }
 
-  private async download(pkg: HeaderPackage): Promise<void> {
+  private async download(pkg: ImagePackage): Promise<void> {
     const got = await this.fetchInto(pkg, [pkg.url, ...(pkg.alternatives ?? [])], pkg);
     if ('missing' in got) {
       throw new KmatrixError(`no mirror serves ${pkg.name} ${pkg.version} any more (HTTP 404 from ${got.missing.join(', ')})`, {
@@ -113,7 +144,7 @@ export class HeaderStore {
    * exact bytes is refused and nothing is stored. 404s move on to the next URL; other failures are
    * retried, then fatal (an infrastructure error, not a missing package).
    */
-  private async fetchInto(pkg: ListedPackage, urls: string[], expect?: HeaderPackage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
+  private async fetchInto(pkg: ListedImage, urls: string[], expect?: ImagePackage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
     await mkdir(join(this.dir, 'debs'), { recursive: true });
     const missing: string[] = [];
     let failure: unknown;
@@ -140,7 +171,7 @@ export class HeaderStore {
             if (Number.isFinite(wanted) && size < wanted) throw new TruncatedDownload(`download of ${pkg.name} stopped at ${size} of ${wanted} bytes`);
             const actual = hash.digest('hex');
             if (expect && (actual !== expect.sha256 || size !== expect.size)) {
-              throw new KmatrixError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
+              throw new DigestMismatchError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
                 stage: 'headers',
                 remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
               });

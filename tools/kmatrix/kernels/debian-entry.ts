@@ -9,7 +9,7 @@
  * so each package gets this machine's mirrors as alternatives, listed before the crawler's own.
  */
 import type { Mirrors } from '../crawl/mirror.ts';
-import type { KernelEntry, ListedKernel, ListedPackage } from './schema.ts';
+import type { KernelEntry, ListedImage, ListedKernel, ListedPackage } from './schema.ts';
 import type { Arch } from '../matrix/names.ts';
 
 const ARCHES: Record<string, Arch> = { amd64: 'x86_64', arm64: 'aarch64' };
@@ -76,6 +76,18 @@ function toPackage(p: Parsed, role: ListedPackage['role'], hostArch?: Arch): Lis
   return pkg;
 }
 
+/**
+ * The crawler lists no kernel image; Debian builds linux-image-<release>-unsigned from the same
+ * source version into the same pool folder, so it sits beside the flavour's headers (a guess that
+ * gen verifies: a 404 there is reported as an infrastructure gap, the build is unaffected).
+ */
+function imageBeside(f: Parsed, kernelrelease: string): ListedImage {
+  const name = `linux-image-${kernelrelease}-unsigned`;
+  const file = `${name}_${f.version.replace(/^\d+:/, '')}_${f.debArch}.deb`;
+  const [url, ...alternatives] = f.candidates.map((u) => u.slice(0, u.lastIndexOf('/') + 1) + file);
+  return { name, version: f.version, url: url!, ...(alternatives.length > 0 ? { alternatives } : {}) };
+}
+
 export function debianKernel(entry: KernelEntry, mirrors: Mirrors): ListedKernel | { why: string } {
   // The same file on several mirrors is one package with alternatives.
   const byFile = new Map<string, Parsed>();
@@ -117,7 +129,7 @@ export function debianKernel(entry: KernelEntry, mirrors: Mirrors): ListedKernel
   const kernelrelease = `${f.abi}-${f.flavour}`;
   const kernel: ListedKernel = {
     kernelrelease,
-    kmatrix: { distro: `debian-${codename}`, arch, abi: f.abi!, flavour: f.flavour!, packageVersion: f.version, packages },
+    kmatrix: { distro: `debian-${codename}`, arch, abi: f.abi!, flavour: f.flavour!, packageVersion: f.version, packages, image: imageBeside(f, kernelrelease) },
   };
   if (entry.kernelrelease !== kernelrelease) kernel.listedAs = entry.kernelrelease;
   return kernel;

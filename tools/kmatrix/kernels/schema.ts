@@ -34,6 +34,15 @@ export type ListedPackage = z.infer<typeof listedPackage>;
 export const headerPackage = listedPackage.required({ sha256: true, size: true });
 export type HeaderPackage = z.infer<typeof headerPackage>;
 
+/**
+ * The kernel itself (linux-image-<abi>-<flavour>-unsigned on Debian): what `test-driver` boots to
+ * prove a module loads. Never needed to build, so a kernel without one still builds.
+ */
+export const listedImage = listedPackage.omit({ role: true, hostArch: true });
+export type ListedImage = z.infer<typeof listedImage>;
+export const imagePackage = listedImage.required({ sha256: true, size: true });
+export type ImagePackage = z.infer<typeof imagePackage>;
+
 /** How a package is named in kmatrix.unavailable: "name", or "name (hostArch)" for kbuild. */
 export function packageLabel(p: Pick<ListedPackage, 'name' | 'hostArch'>): string {
   return p.name + (p.hostArch ? ` (${p.hostArch})` : '');
@@ -49,7 +58,9 @@ export const kmatrixBlock = z
     /** gcc major the kernel was built with, as its header package's Depends say (linux-compiler-gcc-12-x86, gcc-14). */
     gcc: z.string().regex(/^\d+$/).optional(),
     packages: z.array(listedPackage).min(1),
-    /** Packages (name, or "name (hostArch)" for kbuild) the index lists but the mirror answered 404 for at crawl time. */
+    /** The kernel image package, when the archive has one (its absence only stops test-driver). */
+    image: listedImage.optional(),
+    /** Packages (name, or "name (hostArch)" for kbuild; the image by name) the index lists but the mirror answered 404 for at crawl time. */
     unavailable: z.array(z.string()).optional(),
   })
   .strict();

@@ -91,6 +91,14 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
   return [...chosen];
 }
 
+/** The kernel image to boot, or why there is none (test-driver reports that as an infrastructure gap). */
+function imageOf(e: ListedKernel): Pick<DraftTarget['kernel'], 'image' | 'imageGap'> {
+  const image = e.kmatrix.image;
+  if (!image) return { imageGap: `the archive index lists no linux-image-${e.kernelrelease}-unsigned ${e.kmatrix.packageVersion}` };
+  if (e.kmatrix.unavailable?.includes(image.name)) return { imageGap: `the mirror does not serve ${image.name} ${image.version} although its index lists it` };
+  return { image };
+}
+
 export function planTargets(policy: Policy, entries: ListedKernel[], toolchains: Map<string, LoadedToolchain>): Plan {
   const skipped: Skipped[] = [];
   const byName = new Map<string, { target: DraftTarget; rule: number }>();
@@ -135,11 +143,24 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
       const target: DraftTarget = {
         schemaVersion: TARGET_SCHEMA_VERSION,
         name: '',
-        driver: { name: rule.driver, path: driver.path, modules: driver.modules, ...(driver.dkms ? { dkms: true } : {}) },
+        driver: {
+          name: rule.driver,
+          path: driver.path,
+          modules: driver.modules,
+          ...(driver.dkms ? { dkms: true } : {}),
+          ...(driver.smokeTest ? { smokeTest: driver.smokeTest } : {}),
+        },
         distro: rule.distro,
         kernelrelease: e.kernelrelease,
         arch: e.kmatrix.arch,
-        kernel: { abi: e.kmatrix.abi, flavour: e.kmatrix.flavour, packageVersion: e.kmatrix.packageVersion, ...(e.listedAs ? { listedAs: e.listedAs } : {}), ...(e.kmatrix.gcc ? { gcc: e.kmatrix.gcc } : {}) },
+        kernel: {
+          abi: e.kmatrix.abi,
+          flavour: e.kmatrix.flavour,
+          packageVersion: e.kmatrix.packageVersion,
+          ...(e.listedAs ? { listedAs: e.listedAs } : {}),
+          ...(e.kmatrix.gcc ? { gcc: e.kmatrix.gcc } : {}),
+          ...imageOf(e),
+        },
         // kbuild's host programs must run on the toolchain's machine: the amd64 ones to cross-compile.
         headers: e.kmatrix.packages
           .filter((p) => !p.hostArch || p.hostArch === spec.hostArch)

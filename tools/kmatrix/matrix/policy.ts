@@ -11,6 +11,9 @@ const driver = z
     path: repoPath.describe('Folder with the Kbuild/Makefile, relative to the repository root'),
     modules: z.array(identifier).min(1).describe('Module names the build must produce, without .ko'),
     dkms: z.boolean().optional().describe('The folder is a DKMS source tree: build it as DKMS would, from its dkms.conf (kmatrix driver import sets this)'),
+    smokeTest: repoPath
+      .optional()
+      .describe('Script, relative to the driver folder, that test-driver runs with busybox sh inside the booted kernel once the modules are loaded (exit 0 = the driver works)'),
   })
   .strict();
 

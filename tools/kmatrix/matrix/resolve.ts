@@ -5,7 +5,7 @@
  * into target.json — from then on a target's hash never depends on the network. A digest already
  * recorded in an existing target.json or in the store is reused without a request.
  */
-import type { HeaderPackage, ListedPackage } from '../kernels/schema.ts';
+import type { HeaderPackage, ImagePackage, ListedImage, ListedPackage } from '../kernels/schema.ts';
 import type { HeaderStore } from '../headers/store.ts';
 import { targetSchema, type DraftTarget, type Target } from './target.ts';
 import type { Skipped } from './generate.ts';
@@ -15,11 +15,14 @@ export type KnownDigests = Map<string, { sha256: string; size: number }>;
 /** Digests recorded in existing targets, by URL. */
 export function knownDigests(targets: Target[]): KnownDigests {
   const out: KnownDigests = new Map();
-  for (const t of targets) for (const h of t.headers) out.set(h.url, { sha256: h.sha256, size: h.size });
+  for (const t of targets) {
+    for (const h of t.headers) out.set(h.url, { sha256: h.sha256, size: h.size });
+    if (t.kernel.image) out.set(t.kernel.image.url, { sha256: t.kernel.image.sha256, size: t.kernel.image.size });
+  }
   return out;
 }
 
-type Resolution = { pkg: HeaderPackage } | { missing: string[] };
+type Resolution = { pkg: ListedPackage & { sha256: string; size: number } } | { missing: string[] };
 
 export async function resolveTargets(
   drafts: DraftTarget[],
@@ -27,8 +30,14 @@ export async function resolveTargets(
   store: HeaderStore,
   parallel = 4,
 ): Promise<{ targets: Target[]; skipped: Skipped[] }> {
+  // A kernel image is resolved like a header package (role and hostArch do not take part).
+  const asPackage = (i: ListedImage): ListedPackage => ({ role: 'flavour', ...i });
   const pending = new Map<string, ListedPackage>();
-  for (const t of drafts) for (const h of t.headers) if (!h.sha256 && !pending.has(h.url)) pending.set(h.url, h);
+  for (const t of drafts) {
+    for (const h of t.headers) if (!h.sha256 && !pending.has(h.url)) pending.set(h.url, h);
+    const image = t.kernel.image;
+    if (image && !image.sha256 && !pending.has(image.url)) pending.set(image.url, asPackage(image));
+  }
 
   const resolved = new Map<string, Resolution>();
   const queue = [...pending.values()];
@@ -60,9 +69,19 @@ export async function resolveTargets(
       skipped.push({ what: draft.name, why: `no mirror serves ${gone.join(', ')} (HTTP 404 from every URL the list gives and from this machine's mirrors)` });
       continue;
     }
-    targets.push(targetSchema.parse({ ...draft, headers }));
+    targets.push(targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }));
   }
   return { targets, skipped };
+}
+
+function imageResolution(draft: DraftTarget, resolved: Map<string, Resolution>): Pick<Target['kernel'], 'image' | 'imageGap'> {
+  const image = draft.kernel.image;
+  if (!image) return {};
+  if (image.sha256) return { image: image as ImagePackage };
+  const r = resolved.get(image.url)!;
+  if ('missing' in r) return { image: undefined, imageGap: `no mirror serves ${image.name} ${image.version} (HTTP 404 from ${r.missing.join(', ')})` };
+  const { role: _role, hostArch: _host, ...pinnedImage } = r.pkg;
+  return { image: pinnedImage };
 }
 
 /** The package as served: the URL that answered first, the others kept as alternatives. */

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { join } from 'node:path';
 import { arch, identifier, kernelRelease, repoPath } from './names.ts';
-import { headerPackage, type ListedPackage } from '../kernels/schema.ts';
+import { headerPackage, imagePackage, type ListedImage, type ListedPackage } from '../kernels/schema.ts';
 import { digest } from '../toolchain/spec.ts';
 import { parseWith, readJsonFile } from '../files/json.ts';
 import { KmatrixError } from '../errors.ts';
@@ -16,7 +16,9 @@ export const targetSchema = z
   .object({
     schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
     name: z.string().regex(/^[a-z0-9][a-z0-9._+~-]*$/),
-    driver: z.object({ name: identifier, path: repoPath, modules: z.array(identifier).min(1), dkms: z.boolean().optional() }).strict(),
+    driver: z
+      .object({ name: identifier, path: repoPath, modules: z.array(identifier).min(1), dkms: z.boolean().optional(), smokeTest: repoPath.optional() })
+      .strict(),
     distro: identifier,
     kernelrelease: kernelRelease,
     arch,
@@ -29,6 +31,10 @@ export const targetSchema = z
         listedAs: z.string().optional(),
         /** gcc major the kernel was built with (index Depends, or its headers' .config), when known. */
         gcc: z.string().regex(/^\d+$/).optional(),
+        /** The kernel test-driver boots (its bytes pinned like the headers'). */
+        image: imagePackage.optional(),
+        /** Why there is no image to boot (an infrastructure gap: test-driver reports it, the build is unaffected). */
+        imageGap: z.string().optional(),
       })
       .strict(),
     headers: z.array(headerPackage).min(1),
@@ -49,7 +55,10 @@ export const targetSchema = z
 export type Target = z.infer<typeof targetSchema>;
 
 /** A target as planned, before the digests of crawler-listed packages are resolved. */
-export type DraftTarget = Omit<Target, 'headers'> & { headers: ListedPackage[] };
+export type DraftTarget = Omit<Target, 'headers' | 'kernel'> & {
+  headers: ListedPackage[];
+  kernel: Omit<Target['kernel'], 'image'> & { image?: ListedImage };
+};
 
 /** Readable and unique: `<driver>--<distro>--<kernelrelease>--<arch>`. */
 export function projectName(t: Pick<Target, 'driver' | 'distro' | 'kernelrelease' | 'arch'>): string {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
 import type { Stage } from '../errors.ts';
 import { nameParts, outputDir } from '../matrix/target.ts';
+import { bootLabel, bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 export type Outcome = 'built' | 'cached' | 'failed' | 'skipped';
 
@@ -31,7 +32,12 @@ export interface TargetRun {
   failure?: FailureRecord;
   /** Why a skipped target was skipped */
   reason?: string;
+  /** The test-driver verdict, when the run included it ('skipped': its build failed) */
+  boot?: { status: BootOutcome | 'skipped'; message: string; console?: string };
 }
+
+/** Boot outcomes that mean "the module does not work on this kernel". */
+const NOT_LOADING = new Set<string>(['rejected', 'smoke-failed', 'unload-failed', 'kernel-error', 'hung', 'wrong-kernel', 'crashed']);
 
 export interface RunSummary {
   finishedAt: string;
@@ -59,8 +65,16 @@ const OUTCOME: Record<string, Outcome> = {
   stopped: 'skipped',
 };
 
-export async function summarize(root: string, results: { project: string; status: string }[]): Promise<RunSummary> {
+export interface TaskStatus {
+  project: string;
+  status: string;
+  /** build-driver (default) or test-driver */
+  target?: string;
+}
+
+export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunSummary> {
   const targets: TargetRun[] = [];
+  const results = tasks.filter((t) => (t.target ?? 'build-driver') === 'build-driver');
   for (const r of results) {
     const [, distro, , arch] = r.project.split('--');
     if (!distro || !arch) continue;
@@ -79,6 +93,14 @@ export async function summarize(root: string, results: { project: string; status
     }
     targets.push(run);
   }
+  for (const r of tasks.filter((t) => t.target === 'test-driver')) {
+    const run = targets.find((t) => t.name === r.project);
+    if (!run) continue;
+    const result = await readFile(join(bootOutputDir(root, nameParts(r.project)), 'result.json'), 'utf8').then((t) => JSON.parse(t) as BootResult, () => undefined);
+    const outcome = OUTCOME[r.status];
+    if (outcome === 'skipped' || !result) run.boot = { status: 'skipped', message: outcome === 'skipped' ? 'not run: its build failed or the run stopped' : 'no result recorded (see the task output)' };
+    else run.boot = { status: result.status, message: result.message, ...(result.console ? { console: result.console } : {}) };
+  }
   targets.sort((a, b) => a.name.localeCompare(b.name));
   return { finishedAt: new Date().toISOString(), targets };
 }
@@ -91,10 +113,23 @@ export function renderSummary(s: RunSummary): string[] {
     row[t.outcome]++;
     rows.set(key, row);
   }
-  const lines = [`kmatrix: build-driver summary, ${s.targets.length} target${s.targets.length === 1 ? '' : 's'}`];
-  lines.push(`  ${'distro × arch'.padEnd(32)} built  cached  failed  skipped`);
+  const booted = s.targets.some((t) => t.boot);
+  const boots = new Map<string, { loads: number; failing: number; untested: number }>();
+  for (const t of s.targets) {
+    if (!t.boot) continue;
+    const key = `${t.distro} ${t.arch}`;
+    const b = boots.get(key) ?? { loads: 0, failing: 0, untested: 0 };
+    if (t.boot.status === 'loads') b.loads++;
+    else if (NOT_LOADING.has(t.boot.status)) b.failing++;
+    else b.untested++;
+    boots.set(key, b);
+  }
+  const lines = [`kmatrix: ${booted ? 'build-driver and test-driver' : 'build-driver'} summary, ${s.targets.length} target${s.targets.length === 1 ? '' : 's'}`];
+  lines.push(`  ${'distro × arch'.padEnd(32)} built  cached  failed  skipped${booted ? '  loads ✓  loads ✗  untested' : ''}`);
   for (const [key, r] of [...rows].sort()) {
-    lines.push(`  ${key.padEnd(32)} ${String(r.built).padStart(5)}  ${String(r.cached).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}`);
+    const b = boots.get(key) ?? { loads: 0, failing: 0, untested: 0 };
+    const bootColumns = booted ? `  ${String(b.loads).padStart(7)}  ${String(b.failing).padStart(7)}  ${String(b.untested).padStart(8)}` : '';
+    lines.push(`  ${key.padEnd(32)} ${String(r.built).padStart(5)}  ${String(r.cached).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}${bootColumns}`);
   }
   const skipped = s.targets.filter((t) => t.reason);
   if (skipped.length > 0) lines.push('  skipped:');
@@ -106,6 +141,13 @@ export function renderSummary(s: RunSummary): string[] {
     const what = f.kind === 'compile' ? `compile error: ${f.firstError ?? f.message}` : f.kind === 'infrastructure' ? `infrastructure (${f.stage}): ${f.message}` : f.message;
     lines.push(`    ${t.name}: ${what}`);
     if (f.log) lines.push(`      log: ${f.log}`);
+  }
+  const notLoading = s.targets.filter((t) => t.boot && t.boot.status !== 'loads');
+  if (notLoading.length > 0) lines.push('  not proven to load:');
+  for (const t of notLoading) {
+    const b = t.boot!;
+    lines.push(`    ${t.name}: ${b.status === 'skipped' ? 'not tested' : bootLabel(b.status)} — ${b.message}`);
+    if (b.console) lines.push(`      console: ${b.console}`);
   }
   return lines;
 }

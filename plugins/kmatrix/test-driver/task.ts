@@ -1,0 +1,47 @@
+/**
+ * One test-driver task. A failure of our own making (no QEMU, a download that fails) is written as
+ * a result too — status "error", with the remedy — so the run summary can tell it from a module
+ * the kernel rejected.
+ */
+import { join } from 'node:path';
+import { loadGuestLock } from '../../../tools/kmatrix/boot/guest.ts';
+import { bootTest, DEFAULT_BOOT_TIMEOUT_S } from '../../../tools/kmatrix/boot/test.ts';
+import { bootOutputDir, passed, renderBootResult, type BootResult } from '../../../tools/kmatrix/boot/result.ts';
+import { renderError } from '../../../tools/kmatrix/errors.ts';
+import { writeFileAtomic } from '../../../tools/kmatrix/files/atomic.ts';
+import { defaultStoreDir, HeaderStore } from '../../../tools/kmatrix/headers/store.ts';
+import { loadTarget, nameParts } from '../../../tools/kmatrix/matrix/target.ts';
+import type { TaskOutput } from '../build-driver/task.ts';
+import type { TestDriverOptions } from './executor.ts';
+
+export async function runBootTask(root: string, projectRoot: string, options: TestDriverOptions, out: TaskOutput): Promise<boolean> {
+  const file = join(root, projectRoot, 'target.json');
+  try {
+    const target = await loadTarget(file);
+    const result = await bootTest(root, target, {
+      store: new HeaderStore(defaultStoreDir(), out.log),
+      lock: await loadGuestLock(root),
+      timeoutMs: (options.timeout ?? DEFAULT_BOOT_TIMEOUT_S) * 1000,
+      log: out.log,
+    });
+    const lines = renderBootResult(result);
+    if (passed(result)) out.log(lines.join('\n'));
+    else out.error(lines.join('\n'));
+    return passed(result);
+  } catch (error) {
+    out.error(renderError(error));
+    const name = projectRoot.split('/').slice(1).join('--');
+    const place = nameParts(name);
+    const result: BootResult = {
+      target: name,
+      kernelrelease: place.kernelrelease,
+      arch: place.arch,
+      status: 'error',
+      message: renderError(error).replace(/^kmatrix: /, ''),
+      kernelLines: [],
+      smokeOutput: [],
+    };
+    await writeFileAtomic(join(bootOutputDir(root, place), 'result.json'), `${JSON.stringify(result, null, 2)}\n`).catch(() => {});
+    return false;
+  }
+}

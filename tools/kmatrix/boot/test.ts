@@ -1,0 +1,115 @@
+/**
+ * One boot test: the target's own kernel under QEMU, an initramfs with a static busybox, the
+ * built modules and the driver's smoke test; the verdict read from the serial console. Writes
+ * dist/boot/<target>/result.json and console.log (whole files or nothing), whatever the verdict.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { KmatrixError } from '../errors.ts';
+import { writeFileAtomic } from '../files/atomic.ts';
+import type { HeaderStore } from '../headers/store.ts';
+import { outputDir, type Target } from '../matrix/target.ts';
+import { readConsole } from './console.ts';
+import { bootOutputDir, type BootResult } from './result.ts';
+import { busyboxOf, type GuestLock } from './guest.ts';
+import { GUEST_MODULES, GUEST_SMOKE, initScript } from './init-script.ts';
+import { writeInitramfs, type InitramfsEntry } from './initramfs.ts';
+import { bootableKernel, guestBusybox, type BootableKernel } from './kernel-image.ts';
+import { chooseAccel, qemuArgs, qemuVersion, runGuest, type Accel } from './qemu.ts';
+
+export const DEFAULT_BOOT_TIMEOUT_S = 90;
+
+export interface BootTestOptions {
+  store: HeaderStore;
+  lock: GuestLock;
+  timeoutMs?: number;
+  /** Folder with the built <module>.ko files; default: the target's build-driver output */
+  modulesDir?: string;
+  /** Where result.json and console.log go; default: bootOutputDir */
+  outDir?: string;
+  log?: (line: string) => void;
+  /** Each console line as it arrives */
+  onConsole?: (line: string) => void;
+}
+
+async function guestFiles(root: string, target: Target, modulesDir: string, busybox: Buffer, init: string): Promise<InitramfsEntry[]> {
+  const entries: InitramfsEntry[] = ['bin', 'dev', 'proc', 'sys', 'tmp', 'kmatrix', GUEST_MODULES].map((path) => ({ type: 'dir', path }));
+  entries.push({ type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 });
+  entries.push({ type: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 });
+  for (const m of target.driver.modules) {
+    const file = join(modulesDir, `${m}.ko`);
+    if (!existsSync(file)) {
+      throw new KmatrixError(`no built module ${relative(root, file)} to boot`, {
+        stage: 'boot',
+        target: target.name,
+        remedy: `build it first: npx nx run ${target.name}:build-driver (test-driver depends on it and does so itself)`,
+      });
+    }
+    entries.push({ type: 'file', path: `${GUEST_MODULES}/${m}.ko`, data: await readFile(file) });
+  }
+  if (target.driver.smokeTest) {
+    const script = join(root, target.driver.path, target.driver.smokeTest);
+    entries.push({ type: 'file', path: GUEST_SMOKE, data: await readFile(script), mode: 0o755 });
+  }
+  return entries;
+}
+
+async function bootOnce(target: Target, kernel: BootableKernel, initramfs: Buffer, accel: Accel, timeoutMs: number, onLine?: (line: string) => void) {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-boot-'));
+  try {
+    const initrd = join(dir, 'initramfs.cpio');
+    await writeFile(initrd, initramfs);
+    return await runGuest(target.arch, qemuArgs(target.arch, kernel, initrd, accel), timeoutMs, onLine);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function bootTest(root: string, target: Target, options: BootTestOptions): Promise<BootResult> {
+  const log = options.log ?? (() => {});
+  const outDir = options.outDir ?? bootOutputDir(root, target);
+  const base = { target: target.name, kernelrelease: target.kernelrelease, arch: target.arch, kernelLines: [], smokeOutput: [] };
+  const image = target.kernel.image;
+  if (!image) {
+    // Nothing to boot is the archive's gap, not the driver's failure: reported, not failed.
+    const result: BootResult = { ...base, status: 'gap', message: `not tested (infrastructure gap): ${target.kernel.imageGap ?? 'no kernel image recorded'}` };
+    await writeFileAtomic(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+    return result;
+  }
+  const qemu = await qemuVersion(target.arch);
+  log(`preparing ${image.name} ${image.version}`);
+  const kernel = await bootableKernel(options.store, image, target.kernelrelease, target.arch);
+  const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
+  const modulesDir = options.modulesDir ?? outputDir(root, target);
+  const initramfs = writeInitramfs(await guestFiles(root, target, modulesDir, busybox, initScript(target.driver.modules, Boolean(target.driver.smokeTest))));
+  const probe = writeInitramfs([
+    ...['bin', 'dev', 'proc', 'sys'].map((path) => ({ type: 'dir' as const, path })),
+    { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
+    { type: 'file', path: 'init', data: Buffer.from('#!/bin/busybox sh\n/bin/busybox echo "KMX-RESULT booted probe"\n/bin/busybox poweroff -f\n'), mode: 0o755 },
+  ]);
+  const accel = await chooseAccel(
+    target.arch,
+    options.store.dir,
+    async (a) => (await bootOnce(target, kernel, probe, a, 10_000)).console.includes('KMX-RESULT booted'),
+    process.env,
+    log,
+  );
+  log(`booting ${target.kernelrelease} (${target.arch}, ${accel === 'kvm' ? 'KVM' : 'TCG'}, ${kernel.format})`);
+  const run = await bootOnce(target, kernel, initramfs, accel, options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_S * 1000, options.onConsole);
+  const verdict = readConsole(run.console, { kernelrelease: target.kernelrelease, modules: target.driver.modules }, run.ended);
+  const consoleFile = join(outDir, 'console.log');
+  await writeFileAtomic(consoleFile, run.console);
+  const result: BootResult = {
+    ...base,
+    ...verdict,
+    accel,
+    qemu,
+    image: { name: image.name, version: image.version, sha256: image.sha256 },
+    timings: { bootMs: run.bootMs, testMs: run.bootMs === undefined ? undefined : run.totalMs - run.bootMs, totalMs: run.totalMs },
+    console: relative(root, consoleFile),
+  };
+  await writeFileAtomic(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}
