@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The main job, from a fresh Debian 12 machine to built and cached kernel modules:
-#   host set-up (Docker engine, registry, tools) → npm ci → crawl the Debian archive →
-#   build and pin the toolchain image → generate targets/ → nx run-many -t build-driver
-#   (real builds) → the same again (all from cache).
+# The main job, from a fresh Debian 12 machine to built, boot-tested and cached kernel modules:
+#   host set-up (Docker engine, registry, QEMU, tools) → npm ci → crawl the Debian archive →
+#   build and pin the toolchain image → generate targets/ → nx run-many -t test-driver
+#   (real builds, then each target's own kernel booted under QEMU with its module) → the same
+#   again (all from cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-step "host set-up: Docker engine, OCI registry, debootstrap, xz, kmod"
+step "host set-up: Docker engine, OCI registry, QEMU, debootstrap, xz, kmod"
 bash tools/setup-host.sh
 
 if [ ! -x node_modules/.bin/nx ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -28,11 +29,11 @@ step "generate targets/ from support-matrix.json"
 npx kmatrix gen
 
 export NX_DAEMON="${NX_DAEMON:-false}"
-step "build every target (nx run-many -t build-driver)"
-npx nx run-many -t build-driver --output-style=static
+step "build every target, then boot its kernel and load it (nx run-many -t test-driver)"
+npx nx run-many -t test-driver --output-style=static
 
 step "run it again: every task comes from the Nx cache"
-npx nx run-many -t build-driver
+npx nx run-many -t test-driver
 
 step "built modules"
 for target in $(find targets -name target.json | sort); do
@@ -40,4 +41,8 @@ for target in $(find targets -name target.json | sort); do
     printf '%s  %s\n' "$(sha256sum "$ko" | cut -c1-16)" "$ko"
     printf '    vermagic: %s\n' "$(modinfo -F vermagic "$ko")"
   done
+  result="dist/boot/$(dirname "$target")/result.json"
+  if [ -f "$result" ]; then
+    printf '    boot: %s\n' "$(node -p "const r = require('./$result'); r.status + ' — ' + r.message")"
+  fi
 done

@@ -27,6 +27,11 @@ command -v curl >/dev/null || need+=(curl)
 command -v file >/dev/null || need+=(file)
 # rpmbuild: the tests build real .rpm header packages (gzip, xz, zstd payloads) to unpack
 command -v rpmbuild >/dev/null || need+=(rpm)
+# QEMU: test-driver boots each target's own kernel (amd64 guests; arm64 guests under -M virt)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+# zstd: some kernels compress their vmlinux with it (unpacked once to boot without the decompressor)
+command -v zstd >/dev/null || need+=(zstd)
 # chromium: the tests open the HTML matrix report in a real headless browser (playwright-core)
 command -v chromium >/dev/null || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then

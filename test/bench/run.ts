@@ -14,7 +14,9 @@
  *   incremental figure: one changed target among the largest size → exactly one task, and the
  *   wall time of `nx affected` around a no-op build, i.e. wall time minus one build (limit 3 s).
  *
- * Usage: npm run bench [-- --figures build,headers,scale,remote,load] [-- --sizes 1000,5000] [-- --runs 3]
+ *   boot tests (boot.ts): test-driver over the default matrix vs bare boots of the same kernels.
+ *
+ * Usage: npm run bench [-- --figures build,headers,scale,remote,load,boot] [-- --sizes 1000,5000] [-- --runs 3]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -28,8 +30,9 @@ import { measure, type Measured } from './peak-memory.ts';
 import { headerFetch } from './header-fetch.ts';
 import { buildOverhead } from './build-overhead.ts';
 import { loadTest, remoteRestore } from './remote-cache.ts';
+import { bootBench } from './boot.ts';
 
-const FIGURES = ['build', 'headers', 'scale', 'remote', 'load'] as const;
+const FIGURES = ['build', 'headers', 'scale', 'remote', 'load', 'boot'] as const;
 const { values } = parseArgs({
   options: {
     figures: { type: 'string', default: FIGURES.join(',') },
@@ -200,12 +203,21 @@ async function main(): Promise<void> {
         `ours ${l.ours.seconds.toFixed(2)} s (p50 ${ms(l.ours.p50)}, p99 ${ms(l.ours.p99)}), baseline ${l.baseline.seconds.toFixed(2)} s (bare Node HTTP file server: p50 ${ms(l.baseline.p50)}, p99 ${ms(l.baseline.p99)}), ratio ${(l.ours.seconds / l.baseline.seconds).toFixed(2)}`,
     );
   }
+  if (figures.has('boot')) {
+    const b = await bootBench(runs);
+    const perMinute = (b.targets / b.oursSeconds) * 60;
+    print(
+      `boot tests, ${b.targets} kernels of the default matrix (amd64 and arm64, TCG), ${b.parallel} at a time: ${perMinute.toFixed(1)} tests per minute, ` +
+        `${Math.round(b.bootShare * 100)}% of each test booting and ${Math.round((1 - b.bootShare) * 100)}% testing (insmod, smoke test, rmmod, log); ` +
+        `ours ${b.oursSeconds.toFixed(1)} s (nx run-many -t test-driver, builds cached), baseline ${b.baselineSeconds.toFixed(1)} s (bare boots of the same kernels to a shell that powers off), ratio ${(b.oursSeconds / b.baselineSeconds).toFixed(2)}`,
+    );
+  }
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${mib(totalmem())} RAM, Node ${process.version}, nx ${JSON.parse(await readFile(join(repoRoot, 'node_modules/nx/package.json'), 'utf8')).version}`;
   const results = [
     '# Benchmark results',
     '',
     `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}; median of ${runs} runs, daemon off.`,
-    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files.',
+    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism.',
     '',
     ...lines.map((l) => `- ${l}`),
     '',

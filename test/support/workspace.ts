@@ -110,6 +110,8 @@ export function expectOk(result: Result, what: string): Result {
 
 /** The default test policy: the example driver, newest bookworm 6.1 and 6.12 ABIs × amd64 and cloud-amd64. */
 export const BOOKWORM_AMD64_POLICY = 'test/fixtures/policy-bookworm-amd64.json';
+/** The boot tests' sample: bookworm 6.1 and 6.12 × amd64 and arm64, plus 6.1 cloud-amd64 (another flavour of one ABI). */
+export const BOOT_POLICY = 'test/fixtures/policy-boot.json';
 
 /**
  * What a user does before the first build: crawl the archive (what the policy needs), build/pin

@@ -92,3 +92,17 @@ test("the kernel's compiler is read from its .config, old and new style", async 
   assert.equal(gccMajorOf('CONFIG_GCC_VERSION=140200\n')?.major, '14');
   assert.equal(gccMajorOf('CONFIG_CLANG_VERSION=0\n'), undefined);
 });
+
+test('a kernel the archive has no image for still builds; the target records the gap for test-driver', () => {
+  const plan = planTargets(policy(), list, toolchains);
+  const withImage = plan.targets.find((t) => t.kernelrelease === '6.1.0-57-amd64')!;
+  assert.equal(withImage.kernel.image?.name, 'linux-image-6.1.0-57-amd64-unsigned');
+  assert.equal(withImage.kernel.imageGap, undefined);
+  const cloud = plan.targets.find((t) => t.kernelrelease === '6.1.0-57-cloud-amd64')!;
+  assert.equal(cloud.kernel.image, undefined);
+  assert.equal(cloud.kernel.imageGap, 'the archive index lists no linux-image-6.1.0-57-cloud-amd64-unsigned 6.1.192-3');
+  // Listed, but the mirror answered 404 at crawl time.
+  const gone = list.map((k) => (k.kernelrelease === '6.1.0-57-amd64' ? { ...k, kmatrix: { ...k.kmatrix, unavailable: ['linux-image-6.1.0-57-amd64-unsigned'] } } : k));
+  const t = planTargets(policy(), gone, toolchains).targets.find((x) => x.kernelrelease === '6.1.0-57-amd64')!;
+  assert.match(t.kernel.imageGap!, /the mirror does not serve linux-image-6\.1\.0-57-amd64-unsigned 6\.1\.192-3/);
+});

@@ -1,8 +1,12 @@
 /**
- * The guest's /init: load the modules, run the driver's smoke test, unload, dump the kernel log,
+ * The guest's /init: load the modules, run the driver's smoke test, unload, print the kernel log,
  * power off. Everything it says goes to the serial console as `KMX-…` lines (boot/console.ts
  * reads them); the kernel's own console output is turned down to emergencies right after boot so
- * it cannot split those lines, and the full kernel log is printed at the end instead.
+ * it cannot split those lines. Of the kernel log it prints what the test caused (every line from
+ * the first insmod on) and any error line of the boot before it: a few lines instead of the
+ * hundreds an emulated UART would have to carry. After `KMX-RESULT done` the host stops QEMU
+ * itself; the guest waits before powering off so the console drains first (a power-off does not
+ * wait for the UART, and under load the last lines were lost).
  */
 
 /** Where the init script finds things inside the initramfs. */
@@ -23,12 +27,14 @@ mkdir -p /tmp && mount -t tmpfs tmp /tmp
 dmesg -n 1
 say() { echo "KMX-RESULT $*"; }
 finish() {
-  dmesg | while IFS= read -r l; do echo "KMX-DMESG $l"; done
+  { dmesg | head -n "$before" | grep -E 'BUG:|Oops|WARNING:|Kernel panic|Call Trace'; dmesg | tail -n +"$((before + 1))"; } |
+    while IFS= read -r l; do echo "KMX-DMESG $l"; done
   say done
-  sync
+  sleep 5
   poweroff -f
 }
 say booted "$(uname -r)"
+before=$(dmesg | wc -l)
 loaded=""
 for m in ${list}; do
   say step insmod "$m"

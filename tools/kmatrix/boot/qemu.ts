@@ -60,15 +60,19 @@ function qemuMissing(arch: Arch, cause: unknown): KmatrixError {
  * Boots one guest and collects its serial console. `onLine` sees each line as it arrives (progress,
  * and "hung at <last line>" needs the last one). Resolves when QEMU exits or the deadline passes.
  */
+export const DONE_MARKER = 'KMX-RESULT done';
+
 export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: (line: string) => void = () => {}): Promise<GuestRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-    const child = spawn('timeout', ['--kill-after=2', `${seconds}s`, QEMU_BINARY[arch], ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so one kill takes `timeout` and QEMU together.
+    const child = spawn('timeout', ['--kill-after=2', `${seconds}s`, QEMU_BINARY[arch], ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     let err = '';
     let pending = '';
     let bootMs: number | undefined;
+    let finished = false;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
       pending += chunk;
@@ -77,20 +81,44 @@ export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: 
       for (const line of parts) {
         if (bootMs === undefined && line.includes('KMX-RESULT booted')) bootMs = Date.now() - started;
         onLine(line.replace(/\r$/, ''));
+        // The guest said everything: no need to wait for its power-off.
+        if (line.includes(DONE_MARKER)) {
+          finished = true;
+          stop();
+        }
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    // Our own death (Ctrl-C on nx) takes the guest along at once; `timeout` covers a SIGKILL.
-    const stop = () => child.kill('SIGKILL');
-    process.once('exit', stop);
-    child.on('error', (error) => {
+    // Our own death (Ctrl-C on nx, a SIGTERM) takes the guest along at once; `timeout` covers a SIGKILL.
+    const stop = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      stop();
+      detach();
+      process.kill(process.pid, signal); // then die of it, as without this handler
+    };
+    const detach = () => {
       process.removeListener('exit', stop);
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    };
+    process.once('exit', stop);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    child.on('error', (error) => {
+      detach();
       reject(new KmatrixError('coreutils `timeout` is not available to run QEMU under', { stage: 'boot', cause: error, remedy: 'install coreutils' }));
     });
     child.on('close', (code) => {
-      process.removeListener('exit', stop);
+      detach();
       if (pending) onLine(pending);
       const totalMs = Date.now() - started;
+      if (finished) return resolve({ console: out, ended: 'exited', bootMs, totalMs });
       if (code === 124 || code === 137) return resolve({ console: out, ended: 'timeout', bootMs, totalMs });
       if (code === 127 || (code !== 0 && /No such file|not found/.test(err) && out === '')) return reject(qemuMissing(arch, new Error(err)));
       if (code !== 0 && out === '') {

@@ -18,6 +18,8 @@ export interface BootResult {
   accel?: Accel;
   qemu?: string;
   image?: { name: string; version: string; sha256: string };
+  /** The modules booted, so a report never credits a result to other bytes than it tested */
+  modules?: { file: string; sha256: string }[];
   /** boot: QEMU start → the guest's first line; test: the rest (insmod, smoke test, rmmod, log dump) */
   timings?: { bootMs?: number; testMs?: number; totalMs: number };
   /** relative to the workspace */

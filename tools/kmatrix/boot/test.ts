@@ -3,6 +3,7 @@
  * built modules and the driver's smoke test; the verdict read from the serial console. Writes
  * dist/boot/<target>/result.json and console.log (whole files or nothing), whatever the verdict.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { busyboxOf, type GuestLock } from './guest.ts';
 import { GUEST_MODULES, GUEST_SMOKE, initScript } from './init-script.ts';
 import { writeInitramfs, type InitramfsEntry } from './initramfs.ts';
 import { bootableKernel, guestBusybox, type BootableKernel } from './kernel-image.ts';
-import { chooseAccel, qemuArgs, qemuVersion, runGuest, type Accel } from './qemu.ts';
+import { chooseAccel, DONE_MARKER, qemuArgs, qemuVersion, runGuest, type Accel } from './qemu.ts';
 
 export const DEFAULT_BOOT_TIMEOUT_S = 90;
 
@@ -83,11 +84,15 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   const kernel = await bootableKernel(options.store, image, target.kernelrelease, target.arch);
   const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
   const modulesDir = options.modulesDir ?? outputDir(root, target);
-  const initramfs = writeInitramfs(await guestFiles(root, target, modulesDir, busybox, initScript(target.driver.modules, Boolean(target.driver.smokeTest))));
+  const files = await guestFiles(root, target, modulesDir, busybox, initScript(target.driver.modules, Boolean(target.driver.smokeTest)));
+  const initramfs = writeInitramfs(files);
+  const modules = files.flatMap((f) =>
+    f.type === 'file' && f.path.startsWith(`${GUEST_MODULES}/`) ? [{ file: f.path.slice(GUEST_MODULES.length + 1), sha256: createHash('sha256').update(f.data).digest('hex') }] : [],
+  );
   const probe = writeInitramfs([
     ...['bin', 'dev', 'proc', 'sys'].map((path) => ({ type: 'dir' as const, path })),
     { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
-    { type: 'file', path: 'init', data: Buffer.from('#!/bin/busybox sh\n/bin/busybox echo "KMX-RESULT booted probe"\n/bin/busybox poweroff -f\n'), mode: 0o755 },
+    { type: 'file', path: 'init', data: Buffer.from(`#!/bin/busybox sh\n/bin/busybox echo "KMX-RESULT booted probe"\n/bin/busybox echo "${DONE_MARKER}"\n/bin/busybox sleep 5\n/bin/busybox poweroff -f\n`), mode: 0o755 },
   ]);
   const accel = await chooseAccel(
     target.arch,
@@ -107,6 +112,7 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
     accel,
     qemu,
     image: { name: image.name, version: image.version, sha256: image.sha256 },
+    modules,
     timings: { bootMs: run.bootMs, testMs: run.bootMs === undefined ? undefined : run.totalMs - run.bootMs, totalMs: run.totalMs },
     console: relative(root, consoleFile),
   };

@@ -6,7 +6,8 @@
 import type { Target } from './target.ts';
 
 /** The kinds of input a target's build hashes (plugins/kmatrix/index.ts). */
-export type InputKind = 'headers' | 'toolchain' | 'flags' | 'source' | 'build-code' | 'target';
+/** image: the kernel test-driver boots (it never changes a build) */
+export type InputKind = 'headers' | 'toolchain' | 'flags' | 'source' | 'build-code' | 'image' | 'target';
 
 export interface InputChange {
   input: InputKind;
@@ -74,6 +75,11 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
   const sources = files.drivers.get(after.driver.path) ?? [];
   if (sources.length > 0) out.push({ input: 'source', detail: `changed: ${listed(sources)}` });
   if (files.buildCode.length > 0) out.push({ input: 'build-code', detail: `changed: ${listed(files.buildCode)}` });
+  const [ib, ia] = [before.kernel.image, after.kernel.image];
+  if (!same(ib, ia) || before.kernel.imageGap !== after.kernel.imageGap) {
+    const detail = ib && ia ? `${ia.name}: ${ib.version} → ${ia.version}, sha256 ${short(ib.sha256)} → ${short(ia.sha256)}` : ia ? `+ ${ia.name} ${ia.version}` : `- ${ib?.name ?? 'no image'}: ${after.kernel.imageGap ?? 'none recorded'}`;
+    out.push({ input: 'image', detail });
+  }
   if (out.length === 0 && !same(before, after)) {
     // Anything else in target.json (kernelDir, kernel metadata) is still part of the task's hash.
     out.push({ input: 'target', detail: 'target.json changed (kernel metadata)' });

@@ -63,17 +63,21 @@ export async function changedPaths(root: string, commit: string, paths: string[]
   return [...new Set([...tracked, ...untracked].filter(Boolean))].sort();
 }
 
-const BUILD_CODE = /^(plugins\/kmatrix\/|tools\/kmatrix\/(?!commands\/|crawl\/|cli\.ts$).*\.ts$)/;
+/** The code a build runs (the plugin's build-driver inputs): not the CLI, not the boot test's code. */
+const BUILD_CODE = /^(plugins\/kmatrix\/(?!test-driver\/)|tools\/kmatrix\/(?!commands\/|crawl\/|boot\/|cli\.ts$).*\.ts$)/;
 
 export async function fileChanges(root: string, commit: string, targets: Iterable<Target>, dockerfiles: Map<string, string>): Promise<FileChanges> {
   const drivers = new Set<string>();
   const toolchains = new Set<string>();
+  // A smoke test runs in the boot test's guest, never in a build.
+  const smokeTests = new Set<string>();
   for (const t of targets) {
     drivers.add(t.driver.path);
     toolchains.add(t.toolchain.name);
+    if (t.driver.smokeTest) smokeTests.add(`${t.driver.path}/${t.driver.smokeTest}`);
   }
   const changed = await changedPaths(root, commit, ['drivers', 'toolchains', 'plugins/kmatrix', 'tools/kmatrix', ...[...drivers]]);
-  const under = (dir: string) => changed.filter((f) => f.startsWith(`${dir}/`));
+  const under = (dir: string) => changed.filter((f) => f.startsWith(`${dir}/`) && !smokeTests.has(f));
   return {
     drivers: new Map([...drivers].map((d) => [d, under(d)])),
     toolchains: new Map(

@@ -11,6 +11,7 @@ import { compareVersions } from '../kernels/version.ts';
 import { existingTargetFiles } from '../matrix/sync.ts';
 import { isRemoved, loadTargetFile, outputDir, type Target } from '../matrix/target.ts';
 import { failureFile, type FailureRecord, type RunSummary } from './run-summary.ts';
+import { bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
 
@@ -25,6 +26,8 @@ export interface Cell {
   /** relative to the workspace */
   log?: string;
   detail?: string;
+  /** The last boot test of exactly these modules (test-driver), if any */
+  boot?: { status: BootOutcome; message: string; console?: string };
 }
 
 export interface ReportData {
@@ -87,5 +90,9 @@ async function cellOf(root: string, t: Target, outcome: string | undefined): Pro
     cell.modules = build.outputs.map((m) => ({ file: m.file, sha256: m.sha256 }));
     if (existsSync(join(out, 'build.log'))) cell.log = relative(root, join(out, 'build.log'));
   }
+  const boot = await json<BootResult>(join(bootOutputDir(root, t), 'result.json'));
+  // A verdict counts only for the bytes it booted (a rebuilt module has not been tested yet).
+  const same = (boot?.modules ?? []).length === cell.modules.length && cell.modules.every((m) => boot?.modules?.some((b) => b.file === m.file && b.sha256 === m.sha256));
+  if (boot && (same || boot.status === 'gap')) cell.boot = { status: boot.status, message: boot.message, ...(boot.console ? { console: boot.console } : {}) };
   return cell;
 }

@@ -5,17 +5,35 @@
  */
 import { relative, dirname, join } from 'node:path';
 import type { Cell, ReportData, Status } from './data.ts';
+import { bootLabel } from '../boot/result.ts';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const STATUSES: Status[] = ['built', 'cached', 'failed', 'skipped', 'excluded', 'not built'];
 /** 6.1.0-57-amd64 and 6.1.0-57-arm64 are one row; cloud and rt flavours are rows of their own. */
+/** The boot column: loads ✓, not loading ✗, untested (no verdict for these bytes, no image, infrastructure). */
+export type BootColumn = 'loads' | 'not loading' | 'untested';
+export function bootColumn(c: Cell): BootColumn {
+  if (!c.boot) return 'untested';
+  if (c.boot.status === 'loads') return 'loads';
+  return c.boot.status === 'gap' || c.boot.status === 'error' ? 'untested' : 'not loading';
+}
+const BOOT_COLUMNS: BootColumn[] = ['loads', 'not loading', 'untested'];
+
+function bootHtml(c: Cell, root: string, reportDir: string): string {
+  if (c.modules.length === 0 && !c.boot) return '';
+  const column = bootColumn(c);
+  const label = c.boot ? bootLabel(c.boot.status) : 'not boot-tested';
+  const link = c.boot?.console ? ` <a class="console" href="${esc(relative(reportDir, join(root, c.boot.console)))}">console</a>` : '';
+  return `<div class="boot b-${column.replace(' ', '-')}" title="${esc(c.boot?.message ?? 'run: npx nx run ' + c.target + ':test-driver')}">${esc(label)}${link}</div>`;
+}
+
 const rowKey = (kernelrelease: string) => kernelrelease.replace(/-?(amd64|arm64)$/, '') || kernelrelease;
 
 function cellHtml(c: Cell, root: string, reportDir: string): string {
   const link = c.log ? ` <a class="log" href="${esc(relative(reportDir, join(root, c.log)))}">log</a>` : '';
   const mods = c.modules.map((m) => `<code title="${esc(`${m.file} sha256 ${m.sha256}`)}">${esc(m.sha256.slice(0, 12))}</code>`).join(' ');
   const why = c.status === 'failed' && c.detail ? `<div class="why">${esc(c.detail.length > 90 ? `${c.detail.slice(0, 90)}…` : c.detail)}</div>` : '';
-  return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}${why}</td>`;
+  return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-boot="${bootColumn(c)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}${why}${bootHtml(c, root, reportDir)}</td>`;
 }
 
 export function renderHtml(data: ReportData, root: string, outFile: string): string {
@@ -37,7 +55,8 @@ export function renderHtml(data: ReportData, root: string, outFile: string): str
     });
     return `<h2>${esc(driver)}</h2><table class="grid"><thead><tr><th>kernel</th>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
   });
-  const counts = STATUSES.map((s) => `<span class="count s-${s.replace(' ', '-')}" data-count="${esc(s)}">${esc(s)}: <b>${data.counts[s]}</b></span>`).join(' ');
+  const bootCounts = BOOT_COLUMNS.map((b) => `<span class="count b-${b.replace(' ', '-')}" data-boot-count="${esc(b)}">${esc(b === 'loads' ? 'loads ✓' : b === 'not loading' ? 'loads ✗' : 'not boot-tested')}: <b>${data.cells.filter((c) => c.status !== 'excluded' && bootColumn(c) === b).length}</b></span>`).join(' ');
+  const counts = STATUSES.map((s) => `<span class="count s-${s.replace(' ', '-')}" data-count="${esc(s)}">${esc(s)}: <b>${data.counts[s]}</b></span>`).join(' ') + ` · ${bootCounts}`;
   const skipped = data.skipped.length
     ? `<h2>Kernels not in the matrix</h2><ul class="skipped">${data.skipped.map((s) => `<li><b>${esc(s.what)}</b>: ${esc(s.why)}</li>`).join('')}</ul>`
     : '';
@@ -51,6 +70,7 @@ td.cell code{font-size:12px}
 .s-built{background:#d9f2d9}.s-cached{background:#e3ecfa}.s-failed{background:#f8d4d4}
 .s-skipped{background:#f3ecd2}.s-excluded{background:#e6e6e6}.s-not-built{background:#fff}
 .why{font-size:12px;color:#700;max-width:28em}
+.boot{font-size:12px;margin-top:.2em}.b-loads{color:#075e07}.b-not-loading{color:#900;font-weight:bold}.b-untested{color:#666}
 .count{padding:.2em .6em;margin-right:.4em;border-radius:3px}
 .hidden{visibility:hidden}
 tr.hidden{display:none}
@@ -62,6 +82,7 @@ tr.hidden{display:none}
 <label>distro <select name="distro"><option value="">all</option>${distros.map(option).join('')}</select></label>
 <label>arch <select name="arch"><option value="">all</option>${archs.map(option).join('')}</select></label>
 <label>status <select name="status"><option value="">all</option>${STATUSES.map(option).join('')}</select></label>
+<label>boot <select name="boot"><option value="">all</option>${BOOT_COLUMNS.map(option).join('')}</select></label>
 </form>
 ${grids.join('\n')}
 ${skipped}
@@ -71,7 +92,7 @@ function apply() {
   const f = Object.fromEntries(new FormData(form));
   let shown = 0;
   for (const td of document.querySelectorAll('td.cell')) {
-    const ok = (!f.distro || td.dataset.distro === f.distro) && (!f.arch || td.dataset.arch === f.arch) && (!f.status || td.dataset.status === f.status);
+    const ok = (!f.distro || td.dataset.distro === f.distro) && (!f.arch || td.dataset.arch === f.arch) && (!f.status || td.dataset.status === f.status) && (!f.boot || td.dataset.boot === f.boot);
     td.classList.toggle('hidden', !ok);
     if (ok) shown++;
   }
@@ -100,14 +121,23 @@ export function renderMarkdown(data: ReportData): string {
     '',
     `${data.cells.length} targets: ${STATUSES.filter((s) => data.counts[s]).map((s) => `${data.counts[s]} ${s}`).join(', ')}`,
     '',
-    `| distro | arch | ${STATUSES.join(' | ')} |`,
-    `|---|---|${STATUSES.map(() => '---:').join('|')}|`,
-    ...[...rows].sort().map(([key, r]) => `| ${key} | ${STATUSES.map((s) => r[s]).join(' | ')} |`),
+    `| distro | arch | ${STATUSES.join(' | ')} | loads ✓ | loads ✗ |`,
+    `|---|---|${STATUSES.map(() => '---:').join('|')}|---:|---:|`,
+    ...[...rows].sort().map(([key, r]) => {
+      const cells = data.cells.filter((c) => `${c.distro} | ${c.arch}` === key);
+      const boots = (b: BootColumn) => cells.filter((c) => bootColumn(c) === b).length;
+      return `| ${key} | ${STATUSES.map((s) => r[s]).join(' | ')} | ${boots('loads')} | ${boots('not loading')} |`;
+    }),
   ];
   const failed = data.cells.filter((c) => c.status === 'failed');
   if (failed.length) {
     lines.push('', '### Failed', '');
     for (const c of failed) lines.push(`- \`${c.target}\`: ${c.detail ?? 'failed'}${c.log ? ` (log: \`${c.log}\`)` : ''}`);
+  }
+  const notLoading = data.cells.filter((c) => bootColumn(c) === 'not loading');
+  if (notLoading.length) {
+    lines.push('', '### Not loading', '');
+    for (const c of notLoading) lines.push(`- \`${c.target}\`: ${bootLabel(c.boot!.status)} — ${c.boot!.message}`);
   }
   return `${lines.join('\n')}\n`;
 }
