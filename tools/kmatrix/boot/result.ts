@@ -4,7 +4,7 @@ import { targetDir, type TargetPlace } from '../matrix/target.ts';
 import type { BootStatus } from './console.ts';
 import type { Accel } from './qemu.ts';
 
-/** gap: no kernel image to boot (the archive's); error: the test could not run (ours: QEMU, a download) */
+/** gap: nothing to boot (no kernel image in the archive, or a build DKMS skipped); error: the test could not run (QEMU, a download) */
 export type BootOutcome = BootStatus | 'gap' | 'error';
 
 export interface BootResult {
@@ -44,7 +44,7 @@ const LABEL: Record<BootOutcome, string> = {
   hung: 'hung ✗',
   'wrong-kernel': 'wrong kernel ✗',
   crashed: 'crashed ✗',
-  gap: 'not tested (no kernel image)',
+  gap: 'not tested',
   error: 'not tested (infrastructure error) ✗',
 };
 

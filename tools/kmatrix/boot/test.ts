@@ -73,9 +73,16 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   const outDir = options.outDir ?? bootOutputDir(root, target);
   const base = { target: target.name, kernelrelease: target.kernelrelease, arch: target.arch, kernelLines: [], smokeOutput: [] };
   const image = target.kernel.image;
-  if (!image) {
-    // Nothing to boot is the archive's gap, not the driver's failure: reported, not failed.
-    const result: BootResult = { ...base, status: 'gap', message: `not tested (infrastructure gap): ${target.kernel.imageGap ?? 'no kernel image recorded'}` };
+  const modulesDir = options.modulesDir ?? outputDir(root, target);
+  const skipped = await readFile(join(modulesDir, 'build.json'), 'utf8').then((t) => (JSON.parse(t) as { skipped?: string }).skipped, () => undefined);
+  // Nothing to boot is not the driver's failure: reported, not failed.
+  const gap = !image
+    ? `no kernel image to boot (an infrastructure gap): ${target.kernel.imageGap ?? 'none recorded'}`
+    : skipped && !options.modulesDir
+      ? `the build was skipped: ${skipped}`
+      : undefined;
+  if (gap || !image) {
+    const result: BootResult = { ...base, status: 'gap', message: gap! };
     await writeFileAtomic(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
     return result;
   }
@@ -83,7 +90,6 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   log(`preparing ${image.name} ${image.version}`);
   const kernel = await bootableKernel(options.store, image, target.kernelrelease, target.arch);
   const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
-  const modulesDir = options.modulesDir ?? outputDir(root, target);
   const files = await guestFiles(root, target, modulesDir, busybox, initScript(target.driver.modules, Boolean(target.driver.smokeTest)));
   const initramfs = writeInitramfs(files);
   const modules = files.flatMap((f) =>

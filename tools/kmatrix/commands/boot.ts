@@ -25,7 +25,8 @@ was seen to boot with it on this machine (KMATRIX_ACCEL=tcg forces emulation).
 TARGET is a project name (driver--distro--kernelrelease--arch) or driver/distro/kernelrelease/arch.
 The result (result.json, console.log) is written to dist/boot/targets/<driver>/<distro>/
 <kernelrelease>/<arch>/, or with --modules to reproduce/<project>/boot/. Exit 0 when the modules
-load (or there is no kernel image to boot: an infrastructure gap, reported as such), else 1.
+load, or when there is nothing to boot (no kernel image in the archive, a DKMS build skipped for
+this kernel: reported as "not tested"), else 1.
 
 Options:
   --modules DIR      boot these .ko files instead of the target's build output (e.g. a
