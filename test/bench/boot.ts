@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadGuestLock, busyboxOf } from '../../tools/kmatrix/boot/guest.ts';
 import { bootableKernel, guestBusybox } from '../../tools/kmatrix/boot/kernel-image.ts';
-import { writeInitramfs } from '../../tools/kmatrix/boot/initramfs.ts';
+import { bareGuest } from '../../tools/kmatrix/boot/initramfs.ts';
 import { DONE_MARKER, qemuArgs, runGuest } from '../../tools/kmatrix/boot/qemu.ts';
 import { bootOutputDir, type BootResult } from '../../tools/kmatrix/boot/result.ts';
 import { HeaderStore } from '../../tools/kmatrix/headers/store.ts';
@@ -49,11 +49,7 @@ async function bareBoots(targets: Target[], parallel: number, store: HeaderStore
       const kernel = await bootableKernel(store, t.kernel.image!, t.kernelrelease, t.arch);
       const initrd = join(dir, `${i}.cpio`);
       const busybox = await guestBusybox(store, busyboxOf(lock, t.arch));
-      await writeFile(initrd, writeInitramfs([
-        ...['bin', 'dev', 'proc', 'sys'].map((path) => ({ type: 'dir' as const, path })),
-        { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
-        { type: 'file', path: 'init', data: Buffer.from(`#!/bin/busybox sh\n/bin/busybox echo "KMX-RESULT booted"\n/bin/busybox echo "${DONE_MARKER}"\n/bin/busybox sleep 5\n/bin/busybox poweroff -f\n`), mode: 0o755 },
-      ]));
+      await writeFile(initrd, bareGuest(busybox, DONE_MARKER));
       return { t, kernel, initrd };
     }));
     const start = process.hrtime.bigint();

@@ -47,3 +47,16 @@ export function writeInitramfs(entries: InitramfsEntry[]): Buffer {
   // The kernel reads the archive in 512-byte blocks, as `cpio -o` pads it.
   return Buffer.concat([out, Buffer.alloc((512 - (out.length % 512)) % 512)]);
 }
+
+/**
+ * A guest that only boots: busybox and an /init that says so and powers off. What the KVM check
+ * boots, and the floor the boot bench compares a test with.
+ */
+export function bareGuest(busybox: Uint8Array, doneMarker: string): Buffer {
+  const init = `#!/bin/busybox sh\n/bin/busybox echo "KMX-RESULT booted"\n/bin/busybox echo "${doneMarker}"\n/bin/busybox sleep 5\n/bin/busybox poweroff -f\n`;
+  return writeInitramfs([
+    ...['bin', 'dev', 'proc', 'sys'].map((path) => ({ type: 'dir' as const, path })),
+    { type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
+    { type: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 },
+  ]);
+}
