@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../errors.ts';
 import { HttpStatusError, withRetries } from '../net/fetch.ts';
-import type { HeaderPackage, ImagePackage, ListedImage, ListedPackage } from '../kernels/schema.ts';
+import type { HeaderPackage, ImagePackage, ListedImage } from '../kernels/schema.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
 import { CpioError } from './cpio.ts';
@@ -100,7 +100,7 @@ export class HeaderStore {
    * its SHA256, so the later build finds it in the store. The answer is remembered per URL, so a
    * URL is resolved once per store.
    */
-  async resolve(pkg: ListedPackage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
+  async resolve(pkg: ListedImage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
     const urls = [pkg.url, ...(pkg.alternatives ?? [])];
     for (const url of urls) {
       const known = await this.knownDigest(url);

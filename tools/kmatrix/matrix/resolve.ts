@@ -5,7 +5,7 @@
  * into target.json — from then on a target's hash never depends on the network. A digest already
  * recorded in an existing target.json or in the store is reused without a request.
  */
-import type { HeaderPackage, ImagePackage, ListedImage, ListedPackage } from '../kernels/schema.ts';
+import type { HeaderPackage, ImagePackage, ListedImage } from '../kernels/schema.ts';
 import type { HeaderStore } from '../headers/store.ts';
 import { targetSchema, type DraftTarget, type Target } from './target.ts';
 import type { Skipped } from './generate.ts';
@@ -22,7 +22,8 @@ export function knownDigests(targets: Target[]): KnownDigests {
   return out;
 }
 
-type Resolution = { pkg: ListedPackage & { sha256: string; size: number } } | { missing: string[] };
+/** Where a package's bytes were found and what they are, or every URL that answered 404. */
+type Resolution = { served: { url: string; sha256: string; size: number } } | { missing: string[] };
 
 export async function resolveTargets(
   drafts: DraftTarget[],
@@ -30,13 +31,10 @@ export async function resolveTargets(
   store: HeaderStore,
   parallel = 4,
 ): Promise<{ targets: Target[]; skipped: Skipped[] }> {
-  // A kernel image is resolved like a header package (role and hostArch do not take part).
-  const asPackage = (i: ListedImage): ListedPackage => ({ role: 'flavour', ...i });
-  const pending = new Map<string, ListedPackage>();
+  // Header packages and kernel images alike: a name, a version and the URLs that may serve it.
+  const pending = new Map<string, ListedImage>();
   for (const t of drafts) {
-    for (const h of t.headers) if (!h.sha256 && !pending.has(h.url)) pending.set(h.url, h);
-    const image = t.kernel.image;
-    if (image && !image.sha256 && !pending.has(image.url)) pending.set(image.url, asPackage(image));
+    for (const p of [...t.headers, ...(t.kernel.image ? [t.kernel.image] : [])]) if (!p.sha256 && !pending.has(p.url)) pending.set(p.url, p);
   }
 
   const resolved = new Map<string, Resolution>();
@@ -45,12 +43,8 @@ export async function resolveTargets(
     for (let p = queue.shift(); p; p = queue.shift()) {
       const urls = [p.url, ...(p.alternatives ?? [])];
       const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
-      if (hit) {
-        resolved.set(p.url, { pkg: pinned(p, hit.u, hit.d!) });
-        continue;
-      }
-      const r = await store.resolve(p);
-      resolved.set(p.url, 'missing' in r ? r : { pkg: pinned(p, r.url, r) });
+      const r = hit ? { url: hit.u, ...hit.d! } : await store.resolve(p);
+      resolved.set(p.url, 'missing' in r ? r : { served: r });
     }
   }
   await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
@@ -63,7 +57,7 @@ export async function resolveTargets(
       if (h.sha256) return h as HeaderPackage;
       const r = resolved.get(h.url)!;
       if ('missing' in r) gone.push(`${h.name} ${h.version}`);
-      return 'pkg' in r ? r.pkg : (h as HeaderPackage);
+      return 'served' in r ? pinned(h, r.served) : (h as HeaderPackage);
     });
     if (gone.length > 0) {
       skipped.push({ what: draft.name, why: `no mirror serves ${gone.join(', ')} (HTTP 404 from every URL the list gives and from this machine's mirrors)` });
@@ -80,15 +74,12 @@ function imageResolution(draft: DraftTarget, resolved: Map<string, Resolution>):
   if (image.sha256) return { image: image as ImagePackage };
   const r = resolved.get(image.url)!;
   if ('missing' in r) return { image: undefined, imageGap: `no mirror serves ${image.name} ${image.version} (HTTP 404 from ${r.missing.join(', ')})` };
-  const { role: _role, hostArch: _host, ...pinnedImage } = r.pkg;
-  return { image: pinnedImage };
+  return { image: pinned(image, r.served) };
 }
 
 /** The package as served: the URL that answered first, the others kept as alternatives. */
-function pinned(p: ListedPackage, servedBy: string, d: { sha256: string; size: number }): HeaderPackage {
-  const alternatives = [p.url, ...(p.alternatives ?? [])].filter((u) => u !== servedBy);
-  const pkg: HeaderPackage = { role: p.role, name: p.name, version: p.version, url: servedBy, sha256: d.sha256, size: d.size };
-  if (alternatives.length > 0) pkg.alternatives = alternatives;
-  if (p.hostArch) pkg.hostArch = p.hostArch;
-  return pkg;
+function pinned<P extends ListedImage>(p: P, served: { url: string; sha256: string; size: number }): P & { sha256: string; size: number } {
+  const alternatives = [p.url, ...(p.alternatives ?? [])].filter((u) => u !== served.url);
+  const { alternatives: _listed, ...rest } = p;
+  return { ...rest, url: served.url, sha256: served.sha256, size: served.size, ...(alternatives.length > 0 ? { alternatives } : {}) } as P & { sha256: string; size: number };
 }
