@@ -41,6 +41,9 @@ const CODE_INPUTS = [
   '{workspaceRoot}/tools/kmatrix/**/*.sh',
   '!{workspaceRoot}/tools/kmatrix/commands/**',
   '!{workspaceRoot}/tools/kmatrix/crawl/**',
+  // Publishing and the fleet (sharding, dispatch, requests) run after builds, never in one.
+  '!{workspaceRoot}/tools/kmatrix/publish/**',
+  '!{workspaceRoot}/tools/kmatrix/fleet/**',
   '!{workspaceRoot}/tools/kmatrix/cli.ts',
 ];
 /** A change to how modules are booted and judged re-runs the boot tests, never the builds. */

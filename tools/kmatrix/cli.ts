@@ -17,8 +17,10 @@ import { reproduceCommand } from './commands/reproduce.ts';
 import { reportCommand } from './commands/report.ts';
 import { driverCommand } from './commands/driver.ts';
 import { bootCommand } from './commands/boot.ts';
+import { publishCommand } from './commands/publish.ts';
+import { verifyCommand } from './commands/verify.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, publishCommand, verifyCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -15,6 +15,11 @@ export type Stage =
   | 'headers'
   | 'build'
   | 'boot'
+  | 'publish'
+  | 'verify'
+  | 'shard'
+  | 'dispatch'
+  | 'request'
   | 'usage';
 
 export interface KmatrixErrorOptions {

@@ -32,7 +32,22 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   return { bucket: m[1]!, prefix: (m[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }
 
-const isStatus = (error: unknown, ...codes: number[]) => codes.includes((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0);
+/** A client for an s3:// location (shared by the cache server and the artifact store). */
+export function openS3(url: string, env: NodeJS.ProcessEnv = process.env): { client: S3Client; bucket: string; prefix: string; description: string } {
+  const { bucket, prefix } = parseS3Url(url);
+  const endpoint = env.KMATRIX_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  const client = new S3Client({
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    // Plain signed uploads: the SDK's default streaming checksums (aws-chunked trailers) are not
+    // understood by every S3-compatible server; integrity is checked by our own SHA256 anyway.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return { client, bucket, prefix, description: `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}` };
+}
+
+export const isStatus = (error: unknown, ...codes: number[]) => codes.includes((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0);
 
 export class S3Store implements BlobStore {
   readonly description: string;
@@ -43,19 +58,11 @@ export class S3Store implements BlobStore {
   private tmp = '';
 
   constructor(url: string, env: NodeJS.ProcessEnv = process.env) {
-    const { bucket, prefix } = parseS3Url(url);
-    this.bucket = bucket;
-    this.prefix = prefix;
-    const endpoint = env.KMATRIX_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-    this.client = new S3Client({
-      region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-      // Plain signed uploads: the SDK's default streaming checksums (aws-chunked trailers) are not
-      // understood by every S3-compatible server; integrity is checked by our own SHA256 anyway.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    this.description = `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`;
+    const s3 = openS3(url, env);
+    this.bucket = s3.bucket;
+    this.prefix = s3.prefix;
+    this.client = s3.client;
+    this.description = s3.description;
   }
 
   private key(kind: 'objects' | 'quarantine', rest: string): string {

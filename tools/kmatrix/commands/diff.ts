@@ -1,13 +1,15 @@
 import { join, resolve } from 'node:path';
-import { renderError } from '../errors.ts';
-import { diffMatrix, renderDiff } from '../matrix/diff.ts';
+import { KmatrixError, renderError } from '../errors.ts';
+import { diffMatrix, renderDiff, type FileChanges } from '../matrix/diff.ts';
+import { openArtifactStore } from '../publish/artifact-store.ts';
+import { loadIndex } from '../publish/published-index.ts';
 import { fileChanges, resolveRef, targetsAt } from '../matrix/git-state.ts';
 import { existingTargetFiles } from '../matrix/sync.ts';
 import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
 import { dockerfileOf, loadAllToolchains } from '../toolchain/spec.ts';
 import { parse, type Command } from './command.ts';
 
-const help = `Usage: npx kmatrix diff [--base REF] [--json]
+const help = `Usage: npx kmatrix diff [--base REF | --published LOC] [--json]
 
 Compares the targets in targets/ (as \`kmatrix gen\` left them, committed or not) with the
 matrix at REF — the last published state — and prints each target added (+), removed (-) or
@@ -22,6 +24,11 @@ Exit code: 0 no differences, 1 differences, 2 error (like diff(1)).
 
 Options:
   --base REF   git branch, tag or commit of the last published state (default: HEAD)
+  --published LOC
+               compare with what the artifact store at LOC (directory or s3://bucket/prefix,
+               see \`kmatrix publish\`) has published: its index holds each target's target.json
+               and the commit it was published from (which must be in this clone, e.g.
+               actions/checkout with fetch-depth: 0). A target not published yet is added.
   --json       print the diff as JSON on stdout: {base, added, removed, changed: [{name, changes: [{input, detail}]}]}
   -h, --help   show this help
 `;
@@ -31,19 +38,32 @@ export const diffCommand: Command = {
   summary: 'what changed in the matrix since the last published state, and why',
   help,
   async run(argv) {
-    const { values } = parse('diff', argv, { base: { type: 'string', default: 'HEAD' }, json: { type: 'boolean', default: false } });
+    const { values } = parse('diff', argv, { base: { type: 'string' }, published: { type: 'string' }, json: { type: 'boolean', default: false } });
     try {
+      if (values.base && values.published) throw new KmatrixError('--base and --published are two different baselines; pass one', { stage: 'usage', remedy: 'see `npx kmatrix diff --help`' });
       const root = resolve('.');
-      const commit = await resolveRef(root, values.base);
-      const before = await targetsAt(root, commit);
       const after = new Map<string, Target>();
       for (const f of await existingTargetFiles(root)) {
         const t = await loadTargetFile(join(root, f));
         if (!isRemoved(t)) after.set(t.name, t);
       }
       const dockerfiles = new Map((await loadAllToolchains(root)).map((t) => [t.name, dockerfileOf(t.name, t.spec)]));
-      const files = await fileChanges(root, commit, after.values(), dockerfiles);
-      const diff = diffMatrix(values.base, before, after, files);
+      let diff;
+      if (values.published) {
+        const store = openArtifactStore(values.published);
+        const index = await loadIndex(store);
+        const before = new Map(Object.entries(index.targets).map(([name, e]) => [name, e.target]));
+        // Targets are published from the commit they were built at: compare files per commit.
+        const byRevision = new Map<string, FileChanges>();
+        for (const revision of new Set(Object.values(index.targets).map((e) => e.revision))) {
+          byRevision.set(revision, await fileChanges(root, await resolveRef(root, revision), after.values(), dockerfiles));
+        }
+        diff = diffMatrix(store.description, before, after, (name) => byRevision.get(index.targets[name]!.revision)!);
+      } else {
+        const base = values.base ?? 'HEAD';
+        const commit = await resolveRef(root, base);
+        diff = diffMatrix(base, await targetsAt(root, commit), after, await fileChanges(root, commit, after.values(), dockerfiles));
+      }
       if (values.json) process.stdout.write(`${JSON.stringify(diff, null, 2)}\n`);
       else process.stdout.write(`${renderDiff(diff).join('\n')}\n`);
       return diff.added.length + diff.removed.length + diff.changed.length === 0 ? 0 : 1;

@@ -87,7 +87,8 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
   return out;
 }
 
-export function diffMatrix(base: string, before: Map<string, Target>, after: Map<string, Target>, files: FileChanges): MatrixDiff {
+/** `files` per target when targets were published from different commits. */
+export function diffMatrix(base: string, before: Map<string, Target>, after: Map<string, Target>, files: FileChanges | ((name: string) => FileChanges)): MatrixDiff {
   const diff: MatrixDiff = { base, added: [], removed: [], changed: [] };
   for (const [name, t] of after) {
     const b = before.get(name);
@@ -95,7 +96,7 @@ export function diffMatrix(base: string, before: Map<string, Target>, after: Map
       diff.added.push(name);
       continue;
     }
-    const changes = targetChanges(b, t, files);
+    const changes = targetChanges(b, t, typeof files === 'function' ? files(name) : files);
     if (changes.length > 0) diff.changed.push({ name, changes });
   }
   for (const name of before.keys()) if (!after.has(name)) diff.removed.push(name);

@@ -8,7 +8,7 @@ import { KmatrixError } from '../errors.ts';
 import { targetSchema, type Target } from './target.ts';
 import type { FileChanges } from './diff.ts';
 
-async function git(root: string, args: string[], input?: string): Promise<string> {
+export async function git(root: string, args: string[], input?: string): Promise<string> {
   try {
     const r = await execa('git', args, { cwd: root, input, maxBuffer: 1 << 30, stripFinalNewline: false });
     return r.stdout;
@@ -64,7 +64,7 @@ export async function changedPaths(root: string, commit: string, paths: string[]
 }
 
 /** The code a build runs (the plugin's build-driver inputs): not the CLI, not the boot test's code. */
-const BUILD_CODE = /^(plugins\/kmatrix\/(?!test-driver\/)|tools\/kmatrix\/(?!commands\/|crawl\/|boot\/|cli\.ts$).*\.ts$)/;
+const BUILD_CODE = /^(plugins\/kmatrix\/(?!test-driver\/)|tools\/kmatrix\/(?!commands\/|crawl\/|boot\/|publish\/|fleet\/|cli\.ts$).*\.ts$)/;
 
 export async function fileChanges(root: string, commit: string, targets: Iterable<Target>, dockerfiles: Map<string, string>): Promise<FileChanges> {
   const drivers = new Set<string>();
@@ -85,4 +85,17 @@ export async function fileChanges(root: string, commit: string, targets: Iterabl
     ),
     buildCode: changed.filter((f) => BUILD_CODE.test(f)),
   };
+}
+
+/** Paths with uncommitted changes (tracked or untracked) under `paths`. */
+export async function uncommitted(root: string, paths: string[]): Promise<string[]> {
+  const out = await git(root, ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...paths]);
+  return out.split('\0').filter(Boolean).map((l) => l.slice(3));
+}
+
+/** The repository's URL for provenance: CI's, else `origin`'s, else the folder. */
+export async function repositoryUrl(root: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.GITHUB_REPOSITORY) return `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}`;
+  const origin = (await git(root, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
+  return origin || `file://${root}`;
 }

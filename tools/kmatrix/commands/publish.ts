@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import { KmatrixError } from '../errors.ts';
+import { defaultStoreDir, HeaderStore } from '../headers/store.ts';
+import { resolveRef, repositoryUrl, uncommitted } from '../matrix/git-state.ts';
+import { openArtifactStore } from '../publish/artifact-store.ts';
+import { signingKeyFromEnv } from '../publish/module-signature.ts';
+import { builderFromEnv } from '../publish/provenance.ts';
+import { publish } from '../publish/publish.ts';
+import { log, parse, type Command } from './command.ts';
+
+export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) => env.KMATRIX_PUBLISH_STORE ?? 'dist/published';
+
+const help = `Usage: npx kmatrix publish [--store DIR|s3://BUCKET/PREFIX] [--partial] [--allow-dirty]
+
+Uploads the built modules of every target in targets/ (from dist/, as \`nx run-many -t
+build-driver\` left or restored them) to the artifact store, each with an in-toto / SLSA v1
+provenance statement, and then rewrites the store's index.json — the published state that
+\`kmatrix diff --published\` and \`kmatrix request\` read.
+
+  modules/<driver>/<distro>/<kernelrelease>/<arch>/<build id>/<module>.ko
+                                                   …/<module>.signed.ko       (when signing)
+                                                   …/provenance.intoto.json
+  index.json
+
+The build id is the SHA256 of the build's inputs (toolchain digest, header SHA256s, flags, driver
+sources), so publishing is idempotent, and a key never gets other bytes: if the same inputs gave
+different bytes, the publish stops before the index changes. Targets removed from the matrix
+leave the index (their files stay).
+
+Signing (optional): with KMATRIX_SIGN_KEY_FILE and KMATRIX_SIGN_CERT_FILE (PEM key and X.509
+certificate) each module is also published signed by the kernel's own scripts/sign-file from the
+target's kbuild package (KMATRIX_SIGN_HASH, default sha256). The unsigned .ko stays the
+reproducible artifact the provenance names.
+
+Options:
+  --store LOC     directory or s3://bucket/prefix (default: $KMATRIX_PUBLISH_STORE, else
+                  dist/published). S3: AWS_* credentials, KMATRIX_S3_ENDPOINT for MinIO & co.
+  --partial       publish what is built even if some targets are not (exit 0); they keep their
+                  last published entry. Without it such targets fail the command (exit 1) after
+                  everything else is published.
+  --allow-dirty   publish from a working tree with uncommitted changes to targets/, drivers/,
+                  toolchains/ or the build code (the provenance then names HEAD, which is not
+                  what was built)
+  -h, --help      show this help
+`;
+
+export const publishCommand: Command = {
+  name: 'publish',
+  summary: 'upload built modules with provenance to the artifact store and update its index',
+  help,
+  async run(argv) {
+    const { values } = parse('publish', argv, {
+      store: { type: 'string', default: defaultPublishStore() },
+      partial: { type: 'boolean', default: false },
+      'allow-dirty': { type: 'boolean', default: false },
+    });
+    const root = resolve('.');
+    const dirty = await uncommitted(root, ['targets', 'drivers', 'toolchains', 'plugins/kmatrix', 'tools/kmatrix', 'support-matrix.json']);
+    if (dirty.length > 0 && !values['allow-dirty']) {
+      throw new KmatrixError(`uncommitted changes: ${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ` and ${dirty.length - 3} more` : ''}`, {
+        stage: 'publish',
+        remedy: 'commit them first (the provenance names the commit the modules were built from), or pass --allow-dirty',
+      });
+    }
+    const store = openArtifactStore(values.store);
+    const key = signingKeyFromEnv();
+    log(`publishing to ${store.description}${key ? ' (signing modules)' : ''}`);
+    const report = await publish({
+      root,
+      store,
+      revision: await resolveRef(root, 'HEAD'),
+      repository: await repositoryUrl(root),
+      builder: builderFromEnv(),
+      ...(key ? { signing: { key, headers: new HeaderStore(defaultStoreDir(), log) } } : {}),
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
+    for (const n of report.notBuilt) log(`! ${n.name}: ${n.why} — kept at its last published state`);
+    const parts = [`${report.published.length} published`, `${report.unchanged.length} unchanged`];
+    if (report.skipped.length) parts.push(`${report.skipped.length} skipped by the driver (DKMS)`);
+    if (report.dropped.length) parts.push(`${report.dropped.length} removed from the index`);
+    if (report.notBuilt.length) parts.push(`${report.notBuilt.length} not built`);
+    process.stdout.write(`${parts.join(', ')}; index: ${store.locate('index.json')}\n`);
+    if (report.notBuilt.length > 0 && !values.partial) {
+      log('run `npx nx run-many -t build-driver` first (or pass --partial to publish only what is built)');
+      return 1;
+    }
+    return 0;
+  },
+};

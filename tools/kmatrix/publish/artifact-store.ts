@@ -1,0 +1,161 @@
+/**
+ * Where published modules live: a directory (default) or S3-compatible object storage, addressed
+ * by slash-separated keys. Artifacts are immutable: `putOnce` stores bytes under a free key,
+ * accepts the very same bytes again (publishing is idempotent) and refuses different bytes — a
+ * published module is never replaced. Only the index (`putMutable`) is rewritten, atomically.
+ */
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isStatus, openS3 } from '../cache/s3-store.ts';
+import { sha256 } from '../build/sources.ts';
+import { KmatrixError } from '../errors.ts';
+
+export type PutResult = 'stored' | 'same' | 'different';
+
+export interface ArtifactStore {
+  readonly description: string;
+  get(key: string): Promise<Buffer | undefined>;
+  /** Stores bytes under a key that is free; 'same' if it holds these bytes, 'different' (nothing written) otherwise. */
+  putOnce(key: string, body: Buffer): Promise<PutResult>;
+  /** Replaces the object in one step (readers see the old or the new bytes, never a mix). */
+  putMutable(key: string, body: Buffer): Promise<void>;
+  /** Where a key can be fetched from, for people and for the index. */
+  locate(key: string): string;
+}
+
+/** Keys are ours (names of targets, modules, digests), but never let one climb out of the store. */
+function checkKey(key: string): void {
+  if (!/^[A-Za-z0-9._+~-]+(\/[A-Za-z0-9._+~-]+)*$/.test(key) || key.split('/').some((p) => p === '..' || p === '.')) {
+    throw new KmatrixError(`invalid artifact key "${key}"`, { stage: 'publish' });
+  }
+}
+
+export class DirArtifactStore implements ArtifactStore {
+  readonly description: string;
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.description = this.root;
+  }
+
+  locate(key: string): string {
+    return join(this.root, key);
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    checkKey(key);
+    return readFile(this.locate(key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+  }
+
+  private async temp(key: string, body: Buffer): Promise<string> {
+    const path = this.locate(key);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = join(dirname(path), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    await writeFile(tmp, body);
+    return tmp;
+  }
+
+  async putOnce(key: string, body: Buffer): Promise<PutResult> {
+    checkKey(key);
+    const existing = await this.get(key);
+    if (existing) return existing.equals(body) ? 'same' : 'different';
+    const tmp = await this.temp(key, body);
+    try {
+      // link(2) fails if the name exists: of two concurrent publishers exactly one creates the key.
+      await link(tmp, this.locate(key));
+      return 'stored';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return (await this.get(key))?.equals(body) ? 'same' : 'different';
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  async putMutable(key: string, body: Buffer): Promise<void> {
+    checkKey(key);
+    const tmp = await this.temp(key, body);
+    await rename(tmp, this.locate(key)).catch(async (error) => {
+      await rm(tmp, { force: true });
+      throw error;
+    });
+  }
+}
+
+export class S3ArtifactStore implements ArtifactStore {
+  readonly description: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(url: string, env: NodeJS.ProcessEnv = process.env) {
+    const s3 = openS3(url, env);
+    this.client = s3.client;
+    this.bucket = s3.bucket;
+    this.prefix = s3.prefix;
+    this.description = s3.description;
+  }
+
+  private key(key: string): string {
+    checkKey(key);
+    return [this.prefix, key].filter(Boolean).join('/');
+  }
+
+  locate(key: string): string {
+    return `s3://${this.bucket}/${this.key(key)}`;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async putOnce(key: string, body: Buffer): Promise<PutResult> {
+    const Key = this.key(key);
+    const existing = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })).catch((error) => {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    });
+    const compare = async () => ((await this.get(key))?.equals(body) ? 'same' : 'different');
+    if (existing) return existing.Metadata?.sha256 === sha256(body) ? 'same' : compare();
+    try {
+      // If-None-Match: * makes a concurrent second writer fail on stores that honour it (AWS S3, MinIO).
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, IfNoneMatch: '*', Metadata: { sha256: sha256(body) } }));
+      return 'stored';
+    } catch (error) {
+      if (isStatus(error, 412, 409)) return compare();
+      throw error;
+    }
+  }
+
+  async putMutable(key: string, body: Buffer): Promise<void> {
+    // A single PUT replaces an S3 object atomically.
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, Metadata: { sha256: sha256(body) } }));
+  }
+}
+
+/** `DIR` or `s3://bucket/prefix`. */
+export function openArtifactStore(location: string, env: NodeJS.ProcessEnv = process.env): ArtifactStore {
+  if (location.startsWith('s3://')) {
+    try {
+      return new S3ArtifactStore(location, env);
+    } catch (error) {
+      throw new KmatrixError((error as Error).message, { stage: 'publish', remedy: 'pass --store DIR or --store s3://bucket/prefix' });
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    throw new KmatrixError(`unsupported artifact store "${location}"`, { stage: 'publish', remedy: 'pass --store DIR or --store s3://bucket/prefix' });
+  }
+  return new DirArtifactStore(location);
+}

@@ -1,0 +1,149 @@
+/**
+ * Publishing: the built modules of every target in targets/ go to the artifact store under
+ *   modules/<driver>/<distro>/<kernelrelease>/<arch>/<build id>/<module>.ko   (+ .signed.ko)
+ *                                                             /provenance.intoto.json
+ * and then the index is rewritten, once, to say what is published. The build id is the SHA256 of
+ * the build's inputs, so one key always means one set of bytes: publishing again is a no-op, and
+ * bytes that differ from what a key already holds stop the publish before the index changes.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildRecordSchema, type BuildRecord } from '../cache/entries.ts';
+import { hashTree, sha256 } from '../build/sources.ts';
+import { KmatrixError } from '../errors.ts';
+import type { HeaderStore } from '../headers/store.ts';
+import { existingTargetFiles } from '../matrix/sync.ts';
+import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '../matrix/target.ts';
+import type { ArtifactStore } from './artifact-store.ts';
+import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
+import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';
+import { INDEX_KEY, loadIndex, type PublishedIndex, type PublishedTarget } from './published-index.ts';
+
+export interface PublishOptions {
+  root: string;
+  store: ArtifactStore;
+  revision: string;
+  repository: string;
+  builder: ProvenanceInput['builder'];
+  signing?: { key: SigningKey; headers: HeaderStore };
+  log: (line: string) => void;
+}
+
+export interface PublishReport {
+  published: string[];
+  unchanged: string[];
+  /** Live targets without a current build in dist/ (they keep their last published entry). */
+  notBuilt: { name: string; why: string }[];
+  /** DKMS builds the driver excluded for the kernel: nothing to publish. */
+  skipped: string[];
+  dropped: string[];
+}
+
+/** The build of a target in dist/, if it is a build of this very target.json. */
+async function currentBuild(root: string, target: Target, targetJson: Buffer): Promise<{ record: BuildRecord; files: Map<string, Buffer> } | { why: string } | 'skipped'> {
+  const dir = outputDir(root, target);
+  const text = await readFile(join(dir, 'build.json'), 'utf8').catch(() => undefined);
+  if (!text) return { why: 'not built (no dist/…/build.json)' };
+  const parsed = buildRecordSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) return { why: 'dist/…/build.json is not a kmatrix build record' };
+  const record = parsed.data;
+  if (record.skipped) return 'skipped';
+  if (record.inputs.targetJsonSha256 !== sha256(targetJson)) return { why: 'the build in dist/ is of an older target.json' };
+  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await hashTree(join(root, target.driver.path)))) return { why: 'the build in dist/ is of other driver sources' };
+  const files = new Map<string, Buffer>();
+  for (const o of record.outputs) {
+    const body = await readFile(join(dir, o.file)).catch(() => undefined);
+    if (!body || sha256(body) !== o.sha256) return { why: `${o.file} in dist/ does not match its build.json` };
+    files.set(o.file, body);
+  }
+  return { record, files };
+}
+
+export const buildIdOf = (record: BuildRecord) => sha256(JSON.stringify(record.inputs));
+
+const unchanged = (entry: PublishedTarget | undefined, buildId: string, record: BuildRecord, signing: boolean) =>
+  entry?.buildId === buildId &&
+  entry.modules.length === record.outputs.length &&
+  record.outputs.every((o) => entry.modules.some((m) => m.file === o.file && m.sha256 === o.sha256 && (!signing || m.signed)));
+
+export async function publish(o: PublishOptions): Promise<PublishReport> {
+  const index = await loadIndex(o.store);
+  const report: PublishReport = { published: [], unchanged: [], notBuilt: [], skipped: [], dropped: [] };
+  const next: PublishedIndex['targets'] = {};
+  const conflicts: string[] = [];
+  const keyId = o.signing ? await keyIdOf(o.signing.key.certFile) : undefined;
+
+  const put = async (key: string, body: Buffer, what: string, acceptExisting?: (existing: Buffer) => boolean) => {
+    const result = await o.store.putOnce(key, body);
+    if (result === 'different') {
+      const existing = acceptExisting && (await o.store.get(key));
+      if (existing && acceptExisting(existing)) return { key, sha256: sha256(existing), size: existing.length };
+      conflicts.push(`${o.store.locate(key)} already holds other bytes than this ${what} (sha256 ${sha256(body)})`);
+    }
+    return { key, sha256: sha256(body), size: body.length };
+  };
+
+  for (const file of await existingTargetFiles(o.root)) {
+    const path = join(o.root, file);
+    const loaded = await loadTargetFile(path);
+    if (isRemoved(loaded)) continue;
+    const target = loaded;
+    const old = index.targets[target.name];
+    const build = await currentBuild(o.root, target, await readFile(path));
+    if (build === 'skipped') {
+      report.skipped.push(target.name);
+      continue;
+    }
+    if ('why' in build) {
+      report.notBuilt.push({ name: target.name, why: build.why });
+      if (old) next[target.name] = old;
+      continue;
+    }
+    const { record, files } = build;
+    const buildId = buildIdOf(record);
+    if (old && unchanged(old, buildId, record, !!o.signing)) {
+      next[target.name] = old;
+      report.unchanged.push(target.name);
+      continue;
+    }
+    const dir = `modules/${targetDir(target).replace(/^targets\//, '')}/${buildId.slice(0, 16)}`;
+    const modules: PublishedTarget['modules'] = [];
+    for (const out of record.outputs) {
+      const body = files.get(out.file)!;
+      const stored = await put(`${dir}/${out.file}`, body, 'module');
+      let signed: PublishedTarget['modules'][number]['signed'];
+      if (o.signing) {
+        const bytes = await signModule(body, target, o.signing.headers, o.signing.key);
+        signed = { ...(await put(`${dir}/${out.file.replace(/\.ko$/, '')}.signed.ko`, bytes, 'signed module')), keyId: keyId! };
+      }
+      modules.push({ file: out.file, vermagic: out.vermagic, ...stored, ...(signed ? { signed } : {}) });
+    }
+    const statement = Buffer.from(`${JSON.stringify(provenanceStatement({ target, record, revision: o.revision, repository: o.repository, builder: o.builder }), null, 2)}\n`);
+    // A statement published before (another commit or builder, same build inputs) is evidence for
+    // the same bytes as long as it names them: it is kept, never rewritten.
+    const namesOurs = (existing: Buffer) => {
+      const parsed = statementSchema.safeParse(JSON.parse(existing.toString('utf8')));
+      const names = new Set(parsed.success ? parsed.data.subject.map((x) => x.digest.sha256) : []);
+      return record.outputs.every((x) => names.has(x.sha256));
+    };
+    const provenance = await put(`${dir}/provenance.intoto.json`, statement, 'provenance statement', namesOurs);
+    next[target.name] = { buildId, revision: o.revision, publishedAt: new Date().toISOString(), target, inputs: record.inputs, modules, provenance };
+    report.published.push(target.name);
+    o.log(`+ ${target.name}  ${modules.map((m) => `${m.file} ${m.sha256.slice(0, 12)}…${m.signed ? ' (signed)' : ''}`).join(', ')}`);
+  }
+  report.dropped = Object.keys(index.targets).filter((n) => !(n in next));
+
+  if (conflicts.length > 0) {
+    throw new KmatrixError(`${conflicts.length} artifact${conflicts.length === 1 ? '' : 's'} would be overwritten with different bytes; nothing was published to the index`, {
+      stage: 'publish',
+      problems: conflicts,
+      remedy: 'the same build inputs gave other bytes than the published ones: check reproducibility with `npx kmatrix reproduce TARGET --verify`; a published artifact is never replaced',
+    });
+  }
+  if (report.published.length > 0 || report.dropped.length > 0) {
+    const sorted = Object.fromEntries(Object.entries(next).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const body: PublishedIndex = { format: 1, updatedAt: new Date().toISOString(), targets: sorted };
+    await o.store.putMutable(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`));
+  }
+  return report;
+}

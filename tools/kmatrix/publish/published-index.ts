@@ -1,0 +1,77 @@
+/**
+ * The published index: what the artifact store serves, target by target — the target.json it was
+ * built from, the build's inputs, each module's key and SHA256, the provenance statement's. This is
+ * "the last published state": `kmatrix diff --published` compares the matrix against it, and
+ * `kmatrix request` answers from it. It is the store's only mutable object.
+ */
+import { z } from 'zod';
+import { buildRecordSchema } from '../cache/entries.ts';
+import { sha256Hex } from '../matrix/names.ts';
+import { targetSchema } from '../matrix/target.ts';
+import { KmatrixError } from '../errors.ts';
+import { parseWith } from '../files/json.ts';
+import type { ArtifactStore } from './artifact-store.ts';
+
+export const INDEX_KEY = 'index.json';
+
+const stored = z.object({ key: z.string(), sha256: sha256Hex, size: z.number().int().nonnegative() }).strict();
+
+export const publishedModuleSchema = z
+  .object({
+    file: z.string(),
+    vermagic: z.string(),
+    ...stored.shape,
+    /** The same module with a signature appended (scripts/sign-file), when publishing signs. */
+    signed: stored.extend({ keyId: z.string() }).strict().optional(),
+  })
+  .strict();
+
+export const publishedTargetSchema = z
+  .object({
+    /** SHA256 of the build's inputs (build.json `inputs`): one build id, one set of module bytes. */
+    buildId: sha256Hex,
+    /** The commit the target was published from. */
+    revision: z.string().regex(/^[0-9a-f]{40}$/),
+    publishedAt: z.string(),
+    target: targetSchema,
+    inputs: buildRecordSchema.shape.inputs,
+    modules: z.array(publishedModuleSchema).min(1),
+    provenance: stored,
+  })
+  .strict();
+export type PublishedTarget = z.infer<typeof publishedTargetSchema>;
+
+export const publishedIndexSchema = z
+  .object({
+    format: z.literal(1),
+    updatedAt: z.string(),
+    targets: z.record(z.string(), publishedTargetSchema),
+  })
+  .strict();
+export type PublishedIndex = z.infer<typeof publishedIndexSchema>;
+
+export const emptyIndex = (): PublishedIndex => ({ format: 1, updatedAt: new Date(0).toISOString(), targets: {} });
+
+/** The store's index, or an empty one for a store nothing was published to yet. */
+export async function loadIndex(store: ArtifactStore): Promise<PublishedIndex> {
+  const body = await store.get(INDEX_KEY);
+  if (!body) return emptyIndex();
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new KmatrixError(`${store.locate(INDEX_KEY)} is not JSON: ${(error as Error).message}`, { stage: 'publish', remedy: 'restore the index from the store\'s versioning/backup, or publish again into an empty store' });
+  }
+  return parseWith(publishedIndexSchema, value, { file: store.locate(INDEX_KEY), stage: 'publish', what: 'published index', remedy: 'the index is written only by `kmatrix publish`; restore it from a backup' });
+}
+
+/** Which published module (if any) has these bytes, signed or not. */
+export function findModule(index: PublishedIndex, sha256: string): { name: string; entry: PublishedTarget; module: PublishedTarget['modules'][number]; signed: boolean } | undefined {
+  for (const [name, entry] of Object.entries(index.targets)) {
+    for (const module of entry.modules) {
+      if (module.sha256 === sha256) return { name, entry, module, signed: false };
+      if (module.signed?.sha256 === sha256) return { name, entry, module, signed: true };
+    }
+  }
+  return undefined;
+}
