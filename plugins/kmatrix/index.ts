@@ -16,6 +16,7 @@ import { renderSummary, summarize, writeSummary } from '../../tools/kmatrix/repo
 import type { PostTasksExecutionContext } from '@nx/devkit';
 import { GUEST_LOCK } from '../../tools/kmatrix/boot/guest.ts';
 import { QEMU_BINARY } from '../../tools/kmatrix/boot/qemu.ts';
+import { recordTimings, timingsFile } from '../../tools/kmatrix/fleet/timings.ts';
 
 export interface KmatrixPluginOptions {
   /**
@@ -200,6 +201,13 @@ export async function postTasksExecution(_options: unknown, context: PostTasksEx
     .filter((r) => r.task.target.target === 'build-driver' || r.task.target.target === 'test-driver')
     .map((r) => ({ project: r.task.target.project, status: r.status, target: r.task.target.target }));
   if (!results.some((r) => r.target === 'build-driver')) return;
+  // What really ran (not restored) and how long it took: what `kmatrix shard` balances by.
+  const seconds = Object.fromEntries(
+    Object.values(context.taskResults)
+      .filter((r) => r.task.target.target === 'build-driver' && r.status === 'success' && r.task.startTime && r.task.endTime)
+      .map((r) => [r.task.target.project, (r.task.endTime! - r.task.startTime!) / 1000]),
+  );
+  await recordTimings(timingsFile(context.workspaceRoot), seconds).catch(() => {});
   const summary = await summarize(context.workspaceRoot, results);
   await writeSummary(context.workspaceRoot, summary);
   process.stderr.write(`\n${renderSummary(summary).join('\n')}\n`);

@@ -19,8 +19,9 @@ import { driverCommand } from './commands/driver.ts';
 import { bootCommand } from './commands/boot.ts';
 import { publishCommand } from './commands/publish.ts';
 import { verifyCommand } from './commands/verify.ts';
+import { shardCommand } from './commands/shard.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, publishCommand, verifyCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, publishCommand, verifyCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,34 @@
+/**
+ * How long each target's build took when it last really ran (not restored from a cache): what
+ * `kmatrix shard` balances shards by. Kept in dist/kmatrix/timings.json by the plugin after each
+ * run; CI carries the file from run to run (actions/cache). Missing or unreadable timings only
+ * make sharding fall back to counting targets, so this file is never an error.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../files/atomic.ts';
+
+export const timingsSchema = z.record(z.string(), z.number().nonnegative());
+export type Timings = z.infer<typeof timingsSchema>;
+
+export const timingsFile = (root: string) => join(root, 'dist', 'kmatrix', 'timings.json');
+
+export async function loadTimings(file: string): Promise<Timings> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (!text) return {};
+  try {
+    const parsed = timingsSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Merges seconds per project into the file (newer wins), sorted so the file diffs well. */
+export async function recordTimings(file: string, seconds: Timings): Promise<void> {
+  if (Object.keys(seconds).length === 0) return;
+  const merged = { ...(await loadTimings(file)), ...seconds };
+  const sorted = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+  await writeFileAtomic(file, `${JSON.stringify(sorted, null, 2)}\n`);
+}
