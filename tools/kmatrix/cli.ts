@@ -20,8 +20,9 @@ import { bootCommand } from './commands/boot.ts';
 import { publishCommand } from './commands/publish.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { shardCommand } from './commands/shard.ts';
+import { requestCommand, serveRequestsCommand } from './commands/request.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, publishCommand, verifyCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, publishCommand, verifyCommand, requestCommand, serveRequestsCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

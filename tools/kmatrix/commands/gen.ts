@@ -44,8 +44,19 @@ Options:
   --kernels FILE   a kernel list (repeatable; default: kernels/*.json)
   --dry-run        report what would change, write nothing
   --prune-removed  delete the markers of removed targets (see below)
+  --only DISTRO/KERNELRELEASE/ARCH
+                   generate just the targets of this kernel (repeatable), ignoring the rules'
+                   \`latest\` (the kernel is in use somewhere: \`kmatrix request\`), and leave every
+                   other target file as it is; exit 1 if the policy selects no target for it
   -h, --help       show this help
 `;
+
+/** DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64. */
+function parseKernelKey(text: string): { distro: string; kernelrelease: string; arch: string } {
+  const m = text.match(/^([a-z0-9][a-z0-9._-]*)\/([A-Za-z0-9][A-Za-z0-9.+~_-]*)\/(x86_64|aarch64)$/);
+  if (!m) throw new KmatrixError(`--only ${text}: expected DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64`, { stage: 'usage', remedy: 'see `npx kmatrix gen --help`' });
+  return { distro: m[1]!, kernelrelease: m[2]!, arch: m[3]! };
+}
 
 async function defaultKernelFiles(root: string): Promise<string[]> {
   try {
@@ -65,9 +76,13 @@ export const genCommand: Command = {
       kernels: { type: 'string', multiple: true },
       'dry-run': { type: 'boolean', default: false },
       'prune-removed': { type: 'boolean', default: false },
+      only: { type: 'string', multiple: true },
     });
+    const only = (values.only ?? []).map(parseKernelKey);
     const root = resolve('.');
-    const policy = await loadPolicy(values.policy);
+    const loaded = await loadPolicy(values.policy);
+    // On demand, a kernel the policy covers is built even if `latest` trims it from the nightly matrix.
+    const policy = only.length ? { ...loaded, matrix: loaded.matrix.map(({ latest: _, ...rule }) => rule) } : loaded;
     const noSmokeTest = Object.entries(policy.drivers)
       .filter(([, d]) => d.smokeTest && !existsSync(join(root, d.path, d.smokeTest)))
       .map(([name, d]) => `${values.policy}: drivers.${name}.smokeTest: ${join(d.path, d.smokeTest!)} does not exist`);
@@ -95,7 +110,10 @@ export const genCommand: Command = {
       if (!toolchains.has(d.toolchain)) requireLock(await loadToolchain(root, d.toolchain));
     }
     const listed = listedKernels(list, hasCrawlerEntries(list) ? await detectMirrors() : undefined);
+    const wantedKernels = (entries: typeof listed.kernels) => (only.length ? entries.filter((k) => only.some((o) => o.arch === k.kmatrix.arch && (o.kernelrelease === k.kernelrelease || o.kernelrelease === k.kmatrix.abi + '-' + k.kmatrix.flavour))) : entries);
+    listed.kernels = wantedKernels(listed.kernels);
     let plan = planTargets(policy, listed.kernels, toolchains);
+    if (only.length) plan = { ...plan, targets: plan.targets.filter((t) => only.some((o) => o.distro === t.distro)), keptDistros: [] };
     const unknown = listed.kernels.filter((k) => !k.kmatrix.gcc);
     // What earlier runs learned (digests of crawler-listed packages, compilers read from headers)
     // is in the existing targets: reuse it, so regenerating needs no network.
@@ -126,8 +144,8 @@ export const genCommand: Command = {
       }
     }
     for (const w of plan.warnings) log(`warning: ${w}`);
-    const report = await syncTargets(root, resolved.targets, { dryRun: values['dry-run'], keepDistros: plan.keptDistros, pruneRemoved: values['prune-removed'] });
-    if (!values['dry-run']) {
+    const report = await syncTargets(root, resolved.targets, { dryRun: values['dry-run'], keepDistros: plan.keptDistros, pruneRemoved: values['prune-removed'], addOnly: only.length > 0 });
+    if (!values['dry-run'] && only.length === 0) {
       // For `kmatrix report`: what the matrix leaves out, and why (a local artifact, not committed).
       const genReport: GenReport = { excluded: plan.excluded, skipped: [...plan.skipped, ...resolved.skipped, ...listed.unusable] };
       await writeFileAtomic(genReportFile(root), `${JSON.stringify(genReport, null, 2)}\n`);
@@ -142,6 +160,12 @@ export const genCommand: Command = {
     for (const x of [...plan.skipped, ...resolved.skipped, ...listed.unusable]) log(`skipped ${x.what}: ${x.why}`);
     for (const [distro, n] of listed.unsupported) {
       log(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no toolchain for ${distro} (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)`);
+    }
+    if (only.length > 0 && resolved.targets.length === 0) {
+      throw new KmatrixError(`the policy selects no target for ${values.only!.join(', ')}`, {
+        stage: 'gen',
+        remedy: 'check the kernel is in a kernel list (`npx kmatrix crawl debian`) and that a matrix rule covers its distro, arch, flavour and version (see the skipped/excluded lines above)',
+      });
     }
     log(`${resolved.targets.length} targets: ${report.added.length} ${verb}added, ${report.changed.length} ${verb}changed, ${report.removed.length} ${verb}removed, ${report.unchanged} unchanged`);
     return 0;

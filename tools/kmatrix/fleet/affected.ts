@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { KmatrixError } from '../errors.ts';
 
-async function nxBin(root: string): Promise<string> {
+export async function nxBin(root: string): Promise<string> {
   for (const candidate of ['node_modules/nx/dist/bin/nx.js', 'node_modules/nx/bin/nx.js']) {
     const path = join(root, candidate);
     if (await access(path).then(() => true, () => false)) return path;

@@ -80,10 +80,12 @@ export interface SyncOptions {
   keepDistros?: string[];
   /** Delete removed-target markers instead of keeping them (Nx will then re-check every task once). */
   pruneRemoved?: boolean;
+  /** Only add or update the given targets; every other file is left as it is (an on-demand request). */
+  addOnly?: boolean;
 }
 
 export async function syncTargets(root: string, targets: Target[], options: SyncOptions = {}): Promise<SyncReport> {
-  const { dryRun = false, keepDistros = [], pruneRemoved = false } = options;
+  const { dryRun = false, keepDistros = [], pruneRemoved = false, addOnly = false } = options;
   const wanted = new Map(targets.map((t) => [join(targetDir(t), 'target.json'), t]));
   const report: SyncReport = { added: [], removed: [], changed: [], unchanged: 0, pruned: 0 };
   const existing = new Map<string, string>();
@@ -106,7 +108,7 @@ export async function syncTargets(root: string, targets: Target[], options: Sync
     if (!dryRun) writes.push(() => writeFileAtomic(join(root, file), text));
   }
   for (const [file, text] of existing) {
-    if (wanted.has(file)) continue;
+    if (wanted.has(file) || addOnly) continue;
     const { name, removed } = peek(text, file);
     // targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
     if (keepDistros.includes(file.split('/')[2]!) && !removed) {

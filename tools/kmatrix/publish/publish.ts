@@ -26,6 +26,8 @@ export interface PublishOptions {
   repository: string;
   builder: ProvenanceInput['builder'];
   signing?: { key: SigningKey; headers: HeaderStore };
+  /** Publish just these targets; every other index entry stays as it is (an on-demand request). */
+  only?: Set<string>;
   log: (line: string) => void;
 }
 
@@ -89,6 +91,10 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     if (isRemoved(loaded)) continue;
     const target = loaded;
     const old = index.targets[target.name];
+    if (o.only && !o.only.has(target.name)) {
+      if (old) next[target.name] = old;
+      continue;
+    }
     const build = await currentBuild(o.root, target, await readFile(path));
     if (build === 'skipped') {
       report.skipped.push(target.name);
@@ -131,6 +137,7 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     report.published.push(target.name);
     o.log(`+ ${target.name}  ${modules.map((m) => `${m.file} ${m.sha256.slice(0, 12)}…${m.signed ? ' (signed)' : ''}`).join(', ')}`);
   }
+  if (o.only) for (const [name, entry] of Object.entries(index.targets)) if (!(name in next)) next[name] = entry;
   report.dropped = Object.keys(index.targets).filter((n) => !(n in next));
 
   if (conflicts.length > 0) {

@@ -1,0 +1,111 @@
+import { resolve } from 'node:path';
+import { KmatrixError } from '../errors.ts';
+import { arch, identifier, kernelRelease } from '../matrix/names.ts';
+import { openArtifactStore } from '../publish/artifact-store.ts';
+import { RequestService } from '../fleet/request.ts';
+import { requestServer } from '../fleet/request-server.ts';
+import { defaultPublishStore } from './publish.ts';
+import { log, parse, type Command } from './command.ts';
+
+const requestHelp = `Usage: npx kmatrix request DISTRO KERNELRELEASE ARCH [--store LOC] [--json]
+
+The driver for a kernel that a node runs, now: e.g.
+  npx kmatrix request debian-bookworm "$(uname -r)" "$(uname -m)"
+
+1. the published index of the artifact store answers, if the kernel's modules are published;
+2. else the kernel's targets are generated in this checkout (\`kmatrix gen --only\`: the policy
+   decides, its \`latest\` trimming aside — the kernel is in use), crawling the distro first if
+   the kernel lists do not know the kernel yet (a kernel released today);
+3. Nx runs their build-driver tasks — restored from the remote cache when any runner built them,
+   built otherwise — and they are published (with provenance, signed when signing is set up),
+   so the next request is a lookup.
+
+Concurrent requests for one kernel share one build (\`kmatrix serve-requests\` in one process,
+a lock across processes). Prints each module's URL and SHA256 (--json: the whole answer).
+Exit 0 answered, 1 the matrix does not cover the kernel or its build failed.
+
+Options:
+  --store LOC   artifact store (default: $KMATRIX_PUBLISH_STORE, else dist/published)
+  --json        print the answer as JSON
+  -h, --help    show this help
+`;
+
+function kernelArgs(positionals: string[]) {
+  if (positionals.length !== 3) throw new KmatrixError('expected DISTRO KERNELRELEASE ARCH', { stage: 'usage', remedy: 'e.g. npx kmatrix request debian-bookworm 6.1.0-47-amd64 x86_64' });
+  const [distro, kernelrelease, machine] = positionals as [string, string, string];
+  const checks = [identifier.safeParse(distro), kernelRelease.safeParse(kernelrelease), arch.safeParse(machine)];
+  const bad = checks.findIndex((c) => !c.success);
+  if (bad !== -1) {
+    throw new KmatrixError(`${['DISTRO', 'KERNELRELEASE', 'ARCH'][bad]} "${positionals[bad]}": ${checks[bad]!.error!.issues[0]!.message}`, { stage: 'usage', remedy: 'e.g. npx kmatrix request debian-bookworm 6.1.0-47-amd64 x86_64' });
+  }
+  return { distro, kernelrelease, arch: machine as 'x86_64' | 'aarch64' };
+}
+
+export const requestCommand: Command = {
+  name: 'request',
+  summary: 'the modules for one kernel now: published, from the cache, or built on demand',
+  help: requestHelp,
+  async run(argv) {
+    const { values, positionals } = parse('request', argv, { store: { type: 'string', default: defaultPublishStore() }, json: { type: 'boolean', default: false } }, true);
+    const key = kernelArgs(positionals);
+    const store = openArtifactStore(values.store);
+    const answer = await new RequestService(resolve('.'), store, log).request(key);
+    if (values.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+    else {
+      for (const m of answer.modules) process.stdout.write(`${m.target}  ${m.file}  sha256 ${m.sha256}\n  ${m.url}${m.signed ? `\n  ${m.signed.url} (signed)` : ''}\n`);
+      process.stdout.write(`${answer.modules.length} module${answer.modules.length === 1 ? '' : 's'} for ${key.distro} ${key.kernelrelease} ${key.arch} (${answer.source})\n`);
+    }
+    return 0;
+  },
+};
+
+const serveHelp = `Usage: npx kmatrix serve-requests [--port N] [--host ADDR] [--store LOC]
+
+\`kmatrix request\` as an HTTP service, run in a checkout of the repository (it generates,
+builds through Nx with the remote cache, and publishes there):
+
+  GET /v1/modules/<distro>/<kernelrelease>/<arch>   200 JSON {distro, kernelrelease, arch, source,
+        modules: [{target, driver, file, sha256, size, key, url, signed?, provenance}]};
+        404 the support matrix does not cover the kernel (with why); 400 a malformed name;
+        502 its build failed. It answers when the build is done; concurrent calls share it.
+  GET /v1/artifacts/<key>                           a published file (the "key" of a module)
+  GET /healthz
+
+One JSON line per request on stdout. SIGTERM/SIGINT stop it. Put it behind your network's
+access control: a request can start a build.
+
+Options:
+  --port N       default 3400
+  --host ADDR    default 127.0.0.1
+  --store LOC    artifact store (default: $KMATRIX_PUBLISH_STORE, else dist/published)
+  -h, --help     show this help
+`;
+
+export const serveRequestsCommand: Command = {
+  name: 'serve-requests',
+  summary: 'the on-demand request service over HTTP (GET /v1/modules/<distro>/<release>/<arch>)',
+  help: serveHelp,
+  async run(argv) {
+    const { values } = parse('serve-requests', argv, { port: { type: 'string', default: '3400' }, host: { type: 'string', default: '127.0.0.1' }, store: { type: 'string', default: defaultPublishStore() } });
+    if (!/^\d+$/.test(values.port)) throw new KmatrixError(`--port: "${values.port}" is not a port number`, { stage: 'usage', remedy: 'see `npx kmatrix serve-requests --help`' });
+    const store = openArtifactStore(values.store);
+    const service = new RequestService(resolve('.'), store, log);
+    const server = requestServer(service, store, (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
+    await new Promise<void>((ok, fail) => {
+      server.once('error', (error: NodeJS.ErrnoException) => fail(new KmatrixError(`cannot serve on ${values.host}:${values.port}: ${error.code ?? error.message}`, { stage: 'request', remedy: error.code === 'EADDRINUSE' ? 'another process uses that port: pick another with --port' : 'check --host' })));
+      server.listen(Number(values.port), values.host, () => ok());
+    });
+    const address = server.address() as { port: number };
+    log(`kmatrix request service on http://${values.host}:${address.port} (store: ${store.description})`);
+    await new Promise<void>((done) => {
+      const stop = (signal: string) => {
+        log(`${signal}: stopping`);
+        server.close(() => done());
+        server.closeIdleConnections();
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,181 @@
+/**
+ * On demand: a node booted a kernel nobody built for yet and needs its driver now. A request for
+ * (distro, kernelrelease, arch) is answered from the published index; else the target is
+ * generated (crawling the distro first if its kernel lists do not know the kernel), Nx runs its
+ * build — from the remote cache when any runner built it, else building it — and the result is
+ * published, so the next request is a lookup. Requests for one kernel share one build, in this
+ * process (a map of promises) and across processes (a lock).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { KmatrixError } from '../errors.ts';
+import { withLock } from '../files/lock.ts';
+import { existingTargetFiles } from '../matrix/sync.ts';
+import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
+import { resolveRef, repositoryUrl } from '../matrix/git-state.ts';
+import type { ArtifactStore } from '../publish/artifact-store.ts';
+import { builderFromEnv } from '../publish/provenance.ts';
+import { publish } from '../publish/publish.ts';
+import { loadIndex, type PublishedIndex } from '../publish/published-index.ts';
+import { nxBin } from './affected.ts';
+
+export interface KernelKey {
+  distro: string;
+  kernelrelease: string;
+  arch: 'x86_64' | 'aarch64';
+}
+
+export interface ModuleAnswer {
+  target: string;
+  driver: string;
+  file: string;
+  sha256: string;
+  size: number;
+  key: string;
+  url: string;
+  signed?: { key: string; url: string; sha256: string };
+  provenance: string;
+}
+
+export interface Answer extends KernelKey {
+  /** published: already in the index; cache: restored by Nx, then published; built: compiled now. */
+  source: 'published' | 'cache' | 'built';
+  modules: ModuleAnswer[];
+}
+
+/** A request that cannot be met, with the HTTP status the service answers it with. */
+export class RequestError extends KmatrixError {
+  readonly status: number;
+
+  constructor(status: number, message: string, remedy: string, problems?: string[]) {
+    super(message, { stage: 'request', remedy, ...(problems ? { problems } : {}) });
+    this.status = status;
+  }
+}
+
+const keyName = (k: KernelKey) => `${k.distro}/${k.kernelrelease}/${k.arch}`;
+const matches = (k: KernelKey, t: Pick<Target, 'distro' | 'kernelrelease' | 'arch' | 'kernel'>) =>
+  t.distro === k.distro && t.arch === k.arch && (t.kernelrelease === k.kernelrelease || t.kernel.listedAs === k.kernelrelease);
+
+export class RequestService {
+  private readonly inFlight = new Map<string, Promise<Answer>>();
+  private readonly root: string;
+  private readonly store: ArtifactStore;
+  private readonly log: (line: string) => void;
+
+  constructor(root: string, store: ArtifactStore, log: (line: string) => void) {
+    this.root = root;
+    this.store = store;
+    this.log = log;
+  }
+
+  /** Concurrent requests for one kernel get the same promise: one build. */
+  request(key: KernelKey): Promise<Answer> {
+    const name = keyName(key);
+    let p = this.inFlight.get(name);
+    if (!p) {
+      p = this.serve(key).finally(() => this.inFlight.delete(name));
+      this.inFlight.set(name, p);
+    } else this.log(`${name}: joining the request in progress`);
+    return p;
+  }
+
+  private answer(key: KernelKey, index: PublishedIndex, source: Answer['source']): Answer | undefined {
+    const entries = Object.entries(index.targets).filter(([, e]) => matches(key, e.target));
+    if (entries.length === 0) return undefined;
+    const modules = entries.flatMap(([name, e]) =>
+      e.modules.map((m) => ({
+        target: name,
+        driver: e.target.driver.name,
+        file: m.file,
+        sha256: m.sha256,
+        size: m.size,
+        key: m.key,
+        url: this.store.locate(m.key),
+        ...(m.signed ? { signed: { key: m.signed.key, url: this.store.locate(m.signed.key), sha256: m.signed.sha256 } } : {}),
+        provenance: this.store.locate(e.provenance.key),
+      })),
+    );
+    return { ...key, source, modules };
+  }
+
+  private async liveTargets(key: KernelKey): Promise<Target[]> {
+    const out: Target[] = [];
+    for (const f of await existingTargetFiles(this.root)) {
+      if (!f.includes(`/${key.distro}/`) || !f.endsWith(`/${key.arch}/target.json`)) continue;
+      const t = await loadTargetFile(join(this.root, f));
+      if (!isRemoved(t) && matches(key, t)) out.push(t);
+    }
+    return out;
+  }
+
+  private async kmatrix(args: string[]): Promise<{ ok: boolean; output: string }> {
+    const r = await execa(process.execPath, [join(this.root, 'tools/kmatrix/cli.ts'), ...args], { cwd: this.root, reject: false, all: true });
+    return { ok: r.exitCode === 0, output: r.all ?? '' };
+  }
+
+  private async serve(key: KernelKey): Promise<Answer> {
+    const name = keyName(key);
+    const published = this.answer(key, await loadIndex(this.store), 'published');
+    if (published) return published;
+    const lock = join(this.root, 'dist', 'kmatrix', 'requests', `${name.replaceAll('/', '--')}.lock`);
+    return withLock(lock, () => this.log(`${name}: another process is on it; waiting`), async () => {
+      // Whoever held the lock may have published it meanwhile.
+      const meanwhile = this.answer(key, await loadIndex(this.store), 'published');
+      if (meanwhile) return meanwhile;
+      const targets = await this.generate(key);
+      const names = targets.map((t) => t.name);
+      this.log(`${name}: building ${names.join(', ')} (from the cache when a runner built it)`);
+      const nx = await execa(process.execPath, [await nxBin(this.root), 'run-many', '-t', 'build-driver', `--projects=${names.join(',')}`], {
+        cwd: this.root,
+        reject: false,
+        all: true,
+        env: { NX_TUI: 'false', FORCE_COLOR: '0' },
+      });
+      if (nx.exitCode !== 0) {
+        throw new RequestError(502, `the build for ${name} failed`, 'see the service log; `npx kmatrix reproduce TARGET` rebuilds it locally', (nx.all ?? '').split('\n').filter((l) => /error|failed/i.test(l)).slice(0, 5));
+      }
+      const restored = names.every((n) => new RegExp(`nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local|remote) cache\\]`).test(nx.all ?? ''));
+      await withLock(join(this.root, 'dist', 'kmatrix', 'publish.lock'), () => {}, async () => {
+        await publish({
+          root: this.root,
+          store: this.store,
+          revision: await resolveRef(this.root, 'HEAD'),
+          repository: await repositoryUrl(this.root),
+          builder: builderFromEnv(),
+          only: new Set(names),
+          log: this.log,
+        });
+      });
+      const done = this.answer(key, await loadIndex(this.store), restored ? 'cache' : 'built');
+      if (!done) throw new RequestError(502, `${name} was built but nothing was published (a DKMS driver that excludes this kernel?)`, 'see `npx kmatrix report`');
+      return done;
+    });
+  }
+
+  /** The kernel's targets: existing, generated from the kernel lists, or after crawling its distro. */
+  private async generate(key: KernelKey): Promise<Target[]> {
+    const name = keyName(key);
+    let targets = await this.liveTargets(key);
+    if (targets.length > 0) return targets;
+    const gen = () => withLock(join(this.root, 'dist', 'kmatrix', 'gen.lock'), () => {}, () => this.kmatrix(['gen', '--only', name]));
+    let result = await gen();
+    const release = key.distro.replace(/^debian-/, '');
+    // Crawl only for a kernel the lists do not know: one they know is the policy's call.
+    const listed = await readFile(join(this.root, 'kernels', `debian-${release}-${key.arch}.json`), 'utf8').then((t) => t.includes(`"${key.kernelrelease}"`), () => false);
+    if (!result.ok && /selects no target/.test(result.output) && key.distro.startsWith('debian-') && !listed) {
+      this.log(`${name}: not in the kernel lists; crawling debian ${release} ${key.arch}`);
+      const crawl = await this.kmatrix(['crawl', 'debian', '--release', release, '--arch', key.arch]);
+      if (!crawl.ok) throw new RequestError(502, `crawling debian ${release} ${key.arch} failed`, 'see the service log', crawl.output.split('\n').slice(-5));
+      result = await gen();
+    }
+    targets = await this.liveTargets(key);
+    if (!result.ok || targets.length === 0) {
+      const why = result.output.split('\n').filter((l) => l.includes(key.kernelrelease) || /^(error|remedy|skipped|excluded)/i.test(l.trim())).slice(0, 6);
+      throw new RequestError(404, `no driver is built for ${name}: the support matrix does not cover it`, 'add it to support-matrix.json (a rule for the distro, arch, flavour and kernel version), or check the name (`uname -r`)', why);
+    }
+    this.log(`${name}: generated ${targets.map((t) => t.name).join(', ')}`);
+    return targets;
+  }
+}
