@@ -20,9 +20,10 @@ import { bootCommand } from './commands/boot.ts';
 import { publishCommand } from './commands/publish.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { shardCommand } from './commands/shard.ts';
+import { dispatchCommand } from './commands/dispatch.ts';
 import { requestCommand, serveRequestsCommand } from './commands/request.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, publishCommand, verifyCommand, requestCommand, serveRequestsCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, dispatchCommand, publishCommand, verifyCommand, requestCommand, serveRequestsCommand, serveCacheCommand, cacheCommand, schemaCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,119 @@
+import { resolve } from 'node:path';
+import { KmatrixError } from '../errors.ts';
+import { projectsToRun } from '../fleet/affected.ts';
+import { contextNamespace, createJob, followJob, kubeConfig } from '../fleet/dispatch.ts';
+import { indexedJob } from '../fleet/k8s-job.ts';
+import { planShards } from '../fleet/shard.ts';
+import { loadTimings, timingsFile } from '../fleet/timings.ts';
+import { git, resolveRef } from '../matrix/git-state.ts';
+import { log, parse, type Command } from './command.ts';
+
+const help = `Usage: npx kmatrix dispatch --k8s [--base REF] [--head REF] [--shards N] [options]
+
+Runs a build on Kubernetes without GitHub: one Indexed Job with one completion index per shard.
+Each pod clones the repository at HEAD's commit, runs \`npm ci\`, takes its shard with
+\`kmatrix shard --total N --index $JOB_COMPLETION_INDEX\` and builds it with
+\`nx run-many -t build-driver --batch\`; all pods share the remote cache, so what one built the
+others (and CI, and developers) restore. Docker is a dockerd sidecar in each pod (privileged).
+
+The number of shards is --shards, or planned like \`kmatrix shard --plan\` from the tasks to run
+and their recorded build times. Nothing to build: no Job (exit 0).
+
+Options:
+  --k8s                  the backend (the only one)
+  --base REF             build only what changed since REF (nx affected); default: everything
+  --head REF             the commit to build (default HEAD; it must be pushed to --repo)
+  --shards N             completions (default: planned, at most --max-shards, default 16)
+  --parallelism N        pods at once (default: all shards)
+  --namespace NS         default: the kubeconfig context's namespace
+  --name NAME            Job name (default kmatrix-build-<commit>)
+  --image IMG            runner image with Node, npm and git (default $KMATRIX_RUNNER_IMAGE;
+                         tools/fleet/runner.Dockerfile)
+  --dind-image IMG       dockerd sidecar image (default docker:27-dind)
+  --repo URL             repository the pods clone (default: git remote origin)
+  --cache-url URL        remote cache (default $NX_SELF_HOSTED_REMOTE_CACHE_SERVER)
+  --cache-secret NAME    Secret with the cache token under key "token" (default kmatrix-cache)
+  --registry ADDR        toolchain registry (default $KMATRIX_REGISTRY)
+  --kubeconfig FILE      default: $KUBECONFIG, ~/.kube/config, or in-cluster
+  --dry-run              print the Job (JSON) and create nothing
+  --wait                 follow the Job to its end (exit 1 if an index failed)
+  --poll S               seconds between status checks with --wait (default 5)
+  -h, --help             show this help
+`;
+
+export const dispatchCommand: Command = {
+  name: 'dispatch',
+  summary: 'run a sharded build as a Kubernetes Indexed Job sharing the remote cache',
+  help,
+  async run(argv) {
+    const { values } = parse('dispatch', argv, {
+      k8s: { type: 'boolean', default: false },
+      base: { type: 'string' },
+      head: { type: 'string', default: 'HEAD' },
+      shards: { type: 'string' },
+      'max-shards': { type: 'string', default: '16' },
+      parallelism: { type: 'string' },
+      namespace: { type: 'string' },
+      name: { type: 'string' },
+      image: { type: 'string', default: process.env.KMATRIX_RUNNER_IMAGE },
+      'dind-image': { type: 'string', default: 'docker:27-dind' },
+      repo: { type: 'string' },
+      'cache-url': { type: 'string', default: process.env.NX_SELF_HOSTED_REMOTE_CACHE_SERVER },
+      'cache-secret': { type: 'string', default: 'kmatrix-cache' },
+      registry: { type: 'string', default: process.env.KMATRIX_REGISTRY },
+      kubeconfig: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+      poll: { type: 'string', default: '5' },
+    });
+    const usage = (message: string) => new KmatrixError(message, { stage: 'usage', remedy: 'see `npx kmatrix dispatch --help`' });
+    if (!values.k8s) throw usage('pass --k8s (Kubernetes is the only dispatch backend)');
+    if (!values.image) throw usage('--image is required (or set KMATRIX_RUNNER_IMAGE): the runner image the pods run');
+    const count = (name: string, text: string | undefined) => {
+      if (text === undefined) return undefined;
+      if (!/^[1-9]\d*$/.test(text)) throw usage(`${name} must be a whole number ≥ 1, not "${text}"`);
+      return Number(text);
+    };
+    const root = resolve('.');
+    const head = await resolveRef(root, values.head);
+    const base = values.base ? await resolveRef(root, values.base) : undefined;
+    const repository = values.repo ?? (await git(root, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
+    if (!/^(https?|ssh|git):\/\/|^[\w.-]+@[\w.-]+:/.test(repository)) {
+      throw new KmatrixError(repository ? `the pods cannot clone "${repository}"` : 'this clone has no remote "origin" for the pods to clone', { stage: 'dispatch', remedy: 'pass --repo with an https:// or ssh URL the cluster can reach' });
+    }
+    let shards = count('--shards', values.shards);
+    if (!shards) {
+      const projects = await projectsToRun(root, { target: 'build-driver', ...(base ? { base, head } : {}) });
+      shards = planShards(projects, await loadTimings(timingsFile(root)), { maxShards: count('--max-shards', values['max-shards'])!, targetSeconds: 20 * 60 }).total;
+      log(`${projects.length} task${projects.length === 1 ? '' : 's'} to run → ${shards} shard${shards === 1 ? '' : 's'}`);
+      if (shards === 0) {
+        log('nothing to build: no Job created');
+        return 0;
+      }
+    }
+    const kc = values['dry-run'] && !values.kubeconfig && !values.namespace ? undefined : kubeConfig(values.kubeconfig);
+    const job = indexedJob({
+      name: values.name ?? `kmatrix-build-${head.slice(0, 12)}`,
+      namespace: values.namespace ?? (kc ? contextNamespace(kc) : 'default'),
+      shards,
+      parallelism: count('--parallelism', values.parallelism) ?? shards,
+      image: values.image,
+      dindImage: values['dind-image'],
+      repository,
+      revision: head,
+      ...(base ? { base } : {}),
+      ...(values['cache-url'] ? { cacheUrl: values['cache-url'], cacheSecret: values['cache-secret'] } : {}),
+      ...(values.registry ? { registry: values.registry } : {}),
+    });
+    if (values['dry-run']) {
+      process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+      return 0;
+    }
+    const created = await createJob(kc!, job);
+    process.stdout.write(`created job ${created.metadata?.namespace}/${created.metadata?.name}: ${shards} shard${shards === 1 ? '' : 's'} of ${head.slice(0, 12)}${base ? ` (changes since ${base.slice(0, 12)})` : ''}\n`);
+    if (!values.wait) return 0;
+    const end = await followJob(kc!, job, (p) => log(`${p.succeeded}/${shards} shards done, ${p.active} running, ${p.failed} failed${p.failedIndexes ? ` (indexes ${p.failedIndexes})` : ''}`));
+    process.stdout.write(end.ok ? `job complete: ${end.succeeded}/${shards} shards\n` : `job failed${end.failedIndexes ? `: shards ${end.failedIndexes}` : ''}\n`);
+    return end.ok ? 0 : 1;
+  },
+};
