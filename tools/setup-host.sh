@@ -32,6 +32,8 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 # zstd: some kernels compress their vmlinux with it (unpacked once to boot without the decompressor)
 command -v zstd >/dev/null || need+=(zstd)
+# openssl: module signing keys in the tests, and `kmatrix verify` checks signatures with it
+command -v openssl >/dev/null || need+=(openssl)
 # chromium: the tests open the HTML matrix report in a real headless browser (playwright-core)
 command -v chromium >/dev/null || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
