@@ -31,12 +31,17 @@ test('the request service answers from the published index, builds a missing ker
   await preparePipeline(ws);
   const list = JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json')) as { debian: Entry[] };
   const abis = list.debian.filter((e) => e.kmatrix.flavour === 'amd64' && e.kmatrix.abi.startsWith('6.1.0-')).map((e) => e.kernelrelease);
-  const [newest, older, unseen] = [abis.at(-1)!, abis.at(-2)!, abis.at(-3)!];
+  const [newest, older, unseen, cached] = [abis.at(-1)!, abis.at(-2)!, abis.at(-3)!, abis.at(-4)!];
   // The node's kernel is not in yesterday's crawl.
   await ws.write('kernels/debian-bookworm-x86_64.json', JSON.stringify({ debian: list.debian.filter((e) => e.kernelrelease !== unseen) }, null, 2));
   await ws.commitAll('a crawl without the kernel');
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many');
   expectOk(await ws.kmatrix(['publish', '--store', store]), 'publish');
+  // Some runner built this kernel's target once (here: this checkout), but it was never published.
+  expectOk(await ws.kmatrix(['gen', '--only', `debian-bookworm/${cached}/x86_64`]), 'gen --only');
+  expectOk(await ws.nx(['run-many', '-t', 'build-driver', `--projects=kmx-echo--debian-bookworm--${cached}--x86_64`]), 'build it');
+  await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', cached), { recursive: true });
+  await rm(join(ws.dir, 'dist/targets/kmx-echo/debian-bookworm', cached), { recursive: true });
 
   const service = execa(process.execPath, [join(ws.dir, 'tools/kmatrix/cli.ts'), 'serve-requests', '--port', '0', '--store', store], { cwd: ws.dir, env: ws.env, extendEnv: false, all: true, reject: false });
   t.after(() => service.kill('SIGTERM'));
@@ -78,6 +83,11 @@ test('the request service answers from the published index, builds a missing ker
   assert.equal(Object.keys(index.targets).length, 5, 'published: the four of the matrix and the one requested');
   const again = await get(`/v1/modules/debian-bookworm/${older}/x86_64`);
   assert.equal(again.body!.source, 'published');
+
+  // Built before: restored from the cache, then published.
+  const fromCache = await get(`/v1/modules/debian-bookworm/${cached}/x86_64`);
+  assert.equal(fromCache.status, 200, JSON.stringify(fromCache.body));
+  assert.equal(fromCache.body!.source, 'cache');
 
   // A kernel no list knows: crawled, generated, built.
   const fresh = await get(`/v1/modules/debian-bookworm/${unseen}/x86_64`);

@@ -60,6 +60,8 @@ const matches = (k: KernelKey, t: Pick<Target, 'distro' | 'kernelrelease' | 'arc
 
 export class RequestService {
   private readonly inFlight = new Map<string, Promise<Answer>>();
+  /** The index as last read: published modules never change, so a hit in it stays true. */
+  private index: PublishedIndex | undefined;
   private readonly root: string;
   private readonly store: ArtifactStore;
   private readonly log: (line: string) => void;
@@ -115,14 +117,22 @@ export class RequestService {
     return { ok: r.exitCode === 0, output: r.all ?? '' };
   }
 
+  /** From the index in memory, else from a fresh read of it (someone may have published since). */
+  private async lookup(key: KernelKey): Promise<Answer | undefined> {
+    const cached = this.index && this.answer(key, this.index, 'published');
+    if (cached) return cached;
+    this.index = await loadIndex(this.store);
+    return this.answer(key, this.index, 'published');
+  }
+
   private async serve(key: KernelKey): Promise<Answer> {
     const name = keyName(key);
-    const published = this.answer(key, await loadIndex(this.store), 'published');
+    const published = await this.lookup(key);
     if (published) return published;
     const lock = join(this.root, 'dist', 'kmatrix', 'requests', `${name.replaceAll('/', '--')}.lock`);
     return withLock(lock, () => this.log(`${name}: another process is on it; waiting`), async () => {
       // Whoever held the lock may have published it meanwhile.
-      const meanwhile = this.answer(key, await loadIndex(this.store), 'published');
+      const meanwhile = await this.lookup(key);
       if (meanwhile) return meanwhile;
       const targets = await this.generate(key);
       const names = targets.map((t) => t.name);
@@ -136,7 +146,7 @@ export class RequestService {
       if (nx.exitCode !== 0) {
         throw new RequestError(502, `the build for ${name} failed`, 'see the service log; `npx kmatrix reproduce TARGET` rebuilds it locally', (nx.all ?? '').split('\n').filter((l) => /error|failed/i.test(l)).slice(0, 5));
       }
-      const restored = names.every((n) => new RegExp(`nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local|remote) cache\\]`).test(nx.all ?? ''));
+      const restored = names.every((n) => new RegExp(`nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local cache|remote cache|existing outputs match the cache)`).test(nx.all ?? ''));
       await withLock(join(this.root, 'dist', 'kmatrix', 'publish.lock'), () => {}, async () => {
         await publish({
           root: this.root,
@@ -148,7 +158,8 @@ export class RequestService {
           log: this.log,
         });
       });
-      const done = this.answer(key, await loadIndex(this.store), restored ? 'cache' : 'built');
+      this.index = await loadIndex(this.store);
+      const done = this.answer(key, this.index, restored ? 'cache' : 'built');
       if (!done) throw new RequestError(502, `${name} was built but nothing was published (a DKMS driver that excludes this kernel?)`, 'see `npx kmatrix report`');
       return done;
     });

@@ -7,6 +7,7 @@ import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { stableJson, writeFileAtomic } from '../files/atomic.ts';
 import { targetDir, TARGET_SCHEMA_VERSION, type RemovedTarget, type Target } from './target.ts';
+import { inParallel } from '../in-parallel.ts';
 
 export interface SyncReport {
   added: string[];
@@ -47,14 +48,6 @@ async function removeEmptyParents(root: string, dir: string): Promise<void> {
       return; // not empty
     }
   }
-}
-
-async function inParallel<T>(items: T[], run: (item: T) => Promise<void>, width = 16): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await run(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
 }
 
 const REMOVED_REASON = 'no longer selected by the policy from the kernel lists';

@@ -13,6 +13,7 @@ import { hashTree, sha256 } from '../build/sources.ts';
 import { KmatrixError } from '../errors.ts';
 import type { HeaderStore } from '../headers/store.ts';
 import { existingTargetFiles } from '../matrix/sync.ts';
+import { inParallel } from '../in-parallel.ts';
 import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '../matrix/target.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
@@ -42,7 +43,7 @@ export interface PublishReport {
 }
 
 /** The build of a target in dist/, if it is a build of this very target.json. */
-async function currentBuild(root: string, target: Target, targetJson: Buffer): Promise<{ record: BuildRecord; files: Map<string, Buffer> } | { why: string } | 'skipped'> {
+async function currentBuild(root: string, target: Target, targetJson: Buffer, sources: (path: string) => Promise<Record<string, string>>): Promise<{ record: BuildRecord; files: Map<string, Buffer> } | { why: string } | 'skipped'> {
   const dir = outputDir(root, target);
   const text = await readFile(join(dir, 'build.json'), 'utf8').catch(() => undefined);
   if (!text) return { why: 'not built (no dist/…/build.json)' };
@@ -51,7 +52,7 @@ async function currentBuild(root: string, target: Target, targetJson: Buffer): P
   const record = parsed.data;
   if (record.skipped) return 'skipped';
   if (record.inputs.targetJsonSha256 !== sha256(targetJson)) return { why: 'the build in dist/ is of an older target.json' };
-  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await hashTree(join(root, target.driver.path)))) return { why: 'the build in dist/ is of other driver sources' };
+  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target.driver.path))) return { why: 'the build in dist/ is of other driver sources' };
   const files = new Map<string, Buffer>();
   for (const o of record.outputs) {
     const body = await readFile(join(dir, o.file)).catch(() => undefined);
@@ -85,32 +86,39 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     return { key, sha256: sha256(body), size: body.length };
   };
 
-  for (const file of await existingTargetFiles(o.root)) {
+  // Each driver's tree is hashed once, not once per target.
+  const trees = new Map<string, Promise<Record<string, string>>>();
+  const sources = (path: string) => {
+    if (!trees.has(path)) trees.set(path, hashTree(join(o.root, path)));
+    return trees.get(path)!;
+  };
+  // Targets go a few at a time: each is a handful of round trips to the store (HEAD, PUT).
+  await inParallel(await existingTargetFiles(o.root), async (file) => {
     const path = join(o.root, file);
     const loaded = await loadTargetFile(path);
-    if (isRemoved(loaded)) continue;
+    if (isRemoved(loaded)) return;
     const target = loaded;
     const old = index.targets[target.name];
     if (o.only && !o.only.has(target.name)) {
       if (old) next[target.name] = old;
-      continue;
+      return;
     }
-    const build = await currentBuild(o.root, target, await readFile(path));
+    const build = await currentBuild(o.root, target, await readFile(path), sources);
     if (build === 'skipped') {
       report.skipped.push(target.name);
-      continue;
+      return;
     }
     if ('why' in build) {
       report.notBuilt.push({ name: target.name, why: build.why });
       if (old) next[target.name] = old;
-      continue;
+      return;
     }
     const { record, files } = build;
     const buildId = buildIdOf(record);
     if (old && unchanged(old, buildId, record, !!o.signing)) {
       next[target.name] = old;
       report.unchanged.push(target.name);
-      continue;
+      return;
     }
     const dir = `modules/${targetDir(target).replace(/^targets\//, '')}/${buildId.slice(0, 16)}`;
     const modules: PublishedTarget['modules'] = [];
@@ -136,7 +144,9 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     next[target.name] = { buildId, revision: o.revision, publishedAt: new Date().toISOString(), target, inputs: record.inputs, modules, provenance };
     report.published.push(target.name);
     o.log(`+ ${target.name}  ${modules.map((m) => `${m.file} ${m.sha256.slice(0, 12)}…${m.signed ? ' (signed)' : ''}`).join(', ')}`);
-  }
+  }, 8);
+  for (const list of [report.published, report.unchanged, report.skipped]) list.sort();
+  report.notBuilt.sort((a, b) => (a.name < b.name ? -1 : 1));
   if (o.only) for (const [name, entry] of Object.entries(index.targets)) if (!(name in next)) next[name] = entry;
   report.dropped = Object.keys(index.targets).filter((n) => !(n in next));
 
