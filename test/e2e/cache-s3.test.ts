@@ -4,25 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import S3rver from 's3rver';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { READ_TOKEN, WRITE_TOKEN, startCacheServer } from '../support/cache-server.ts';
+import { startS3 } from '../support/s3.ts';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 test('the cache server stores in S3-compatible storage, verifies, quarantines and survives a restart', { timeout: 120_000 }, async (t) => {
-  const data = await mkdtemp(join(tmpdir(), 'kmatrix-s3-'));
-  t.after(() => rm(data, { recursive: true, force: true }));
-  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: data });
-  const { port } = (await s3.run()) as { port: number };
-  t.after(() => s3.close());
-  const endpoint = `http://127.0.0.1:${port}`;
-  const env = { KMATRIX_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
-  const client = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-  await client.send(new CreateBucketCommand({ Bucket: 'kmx-cache' }));
+  const { env, client } = await startS3(t, 'kmx-cache');
 
   let server = await startCacheServer('s3://kmx-cache/nx', [], env);
   t.after(() => server.stop());

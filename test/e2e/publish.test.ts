@@ -10,9 +10,9 @@ import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import S3rver from 's3rver';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
+import { startS3 } from '../support/s3.ts';
 
 async function signingKey(dir: string, name: string): Promise<{ KMATRIX_SIGN_KEY_FILE: string; KMATRIX_SIGN_CERT_FILE: string }> {
   const key = join(dir, `${name}.key.pem`);
@@ -133,15 +133,7 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
 test('publish to S3-compatible storage: idempotent, and verify and diff read the bucket', { timeout: 15 * 60_000 }, async (t) => {
   const ws = await createWorkspace('kmatrix-publish-s3-');
   t.after(() => ws.remove());
-  const data = await mkdtemp(join(tmpdir(), 'kmatrix-s3-pub-'));
-  t.after(() => rm(data, { recursive: true, force: true }));
-  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: data });
-  const { port } = (await s3.run()) as { port: number };
-  t.after(() => s3.close());
-  const endpoint = `http://127.0.0.1:${port}`;
-  const env = { KMATRIX_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
-  const client = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-  await client.send(new CreateBucketCommand({ Bucket: 'kmx-artifacts' }));
+  const { env, client, dir: data } = await startS3(t, 'kmx-artifacts');
 
   await preparePipeline(ws);
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many -t build-driver');
