@@ -113,4 +113,14 @@ test('the request service answers from the published index, builds a missing ker
   const bad = await ws.kmatrix(['request', 'debian-bookworm', older, 'sparc']);
   assert.equal(bad.exitCode, 2);
   assert.match(bad.stderr, /ARCH "sparc"/);
+
+  // CI's next publish, from a checkout that never had the requested targets, keeps them.
+  await service.kill('SIGTERM');
+  for (const release of [older, unseen, cached]) await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', release), { recursive: true });
+  await ws.git(['checkout', '--', 'kernels']);
+  const ci = expectOk(await ws.kmatrix(['publish', '--store', store]), 'publish (CI)');
+  assert.match(ci.stdout, /^0 published, 4 unchanged;/m);
+  const after = JSON.parse(await readFile(join(store, 'index.json'), 'utf8'));
+  assert.equal(Object.keys(after.targets).length, 7);
+  assert.equal(Object.values(after.targets).filter((e) => (e as { requested?: boolean }).requested).length, 3);
 });

@@ -11,6 +11,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { isStatus, openS3 } from '../cache/s3-store.ts';
 import { sha256 } from '../build/sources.ts';
 import { KmatrixError } from '../errors.ts';
+import { withLock } from '../files/lock.ts';
 
 export type PutResult = 'stored' | 'same' | 'different';
 
@@ -19,8 +20,13 @@ export interface ArtifactStore {
   get(key: string): Promise<Buffer | undefined>;
   /** Stores bytes under a key that is free; 'same' if it holds these bytes, 'different' (nothing written) otherwise. */
   putOnce(key: string, body: Buffer): Promise<PutResult>;
-  /** Replaces the object in one step (readers see the old or the new bytes, never a mix). */
-  putMutable(key: string, body: Buffer): Promise<void>;
+  /** The object with a version token for `replace`. */
+  getVersioned(key: string): Promise<{ body: Buffer; version: string } | undefined>;
+  /**
+   * Replaces the object in one step (readers see the old or the new bytes, never a mix), but only
+   * if it is still at `version` (undefined: still absent): false when another writer came first.
+   */
+  replace(key: string, body: Buffer, version: string | undefined): Promise<boolean>;
   /** Where a key can be fetched from, for people and for the index. */
   locate(key: string): string;
 }
@@ -78,12 +84,23 @@ export class DirArtifactStore implements ArtifactStore {
     }
   }
 
-  async putMutable(key: string, body: Buffer): Promise<void> {
+  async getVersioned(key: string): Promise<{ body: Buffer; version: string } | undefined> {
+    const body = await this.get(key);
+    return body && { body, version: sha256(body) };
+  }
+
+  async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
     checkKey(key);
-    const tmp = await this.temp(key, body);
-    await rename(tmp, this.locate(key)).catch(async (error) => {
-      await rm(tmp, { force: true });
-      throw error;
+    // Compare and swap under a lock: publishers on one machine (or one shared filesystem).
+    return withLock(join(this.root, '.locks', `${key.replaceAll('/', '--')}.lock`), () => {}, async () => {
+      const current = await this.get(key);
+      if ((current ? sha256(current) : undefined) !== version) return false;
+      const tmp = await this.temp(key, body);
+      await rename(tmp, this.locate(key)).catch(async (error) => {
+        await rm(tmp, { force: true });
+        throw error;
+      });
+      return true;
     });
   }
 }
@@ -139,9 +156,26 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  async putMutable(key: string, body: Buffer): Promise<void> {
-    // A single PUT replaces an S3 object atomically.
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, Metadata: { sha256: sha256(body) } }));
+  async getVersioned(key: string): Promise<{ body: Buffer; version: string } | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      return { body: Buffer.from(await r.Body!.transformToByteArray()), version: r.ETag ?? '' };
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
+    // A single PUT replaces an S3 object atomically; If-Match / If-None-Match make it conditional
+    // (AWS S3 and MinIO honour both).
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, Metadata: { sha256: sha256(body) }, ...(version ? { IfMatch: version } : { IfNoneMatch: '*' }) }));
+      return true;
+    } catch (error) {
+      if (isStatus(error, 412, 409)) return false;
+      throw error;
+    }
   }
 }
 

@@ -18,7 +18,7 @@ import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '..
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
 import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';
-import { INDEX_KEY, loadIndex, type PublishedIndex, type PublishedTarget } from './published-index.ts';
+import { INDEX_KEY, loadIndex, loadIndexVersioned, type PublishedIndex, type PublishedTarget } from './published-index.ts';
 
 export interface PublishOptions {
   root: string;
@@ -27,7 +27,7 @@ export interface PublishOptions {
   repository: string;
   builder: ProvenanceInput['builder'];
   signing?: { key: SigningKey; headers: HeaderStore };
-  /** Publish just these targets; every other index entry stays as it is (an on-demand request). */
+  /** Publish just these targets (marked `requested`); every other index entry stays as it is. */
   only?: Set<string>;
   log: (line: string) => void;
 }
@@ -68,6 +68,26 @@ const unchanged = (entry: PublishedTarget | undefined, buildId: string, record: 
   entry?.buildId === buildId &&
   entry.modules.length === record.outputs.length &&
   record.outputs.every((o) => entry.modules.some((m) => m.file === o.file && m.sha256 === o.sha256 && (!signing || m.signed)));
+
+/**
+ * Applies this publish's changes to the index as it is *now*: another publisher (CI, the request
+ * service) may have written it since we read it, and its entries must survive. A conditional
+ * write that loses the race reads and merges again.
+ */
+async function writeIndex(store: ArtifactStore, report: PublishReport, next: PublishedIndex['targets']): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { index, version } = await loadIndexVersioned(store);
+    const targets = { ...index.targets };
+    for (const name of report.dropped) delete targets[name];
+    for (const name of report.published) targets[name] = next[name]!;
+    const sorted = Object.fromEntries(Object.entries(targets).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const body: PublishedIndex = { format: 1, updatedAt: new Date().toISOString(), targets: sorted };
+    if (await store.replace(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`), version)) return;
+    if (attempt === 5) {
+      throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while this publish wrote it (5 attempts)`, { stage: 'publish', remedy: 'the artifacts are stored; run the publish again (it is idempotent)' });
+    }
+  }
+}
 
 export async function publish(o: PublishOptions): Promise<PublishReport> {
   const index = await loadIndex(o.store);
@@ -141,14 +161,15 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       return record.outputs.every((x) => names.has(x.sha256));
     };
     const provenance = await put(`${dir}/provenance.intoto.json`, statement, 'provenance statement', namesOurs);
-    next[target.name] = { buildId, revision: o.revision, publishedAt: new Date().toISOString(), target, inputs: record.inputs, modules, provenance };
+    next[target.name] = { buildId, revision: o.revision, publishedAt: new Date().toISOString(), target, inputs: record.inputs, modules, provenance, ...(o.only ? { requested: true as const } : {}) };
     report.published.push(target.name);
     o.log(`+ ${target.name}  ${modules.map((m) => `${m.file} ${m.sha256.slice(0, 12)}…${m.signed ? ' (signed)' : ''}`).join(', ')}`);
   }, 8);
   for (const list of [report.published, report.unchanged, report.skipped]) list.sort();
   report.notBuilt.sort((a, b) => (a.name < b.name ? -1 : 1));
-  if (o.only) for (const [name, entry] of Object.entries(index.targets)) if (!(name in next)) next[name] = entry;
-  report.dropped = Object.keys(index.targets).filter((n) => !(n in next));
+  // What leaves the index: targets gone from the matrix — not those published on request (this
+  // checkout never had their target.json), and nothing at all when publishing on request.
+  report.dropped = o.only ? [] : Object.keys(index.targets).filter((n) => !(n in next) && !index.targets[n]!.requested);
 
   if (conflicts.length > 0) {
     throw new KmatrixError(`${conflicts.length} artifact${conflicts.length === 1 ? '' : 's'} would be overwritten with different bytes; nothing was published to the index`, {
@@ -157,10 +178,6 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       remedy: 'the same build inputs gave other bytes than the published ones: check reproducibility with `npx kmatrix reproduce TARGET --verify`; a published artifact is never replaced',
     });
   }
-  if (report.published.length > 0 || report.dropped.length > 0) {
-    const sorted = Object.fromEntries(Object.entries(next).sort(([a], [b]) => (a < b ? -1 : 1)));
-    const body: PublishedIndex = { format: 1, updatedAt: new Date().toISOString(), targets: sorted };
-    await o.store.putMutable(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`));
-  }
+  if (report.published.length > 0 || report.dropped.length > 0) await writeIndex(o.store, report, next);
   return report;
 }

@@ -37,6 +37,8 @@ export const publishedTargetSchema = z
     inputs: buildRecordSchema.shape.inputs,
     modules: z.array(publishedModuleSchema).min(1),
     provenance: stored,
+    /** Published by `kmatrix request` for a kernel the committed matrix does not list: kept by later publishes. */
+    requested: z.literal(true).optional(),
   })
   .strict();
 export type PublishedTarget = z.infer<typeof publishedTargetSchema>;
@@ -54,8 +56,17 @@ export const emptyIndex = (): PublishedIndex => ({ format: 1, updatedAt: new Dat
 
 /** The store's index, or an empty one for a store nothing was published to yet. */
 export async function loadIndex(store: ArtifactStore): Promise<PublishedIndex> {
-  const body = await store.get(INDEX_KEY);
-  if (!body) return emptyIndex();
+  return (await loadIndexVersioned(store)).index;
+}
+
+/** The index and its version, for a conditional rewrite. */
+export async function loadIndexVersioned(store: ArtifactStore): Promise<{ index: PublishedIndex; version: string | undefined }> {
+  const found = await store.getVersioned(INDEX_KEY);
+  if (!found) return { index: emptyIndex(), version: undefined };
+  return { index: parseIndex(store, found.body), version: found.version };
+}
+
+function parseIndex(store: ArtifactStore, body: Buffer): PublishedIndex {
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
