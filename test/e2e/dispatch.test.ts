@@ -24,8 +24,9 @@ interface Recorded {
 const IMAGE = `registry.internal/kmatrix-runner@sha256:${'a'.repeat(64)}`;
 
 test('the Indexed Job is valid against the Kubernetes API schema, and the validator does catch mistakes', () => {
-  const job = indexedJob({ name: 'kmatrix-build-0123456789ab', namespace: 'builds', shards: 12, parallelism: 4, image: IMAGE, dindImage: 'docker:27-dind', repository: 'https://github.com/acme/drivers', revision: 'b'.repeat(40), base: 'c'.repeat(40), cacheUrl: 'http://cache:3300', cacheSecret: 'kmatrix-cache', registry: 'registry.internal:5000' });
+  const job = indexedJob({ name: 'kmatrix-build-0123456789ab', namespace: 'builds', shards: 12, parallelism: 4, image: IMAGE, dindImage: 'docker:27-dind', repository: 'https://github.com/acme/drivers', revision: 'b'.repeat(40), base: 'c'.repeat(40), cacheUrl: 'http://cache:3300', cacheSecret: 'kmatrix-cache', registry: 'registry.internal:5000', nodePool: 'kmatrix-build' });
   new Job(job as never).validate();
+  assert.deepEqual(job.spec!.template.spec!.nodeSelector, { 'karpenter.sh/nodepool': 'kmatrix-build' });
   assert.equal(job.spec!.completionMode, 'Indexed');
   assert.equal(job.spec!.completions, 12);
   assert.equal(job.spec!.parallelism, 4);

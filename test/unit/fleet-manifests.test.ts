@@ -17,6 +17,7 @@ import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { NodePool } from '@kubernetes-models/karpenter/karpenter.sh/v1/NodePool';
 import { EC2NodeClass } from '@kubernetes-models/karpenter/karpenter.k8s.aws/v1/EC2NodeClass';
+import { BUILD_TAINT } from '../../tools/kmatrix/fleet/k8s-job.ts';
 import { repoRoot } from '../support/workspace.ts';
 
 const fleet = join(repoRoot, 'tools/fleet');
@@ -82,6 +83,7 @@ test('the runners the workflows ask for exist, land on the build NodePool, and f
   for (const taint of nodePool.spec.template.spec.taints) {
     assert.ok(values.template.spec.tolerations.some((t) => t.key === taint.key && t.effect === taint.effect && t.operator === 'Exists'), `runners tolerate ${taint.key}`);
   }
+  assert.deepEqual(nodePool.spec.template.spec.taints.map((t) => t.key), [BUILD_TAINT], 'dispatch --node-pool tolerates the same taint');
   const nodeClasses = objects('karpenter/nodepool.yaml').filter((o) => o.kind === 'EC2NodeClass').map((o) => o.metadata.name);
   assert.ok(nodeClasses.includes(nodePool.spec.template.spec.nodeClassRef.name));
   const cpu = Number(values.template.spec.containers[0]!.resources.requests.cpu);

@@ -34,6 +34,8 @@ Options:
   --cache-url URL        remote cache (default $NX_SELF_HOSTED_REMOTE_CACHE_SERVER)
   --cache-secret NAME    Secret with the cache token under key "token" (default kmatrix-cache)
   --registry ADDR        toolchain registry (default $KMATRIX_REGISTRY)
+  --node-pool NAME       run on this Karpenter NodePool (nodeSelector karpenter.sh/nodepool,
+                         tolerating its kmatrix.dev/build taint), e.g. kmatrix-build
   --kubeconfig FILE      default: $KUBECONFIG, ~/.kube/config, or in-cluster
   --dry-run              print the Job (JSON) and create nothing
   --wait                 follow the Job to its end (exit 1 if an index failed)
@@ -61,6 +63,7 @@ export const dispatchCommand: Command = {
       'cache-url': { type: 'string', default: process.env.NX_SELF_HOSTED_REMOTE_CACHE_SERVER },
       'cache-secret': { type: 'string', default: 'kmatrix-cache' },
       registry: { type: 'string', default: process.env.KMATRIX_REGISTRY },
+      'node-pool': { type: 'string' },
       kubeconfig: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
@@ -104,6 +107,7 @@ export const dispatchCommand: Command = {
       ...(base ? { base } : {}),
       ...(values['cache-url'] ? { cacheUrl: values['cache-url'], cacheSecret: values['cache-secret'] } : {}),
       ...(values.registry ? { registry: values.registry } : {}),
+      ...(values['node-pool'] ? { nodePool: values['node-pool'] } : {}),
     });
     if (values['dry-run']) {
       process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);

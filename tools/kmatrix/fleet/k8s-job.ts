@@ -22,8 +22,13 @@ export interface JobOptions {
   /** Secret holding the cache token under key "token": write for main, read otherwise. */
   cacheSecret?: string;
   registry?: string;
+  /** A Karpenter NodePool to run on (tools/fleet/karpenter/nodepool.yaml): selected, and its build taint tolerated. */
+  nodePool?: string;
   labels?: Record<string, string>;
 }
+
+/** The taint the build NodePool carries so nothing else lands on its nodes. */
+export const BUILD_TAINT = 'kmatrix.dev/build';
 
 const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
@@ -68,6 +73,9 @@ export function indexedJob(o: JobOptions): V1Job {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          ...(o.nodePool
+            ? { nodeSelector: { 'karpenter.sh/nodepool': o.nodePool }, tolerations: [{ key: BUILD_TAINT, operator: 'Exists', effect: 'NoSchedule' }] }
+            : {}),
           volumes: [
             { name: 'workspace', emptyDir: {} },
             { name: 'dind-socket', emptyDir: {} },
