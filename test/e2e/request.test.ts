@@ -19,7 +19,7 @@ interface Entry {
 }
 interface Answer {
   source: string;
-  modules: { target: string; file: string; sha256: string; key: string; url: string }[];
+  modules: { target: string; file: string; sha256: string; key: string; url: string; download: string }[];
 }
 
 test('the request service answers from the published index, builds a missing kernel once for concurrent callers, crawls an unseen one', { timeout: 15 * 60_000 }, async (t) => {
@@ -68,7 +68,7 @@ test('the request service answers from the published index, builds a missing ker
   assert.equal(published.status, 200);
   assert.equal(published.body!.source, 'published');
   assert.deepEqual(published.body!.modules.map((m) => m.target), [`kmx-echo--debian-bookworm--${newest}--x86_64`]);
-  const file = await fetch(`http://127.0.0.1:${port}/v1/artifacts/${published.body!.modules[0]!.key}`);
+  const file = await fetch(`http://127.0.0.1:${port}${published.body!.modules[0]!.download}`);
   assert.equal(createHash('sha256').update(Buffer.from(await file.arrayBuffer())).digest('hex'), published.body!.modules[0]!.sha256);
 
   // Trimmed by `latest: 1`, wanted by three nodes at once: one build, three identical answers.

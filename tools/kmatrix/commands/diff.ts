@@ -56,7 +56,13 @@ export const diffCommand: Command = {
         // Targets are published from the commit they were built at: compare files per commit.
         const byRevision = new Map<string, FileChanges>();
         for (const revision of new Set(Object.values(index.targets).map((e) => e.revision))) {
-          byRevision.set(revision, await fileChanges(root, await resolveRef(root, revision), after.values(), dockerfiles));
+          const commit = await resolveRef(root, revision).catch(() => {
+            throw new KmatrixError(`the published state was built at ${revision.slice(0, 12)}, which this clone does not have`, {
+              stage: 'diff',
+              remedy: 'fetch the full history (git fetch --unshallow; in GitHub Actions: actions/checkout with fetch-depth: 0)',
+            });
+          });
+          byRevision.set(revision, await fileChanges(root, commit, after.values(), dockerfiles));
         }
         diff = diffMatrix(store.description, before, after, (name) => byRevision.get(index.targets[name]!.revision)!);
       } else {

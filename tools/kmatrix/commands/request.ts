@@ -65,7 +65,8 @@ const serveHelp = `Usage: npx kmatrix serve-requests [--port N] [--host ADDR] [-
 builds through Nx with the remote cache, and publishes there):
 
   GET /v1/modules/<distro>/<kernelrelease>/<arch>   200 JSON {distro, kernelrelease, arch, source,
-        modules: [{target, driver, file, sha256, size, key, url, signed?, provenance}]};
+        modules: [{target, driver, file, sha256, size, key, url, download, signed?, provenance}]}
+        (download: this service's /v1/artifacts/<key> for the file);
         404 the support matrix does not cover the kernel (with why); 400 a malformed name;
         502 its build failed. It answers when the build is done; concurrent calls share it.
   GET /v1/artifacts/<key>                           a published file (the "key" of a module)

@@ -39,7 +39,10 @@ export function requestServer(service: RequestService, store: ArtifactStore, log
           return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), remedy: 'GET /v1/modules/<distro>/<kernelrelease>/<arch>, e.g. /v1/modules/debian-bookworm/6.1.0-47-amd64/x86_64' });
         }
         try {
-          return send(res, 200, await service.request(parsed.data));
+          const answer = await service.request(parsed.data);
+          // Where this service serves each file, for nodes that cannot reach the store itself.
+          const download = (key: string) => `/v1/artifacts/${key.split('/').map(encodeURIComponent).join('/')}`;
+          return send(res, 200, { ...answer, modules: answer.modules.map((m) => ({ ...m, download: download(m.key), ...(m.signed ? { signed: { ...m.signed, download: download(m.signed.key) } } : {}) })) });
         } catch (error) {
           const status = error instanceof RequestError ? error.status : 500;
           const e = error as KmatrixError;
