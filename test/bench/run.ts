@@ -16,7 +16,10 @@
  *
  *   boot tests (boot.ts): test-driver over the default matrix vs bare boots of the same kernels.
  *
- * Usage: npm run bench [-- --figures build,headers,scale,remote,load,boot] [-- --sizes 1000,5000] [-- --runs 3]
+ *   publish (publish.ts): `kmatrix publish` of N built targets into a directory store vs copying
+ *   the modules and recording their SHA256s in-process.
+ *
+ * Usage: npm run bench [-- --figures build,headers,scale,remote,load,boot,publish] [-- --sizes 1000,5000] [-- --runs 3]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -31,14 +34,16 @@ import { headerFetch } from './header-fetch.ts';
 import { buildOverhead } from './build-overhead.ts';
 import { loadTest, remoteRestore } from './remote-cache.ts';
 import { bootBench } from './boot.ts';
+import { publishBench } from './publish.ts';
 
-const FIGURES = ['build', 'headers', 'scale', 'remote', 'load', 'boot'] as const;
+const FIGURES = ['build', 'headers', 'scale', 'remote', 'load', 'boot', 'publish'] as const;
 const { values } = parseArgs({
   options: {
     figures: { type: 'string', default: FIGURES.join(',') },
     sizes: { type: 'string', default: '1000,5000' },
     runs: { type: 'string', default: '3' },
     'restore-targets': { type: 'string', default: '1000' },
+    'publish-targets': { type: 'string', default: '1000' },
   },
 });
 const figures = new Set(values.figures.split(','));
@@ -212,12 +217,19 @@ async function main(): Promise<void> {
         `ours ${b.oursSeconds.toFixed(1)} s (nx run-many -t test-driver, builds cached), baseline ${b.baselineSeconds.toFixed(1)} s (bare boots of the same kernels to a shell that powers off), ratio ${(b.oursSeconds / b.baselineSeconds).toFixed(2)}`,
     );
   }
+  if (figures.has('publish')) {
+    const p = await publishBench(Number(values['publish-targets']), runs);
+    print(
+      `publish, ${p.targets} built targets (${mib(p.bytes)} of modules) into a directory store, with provenance and the index (${mib(p.indexBytes)}): ` +
+        `ours ${p.oursSeconds.toFixed(2)} s (kmatrix publish, median of ${runs}, peak ${mib(p.peakBytes)}; again with nothing new: ${p.againSeconds.toFixed(2)} s), baseline ${p.baselineSeconds.toFixed(2)} s (copy each module into the store and record its SHA256), ratio ${(p.oursSeconds / p.baselineSeconds).toFixed(2)}`,
+    );
+  }
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${mib(totalmem())} RAM, Node ${process.version}, nx ${JSON.parse(await readFile(join(repoRoot, 'node_modules/nx/package.json'), 'utf8')).version}`;
   const results = [
     '# Benchmark results',
     '',
     `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}; median of ${runs} runs, daemon off.`,
-    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism.',
+    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
     '',
     ...lines.map((l) => `- ${l}`),
     '',

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { KmatrixError } from '../errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
-import { contextNamespace, createJob, followJob, kubeConfig } from '../fleet/dispatch.ts';
 import { indexedJob } from '../fleet/k8s-job.ts';
 import { planShards } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';
@@ -94,10 +93,12 @@ export const dispatchCommand: Command = {
         return 0;
       }
     }
-    const kc = values['dry-run'] && !values.kubeconfig && !values.namespace ? undefined : kubeConfig(values.kubeconfig);
+    // The Kubernetes client takes ~0.6 s to load: only this command pays for it, and only when it talks to a cluster.
+    const k8s = values['dry-run'] && !values.kubeconfig && !values.namespace ? undefined : await import('../fleet/dispatch.ts');
+    const kc = k8s?.kubeConfig(values.kubeconfig);
     const job = indexedJob({
       name: values.name ?? `kmatrix-build-${head.slice(0, 12)}`,
-      namespace: values.namespace ?? (kc ? contextNamespace(kc) : 'default'),
+      namespace: values.namespace ?? (kc && k8s ? k8s.contextNamespace(kc) : 'default'),
       shards,
       parallelism: count('--parallelism', values.parallelism) ?? shards,
       image: values.image,
@@ -113,10 +114,10 @@ export const dispatchCommand: Command = {
       process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
       return 0;
     }
-    const created = await createJob(kc!, job);
+    const created = await k8s!.createJob(kc!, job);
     process.stdout.write(`created job ${created.metadata?.namespace}/${created.metadata?.name}: ${shards} shard${shards === 1 ? '' : 's'} of ${head.slice(0, 12)}${base ? ` (changes since ${base.slice(0, 12)})` : ''}\n`);
     if (!values.wait) return 0;
-    const end = await followJob(kc!, job, (p) => log(`${p.succeeded}/${shards} shards done, ${p.active} running, ${p.failed} failed${p.failedIndexes ? ` (indexes ${p.failedIndexes})` : ''}`));
+    const end = await k8s!.followJob(kc!, job, (p) => log(`${p.succeeded}/${shards} shards done, ${p.active} running, ${p.failed} failed${p.failedIndexes ? ` (indexes ${p.failedIndexes})` : ''}`));
     process.stdout.write(end.ok ? `job complete: ${end.succeeded}/${shards} shards\n` : `job failed${end.failedIndexes ? `: shards ${end.failedIndexes}` : ''}\n`);
     return end.ok ? 0 : 1;
   },

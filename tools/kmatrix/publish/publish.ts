@@ -42,10 +42,9 @@ export interface PublishReport {
   dropped: string[];
 }
 
-/** The build of a target in dist/, if it is a build of this very target.json. */
-async function currentBuild(root: string, target: Target, targetJson: Buffer, sources: (path: string) => Promise<Record<string, string>>): Promise<{ record: BuildRecord; files: Map<string, Buffer> } | { why: string } | 'skipped'> {
-  const dir = outputDir(root, target);
-  const text = await readFile(join(dir, 'build.json'), 'utf8').catch(() => undefined);
+/** The build of a target in dist/, if it is a build of this very target.json and these sources. */
+async function currentBuild(root: string, target: Target, targetJson: Buffer, sources: (path: string) => Promise<Record<string, string>>): Promise<BuildRecord | { why: string } | 'skipped'> {
+  const text = await readFile(join(outputDir(root, target), 'build.json'), 'utf8').catch(() => undefined);
   if (!text) return { why: 'not built (no dist/…/build.json)' };
   const parsed = buildRecordSchema.safeParse(JSON.parse(text));
   if (!parsed.success) return { why: 'dist/…/build.json is not a kmatrix build record' };
@@ -53,13 +52,18 @@ async function currentBuild(root: string, target: Target, targetJson: Buffer, so
   if (record.skipped) return 'skipped';
   if (record.inputs.targetJsonSha256 !== sha256(targetJson)) return { why: 'the build in dist/ is of an older target.json' };
   if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target.driver.path))) return { why: 'the build in dist/ is of other driver sources' };
+  return record;
+}
+
+/** The built modules, each checked against its build record (only read when they are uploaded). */
+async function builtModules(root: string, target: Target, record: BuildRecord): Promise<Map<string, Buffer> | { why: string }> {
   const files = new Map<string, Buffer>();
   for (const o of record.outputs) {
-    const body = await readFile(join(dir, o.file)).catch(() => undefined);
+    const body = await readFile(join(outputDir(root, target), o.file)).catch(() => undefined);
     if (!body || sha256(body) !== o.sha256) return { why: `${o.file} in dist/ does not match its build.json` };
     files.set(o.file, body);
   }
-  return { record, files };
+  return files;
 }
 
 export const buildIdOf = (record: BuildRecord) => sha256(JSON.stringify(record.inputs));
@@ -123,21 +127,26 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       if (old) next[target.name] = old;
       return;
     }
-    const build = await currentBuild(o.root, target, await readFile(path), sources);
-    if (build === 'skipped') {
+    const record = await currentBuild(o.root, target, await readFile(path), sources);
+    if (record === 'skipped') {
       report.skipped.push(target.name);
       return;
     }
-    if ('why' in build) {
-      report.notBuilt.push({ name: target.name, why: build.why });
+    if ('why' in record) {
+      report.notBuilt.push({ name: target.name, why: record.why });
       if (old) next[target.name] = old;
       return;
     }
-    const { record, files } = build;
     const buildId = buildIdOf(record);
     if (old && unchanged(old, buildId, record, !!o.signing)) {
       next[target.name] = old;
       report.unchanged.push(target.name);
+      return;
+    }
+    const files = await builtModules(o.root, target, record);
+    if ('why' in files) {
+      report.notBuilt.push({ name: target.name, why: files.why });
+      if (old) next[target.name] = old;
       return;
     }
     const dir = `modules/${targetDir(target).replace(/^targets\//, '')}/${buildId.slice(0, 16)}`;
