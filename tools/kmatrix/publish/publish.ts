@@ -139,8 +139,15 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     }
     const buildId = buildIdOf(record);
     if (old && unchanged(old, buildId, record, !!o.signing)) {
-      next[target.name] = old;
-      report.unchanged.push(target.name);
+      if (old.requested && !o.only) {
+        // Published on request before, part of the matrix now: an ordinary entry from here on.
+        const { requested: _, ...entry } = old;
+        next[target.name] = entry;
+        report.published.push(target.name);
+      } else {
+        next[target.name] = old;
+        report.unchanged.push(target.name);
+      }
       return;
     }
     const files = await builtModules(o.root, target, record);
@@ -165,7 +172,13 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     // A statement published before (another commit or builder, same build inputs) is evidence for
     // the same bytes as long as it names them: it is kept, never rewritten.
     const namesOurs = (existing: Buffer) => {
-      const parsed = statementSchema.safeParse(JSON.parse(existing.toString('utf8')));
+      let value: unknown;
+      try {
+        value = JSON.parse(existing.toString('utf8'));
+      } catch {
+        return false;
+      }
+      const parsed = statementSchema.safeParse(value);
       const names = new Set(parsed.success ? parsed.data.subject.map((x) => x.digest.sha256) : []);
       return record.outputs.every((x) => names.has(x.sha256));
     };
