@@ -41,6 +41,6 @@ test('keys never leave the store, and unknown stores are refused', async (t) => 
   const { s } = await store(t);
   await assert.rejects(s.putOnce('../escape', Buffer.from('x')), /invalid artifact key/);
   await assert.rejects(s.get('modules/../../etc/passwd'), /invalid artifact key/);
-  assert.throws(() => openArtifactStore('ftp://host/x'), /unsupported artifact store/);
-  assert.throws(() => openArtifactStore('s3://Bad_Bucket/x'), /not an S3 location/);
+  await assert.rejects(openArtifactStore('ftp://host/x'), /unsupported artifact store/);
+  await assert.rejects(openArtifactStore('s3://Bad_Bucket/x'), /not an S3 location/);
 });

@@ -50,7 +50,7 @@ export const diffCommand: Command = {
       const dockerfiles = new Map((await loadAllToolchains(root)).map((t) => [t.name, dockerfileOf(t.name, t.spec)]));
       let diff;
       if (values.published) {
-        const store = openArtifactStore(values.published);
+        const store = await openArtifactStore(values.published);
         const index = await loadIndex(store);
         const before = new Map(Object.entries(index.targets).map(([name, e]) => [name, e.target]));
         // Targets are published from the commit they were built at: compare files per commit.

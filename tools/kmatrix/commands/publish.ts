@@ -62,7 +62,7 @@ export const publishCommand: Command = {
         remedy: 'commit them first (the provenance names the commit the modules were built from), or pass --allow-dirty',
       });
     }
-    const store = openArtifactStore(values.store);
+    const store = await openArtifactStore(values.store);
     const key = signingKeyFromEnv();
     log(`publishing to ${store.description}${key ? ' (signing modules)' : ''}`);
     const report = await publish({

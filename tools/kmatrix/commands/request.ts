@@ -48,7 +48,7 @@ export const requestCommand: Command = {
   async run(argv) {
     const { values, positionals } = parse('request', argv, { store: { type: 'string', default: defaultPublishStore() }, json: { type: 'boolean', default: false } }, true);
     const key = kernelArgs(positionals);
-    const store = openArtifactStore(values.store);
+    const store = await openArtifactStore(values.store);
     const answer = await new RequestService(resolve('.'), store, log).request(key);
     if (values.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
     else {
@@ -89,7 +89,7 @@ export const serveRequestsCommand: Command = {
   async run(argv) {
     const { values } = parse('serve-requests', argv, { port: { type: 'string', default: '3400' }, host: { type: 'string', default: '127.0.0.1' }, store: { type: 'string', default: defaultPublishStore() } });
     if (!/^\d+$/.test(values.port)) throw new KmatrixError(`--port: "${values.port}" is not a port number`, { stage: 'usage', remedy: 'see `npx kmatrix serve-requests --help`' });
-    const store = openArtifactStore(values.store);
+    const store = await openArtifactStore(values.store);
     const service = new RequestService(resolve('.'), store, log);
     const server = requestServer(service, store, (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
     await new Promise<void>((ok, fail) => {

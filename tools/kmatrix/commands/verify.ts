@@ -45,7 +45,7 @@ export const verifyCommand: Command = {
     const cert = values.cert ?? process.env.KMATRIX_SIGN_CERT_FILE;
     const checks = await verifyArtifact({
       file: resolve(positionals[0]!),
-      ...(values.store ? { store: openArtifactStore(values.store) } : {}),
+      ...(values.store ? { store: await openArtifactStore(values.store) } : {}),
       ...(values.provenance ? { provenance: resolve(values.provenance) } : {}),
       ...(cert ? { cert } : {}),
       requireSignature: values['require-signature'],

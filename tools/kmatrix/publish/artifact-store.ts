@@ -7,8 +7,6 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isStatus, openS3 } from '../cache/s3-store.ts';
 import { sha256 } from '../build/sources.ts';
 import { KmatrixError } from '../errors.ts';
 import { withLock } from '../files/lock.ts';
@@ -32,7 +30,7 @@ export interface ArtifactStore {
 }
 
 /** Keys are ours (names of targets, modules, digests), but never let one climb out of the store. */
-function checkKey(key: string): void {
+export function checkKey(key: string): void {
   if (!/^[A-Za-z0-9._+~-]+(\/[A-Za-z0-9._+~-]+)*$/.test(key) || key.split('/').some((p) => p === '..' || p === '.')) {
     throw new KmatrixError(`invalid artifact key "${key}"`, { stage: 'publish' });
   }
@@ -105,84 +103,12 @@ export class DirArtifactStore implements ArtifactStore {
   }
 }
 
-export class S3ArtifactStore implements ArtifactStore {
-  readonly description: string;
-  private readonly client: S3Client;
-  private readonly bucket: string;
-  private readonly prefix: string;
-
-  constructor(url: string, env: NodeJS.ProcessEnv = process.env) {
-    const s3 = openS3(url, env);
-    this.client = s3.client;
-    this.bucket = s3.bucket;
-    this.prefix = s3.prefix;
-    this.description = s3.description;
-  }
-
-  private key(key: string): string {
-    checkKey(key);
-    return [this.prefix, key].filter(Boolean).join('/');
-  }
-
-  locate(key: string): string {
-    return `s3://${this.bucket}/${this.key(key)}`;
-  }
-
-  async get(key: string): Promise<Buffer | undefined> {
-    try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
-      return Buffer.from(await r.Body!.transformToByteArray());
-    } catch (error) {
-      if (isStatus(error, 404)) return undefined;
-      throw error;
-    }
-  }
-
-  async putOnce(key: string, body: Buffer): Promise<PutResult> {
-    const Key = this.key(key);
-    const existing = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })).catch((error) => {
-      if (isStatus(error, 404)) return undefined;
-      throw error;
-    });
-    const compare = async () => ((await this.get(key))?.equals(body) ? 'same' : 'different');
-    if (existing) return existing.Metadata?.sha256 === sha256(body) ? 'same' : compare();
-    try {
-      // If-None-Match: * makes a concurrent second writer fail on stores that honour it (AWS S3, MinIO).
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, IfNoneMatch: '*', Metadata: { sha256: sha256(body) } }));
-      return 'stored';
-    } catch (error) {
-      if (isStatus(error, 412, 409)) return compare();
-      throw error;
-    }
-  }
-
-  async getVersioned(key: string): Promise<{ body: Buffer; version: string } | undefined> {
-    try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
-      return { body: Buffer.from(await r.Body!.transformToByteArray()), version: r.ETag ?? '' };
-    } catch (error) {
-      if (isStatus(error, 404)) return undefined;
-      throw error;
-    }
-  }
-
-  async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
-    // A single PUT replaces an S3 object atomically; If-Match / If-None-Match make it conditional
-    // (AWS S3 and MinIO honour both).
-    try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, Metadata: { sha256: sha256(body) }, ...(version ? { IfMatch: version } : { IfNoneMatch: '*' }) }));
-      return true;
-    } catch (error) {
-      if (isStatus(error, 412, 409)) return false;
-      throw error;
-    }
-  }
-}
-
 /** `DIR` or `s3://bucket/prefix`. */
-export function openArtifactStore(location: string, env: NodeJS.ProcessEnv = process.env): ArtifactStore {
+export async function openArtifactStore(location: string, env: NodeJS.ProcessEnv = process.env): Promise<ArtifactStore> {
   if (location.startsWith('s3://')) {
     try {
+      // The AWS SDK is loaded only for an S3 store (it costs every command's start otherwise).
+      const { S3ArtifactStore } = await import('./s3-artifact-store.ts');
       return new S3ArtifactStore(location, env);
     } catch (error) {
       throw new KmatrixError((error as Error).message, { stage: 'publish', remedy: 'pass --store DIR or --store s3://bucket/prefix' });

@@ -1,0 +1,79 @@
+/** The artifact store on S3-compatible object storage (see artifact-store.ts for the contract). */
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { sha256 } from '../build/sources.ts';
+import { isStatus, openS3 } from '../cache/s3-store.ts';
+import { checkKey, type ArtifactStore, type PutResult } from './artifact-store.ts';
+
+export class S3ArtifactStore implements ArtifactStore {
+  readonly description: string;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(url: string, env: NodeJS.ProcessEnv = process.env) {
+    const s3 = openS3(url, env);
+    this.client = s3.client;
+    this.bucket = s3.bucket;
+    this.prefix = s3.prefix;
+    this.description = s3.description;
+  }
+
+  private key(key: string): string {
+    checkKey(key);
+    return [this.prefix, key].filter(Boolean).join('/');
+  }
+
+  locate(key: string): string {
+    return `s3://${this.bucket}/${this.key(key)}`;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async putOnce(key: string, body: Buffer): Promise<PutResult> {
+    const Key = this.key(key);
+    const existing = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })).catch((error) => {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    });
+    const compare = async () => ((await this.get(key))?.equals(body) ? 'same' : 'different');
+    if (existing) return existing.Metadata?.sha256 === sha256(body) ? 'same' : compare();
+    try {
+      // If-None-Match: * makes a concurrent second writer fail on stores that honour it (AWS S3, MinIO).
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, IfNoneMatch: '*', Metadata: { sha256: sha256(body) } }));
+      return 'stored';
+    } catch (error) {
+      if (isStatus(error, 412, 409)) return compare();
+      throw error;
+    }
+  }
+
+  async getVersioned(key: string): Promise<{ body: Buffer; version: string } | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      return { body: Buffer.from(await r.Body!.transformToByteArray()), version: r.ETag ?? '' };
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
+    // A single PUT replaces an S3 object atomically; If-Match / If-None-Match make it conditional
+    // (AWS S3 and MinIO honour both).
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, Metadata: { sha256: sha256(body) }, ...(version ? { IfMatch: version } : { IfNoneMatch: '*' }) }));
+      return true;
+    } catch (error) {
+      if (isStatus(error, 412, 409)) return false;
+      throw error;
+    }
+  }
+}
