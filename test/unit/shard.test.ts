@@ -1,7 +1,10 @@
 /** Sharding: every runner computes the same split, the split is even by time, and GitHub's limits hold. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { GITHUB_MAX_MATRIX_JOBS, planShards, shardTasks } from '../../tools/kmatrix/fleet/shard.ts';
+import { repoRoot } from '../support/workspace.ts';
 
 const names = (n: number) => Array.from({ length: n }, (_, i) => `kmx-echo--debian-bookworm--6.1.0-${i}-amd64--x86_64`);
 
@@ -44,4 +47,14 @@ test('the plan sizes shards by minutes of building, caps them, and splits past 2
   assert.deepEqual(big.chunks.map((c) => c.matrix.shard.length), [GITHUB_MAX_MATRIX_JOBS, 500 - GITHUB_MAX_MATRIX_JOBS]);
   assert.equal(big.chunks[1]!.matrix.shard[0], 256, 'the second run continues where the first ends');
   assert.equal(planShards([], minute, { maxShards: 8, targetSeconds: 60 }).total, 0, 'nothing to build: no jobs');
+});
+
+test('kmatrix shard takes the task list on stdin, and shards it the same every time', async () => {
+  const list = names(10).join('\n');
+  const run = (index: number) => execa(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), 'shard', '--total', '3', '--index', String(index), '--projects-file', '-', '--timings', '/nonexistent'], { input: list });
+  const shards = await Promise.all([0, 1, 2].map(run));
+  assert.deepEqual(shards.map((r) => r.stdout.split(',').length), [4, 3, 3]);
+  assert.deepEqual(shards.flatMap((r) => r.stdout.split(',')).sort(), names(10).sort());
+  assert.equal((await run(1)).stdout, shards[1]!.stdout);
+  assert.match(shards[0]!.stderr, /shard 1 of 3: 4 of 10 tasks/);
 });

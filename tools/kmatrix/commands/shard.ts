@@ -1,5 +1,6 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { text as streamText } from 'node:stream/consumers';
 import { KmatrixError } from '../errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { GITHUB_MAX_OUTPUT_BYTES, planShards, shardTasks } from '../fleet/shard.ts';
@@ -38,7 +39,7 @@ Selection (default: every project with the target):
 async function selection(values: { base?: string; head?: string; projects?: string; 'projects-file'?: string; target: string }, root: string): Promise<string[]> {
   if (values.projects !== undefined) return values.projects.split(',').map((p) => p.trim()).filter(Boolean);
   if (values['projects-file']) {
-    const text = values['projects-file'] === '-' ? await new Response(process.stdin as unknown as ReadableStream).text() : await readFile(values['projects-file'], 'utf8');
+    const text = values['projects-file'] === '-' ? await streamText(process.stdin) : await readFile(values['projects-file'], 'utf8');
     return text.split('\n').map((p) => p.trim()).filter(Boolean);
   }
   return projectsToRun(root, { target: values.target, ...(values.base ? { base: values.base } : {}), ...(values.head ? { head: values.head } : {}) });
