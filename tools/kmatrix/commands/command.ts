@@ -29,5 +29,12 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
+/** An option that counts something (shards, minutes): a whole number ≥ 1, or the fallback when absent. */
+export function wholeNumber(command: string, option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(text)) throw new KmatrixError(`${option} must be a whole number ≥ 1, not "${text}"`, { stage: 'usage', remedy: `see \`npx kmatrix ${command} --help\`` });
+  return Number(text);
+}
+
 /** Progress and diagnostics go to stderr so stdout stays machine-readable. */
 export const log = (line: string) => process.stderr.write(`${line}\n`);

@@ -5,7 +5,7 @@ import { indexedJob } from '../fleet/k8s-job.ts';
 import { planShards } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';
 import { git, resolveRef } from '../matrix/git-state.ts';
-import { log, parse, type Command } from './command.ts';
+import { log, parse, wholeNumber, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix dispatch --k8s [--base REF] [--head REF] [--shards N] [options]
 
@@ -71,11 +71,7 @@ export const dispatchCommand: Command = {
     const usage = (message: string) => new KmatrixError(message, { stage: 'usage', remedy: 'see `npx kmatrix dispatch --help`' });
     if (!values.k8s) throw usage('pass --k8s (Kubernetes is the only dispatch backend)');
     if (!values.image) throw usage('--image is required (or set KMATRIX_RUNNER_IMAGE): the runner image the pods run');
-    const count = (name: string, text: string | undefined) => {
-      if (text === undefined) return undefined;
-      if (!/^[1-9]\d*$/.test(text)) throw usage(`${name} must be a whole number ≥ 1, not "${text}"`);
-      return Number(text);
-    };
+    const count = (name: string, text: string | undefined) => wholeNumber('dispatch', name, text);
     const root = resolve('.');
     const head = await resolveRef(root, values.head);
     const base = values.base ? await resolveRef(root, values.base) : undefined;

@@ -5,7 +5,7 @@ import { KmatrixError } from '../errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { GITHUB_MAX_OUTPUT_BYTES, planShards, shardTasks } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';
-import { parse, type Command } from './command.ts';
+import { parse, wholeNumber, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix shard --total N --index I [selection] [--json]
        npx kmatrix shard --plan [--max-shards N] [--shard-minutes M] [selection] [--github-output FILE]
@@ -45,12 +45,7 @@ async function selection(values: { base?: string; head?: string; projects?: stri
   return projectsToRun(root, { target: values.target, ...(values.base ? { base: values.base } : {}), ...(values.head ? { head: values.head } : {}) });
 }
 
-const positive = (name: string, text: string | undefined, fallback: number): number => {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new KmatrixError(`${name} must be a whole number ≥ 1, not "${text}"`, { stage: 'usage', remedy: 'see `npx kmatrix shard --help`' });
-  return n;
-};
+const positive = (name: string, text: string | undefined, fallback: number): number => wholeNumber('shard', name, text) ?? fallback;
 
 export const shardCommand: Command = {
   name: 'shard',
