@@ -118,7 +118,7 @@ export const BOOT_POLICY = 'test/fixtures/policy-boot.json';
  * the toolchains it uses, generate targets, commit.
  */
 export async function preparePipeline(ws: Workspace, policyFile = BOOKWORM_AMD64_POLICY, toolchains = ['debian-bookworm']): Promise<void> {
-  await ws.write('support-matrix.json', (await readFile(join(repoRoot, policyFile), 'utf8')).replace('"../../support-matrix.schema.json"', '"./support-matrix.schema.json"'));
+  await ws.write('support-matrix.json', (await readFile(resolve(repoRoot, policyFile), 'utf8')).replace('"../../support-matrix.schema.json"', '"./support-matrix.schema.json"'));
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
   expectOk(await ws.kmatrix(['crawl', 'debian']), 'kmatrix crawl debian');
   for (const t of toolchains) expectOk(await ws.kmatrix(['toolchain', 'build', t]), `kmatrix toolchain build ${t}`);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,4 +139,42 @@ test('crawl records the unsigned kernel image of the same version as the headers
   });
   // Not in this excerpt: no image is recorded rather than one guessed.
   assert.equal(kernels.find((e) => e.kernelrelease === '6.1.0-57-cloud-amd64')!.kmatrix!.image, undefined);
+});
+
+test('a KVM check that fails in any way falls back to TCG with one warning, and the verdict is remembered', async (t) => {
+  const { chooseAccel } = await import('../../tools/kmatrix/boot/accel.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-accel-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const device = join(dir, 'kvm');
+  await writeFile(device, '');
+  const failures: [string, () => Promise<boolean>][] = [
+    ['an assertion abort', async () => {
+      throw new Error("QEMU could not start the guest: qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.");
+    }],
+    ['a guest with no console, a hang or an early exit', async () => false],
+  ];
+  for (const [what, probe] of failures) {
+    const store = await mkdtemp(join(dir, 'store-'));
+    const lines: string[] = [];
+    let probes = 0;
+    const counted = async () => {
+      probes++;
+      return probe();
+    };
+    const options = { env: { PATH: process.env.PATH }, log: (l: string) => lines.push(l), kvmDevice: device, hostArch: 'x64' };
+    assert.equal(await chooseAccel('x86_64', store, counted, options), 'tcg', what);
+    assert.equal(lines.filter((l) => l.startsWith('warning:')).length, 1, `${what}: ${lines.join('\n')}`);
+    assert.match(lines.join('\n'), /warning: KVM is present but did not boot a kernel \(.+\); guests run under TCG/);
+    // Remembered: no second check, same answer; only KMATRIX_ACCEL=kvm makes it an error.
+    assert.equal(await chooseAccel('x86_64', store, counted, options), 'tcg');
+    assert.equal(probes, 1, `${what}: checked once`);
+    await assert.rejects(chooseAccel('x86_64', store, counted, { ...options, env: { ...options.env, KMATRIX_ACCEL: 'kvm' } }), /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine/);
+  }
+  // A KVM that works is used; an arm64 guest is never probed.
+  const store = await mkdtemp(join(dir, 'store-'));
+  const opts = { env: { PATH: process.env.PATH }, kvmDevice: device, hostArch: 'x64' };
+  assert.equal(await chooseAccel('x86_64', store, async () => true, opts), 'kvm');
+  assert.equal(await chooseAccel('aarch64', store, async () => assert.fail('probed an arm64 guest'), opts), 'tcg');
+  // No /dev/kvm: TCG without a check.
+  assert.equal(await chooseAccel('x86_64', store, async () => assert.fail('probed without /dev/kvm'), { ...opts, kvmDevice: join(dir, 'none') }), 'tcg');
 });

@@ -1,14 +1,9 @@
 /**
- * Running one guest under QEMU: the command line per arch, the accelerator (KVM only when it was
- * seen to boot a kernel on this machine, never because /dev/kvm exists: here it does and a guest
- * hangs at its first instruction of protected mode), and a hard timeout that holds even if we die —
+ * Running one guest under QEMU: the command line per arch (the accelerator is chosen in accel.ts),
+ * and a hard timeout that holds even if we die —
  * QEMU runs under coreutils `timeout`, so no guest outlives its deadline by more than 2 s.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { arch as hostArchOf } from 'node:os';
-import { join } from 'node:path';
 import { KmatrixError } from '../errors.ts';
 import type { Arch } from '../matrix/names.ts';
 import type { BootableKernel } from './kernel-image.ts';
@@ -61,6 +56,8 @@ function qemuMissing(arch: Arch, cause: unknown): KmatrixError {
  * and "hung at <last line>" needs the last one). Resolves when QEMU exits or the deadline passes.
  */
 export const DONE_MARKER = 'KMX-RESULT done';
+/** What the guest's /init prints first: the kernel booted and ran our code. */
+export const BOOTED_MARKER = 'KMX-RESULT booted';
 
 export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: (line: string) => void = () => {}): Promise<GuestRun> {
   return new Promise((resolve, reject) => {
@@ -79,7 +76,7 @@ export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: 
       const parts = pending.split('\n');
       pending = parts.pop()!;
       for (const line of parts) {
-        if (bootMs === undefined && line.includes('KMX-RESULT booted')) bootMs = Date.now() - started;
+        if (bootMs === undefined && line.includes(BOOTED_MARKER)) bootMs = Date.now() - started;
         onLine(line.replace(/\r$/, ''));
         // The guest said everything: no need to wait for its power-off.
         if (line.includes(DONE_MARKER)) {
@@ -127,41 +124,4 @@ export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: 
       resolve({ console: out, ended: 'exited', bootMs, totalMs });
     });
   });
-}
-
-/**
- * KVM for x86_64 guests on an x86_64 host whose /dev/kvm is usable — and only after a real kernel
- * booted with it here: the verdict is kept per machine boot and QEMU version in the store.
- * KMATRIX_ACCEL=tcg|kvm overrides (kvm still has to work).
- */
-export async function chooseAccel(
-  arch: Arch,
-  storeDir: string,
-  probe: (accel: Accel) => Promise<boolean>,
-  env: NodeJS.ProcessEnv = process.env,
-  log: (line: string) => void = () => {},
-): Promise<Accel> {
-  const wanted = env.KMATRIX_ACCEL ?? 'auto';
-  if (!['auto', 'tcg', 'kvm'].includes(wanted)) {
-    throw new KmatrixError(`KMATRIX_ACCEL=${wanted} is not one of auto, tcg, kvm`, { stage: 'usage', remedy: 'unset it (auto: KVM when it is seen to work) or set tcg' });
-  }
-  if (wanted === 'tcg' || arch !== 'x86_64' || hostArchOf() !== 'x64' || !existsSync('/dev/kvm')) return 'tcg';
-  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim();
-  const key = `${bootId} ${await qemuVersion(arch)}`;
-  const file = join(storeDir, 'boot', 'kvm-probe.json');
-  const known = await readFile(file, 'utf8').then((t) => JSON.parse(t) as { key: string; works: boolean }, () => undefined);
-  let works = known?.key === key ? known.works : undefined;
-  if (works === undefined) {
-    log('checking whether KVM really boots a kernel here (once per machine boot)');
-    works = await probe('kvm');
-    log(works ? 'KVM works: guests run accelerated' : 'KVM did not boot a kernel here: guests run under TCG (emulation)');
-    await mkdir(join(storeDir, 'boot'), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    await writeFile(tmp, `${JSON.stringify({ key, works })}\n`);
-    await rename(tmp, file);
-  }
-  if (!works && wanted === 'kvm') {
-    throw new KmatrixError('KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine', { stage: 'boot', remedy: 'unset KMATRIX_ACCEL to fall back to TCG, or fix nested virtualisation' });
-  }
-  return works ? 'kvm' : 'tcg';
 }

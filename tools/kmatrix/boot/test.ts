@@ -18,7 +18,8 @@ import { busyboxOf, type GuestLock } from './guest.ts';
 import { GUEST_MODULES, GUEST_SMOKE, initScript } from './init-script.ts';
 import { bareGuest, writeInitramfs, type InitramfsEntry } from './initramfs.ts';
 import { bootableKernel, guestBusybox, type BootableKernel } from './kernel-image.ts';
-import { chooseAccel, DONE_MARKER, qemuArgs, qemuVersion, runGuest, type Accel } from './qemu.ts';
+import { BOOTED_MARKER, DONE_MARKER, qemuArgs, qemuVersion, runGuest, type Accel, type GuestRun } from './qemu.ts';
+import { chooseAccel, demoteKvm } from './accel.ts';
 
 export const DEFAULT_BOOT_TIMEOUT_S = 90;
 
@@ -68,6 +69,32 @@ async function bootOnce(target: Target, kernel: BootableKernel, initramfs: Buffe
   }
 }
 
+/**
+ * The guest under the accelerator chooseAccel picks. Acceleration never decides a verdict: a guest
+ * that did not even boot under KVM runs again under TCG, and KVM is demoted for later guests when
+ * QEMU failed under it or the same guest boots without it.
+ */
+async function bootGuest(target: Target, kernel: BootableKernel, initramfs: Buffer, busybox: Buffer, options: BootTestOptions): Promise<{ run: GuestRun; accel: Accel }> {
+  const log = options.log ?? (() => {});
+  const storeDir = options.store.dir;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_S * 1000;
+  // The probe boots a bare guest, only when this machine's KVM verdict is not known yet.
+  const probe = async (a: Accel) => (await bootOnce(target, kernel, bareGuest(busybox, DONE_MARKER), a, 10_000)).console.includes(BOOTED_MARKER);
+  const accel = await chooseAccel(target.arch, storeDir, probe, { log });
+  log(`booting ${target.kernelrelease} (${target.arch}, ${accel === 'kvm' ? 'KVM' : 'TCG'}, ${kernel.format})`);
+  const first = await bootOnce(target, kernel, initramfs, accel, timeoutMs, options.onConsole).catch((error: unknown) => error as Error);
+  if (accel === 'tcg' || (!(first instanceof Error) && first.console.includes(BOOTED_MARKER))) {
+    if (first instanceof Error) throw first;
+    return { run: first, accel };
+  }
+  log(`booting ${target.kernelrelease} (${target.arch}, TCG, ${kernel.format}): it did not boot under KVM`);
+  const run = await bootOnce(target, kernel, initramfs, 'tcg', timeoutMs, options.onConsole);
+  if (first instanceof Error || run.console.includes(BOOTED_MARKER)) {
+    await demoteKvm(target.arch, storeDir, first instanceof Error ? first.message : 'the guest never reached its /init under KVM', { log });
+  }
+  return { run, accel: 'tcg' };
+}
+
 export async function bootTest(root: string, target: Target, options: BootTestOptions): Promise<BootResult> {
   const log = options.log ?? (() => {});
   const outDir = options.outDir ?? bootOutputDir(root, target);
@@ -95,16 +122,7 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   const modules = files.flatMap((f) =>
     f.type === 'file' && f.path.startsWith(`${GUEST_MODULES}/`) ? [{ file: f.path.slice(GUEST_MODULES.length + 1), sha256: createHash('sha256').update(f.data).digest('hex') }] : [],
   );
-  const accel = await chooseAccel(
-    target.arch,
-    options.store.dir,
-    // Only when this machine's KVM verdict is not known yet.
-    async (a) => (await bootOnce(target, kernel, bareGuest(busybox, DONE_MARKER), a, 10_000)).console.includes('KMX-RESULT booted'),
-    process.env,
-    log,
-  );
-  log(`booting ${target.kernelrelease} (${target.arch}, ${accel === 'kvm' ? 'KVM' : 'TCG'}, ${kernel.format})`);
-  const run = await bootOnce(target, kernel, initramfs, accel, options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_S * 1000, options.onConsole);
+  const { run, accel } = await bootGuest(target, kernel, initramfs, busybox, options);
   const verdict = readConsole(run.console, { kernelrelease: target.kernelrelease, modules: target.driver.modules }, run.ended);
   const consoleFile = join(outDir, 'console.log');
   await writeFileAtomic(consoleFile, run.console);

@@ -20,7 +20,9 @@ succeed and the kernel log has no BUG:, Oops or WARNING: line. This is what the 
 
 The kernel image (linux-image-<release>-unsigned, SHA256 recorded in target.json) is fetched
 once into the header store ($KMATRIX_STORE). KVM is used for x86_64 guests only after a kernel
-was seen to boot with it on this machine (KMATRIX_ACCEL=tcg forces emulation).
+was seen to boot with it on this machine; if that check fails in any way, one warning is printed
+and guests run under TCG (KMATRIX_ACCEL=tcg forces emulation; KMATRIX_ACCEL=kvm makes a broken
+KVM an error).
 
 TARGET is a project name (driver--distro--kernelrelease--arch) or driver/distro/kernelrelease/arch.
 The result (result.json, console.log) is written to dist/boot/targets/<driver>/<distro>/
