@@ -19,7 +19,8 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   await ws.write('support-matrix.json', (await readFile(join(repoRoot, 'test/fixtures/policy-crawler.json'), 'utf8')).replace('../../', './'));
   expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'toolchain build');
 
-  const gen = expectOk(await ws.kmatrix(['gen', ...lists]), 'kmatrix gen');
+  // --verbose: every skipped entry on its own line, with its own reason.
+  const gen = expectOk(await ws.kmatrix(['gen', ...lists, '--verbose']), 'kmatrix gen');
   // Built from the current-format entries, named by the real `uname -r`, not the crawler's label.
   assert.match(gen.all, /^\+ kmx-echo--debian-bookworm--6\.1\.0-47-amd64--x86_64$/m);
   assert.match(gen.all, /^\+ kmx-echo--debian-bookworm--6\.1\.0-47-arm64--aarch64$/m);
@@ -33,6 +34,7 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.match(gen.all, /skipped 15 ol kernels: no toolchain for ol/);
   assert.match(gen.all, /skipped 1 amazonlinux2023 kernel: no toolchain/);
   assert.match(gen.all, /skipped Debian 5\.19\.11-1-amd64: cannot tell which Debian release/);
+  assert.match(gen.all, /^skipped per distro: .*debian-bookworm \d+.*, ol 15/m);
   assert.match(gen.all, /^2 targets: 2 added/m);
   // The crawler does not say which gcc built a kernel: gen reads it from the headers' .config.
   assert.match(gen.all, /^compiler of 6\.1\.0-47-amd64 \(x86_64\) from its headers: gcc-12$/m);

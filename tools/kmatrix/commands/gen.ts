@@ -14,11 +14,12 @@ import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
 import { planTargets } from '../matrix/generate.ts';
 import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
 import { existingTargetFiles, syncTargets } from '../matrix/sync.ts';
+import { renderSkipped } from '../matrix/skipped.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../toolchain/spec.ts';
 import type { LoadedToolchain } from '../matrix/toolchain-select.ts';
 import { log, parse, type Command } from './command.ts';
 
-const help = `Usage: npx kmatrix gen [--policy FILE] [--kernels FILE ...] [--dry-run]
+const help = `Usage: npx kmatrix gen [--policy FILE] [--kernels FILE ...] [--dry-run] [--verbose] [--prune-removed] [--only D/K/A ...]
 
 Turns the support-matrix policy and the kernel lists into one folder per target:
   targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
@@ -32,7 +33,10 @@ crawler list, Debian entries are read from their header URLs: the real \`uname -
 header package, this machine's Debian mirror is tried before the listed ones, and the SHA256 of
 each package a target needs is resolved once by downloading it into the header store
 ($KMATRIX_STORE) and recorded in target.json. Entries kmatrix cannot build (other distros,
-kernelconfigdata-only entries, packages no mirror serves) are reported, never silently dropped.
+kernelconfigdata-only entries, packages no mirror serves) are reported, never silently dropped:
+a package that cannot be fetched for any reason (HTTP 4xx, 5xx after retries, DNS, TLS, a
+reset, a short body) skips only its own kernel, with the reason; each reason is printed once
+with a count, and the skipped entries are counted per distro.
 
 A target that leaves the matrix is not deleted: its target.json becomes a small "removed"
 marker (no Nx project). Nx treats a deleted project file as a reason to re-run every task,
@@ -43,6 +47,7 @@ Options:
   --policy FILE    the policy (default: ${POLICY_FILE})
   --kernels FILE   a kernel list (repeatable; default: kernels/*.json)
   --dry-run        report what would change, write nothing
+  --verbose        list every skipped entry (by default each reason is printed once, with a count)
   --prune-removed  delete the markers of removed targets (see below)
   --only DISTRO/KERNELRELEASE/ARCH
                    generate just the targets of this kernel (repeatable), ignoring the rules'
@@ -77,6 +82,7 @@ export const genCommand: Command = {
       'dry-run': { type: 'boolean', default: false },
       'prune-removed': { type: 'boolean', default: false },
       only: { type: 'string', multiple: true },
+      verbose: { type: 'boolean', default: false },
     });
     const only = (values.only ?? []).map(parseKernelKey);
     const root = resolve('.');
@@ -132,15 +138,19 @@ export const genCommand: Command = {
     const stillUnknown = unknown.filter((k) => !k.kmatrix.gcc);
     if (stillUnknown.length > 0) {
       const wanted = new Set(stillUnknown.map((k) => kernelKey(k.kernelrelease, k.kmatrix.arch)));
-      const learned = await compilersFromHeaders(resolved.targets.filter((t) => wanted.has(kernelKey(t.kernelrelease, t.arch))), store);
+      const { learned, failed } = await compilersFromHeaders(resolved.targets.filter((t) => wanted.has(kernelKey(t.kernelrelease, t.arch))), store);
       for (const k of stillUnknown) {
         const gcc = learned.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
         if (gcc) k.kmatrix.gcc = gcc;
       }
       for (const [key, gcc] of learned) log(`compiler of ${key.replace(' ', ' (')}) from its headers: gcc-${gcc}`);
-      if (learned.size > 0) {
+      // A kernel whose headers cannot be read costs only itself.
+      if (failed.size > 0) listed.kernels = listed.kernels.filter((k) => !failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch)));
+      const unreadable = resolved.targets.filter((t) => failed.has(kernelKey(t.kernelrelease, t.arch))).map((t) => ({ what: t.name, distro: t.distro, why: failed.get(kernelKey(t.kernelrelease, t.arch))! }));
+      if (learned.size > 0 || failed.size > 0) {
         plan = planTargets(policy, listed.kernels, toolchains);
         resolved = await resolveTargets(plan.targets, new Map([...known, ...knownDigests(resolved.targets)]), store);
+        resolved.skipped.push(...unreadable);
       }
     }
     for (const w of plan.warnings) log(`warning: ${w}`);
@@ -157,10 +167,7 @@ export const genCommand: Command = {
     if (report.pruned > 0) log(`${report.pruned} removed-target marker${report.pruned === 1 ? '' : 's'} ${verb}pruned`);
     for (const x of plan.excluded) log(`excluded ${x.target}: ${x.reason}`);
     for (const t of resolved.targets) if (t.kernel.imageGap) log(`no kernel image for ${t.name}: ${t.kernel.imageGap} (it builds; test-driver reports the gap)`);
-    for (const x of [...plan.skipped, ...resolved.skipped, ...listed.unusable]) log(`skipped ${x.what}: ${x.why}`);
-    for (const [distro, n] of listed.unsupported) {
-      log(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no toolchain for ${distro} (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)`);
-    }
+    for (const line of renderSkipped([...plan.skipped, ...resolved.skipped, ...listed.unusable], listed.unsupported, values.verbose)) log(line);
     if (only.length > 0 && resolved.targets.length === 0) {
       throw new KmatrixError(`the policy selects no target for ${values.only!.join(', ')}`, {
         stage: 'gen',

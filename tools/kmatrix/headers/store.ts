@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../errors.ts';
-import { HttpStatusError, withRetries } from '../net/fetch.ts';
+import { failureReason, HttpStatusError, requestDeadline, TruncatedBody, withRetries } from '../net/fetch.ts';
 import type { HeaderPackage, ImagePackage, ListedImage } from '../kernels/schema.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
@@ -24,10 +24,28 @@ export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.KMATRIX_STORE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kmatrix');
 }
 
-class TruncatedDownload extends Error {}
+/** A package's bytes in the store, and the URL that served them. */
+export interface Fetched {
+  sha256: string;
+  size: number;
+  url: string;
+}
+
+/** No URL served the package: each URL with why (an HTTP status, a network error). */
+export interface Unavailable {
+  unavailable: { url: string; reason: string }[];
+}
+
+/** "HTTP 400 from URL; connection reset from URL2", shortest first when reasons repeat. */
+export function unavailableText(u: Unavailable): string {
+  return u.unavailable.map((x) => `${x.reason} from ${x.url}`).join('; ');
+}
 
 /** The bytes that arrived are not the ones the index pinned (nothing was stored). */
 export class DigestMismatchError extends KmatrixError {}
+
+/** This machine cannot write to the store (full disk, read-only): no mirror or retry can help. */
+export class StoreWriteError extends KmatrixError {}
 
 export class HeaderStore {
   readonly dir: string;
@@ -96,11 +114,13 @@ export class HeaderStore {
 
   /**
    * Fetches a package whose digest nobody recorded yet (kernel-crawler lists only URLs): tries
-   * each URL in turn (a 404 moves on to the next mirror), hashes what arrives and keeps it under
-   * its SHA256, so the later build finds it in the store. The answer is remembered per URL, so a
-   * URL is resolved once per store.
+   * each URL in turn, hashes what arrives and keeps it under its SHA256, so the later build finds
+   * it in the store. The answer is remembered per URL, so a URL is resolved once per store. A
+   * package no URL serves — whatever the reason: 4xx, 5xx after retries, DNS, TLS, a reset, a short
+   * body — is `unavailable`, with each URL's reason: it costs its own kernel, never the whole gen.
+   * Only this machine's own trouble (a full disk) is an error.
    */
-  async resolve(pkg: ListedImage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
+  async resolve(pkg: ListedImage): Promise<Fetched | Unavailable> {
     const urls = [pkg.url, ...(pkg.alternatives ?? [])];
     for (const url of urls) {
       const known = await this.knownDigest(url);
@@ -108,7 +128,7 @@ export class HeaderStore {
     }
     this.log(`resolving the SHA256 of ${pkg.name} ${pkg.version}`);
     const got = await this.fetchInto(pkg, urls);
-    if ('missing' in got) return got;
+    if ('unavailable' in got) return got;
     await mkdir(join(this.dir, 'urls'), { recursive: true });
     await writeFileAtomic(this.urlRecord(got.url), JSON.stringify({ url: got.url, sha256: got.sha256, size: got.size }) + '\n');
     return got;
@@ -131,67 +151,73 @@ export class HeaderStore {
 
   private async download(pkg: ImagePackage): Promise<void> {
     const got = await this.fetchInto(pkg, [pkg.url, ...(pkg.alternatives ?? [])], pkg);
-    if ('missing' in got) {
-      throw new KmatrixError(`no mirror serves ${pkg.name} ${pkg.version} any more (HTTP 404 from ${got.missing.join(', ')})`, {
+    if (!('unavailable' in got)) return;
+    const gone = got.unavailable.every((u) => u.reason === 'HTTP 404' || u.reason === 'HTTP 410');
+    throw new KmatrixError(
+      gone ? `no mirror serves ${pkg.name} ${pkg.version} any more (${unavailableText(got)})` : `cannot download ${pkg.name} ${pkg.version}: ${unavailableText(got)}`,
+      {
         stage: 'headers',
-        remedy: 'the archive dropped this package: re-run `npx kmatrix crawl debian` (or fetch a fresh kernel-crawler list) and `npx kmatrix gen`',
-      });
-    }
+        remedy: gone
+          ? 'the archive dropped this package: re-run `npx kmatrix crawl debian` (or fetch a fresh kernel-crawler list) and `npx kmatrix gen`'
+          : 'check the network path to the mirror and try again',
+      },
+    );
   }
 
   /**
-   * Streams the first URL that answers into debs/<sha256>.deb. With `expect`, anything but those
-   * exact bytes is refused and nothing is stored. 404s move on to the next URL; other failures are
-   * retried, then fatal (an infrastructure error, not a missing package).
+   * Streams the first URL that answers into debs/<sha256>.deb; network errors and 5xx are retried
+   * per URL, then the next URL is tried. With `expect`, anything but those exact bytes is refused
+   * and nothing is stored.
    */
-  private async fetchInto(pkg: ListedImage, urls: string[], expect?: ImagePackage): Promise<{ sha256: string; size: number; url: string } | { missing: string[] }> {
+  private async fetchInto(pkg: ListedImage, urls: string[], expect?: ImagePackage): Promise<Fetched | Unavailable> {
     await mkdir(join(this.dir, 'debs'), { recursive: true });
-    const missing: string[] = [];
-    let failure: unknown;
+    const unavailable: Unavailable['unavailable'] = [];
     for (const url of urls) {
       if (expect) this.log(`downloading ${pkg.name} ${pkg.version} (${(expect.size / 1e6).toFixed(1)} MB)`);
       try {
-        return await withRetries(`download of ${url}`, { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) }, async () => {
-          const tmp = join(this.dir, 'debs', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-          try {
-            const response = await fetch(url, { signal: AbortSignal.timeout(300_000) });
-            if (!response.ok || !response.body) throw new HttpStatusError(url, response.status);
-            const declared = Number(response.headers.get('content-length') ?? NaN);
-            const hash = createHash('sha256');
-            let size = 0;
-            const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-            body.on('data', (chunk: Buffer) => {
-              hash.update(chunk);
-              size += chunk.length;
-            });
-            await pipeline(body, createWriteStream(tmp)).catch((error: NodeJS.ErrnoException) => {
-              throw storeWriteError(this.dir, error) ?? error;
-            });
-            const wanted = expect?.size ?? declared;
-            if (Number.isFinite(wanted) && size < wanted) throw new TruncatedDownload(`download of ${pkg.name} stopped at ${size} of ${wanted} bytes`);
-            const actual = hash.digest('hex');
-            if (expect && (actual !== expect.sha256 || size !== expect.size)) {
-              throw new DigestMismatchError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
-                stage: 'headers',
-                remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
-              });
-            }
-            await rename(tmp, this.debPath(actual));
-            return { sha256: actual, size, url };
-          } finally {
-            await rm(tmp, { force: true });
-          }
-        });
+        return await withRetries(`download of ${url}`, { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) }, () => this.fetchOne(pkg, url, expect));
       } catch (error) {
-        const cause = (error as { cause?: unknown }).cause;
-        if (cause instanceof HttpStatusError && cause.status === 404) missing.push(url);
-        else if (error instanceof KmatrixError && !(cause instanceof Error)) throw error; // bytes that do not match: never try elsewhere
-        else failure ??= error; // this mirror is unreachable: another may answer
+        // Bytes that do not match, or a store we cannot write: another mirror cannot help.
+        if (error instanceof KmatrixError && !(error.cause instanceof Error)) throw error;
+        unavailable.push({ url, reason: failureReason(error) });
       }
     }
-    // Only "every mirror said 404" means the package is gone; otherwise it is an infrastructure error.
-    if (failure) throw failure;
-    return { missing };
+    return { unavailable };
+  }
+
+  private async fetchOne(pkg: ListedImage, url: string, expect?: ImagePackage): Promise<Fetched> {
+    const tmp = join(this.dir, 'debs', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      // A mirror that accepts the connection and never answers costs 30 s, not the body's 300 s.
+      const deadline = requestDeadline(30_000, 300_000);
+      const response = await fetch(url, { signal: deadline.signal });
+      deadline.answered();
+      if (!response.ok || !response.body) throw new HttpStatusError(url, response.status);
+      const declared = Number(response.headers.get('content-length') ?? NaN);
+      const hash = createHash('sha256');
+      let size = 0;
+      const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+      body.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+      });
+      await pipeline(body, createWriteStream(tmp)).catch((error: NodeJS.ErrnoException) => {
+        throw storeWriteError(this.dir, error) ?? error;
+      });
+      const wanted = expect?.size ?? declared;
+      if (Number.isFinite(wanted) && size < wanted) throw new TruncatedBody(`the download stopped at ${size} of ${wanted} bytes`);
+      const actual = hash.digest('hex');
+      if (expect && (actual !== expect.sha256 || size !== expect.size)) {
+        throw new DigestMismatchError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
+          stage: 'headers',
+          remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
+        });
+      }
+      await rename(tmp, this.debPath(actual));
+      return { sha256: actual, size, url };
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   private async unpack(pkg: HeaderPackage, deb: string, tree: string): Promise<void> {
@@ -248,11 +274,11 @@ async function readHead(file: string): Promise<Buffer> {
  * A full disk or a read-only store is not a network fault: retrying or trying another mirror
  * cannot help, so it is reported at once, with what to do.
  */
-function storeWriteError(dir: string, error: NodeJS.ErrnoException): KmatrixError | undefined {
+function storeWriteError(dir: string, error: NodeJS.ErrnoException): StoreWriteError | undefined {
   const code = error.code ?? (/No space left on device/.test(error.message) ? 'ENOSPC' : undefined);
   if (!code || !['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES'].includes(code)) return undefined;
   const full = code === 'ENOSPC' || code === 'EDQUOT';
-  return new KmatrixError(`cannot write to the header store ${dir}: ${full ? 'no space left on device' : code}`, {
+  return new StoreWriteError(`cannot write to the header store ${dir}: ${full ? 'no space left on device' : code}`, {
     stage: 'headers',
     remedy: full
       ? `free space there (downloaded packages live in ${dir}/debs, unpacked trees in ${dir}/trees) or point KMATRIX_STORE at a larger disk; nothing partial was kept`

@@ -70,6 +70,8 @@ export function checkCrawlerList(list: Record<string, EntryKey[]>, ctx: z.Refine
 export interface Unusable {
   what: string;
   why: string;
+  /** The list's distro (os-release ID) */
+  distro: string;
 }
 
 export interface ListedKernels {
@@ -104,6 +106,7 @@ export function listedKernels(list: Record<string, KernelEntry[]>, mirrors: Mirr
       if (!entry.headers?.length) {
         out.unusable.push({
           what,
+          distro,
           why: entry.kernelconfigdata
             ? 'unbuildable yet: the crawler gives only the kernel .config (kernelconfigdata), no header packages'
             : 'the entry lists no header packages',
@@ -116,7 +119,7 @@ export function listedKernels(list: Record<string, KernelEntry[]>, mirrors: Mirr
       }
       if (!mirrors) throw new Error('listedKernels: Debian crawler entries need the mirrors'); // gen detects them first
       const r = debianKernel(entry, mirrors);
-      if ('why' in r) out.unusable.push({ what, why: r.why });
+      if ('why' in r) out.unusable.push({ what, distro, why: r.why });
       else out.kernels.push(r);
     }
   }

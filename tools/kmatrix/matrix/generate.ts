@@ -20,6 +20,10 @@ export const CONTAINER_SRC = '/build/src';
 export interface Skipped {
   what: string;
   why: string;
+  /** The distro it belongs to (a policy distro, or a kernel list's distro key), for the per-distro counts */
+  distro?: string;
+  /** The reason in a few words shared by every entry it hits (e.g. "HTTP 404"), to print it once; default: why */
+  kind?: string;
 }
 
 export interface Plan {
@@ -78,7 +82,7 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
     );
     const servable = matching.filter((e) => {
       const gone = missingFor(e, runner);
-      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
+      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, distro: e.kmatrix.distro, why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
       return gone.length === 0;
     });
     for (const arch of new Set(servable.map((e) => e.kmatrix.arch))) {

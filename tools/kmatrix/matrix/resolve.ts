@@ -6,7 +6,7 @@
  * recorded in an existing target.json or in the store is reused without a request.
  */
 import type { HeaderPackage, ImagePackage, ListedImage } from '../kernels/schema.ts';
-import type { HeaderStore } from '../headers/store.ts';
+import { unavailableText, type Fetched, type HeaderStore, type Unavailable } from '../headers/store.ts';
 import { targetSchema, type DraftTarget, type Target } from './target.ts';
 import type { Skipped } from './generate.ts';
 
@@ -22,14 +22,16 @@ export function knownDigests(targets: Target[]): KnownDigests {
   return out;
 }
 
-/** Where a package's bytes were found and what they are, or every URL that answered 404. */
-type Resolution = { served: { url: string; sha256: string; size: number } } | { missing: string[] };
+/** Where a package's bytes were found and what they are, or why no URL served them. */
+type Resolution = { served: Fetched } | Unavailable;
 
 export async function resolveTargets(
   drafts: DraftTarget[],
   known: KnownDigests,
   store: HeaderStore,
-  parallel = 4,
+  // A few requests at a time: a list with hundreds of dead URLs ends in bounded time, and no
+  // mirror sees more than this many connections from us.
+  parallel = 8,
 ): Promise<{ targets: Target[]; skipped: Skipped[] }> {
   // Header packages and kernel images alike: a name, a version and the URLs that may serve it.
   const pending = new Map<string, ListedImage>();
@@ -44,7 +46,7 @@ export async function resolveTargets(
       const urls = [p.url, ...(p.alternatives ?? [])];
       const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
       const r = hit ? { url: hit.u, ...hit.d! } : await store.resolve(p);
-      resolved.set(p.url, 'missing' in r ? r : { served: r });
+      resolved.set(p.url, 'unavailable' in r ? r : { served: r });
     }
   }
   await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
@@ -53,14 +55,19 @@ export async function resolveTargets(
   const skipped: Skipped[] = [];
   for (const draft of drafts) {
     const gone: string[] = [];
+    const reasons = new Set<string>();
     const headers = draft.headers.map((h) => {
       if (h.sha256) return h as HeaderPackage;
       const r = resolved.get(h.url)!;
-      if ('missing' in r) gone.push(`${h.name} ${h.version}`);
+      if ('unavailable' in r) {
+        gone.push(`${h.name} ${h.version}: ${unavailableText(r)}`);
+        for (const u of r.unavailable) reasons.add(u.reason);
+      }
       return 'served' in r ? pinned(h, r.served) : (h as HeaderPackage);
     });
     if (gone.length > 0) {
-      skipped.push({ what: draft.name, why: `no mirror serves ${gone.join(', ')} (HTTP 404 from every URL the list gives and from this machine's mirrors)` });
+      const kind = `no mirror serves its header packages (${[...reasons].sort().join(', ')})`;
+      skipped.push({ what: draft.name, distro: draft.distro, kind, why: `no mirror serves ${gone.join('; ')}` });
       continue;
     }
     targets.push(targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }));
@@ -73,12 +80,12 @@ function imageResolution(draft: DraftTarget, resolved: Map<string, Resolution>):
   if (!image) return {};
   if (image.sha256) return { image: image as ImagePackage };
   const r = resolved.get(image.url)!;
-  if ('missing' in r) return { image: undefined, imageGap: `no mirror serves ${image.name} ${image.version} (HTTP 404 from ${r.missing.join(', ')})` };
+  if ('unavailable' in r) return { image: undefined, imageGap: `no mirror serves ${image.name} ${image.version} (${unavailableText(r)})` };
   return { image: pinned(image, r.served) };
 }
 
 /** The package as served: the URL that answered first, the others kept as alternatives. */
-function pinned<P extends ListedImage>(p: P, served: { url: string; sha256: string; size: number }): P & { sha256: string; size: number } {
+function pinned<P extends ListedImage>(p: P, served: Fetched): P & { sha256: string; size: number } {
   const alternatives = [p.url, ...(p.alternatives ?? [])].filter((u) => u !== served.url);
   const { alternatives: _listed, ...rest } = p;
   return { ...rest, url: served.url, sha256: served.sha256, size: served.size, ...(alternatives.length > 0 ? { alternatives } : {}) } as P & { sha256: string; size: number };

@@ -45,11 +45,59 @@ export async function withRetries<T>(what: string, options: RetryOptions, attemp
               : 'check the network path to the Debian mirror (see /etc/apt/sources.list.d/) and try again',
         });
       }
-      options.onRetry?.(i, (error as Error).message);
+      options.onRetry?.(i, failureReason(error));
       await sleep(backoff);
       backoff *= 2;
     }
   }
+}
+
+/**
+ * What went wrong with a request, in a few words a user can act on: the HTTP status, or the
+ * network error's code (DNS, a reset, TLS, a timeout), read from the error and its causes.
+ */
+export function failureReason(error: unknown): string {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof HttpStatusError) return `HTTP ${e.status}`;
+    if (e instanceof TruncatedBody) return e.message;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return NETWORK_CODES[code] ?? code;
+    if ((e as Error).name === 'TimeoutError' || (e as Error).name === 'AbortError') return 'no answer in time';
+  }
+  return (error as Error)?.message ?? String(error);
+}
+
+const NETWORK_CODES: Record<string, string> = {
+  ENOTFOUND: 'DNS: no such host',
+  EAI_AGAIN: 'DNS: lookup failed',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  ETIMEDOUT: 'connection timed out',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'no answer in time',
+  UND_ERR_BODY_TIMEOUT: 'the body stopped arriving',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS: the certificate is for another host',
+  CERT_HAS_EXPIRED: 'TLS: the certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS: self-signed certificate',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS: the certificate cannot be verified',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS: self-signed certificate in the chain',
+};
+
+/** Fewer bytes arrived than the server (or the index) said. */
+export class TruncatedBody extends Error {}
+
+/**
+ * A signal for one request: `headersMs` for the server to start answering (a dead mirror that
+ * accepts connections and says nothing costs that, not the body's budget), `totalMs` for all of it.
+ * Call `answered()` once the response headers are in.
+ */
+export function requestDeadline(headersMs: number, totalMs: number): { signal: AbortSignal; answered: () => void } {
+  const headers = new AbortController();
+  const timer = setTimeout(() => headers.abort(new DOMException('no answer in time', 'TimeoutError')), headersMs);
+  timer.unref();
+  return { signal: AbortSignal.any([headers.signal, AbortSignal.timeout(totalMs)]), answered: () => clearTimeout(timer) };
 }
 
 export async function fetchBytes(url: string, options: RetryOptions): Promise<Buffer> {
