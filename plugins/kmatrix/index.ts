@@ -12,7 +12,7 @@ import { nodeOf, TargetCache, type TargetNode } from './target-cache.ts';
 import { zodProblems } from '../../tools/kmatrix/files/json.ts';
 import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
-import { renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
+import { recordCachedResults, renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
 import type { PostTasksExecutionContext } from '@nx/devkit';
 import { GUEST_LOCK } from '../../tools/kmatrix/boot/guest.ts';
 import { QEMU_BINARY } from '../../tools/kmatrix/boot/qemu.ts';
@@ -67,6 +67,11 @@ function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<st
   return out;
 }
 
+/** The modules a target builds, for people: the policy's list, or a DKMS driver's dkms.conf's. */
+function modulesLabel(target: TargetNode): string {
+  return target.driver.modules ? target.driver.modules.map((m) => `${m}.ko`).join(', ') : `the modules dkms.conf names for ${target.kernelrelease}`;
+}
+
 export function buildDriverTarget(target: TargetNode, projectRoot: string, dockerfile: string, options: KmatrixPluginOptions = {}): TargetConfiguration {
   return {
     ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } } : { executor: './plugins/kmatrix:build-driver' }),
@@ -83,7 +88,7 @@ export function buildDriverTarget(target: TargetNode, projectRoot: string, docke
     ],
     outputs: [`{workspaceRoot}/dist/${projectRoot}`],
     metadata: {
-      description: `Build ${target.driver.modules.map((m) => `${m}.ko`).join(', ')} for ${target.kernelrelease} (${target.arch})`,
+      description: `Build ${modulesLabel(target)} for ${target.kernelrelease} (${target.arch})`,
     },
   };
 }
@@ -111,7 +116,7 @@ export function testDriverTarget(target: TargetNode, projectRoot: string): Targe
     ],
     outputs: [`{workspaceRoot}/dist/boot/${projectRoot}`],
     metadata: {
-      description: `Boot ${target.kernelrelease} (${target.arch}) under QEMU and prove ${target.driver.modules.map((m) => `${m}.ko`).join(', ')} load${target.driver.smokeTest ? ', pass the smoke test' : ''} and unload`,
+      description: `Boot ${target.kernelrelease} (${target.arch}) under QEMU and prove ${modulesLabel(target)} load${target.driver.smokeTest ? ', pass the smoke test' : ''} and unload`,
     },
   };
 }
@@ -209,6 +214,7 @@ export async function postTasksExecution(_options: unknown, context: PostTasksEx
   );
   await recordTimings(timingsFile(context.workspaceRoot), seconds).catch(() => {});
   const summary = await summarize(context.workspaceRoot, results);
+  await recordCachedResults(context.workspaceRoot, summary);
   await writeSummary(context.workspaceRoot, summary);
   process.stderr.write(`\n${renderSummary(summary).join('\n')}\n`);
 }

@@ -67,7 +67,7 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
   for (const [i, name] of names.entries()) {
     const opened = await openBuild(ws.dir, targetFileFor(ws.dir, name), (l) => process.stderr.write(`  ${l}\n`));
     const prepared = await prepareContainer(opened);
-    jobs.push(shellJob(prepared.container('@SRC@'), makeCommand(opened.target), join(ws.dir, opened.target.driver.path), join(work, String(i))));
+    jobs.push(shellJob(await prepared.container('@SRC@'), makeCommand(opened.target), join(ws.dir, opened.target.driver.path), join(work, String(i))));
   }
   return { ws, names, jobs, work };
 }

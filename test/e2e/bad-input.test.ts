@@ -285,7 +285,9 @@ test('an unreachable Docker engine is a clear error with the remedy, from the CL
   assert.ok(!existsSync(out), 'no output folder');
   // The run summary blames the infrastructure, not the driver.
   assert.match(viaNx.all, /kmx-echo--debian-bookworm--6\.1\.0-57-amd64--x86_64: infrastructure \(docker\): Docker engine not reachable/);
-  assert.deepEqual(JSON.parse(await readFile(`${out}.failure.json`, 'utf8')).kind, 'infrastructure');
+  const result = JSON.parse(await readFile(`${out}.result.json`, 'utf8'));
+  assert.equal(result.outcome, 'failed');
+  assert.equal(result.failure.kind, 'infrastructure');
 });
 
 test('a distro missing from the kernel list (its crawl failed) keeps its targets, with a warning', async (t) => {

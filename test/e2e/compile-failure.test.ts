@@ -39,6 +39,16 @@ test('a compile error fails the build with the first error lines and leaves no .
   const buildJson = JSON.parse(await ws.read(join('dist/targets', ...builtCell.target.split('--'), 'build.json')));
   assert.equal(builtCell.modules[0].sha256, buildJson.outputs[0].sha256);
   assert.match(mixedReport.cells.find((c: { target: string }) => c.target === bad).detail, /SHA256 mismatch/);
+  // Then a run of another subset: the report still shows every target's own last result, and
+  // "failed" still counts the target that is failing now.
+  const other = all.find((n) => n !== bad)!;
+  expectOk(await ws.nx(['run-many', '-t', 'build-driver', `--projects=${other}`, '--output-style=static']), 'a subset');
+  const laterReport = JSON.parse(expectOk(await ws.kmatrix(['report', '--json', '-']), 'report after the subset').stdout);
+  assert.deepEqual(laterReport.counts, { built: all.length - 2, cached: 1, failed: 1, skipped: 0, excluded: 0, 'not built': 0 });
+  const stillFailing = laterReport.cells.find((c: { target: string }) => c.target === bad);
+  assert.equal(stillFailing.status, 'failed');
+  assert.match(stillFailing.detail, /SHA256 mismatch/);
+  assert.equal(laterReport.cells.find((c: { target: string }) => c.target === other).status, 'cached');
   await ws.git(['revert', '--no-edit', 'HEAD']);
   await rm(join(ws.dir, 'dist', 'targets'), { recursive: true, force: true }); // what follows must produce no .ko at all
 

@@ -2,7 +2,7 @@
 # base image, gcc major and cross targets). Kernel headers are NOT in the image: they are mounted
 # read-only per build from kmatrix's content-addressed store, so one image serves every kernel of
 # its release. The gcc major must be the one the release's kernels were built with
-# (CONFIG_CC_VERSION_TEXT): bullseye 10, bookworm 12, trixie 14.
+# (CONFIG_CC_VERSION_TEXT): bullseye 10, bookworm 12, trixie 14. `patch` applies a DKMS tree's PATCH[].
 ARG BASE
 FROM ${BASE}
 ARG GCC
@@ -10,7 +10,7 @@ ARG GCC
 ARG CROSS_TRIPLETS=""
 ENV DEBIAN_FRONTEND=noninteractive LC_ALL=C
 RUN set -eu; \
-    pkgs="gcc-${GCC} make bc kmod libelf-dev libc6-dev dwarves"; \
+    pkgs="gcc-${GCC} make bc kmod libelf-dev libc6-dev dwarves patch"; \
     for t in ${CROSS_TRIPLETS}; do pkgs="$pkgs gcc-${GCC}-$t"; done; \
     apt-get update; \
     apt-get install -y --no-install-recommends $pkgs; \

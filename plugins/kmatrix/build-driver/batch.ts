@@ -11,6 +11,7 @@
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
 import { availableParallelism } from 'node:os';
 import { runBuildTask } from './task.ts';
+import { cpuShare } from '../../../tools/kmatrix/build/execute.ts';
 
 interface Done {
   task: string;
@@ -45,7 +46,7 @@ export default async function* buildDriverBatch(taskGraph: TaskGraph, _inputs: R
         lines.push(text);
         for (const l of text.split('\n')) process.stdout.write(`[${task.target.project}] ${l}\n`);
       };
-      const success = await runBuildTask(context.root, project.name!, project.root, { log: say, error: say });
+      const success = await runBuildTask(context.root, project.name!, { log: say, error: say }, cpuShare(parallel));
       finished.push({ task: task.id, result: { success, terminalOutput: `${lines.join('\n')}\n`, startTime, endTime: Date.now() } });
       wake?.();
     }

@@ -16,6 +16,9 @@ export default async function buildDriver(_options: Record<string, never>, conte
     console.error(`kmatrix: project ${context.projectName} is not in the graph`);
     return { success: false };
   }
-  const success = await runBuildTask(context.root, project.name!, project.root, { log: (line) => console.log(line), error: (text) => console.error(text) });
+  // Nx runs `parallel` tasks at once (nx.json; Nx's default is 3): each build gets its share of the CPUs.
+  const { cpuShare } = await import('../../../tools/kmatrix/build/execute.ts');
+  const jobs = cpuShare(context.nxJsonConfiguration?.parallel ?? 3);
+  const success = await runBuildTask(context.root, project.name!, { log: (line) => console.log(line), error: (text) => console.error(text) }, jobs);
   return { success };
 }

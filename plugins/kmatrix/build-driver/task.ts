@@ -2,38 +2,24 @@
  * One build-driver task, whoever runs it: the per-task executor (one process per target) and the
  * batch implementation (one process for many) both call this, so they cannot drift apart.
  */
-import { join, relative } from 'node:path';
-import { rm } from 'node:fs/promises';
-import { buildFromTargetFile } from '../../../tools/kmatrix/build/execute.ts';
-import { KmatrixError, renderError } from '../../../tools/kmatrix/errors.ts';
-import { writeFileAtomic } from '../../../tools/kmatrix/files/atomic.ts';
-import { failureFile, failureKind, type FailureRecord } from '../../../tools/kmatrix/report/run-summary.ts';
+import { buildAndRecord } from '../../../tools/kmatrix/build/execute.ts';
+import { renderError } from '../../../tools/kmatrix/errors.ts';
 
 export interface TaskOutput {
   log(line: string): void;
   error(text: string): void;
 }
 
-export async function runBuildTask(root: string, projectName: string, projectRoot: string, out: TaskOutput): Promise<boolean> {
-  const record = failureFile(root, projectName);
+/** `jobs`: make -j for a build that can use it (a DKMS driver's MAKE), its share of the CPUs. */
+/** `jobs`: make -j for a build that can use it (a DKMS driver's MAKE), its share of the CPUs. */
+export async function runBuildTask(root: string, projectName: string, out: TaskOutput, jobs?: number): Promise<boolean> {
   try {
-    await rm(record, { force: true });
-    const { result } = await buildFromTargetFile(root, join(root, projectRoot, 'target.json'), { log: out.log });
+    const { result } = await buildAndRecord(root, projectName, { log: out.log, jobs });
     for (const m of result.modules) out.log(`built ${m.file} sha256=${m.sha256} vermagic="${m.vermagic}"`);
     if (result.skipped) out.log(`skipped: ${result.skipped}`);
     return true;
   } catch (error) {
     out.error(renderError(error));
-    // For the run summary: whose fault (compile error or infrastructure) and where the log is.
-    const k = error instanceof KmatrixError ? error : undefined;
-    const failure: FailureRecord = { stage: k?.stage ?? 'build', kind: k ? failureKind(k.stage) : 'infrastructure', message: (error as Error).message };
-    if (k?.stage === 'build') {
-      const first = k.problems.find((p) => /\berror\b/.test(p)) ?? k.problems[0];
-      if (first) failure.firstError = first;
-      const log = k.remedy?.match(/full log: (\S+)/)?.[1];
-      if (log) failure.log = relative(root, log);
-    }
-    await writeFileAtomic(record, `${JSON.stringify(failure, null, 2)}\n`).catch(() => {});
     return false;
   }
 }

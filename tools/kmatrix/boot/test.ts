@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { KmatrixError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
+import { readBuildRecord } from '../build/record.ts';
 import type { HeaderStore } from '../headers/store.ts';
 import { outputDir, type Target } from '../matrix/target.ts';
 import { readConsole } from './console.ts';
@@ -36,11 +37,11 @@ export interface BootTestOptions {
   onConsole?: (line: string) => void;
 }
 
-async function guestFiles(root: string, target: Target, modulesDir: string, busybox: Buffer, init: string): Promise<InitramfsEntry[]> {
+async function guestFiles(root: string, target: Target, moduleNames: string[], modulesDir: string, busybox: Buffer, init: string): Promise<InitramfsEntry[]> {
   const entries: InitramfsEntry[] = ['bin', 'dev', 'proc', 'sys', 'tmp', 'kmatrix', GUEST_MODULES].map((path) => ({ type: 'dir', path }));
   entries.push({ type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 });
   entries.push({ type: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 });
-  for (const m of target.driver.modules) {
+  for (const m of moduleNames) {
     const file = join(modulesDir, `${m}.ko`);
     if (!existsSync(file)) {
       throw new KmatrixError(`no built module ${relative(root, file)} to boot`, {
@@ -101,7 +102,10 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   const base = { target: target.name, kernelrelease: target.kernelrelease, arch: target.arch, kernelLines: [], smokeOutput: [] };
   const image = target.kernel.image;
   const modulesDir = options.modulesDir ?? outputDir(root, target);
-  const skipped = await readFile(join(modulesDir, 'build.json'), 'utf8').then((t) => (JSON.parse(t) as { skipped?: string }).skipped, () => undefined);
+  const record = await readBuildRecord(modulesDir);
+  const skipped = record?.skipped;
+  // In the build's order: a DKMS driver's modules are the ones its dkms.conf named for this kernel.
+  const moduleNames = record?.outputs.length ? record.outputs.map((o) => o.file.replace(/\.ko$/, '')) : (target.driver.modules ?? []);
   // Nothing to boot is not the driver's failure: reported, not failed.
   const gap = !image
     ? `no kernel image to boot (an infrastructure gap): ${target.kernel.imageGap ?? 'none recorded'}`
@@ -117,13 +121,13 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   log(`preparing ${image.name} ${image.version}`);
   const kernel = await bootableKernel(options.store, image, target.kernelrelease, target.arch);
   const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
-  const files = await guestFiles(root, target, modulesDir, busybox, initScript(target.driver.modules, Boolean(target.driver.smokeTest)));
+  const files = await guestFiles(root, target, moduleNames, modulesDir, busybox, initScript(moduleNames, Boolean(target.driver.smokeTest)));
   const initramfs = writeInitramfs(files);
   const modules = files.flatMap((f) =>
     f.type === 'file' && f.path.startsWith(`${GUEST_MODULES}/`) ? [{ file: f.path.slice(GUEST_MODULES.length + 1), sha256: createHash('sha256').update(f.data).digest('hex') }] : [],
   );
   const { run, accel } = await bootGuest(target, kernel, initramfs, busybox, options);
-  const verdict = readConsole(run.console, { kernelrelease: target.kernelrelease, modules: target.driver.modules }, run.ended);
+  const verdict = readConsole(run.console, { kernelrelease: target.kernelrelease, modules: moduleNames }, run.ended);
   const consoleFile = join(outDir, 'console.log');
   await writeFileAtomic(consoleFile, run.console);
   const result: BootResult = {

@@ -3,11 +3,13 @@
  * `build-driver` executor and `kmatrix build`, so the two can never drift apart.
  */
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { connectDocker } from '../docker/engine.ts';
 import { KmatrixError } from '../errors.ts';
 import { defaultStoreDir, HeaderStore } from '../headers/store.ts';
-import { loadTarget, outputDir, type Target } from '../matrix/target.ts';
+import { loadTarget, nameParts, outputDir, targetDir, type Target } from '../matrix/target.ts';
+import { failureOf, recordResult } from './result.ts';
 import { loadToolchain, requireLock } from '../toolchain/spec.ts';
 import { buildTarget, type BuildResult } from './run.ts';
 
@@ -39,13 +41,39 @@ export async function openBuild(root: string, file: string, log: (line: string) 
   return { target, repository: lock.repository, store: new HeaderStore(defaultStoreDir(), log), docker: await connectDocker() };
 }
 
+/** make -j for one build when `parallel` builds share this machine's CPUs: at least 1. */
+export function cpuShare(parallel = 1): number {
+  return Math.max(1, Math.floor(availableParallelism() / Math.max(1, parallel)));
+}
+
 export async function buildFromTargetFile(
   root: string,
   file: string,
-  options: { outDir?: string; log: (line: string) => void },
+  options: { outDir?: string; log: (line: string) => void; jobs?: number },
 ): Promise<{ target: Target; outDir: string; result: BuildResult }> {
   const opened = await openBuild(root, file, options.log);
   const outDir = options.outDir ?? outputDir(root, opened.target);
-  const result = await buildTarget({ root, ...opened, outDir, log: options.log, timeoutMs: 20 * 60_000 });
+  const result = await buildTarget({ root, ...opened, outDir, log: options.log, timeoutMs: 20 * 60_000, jobs: options.jobs ?? cpuShare() });
   return { target: opened.target, outDir, result };
+}
+
+/**
+ * A build of the target's own output folder, whose result (built, skipped, or failed with why)
+ * becomes the target's latest result (build/result.ts): what the Nx task and `kmatrix build` run.
+ */
+export async function buildAndRecord(
+  root: string,
+  projectName: string,
+  options: { log: (line: string) => void; jobs?: number },
+): Promise<{ target: Target; outDir: string; result: BuildResult }> {
+  try {
+    const built = await buildFromTargetFile(root, join(root, targetDir(nameParts(projectName)), 'target.json'), options);
+    const { skipped } = built.result;
+    await recordResult(root, projectName, skipped ? { outcome: 'skipped', reason: skipped } : { outcome: 'built' });
+    return built;
+  } catch (error) {
+    // The build's own error is what the user must see, even if the record cannot be written.
+    await recordResult(root, projectName, { outcome: 'failed', failure: failureOf(root, error) }).catch(() => {});
+    throw error;
+  }
 }

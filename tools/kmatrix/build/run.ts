@@ -4,7 +4,7 @@
  * and build.json moved into the output folder in one rename. Shared by the Nx executor and the CLI.
  */
 import type Docker from 'dockerode';
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KmatrixError } from '../errors.ts';
@@ -17,7 +17,9 @@ import { runInContainer, type Bind } from './container.ts';
 import { modinfoField } from './modinfo.ts';
 import { hashTree, sha256 } from './sources.ts';
 import { elfArch, kernelCompiler } from './kernel-config.ts';
-import { dkmsCommand, SKIP_MARKER } from './dkms.ts';
+import { BUILD_RECORD, type BuildRecord } from './record.ts';
+import { BuildFailedError } from './result.ts';
+import { DKMS_OUT, DKMS_VAR_MARKER, dkmsCommand, dkmsModules, readEvaluation, SKIP_MARKER } from './dkms.ts';
 
 export interface BuildOptions {
   root: string;
@@ -29,6 +31,8 @@ export interface BuildOptions {
   docker: Docker;
   log: (line: string) => void;
   timeoutMs?: number;
+  /** make -j for the build (a DKMS driver's MAKE): its share of the machine's CPUs. Default 1. */
+  jobs?: number;
 }
 
 export interface BuiltModule {
@@ -103,8 +107,28 @@ function firstErrors(lines: string[]): string[] {
 
 /** The exact command a build runs (also what `kmatrix cache explain` compares). */
 export function makeCommand(target: Target): string[] {
-  if (target.driver.dkms) return dkmsCommand(target.kernelrelease, target.kernelDir, target.arch);
+  if (target.driver.dkms) return dkmsCommand('build', target.kernelrelease, target.arch);
   return ['make', '-C', target.kernelDir, `M=${CONTAINER_SRC}`, ...target.build.makeArgs, `KCFLAGS=${target.build.kcflags.join(' ')}`, 'modules'];
+}
+
+/**
+ * Where each module of this build is: the policy's names found anywhere in the tree, or for a
+ * DKMS driver the modules its dkms.conf named for this kernel, where dkms-build.sh left them
+ * (checked against the policy's list when it has one).
+ */
+async function builtModules(target: Target, src: string, lines: string[], logFile: string): Promise<{ name: string; file?: string }[]> {
+  if (!target.driver.dkms) return Promise.all(target.driver.modules!.map(async (name) => ({ name, file: await findKo(src, name) })));
+  const modules = dkmsModules(readEvaluation(lines), target.name).map((m) => m.dest);
+  const listed = target.driver.modules;
+  if (listed && (listed.length !== modules.length || listed.some((m) => !modules.includes(m)))) {
+    throw new BuildFailedError(`dkms.conf names the modules ${modules.join(', ') || '(none)'} for this kernel, but the policy lists ${listed.join(', ')}`, {
+      stage: 'build',
+      target: target.name,
+      logFile,
+      remedy: `remove "modules" from the driver in support-matrix.json (dkms.conf names them for each kernel) or correct it; log: ${logFile}`,
+    });
+  }
+  return modules.map((name) => ({ name, file: join(src, DKMS_OUT, `${name}.ko`) }));
 }
 
 /** Everything about the build container except the command: the image by digest, the header
@@ -119,7 +143,7 @@ export interface BuildContainer {
 }
 
 /** Header trees in the store and the image by digest: everything a build needs before it writes anything. */
-export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>): Promise<{ container: (src: string) => BuildContainer; compilerNote?: string }> {
+export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>): Promise<{ container: (src: string) => Promise<BuildContainer>; compilerNote?: string }> {
   const { target } = o;
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
@@ -131,15 +155,28 @@ export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'reposit
   const dkmsEnv = target.driver.dkms
     ? { ...Object.fromEntries(target.build.makeArgs.map((a) => a.split('=') as [string, string])), KCFLAGS: target.build.kcflags.join(' ') }
     : {};
-  const dkmsBinds = target.driver.dkms ? [{ host: kernelTree, container: `/lib/modules/${target.kernelrelease}/build`, readOnly: true }] : [];
   return {
-    container: (src) => ({
-      image,
-      env: { ...target.build.env, ...dkmsEnv },
-      workdir: CONTAINER_SRC,
-      binds: [...binds, ...dkmsBinds, { host: src, container: CONTAINER_SRC, readOnly: false }],
-      user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
-    }),
+    container: async (src) => {
+      // /lib/modules/<release>/build is a symlink to the headers, as on a real machine: kbuild
+      // follows the physical path, and the headers' relative links (tools -> ../../lib/linux-kbuild-*)
+      // only resolve from /usr/src. A folder beside the sources holds it, mounted read-only.
+      const dkmsBinds: Bind[] = [];
+      if (target.driver.dkms) {
+        const links = join(dirname(src), 'lib-modules');
+        await mkdir(links, { recursive: true });
+        await symlink(target.kernelDir, join(links, 'build')).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+        });
+        dkmsBinds.push({ host: links, container: `/lib/modules/${target.kernelrelease}`, readOnly: true });
+      }
+      return {
+        image,
+        env: { ...target.build.env, ...dkmsEnv },
+        workdir: CONTAINER_SRC,
+        binds: [...binds, ...dkmsBinds, { host: src, container: CONTAINER_SRC, readOnly: false }],
+        user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+      };
+    },
     compilerNote,
   };
 }
@@ -162,7 +199,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     await cp(join(o.root, target.driver.path), src, { recursive: true });
     const sources = await hashTree(src);
     const { compilerNote } = prepared;
-    const container = prepared.container(src);
+    const container = await prepared.container(src);
     const image = container.image;
     const cmd = makeCommand(target);
     if (compilerNote) {
@@ -174,19 +211,22 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     o.log(`$ ${shown.join(' ')}   [${image}]`);
     const result = await runInContainer(o.docker, {
       ...container,
+      // make -j: the build's CPU share (DKMS's MAKE; it changes no byte, so it is not recorded).
+      env: { ...container.env, ...(target.driver.dkms ? { KMATRIX_JOBS: String(o.jobs ?? 1) } : {}) },
       cmd,
       labels: { 'kmatrix.target': target.name, 'kmatrix.out': o.outDir },
       timeoutMs: o.timeoutMs,
       onLine: (line) => {
         lines.push(line);
-        o.log(line);
+        // What dkms.conf evaluated to is for us (and the log file), not for the terminal.
+        if (!line.startsWith(DKMS_VAR_MARKER)) o.log(line);
       },
     });
     await writeFile(logFile, `${lines.join('\n')}\n`);
     if (result.exitCode !== 0) {
-      throw new KmatrixError(
-        result.timedOut ? `build timed out after ${o.timeoutMs} ms` : `make exited with status ${result.exitCode}`,
-        { stage: 'build', target: target.name, problems: firstErrors(lines), remedy: `full log: ${logFile}` },
+      throw new BuildFailedError(
+        result.timedOut ? `build timed out after ${o.timeoutMs} ms` : `${target.driver.dkms ? 'the DKMS build' : 'make'} exited with status ${result.exitCode}`,
+        { stage: 'build', target: target.name, problems: firstErrors(lines), logFile, remedy: `full log: ${logFile}` },
       );
     }
 
@@ -195,12 +235,12 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const modules: BuiltModule[] = [];
     // A DKMS driver that excludes this kernel (BUILD_EXCLUSIVE_*): a skip with its reason, no module.
     const skipped = lines.find((l) => l.startsWith(SKIP_MARKER))?.slice(SKIP_MARKER.length).trim();
-    for (const module of skipped ? [] : target.driver.modules) {
-      const ko = await findKo(src, module);
-      if (!ko) {
-        throw new KmatrixError(`make succeeded but produced no ${module}.ko`, {
+    for (const { name: module, file: ko } of skipped ? [] : await builtModules(target, src, lines, logFile)) {
+      if (!ko || !existsSync(ko)) {
+        throw new BuildFailedError(`make succeeded but produced no ${module}.ko`, {
           stage: 'build',
           target: target.name,
+          logFile,
           remedy: `check the driver's Kbuild (obj-m) against "modules" in support-matrix.json; log: ${logFile}`,
         });
       }
@@ -224,22 +264,20 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       await writeFile(join(stage, `${module}.ko`), bytes);
       modules.push({ file: `${module}.ko`, sha256: sha256(bytes), size: bytes.length, vermagic });
     }
-    await writeFile(
-      join(stage, 'build.json'),
-      stableJson({
-        target: target.name,
-        inputs: {
-          targetJsonSha256: sha256(stableJson(target)),
-          toolchain: { name: target.toolchain.name, image },
-          headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
-          driverSources: sources,
-          make: cmd,
-          env: target.build.env,
-        },
-        outputs: modules,
-        ...(skipped ? { skipped } : {}),
-      }),
-    );
+    const record: BuildRecord = {
+      target: target.name,
+      inputs: {
+        targetJsonSha256: sha256(stableJson(target)),
+        toolchain: { name: target.toolchain.name, image },
+        headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
+        driverSources: sources,
+        make: cmd,
+        env: target.build.env,
+      },
+      outputs: modules,
+      ...(skipped ? { skipped } : {}),
+    };
+    await writeFile(join(stage, BUILD_RECORD), stableJson(record));
     await writeFile(join(stage, 'build.log'), `${lines.join('\n')}\n`);
     // Replace the whole output folder in one step: never a mix of old and new, never a partial .ko.
     await rm(o.outDir, { recursive: true, force: true });

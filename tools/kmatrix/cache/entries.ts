@@ -11,20 +11,8 @@ import { z } from 'zod';
 import { KmatrixError } from '../errors.ts';
 import { tarMembers } from './archive.ts';
 
-export const buildRecordSchema = z.object({
-  target: z.string(),
-  inputs: z.object({
-    targetJsonSha256: z.string(),
-    toolchain: z.object({ name: z.string(), image: z.string() }),
-    headers: z.array(z.object({ name: z.string(), version: z.string(), sha256: z.string() })),
-    driverSources: z.record(z.string(), z.string()),
-    make: z.array(z.string()),
-    env: z.record(z.string(), z.string()),
-  }),
-  outputs: z.array(z.object({ file: z.string(), sha256: z.string(), size: z.number(), vermagic: z.string() })),
-  skipped: z.string().optional(),
-});
-export type BuildRecord = z.infer<typeof buildRecordSchema>;
+export { buildRecordSchema, type BuildRecord } from '../build/record.ts';
+import { buildRecordSchema, type BuildRecord } from '../build/record.ts';
 
 export interface Entry {
   hash: string;

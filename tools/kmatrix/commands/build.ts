@@ -1,5 +1,5 @@
-import { relative, resolve } from 'node:path';
-import { buildFromTargetFile, targetFileFor } from '../build/execute.ts';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { buildAndRecord, buildFromTargetFile, targetFileFor } from '../build/execute.ts';
 import { KmatrixError } from '../errors.ts';
 import { log, parse, type Command } from './command.ts';
 
@@ -25,10 +25,13 @@ export const buildCommand: Command = {
       throw new KmatrixError('build takes exactly one TARGET', { stage: 'usage', remedy: 'see `npx kmatrix build --help`' });
     }
     const root = resolve('.');
-    const { outDir, result } = await buildFromTargetFile(root, targetFileFor(root, positionals[0]!), {
-      outDir: values.out ? resolve(values.out) : undefined,
-      log,
-    });
+    const file = resolve(targetFileFor(root, positionals[0]!));
+    // A target of targets/ built into its own output folder: the result is its latest (`kmatrix report`).
+    const place = relative(join(root, 'targets'), dirname(file)).split(sep);
+    const own = !values.out && place.length === 4 && !place.includes('..');
+    const { outDir, result } = own
+      ? await buildAndRecord(root, place.join('--'), { log })
+      : await buildFromTargetFile(root, file, { outDir: values.out ? resolve(values.out) : undefined, log });
     for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, `${outDir}/${m.file}`)}\n`);
     if (result.skipped) log(`skipped: ${result.skipped}`);
     return 0;

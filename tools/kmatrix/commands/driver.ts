@@ -1,15 +1,17 @@
 import { cp, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { KmatrixError } from '../errors.ts';
 import { stableJson, writeFileAtomic } from '../files/atomic.ts';
 import { parseWith } from '../files/json.ts';
 import { connectDocker, ensureImage } from '../docker/engine.ts';
 import { runInContainer } from '../build/container.ts';
-import { DKMS_MODULES_SCRIPT } from '../build/dkms.ts';
-import { identifier } from '../matrix/names.ts';
-import { loadPolicy, POLICY_FILE, validPolicy } from '../matrix/policy.ts';
+import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from '../build/dkms.ts';
+import { loadKernelList, type ListedKernel } from '../kernels/schema.ts';
+import { compareVersions } from '../kernels/version.ts';
+import { debianArch, identifier } from '../matrix/names.ts';
+import { loadPolicy, matchesRelease, POLICY_FILE, validPolicy, type Policy } from '../matrix/policy.ts';
 import { loadToolchain, requireLock } from '../toolchain/spec.ts';
 import { log, parse, type Command } from './command.ts';
 
@@ -17,14 +19,19 @@ const help = `Usage: npx kmatrix driver import SOURCE [--name NAME] [--toolchain
 
 Adds a DKMS driver: SOURCE is a DKMS source tree (a folder with dkms.conf) or a *-dkms .deb
 (its /usr/src/<name>-<version>/ tree is used). dkms.conf is a bash fragment, so it is evaluated
-by bash inside the toolchain container, as DKMS would, to learn the modules it builds
-(BUILT_MODULE_NAME[], else PACKAGE_NAME). The tree is copied to drivers/NAME/ and declared in
-the policy as {"path": "drivers/NAME", "modules": [...], "dkms": true}; add a matrix rule for it
-and run \`npx kmatrix gen\`.
+by bash inside the toolchain container, as DKMS would; at import, with no kernel, to check that
+it names its package and valid module names (a bad value is an error naming the variable and
+the value). The tree is copied to drivers/NAME/ and declared in the policy as
+{"path": "drivers/NAME", "dkms": true}; the command suggests a matrix rule that selects kernels
+of kernels/; add it and run \`npx kmatrix gen\`.
 
-Each build then evaluates dkms.conf for its kernel (kernelver, kernel_source_dir, arch,
-dkms_tree set), applies PATCH[], runs MAKE[0], and honours BUILD_EXCLUSIVE_KERNEL, _ARCH and
-_CONFIG: a kernel the driver excludes is reported as skipped, with the reason, not failed.
+Each build then evaluates dkms.conf for its own kernel (kernelver, kernel_source_dir with that
+kernel's .config, arch, dkms_tree set): the modules it names for that kernel are the ones the
+build produces and checks (a "modules" list in the policy, if given, must agree). Honoured:
+BUILT_MODULE_NAME[], BUILT_MODULE_LOCATION[], DEST_MODULE_NAME[], STRIP[], MAKE[] and
+MAKE_MATCH[], PATCH[] and PATCH_MATCH[], PRE_BUILD, POST_BUILD, BUILD_EXCLUSIVE_KERNEL, _ARCH,
+_CONFIG, _KERNEL_MIN and _KERNEL_MAX (an excluded kernel is reported as skipped, with the
+reason, not failed); make runs with -j set to the build's share of the CPUs.
 
 Options:
   --name NAME       driver name (default: the PACKAGE_NAME of dkms.conf)
@@ -54,7 +61,8 @@ async function dkmsTree(source: string, scratch: string): Promise<string> {
   return dir;
 }
 
-async function evaluateModules(tree: string, toolchainName: string, root: string): Promise<{ names: string[]; output: string[] }> {
+/** dkms.conf evaluated once with no kernel (its .config absent), as a check it can be sourced and names its package. */
+async function evaluateWithoutKernel(tree: string, toolchainName: string, root: string): Promise<DkmsEvaluation> {
   const lock = requireLock(await loadToolchain(root, toolchainName));
   // The image the toolchain's targets build with: the lock's digest.
   const image = `${lock.repository}@${lock.digest}`;
@@ -63,7 +71,7 @@ async function evaluateModules(tree: string, toolchainName: string, root: string
   const output: string[] = [];
   const r = await runInContainer(docker, {
     image,
-    cmd: ['bash', '-c', DKMS_MODULES_SCRIPT],
+    cmd: dkmsCommand('eval', '', 'x86_64'),
     env: { LC_ALL: 'C' },
     workdir: '/build/src',
     binds: [{ host: tree, container: '/build/src', readOnly: true }],
@@ -71,8 +79,41 @@ async function evaluateModules(tree: string, toolchainName: string, root: string
     timeoutMs: 60_000,
     onLine: (l) => output.push(l),
   });
-  if (r.exitCode !== 0) throw new KmatrixError(`bash could not evaluate dkms.conf (exit ${r.exitCode})`, { stage: 'usage', problems: output.slice(-5), remedy: 'fix dkms.conf: it must be a bash fragment DKMS can source' });
-  return { names: output.map((l) => l.trim()).filter(Boolean), output };
+  if (r.exitCode !== 0) {
+    throw new KmatrixError(`bash could not evaluate dkms.conf (exit ${r.exitCode})`, { stage: 'build', problems: output.slice(-5), remedy: 'fix dkms.conf: it must be a bash fragment DKMS can source' });
+  }
+  return readEvaluation(output);
+}
+
+/** A driver name from a DKMS package name: lower case, anything else a "-". */
+function driverNameOf(packageName: string): string {
+  return packageName.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+}
+
+/**
+ * A matrix rule that selects something: the first policy distro with kernels in kernels/, its
+ * x86_64 kernels if it has any, the plain flavour if there is one, and its newest kernel's series.
+ */
+async function suggestedRule(root: string, policy: Policy, driver: string): Promise<string | undefined> {
+  const listed: ListedKernel[] = [];
+  for (const f of (await readdir(join(root, 'kernels')).catch(() => [] as string[])).filter((x) => x.endsWith('.json')).sort()) {
+    const list = await loadKernelList(join(root, 'kernels', f)).catch(() => undefined);
+    for (const e of Object.values(list ?? {}).flat()) if (e.kmatrix) listed.push({ kernelrelease: e.kernelrelease, kmatrix: e.kmatrix });
+  }
+  for (const distro of Object.keys(policy.distros)) {
+    const ofDistro = listed.filter((k) => k.kmatrix.distro === distro);
+    const arch = ofDistro.some((k) => k.kmatrix.arch === 'x86_64') ? 'x86_64' : ofDistro[0]?.kmatrix.arch;
+    const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch);
+    // The plain flavour (named like the arch: amd64, arm64) when there is one, not rt or cloud.
+    const plain = ofArch.filter((k) => k.kmatrix.flavour === debianArch[k.kmatrix.arch]);
+    const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) => compareVersions(a.kmatrix.abi, b.kmatrix.abi));
+    const newest = candidates.at(-1);
+    if (!newest) continue;
+    const pattern = `${newest.kmatrix.abi.match(/^\d+\.\d+/)?.[0] ?? newest.kmatrix.abi}.*`;
+    if (!candidates.some((k) => k.kmatrix.flavour === newest.kmatrix.flavour && matchesRelease(pattern, k.kmatrix.abi))) continue;
+    return JSON.stringify({ driver, distro, archs: [arch], flavours: [newest.kmatrix.flavour], kernels: [pattern], latest: 1 });
+  }
+  return undefined;
 }
 
 export const driverCommand: Command = {
@@ -89,23 +130,21 @@ export const driverCommand: Command = {
     const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-dkms-'));
     try {
       const tree = await dkmsTree(resolve(positionals[1]!), scratch);
-      const conf = await readFile(join(tree, 'dkms.conf'), 'utf8');
-      const packageName = conf.match(/^PACKAGE_NAME=["']?([^"'\n]+)/m)?.[1];
-      const name = values.name ?? packageName?.toLowerCase() ?? basename(tree).replace(/-[0-9][^-]*$/, '');
+      // Every module name and location dkms.conf gives without a kernel is checked here; each
+      // build evaluates it again for its own kernel, whose configuration may add or drop modules.
+      const evaluation = await evaluateWithoutKernel(tree, toolchain, root);
+      const { name: packageName } = dkmsPackage(evaluation);
+      const modules = dkmsModules(evaluation, undefined, { withoutKernel: true }).map((m) => m.dest);
+      const name = values.name ?? driverNameOf(packageName);
       const valid = identifier.safeParse(name);
       if (!valid.success) throw new KmatrixError(`"${name}" cannot be a driver name: ${valid.error.issues[0]?.message}`, { stage: 'usage', remedy: 'pass --name NAME' });
       if (policy.drivers[name]) throw new KmatrixError(`the policy already has a driver "${name}"`, { stage: 'usage', remedy: 'pass another --name, or remove the old one first' });
       const dest = join(root, 'drivers', name);
       if (await stat(dest).catch(() => undefined)) throw new KmatrixError(`drivers/${name} already exists`, { stage: 'usage', remedy: 'pass another --name, or remove the folder first' });
 
-      const { names } = await evaluateModules(tree, toolchain, root);
-      const modules = names.map((m) => m.replace(/\.ko$/, ''));
-      for (const m of modules) identifier.parse(m);
-      if (modules.length === 0) throw new KmatrixError('dkms.conf names no module (BUILT_MODULE_NAME[] and PACKAGE_NAME are empty)', { stage: 'usage' });
-
       // Validate the new policy before anything is written; then the folder, then the policy.
       const raw = JSON.parse(await readFile(values.policy, 'utf8')) as { drivers: Record<string, unknown> };
-      raw.drivers[name] = { path: `drivers/${name}`, modules, dkms: true };
+      raw.drivers[name] = { path: `drivers/${name}`, dkms: true };
       parseWith(validPolicy, raw, { file: values.policy, stage: 'policy', what: 'support-matrix policy', remedy: 'this is a bug in driver import; nothing was written' });
       const staging = join(root, 'drivers', `.${name}.import-${process.pid}`);
       await cp(tree, staging, { recursive: true });
@@ -114,8 +153,10 @@ export const driverCommand: Command = {
         throw error;
       });
       await writeFileAtomic(values.policy, stableJson(raw));
-      log(`imported ${packageName ?? name} as drivers/${name}: modules ${modules.join(', ')} (dkms.conf evaluated in ${toolchain})`);
-      log(`next: add a matrix rule, e.g. {"driver": "${name}", "distro": "${Object.keys(policy.distros)[0]}", "archs": ["x86_64"], "flavours": ["amd64"], "kernels": ["6.1.0-*"], "latest": 1}, then \`npx kmatrix gen\``);
+      log(`imported ${packageName} as drivers/${name} (dkms.conf evaluated in ${toolchain})`);
+      log(`modules without a kernel's configuration: ${modules.join(', ') || '(none)'}; each build evaluates dkms.conf for its own kernel, which may add or drop some`);
+      const rule = await suggestedRule(root, policy, name);
+      log(rule ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\`` : `next: crawl a distro of the policy (\`npx kmatrix crawl debian\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``);
       return 0;
     } finally {
       await rm(scratch, { recursive: true, force: true });

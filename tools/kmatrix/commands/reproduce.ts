@@ -71,7 +71,7 @@ export const reproduceCommand: Command = {
         await cp(join(root, opened.target.driver.path), src, { recursive: true });
         const prepared = await prepareContainer(opened);
         const { compilerNote } = prepared;
-        const container = prepared.container(src);
+        const container = await prepared.container(src);
         if (compilerNote) log(compilerNote);
         const command = dash >= 0 ? argv.slice(dash + 1) : ['bash'];
         const tty = process.stdin.isTTY && dash < 0;

@@ -10,6 +10,11 @@ export const identifier = z
   .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit')
   .refine((s) => !s.includes('..'), 'must not contain ".."');
 
+/** A kernel module's name as modprobe knows it (no .ko): letters of either case, digits, "_", "-". */
+export const moduleName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,55}$/, 'must be letters, digits, "_" or "-", starting with a letter or digit, at most 56 characters');
+
 /** A kernel release as `uname -r` prints it, e.g. 6.1.0-47-cloud-amd64. */
 export const kernelRelease = z
   .string()

@@ -4,12 +4,16 @@
  */
 import { z } from 'zod';
 import { readJsonFile } from '../files/json.ts';
-import { arch, identifier, kernelRelease, repoPath } from './names.ts';
+import { arch, identifier, kernelRelease, moduleName, repoPath } from './names.ts';
 
 const driver = z
   .object({
     path: repoPath.describe('Folder with the Kbuild/Makefile, relative to the repository root'),
-    modules: z.array(identifier).min(1).describe('Module names the build must produce, without .ko'),
+    modules: z
+      .array(moduleName)
+      .min(1)
+      .optional()
+      .describe('Module names the build must produce, without .ko; optional for a DKMS driver, whose dkms.conf names them for each kernel (if given, each build checks it against that)'),
     dkms: z.boolean().optional().describe('The folder is a DKMS source tree: build it as DKMS would, from its dkms.conf (kmatrix driver import sets this)'),
     smokeTest: repoPath
       .optional()
@@ -93,6 +97,12 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
   const drivers = obj(policy?.drivers) ?? {};
   const distros = obj(policy?.distros) ?? {};
   const rules = Array.isArray(policy?.matrix) ? policy.matrix : [];
+  for (const [name, d] of Object.entries(drivers)) {
+    const driver = obj(d);
+    if (driver && driver.modules === undefined && driver.dkms !== true) {
+      out.push({ path: ['drivers', name, 'modules'], message: 'is required (only a DKMS driver, "dkms": true, may leave it to its dkms.conf). List the module names the build produces, without .ko' });
+    }
+  }
   rules.forEach((r: unknown, i: number) => {
     const rule = obj(r);
     if (typeof rule?.driver === 'string' && !(rule.driver in drivers)) {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { join } from 'node:path';
-import { arch, identifier, kernelRelease, repoPath } from './names.ts';
+import { arch, identifier, kernelRelease, moduleName, repoPath } from './names.ts';
 import { headerPackage, imagePackage, type ListedImage, type ListedPackage } from '../kernels/schema.ts';
 import { digest } from '../toolchain/spec.ts';
 import { parseWith, readJsonFile } from '../files/json.ts';
@@ -17,7 +17,7 @@ export const targetSchema = z
     schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
     name: z.string().regex(/^[a-z0-9][a-z0-9._+~-]*$/),
     driver: z
-      .object({ name: identifier, path: repoPath, modules: z.array(identifier).min(1), dkms: z.boolean().optional(), smokeTest: repoPath.optional() })
+      .object({ name: identifier, path: repoPath, modules: z.array(moduleName).min(1).optional(), dkms: z.boolean().optional(), smokeTest: repoPath.optional() })
       .strict(),
     distro: identifier,
     kernelrelease: kernelRelease,

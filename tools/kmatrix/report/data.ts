@@ -1,8 +1,8 @@
 /**
  * Everything the matrix report shows, gathered from files only (no network, no Docker): the
- * targets, the last run's outcome of each (dist/kmatrix/last-run.json), the modules of each
- * output (build.json), the failure records and logs, and gen's excluded and skipped kernels
- * (dist/kmatrix/gen-report.json).
+ * targets, each one's latest build result (build/result.ts, whichever run produced it), the
+ * modules of each output (build.json), failures and logs, boot verdicts, and gen's excluded and
+ * skipped kernels (dist/kmatrix/gen-report.json).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -10,7 +10,9 @@ import { join, relative } from 'node:path';
 import { compareVersions } from '../kernels/version.ts';
 import { existingTargetFiles } from '../matrix/sync.ts';
 import { isRemoved, loadTargetFile, outputDir, type Target } from '../matrix/target.ts';
-import { failureFile, type FailureRecord, type RunSummary } from './run-summary.ts';
+import type { RunSummary } from './run-summary.ts';
+import { readBuildRecord } from '../build/record.ts';
+import { readResult, targetJsonSha256 } from '../build/result.ts';
 import { bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
@@ -26,6 +28,8 @@ export interface Cell {
   /** relative to the workspace */
   log?: string;
   detail?: string;
+  /** When the target's latest result was recorded (ISO time) */
+  at?: string;
   /** The last boot test of exactly these modules (test-driver), if any */
   boot?: { status: BootOutcome; message: string; console?: string };
 }
@@ -52,12 +56,11 @@ async function json<T>(file: string): Promise<T | undefined> {
 export async function collectReport(root: string): Promise<ReportData> {
   const lastRun = await json<RunSummary>(join(root, 'dist', 'kmatrix', 'last-run.json'));
   const gen = (await json<GenReport>(genReportFile(root))) ?? { excluded: [], skipped: [] };
-  const outcome = new Map(lastRun?.targets.map((t) => [t.name, t]) ?? []);
   const cells: Cell[] = [];
   for (const f of await existingTargetFiles(root)) {
     const t = await loadTargetFile(join(root, f));
     if (isRemoved(t)) continue;
-    cells.push(await cellOf(root, t, outcome.get(t.name)?.outcome));
+    cells.push(await cellOf(root, t));
   }
   for (const x of gen.excluded) {
     const [driver, distro, kernelrelease, arch] = x.target.split('--') as [string, string, string, string];
@@ -69,24 +72,33 @@ export async function collectReport(root: string): Promise<ReportData> {
   return { generatedAt: new Date().toISOString(), lastRunAt: lastRun?.finishedAt, cells, skipped: gen.skipped, counts };
 }
 
-async function cellOf(root: string, t: Target, outcome: string | undefined): Promise<Cell> {
+/**
+ * A target's cell: its own latest result (build/result.ts), whichever run produced it — not only
+ * what the last run touched. A result recorded for another target.json is not this target's.
+ */
+async function cellOf(root: string, t: Target): Promise<Cell> {
   const out = outputDir(root, t);
   const cell: Cell = { target: t.name, driver: t.driver.name, distro: t.distro, arch: t.arch, kernelrelease: t.kernelrelease, status: 'not built', modules: [] };
-  const build = await json<{ outputs: { file: string; sha256: string }[]; skipped?: string }>(join(out, 'build.json'));
-  if (outcome === 'failed') {
+  const [result, current, build] = await Promise.all([readResult(root, t.name), targetJsonSha256(root, t.name), readBuildRecord(out)]);
+  const latest = result?.targetJsonSha256 === current ? result : undefined;
+  if (result && !latest) cell.detail = `its last result (${result.outcome}, ${result.at}) was for an earlier target.json`;
+  if (latest) cell.at = latest.at;
+  if (latest?.outcome === 'failed') {
     cell.status = 'failed';
-    const failure = await json<FailureRecord>(failureFile(root, t.name));
-    cell.detail = failure ? (failure.firstError ?? failure.message) : 'failed';
-    if (failure?.log) cell.log = failure.log;
+    cell.detail = latest.failure ? (latest.failure.firstError ?? latest.failure.message) : 'failed';
+    if (latest.failure?.log) cell.log = latest.failure.log;
     else if (existsSync(`${out}.build.log`)) cell.log = relative(root, `${out}.build.log`);
     return cell;
   }
-  if (outcome === 'skipped' || build?.skipped) {
-    cell.status = 'skipped';
-    if (build?.skipped) cell.detail = build.skipped;
+  if (latest) {
+    cell.status = latest.outcome;
+    if (latest.reason) cell.detail = latest.reason;
+  } else if (build && !result) {
+    // Built before results were recorded (or by hand): what the output folder says.
+    cell.status = build.skipped ? 'skipped' : 'built';
+    if (build.skipped) cell.detail = build.skipped;
   }
-  else if (build) cell.status = outcome === 'cached' ? 'cached' : 'built';
-  if (build) {
+  if (build && cell.status !== 'not built') {
     cell.modules = build.outputs.map((m) => ({ file: m.file, sha256: m.sha256 }));
     if (existsSync(join(out, 'build.log'))) cell.log = relative(root, join(out, 'build.log'));
   }

@@ -8,21 +8,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../files/atomic.ts';
-import type { Stage } from '../errors.ts';
+import { readBuildRecord } from '../build/record.ts';
+import { readResult, recordResult, type FailureRecord, type Outcome } from '../build/result.ts';
 import { nameParts, outputDir } from '../matrix/target.ts';
 import { bootLabel, bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
-export type Outcome = 'built' | 'cached' | 'failed' | 'skipped';
-
-export interface FailureRecord {
-  stage: Stage;
-  kind: 'compile' | 'infrastructure' | 'input';
-  message: string;
-  /** First compiler error line, for compile errors */
-  firstError?: string;
-  /** Full log, relative to the workspace */
-  log?: string;
-}
+export type { FailureRecord, Outcome } from '../build/result.ts';
 
 export interface TargetRun {
   name: string;
@@ -32,6 +23,8 @@ export interface TargetRun {
   failure?: FailureRecord;
   /** Why a skipped target was skipped */
   reason?: string;
+  /** Restored from a cache (local or remote) rather than built by this run */
+  fromCache?: boolean;
   /** The test-driver verdict, when the run included it ('skipped': its build failed) */
   boot?: { status: BootOutcome | 'skipped'; message: string; console?: string };
 }
@@ -42,17 +35,6 @@ const NOT_LOADING = new Set<string>(['rejected', 'smoke-failed', 'unload-failed'
 export interface RunSummary {
   finishedAt: string;
   targets: TargetRun[];
-}
-
-/** Where the executor leaves a failure record: next to the (absent) output folder. */
-export function failureFile(root: string, projectName: string): string {
-  return `${outputDir(root, nameParts(projectName))}.failure.json`;
-}
-
-export function failureKind(stage: Stage): FailureRecord['kind'] {
-  if (stage === 'build') return 'compile';
-  if (stage === 'headers' || stage === 'docker' || stage === 'toolchain' || stage === 'cache') return 'infrastructure';
-  return 'input';
 }
 
 const OUTCOME: Record<string, Outcome> = {
@@ -79,17 +61,16 @@ export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunS
     const [, distro, , arch] = r.project.split('--');
     if (!distro || !arch) continue;
     const run: TargetRun = { name: r.project, distro, arch, outcome: OUTCOME[r.status] ?? 'skipped' };
+    if (run.outcome === 'cached') run.fromCache = true;
     // A DKMS driver that excludes the kernel succeeds with a skip record: report it as skipped, with why.
-    const built = await readFile(join(outputDir(root, nameParts(r.project)), 'build.json'), 'utf8').then((t) => JSON.parse(t) as { skipped?: string }, () => undefined);
+    const built = await readBuildRecord(outputDir(root, nameParts(r.project)));
     if (run.outcome !== 'failed' && built?.skipped) {
       run.outcome = 'skipped';
       run.reason = built.skipped;
     }
     if (run.outcome === 'failed') {
-      run.failure = await readFile(failureFile(root, r.project), 'utf8').then(
-        (t) => JSON.parse(t) as FailureRecord,
-        () => ({ stage: 'build' as Stage, kind: 'input' as const, message: 'the task failed without a kmatrix failure record (see its output above)' }),
-      );
+      const result = await readResult(root, r.project);
+      run.failure = result?.failure ?? { stage: 'build', kind: 'input', message: 'the task failed without a kmatrix result record (see its output above)' };
     }
     targets.push(run);
   }
@@ -150,6 +131,17 @@ export function renderSummary(s: RunSummary): string[] {
     if (b.console) lines.push(`      console: ${b.console}`);
   }
   return lines;
+}
+
+/**
+ * What a run restored from a cache becomes the target's latest result too (what it built or
+ * failed, the task itself recorded); a task Nx skipped or stopped leaves the last result as it was.
+ */
+export async function recordCachedResults(root: string, s: RunSummary): Promise<void> {
+  for (const t of s.targets) {
+    if (!t.fromCache) continue;
+    await recordResult(root, t.name, t.reason ? { outcome: 'skipped', reason: t.reason } : { outcome: 'cached' });
+  }
 }
 
 export async function writeSummary(root: string, s: RunSummary): Promise<void> {
