@@ -17,7 +17,7 @@ import { KmatrixError } from '../errors.ts';
 import { moduleName } from '../matrix/names.ts';
 
 /** Printed by dkms-build.sh when the driver excludes this kernel; the build turns it into a skip. */
-export const SKIP_MARKER = 'kmatrix-dkms-skip:';
+const SKIP_MARKER = 'kmatrix-dkms-skip:';
 /** Each value dkms.conf evaluated to, as dkms-build.sh prints it. */
 export const DKMS_VAR_MARKER = 'kmatrix-dkms-var ';
 /** Where dkms-build.sh leaves the modules, inside the build's source folder. */
@@ -37,10 +37,27 @@ export interface DkmsEvaluation {
   arrays: Map<string, Map<number, string>>;
 }
 
+/** Printed by dkms-build.sh once dkms.conf is evaluated and the kernel not excluded: the driver's own build follows. */
+const BUILD_MARKER = 'kmatrix-dkms-build';
+
+/**
+ * The lines dkms-build.sh printed before the driver's own build began: only these are trusted
+ * (a Makefile or a PRE_BUILD script could print anything afterwards).
+ */
+function trustedLines(lines: string[]): string[] {
+  const end = lines.indexOf(BUILD_MARKER);
+  return end === -1 ? lines : lines.slice(0, end);
+}
+
+/** Why dkms.conf excludes this kernel (BUILD_EXCLUSIVE_*), if it does. */
+export function dkmsSkip(lines: string[]): string | undefined {
+  return trustedLines(lines).find((l) => l.startsWith(SKIP_MARKER))?.slice(SKIP_MARKER.length).trim();
+}
+
 /** The variables dkms-build.sh reports, one line each, its value in base64. */
 export function readEvaluation(lines: string[]): DkmsEvaluation {
   const ev: DkmsEvaluation = { scalars: new Map(), arrays: new Map() };
-  for (const line of lines) {
+  for (const line of trustedLines(lines)) {
     if (!line.startsWith(DKMS_VAR_MARKER)) continue;
     const [name, index, encoded = ''] = line.slice(DKMS_VAR_MARKER.length).split(' ');
     if (!name || !index) continue;

@@ -4,7 +4,7 @@
  * and build.json moved into the output folder in one rename. Shared by the Nx executor and the CLI.
  */
 import type Docker from 'dockerode';
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KmatrixError } from '../errors.ts';
@@ -19,7 +19,7 @@ import { hashTree, sha256 } from './sources.ts';
 import { elfArch, kernelCompiler } from './kernel-config.ts';
 import { BUILD_RECORD, type BuildRecord } from './record.ts';
 import { BuildFailedError } from './result.ts';
-import { DKMS_OUT, DKMS_VAR_MARKER, dkmsCommand, dkmsModules, readEvaluation, SKIP_MARKER } from './dkms.ts';
+import { DKMS_OUT, DKMS_VAR_MARKER, dkmsCommand, dkmsModules, dkmsSkip, readEvaluation } from './dkms.ts';
 
 export interface BuildOptions {
   root: string;
@@ -91,6 +91,19 @@ async function checkCompiler(target: Target, kernelTree: string): Promise<string
     });
   }
   return `warning: ${text}`;
+}
+
+/** A kernel module is a few MB; anything past this is not one (the build's folder is the driver's to write). */
+const MAX_MODULE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A built module's bytes, read only if it is a regular file of a sane size: the folder it is in
+ * was written by the driver's build, which could leave a symlink to /dev/zero or a FIFO there.
+ */
+async function readModuleFile(file: string): Promise<Buffer | undefined> {
+  const st = await lstat(file).catch(() => undefined);
+  if (!st?.isFile() || st.size > MAX_MODULE_BYTES) return undefined;
+  return readFile(file);
 }
 
 async function findKo(dir: string, module: string): Promise<string | undefined> {
@@ -181,6 +194,44 @@ export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'reposit
   };
 }
 
+/**
+ * Each built module, checked — a regular file, vermagic of the target's kernel, an ELF object of
+ * its arch — and copied into the stage folder.
+ */
+async function checkedModules(target: Target, found: { name: string; file?: string }[], stage: string, logFile: string): Promise<BuiltModule[]> {
+  const modules: BuiltModule[] = [];
+  for (const { name: module, file: ko } of found) {
+    const bytes = ko ? await readModuleFile(ko) : undefined;
+    if (!bytes) {
+      throw new BuildFailedError(`make succeeded but produced no ${module}.ko`, {
+        stage: 'build',
+        target: target.name,
+        logFile,
+        remedy: `check the driver's Kbuild (obj-m) against "modules" in support-matrix.json; log: ${logFile}`,
+      });
+    }
+    const vermagic = modinfoField(bytes, 'vermagic') ?? '';
+    if (!vermagic.startsWith(`${target.kernelrelease} `)) {
+      throw new KmatrixError(`${module}.ko has vermagic "${vermagic}", not ${target.kernelrelease}`, {
+        stage: 'build',
+        target: target.name,
+        remedy: 'the headers mounted are not the target kernel\'s: re-run `npx kmatrix gen`',
+      });
+    }
+    const built = elfArch(bytes);
+    if (built !== target.arch) {
+      throw new KmatrixError(`${module}.ko is an ELF object for ${built ?? 'an unknown machine'}, not ${target.arch}`, {
+        stage: 'build',
+        target: target.name,
+        remedy: `check ARCH/CROSS_COMPILE in target.json (${target.build.makeArgs.join(' ')}) and the toolchain's compilers`,
+      });
+    }
+    await writeFile(join(stage, `${module}.ko`), bytes);
+    modules.push({ file: `${module}.ko`, sha256: sha256(bytes), size: bytes.length, vermagic });
+  }
+  return modules;
+}
+
 export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   const { target } = o;
   // Headers and image first: a download or Docker problem leaves no folder behind.
@@ -223,6 +274,8 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       },
     });
     await writeFile(logFile, `${lines.join('\n')}\n`);
+    // A value dkms.conf set for this kernel that cannot work is named, before the exit status is.
+    if (target.driver.dkms && result.exitCode !== 0) dkmsModules(readEvaluation(lines), target.name);
     if (result.exitCode !== 0) {
       throw new BuildFailedError(
         result.timedOut ? `build timed out after ${o.timeoutMs} ms` : `${target.driver.dkms ? 'the DKMS build' : 'make'} exited with status ${result.exitCode}`,
@@ -232,38 +285,9 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
 
     const stage = join(scratch, 'out');
     await mkdir(stage);
-    const modules: BuiltModule[] = [];
     // A DKMS driver that excludes this kernel (BUILD_EXCLUSIVE_*): a skip with its reason, no module.
-    const skipped = lines.find((l) => l.startsWith(SKIP_MARKER))?.slice(SKIP_MARKER.length).trim();
-    for (const { name: module, file: ko } of skipped ? [] : await builtModules(target, src, lines, logFile)) {
-      if (!ko || !existsSync(ko)) {
-        throw new BuildFailedError(`make succeeded but produced no ${module}.ko`, {
-          stage: 'build',
-          target: target.name,
-          logFile,
-          remedy: `check the driver's Kbuild (obj-m) against "modules" in support-matrix.json; log: ${logFile}`,
-        });
-      }
-      const bytes = await readFile(ko);
-      const vermagic = modinfoField(bytes, 'vermagic') ?? '';
-      if (!vermagic.startsWith(`${target.kernelrelease} `)) {
-        throw new KmatrixError(`${module}.ko has vermagic "${vermagic}", not ${target.kernelrelease}`, {
-          stage: 'build',
-          target: target.name,
-          remedy: 'the headers mounted are not the target kernel\'s: re-run `npx kmatrix gen`',
-        });
-      }
-      const built = elfArch(bytes);
-      if (built !== target.arch) {
-        throw new KmatrixError(`${module}.ko is an ELF object for ${built ?? 'an unknown machine'}, not ${target.arch}`, {
-          stage: 'build',
-          target: target.name,
-          remedy: `check ARCH/CROSS_COMPILE in target.json (${target.build.makeArgs.join(' ')}) and the toolchain's compilers`,
-        });
-      }
-      await writeFile(join(stage, `${module}.ko`), bytes);
-      modules.push({ file: `${module}.ko`, sha256: sha256(bytes), size: bytes.length, vermagic });
-    }
+    const skipped = target.driver.dkms ? dkmsSkip(lines) : undefined;
+    const modules = skipped ? [] : await checkedModules(target, await builtModules(target, src, lines, logFile), stage, logFile);
     const record: BuildRecord = {
       target: target.name,
       inputs: {

@@ -11,8 +11,10 @@ import { z } from 'zod';
 import { KmatrixError } from '../errors.ts';
 import { tarMembers } from './archive.ts';
 
-export { buildRecordSchema, type BuildRecord } from '../build/record.ts';
 import { buildRecordSchema, type BuildRecord } from '../build/record.ts';
+
+// build.json's schema is the build's; cache inspection re-exports it for its callers.
+export { buildRecordSchema, type BuildRecord };
 
 export interface Entry {
   hash: string;

@@ -11,7 +11,7 @@ import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluat
 import { loadKernelList, type ListedKernel } from '../kernels/schema.ts';
 import { compareVersions } from '../kernels/version.ts';
 import { debianArch, identifier } from '../matrix/names.ts';
-import { loadPolicy, matchesRelease, POLICY_FILE, validPolicy, type Policy } from '../matrix/policy.ts';
+import { loadPolicy, POLICY_FILE, validPolicy, type Policy } from '../matrix/policy.ts';
 import { loadToolchain, requireLock } from '../toolchain/spec.ts';
 import { log, parse, type Command } from './command.ts';
 
@@ -103,14 +103,15 @@ async function suggestedRule(root: string, policy: Policy, driver: string): Prom
   for (const distro of Object.keys(policy.distros)) {
     const ofDistro = listed.filter((k) => k.kmatrix.distro === distro);
     const arch = ofDistro.some((k) => k.kmatrix.arch === 'x86_64') ? 'x86_64' : ofDistro[0]?.kmatrix.arch;
-    const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch);
+    // Kernels whose packages the mirror serves: a rule that selects only a mirror gap builds nothing.
+    const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch && !k.kmatrix.unavailable?.length);
     // The plain flavour (named like the arch: amd64, arm64) when there is one, not rt or cloud.
     const plain = ofArch.filter((k) => k.kmatrix.flavour === debianArch[k.kmatrix.arch]);
     const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) => compareVersions(a.kmatrix.abi, b.kmatrix.abi));
     const newest = candidates.at(-1);
     if (!newest) continue;
+    // Its series (6.1.0-57 → "6.1.*", 6.12.117+deb12 → "6.12.*"): the newest of it is `newest` itself.
     const pattern = `${newest.kmatrix.abi.match(/^\d+\.\d+/)?.[0] ?? newest.kmatrix.abi}.*`;
-    if (!candidates.some((k) => k.kmatrix.flavour === newest.kmatrix.flavour && matchesRelease(pattern, k.kmatrix.abi))) continue;
     return JSON.stringify({ driver, distro, archs: [arch], flavours: [newest.kmatrix.flavour], kernels: [pattern], latest: 1 });
   }
   return undefined;
