@@ -204,7 +204,7 @@ export async function preTasksExecution(): Promise<NodeJS.ProcessEnv> {
 export async function postTasksExecution(_options: unknown, context: PostTasksExecutionContext): Promise<void> {
   const results = Object.values(context.taskResults)
     .filter((r) => r.task.target.target === 'build-driver' || r.task.target.target === 'test-driver')
-    .map((r) => ({ project: r.task.target.project, status: r.status, target: r.task.target.target }));
+    .map((r) => ({ project: r.task.target.project, status: r.status, target: r.task.target.target, startTime: r.task.startTime }));
   if (!results.some((r) => r.target === 'build-driver')) return;
   // What really ran (not restored) and how long it took: what `kmatrix shard` balances by.
   const seconds = Object.fromEntries(

@@ -11,7 +11,6 @@ export interface TaskOutput {
 }
 
 /** `jobs`: make -j for a build that can use it (a DKMS driver's MAKE), its share of the CPUs. */
-/** `jobs`: make -j for a build that can use it (a DKMS driver's MAKE), its share of the CPUs. */
 export async function runBuildTask(root: string, projectName: string, out: TaskOutput, jobs?: number): Promise<boolean> {
   try {
     const { result } = await buildAndRecord(root, projectName, { log: out.log, jobs });

@@ -9,7 +9,7 @@ import { connectDocker } from '../docker/engine.ts';
 import { KmatrixError } from '../errors.ts';
 import { defaultStoreDir, HeaderStore } from '../headers/store.ts';
 import { loadTarget, nameParts, outputDir, targetDir, type Target } from '../matrix/target.ts';
-import { failureOf, recordResult } from './result.ts';
+import { failureOf, recordResult, targetFileSha256 } from './result.ts';
 import { loadToolchain, requireLock } from '../toolchain/spec.ts';
 import { buildTarget, type BuildResult } from './run.ts';
 
@@ -66,14 +66,16 @@ export async function buildAndRecord(
   projectName: string,
   options: { log: (line: string) => void; jobs?: number },
 ): Promise<{ target: Target; outDir: string; result: BuildResult }> {
+  // The result is for the bytes this build reads, even if gen rewrites the file meanwhile.
+  const fileSha256 = await targetFileSha256(root, projectName);
   try {
     const built = await buildFromTargetFile(root, join(root, targetDir(nameParts(projectName)), 'target.json'), options);
     const { skipped } = built.result;
-    await recordResult(root, projectName, skipped ? { outcome: 'skipped', reason: skipped } : { outcome: 'built' });
+    await recordResult(root, projectName, skipped ? { outcome: 'skipped', reason: skipped } : { outcome: 'built' }, fileSha256);
     return built;
   } catch (error) {
     // The build's own error is what the user must see, even if the record cannot be written.
-    await recordResult(root, projectName, { outcome: 'failed', failure: failureOf(root, error) }).catch(() => {});
+    await recordResult(root, projectName, { outcome: 'failed', failure: failureOf(root, error) }, fileSha256).catch(() => {});
     throw error;
   }
 }

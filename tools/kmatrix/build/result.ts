@@ -33,8 +33,8 @@ export const targetResultSchema = z.object({
   outcome: z.enum(outcomes),
   /** ISO time of the result */
   at: z.string(),
-  /** SHA256 of the target.json the result is for */
-  targetJsonSha256: z.string(),
+  /** SHA256 of the bytes of the target.json file the result is for */
+  targetFileSha256: z.string(),
   failure: failureSchema.optional(),
   /** Why a skipped target was skipped */
   reason: z.string().optional(),
@@ -54,8 +54,8 @@ export function resultFile(root: string, projectName: string): string {
   return `${outputDir(root, nameParts(projectName))}.result.json`;
 }
 
-/** SHA256 of a target's target.json as it is on disk now ('' when it cannot be read). */
-export async function targetJsonSha256(root: string, projectName: string): Promise<string> {
+/** SHA256 of a target's target.json file as it is on disk now ('' when it cannot be read). */
+export async function targetFileSha256(root: string, projectName: string): Promise<string> {
   const text = await readFile(join(root, targetDir(nameParts(projectName)), 'target.json')).catch(() => undefined);
   return text ? createHash('sha256').update(text).digest('hex') : '';
 }
@@ -78,8 +78,9 @@ export function failureOf(root: string, error: unknown): FailureRecord {
   return failure;
 }
 
-export async function recordResult(root: string, projectName: string, result: Omit<TargetResult, 'at' | 'targetJsonSha256'>): Promise<void> {
-  const full: TargetResult = { ...result, at: new Date().toISOString(), targetJsonSha256: await targetJsonSha256(root, projectName) };
+/** `fileSha256`: of the target.json the build read (default: the file as it is now). */
+export async function recordResult(root: string, projectName: string, result: Omit<TargetResult, 'at' | 'targetFileSha256'>, fileSha256?: string): Promise<void> {
+  const full: TargetResult = { ...result, at: new Date().toISOString(), targetFileSha256: fileSha256 ?? (await targetFileSha256(root, projectName)) };
   await writeFileAtomic(resultFile(root, projectName), `${JSON.stringify(full, null, 2)}\n`);
 }
 

@@ -12,7 +12,7 @@ import { existingTargetFiles } from '../matrix/sync.ts';
 import { isRemoved, loadTargetFile, outputDir, type Target } from '../matrix/target.ts';
 import type { RunSummary } from './run-summary.ts';
 import { readBuildRecord } from '../build/record.ts';
-import { readResult, targetJsonSha256 } from '../build/result.ts';
+import { readResult, targetFileSha256 } from '../build/result.ts';
 import { bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
@@ -79,8 +79,8 @@ export async function collectReport(root: string): Promise<ReportData> {
 async function cellOf(root: string, t: Target): Promise<Cell> {
   const out = outputDir(root, t);
   const cell: Cell = { target: t.name, driver: t.driver.name, distro: t.distro, arch: t.arch, kernelrelease: t.kernelrelease, status: 'not built', modules: [] };
-  const [result, current, build] = await Promise.all([readResult(root, t.name), targetJsonSha256(root, t.name), readBuildRecord(out)]);
-  const latest = result?.targetJsonSha256 === current ? result : undefined;
+  const [result, current, build] = await Promise.all([readResult(root, t.name), targetFileSha256(root, t.name), readBuildRecord(out)]);
+  const latest = result?.targetFileSha256 === current ? result : undefined;
   if (result && !latest) cell.detail = `its last result (${result.outcome}, ${result.at}) was for an earlier target.json`;
   if (latest) cell.at = latest.at;
   if (latest?.outcome === 'failed') {

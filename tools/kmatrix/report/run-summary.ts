@@ -52,6 +52,8 @@ export interface TaskStatus {
   status: string;
   /** build-driver (default) or test-driver */
   target?: string;
+  /** When the task started (ms since the epoch), as Nx says */
+  startTime?: number;
 }
 
 export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunSummary> {
@@ -69,8 +71,10 @@ export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunS
       run.reason = built.skipped;
     }
     if (run.outcome === 'failed') {
+      // Only a record this run's task wrote: an older one is not why it failed now.
       const result = await readResult(root, r.project);
-      run.failure = result?.failure ?? { stage: 'build', kind: 'input', message: 'the task failed without a kmatrix result record (see its output above)' };
+      const fresh = result && (r.startTime === undefined || Date.parse(result.at) >= r.startTime - 1000);
+      run.failure = (fresh && result.failure) || { stage: 'build', kind: 'input', message: 'the task failed without a kmatrix result record (see its output above)' };
     }
     targets.push(run);
   }
