@@ -34,7 +34,9 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.match(gen.all, /skipped 15 ol kernels: no toolchain for ol/);
   assert.match(gen.all, /skipped 1 amazonlinux2023 kernel: no toolchain/);
   assert.match(gen.all, /skipped Debian 5\.19\.11-1-amd64: cannot tell which Debian release/);
-  assert.match(gen.all, /^skipped per distro: .*debian-bookworm \d+.*, ol 15/m);
+  const perDistro = gen.all.match(/^skipped per distro: (.*)$/m)?.[1] ?? '';
+  assert.match(perDistro, /\bdebian-bookworm 1\b/);
+  assert.match(perDistro, /\bol 15\b/);
   assert.match(gen.all, /^2 targets: 2 added/m);
   // The crawler does not say which gcc built a kernel: gen reads it from the headers' .config.
   assert.match(gen.all, /^compiler of 6\.1\.0-47-amd64 \(x86_64\) from its headers: gcc-12$/m);

@@ -31,6 +31,32 @@ exec ${real} "$@"
   return dir;
 }
 
+/**
+ * A qemu-system-x86_64 whose KVM works once (the check boots, really under TCG) and then aborts:
+ * KVM that broke after it was checked.
+ */
+async function kvmThatBreaksLater(dir: string): Promise<string> {
+  const real = (await execa('sh', ['-c', 'command -v qemu-system-x86_64'])).stdout.trim();
+  await mkdir(dir, { recursive: true });
+  const script = `#!/bin/sh
+if printf '%s\\n' "$@" | grep -qx kvm; then
+  if [ -e "${dir}/checked" ]; then
+    echo "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion failed." >&2
+    kill -ABRT $$
+  fi
+  touch "${dir}/checked"
+  for a in "$@"; do
+    shift
+    case "$a" in kvm) set -- "$@" tcg ;; host) set -- "$@" max ;; *) set -- "$@" "$a" ;; esac
+  done
+fi
+exec ${real} "$@"
+`;
+  await writeFile(join(dir, 'qemu-system-x86_64'), script);
+  await chmod(join(dir, 'qemu-system-x86_64'), 0o755);
+  return dir;
+}
+
 test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one warning', { timeout: 15 * 60_000 }, async (t) => {
   const ws = await createWorkspace('kmatrix-kvm-');
   t.after(() => ws.remove());
@@ -68,6 +94,18 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
   }
   // The verdict is remembered: the second boot does not check again.
   assert.doesNotMatch(again.all, /checking whether KVM|warning: KVM/);
+  // KVM that passes the check and then fails the real boot: the guest boots again under TCG, and
+  // later guests skip KVM.
+  if (kvm) {
+    const later = await kvmThatBreaksLater(join(ws.dir, '.kvm-breaks-later'));
+    const first = expectOk(await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }), 'boot on KVM that breaks after the check');
+    assert.match(first.all, /KVM works: guests run accelerated/);
+    assert.match(first.all, /warning: KVM failed to boot this guest \(QEMU could not start the guest: .*Assertion failed\.\); it runs again under TCG/);
+    assert.match(first.stdout, /loads ✓/);
+    const next = expectOk(await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }), 'the next boot');
+    assert.match(next.all, /booting .* \(x86_64, TCG, /);
+    assert.doesNotMatch(next.all, /KVM/, 'no KVM attempt after it failed');
+  }
   // Only KMATRIX_ACCEL=kvm turns the broken KVM into an error.
   const forced = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}`, KMATRIX_ACCEL: 'kvm' });
   assert.equal(forced.exitCode, 1, forced.all);

@@ -106,3 +106,23 @@ test('a kernel the archive has no image for still builds; the target records the
   const t = planTargets(policy(), gone, toolchains).targets.find((x) => x.kernelrelease === '6.1.0-57-amd64')!;
   assert.match(t.kernel.imageGap!, /the mirror does not serve linux-image-6\.1\.0-57-amd64-unsigned 6\.1\.192-3/);
 });
+
+test('skipped kernels: each reason once with a count, every entry with --verbose, counted once per kernel and distro', async () => {
+  const { renderSkipped } = await import('../../tools/kmatrix/matrix/skipped.ts');
+  const dead = (n: number, driver = 'a') => ({ what: `${driver}--debian-bookworm--6.1.0-${n}-amd64--x86_64`, distro: 'debian-bookworm', kernel: `6.1.0-${n}-amd64 x86_64`, kind: 'no mirror serves its header packages (HTTP 400)', why: `no mirror serves linux-headers-6.1.0-${n}-amd64: HTTP 400 from http://m/${n}` });
+  const skipped = [
+    ...[1, 2, 3, 4, 5].map((n) => dead(n)),
+    dead(1, 'b'),
+    ...['1.26.0', '1.26.1'].map(() => ({ what: 'minikube 5.10.57', distro: 'minikube', why: 'unbuildable yet: kernelconfigdata only' })),
+  ];
+  const lines = renderSkipped(skipped, new Map([['ubuntu', 7]]), false);
+  assert.deepEqual(lines, [
+    'skipped 6 entries (a--debian-bookworm--6.1.0-1-amd64--x86_64, a--debian-bookworm--6.1.0-2-amd64--x86_64, a--debian-bookworm--6.1.0-3-amd64--x86_64, and 3 more): no mirror serves its header packages (HTTP 400)',
+    'skipped minikube 5.10.57 ×2: unbuildable yet: kernelconfigdata only',
+    'skipped 7 ubuntu kernels: no toolchain for ubuntu (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)',
+    'skipped per distro: ubuntu 7, debian-bookworm 5, minikube 1 (--verbose lists every entry)',
+  ]);
+  const verbose = renderSkipped(skipped, new Map(), true);
+  assert.equal(verbose.filter((l) => l.includes('HTTP 400 from http://m/')).length, 6);
+  assert.ok(verbose.includes('skipped a--debian-bookworm--6.1.0-4-amd64--x86_64: no mirror serves linux-headers-6.1.0-4-amd64: HTTP 400 from http://m/4'));
+});

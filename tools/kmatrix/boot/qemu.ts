@@ -117,7 +117,7 @@ export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: 
       const totalMs = Date.now() - started;
       if (finished) return resolve({ console: out, ended: 'exited', bootMs, totalMs });
       if (code === 124 || code === 137) return resolve({ console: out, ended: 'timeout', bootMs, totalMs });
-      if (code === 127 || (code !== 0 && /No such file|not found/.test(err) && out === '')) return reject(qemuMissing(arch, new Error(err)));
+      if (code === 127) return reject(qemuMissing(arch, new Error(err)));
       if (code !== 0 && out === '') {
         return reject(new KmatrixError(`QEMU could not start the guest: ${err.trim().split('\n').pop() ?? `exit ${code}`}`, { stage: 'boot', remedy: `run it by hand to see why: ${QEMU_BINARY[arch]} ${args.join(' ')}` }));
       }

@@ -88,11 +88,12 @@ async function bootGuest(target: Target, kernel: BootableKernel, initramfs: Buff
     if (first instanceof Error) throw first;
     return { run: first, accel };
   }
+  const reason = first instanceof Error ? first.message : 'the guest never reached its /init under KVM';
+  // KMATRIX_ACCEL=kvm: the user asked for KVM, so a guest that does not boot with it is an error.
+  if (process.env.KMATRIX_ACCEL === 'kvm') await demoteKvm(target.arch, storeDir, reason, { log });
   log(`booting ${target.kernelrelease} (${target.arch}, TCG, ${kernel.format}): it did not boot under KVM`);
   const run = await bootOnce(target, kernel, initramfs, 'tcg', timeoutMs, options.onConsole);
-  if (first instanceof Error || run.console.includes(BOOTED_MARKER)) {
-    await demoteKvm(target.arch, storeDir, first instanceof Error ? first.message : 'the guest never reached its /init under KVM', { log });
-  }
+  if (first instanceof Error || run.console.includes(BOOTED_MARKER)) await demoteKvm(target.arch, storeDir, reason, { log });
   return { run, accel: 'tcg' };
 }
 
@@ -116,6 +117,14 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
     const result: BootResult = { ...base, status: 'gap', message: gap! };
     await writeFileAtomic(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
     return result;
+  }
+  // A guest with no module to load proves nothing: never "loads ✓" for an empty list.
+  if (moduleNames.length === 0) {
+    throw new KmatrixError(`no built modules of ${target.name} in ${relative(root, modulesDir) || '.'} to boot`, {
+      stage: 'boot',
+      target: target.name,
+      remedy: `build it first: npx nx run ${target.name}:build-driver (test-driver depends on it and does so itself)`,
+    });
   }
   const qemu = await qemuVersion(target.arch);
   log(`preparing ${image.name} ${image.version}`);

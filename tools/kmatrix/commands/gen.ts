@@ -146,7 +146,7 @@ export const genCommand: Command = {
       for (const [key, gcc] of learned) log(`compiler of ${key.replace(' ', ' (')}) from its headers: gcc-${gcc}`);
       // A kernel whose headers cannot be read costs only itself.
       if (failed.size > 0) listed.kernels = listed.kernels.filter((k) => !failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch)));
-      const unreadable = resolved.targets.filter((t) => failed.has(kernelKey(t.kernelrelease, t.arch))).map((t) => ({ what: t.name, distro: t.distro, why: failed.get(kernelKey(t.kernelrelease, t.arch))! }));
+      const unreadable = resolved.targets.filter((t) => failed.has(kernelKey(t.kernelrelease, t.arch))).map((t) => ({ what: t.name, distro: t.distro, kernel: kernelKey(t.kernelrelease, t.arch), kind: 'its headers cannot be read (see --verbose)', why: failed.get(kernelKey(t.kernelrelease, t.arch))! }));
       if (learned.size > 0 || failed.size > 0) {
         plan = planTargets(policy, listed.kernels, toolchains);
         resolved = await resolveTargets(plan.targets, new Map([...known, ...knownDigests(resolved.targets)]), store);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../errors.ts';
-import { failureReason, HttpStatusError, requestDeadline, TruncatedBody, withRetries } from '../net/fetch.ts';
+import { failureReason, HttpStatusError, requestDeadline, RetriesExhausted, TruncatedBody, withRetries } from '../net/fetch.ts';
 import type { HeaderPackage, ImagePackage, ListedImage } from '../kernels/schema.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
@@ -33,12 +33,12 @@ export interface Fetched {
 
 /** No URL served the package: each URL with why (an HTTP status, a network error). */
 export interface Unavailable {
-  unavailable: { url: string; reason: string }[];
+  unavailable: { url: string; reason: string; attempts?: number }[];
 }
 
-/** "HTTP 400 from URL; connection reset from URL2", shortest first when reasons repeat. */
+/** "HTTP 400 from URL; connection reset from URL2 (4 attempts)". */
 export function unavailableText(u: Unavailable): string {
-  return u.unavailable.map((x) => `${x.reason} from ${x.url}`).join('; ');
+  return u.unavailable.map((x) => `${x.reason} from ${x.url}${x.attempts ? ` (${x.attempts} attempts)` : ''}`).join('; ');
 }
 
 /** The bytes that arrived are not the ones the index pinned (nothing was stored). */
@@ -179,7 +179,7 @@ export class HeaderStore {
       } catch (error) {
         // Bytes that do not match, or a store we cannot write: another mirror cannot help.
         if (error instanceof KmatrixError && !(error.cause instanceof Error)) throw error;
-        unavailable.push({ url, reason: failureReason(error) });
+        unavailable.push({ url, reason: failureReason(error), ...(error instanceof RetriesExhausted && error.attempts > 1 ? { attempts: error.attempts } : {}) });
       }
     }
     return { unavailable };
@@ -191,8 +191,11 @@ export class HeaderStore {
       // A mirror that accepts the connection and never answers costs 30 s, not the body's 300 s.
       const deadline = requestDeadline(30_000, 300_000);
       const response = await fetch(url, { signal: deadline.signal });
-      deadline.answered();
-      if (!response.ok || !response.body) throw new HttpStatusError(url, response.status);
+      deadline.progress();
+      if (!response.ok || !response.body) {
+        deadline.done();
+        throw new HttpStatusError(url, response.status);
+      }
       const declared = Number(response.headers.get('content-length') ?? NaN);
       const hash = createHash('sha256');
       let size = 0;
@@ -200,11 +203,15 @@ export class HeaderStore {
       body.on('data', (chunk: Buffer) => {
         hash.update(chunk);
         size += chunk.length;
+        deadline.progress();
       });
-      await pipeline(body, createWriteStream(tmp)).catch((error: NodeJS.ErrnoException) => {
-        throw storeWriteError(this.dir, error) ?? error;
-      });
-      const wanted = expect?.size ?? declared;
+      await pipeline(body, createWriteStream(tmp))
+        .catch((error: NodeJS.ErrnoException) => {
+          throw storeWriteError(this.dir, error) ?? error;
+        })
+        .finally(deadline.done);
+      // The size the index (or the list) states, else what the server declared.
+      const wanted = expect?.size ?? pkg.size ?? declared;
       if (Number.isFinite(wanted) && size < wanted) throw new TruncatedBody(`the download stopped at ${size} of ${wanted} bytes`);
       const actual = hash.digest('hex');
       if (expect && (actual !== expect.sha256 || size !== expect.size)) {

@@ -24,6 +24,8 @@ export interface Skipped {
   distro?: string;
   /** The reason in a few words shared by every entry it hits (e.g. "HTTP 404"), to print it once; default: why */
   kind?: string;
+  /** The kernel it is about ("<kernelrelease> <arch>"), when several entries (one per driver) share one: counted once */
+  kernel?: string;
 }
 
 export interface Plan {
@@ -82,7 +84,7 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
     );
     const servable = matching.filter((e) => {
       const gone = missingFor(e, runner);
-      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, distro: e.kmatrix.distro, why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
+      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, distro: e.kmatrix.distro, kind: 'the mirror does not serve packages its index lists (a mirror gap)', why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
       return gone.length === 0;
     });
     for (const arch of new Set(servable.map((e) => e.kmatrix.arch))) {

@@ -67,7 +67,7 @@ export async function resolveTargets(
     });
     if (gone.length > 0) {
       const kind = `no mirror serves its header packages (${[...reasons].sort().join(', ')})`;
-      skipped.push({ what: draft.name, distro: draft.distro, kind, why: `no mirror serves ${gone.join('; ')}` });
+      skipped.push({ what: draft.name, distro: draft.distro, kernel: `${draft.kernelrelease} ${draft.arch}`, kind, why: `no mirror serves ${gone.join('; ')}` });
       continue;
     }
     targets.push(targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }));

@@ -27,10 +27,20 @@ export function groupSkipped(skipped: Skipped[]): SkipGroup[] {
   return [...groups.values()];
 }
 
-/** Skipped entries per distro, most first; entries without a distro count as "other". */
+/**
+ * Skipped kernels per distro, most first: a kernel skipped for several drivers counts once;
+ * entries without a distro count as "other".
+ */
 export function skippedPerDistro(skipped: Skipped[], unsupported: Map<string, number> = new Map()): [string, number][] {
   const counts = new Map(unsupported);
-  for (const s of skipped) counts.set(s.distro ?? 'other', (counts.get(s.distro ?? 'other') ?? 0) + 1);
+  const seen = new Set<string>();
+  for (const s of skipped) {
+    const distro = s.distro ?? 'other';
+    const id = `${distro} ${s.kernel ?? s.what}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    counts.set(distro, (counts.get(distro) ?? 0) + 1);
+  }
   return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
 }
 

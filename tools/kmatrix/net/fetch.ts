@@ -13,6 +13,15 @@ export interface RetryOptions {
   onRetry?: (attempt: number, reason: string) => void;
 }
 
+/** Retries ran out: how many attempts were made, and the last error as the cause. */
+export class RetriesExhausted extends KmatrixError {
+  readonly attempts: number;
+  constructor(message: string, options: ConstructorParameters<typeof KmatrixError>[1] & { attempts: number }) {
+    super(message, options);
+    this.attempts = options.attempts;
+  }
+}
+
 export class HttpStatusError extends Error {
   readonly status: number;
   constructor(url: string, status: number) {
@@ -36,8 +45,9 @@ export async function withRetries<T>(what: string, options: RetryOptions, attemp
     } catch (error) {
       if (error instanceof KmatrixError) throw error;
       if (i >= attempts || !retriable(error)) {
-        throw new KmatrixError(`${what} failed after ${i} attempt${i === 1 ? '' : 's'}: ${(error as Error).message}`, {
+        throw new RetriesExhausted(`${what} failed after ${i} attempt${i === 1 ? '' : 's'}: ${(error as Error).message}`, {
           stage: options.stage,
+          attempts: i,
           cause: error,
           remedy:
             error instanceof HttpStatusError && error.status === 404
@@ -89,15 +99,21 @@ const NETWORK_CODES: Record<string, string> = {
 export class TruncatedBody extends Error {}
 
 /**
- * A signal for one request: `headersMs` for the server to start answering (a dead mirror that
- * accepts connections and says nothing costs that, not the body's budget), `totalMs` for all of it.
- * Call `answered()` once the response headers are in.
+ * A signal for one request that fires when the server goes quiet: nothing for `idleMs` — before
+ * the headers, or between two chunks of the body (a mirror that accepts the connection and then
+ * says nothing, or stalls mid-body, costs that, not the whole download's budget) — or `totalMs` in
+ * all. Call `progress()` when the headers and each chunk arrive, `done()` at the end.
  */
-export function requestDeadline(headersMs: number, totalMs: number): { signal: AbortSignal; answered: () => void } {
-  const headers = new AbortController();
-  const timer = setTimeout(() => headers.abort(new DOMException('no answer in time', 'TimeoutError')), headersMs);
-  timer.unref();
-  return { signal: AbortSignal.any([headers.signal, AbortSignal.timeout(totalMs)]), answered: () => clearTimeout(timer) };
+export function requestDeadline(idleMs: number, totalMs: number): { signal: AbortSignal; progress: () => void; done: () => void } {
+  const idle = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const progress = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(new DOMException('no answer in time', 'TimeoutError')), idleMs);
+    timer.unref();
+  };
+  progress();
+  return { signal: AbortSignal.any([idle.signal, AbortSignal.timeout(totalMs)]), progress, done: () => clearTimeout(timer) };
 }
 
 export async function fetchBytes(url: string, options: RetryOptions): Promise<Buffer> {
