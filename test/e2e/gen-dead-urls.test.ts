@@ -133,7 +133,7 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   assert.match(gen.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-1200-amd64--x86_64: .*DNS: no such host from http:\/\/mirror\.kmatrix-test\.invalid\//m);
   assert.match(gen.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-1201-amd64--x86_64: .*TLS: self-signed certificate from https:\/\/127\.0\.0\.1:/m);
   assert.match(gen.all, /^skipped minikube 5\.10\.57 ×3: unbuildable yet: /m);
-  assert.match(gen.all, /^skipped per distro: debian-bookworm 162, minikube 3 \(--verbose lists every entry\)$/m);
+  assert.match(gen.all, /^skipped per distro: debian-bookworm 162, minikube 1 \(--verbose lists every entry\)$/m);
   assert.ok(peak <= 8, `at most 8 requests at once (saw ${peak})`);
 
   // --verbose: every entry on its own line, with its own packages.
@@ -143,4 +143,15 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   assert.match(verbose.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-977-amd64--x86_64: no mirror serves linux-headers-6\.1\.0-977-common 6\.1\.999-977: HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/debian\/pool\/main\/l\/linux\/linux-headers-6\.1\.0-977-common_6\.1\.999-977_all\.deb; HTTP 404 from /m);
   const target = JSON.parse(await ws.read(`targets/kmx-echo/debian-bookworm/${live.kernelrelease}/x86_64/target.json`));
   assert.match(target.kernel.imageGap, /no mirror serves linux-image-.*-unsigned .*HTTP 404/);
+
+  // `latest: 1` over a list whose newest entries are dead: it falls back to the newest kernel a
+  // mirror serves, as it does for a gap a crawl found; the dead ones are reported, once each.
+  await ws.write('newest-dead.json', JSON.stringify({ debian: [list.debian[0], ...[920, 960, 1010].map((n) => crawlerEntry(base, n))] }));
+  const policy = JSON.parse(await ws.read('support-matrix.json'));
+  policy.matrix[0].latest = 1;
+  await ws.write('support-matrix.json', JSON.stringify(policy));
+  const latest = expectOk(await ws.kmatrix(['gen', '--kernels', 'newest-dead.json', '--dry-run', '--verbose'], env), 'gen with latest');
+  assert.match(latest.all, /^1 targets: 0 would be added, 0 would be changed, 0 would be removed, 1 unchanged$/m, 'the live kernel is still the target');
+  for (const n of [920, 960, 1010]) assert.equal(latest.all.split('\n').filter((l) => l.startsWith(`skipped kmx-echo--debian-bookworm--6.1.0-${n}-amd64--x86_64: no mirror serves`)).length, 1, `${n}\n${latest.all}`);
+  assert.doesNotMatch(latest.all, /mirror gap/);
 });

@@ -201,8 +201,10 @@ export class CacheServer {
       if (outcome === 'exists') throw new Reply(409, 'exists\n');
       this.index.set(key, meta);
       this.totalBytes += size;
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
+      // Evict before answering: once a PUT is acknowledged the store is within its budget (a
+      // client that reads right after its PUT saw evictions racing the answer).
       await this.evict();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
       return { status: 200, bytes: size };
     } finally {
       await rm(tmp, { force: true });

@@ -6,7 +6,8 @@ import { loadKernelList, type KernelList } from '../kernels/schema.ts';
 import { hasCrawlerEntries, listedKernels } from '../kernels/crawler.ts';
 import { detectMirrors } from '../crawl/mirror.ts';
 import { HeaderStore, defaultStoreDir } from '../headers/store.ts';
-import { knownDigests, resolveTargets } from '../matrix/resolve.ts';
+import { knownDigests, type Resolved } from '../matrix/resolve.ts';
+import { planAndResolve } from '../matrix/plan-and-resolve.ts';
 import { compilersFromHeaders, kernelKey } from '../kernels/compiler.ts';
 import { genReportFile, type GenReport } from '../report/data.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
@@ -132,7 +133,12 @@ export const genCommand: Command = {
       if (recorded.size > 0) plan = planTargets(policy, listed.kernels, toolchains);
     }
     const store = new HeaderStore(defaultStoreDir(), log);
-    let resolved = await resolveTargets(plan.targets, known, store);
+    const replan = (kernels: typeof listed.kernels) => {
+      const p = planTargets(policy, kernels, toolchains);
+      return only.length ? { ...p, targets: p.targets.filter((t) => only.some((o) => o.distro === t.distro)), keptDistros: [] } : p;
+    };
+    let resolved: Resolved;
+    ({ plan, resolved } = await planAndResolve(listed.kernels, replan, known, store));
     // Kernels whose compiler nobody knows yet: read it from their headers, then plan again so each
     // gets the toolchain with its gcc (the lists' digests are all known by now).
     const stillUnknown = unknown.filter((k) => !k.kmatrix.gcc);
@@ -148,9 +154,7 @@ export const genCommand: Command = {
       if (failed.size > 0) listed.kernels = listed.kernels.filter((k) => !failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch)));
       const unreadable = resolved.targets.filter((t) => failed.has(kernelKey(t.kernelrelease, t.arch))).map((t) => ({ what: t.name, distro: t.distro, kernel: kernelKey(t.kernelrelease, t.arch), kind: 'its headers cannot be read (see --verbose)', why: failed.get(kernelKey(t.kernelrelease, t.arch))! }));
       if (learned.size > 0 || failed.size > 0) {
-        plan = planTargets(policy, listed.kernels, toolchains);
-        resolved = await resolveTargets(plan.targets, new Map([...known, ...knownDigests(resolved.targets)]), store);
-        resolved.skipped.push(...unreadable);
+        ({ plan, resolved } = await planAndResolve(listed.kernels, replan, new Map([...known, ...knownDigests(resolved.targets)]), store, [...resolved.skipped, ...unreadable]));
       }
     }
     for (const w of plan.warnings) log(`warning: ${w}`);

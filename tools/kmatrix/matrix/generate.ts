@@ -71,8 +71,9 @@ function missingFor(e: ListedKernel, runner: Arch): string[] {
  * The kernels a rule selects. `latest` counts only kernels the mirror can serve, so a mirror gap
  * falls back to the newest buildable ABI; the gaps themselves are reported as skipped.
  */
-function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], skipped: Skipped[]): ListedKernel[] {
+function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], skipped: Skipped[]): { chosen: ListedKernel[]; matched: number } {
   const chosen = new Set<ListedKernel>();
+  let matched = 0;
   for (const pattern of rule.kernels) {
     const matching = entries.filter(
       (e) =>
@@ -82,9 +83,10 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
         matchesRelease(pattern, e.kmatrix.abi) &&
         inRange(rule, e.kmatrix.abi),
     );
+    matched += matching.length;
     const servable = matching.filter((e) => {
       const gone = missingFor(e, runner);
-      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, distro: e.kmatrix.distro, kind: 'the mirror does not serve packages its index lists (a mirror gap)', why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
+      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, distro: e.kmatrix.distro, kernel: `${e.kernelrelease} ${e.kmatrix.arch}`, kind: 'the mirror does not serve packages its index lists (a mirror gap)', why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
       return gone.length === 0;
     });
     for (const arch of new Set(servable.map((e) => e.kmatrix.arch))) {
@@ -94,7 +96,7 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
       for (const e of ofArch) if (keep.has(e.kmatrix.abi)) chosen.add(e);
     }
   }
-  return [...chosen];
+  return { chosen: [...chosen], matched };
 }
 
 /** The kernel image to boot, or why there is none (test-driver reports that as an infrastructure gap). */
@@ -130,8 +132,11 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
       return s.ok;
     });
     const runner = policy.distros[rule.distro]!.runner;
-    const kernels = selectKernels(rule, runner, entries, skipped).filter((e) => buildable.includes(e.kmatrix.arch));
-    if (kernels.length === 0) {
+    const selection = selectKernels(rule, runner, entries, skipped);
+    const kernels = selection.chosen.filter((e) => buildable.includes(e.kmatrix.arch));
+    // Kernels that match but no mirror serves are reported as skipped; only a rule that matches
+    // nothing at all is a mistake in the policy.
+    if (kernels.length === 0 && selection.matched === 0) {
       problems.push(`matrix[${ruleIndex}]: no kernel in the kernel list matches distro ${rule.distro}, archs ${rule.archs.join('/')}, flavours ${rule.flavours.join('/')}, kernels ${rule.kernels.join(' ')}`);
     }
     const reported = new Set<string>();

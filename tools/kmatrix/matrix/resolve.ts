@@ -25,6 +25,13 @@ export function knownDigests(targets: Target[]): KnownDigests {
 /** Where a package's bytes were found and what they are, or why no URL served them. */
 type Resolution = { served: Fetched } | Unavailable;
 
+export interface Resolved {
+  targets: Target[];
+  skipped: Skipped[];
+  /** Header package URLs (as listed) that no mirror served */
+  unserved: Set<string>;
+}
+
 export async function resolveTargets(
   drafts: DraftTarget[],
   known: KnownDigests,
@@ -32,7 +39,7 @@ export async function resolveTargets(
   // A few requests at a time: a list with hundreds of dead URLs ends in bounded time, and no
   // mirror sees more than this many connections from us.
   parallel = 8,
-): Promise<{ targets: Target[]; skipped: Skipped[] }> {
+): Promise<Resolved> {
   // Header packages and kernel images alike: a name, a version and the URLs that may serve it.
   const pending = new Map<string, ListedImage>();
   for (const t of drafts) {
@@ -53,6 +60,7 @@ export async function resolveTargets(
 
   const targets: Target[] = [];
   const skipped: Skipped[] = [];
+  const unserved = new Set<string>();
   for (const draft of drafts) {
     const gone: string[] = [];
     const reasons = new Set<string>();
@@ -60,6 +68,7 @@ export async function resolveTargets(
       if (h.sha256) return h as HeaderPackage;
       const r = resolved.get(h.url)!;
       if ('unavailable' in r) {
+        unserved.add(h.url);
         gone.push(`${h.name} ${h.version}: ${unavailableText(r)}`);
         for (const u of r.unavailable) reasons.add(u.reason);
       }
@@ -72,7 +81,7 @@ export async function resolveTargets(
     }
     targets.push(targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }));
   }
-  return { targets, skipped };
+  return { targets, skipped, unserved };
 }
 
 function imageResolution(draft: DraftTarget, resolved: Map<string, Resolution>): Pick<Target['kernel'], 'image' | 'imageGap'> {
