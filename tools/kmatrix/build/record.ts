@@ -2,9 +2,9 @@
  * build.json: what a build read and what it produced, written beside the modules by the build and
  * read by everything after it (boot, report, cache inspection, publish). One schema for all.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readOwnRecord } from '../files/json.ts';
 
 export const BUILD_RECORD = 'build.json';
 
@@ -26,13 +26,6 @@ export const buildRecordSchema = z.object({
 export type BuildRecord = z.infer<typeof buildRecordSchema>;
 
 /** The build record in an output folder, or undefined when there is none (or it is not ours). */
-export async function readBuildRecord(outDir: string): Promise<BuildRecord | undefined> {
-  const text = await readFile(join(outDir, BUILD_RECORD), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const parsed = buildRecordSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+export function readBuildRecord(outDir: string): Promise<BuildRecord | undefined> {
+  return readOwnRecord(buildRecordSchema, join(outDir, BUILD_RECORD));
 }

@@ -13,6 +13,7 @@ import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { KmatrixError, type Stage } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
+import { readOwnRecord } from '../files/json.ts';
 import { nameParts, outputDir, targetDir } from '../matrix/target.ts';
 
 export const outcomes = ['built', 'cached', 'failed', 'skipped'] as const;
@@ -84,13 +85,6 @@ export async function recordResult(root: string, projectName: string, result: Om
   await writeFileAtomic(resultFile(root, projectName), `${JSON.stringify(full, null, 2)}\n`);
 }
 
-export async function readResult(root: string, projectName: string): Promise<TargetResult | undefined> {
-  const text = await readFile(resultFile(root, projectName), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const parsed = targetResultSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+export function readResult(root: string, projectName: string): Promise<TargetResult | undefined> {
+  return readOwnRecord(targetResultSchema, resultFile(root, projectName));
 }

@@ -68,3 +68,19 @@ export async function readJsonFile<S extends z.ZodType>(
   }
   return parseWith(schema, value, { file, ...where });
 }
+
+/**
+ * A record we wrote ourselves, if it is there and still in our format: undefined when the file is
+ * missing, not JSON or of another shape (an older kmatrix, a partial copy) — never an error, since
+ * its absence only means "not known yet".
+ */
+export async function readOwnRecord<S extends z.ZodType>(schema: S, file: string): Promise<z.infer<S> | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
