@@ -72,3 +72,17 @@ test('other distros are counted and reported, kernelconfigdata entries are repor
   assert.ok(r.unusable.some((u) => u.what === 'Minikube 4.19.202' && /kernelconfigdata/.test(u.why)));
   assert.ok(r.kernels.every((k) => k.kmatrix.distro.startsWith('debian-')));
 });
+
+test('one odd Debian entry (a malformed %-escape in a header URL) is reported, and the others still read', () => {
+  const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
+  const good = {
+    kernelversion: '1',
+    kernelrelease: '6.1.0-47-amd64',
+    target: 'debian',
+    headers: ['linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb', 'linux-headers-6.1.0-47-common_6.1.170-3_all.deb', 'linux-kbuild-6.1_6.1.170-3_amd64.deb'].map((f) => `http://deb.example/debian/pool/main/l/linux/${f}`),
+  };
+  const odd = { ...good, kernelrelease: '6.1.0-48-amd64', headers: ['http://deb.example/debian/pool/main/l/linux/linux-headers-6.1.0-48-amd64_6.1.171-1_amd64%zz.deb'] };
+  const listed = listedKernels({ 'list.json#debian': [odd, good] } as never, mirrors);
+  assert.deepEqual(listed.kernels.map((k) => k.kernelrelease), ['6.1.0-47-amd64']);
+  assert.deepEqual(listed.unusable, [{ what: 'debian 6.1.0-48-amd64', distro: 'debian', why: 'cannot read its header URLs: URI malformed' }]);
+});

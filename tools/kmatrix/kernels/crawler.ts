@@ -118,7 +118,13 @@ export function listedKernels(list: Record<string, KernelEntry[]>, mirrors: Mirr
         continue;
       }
       if (!mirrors) throw new Error('listedKernels: Debian crawler entries need the mirrors'); // gen detects them first
-      const r = debianKernel(entry, mirrors);
+      // One odd entry (a URL with a malformed %-escape, say) costs only itself.
+      let r: ReturnType<typeof debianKernel>;
+      try {
+        r = debianKernel(entry, mirrors);
+      } catch (error) {
+        r = { why: `cannot read its header URLs: ${(error as Error).message}` };
+      }
       if ('why' in r) out.unusable.push({ what, distro, why: r.why });
       else out.kernels.push(r);
     }
