@@ -111,12 +111,12 @@ export async function chooseAccel(arch: Arch, storeDir: string, probe: AccelProb
 }
 
 /**
- * A guest that did not even boot under KVM after the check passed (KVM broke since): remember
- * that, so this and every later test runs under TCG.
+ * A guest that failed under KVM after the check passed, and finished under TCG (KVM broke since):
+ * remember that, so every later test runs under TCG. With KMATRIX_ACCEL=kvm it is an error instead.
  */
 export async function demoteKvm(arch: Arch, storeDir: string, reason: string, options: AccelOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
   if (wantedAccel(env) === 'kvm') throw kvmBroken(reason);
-  options.log?.(`warning: KVM failed to boot this guest (${reason}); it runs again under TCG, and so will later guests`);
+  options.log?.(`warning: KVM failed this guest (${reason}); it ran under TCG, and so will later guests`);
   await remember(storeDir, arch, env, false, reason);
 }

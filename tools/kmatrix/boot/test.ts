@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { KmatrixError } from '../errors.ts';
@@ -71,9 +71,11 @@ async function bootOnce(target: Target, kernel: BootableKernel, initramfs: Buffe
 }
 
 /**
- * The guest under the accelerator chooseAccel picks. Acceleration never decides a verdict: a guest
- * that did not even boot under KVM runs again under TCG, and KVM is demoted for later guests when
- * QEMU failed under it or the same guest boots without it.
+ * The guest under the accelerator chooseAccel picks. Acceleration never decides a verdict: a
+ * guest that does not finish its script under KVM (QEMU failed, no boot, a crash or a hang) runs
+ * again under TCG, whose run gives the verdict; KVM is demoted for later guests when QEMU failed
+ * under it or the same guest finishes without it. KMATRIX_ACCEL=kvm keeps a KVM run's verdict, and
+ * makes a guest that does not even boot under KVM an error.
  */
 async function bootGuest(target: Target, kernel: BootableKernel, initramfs: Buffer, busybox: Buffer, options: BootTestOptions): Promise<{ run: GuestRun; accel: Accel }> {
   const log = options.log ?? (() => {});
@@ -84,16 +86,21 @@ async function bootGuest(target: Target, kernel: BootableKernel, initramfs: Buff
   const accel = await chooseAccel(target.arch, storeDir, probe, { log });
   log(`booting ${target.kernelrelease} (${target.arch}, ${accel === 'kvm' ? 'KVM' : 'TCG'}, ${kernel.format})`);
   const first = await bootOnce(target, kernel, initramfs, accel, timeoutMs, options.onConsole).catch((error: unknown) => error as Error);
-  if (accel === 'tcg' || (!(first instanceof Error) && first.console.includes(BOOTED_MARKER))) {
+  const finished = (r: GuestRun | Error) => !(r instanceof Error) && r.console.includes(DONE_MARKER);
+  if (accel === 'tcg' || finished(first)) {
     if (first instanceof Error) throw first;
     return { run: first, accel };
   }
-  const reason = first instanceof Error ? first.message : 'the guest never reached its /init under KVM';
-  // KMATRIX_ACCEL=kvm: the user asked for KVM, so a guest that does not boot with it is an error.
-  if (process.env.KMATRIX_ACCEL === 'kvm') await demoteKvm(target.arch, storeDir, reason, { log });
-  log(`booting ${target.kernelrelease} (${target.arch}, TCG, ${kernel.format}): it did not boot under KVM`);
+  const booted = !(first instanceof Error) && first.console.includes(BOOTED_MARKER);
+  const reason = first instanceof Error ? first.message : booted ? 'the guest crashed or hung under KVM' : 'the guest never reached its /init under KVM';
+  if (process.env.KMATRIX_ACCEL === 'kvm') {
+    // The user asked for KVM: a guest that does not boot with it is an error; one that does, is judged.
+    if (!booted || first instanceof Error) await demoteKvm(target.arch, storeDir, reason, { log });
+    return { run: first as GuestRun, accel };
+  }
+  log(`booting ${target.kernelrelease} (${target.arch}, TCG, ${kernel.format}): ${reason}`);
   const run = await bootOnce(target, kernel, initramfs, 'tcg', timeoutMs, options.onConsole);
-  if (first instanceof Error || run.console.includes(BOOTED_MARKER)) await demoteKvm(target.arch, storeDir, reason, { log });
+  if (first instanceof Error || finished(run)) await demoteKvm(target.arch, storeDir, reason, { log });
   return { run, accel: 'tcg' };
 }
 
@@ -106,11 +113,16 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   const record = await readBuildRecord(modulesDir);
   const skipped = record?.skipped;
   // In the build's order: a DKMS driver's modules are the ones its dkms.conf named for this kernel.
-  const moduleNames = record?.outputs.length ? record.outputs.map((o) => o.file.replace(/\.ko$/, '')) : (target.driver.modules ?? []);
+  // A folder without a build record (--modules DIR of .ko files): every module in it, by name.
+  const moduleNames = record
+    ? record.outputs.map((o) => o.file.replace(/\.ko$/, ''))
+    : options.modulesDir
+      ? (await readdir(modulesDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ko')).sort().map((f) => f.slice(0, -3))
+      : (target.driver.modules ?? []);
   // Nothing to boot is not the driver's failure: reported, not failed.
   const gap = !image
     ? `no kernel image to boot (an infrastructure gap): ${target.kernel.imageGap ?? 'none recorded'}`
-    : skipped && !options.modulesDir
+    : skipped
       ? `the build was skipped: ${skipped}`
       : undefined;
   if (gap || !image) {

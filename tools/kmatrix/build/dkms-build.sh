@@ -4,12 +4,10 @@
 # Arguments: mode (eval|build) kernelver kernel_source_dir arch; KMATRIX_JOBS in the environment
 # is make's -j (it never changes the bytes, so it is not part of the command a build records).
 #
-# What the caller trusts is printed before anything but dkms.conf has run: one
+# What the caller trusts is printed before any code of the driver's has run in this shell: one
 # `kmatrix-dkms-var NAME INDEX BASE64` line per value dkms.conf set (names with spaces, newlines
 # and all, instead of parsing bash), then either a skip line or `kmatrix-dkms-build`. Everything
 # after that line comes from the driver's own build and is only logged.
-# dkms.conf is sourced into this shell, as DKMS does, so the script's own state lives in __kmx_*
-# names and its functions are defined after the sourcing.
 set -euo pipefail
 __kmx_mode="$1"; kernelver="$2"; kernel_source_dir="$3"; arch="$4"; __kmx_jobs="${KMATRIX_JOBS:-1}"
 # DKMS builds in $dkms_tree/<name>/<version>/build, and some dkms.conf files name that path in
@@ -18,22 +16,45 @@ dkms_tree=/tmp/dkms; source_tree=/usr/src; install_tree=/lib/modules
 export kernelver kernel_source_dir arch dkms_tree source_tree
 cd /build/src
 
-# dkms.conf is a bash fragment written for DKMS, which sources it without -e or -u: a failing
-# test or an unset variable in it is not an error. What it prints goes to stderr, as DKMS
-# discards it, so it can never pass for our own lines.
-set +eu
-. ./dkms.conf >&2
-set -eu
+__kmx_scalars="PACKAGE_NAME PACKAGE_VERSION PRE_BUILD POST_BUILD BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH BUILD_EXCLUSIVE_CONFIG BUILD_EXCLUSIVE_KERNEL_MIN BUILD_EXCLUSIVE_KERNEL_MAX"
+__kmx_arrays="BUILT_MODULE_NAME BUILT_MODULE_LOCATION DEST_MODULE_NAME DEST_MODULE_LOCATION STRIP MAKE MAKE_MATCH PATCH PATCH_MATCH"
+__kmx_vars=/tmp/kmatrix-dkms-vars
+__kmx_said=/tmp/kmatrix-dkms-conf.out
 
-__kmx_emit() { printf 'kmatrix-dkms-var %s %s %s\n' "$1" "$2" "$(printf '%s' "$3" | base64 -w0)"; }
-for __kmx_v in PACKAGE_NAME PACKAGE_VERSION PRE_BUILD POST_BUILD BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH \
-  BUILD_EXCLUSIVE_CONFIG BUILD_EXCLUSIVE_KERNEL_MIN BUILD_EXCLUSIVE_KERNEL_MAX; do
-  if [ -n "${!__kmx_v+set}" ]; then __kmx_emit "$__kmx_v" - "${!__kmx_v}"; fi
-done
-for __kmx_a in BUILT_MODULE_NAME BUILT_MODULE_LOCATION DEST_MODULE_NAME DEST_MODULE_LOCATION STRIP MAKE MAKE_MATCH PATCH PATCH_MATCH; do
-  eval "__kmx_indexes=(\"\${!$__kmx_a[@]}\")"
-  for __kmx_i in "${__kmx_indexes[@]}"; do eval "__kmx_value=\${$__kmx_a[$__kmx_i]}"; __kmx_emit "$__kmx_a" "$__kmx_i" "$__kmx_value"; done
-done
+# As DKMS's safe_source does: dkms.conf is sourced in a subshell, and only the values of the
+# variables DKMS reads come back, as data. Its functions, traps, options, IFS and PATH die with the
+# subshell, and what it prints is shown prefixed, so nothing it does can pass for our own lines.
+# DKMS sources it without -e or -u: a failing test or an unset variable in it is not an error.
+__kmx_status=0
+(
+  set +eu
+  . ./dkms.conf
+  # Whatever it did to word splitting or globbing, or to the lists, the values are read as DKMS reads them.
+  IFS=$' \t\n'; set +f
+  __kmx_scalars="PACKAGE_NAME PACKAGE_VERSION PRE_BUILD POST_BUILD BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH BUILD_EXCLUSIVE_CONFIG BUILD_EXCLUSIVE_KERNEL_MIN BUILD_EXCLUSIVE_KERNEL_MAX"
+  __kmx_arrays="BUILT_MODULE_NAME BUILT_MODULE_LOCATION DEST_MODULE_NAME DEST_MODULE_LOCATION STRIP MAKE MAKE_MATCH PATCH PATCH_MATCH"
+  for __kmx_v in $__kmx_scalars; do
+    if [ -n "${!__kmx_v+set}" ]; then printf 'kmatrix-dkms-var %s - %s\n' "$__kmx_v" "$(printf '%s' "${!__kmx_v}" | base64 -w0)" >&3; fi
+  done
+  for __kmx_a in $__kmx_arrays; do
+    eval "__kmx_indexes=(\"\${!$__kmx_a[@]}\")"
+    for __kmx_i in "${__kmx_indexes[@]}"; do
+      eval "__kmx_value=\${$__kmx_a[$__kmx_i]}"
+      printf 'kmatrix-dkms-var %s %s %s\n' "$__kmx_a" "$__kmx_i" "$(printf '%s' "$__kmx_value" | base64 -w0)" >&3
+    done
+  done
+) 3>"$__kmx_vars" >"$__kmx_said" 2>&1 || __kmx_status=$?
+sed 's/^/dkms.conf: /' "$__kmx_said" >&2
+[ "$__kmx_status" -eq 0 ] || exit "$__kmx_status"
+grep '^kmatrix-dkms-var [A-Z_]* [-0-9]* [A-Za-z0-9+/=]*$' "$__kmx_vars" || true
+# The same values, back in this shell: a known name, an index of digits, a decoded value.
+while read -r __kmx_k __kmx_n __kmx_i __kmx_b; do
+  [ "$__kmx_k" = kmatrix-dkms-var ] || continue
+  case " $__kmx_scalars $__kmx_arrays " in *" $__kmx_n "*) ;; *) continue ;; esac
+  __kmx_value="$(printf '%s' "$__kmx_b" | base64 -d 2>/dev/null)" || continue
+  if [ "$__kmx_i" = - ]; then printf -v "$__kmx_n" '%s' "$__kmx_value"
+  elif [[ $__kmx_i =~ ^[0-9]+$ ]]; then eval "$__kmx_n[$__kmx_i]=\$__kmx_value"; fi
+done <"$__kmx_vars"
 [ "$__kmx_mode" = build ] || exit 0
 
 __kmx_skip() { echo "kmatrix-dkms-skip: $*"; exit 0; }
@@ -132,7 +153,7 @@ for ((__kmx_i = 0; __kmx_i < __kmx_records; __kmx_i++)); do
   __kmx_location="${BUILT_MODULE_LOCATION[$__kmx_i]:-}"
   [ -z "$__kmx_location" ] || __kmx_location="${__kmx_location%/}/"
   __kmx_dest="${DEST_MODULE_NAME[$__kmx_i]:-$__kmx_name}"
-  case "$__kmx_name/$__kmx_location/$__kmx_dest" in *..*|/*) echo "error: module record $__kmx_i names a path outside the tree"; exit 1 ;; esac
+  case "$__kmx_name/$__kmx_location/$__kmx_dest" in *..*|/*|*//*) echo "error: module record $__kmx_i names a path outside the tree"; exit 1 ;; esac
   __kmx_built="$__kmx_location$__kmx_name.ko"
   if [ -z "$__kmx_name" ] || [ ! -f "$__kmx_built" ]; then
     echo "error: Build of $__kmx_name.ko failed: BUILT_MODULE_LOCATION[$__kmx_i]/BUILT_MODULE_NAME[$__kmx_i] = $__kmx_built does not exist after the build"

@@ -141,7 +141,10 @@ async function builtModules(target: Target, src: string, lines: string[], logFil
       remedy: `remove "modules" from the driver in support-matrix.json (dkms.conf names them for each kernel) or correct it; log: ${logFile}`,
     });
   }
-  return modules.map((name) => ({ name, file: join(src, DKMS_OUT, `${name}.ko`) }));
+  // The build could have swapped the folder for a link out of the tree: only a real folder is read.
+  const out = join(src, DKMS_OUT);
+  if (!(await lstat(out).catch(() => undefined))?.isDirectory()) return modules.map((name) => ({ name }));
+  return modules.map((name) => ({ name, file: join(out, `${name}.ko`) }));
 }
 
 /** Everything about the build container except the command: the image by digest, the header

@@ -195,15 +195,19 @@ export class CacheServer {
       // One publish per key at a time: concurrent PUTs of one hash leave one whole object.
       const previous = this.publishing.get(key) ?? Promise.resolve();
       const mine = previous.then(() => this.options.store.publish(tmp, meta));
-      this.publishing.set(key, mine.catch(() => {}));
-      const outcome = await mine;
-      if (this.publishing.get(key) === mine) this.publishing.delete(key);
+      const settled = mine.then(() => {}, () => {});
+      this.publishing.set(key, settled);
+      const outcome = await mine.finally(() => {
+        // The last publish of a key clears its slot (the map holds the settled promise).
+        if (this.publishing.get(key) === settled) this.publishing.delete(key);
+      });
       if (outcome === 'exists') throw new Reply(409, 'exists\n');
       this.index.set(key, meta);
       this.totalBytes += size;
       // Evict before answering: once a PUT is acknowledged the store is within its budget (a
-      // client that reads right after its PUT saw evictions racing the answer).
-      await this.evict();
+      // client that reads right after its PUT saw evictions racing the answer). The object is
+      // stored either way: a failed eviction is logged, not answered as a failed PUT.
+      await this.evict().catch((error: Error) => this.options.log({ level: 'error', message: `eviction failed: ${error.message}` }));
       res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
       return { status: 200, bytes: size };
     } finally {

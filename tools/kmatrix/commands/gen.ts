@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KmatrixError } from '../errors.ts';
-import { loadKernelList, type KernelList } from '../kernels/schema.ts';
+import { loadKernelList, packageLabel, type KernelList } from '../kernels/schema.ts';
 import { hasCrawlerEntries, listedKernels } from '../kernels/crawler.ts';
 import { detectMirrors } from '../crawl/mirror.ts';
-import { HeaderStore, defaultStoreDir } from '../headers/store.ts';
+import { HeaderStore, defaultStoreDir, type Unavailable } from '../headers/store.ts';
 import { knownDigests, type Resolved } from '../matrix/resolve.ts';
 import { planAndResolve } from '../matrix/plan-and-resolve.ts';
 import { compilersFromHeaders, kernelKey } from '../kernels/compiler.ts';
@@ -138,7 +138,8 @@ export const genCommand: Command = {
       return only.length ? { ...p, targets: p.targets.filter((t) => only.some((o) => o.distro === t.distro)), keptDistros: [] } : p;
     };
     let resolved: Resolved;
-    ({ plan, resolved } = await planAndResolve(listed.kernels, replan, known, store));
+    const unserved = new Map<string, Unavailable>();
+    ({ plan, resolved } = await planAndResolve(listed.kernels, replan, known, store, [], unserved));
     // Kernels whose compiler nobody knows yet: read it from their headers, then plan again so each
     // gets the toolchain with its gcc (the lists' digests are all known by now).
     const stillUnknown = unknown.filter((k) => !k.kmatrix.gcc);
@@ -150,11 +151,16 @@ export const genCommand: Command = {
         if (gcc) k.kmatrix.gcc = gcc;
       }
       for (const [key, gcc] of learned) log(`compiler of ${key.replace(' ', ' (')}) from its headers: gcc-${gcc}`);
-      // A kernel whose headers cannot be read costs only itself.
-      if (failed.size > 0) listed.kernels = listed.kernels.filter((k) => !failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch)));
+      // A kernel whose headers cannot be read costs only itself: it is marked unavailable (as a
+      // dead URL is), so a rule's `latest` falls back past it and the rule still counts as matching.
+      for (const k of listed.kernels) {
+        if (!failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch))) continue;
+        const flavour = k.kmatrix.packages.find((p) => p.role === 'flavour');
+        if (flavour) k.kmatrix.unavailable = [...new Set([...(k.kmatrix.unavailable ?? []), packageLabel(flavour)])].sort();
+      }
       const unreadable = resolved.targets.filter((t) => failed.has(kernelKey(t.kernelrelease, t.arch))).map((t) => ({ what: t.name, distro: t.distro, kernel: kernelKey(t.kernelrelease, t.arch), kind: 'its headers cannot be read (see --verbose)', why: failed.get(kernelKey(t.kernelrelease, t.arch))! }));
       if (learned.size > 0 || failed.size > 0) {
-        ({ plan, resolved } = await planAndResolve(listed.kernels, replan, new Map([...known, ...knownDigests(resolved.targets)]), store, [...resolved.skipped, ...unreadable]));
+        ({ plan, resolved } = await planAndResolve(listed.kernels, replan, new Map([...known, ...knownDigests(resolved.targets)]), store, [...resolved.skipped, ...unreadable], unserved));
       }
     }
     for (const w of plan.warnings) log(`warning: ${w}`);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../errors.ts';
-import { failureReason, HttpStatusError, requestDeadline, RetriesExhausted, TruncatedBody, withRetries } from '../net/fetch.ts';
+import { failureReason, HttpStatusError, requestDeadline, RetriesExhausted, BodySizeError, withRetries } from '../net/fetch.ts';
 import type { HeaderPackage, ImagePackage, ListedImage } from '../kernels/schema.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
@@ -188,8 +188,10 @@ export class HeaderStore {
   private async fetchOne(pkg: ListedImage, url: string, expect?: ImagePackage): Promise<Fetched> {
     const tmp = join(this.dir, 'debs', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      // A mirror that accepts the connection and never answers costs 30 s, not the body's 300 s.
-      const deadline = requestDeadline(30_000, 300_000);
+      // 30 s of silence ends the attempt; in all, a slow but steady mirror (32 KiB/s) still
+      // finishes, and a download of unknown size gets 30 minutes.
+      const expectedSize = expect?.size ?? pkg.size;
+      const deadline = requestDeadline(30_000, expectedSize ? 300_000 + (expectedSize / 32_768) * 1000 : 1_800_000);
       const response = await fetch(url, { signal: deadline.signal });
       deadline.progress();
       if (!response.ok || !response.body) {
@@ -211,8 +213,10 @@ export class HeaderStore {
         })
         .finally(deadline.done);
       // The size the index (or the list) states, else what the server declared.
-      const wanted = expect?.size ?? pkg.size ?? declared;
-      if (Number.isFinite(wanted) && size < wanted) throw new TruncatedBody(`the download stopped at ${size} of ${wanted} bytes`);
+      const wanted = expectedSize ?? declared;
+      if (Number.isFinite(wanted) && size < wanted) throw new BodySizeError(`the download stopped at ${size} of ${wanted} bytes`);
+      // Pinned bytes of another size are a digest mismatch (below); a listed size is checked here.
+      if (!expect && pkg.size && size !== pkg.size) throw new BodySizeError(`the download is ${size} bytes, the list says ${pkg.size}`);
       const actual = hash.digest('hex');
       if (expect && (actual !== expect.sha256 || size !== expect.size)) {
         throw new DigestMismatchError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {

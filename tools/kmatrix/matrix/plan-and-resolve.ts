@@ -5,7 +5,7 @@
  * to the newest kernel that can be built, exactly as it does for the gaps a crawl finds up front.
  * One dead entry costs only itself, never the rule's whole target.
  */
-import type { HeaderStore } from '../headers/store.ts';
+import type { HeaderStore, Unavailable } from '../headers/store.ts';
 import { packageLabel, type ListedKernel } from '../kernels/schema.ts';
 import type { Plan, Skipped } from './generate.ts';
 import { resolveTargets, type KnownDigests, type Resolved } from './resolve.ts';
@@ -24,23 +24,27 @@ function markUnserved(kernels: ListedKernel[], unserved: Set<string>): number {
   return marked;
 }
 
-/** `earlier`: what an earlier call reported, kept (its kernels are marked unavailable by now). */
+/**
+ * `earlier`: what an earlier call reported, kept (its kernels are marked unavailable by now);
+ * `failed`: URLs no mirror served, shared across calls so each is asked once.
+ */
 export async function planAndResolve(
   kernels: ListedKernel[],
   plan: (kernels: ListedKernel[]) => Plan,
   known: KnownDigests,
   store: HeaderStore,
   earlier: Skipped[] = [],
+  failed: Map<string, Unavailable> = new Map(),
 ): Promise<{ plan: Plan; resolved: Resolved }> {
   let planned = plan(kernels);
-  let resolved = await resolveTargets(planned.targets, known, store);
+  let resolved = await resolveTargets(planned.targets, known, store, undefined, failed);
   // What resolution reported (with each URL's reason) is said once, whatever later rounds do.
   const reported = [...earlier, ...resolved.skipped];
   // Each round marks at least one more kernel unavailable, so there are never more rounds than
   // kernels; each resolves only what it newly selected (the rest is known by now).
   for (let round = 1; round <= kernels.length && markUnserved(kernels, resolved.unserved) > 0; round++) {
     planned = plan(kernels);
-    resolved = await resolveTargets(planned.targets, known, store);
+    resolved = await resolveTargets(planned.targets, known, store, undefined, failed);
     reported.push(...resolved.skipped);
   }
   // The re-plan reports those kernels again as mirror gaps: resolution already said why.

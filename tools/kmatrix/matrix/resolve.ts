@@ -39,6 +39,8 @@ export async function resolveTargets(
   // A few requests at a time: a list with hundreds of dead URLs ends in bounded time, and no
   // mirror sees more than this many connections from us.
   parallel = 8,
+  /** URLs that no mirror served, by the package's listed URL: kept across calls so a dead URL is asked once. */
+  failed: Map<string, Unavailable> = new Map(),
 ): Promise<Resolved> {
   // Header packages and kernel images alike: a name, a version and the URLs that may serve it.
   const pending = new Map<string, ListedImage>();
@@ -52,7 +54,8 @@ export async function resolveTargets(
     for (let p = queue.shift(); p; p = queue.shift()) {
       const urls = [p.url, ...(p.alternatives ?? [])];
       const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
-      const r = hit ? { url: hit.u, ...hit.d! } : await store.resolve(p);
+      const r = hit ? { url: hit.u, ...hit.d! } : (failed.get(p.url) ?? (await store.resolve(p)));
+      if ('unavailable' in r) failed.set(p.url, r);
       resolved.set(p.url, 'unavailable' in r ? r : { served: r });
     }
   }

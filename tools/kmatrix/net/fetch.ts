@@ -69,7 +69,7 @@ export async function withRetries<T>(what: string, options: RetryOptions, attemp
 export function failureReason(error: unknown): string {
   for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof HttpStatusError) return `HTTP ${e.status}`;
-    if (e instanceof TruncatedBody) return e.message;
+    if (e instanceof BodySizeError) return e.message;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return NETWORK_CODES[code] ?? code;
     if ((e as Error).name === 'TimeoutError' || (e as Error).name === 'AbortError') return 'no answer in time';
@@ -95,8 +95,8 @@ const NETWORK_CODES: Record<string, string> = {
   SELF_SIGNED_CERT_IN_CHAIN: 'TLS: self-signed certificate in the chain',
 };
 
-/** Fewer bytes arrived than the server (or the index) said. */
-export class TruncatedBody extends Error {}
+/** Another number of bytes arrived than the server, the index or the list said. */
+export class BodySizeError extends Error {}
 
 /**
  * A signal for one request that fires when the server goes quiet: nothing for `idleMs` — before
