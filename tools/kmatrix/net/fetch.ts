@@ -113,7 +113,8 @@ export function requestDeadline(idleMs: number, totalMs: number): { signal: Abor
     timer.unref();
   };
   progress();
-  return { signal: AbortSignal.any([idle.signal, AbortSignal.timeout(totalMs)]), progress, done: () => clearTimeout(timer) };
+  // AbortSignal.timeout takes whole milliseconds only (ERR_OUT_OF_RANGE otherwise).
+  return { signal: AbortSignal.any([idle.signal, AbortSignal.timeout(Math.ceil(totalMs))]), progress, done: () => clearTimeout(timer) };
 }
 
 export async function fetchBytes(url: string, options: RetryOptions): Promise<Buffer> {
