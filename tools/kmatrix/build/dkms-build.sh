@@ -153,7 +153,7 @@ for ((__kmx_i = 0; __kmx_i < __kmx_records; __kmx_i++)); do
   __kmx_location="${BUILT_MODULE_LOCATION[$__kmx_i]:-}"
   [ -z "$__kmx_location" ] || __kmx_location="${__kmx_location%/}/"
   __kmx_dest="${DEST_MODULE_NAME[$__kmx_i]:-$__kmx_name}"
-  case "$__kmx_name/$__kmx_location/$__kmx_dest" in *..*|/*|*//*) echo "error: module record $__kmx_i names a path outside the tree"; exit 1 ;; esac
+  case "/$__kmx_name/$__kmx_dest/ $__kmx_location" in */../*|*" /"*|*" ../"*|*/..) echo "error: module record $__kmx_i names a path outside the tree"; exit 1 ;; esac
   __kmx_built="$__kmx_location$__kmx_name.ko"
   if [ -z "$__kmx_name" ] || [ ! -f "$__kmx_built" ]; then
     echo "error: Build of $__kmx_name.ko failed: BUILT_MODULE_LOCATION[$__kmx_i]/BUILT_MODULE_NAME[$__kmx_i] = $__kmx_built does not exist after the build"
