@@ -11,7 +11,10 @@ import { projectName, TARGET_SCHEMA_VERSION, type DraftTarget, type Target } fro
 import { gnuTriplet, type ToolchainSpec } from '../toolchain/spec.ts';
 import { selectToolchain, type LoadedToolchain } from './toolchain-select.ts';
 
-/** Fixed so two builds of one target are byte-identical (see shared/design.md). */
+/**
+ * Fixed so two builds of one target are byte-identical: kbuild stamps the time into the module,
+ * and a fixed KBUILD_BUILD_TIMESTAMP also turns off 6.12's parallel `pahole -j`, whose BTF order varies.
+ */
 export const BUILD_TIMESTAMP = '1970-01-01 00:00:00 UTC';
 /** Where the driver's sources are mounted in the build container, and what debug info calls them. */
 export const CONTAINER_SRC = '/build/src';
