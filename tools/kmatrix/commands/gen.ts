@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KmatrixError } from '../errors.ts';
-import { loadKernelList, packageLabel, type KernelList } from '../kernels/schema.ts';
+import { loadKernelList, markUnavailable, packageLabel, type KernelList } from '../kernels/schema.ts';
 import { hasCrawlerEntries, listedKernels } from '../kernels/crawler.ts';
 import { detectMirrors } from '../crawl/mirror.ts';
 import { HeaderStore, defaultStoreDir, type Unavailable } from '../headers/store.ts';
@@ -119,8 +119,13 @@ export const genCommand: Command = {
     const listed = listedKernels(list, hasCrawlerEntries(list) ? await detectMirrors() : undefined);
     const wantedKernels = (entries: typeof listed.kernels) => (only.length ? entries.filter((k) => only.some((o) => o.arch === k.kmatrix.arch && (o.kernelrelease === k.kernelrelease || o.kernelrelease === k.kmatrix.abi + '-' + k.kmatrix.flavour))) : entries);
     listed.kernels = wantedKernels(listed.kernels);
-    let plan = planTargets(policy, listed.kernels, toolchains);
-    if (only.length) plan = { ...plan, targets: plan.targets.filter((t) => only.some((o) => o.distro === t.distro)), keptDistros: [] };
+    // The plan for these kernels; with --only, just the targets of the distros asked for.
+    const planFor = (kernels: typeof listed.kernels) => {
+      const p = planTargets(policy, kernels, toolchains);
+      return only.length ? { ...p, targets: p.targets.filter((t) => only.some((o) => o.distro === t.distro)), keptDistros: [] } : p;
+    };
+    // Planned once before any network: a policy mistake is reported before anything is fetched.
+    let plan = planFor(listed.kernels);
     const unknown = listed.kernels.filter((k) => !k.kmatrix.gcc);
     // What earlier runs learned (digests of crawler-listed packages, compilers read from headers)
     // is in the existing targets: reuse it, so regenerating needs no network.
@@ -130,16 +135,11 @@ export const genCommand: Command = {
       known = knownDigests(existing);
       const recorded = new Map(existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]));
       for (const k of unknown) k.kmatrix.gcc = recorded.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
-      if (recorded.size > 0) plan = planTargets(policy, listed.kernels, toolchains);
     }
     const store = new HeaderStore(defaultStoreDir(), log);
-    const replan = (kernels: typeof listed.kernels) => {
-      const p = planTargets(policy, kernels, toolchains);
-      return only.length ? { ...p, targets: p.targets.filter((t) => only.some((o) => o.distro === t.distro)), keptDistros: [] } : p;
-    };
     let resolved: Resolved;
     const unserved = new Map<string, Unavailable>();
-    ({ plan, resolved } = await planAndResolve(listed.kernels, replan, known, store, [], unserved));
+    ({ plan, resolved } = await planAndResolve(listed.kernels, planFor, known, store, [], unserved));
     // Kernels whose compiler nobody knows yet: read it from their headers, then plan again so each
     // gets the toolchain with its gcc (the lists' digests are all known by now).
     const stillUnknown = unknown.filter((k) => !k.kmatrix.gcc);
@@ -154,13 +154,16 @@ export const genCommand: Command = {
       // A kernel whose headers cannot be read costs only itself: it is marked unavailable (as a
       // dead URL is), so a rule's `latest` falls back past it and the rule still counts as matching.
       for (const k of listed.kernels) {
-        if (!failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch))) continue;
         const flavour = k.kmatrix.packages.find((p) => p.role === 'flavour');
-        if (flavour) k.kmatrix.unavailable = [...new Set([...(k.kmatrix.unavailable ?? []), packageLabel(flavour)])].sort();
+        if (flavour && failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch))) markUnavailable(k, packageLabel(flavour));
       }
-      const unreadable = resolved.targets.filter((t) => failed.has(kernelKey(t.kernelrelease, t.arch))).map((t) => ({ what: t.name, distro: t.distro, kernel: kernelKey(t.kernelrelease, t.arch), kind: 'its headers cannot be read (see --verbose)', why: failed.get(kernelKey(t.kernelrelease, t.arch))! }));
+      const unreadable = resolved.targets.flatMap((t) => {
+        const kernel = kernelKey(t.kernelrelease, t.arch);
+        const why = failed.get(kernel);
+        return why ? [{ what: t.name, distro: t.distro, kernel, kind: 'its headers cannot be read (see --verbose)', why }] : [];
+      });
       if (learned.size > 0 || failed.size > 0) {
-        ({ plan, resolved } = await planAndResolve(listed.kernels, replan, new Map([...known, ...knownDigests(resolved.targets)]), store, [...resolved.skipped, ...unreadable], unserved));
+        ({ plan, resolved } = await planAndResolve(listed.kernels, planFor, new Map([...known, ...knownDigests(resolved.targets)]), store, [...resolved.skipped, ...unreadable], unserved));
       }
     }
     for (const w of plan.warnings) log(`warning: ${w}`);

@@ -178,7 +178,7 @@ export class HeaderStore {
         return await withRetries(`download of ${url}`, { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) }, () => this.fetchOne(pkg, url, expect));
       } catch (error) {
         // Bytes that do not match, or a store we cannot write: another mirror cannot help.
-        if (error instanceof KmatrixError && !(error.cause instanceof Error)) throw error;
+        if (error instanceof DigestMismatchError || error instanceof StoreWriteError) throw error;
         unavailable.push({ url, reason: failureReason(error), ...(error instanceof RetriesExhausted && error.attempts > 1 ? { attempts: error.attempts } : {}) });
       }
     }

@@ -96,6 +96,13 @@ export interface ListedKernel {
   kmatrix: KmatrixBlock;
 }
 
+/** Records that no mirror serves this package of the kernel (kept sorted, each once); false if it was known. */
+export function markUnavailable(k: ListedKernel, label: string): boolean {
+  if (k.kmatrix.unavailable?.includes(label)) return false;
+  k.kmatrix.unavailable = [...(k.kmatrix.unavailable ?? []), label].sort();
+  return true;
+}
+
 export async function loadKernelList(file: string): Promise<KernelList> {
   return readJsonFile(kernelList, file, {
     stage: 'kernel-list',

@@ -6,20 +6,14 @@
  * One dead entry costs only itself, never the rule's whole target.
  */
 import type { HeaderStore, Unavailable } from '../headers/store.ts';
-import { packageLabel, type ListedKernel } from '../kernels/schema.ts';
+import { markUnavailable, packageLabel, type ListedKernel } from '../kernels/schema.ts';
 import type { Plan, Skipped } from './generate.ts';
 import { resolveTargets, type KnownDigests, type Resolved } from './resolve.ts';
-
 
 function markUnserved(kernels: ListedKernel[], unserved: Set<string>): number {
   let marked = 0;
   for (const k of kernels) {
-    for (const p of k.kmatrix.packages) {
-      const label = packageLabel(p);
-      if (!unserved.has(p.url) || k.kmatrix.unavailable?.includes(label)) continue;
-      k.kmatrix.unavailable = [...(k.kmatrix.unavailable ?? []), label].sort();
-      marked++;
-    }
+    for (const p of k.kmatrix.packages) if (unserved.has(p.url) && markUnavailable(k, packageLabel(p))) marked++;
   }
   return marked;
 }
@@ -37,14 +31,14 @@ export async function planAndResolve(
   failed: Map<string, Unavailable> = new Map(),
 ): Promise<{ plan: Plan; resolved: Resolved }> {
   let planned = plan(kernels);
-  let resolved = await resolveTargets(planned.targets, known, store, undefined, failed);
+  let resolved = await resolveTargets(planned.targets, known, store, failed);
   // What resolution reported (with each URL's reason) is said once, whatever later rounds do.
   const reported = [...earlier, ...resolved.skipped];
   // Each round marks at least one more kernel unavailable, so there are never more rounds than
   // kernels; each resolves only what it newly selected (the rest is known by now).
   for (let round = 1; round <= kernels.length && markUnserved(kernels, resolved.unserved) > 0; round++) {
     planned = plan(kernels);
-    resolved = await resolveTargets(planned.targets, known, store, undefined, failed);
+    resolved = await resolveTargets(planned.targets, known, store, failed);
     reported.push(...resolved.skipped);
   }
   // The re-plan reports those kernels again as mirror gaps: resolution already said why.

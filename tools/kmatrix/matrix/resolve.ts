@@ -36,11 +36,11 @@ export async function resolveTargets(
   drafts: DraftTarget[],
   known: KnownDigests,
   store: HeaderStore,
+  /** URLs that no mirror served, by the package's listed URL: kept across calls so a dead URL is asked once. */
+  failed: Map<string, Unavailable> = new Map(),
   // A few requests at a time: a list with hundreds of dead URLs ends in bounded time, and no
   // mirror sees more than this many connections from us.
   parallel = 8,
-  /** URLs that no mirror served, by the package's listed URL: kept across calls so a dead URL is asked once. */
-  failed: Map<string, Unavailable> = new Map(),
 ): Promise<Resolved> {
   // Header packages and kernel images alike: a name, a version and the URLs that may serve it.
   const pending = new Map<string, ListedImage>();
