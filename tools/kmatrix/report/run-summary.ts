@@ -13,8 +13,6 @@ import { readResult, recordResult, type FailureRecord, type Outcome } from '../b
 import { nameParts, outputDir } from '../matrix/target.ts';
 import { bootLabel, bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
-export type { FailureRecord, Outcome } from '../build/result.ts';
-
 export interface TargetRun {
   name: string;
   distro: string;
