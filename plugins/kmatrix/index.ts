@@ -7,15 +7,16 @@
 import { createNodesFromFiles, type CreateNodes, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isRemoved, targetFileSchemaOf } from '../../tools/kmatrix/matrix/target.ts';
+import { isRemoved, targetFileSchemaOf } from '../../tools/kmatrix/model/target.ts';
 import { nodeOf, TargetCache, type TargetNode } from './target-cache.ts';
-import { zodProblems } from '../../tools/kmatrix/files/json.ts';
-import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/toolchain/spec.ts';
+import { zodProblems } from '../../tools/kmatrix/core/json-file.ts';
+import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/model/toolchain.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 import { recordCachedResults, renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
 import type { PostTasksExecutionContext } from '@nx/devkit';
 import { GUEST_LOCK } from '../../tools/kmatrix/boot/guest.ts';
 import { QEMU_BINARY } from '../../tools/kmatrix/boot/qemu.ts';
+import { BOOT_CODE_GLOBS, BOOT_PACKAGES, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
 import { recordTimings, timingsFile } from '../../tools/kmatrix/fleet/timings.ts';
 
 export interface KmatrixPluginOptions {
@@ -34,25 +35,6 @@ function benchmarkCommand(projectRoot: string, options: KmatrixPluginOptions): s
   const out = `dist/${projectRoot}`;
   return `mkdir -p '${out}' && head -c ${Math.floor(options.benchmarkModuleBytes)} /dev/urandom > '${out}/kmx_echo.ko'`;
 }
-
-/** The library's folders the executors import; the CLI-only ones (crawl, commands) are left out. */
-const CODE_INPUTS = [
-  '{workspaceRoot}/plugins/kmatrix/**/*',
-  '{workspaceRoot}/tools/kmatrix/**/*.ts',
-  '{workspaceRoot}/tools/kmatrix/**/*.sh',
-  '!{workspaceRoot}/tools/kmatrix/commands/**',
-  '!{workspaceRoot}/tools/kmatrix/crawl/**',
-  // Publishing and the fleet (sharding, dispatch, requests) run after builds, never in one.
-  '!{workspaceRoot}/tools/kmatrix/publish/**',
-  '!{workspaceRoot}/tools/kmatrix/fleet/**',
-  '!{workspaceRoot}/tools/kmatrix/cli.ts',
-];
-/** A change to how modules are booted and judged re-runs the boot tests, never the builds. */
-const BOOT_ONLY_CODE = ['{workspaceRoot}/tools/kmatrix/boot/**', '{workspaceRoot}/plugins/kmatrix/test-driver/**'];
-const BUILD_CODE_INPUTS = [...CODE_INPUTS, ...BOOT_ONLY_CODE.map((p) => `!${p}`)];
-
-/** npm packages whose code runs in the build; any other lockfile change must not rebuild drivers. */
-const EXTERNAL_DEPENDENCIES = ['dockerode', 'execa', 'zod'];
 
 /** toolchain name → the shared Dockerfile it builds from (relative to toolchains/), read once per createNodes call. */
 function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<string, string> {
@@ -76,16 +58,7 @@ export function buildDriverTarget(target: TargetNode, projectRoot: string, docke
   return {
     ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } } : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
-    inputs: [
-      `{projectRoot}/target.json`,
-      `{workspaceRoot}/${target.driver.path}/**/*`,
-      // The smoke test runs in the guest, not in the build.
-      ...(target.driver.smokeTest ? [`!{workspaceRoot}/${target.driver.path}/${target.driver.smokeTest}`] : []),
-      `{workspaceRoot}/toolchains/${target.toolchain.name}/**/*`,
-      `{workspaceRoot}/toolchains/${dockerfile}`,
-      ...BUILD_CODE_INPUTS,
-      { externalDependencies: EXTERNAL_DEPENDENCIES },
-    ],
+    inputs: buildInputs(target, dockerfile),
     outputs: [`{workspaceRoot}/dist/${projectRoot}`],
     metadata: {
       description: `Build ${modulesLabel(target)} for ${target.kernelrelease} (${target.arch})`,
@@ -108,11 +81,11 @@ export function testDriverTarget(target: TargetNode, projectRoot: string): Targe
       `{projectRoot}/target.json`,
       ...(target.driver.smokeTest ? [`{workspaceRoot}/${target.driver.path}/${target.driver.smokeTest}`] : []),
       `{workspaceRoot}/${GUEST_LOCK}`,
-      ...CODE_INPUTS,
+      ...BOOT_CODE_GLOBS,
       { dependentTasksOutputFiles: '**/*.ko', transitive: false },
       // Without QEMU the hash still computes; the task then fails saying what to install.
       { runtime: `${qemu} --version 2>/dev/null | head -n 1 || echo no-${qemu}` },
-      { externalDependencies: ['execa', 'zod'] },
+      { externalDependencies: BOOT_PACKAGES },
     ],
     outputs: [`{workspaceRoot}/dist/boot/${projectRoot}`],
     metadata: {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Target } from '../../tools/kmatrix/matrix/target.ts';
+import type { Target } from '../../tools/kmatrix/model/target.ts';
 
 /** The part of a target the project node is made of. */
 export type TargetNode = Pick<Target, 'name' | 'distro' | 'kernelrelease' | 'arch'> & {

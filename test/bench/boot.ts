@@ -14,9 +14,9 @@ import { bootableKernel, guestBusybox } from '../../tools/kmatrix/boot/kernel-im
 import { bareGuest } from '../../tools/kmatrix/boot/initramfs.ts';
 import { DONE_MARKER, qemuArgs, runGuest } from '../../tools/kmatrix/boot/qemu.ts';
 import { bootOutputDir, type BootResult } from '../../tools/kmatrix/boot/result.ts';
-import { HeaderStore } from '../../tools/kmatrix/headers/store.ts';
-import { loadTarget, type Target } from '../../tools/kmatrix/matrix/target.ts';
-import { existingTargetFiles } from '../../tools/kmatrix/matrix/sync.ts';
+import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
+import { loadTarget, type Target } from '../../tools/kmatrix/model/target.ts';
+import { existingTargetFiles } from '../../tools/kmatrix/gen/sync.ts';
 import { createWorkspace, expectOk, testStore } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';

@@ -11,8 +11,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { HeaderStore } from '../../tools/kmatrix/headers/store.ts';
-import type { HeaderPackage } from '../../tools/kmatrix/kernels/schema.ts';
+import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
+import type { HeaderPackage } from '../../tools/kmatrix/model/kernel-list.ts';
 import { repoRoot } from '../support/workspace.ts';
 
 export interface HeaderFetch {

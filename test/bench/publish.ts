@@ -11,9 +11,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashTree } from '../../tools/kmatrix/build/sources.ts';
-import { existingTargetFiles } from '../../tools/kmatrix/matrix/sync.ts';
-import { loadTarget, outputDir, targetDir } from '../../tools/kmatrix/matrix/target.ts';
+import { hashTree } from '../../tools/kmatrix/core/hash.ts';
+import { existingTargetFiles } from '../../tools/kmatrix/gen/sync.ts';
+import { loadTarget, outputDir, targetDir } from '../../tools/kmatrix/model/target.ts';
 import { syntheticWorkspace } from './synthetic.ts';
 import { measure } from './peak-memory.ts';
 

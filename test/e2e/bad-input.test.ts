@@ -10,11 +10,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive.ts';
 import { BOOKWORM_AMD64_POLICY, createWorkspace, expectOk, repoRoot, type Workspace } from '../support/workspace.ts';
 import { startServer } from '../support/http.ts';
-import { HeaderStore } from '../../tools/kmatrix/headers/store.ts';
+import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 
 async function workspaceWithKernelList(t: { after: (fn: () => Promise<void>) => void }): Promise<Workspace> {
   const ws = await createWorkspace('kmatrix-bad-');

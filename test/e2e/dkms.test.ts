@@ -12,9 +12,9 @@ import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectMirrors } from '../../tools/kmatrix/crawl/mirror.ts';
-import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
-import { fetchBytes } from '../../tools/kmatrix/net/fetch.ts';
+import { detectMirrors } from '../../tools/kmatrix/distros/debian/mirrors.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
+import { fetchBytes } from '../../tools/kmatrix/core/fetch.ts';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 
 /** A package of bookworm's binary-all index, fetched and checked against the index's SHA256. */

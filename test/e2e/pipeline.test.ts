@@ -87,7 +87,7 @@ test('a user builds the default matrix, then everything comes from cache, then a
   };
 
   await t.test("a change to the executor's own code affects every target (never zero)", async () => {
-    await touch('tools/kmatrix/build/run.ts', '// touched');
+    await touch('tools/kmatrix/compile/run.ts', '// touched');
     assert.equal((await affectedProjects()).length, names.length);
     await touch('plugins/kmatrix/index.ts', '// touched');
     assert.equal((await affectedProjects()).length, names.length);

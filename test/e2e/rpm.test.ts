@@ -10,9 +10,9 @@ import { execa } from 'execa';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeaderStore } from '../../tools/kmatrix/headers/store.ts';
-import { extractRpm } from '../../tools/kmatrix/headers/rpm.ts';
-import { KmatrixError } from '../../tools/kmatrix/errors.ts';
+import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
+import { extractRpm } from '../../tools/kmatrix/packages/rpm.ts';
+import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 import { startServer } from '../support/http.ts';
 
 const RELEASE = '6.1.0-kmx.fc40.x86_64';

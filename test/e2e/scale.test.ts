@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWorkspace, expectOk } from '../support/workspace.ts';
-import { existingTargetFiles } from '../../tools/kmatrix/matrix/sync.ts';
+import { existingTargetFiles } from '../../tools/kmatrix/gen/sync.ts';
 import { syntheticKernelList, syntheticPolicy } from '../bench/synthetic.ts';
 
 async function treeDigest(root: string): Promise<string> {

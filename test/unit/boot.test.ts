@@ -10,12 +10,12 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeInitramfs } from '../../tools/kmatrix/boot/initramfs.ts';
-import { extractCpio } from '../../tools/kmatrix/headers/cpio.ts';
+import { extractCpio } from '../../tools/kmatrix/packages/cpio.ts';
 import { readConsole } from '../../tools/kmatrix/boot/console.ts';
 import { bzImagePayload, hasPvhNote } from '../../tools/kmatrix/boot/kernel-image.ts';
 import { initScript } from '../../tools/kmatrix/boot/init-script.ts';
-import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive.ts';
 
 test('the initramfs is a newc archive the kernel (and cpio) can unpack, byte-identical for the same contents', async (t) => {
   const entries = [

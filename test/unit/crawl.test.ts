@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseDepends, parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
-import { pickMirrors } from '../../tools/kmatrix/crawl/mirror.ts';
-import { compareVersions } from '../../tools/kmatrix/kernels/version.ts';
-import { KmatrixError } from '../../tools/kmatrix/errors.ts';
+import { parseDepends, parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive.ts';
+import { pickMirrors } from '../../tools/kmatrix/distros/debian/mirrors.ts';
+import { compareVersions } from '../../tools/kmatrix/model/version.ts';
+import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 
 const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
 const indexed = parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://mirror.invalid/debian-security' }));

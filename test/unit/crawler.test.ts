@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { kernelList } from '../../tools/kmatrix/kernels/schema.ts';
-import { crawlerDistro, listedKernels } from '../../tools/kmatrix/kernels/crawler.ts';
-import { debianCandidates, debianKernel, debianRelease } from '../../tools/kmatrix/kernels/debian-entry.ts';
+import { kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
+import { crawlerDistro, listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
+import { debianCandidates, debianKernel, debianRelease } from '../../tools/kmatrix/distros/debian/crawler-entry.ts';
 
 const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
 const fixture = (f: string) => kernelList.parse(JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')));

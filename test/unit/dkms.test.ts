@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DkmsConfError, dkmsModules, dkmsPackage, dkmsSkip, readEvaluation } from '../../tools/kmatrix/build/dkms.ts';
+import { DkmsConfError, dkmsModules, dkmsPackage, dkmsSkip, readEvaluation } from '../../tools/kmatrix/compile/dkms.ts';
 
 const line = (name: string, index: string, value: string) => `kmatrix-dkms-var ${name} ${index} ${Buffer.from(value).toString('base64')}`;
 

@@ -7,12 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseWith } from '../../tools/kmatrix/files/json.ts';
-import { validPolicy } from '../../tools/kmatrix/matrix/policy.ts';
-import { kernelList } from '../../tools/kmatrix/kernels/schema.ts';
-import { listedKernels } from '../../tools/kmatrix/kernels/crawler.ts';
-import { planTargets } from '../../tools/kmatrix/matrix/generate.ts';
-import { KmatrixError } from '../../tools/kmatrix/errors.ts';
+import { parseWith } from '../../tools/kmatrix/core/json-file.ts';
+import { validPolicy } from '../../tools/kmatrix/model/policy.ts';
+import { kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
+import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
+import { planTargets } from '../../tools/kmatrix/gen/plan.ts';
+import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failure names a seed that reproduces it. */
 function rng(seed: number): () => number {

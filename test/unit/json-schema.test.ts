@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSchema, SCHEMA_FILES } from '../../tools/kmatrix/matrix/json-schema.ts';
+import { renderSchema, SCHEMA_FILES } from '../../tools/kmatrix/model/json-schema.ts';
 import { repoRoot } from '../support/workspace.ts';
 
 for (const s of SCHEMA_FILES) {

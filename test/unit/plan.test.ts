@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseStanzas } from '../../tools/kmatrix/crawl/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/crawl/debian.ts';
-import { planTargets } from '../../tools/kmatrix/matrix/generate.ts';
-import { listedKernels } from '../../tools/kmatrix/kernels/crawler.ts';
-import { matchesRelease, policySchema, type Policy } from '../../tools/kmatrix/matrix/policy.ts';
-import { KmatrixError } from '../../tools/kmatrix/errors.ts';
-import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/toolchain/spec.ts';
-import { modinfoField } from '../../tools/kmatrix/build/modinfo.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive.ts';
+import { planTargets } from '../../tools/kmatrix/gen/plan.ts';
+import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
+import { matchesRelease, policySchema, type Policy } from '../../tools/kmatrix/model/policy.ts';
+import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
+import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/model/toolchain.ts';
+import { modinfoField } from '../../tools/kmatrix/model/modinfo.ts';
 
 const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
 const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://m.invalid/debian-security' })), 'debian-bookworm', 'x86_64');
@@ -86,7 +86,7 @@ test('modinfo fields are read from the .modinfo strings of a module', () => {
 });
 
 test("the kernel's compiler is read from its .config, old and new style", async () => {
-  const { gccMajorOf } = await import('../../tools/kmatrix/build/kernel-config.ts');
+  const { gccMajorOf } = await import('../../tools/kmatrix/model/kernel-config.ts');
   assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"\n')?.major, '12');
   assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="gcc-10 (Debian 10.2.1-6) 10.2.1 20210110"\n')?.major, '10');
   assert.equal(gccMajorOf('CONFIG_GCC_VERSION=140200\n')?.major, '14');
@@ -108,7 +108,7 @@ test('a kernel the archive has no image for still builds; the target records the
 });
 
 test('skipped kernels: each reason once with a count, every entry with --verbose, counted once per kernel and distro', async () => {
-  const { renderSkipped } = await import('../../tools/kmatrix/matrix/skipped.ts');
+  const { renderSkipped } = await import('../../tools/kmatrix/gen/skipped.ts');
   const dead = (n: number, driver = 'a') => ({ what: `${driver}--debian-bookworm--6.1.0-${n}-amd64--x86_64`, distro: 'debian-bookworm', kernel: `6.1.0-${n}-amd64 x86_64`, kind: 'no mirror serves its header packages (HTTP 400)', why: `no mirror serves linux-headers-6.1.0-${n}-amd64: HTTP 400 from http://m/${n}` });
   const skipped = [
     ...[1, 2, 3, 4, 5].map((n) => dead(n)),

@@ -3,7 +3,7 @@
  * The kmatrix command line. This is the one place that maps errors to text and exit codes:
  * 0 done, 1 failed (the message says why and what to do), 2 wrong usage.
  */
-import { KmatrixError, renderError } from './errors.ts';
+import { KmatrixError, renderError } from './core/errors.ts';
 import type { Command } from './commands/command.ts';
 import { crawlCommand } from './commands/crawl.ts';
 import { genCommand } from './commands/gen.ts';

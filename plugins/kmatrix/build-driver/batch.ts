@@ -11,7 +11,7 @@
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
 import { availableParallelism } from 'node:os';
 import { runBuildTask } from './task.ts';
-import { cpuShare } from '../../../tools/kmatrix/build/execute.ts';
+import { cpuShare } from '../../../tools/kmatrix/compile/execute.ts';
 
 interface Done {
   task: string;

@@ -17,7 +17,7 @@ export default async function buildDriver(_options: Record<string, never>, conte
     return { success: false };
   }
   // Nx runs `parallel` tasks at once (nx.json; Nx's default is 3): each build gets its share of the CPUs.
-  const { cpuShare } = await import('../../../tools/kmatrix/build/execute.ts');
+  const { cpuShare } = await import('../../../tools/kmatrix/compile/execute.ts');
   const jobs = cpuShare(context.nxJsonConfiguration?.parallel ?? 3);
   const success = await runBuildTask(context.root, project.name!, { log: (line) => console.log(line), error: (text) => console.error(text) }, jobs);
   return { success };

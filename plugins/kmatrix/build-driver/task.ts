@@ -2,8 +2,8 @@
  * One build-driver task, whoever runs it: the per-task executor (one process per target) and the
  * batch implementation (one process for many) both call this, so they cannot drift apart.
  */
-import { buildAndRecord } from '../../../tools/kmatrix/build/execute.ts';
-import { renderError } from '../../../tools/kmatrix/errors.ts';
+import { buildAndRecord } from '../../../tools/kmatrix/compile/execute.ts';
+import { renderError } from '../../../tools/kmatrix/core/errors.ts';
 
 export interface TaskOutput {
   log(line: string): void;

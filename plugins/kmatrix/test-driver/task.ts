@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { loadGuestLock } from '../../../tools/kmatrix/boot/guest.ts';
 import { bootTest, DEFAULT_BOOT_TIMEOUT_S } from '../../../tools/kmatrix/boot/test.ts';
 import { bootOutputDir, passed, renderBootResult, type BootResult } from '../../../tools/kmatrix/boot/result.ts';
-import { renderError } from '../../../tools/kmatrix/errors.ts';
-import { writeFileAtomic } from '../../../tools/kmatrix/files/atomic.ts';
-import { defaultStoreDir, HeaderStore } from '../../../tools/kmatrix/headers/store.ts';
-import { loadTarget, nameParts } from '../../../tools/kmatrix/matrix/target.ts';
+import { renderError } from '../../../tools/kmatrix/core/errors.ts';
+import { writeFileAtomic } from '../../../tools/kmatrix/core/atomic-file.ts';
+import { defaultStoreDir, HeaderStore } from '../../../tools/kmatrix/packages/store.ts';
+import { loadTarget, nameParts } from '../../../tools/kmatrix/model/target.ts';
 import type { TaskOutput } from '../build-driver/task.ts';
 import type { TestDriverOptions } from './executor.ts';
 

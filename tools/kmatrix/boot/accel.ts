@@ -11,9 +11,9 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { arch as hostArchOf } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { KmatrixError } from '../errors.ts';
-import { writeFileAtomic } from '../files/atomic.ts';
-import type { Arch } from '../matrix/names.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
+import type { Arch } from '../model/names.ts';
 import { QEMU_BINARY, qemuVersion, type Accel } from './qemu.ts';
 
 /** Boots a bare guest under `accel` and says whether it booted; may throw (QEMU could not start). */

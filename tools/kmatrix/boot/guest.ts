@@ -5,9 +5,9 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { imagePackage } from '../kernels/schema.ts';
-import { readJsonFile } from '../files/json.ts';
-import type { Arch } from '../matrix/names.ts';
+import { imagePackage } from '../model/kernel-list.ts';
+import { readJsonFile } from '../core/json-file.ts';
+import type { Arch } from '../model/names.ts';
 
 export const GUEST_LOCK = 'toolchains/_guest/guest.lock.json';
 

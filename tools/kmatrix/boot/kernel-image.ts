@@ -14,10 +14,10 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { KmatrixError } from '../errors.ts';
-import type { HeaderStore } from '../headers/store.ts';
-import type { ImagePackage } from '../kernels/schema.ts';
-import type { Arch } from '../matrix/names.ts';
+import { KmatrixError } from '../core/errors.ts';
+import type { HeaderStore } from '../packages/store.ts';
+import type { ImagePackage } from '../model/kernel-list.ts';
+import type { Arch } from '../model/names.ts';
 
 export interface BootableKernel {
   path: string;

@@ -4,8 +4,8 @@
  * QEMU runs under coreutils `timeout`, so no guest outlives its deadline by more than 2 s.
  */
 import { spawn } from 'node:child_process';
-import { KmatrixError } from '../errors.ts';
-import type { Arch } from '../matrix/names.ts';
+import { KmatrixError } from '../core/errors.ts';
+import type { Arch } from '../model/names.ts';
 import type { BootableKernel } from './kernel-image.ts';
 
 export type Accel = 'kvm' | 'tcg';

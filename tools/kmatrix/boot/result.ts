@@ -1,6 +1,6 @@
 /** What a boot test leaves in dist/boot/<target>/result.json, and how it reads. */
 import { join } from 'node:path';
-import { targetDir, type TargetPlace } from '../matrix/target.ts';
+import { targetDir, type TargetPlace } from '../model/target.ts';
 import type { BootStatus } from './console.ts';
 import type { Accel } from './qemu.ts';
 

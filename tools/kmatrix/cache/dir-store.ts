@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../files/atomic.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
 import type { BlobStore, ObjectMeta, StoredObject } from './blob-store.ts';
 
 export class DirStore implements BlobStore {

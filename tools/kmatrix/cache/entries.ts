@@ -8,10 +8,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { tarMembers } from './archive.ts';
 
-import { buildRecordSchema, type BuildRecord } from '../build/record.ts';
+import { buildRecordSchema, type BuildRecord } from '../model/build-record.ts';
 
 // build.json's schema is the build's; cache inspection re-exports it for its callers.
 export { buildRecordSchema, type BuildRecord };

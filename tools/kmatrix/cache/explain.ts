@@ -4,10 +4,10 @@
  * make argument or environment variable, which driver source file.
  */
 import { join } from 'node:path';
-import { hashTree } from '../build/sources.ts';
-import { makeCommand } from '../build/run.ts';
-import type { Target } from '../matrix/target.ts';
-import type { ToolchainLock } from '../toolchain/spec.ts';
+import { hashTree } from '../core/hash.ts';
+import { makeCommand } from '../compile/run.ts';
+import type { Target } from '../model/target.ts';
+import type { ToolchainLock } from '../model/toolchain.ts';
 import type { BuildRecord } from './entries.ts';
 
 export interface Difference {

@@ -8,9 +8,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { KmatrixError } from '../errors.ts';
-import { readJsonFile } from '../files/json.ts';
-import { sha256Hex } from '../matrix/names.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { readJsonFile } from '../core/json-file.ts';
+import { sha256Hex } from '../model/names.ts';
 
 const namespace = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-"');
 

@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
-import { targetFileFor } from '../build/execute.ts';
+import { targetFileFor } from '../compile/execute.ts';
 import { loadGuestLock } from '../boot/guest.ts';
 import { bootTest, DEFAULT_BOOT_TIMEOUT_S } from '../boot/test.ts';
 import { passed, renderBootResult } from '../boot/result.ts';
-import { KmatrixError } from '../errors.ts';
-import { defaultStoreDir, HeaderStore } from '../headers/store.ts';
-import { loadTarget } from '../matrix/target.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { defaultStoreDir, HeaderStore } from '../packages/store.ts';
+import { loadTarget } from '../model/target.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix boot TARGET [--modules DIR] [--timeout SECONDS] [--console]

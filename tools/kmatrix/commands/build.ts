@@ -1,6 +1,6 @@
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { buildAndRecord, buildFromTargetFile, targetFileFor } from '../build/execute.ts';
-import { KmatrixError } from '../errors.ts';
+import { buildAndRecord, buildFromTargetFile, targetFileFor } from '../compile/execute.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix build TARGET [--out DIR]

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord, type Entry } from '../cache/entries.ts';
 import { compareInputs, currentInputs } from '../cache/explain.ts';
-import { loadTarget } from '../matrix/target.ts';
-import { targetFileFor } from '../build/execute.ts';
-import { loadToolchain, requireLock } from '../toolchain/spec.ts';
+import { loadTarget } from '../model/target.ts';
+import { targetFileFor } from '../compile/execute.ts';
+import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import { parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix cache ls [--remote] [--json]

@@ -3,7 +3,7 @@
  * `--help` is answered by the dispatcher (cli.ts) from `help`, before a command parses anything.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 
 export interface Command {
   name: string;

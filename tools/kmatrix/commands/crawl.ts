@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { crawlDebian, type IndexedPackage } from '../crawl/debian.ts';
-import { markUnavailable } from '../crawl/availability.ts';
-import { detectMirrors } from '../crawl/mirror.ts';
-import { stableJson, writeFileAtomic } from '../files/atomic.ts';
-import { arch as archSchema, identifier, type Arch } from '../matrix/names.ts';
-import { loadPolicy, POLICY_FILE } from '../matrix/policy.ts';
-import { KmatrixError } from '../errors.ts';
+import { crawlDebian, type IndexedPackage } from '../distros/debian/archive.ts';
+import { markUnavailable } from '../gen/availability.ts';
+import { detectMirrors } from '../distros/debian/mirrors.ts';
+import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
+import { arch as archSchema, identifier, type Arch } from '../model/names.ts';
+import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix crawl debian [--release R[,R…]] [--arch A[,A…]] [--out FILE]

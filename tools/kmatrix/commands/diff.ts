@@ -1,12 +1,13 @@
 import { join, resolve } from 'node:path';
-import { KmatrixError, renderError } from '../errors.ts';
-import { diffMatrix, renderDiff, type FileChanges } from '../matrix/diff.ts';
+import { KmatrixError, renderError } from '../core/errors.ts';
+import { diffMatrix, renderDiff, type FileChanges } from '../gen/diff.ts';
 import { openArtifactStore } from '../publish/artifact-store.ts';
 import { loadIndex } from '../publish/published-index.ts';
-import { fileChanges, resolveRef, targetsAt } from '../matrix/git-state.ts';
-import { existingTargetFiles } from '../matrix/sync.ts';
-import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
-import { dockerfileOf, loadAllToolchains } from '../toolchain/spec.ts';
+import { isBuildCode } from '../compile/inputs.ts';
+import { fileChanges, resolveRef, targetsAt } from '../gen/git-state.ts';
+import { existingTargetFiles } from '../gen/sync.ts';
+import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
+import { dockerfileOf, loadAllToolchains } from '../model/toolchain.ts';
 import { parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix diff [--base REF | --published LOC] [--json]
@@ -62,13 +63,13 @@ export const diffCommand: Command = {
               remedy: 'fetch the full history (git fetch --unshallow; in GitHub Actions: actions/checkout with fetch-depth: 0)',
             });
           });
-          byRevision.set(revision, await fileChanges(root, commit, after.values(), dockerfiles));
+          byRevision.set(revision, await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode));
         }
         diff = diffMatrix(store.description, before, after, (name) => byRevision.get(index.targets[name]!.revision)!);
       } else {
         const base = values.base ?? 'HEAD';
         const commit = await resolveRef(root, base);
-        diff = diffMatrix(base, await targetsAt(root, commit), after, await fileChanges(root, commit, after.values(), dockerfiles));
+        diff = diffMatrix(base, await targetsAt(root, commit), after, await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode));
       }
       if (values.json) process.stdout.write(`${JSON.stringify(diff, null, 2)}\n`);
       else process.stdout.write(`${renderDiff(diff).join('\n')}\n`);

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { indexedJob } from '../fleet/k8s-job.ts';
 import { planShards } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';
-import { git, resolveRef } from '../matrix/git-state.ts';
+import { git, resolveRef } from '../gen/git-state.ts';
 import { log, parse, wholeNumber, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix dispatch --k8s [--base REF] [--head REF] [--shards N] [options]

@@ -2,17 +2,17 @@ import { cp, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { KmatrixError } from '../errors.ts';
-import { stableJson, writeFileAtomic } from '../files/atomic.ts';
-import { parseWith } from '../files/json.ts';
-import { connectDocker, ensureImage } from '../docker/engine.ts';
-import { runInContainer } from '../build/container.ts';
-import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from '../build/dkms.ts';
-import { loadKernelList, type ListedKernel } from '../kernels/schema.ts';
-import { compareVersions } from '../kernels/version.ts';
-import { debianArch, identifier } from '../matrix/names.ts';
-import { loadPolicy, POLICY_FILE, validPolicy, type Policy } from '../matrix/policy.ts';
-import { loadToolchain, requireLock } from '../toolchain/spec.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
+import { parseWith } from '../core/json-file.ts';
+import { connectDocker, ensureImage } from '../core/docker.ts';
+import { runInContainer } from '../compile/container.ts';
+import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from '../compile/dkms.ts';
+import { loadKernelList, type ListedKernel } from '../model/kernel-list.ts';
+import { compareVersions } from '../model/version.ts';
+import { debianArch, identifier } from '../model/names.ts';
+import { loadPolicy, POLICY_FILE, validPolicy, type Policy } from '../model/policy.ts';
+import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix driver import SOURCE [--name NAME] [--toolchain NAME] [--policy FILE]

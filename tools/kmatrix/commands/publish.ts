@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../errors.ts';
-import { defaultStoreDir, HeaderStore } from '../headers/store.ts';
-import { resolveRef, repositoryUrl, uncommitted } from '../matrix/git-state.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { defaultStoreDir, HeaderStore } from '../packages/store.ts';
+import { resolveRef, repositoryUrl, uncommitted } from '../gen/git-state.ts';
 import { openArtifactStore } from '../publish/artifact-store.ts';
 import { signingKeyFromEnv } from '../publish/module-signature.ts';
 import { builderFromEnv } from '../publish/provenance.ts';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { writeFileAtomic } from '../files/atomic.ts';
-import { KmatrixError } from '../errors.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { collectReport } from '../report/data.ts';
 import { renderHtml, renderMarkdown } from '../report/html.ts';
 import { log, parse, type Command } from './command.ts';

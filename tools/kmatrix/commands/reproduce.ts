@@ -1,12 +1,12 @@
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
-import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../build/execute.ts';
-import { makeCommand, prepareContainer } from '../build/run.ts';
+import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../compile/execute.ts';
+import { makeCommand, prepareContainer } from '../compile/run.ts';
 import { buildRecordSchema, localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord } from '../cache/entries.ts';
 import { compareInputs } from '../cache/explain.ts';
-import { KmatrixError } from '../errors.ts';
-import type { Target } from '../matrix/target.ts';
+import { KmatrixError } from '../core/errors.ts';
+import type { Target } from '../model/target.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix reproduce TARGET [--out DIR] [--verify [--remote]]

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../errors.ts';
-import { arch, identifier, kernelRelease } from '../matrix/names.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { arch, identifier, kernelRelease } from '../model/names.ts';
 import { openArtifactStore } from '../publish/artifact-store.ts';
 import { RequestService } from '../fleet/request.ts';
 import { requestServer } from '../fleet/request-server.ts';

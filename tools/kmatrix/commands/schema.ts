@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { KmatrixError } from '../errors.ts';
-import { writeFileAtomic } from '../files/atomic.ts';
-import { renderSchema, SCHEMA_FILES } from '../matrix/json-schema.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
+import { renderSchema, SCHEMA_FILES } from '../model/json-schema.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix schema [--check]

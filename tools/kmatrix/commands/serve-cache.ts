@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { CacheServer } from '../cache/server.ts';
 import { DirStore } from '../cache/dir-store.ts';
 import { loadTokens } from '../cache/tokens.ts';

@@ -1,7 +1,7 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { text as streamText } from 'node:stream/consumers';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { GITHUB_MAX_OUTPUT_BYTES, planShards, shardTasks } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';

@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
-import { connectDocker } from '../docker/engine.ts';
-import { detectMirrors } from '../crawl/mirror.ts';
-import { KmatrixError } from '../errors.ts';
-import { defaultStoreDir } from '../headers/store.ts';
-import { identifier } from '../matrix/names.ts';
+import { connectDocker } from '../core/docker.ts';
+import { detectMirrors } from '../distros/debian/mirrors.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { defaultStoreDir } from '../packages/store.ts';
+import { identifier } from '../model/names.ts';
 import { buildToolchain } from '../toolchain/build.ts';
-import { loadToolchain } from '../toolchain/spec.ts';
+import { loadToolchain } from '../model/toolchain.ts';
 import { log, parse, type Command } from './command.ts';
 
 const help = `Usage: npx kmatrix toolchain build NAME [--force]

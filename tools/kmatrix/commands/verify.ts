@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { openArtifactStore } from '../publish/artifact-store.ts';
 import { verifyArtifact } from '../publish/verify.ts';
 import { parse, type Command } from './command.ts';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 
 const help = `Usage: npx kmatrix verify ARTIFACT.ko [--store LOC] [--provenance FILE] [--cert FILE] [--require-signature]
 

@@ -2,7 +2,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 
 export async function nxBin(root: string): Promise<string> {
   for (const candidate of ['node_modules/nx/dist/bin/nx.js', 'node_modules/nx/bin/nx.js']) {

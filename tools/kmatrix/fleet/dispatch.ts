@@ -5,7 +5,7 @@
  */
 import { BatchV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KmatrixError } from '../errors.ts';
+import { KmatrixError } from '../core/errors.ts';
 
 export function kubeConfig(file?: string): KubeConfig {
   const kc = new KubeConfig();

@@ -9,11 +9,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { KmatrixError } from '../errors.ts';
-import { withLock } from '../files/lock.ts';
-import { existingTargetFiles } from '../matrix/sync.ts';
-import { isRemoved, loadTargetFile, type Target } from '../matrix/target.ts';
-import { resolveRef, repositoryUrl } from '../matrix/git-state.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { withLock } from '../core/file-lock.ts';
+import { existingTargetFiles } from '../gen/sync.ts';
+import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
+import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
 import type { ArtifactStore } from '../publish/artifact-store.ts';
 import { builderFromEnv } from '../publish/provenance.ts';
 import { publish } from '../publish/publish.ts';

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../files/atomic.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
 
 export const timingsSchema = z.record(z.string(), z.number().nonnegative());
 export type Timings = z.infer<typeof timingsSchema>;

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { sha256 } from '../build/sources.ts';
-import { KmatrixError } from '../errors.ts';
-import { withLock } from '../files/lock.ts';
+import { sha256 } from '../core/hash.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { withLock } from '../core/file-lock.ts';
 
 export type PutResult = 'stored' | 'same' | 'different';
 

@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { KmatrixError } from '../errors.ts';
-import type { HeaderStore } from '../headers/store.ts';
-import type { Target } from '../matrix/target.ts';
+import { KmatrixError } from '../core/errors.ts';
+import type { HeaderStore } from '../packages/store.ts';
+import type { Target } from '../model/target.ts';
 
 const MAGIC = Buffer.from('~Module signature appended~\n');
 /** struct module_signature: algo, hash, id_type, signer_len, key_id_len, pad[3], be32 sig_len. */

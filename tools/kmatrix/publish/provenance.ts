@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import type { BuildRecord } from '../cache/entries.ts';
-import type { Target } from '../matrix/target.ts';
-import { sha256Hex } from '../matrix/names.ts';
+import type { Target } from '../model/target.ts';
+import { sha256Hex } from '../model/names.ts';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';

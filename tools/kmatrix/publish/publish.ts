@@ -9,12 +9,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildRecordSchema, type BuildRecord } from '../cache/entries.ts';
-import { hashTree, sha256 } from '../build/sources.ts';
-import { KmatrixError } from '../errors.ts';
-import type { HeaderStore } from '../headers/store.ts';
-import { existingTargetFiles } from '../matrix/sync.ts';
-import { inParallel } from '../in-parallel.ts';
-import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '../matrix/target.ts';
+import { hashTree, sha256 } from '../core/hash.ts';
+import { KmatrixError } from '../core/errors.ts';
+import type { HeaderStore } from '../packages/store.ts';
+import { existingTargetFiles } from '../gen/sync.ts';
+import { inParallel } from '../core/pool.ts';
+import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '../model/target.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
 import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';

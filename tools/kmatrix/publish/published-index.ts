@@ -6,10 +6,10 @@
  */
 import { z } from 'zod';
 import { buildRecordSchema } from '../cache/entries.ts';
-import { sha256Hex } from '../matrix/names.ts';
-import { targetSchema } from '../matrix/target.ts';
-import { KmatrixError } from '../errors.ts';
-import { parseWith } from '../files/json.ts';
+import { sha256Hex } from '../model/names.ts';
+import { targetSchema } from '../model/target.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { parseWith } from '../core/json-file.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 
 export const INDEX_KEY = 'index.json';

@@ -1,6 +1,6 @@
 /** The artifact store on S3-compatible object storage (see artifact-store.ts for the contract). */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { sha256 } from '../build/sources.ts';
+import { sha256 } from '../core/hash.ts';
 import { isStatus, openS3 } from '../cache/s3-store.ts';
 import { checkKey, type ArtifactStore, type PutResult } from './artifact-store.ts';
 

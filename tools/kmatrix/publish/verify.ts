@@ -4,9 +4,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { sha256 } from '../build/sources.ts';
-import { modinfoField } from '../build/modinfo.ts';
-import { formatIssuePath } from '../files/json.ts';
+import { sha256 } from '../core/hash.ts';
+import { modinfoField } from '../model/modinfo.ts';
+import { formatIssuePath } from '../core/json-file.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { checkSignature, splitSignature } from './module-signature.ts';
 import { statementSchema } from './provenance.ts';

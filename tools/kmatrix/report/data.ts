@@ -7,12 +7,12 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { compareVersions } from '../kernels/version.ts';
-import { existingTargetFiles } from '../matrix/sync.ts';
-import { isRemoved, loadTargetFile, outputDir, type Target } from '../matrix/target.ts';
+import { compareVersions } from '../model/version.ts';
+import { existingTargetFiles } from '../gen/sync.ts';
+import { isRemoved, loadTargetFile, outputDir, type Target } from '../model/target.ts';
 import type { RunSummary } from './run-summary.ts';
-import { readBuildRecord } from '../build/record.ts';
-import { readResult, targetFileSha256 } from '../build/result.ts';
+import { readBuildRecord } from '../model/build-record.ts';
+import { readResult, targetFileSha256 } from '../compile/result.ts';
 import { bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';

@@ -7,10 +7,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../files/atomic.ts';
-import { readBuildRecord } from '../build/record.ts';
-import { readResult, recordResult, type FailureRecord, type Outcome } from '../build/result.ts';
-import { nameParts, outputDir } from '../matrix/target.ts';
+import { writeFileAtomic } from '../core/atomic-file.ts';
+import { readBuildRecord } from '../model/build-record.ts';
+import { readResult, recordResult, type FailureRecord, type Outcome } from '../compile/result.ts';
+import { nameParts, outputDir } from '../model/target.ts';
 import { bootLabel, bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 export interface TargetRun {

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { arch as osArch } from 'node:os';
 import { dirname, join } from 'node:path';
-import { KmatrixError } from '../errors.ts';
-import { stableJson, writeFileAtomic } from '../files/atomic.ts';
-import { withLock } from '../files/lock.ts';
-import { followProgress, imageExists } from '../docker/engine.ts';
-import type { Mirrors } from '../crawl/mirror.ts';
-import { ensureBaseImage } from './base.ts';
-import { crossTriplets, dockerfileOf, lockSchema, type Toolchain, type ToolchainLock } from './spec.ts';
+import { KmatrixError } from '../core/errors.ts';
+import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
+import { withLock } from '../core/file-lock.ts';
+import { followProgress, imageExists } from '../core/docker.ts';
+import type { Mirrors } from '../distros/debian/mirrors.ts';
+import { ensureBaseImage } from '../distros/debian/base-image.ts';
+import { crossTriplets, dockerfileOf, lockSchema, type Toolchain, type ToolchainLock } from '../model/toolchain.ts';
 
 export const CONTEXT_LABEL = 'io.kmatrix.toolchain.context';
 

@@ -1,0 +1,138 @@
+/**
+ * support-matrix.json: the reviewed policy of what we support. Everything `gen` produces follows
+ * from this file and a kernel list, so it is validated strictly (typos fail) before anything is written.
+ */
+import { z } from 'zod';
+import { readJsonFile } from '../core/json-file.ts';
+import { arch, identifier, kernelRelease, moduleName, repoPath } from './names.ts';
+
+const driver = z
+  .object({
+    path: repoPath.describe('Folder with the Kbuild/Makefile, relative to the repository root'),
+    modules: z
+      .array(moduleName)
+      .min(1)
+      .optional()
+      .describe('Module names the build must produce, without .ko; optional for a DKMS driver, whose dkms.conf names them for each kernel (if given, each build checks it against that)'),
+    dkms: z.boolean().optional().describe('The folder is a DKMS source tree: build it as DKMS would, from its dkms.conf (kmatrix driver import sets this)'),
+    smokeTest: repoPath
+      .optional()
+      .describe('Script, relative to the driver folder, that test-driver runs with busybox sh inside the booted kernel once the modules are loaded (exit 0 = the driver works)'),
+  })
+  .strict();
+
+const distro = z
+  .object({
+    toolchain: identifier.describe('Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel\'s compiler and this one\'s does not'),
+    runner: arch.default('x86_64').describe('Architecture of the build machines: x86_64 cross-compiles aarch64; aarch64 builds it natively'),
+    strictCompiler: z
+      .boolean()
+      .default(false)
+      .describe('Fail (instead of warn) when no toolchain has the gcc major the kernel was built with'),
+  })
+  .strict();
+
+/** An upstream version bound such as "6.1" or "6.12.57"; compared with the kernel ABI (6.12.57+deb12). */
+const versionBound = z.string().regex(/^\d+(\.\d+){0,2}$/, 'must be a version like "6.1" or "6.12.57"');
+
+/** A shell-style glob over kernel releases: only `*` and `?` are special. */
+const releasePattern = z
+  .string()
+  .regex(/^[A-Za-z0-9.+~_*?-]+$/, 'must be a kernel release glob: letters, digits, ".", "+", "~", "_", "-", "*", "?"');
+
+const exclusion = z
+  .object({
+    kernelrelease: kernelRelease,
+    reason: z.string().min(1, 'say why the kernel is excluded'),
+  })
+  .strict();
+
+const rule = z
+  .object({
+    driver: identifier,
+    distro: identifier,
+    archs: z.array(arch).min(1),
+    flavours: z.array(identifier).min(1).describe('Debian flavours, e.g. amd64, cloud-amd64, rt-amd64'),
+    kernels: z.array(releasePattern).min(1).describe('Kernel ABI globs, e.g. "6.1.0-*", "6.12.*"'),
+    versions: z
+      .object({
+        from: versionBound.optional().describe('Oldest kernel version included'),
+        below: versionBound.optional().describe('First kernel version no longer included'),
+      })
+      .strict()
+      .optional()
+      .describe('Kernel version range, e.g. { "from": "6.1", "below": "6.13" }'),
+    latest: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Keep only the newest N kernel ABIs (per arch) that match each pattern and that the mirror serves'),
+    exclude: z.array(exclusion).default([]),
+  })
+  .strict();
+
+export const policySchema = z
+  .object({
+    $schema: z.string().optional(),
+    drivers: z.record(identifier, driver),
+    distros: z.record(identifier, distro),
+    matrix: z.array(rule).min(1),
+  })
+  .strict();
+
+export type Policy = z.infer<typeof policySchema>;
+export type MatrixRule = Policy['matrix'][number];
+
+export const POLICY_FILE = 'support-matrix.json';
+
+/**
+ * Named rules across fields. They run on the raw JSON (defensively) rather than as a zod refinement,
+ * because zod skips refinements once any field is invalid, and a user should see every problem at once.
+ */
+export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const policy = obj(raw);
+  const drivers = obj(policy?.drivers) ?? {};
+  const distros = obj(policy?.distros) ?? {};
+  const rules = Array.isArray(policy?.matrix) ? policy.matrix : [];
+  for (const [name, d] of Object.entries(drivers)) {
+    const driver = obj(d);
+    if (driver && driver.modules === undefined && driver.dkms !== true) {
+      out.push({ path: ['drivers', name, 'modules'], message: 'is required (only a DKMS driver, "dkms": true, may leave it to its dkms.conf). List the module names the build produces, without .ko' });
+    }
+  }
+  rules.forEach((r: unknown, i: number) => {
+    const rule = obj(r);
+    if (typeof rule?.driver === 'string' && !(rule.driver in drivers)) {
+      out.push({ path: ['matrix', i, 'driver'], message: `unknown driver "${rule.driver}". Declare it under "drivers" (known: ${Object.keys(drivers).join(', ') || 'none'})` });
+    }
+    if (typeof rule?.distro === 'string' && !(rule.distro in distros)) {
+      out.push({ path: ['matrix', i, 'distro'], message: `unknown distro "${rule.distro}". Declare it under "distros" (known: ${Object.keys(distros).join(', ') || 'none'})` });
+    }
+  });
+  return out;
+}
+
+/** The whole policy schema: fields, then the named cross-field rules. */
+export const validPolicy = z.unknown().transform((raw, ctx) => {
+  const parsed = policySchema.safeParse(raw);
+  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
+  for (const p of crossFieldProblems(raw)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  return parsed.success ? parsed.data : z.NEVER;
+});
+
+export async function loadPolicy(file: string): Promise<Policy> {
+  return readJsonFile(validPolicy, file, {
+    stage: 'policy',
+    what: 'support-matrix policy',
+    remedy: `fix the fields listed above in ${file}; nothing was written`,
+  });
+}
+
+/** Glob match for kernel releases (`*` any run, `?` one character); the whole string must match. */
+export function matchesRelease(pattern: string, release: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+~]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return re.test(release);
+}

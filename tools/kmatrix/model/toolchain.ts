@@ -1,0 +1,114 @@
+/**
+ * toolchains/<name>/: a Dockerfile, toolchain.json (what it is for) and toolchain.lock.json (the
+ * manifest digest it was pushed as). Builds run the image by that digest, never by tag.
+ */
+import { z } from 'zod';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { readJsonFile } from '../core/json-file.ts';
+import { arch, identifier, type Arch } from './names.ts';
+import { KmatrixError } from '../core/errors.ts';
+
+export const toolchainSchema = z
+  .object({
+    $schema: z.string().optional(),
+    distro: identifier.describe('The distro whose kernels this toolchain builds'),
+    base: z
+      .object({
+        release: identifier.describe('Debian release debootstrapped for the base image, e.g. bookworm'),
+      })
+      .strict(),
+    dockerfile: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be a file in a folder under toolchains/, e.g. "_shared/debian.Dockerfile"')
+      .optional()
+      .describe('Dockerfile relative to toolchains/ (default: <name>/Dockerfile); it gets build args BASE, GCC and CROSS_TRIPLETS'),
+    gcc: z.string().regex(/^\d+$/, 'must be the gcc major version, e.g. "12"'),
+    hostArch: arch.describe('The architecture the image runs on'),
+    targetArchs: z.array(arch).min(1).describe('Architectures it can build modules for'),
+  })
+  .strict();
+export type ToolchainSpec = z.infer<typeof toolchainSchema>;
+
+export const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
+
+export const lockSchema = z
+  .object({
+    repository: z.string().min(1).describe('Where the image was pushed, e.g. 127.0.0.1:5000/kmatrix/debian-bookworm'),
+    digest: digest.describe('The pushed manifest digest; builds run <repository>@<digest>'),
+    contextSha256: z.string().regex(/^[0-9a-f]{64}$/).describe('Hash of the Dockerfile and toolchain.json it was built from'),
+  })
+  .strict();
+export type ToolchainLock = z.infer<typeof lockSchema>;
+
+export interface Toolchain {
+  name: string;
+  dir: string;
+  spec: ToolchainSpec;
+  lock: ToolchainLock | undefined;
+}
+
+export function toolchainDir(root: string, name: string): string {
+  return join(root, 'toolchains', name);
+}
+
+/** The Dockerfile a toolchain builds from, relative to toolchains/. */
+export function dockerfileOf(name: string, spec: ToolchainSpec): string {
+  return spec.dockerfile ?? `${name}/Dockerfile`;
+}
+
+/** GNU triplets of the architectures a toolchain cross-compiles for. */
+export const gnuTriplet: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
+
+export function crossTriplets(spec: ToolchainSpec): string[] {
+  return spec.targetArchs.filter((a) => a !== spec.hostArch).map((a) => gnuTriplet[a]);
+}
+
+export async function loadToolchain(root: string, name: string): Promise<Toolchain> {
+  const dir = toolchainDir(root, name);
+  if (!existsSync(join(dir, 'toolchain.json'))) {
+    throw new KmatrixError(`no toolchain "${name}" (missing ${join('toolchains', name, 'toolchain.json')})`, {
+      stage: 'toolchain',
+      remedy: `create toolchains/${name}/ with a Dockerfile and toolchain.json (see toolchains/debian-bookworm/)`,
+    });
+  }
+  const spec = await readJsonFile(toolchainSchema, join(dir, 'toolchain.json'), {
+    stage: 'toolchain',
+    what: 'toolchain description',
+    remedy: 'fix the fields listed above',
+  });
+  const lockFile = join(dir, 'toolchain.lock.json');
+  const lock = existsSync(lockFile)
+    ? await readJsonFile(lockSchema, lockFile, {
+        stage: 'toolchain',
+        what: 'toolchain lock',
+        remedy: `rebuild it with \`npx kmatrix toolchain build ${name}\``,
+      })
+    : undefined;
+  return { name, dir, spec, lock };
+}
+
+/** Every toolchains/<name>/ with a toolchain.json (folders starting with "_" hold shared files). */
+export async function loadAllToolchains(root: string): Promise<Toolchain[]> {
+  let names: string[] = [];
+  try {
+    names = (await readdir(join(root, 'toolchains'), { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !e.name.startsWith('_') && existsSync(join(root, 'toolchains', e.name, 'toolchain.json')))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    // no toolchains/ at all: the policy check names the missing one
+  }
+  return Promise.all(names.map((n) => loadToolchain(root, n)));
+}
+
+export function requireLock(t: Toolchain): ToolchainLock {
+  if (!t.lock) {
+    throw new KmatrixError(`toolchain "${t.name}" has not been built and pinned yet`, {
+      stage: 'toolchain',
+      remedy: `run \`npx kmatrix toolchain build ${t.name}\` (it writes toolchains/${t.name}/toolchain.lock.json)`,
+    });
+  }
+  return t.lock;
+}
