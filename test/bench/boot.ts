@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadGuestLock, busyboxOf } from '../../tools/kmatrix/boot/guest.ts';
+import { familyOfHeaders } from '../../tools/kmatrix/distros/registry.ts';
 import { bootableKernel, guestBusybox } from '../../tools/kmatrix/boot/kernel-image.ts';
 import { bareGuest } from '../../tools/kmatrix/boot/initramfs.ts';
 import { DONE_MARKER, qemuArgs, runGuest } from '../../tools/kmatrix/boot/qemu.ts';
@@ -46,7 +47,7 @@ async function bareBoots(targets: Target[], parallel: number, store: HeaderStore
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-bench-boot-'));
   try {
     const prepared = await Promise.all(targets.map(async (t, i) => {
-      const kernel = await bootableKernel(store, t.kernel.image!, t.kernelrelease, t.arch);
+      const kernel = await bootableKernel(store, t.kernel.image!, familyOfHeaders(t.headers).kernelImageFile(t.kernelrelease), t.arch);
       const initrd = join(dir, `${i}.cpio`);
       const busybox = await guestBusybox(store, busyboxOf(lock, t.arch));
       await writeFile(initrd, bareGuest(busybox, DONE_MARKER));

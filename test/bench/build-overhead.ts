@@ -33,7 +33,7 @@ export interface BuildOverhead {
 
 const FULL_BOOKWORM_AMD64 = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
   matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64', 'cloud-amd64', 'rt-amd64'], kernels: ['6.1.0-*', '6.12.*'] }],
 };
 

@@ -38,7 +38,7 @@ export function syntheticKernelList(kernels: number): { debian: unknown[] } {
 
 export const syntheticPolicy = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
   matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64', 'aarch64'], flavours: ['amd64', 'arm64'], kernels: ['6.1.0-*'] }],
 };
 

@@ -88,7 +88,7 @@ test('a malformed kernel list is rejected with its path and leaves targets/ as i
   assert.equal(r.exitCode, 1);
   assert.match(r.stderr, /kernels\/debian-bookworm-x86_64\.json: debian\[1\]\.kmatrix\.packages\[0\]\.sha256: must be 64 lower-case hex digits/);
   assert.match(r.stderr, /kernels\/debian-bookworm-x86_64\.json: debian\[2\]\.kmatrix\.arch/);
-  assert.match(r.stderr, /npx kmatrix crawl debian/);
+  assert.match(r.stderr, /npx kmatrix crawl/);
 
   await ws.write('kernels/debian-bookworm-x86_64.json', '{ "debian": [ ');
   const r2 = await ws.kmatrix(['gen']);

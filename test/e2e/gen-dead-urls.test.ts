@@ -52,7 +52,7 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   t.after(() => ws.remove());
   await ws.write('support-matrix.json', JSON.stringify({
     drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-    distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
     matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] }],
   }));
   expectOk(await ws.kmatrix(['crawl', 'debian', '--release', 'bookworm', '--arch', 'x86_64', '--out', 'crawled.json']), 'crawl');

@@ -62,7 +62,7 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
   t.after(() => ws.remove());
   await ws.write('policy.json', JSON.stringify({
     drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'], smokeTest: 'smoke-test.sh' } },
-    distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
     matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'], latest: 1 }],
   }));
   await preparePipeline(ws, join(ws.dir, 'policy.json'));

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DirArtifactStore, openArtifactStore } from '../../tools/kmatrix/publish/artifact-store.ts';
+import { DirArtifactStore } from '../../tools/kmatrix/publish/artifact-store.ts';
+import { openArtifactStore } from '../../tools/kmatrix/publish/open-artifact-store.ts';
 
 async function store(t: { after(fn: () => Promise<void>): void }): Promise<{ dir: string; s: DirArtifactStore }> {
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-artifacts-'));

@@ -2,11 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
-import { crawlerDistro, listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
+import { crawlerDistro, kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
+import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
 import { debianCandidates, debianKernel, debianRelease } from '../../tools/kmatrix/distros/debian/crawler-entry.ts';
 
 const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
+// The Debian family reads crawler entries with this machine's mirrors: these, for the tests.
+process.env.KMATRIX_DEBIAN_MIRROR = mirrors.archive;
+process.env.KMATRIX_DEBIAN_SECURITY_MIRROR = mirrors.security;
+/** The policy names each release debian-<codename>, as today's support-matrix.json does. */
+const distroOf = (family: string, release: string) => `${family}-${release}`;
 const fixture = (f: string) => kernelList.parse(JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')));
 
 test('the 2022 format (display-name keys, integer kernelversion) and the current one both parse', () => {
@@ -66,15 +71,14 @@ test('the Debian release comes from backport/security markers, else from the ser
   assert.equal(debianRelease('5.19.0-2', '5.19.11-1'), undefined); // unstable only
 });
 
-test('other distros are counted and reported, kernelconfigdata entries are reported as unbuildable', () => {
-  const r = listedKernels(fixture('x86_64-sample.json'), mirrors);
+test('other distros are counted and reported, kernelconfigdata entries are reported as unbuildable', async () => {
+  const r = await listedKernels(fixture('x86_64-sample.json'), distroOf);
   assert.equal(r.unsupported.get('ol'), 15); // Oracle6 + Oracle7 + Oracle8
   assert.ok(r.unusable.some((u) => u.what === 'Minikube 4.19.202' && /kernelconfigdata/.test(u.why)));
   assert.ok(r.kernels.every((k) => k.kmatrix.distro.startsWith('debian-')));
 });
 
-test('one odd Debian entry (a malformed %-escape in a header URL) is reported, and the others still read', () => {
-  const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
+test('one odd Debian entry (a malformed %-escape in a header URL) is reported, and the others still read', async () => {
   const good = {
     kernelversion: '1',
     kernelrelease: '6.1.0-47-amd64',
@@ -82,7 +86,7 @@ test('one odd Debian entry (a malformed %-escape in a header URL) is reported, a
     headers: ['linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb', 'linux-headers-6.1.0-47-common_6.1.170-3_all.deb', 'linux-kbuild-6.1_6.1.170-3_amd64.deb'].map((f) => `http://deb.example/debian/pool/main/l/linux/${f}`),
   };
   const odd = { ...good, kernelrelease: '6.1.0-48-amd64', headers: ['http://deb.example/debian/pool/main/l/linux/linux-headers-6.1.0-48-amd64_6.1.171-1_amd64%zz.deb'] };
-  const listed = listedKernels({ 'list.json#debian': [odd, good] } as never, mirrors);
+  const listed = await listedKernels({ 'list.json#debian': [odd, good] } as never, distroOf);
   assert.deepEqual(listed.kernels.map((k) => k.kernelrelease), ['6.1.0-47-amd64']);
   assert.deepEqual(listed.unusable, [{ what: 'debian 6.1.0-48-amd64', distro: 'debian', why: 'cannot read its header URLs: URI malformed' }]);
 });

@@ -13,7 +13,7 @@ import { modinfoField } from '../../tools/kmatrix/model/modinfo.ts';
 
 const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
 const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://m.invalid/debian-security' })), 'debian-bookworm', 'x86_64');
-const list = listedKernels({ debian: kernels }, undefined).kernels;
+const list = (await listedKernels({ debian: kernels }, (family, release) => `${family}-${release}`)).kernels;
 
 const lock: ToolchainLock = { repository: '127.0.0.1:5000/kmatrix/debian-bookworm', digest: `sha256:${'a'.repeat(64)}`, contextSha256: 'b'.repeat(64) };
 const toolchain: Toolchain = {
@@ -27,7 +27,7 @@ const toolchains = new Map([['debian-bookworm', { toolchain, lock }]]);
 function policy(rule: Record<string, unknown> = {}): Policy {
   return policySchema.parse({
     drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-    distros: { 'debian-bookworm': { toolchain: 'debian-bookworm' } },
+    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
     matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64', 'cloud-amd64'], kernels: ['6.1.0-*', '6.12.*'], ...rule }],
   });
 }
@@ -119,7 +119,7 @@ test('skipped kernels: each reason once with a count, every entry with --verbose
   assert.deepEqual(lines, [
     'skipped 6 entries (a--debian-bookworm--6.1.0-1-amd64--x86_64, a--debian-bookworm--6.1.0-2-amd64--x86_64, a--debian-bookworm--6.1.0-3-amd64--x86_64, and 3 more): no mirror serves its header packages (HTTP 400)',
     'skipped minikube 5.10.57 ×2: unbuildable yet: kernelconfigdata only',
-    'skipped 7 ubuntu kernels: no toolchain for ubuntu (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)',
+    'skipped 7 ubuntu kernels: no distro family of kmatrix reads ubuntu kernels (it has: debian; a family is a folder under tools/kmatrix/distros/)',
     'skipped per distro: ubuntu 7, debian-bookworm 5, minikube 1 (--verbose lists every entry)',
   ]);
   const verbose = renderSkipped(skipped, new Map(), true);

@@ -10,6 +10,7 @@ import { genCommand } from './commands/gen.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
 import { buildCommand } from './commands/build.ts';
 import { schemaCommand } from './commands/schema.ts';
+import { policyCommand } from './commands/policy.ts';
 import { diffCommand } from './commands/diff.ts';
 import { serveCacheCommand } from './commands/serve-cache.ts';
 import { cacheCommand } from './commands/cache.ts';
@@ -23,7 +24,7 @@ import { shardCommand } from './commands/shard.ts';
 import { dispatchCommand } from './commands/dispatch.ts';
 import { requestCommand, serveRequestsCommand } from './commands/request.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, dispatchCommand, publishCommand, verifyCommand, requestCommand, serveRequestsCommand, serveCacheCommand, cacheCommand, schemaCommand];
+const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, dispatchCommand, publishCommand, verifyCommand, requestCommand, serveRequestsCommand, serveCacheCommand, cacheCommand, schemaCommand, policyCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

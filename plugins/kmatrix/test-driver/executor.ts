@@ -6,11 +6,7 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { enableCompileCache } from 'node:module';
 import { join } from 'node:path';
-
-export interface TestDriverOptions {
-  /** Hard limit for the guest, in seconds */
-  timeout?: number;
-}
+import type { TestDriverOptions } from './task.ts';
 
 export default async function testDriver(options: TestDriverOptions, context: ExecutorContext): Promise<{ success: boolean }> {
   enableCompileCache(join(context.root, '.nx', 'node-compile-cache'));

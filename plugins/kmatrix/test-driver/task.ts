@@ -12,7 +12,11 @@ import { writeFileAtomic } from '../../../tools/kmatrix/core/atomic-file.ts';
 import { defaultStoreDir, HeaderStore } from '../../../tools/kmatrix/packages/store.ts';
 import { loadTarget, nameParts } from '../../../tools/kmatrix/model/target.ts';
 import type { TaskOutput } from '../build-driver/task.ts';
-import type { TestDriverOptions } from './executor.ts';
+
+export interface TestDriverOptions {
+  /** Hard limit for the guest, in seconds */
+  timeout?: number;
+}
 
 export async function runBootTask(root: string, projectRoot: string, options: TestDriverOptions, out: TaskOutput): Promise<boolean> {
   const file = join(root, projectRoot, 'target.json');

@@ -1,7 +1,7 @@
 /**
  * The kernel a target's module was built for, ready for `qemu -kernel`: taken from the verified
- * linux-image .deb in the store (only /boot/vmlinuz; the modules that make up most of the package
- * are never unpacked) and kept under <store>/boot/<sha256 of the .deb>/.
+ * kernel image package in the store (only the kernel file; the modules that make up most of the
+ * package are never unpacked) and kept under <store>/boot/<sha256 of the .deb>/.
  *
  * x86_64: an emulated CPU spends ~6 s decompressing a bzImage before the kernel's first line, more
  * than the whole test after it. The bzImage header says where its compressed vmlinux is; we
@@ -14,8 +14,8 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { KmatrixError } from '../core/errors.ts';
 import type { HeaderStore } from '../packages/store.ts';
+import { packageMember } from '../packages/member.ts';
 import type { ImagePackage } from '../model/kernel-list.ts';
 import type { Arch } from '../model/names.ts';
 
@@ -23,25 +23,6 @@ export interface BootableKernel {
   path: string;
   /** How QEMU will enter it. */
   format: 'pvh-elf' | 'bzImage' | 'arm64-image';
-}
-
-/** One member of a .deb's data archive, as bytes (dpkg-deb | tar, streamed, never unpacked to disk). */
-export async function debMember(deb: string, member: string, what: string): Promise<Buffer> {
-  const { execa } = await import('execa');
-  try {
-    const { stdout } = await execa('dpkg-deb', ['--fsys-tarfile', deb], { encoding: 'buffer', buffer: false }).pipe('tar', ['-xO', member], {
-      encoding: 'buffer',
-      maxBuffer: 512 * 1024 * 1024,
-    });
-    return Buffer.from(stdout);
-  } catch (error) {
-    const missing = (error as { code?: string }).code === 'ENOENT';
-    throw new KmatrixError(missing ? '`dpkg-deb` or `tar` is not installed' : `${what} has no ${member}`, {
-      stage: 'boot',
-      cause: error,
-      remedy: missing ? 'install them: apt-get install -y dpkg tar' : `the package is not the kernel image gen recorded; delete ${deb} and run again`,
-    });
-  }
 }
 
 /** Where a bzImage keeps its compressed vmlinux (boot protocol ≥ 2.08), or undefined. */
@@ -100,7 +81,8 @@ async function prepare(vmlinuz: Buffer, arch: Arch): Promise<{ data: Buffer; for
   return { data: vmlinuz, format: 'bzImage' };
 }
 
-export async function bootableKernel(store: HeaderStore, image: ImagePackage, kernelrelease: string, arch: Arch): Promise<BootableKernel> {
+/** `file` is the kernel's path inside the image package (its distro family says where). */
+export async function bootableKernel(store: HeaderStore, image: ImagePackage, file: string, arch: Arch): Promise<BootableKernel> {
   const dir = join(store.dir, 'boot', image.sha256);
   const done = join(dir, 'kernel.json');
   if (existsSync(done)) {
@@ -108,7 +90,7 @@ export async function bootableKernel(store: HeaderStore, image: ImagePackage, ke
     return { path: join(dir, 'kernel'), format };
   }
   const deb = await store.package(image);
-  const vmlinuz = await debMember(deb, `./boot/vmlinuz-${kernelrelease}`, `${image.name} ${image.version}`);
+  const vmlinuz = await packageMember(deb, file, `${image.name} ${image.version}`);
   const { data, format } = await prepare(vmlinuz, arch);
   // All or nothing: a folder appears complete under its final name, or not at all.
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -125,12 +107,12 @@ export async function bootableKernel(store: HeaderStore, image: ImagePackage, ke
   return { path: join(dir, 'kernel'), format };
 }
 
-/** The guest's static busybox, from its verified .deb, kept beside the kernels. */
+/** The guest's static busybox, from its verified package, kept beside the kernels. */
 export async function guestBusybox(store: HeaderStore, pkg: ImagePackage): Promise<Buffer> {
   const file = join(store.dir, 'boot', pkg.sha256, 'busybox');
   if (existsSync(file)) return readFile(file);
   const deb = await store.package(pkg);
-  const data = await debMember(deb, './bin/busybox', `${pkg.name} ${pkg.version}`);
+  const data = await packageMember(deb, 'bin/busybox', `${pkg.name} ${pkg.version}`);
   await mkdir(join(store.dir, 'boot', pkg.sha256), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await writeFile(tmp, data, { mode: 0o755 });

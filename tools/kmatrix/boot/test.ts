@@ -18,6 +18,7 @@ import { bootOutputDir, type BootResult } from './result.ts';
 import { busyboxOf, type GuestLock } from './guest.ts';
 import { GUEST_MODULES, GUEST_SMOKE, initScript } from './init-script.ts';
 import { bareGuest, writeInitramfs, type InitramfsEntry } from './initramfs.ts';
+import { familyOfHeaders } from '../distros/registry.ts';
 import { bootableKernel, guestBusybox, type BootableKernel } from './kernel-image.ts';
 import { BOOTED_MARKER, DONE_MARKER, qemuArgs, qemuVersion, runGuest, type Accel, type GuestRun } from './qemu.ts';
 import { chooseAccel, demoteKvm } from './accel.ts';
@@ -140,7 +141,7 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   }
   const qemu = await qemuVersion(target.arch);
   log(`preparing ${image.name} ${image.version}`);
-  const kernel = await bootableKernel(options.store, image, target.kernelrelease, target.arch);
+  const kernel = await bootableKernel(options.store, image, familyOfHeaders(target.headers).kernelImageFile(target.kernelrelease), target.arch);
   const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
   const files = await guestFiles(root, target, moduleNames, modulesDir, busybox, initScript(moduleNames, Boolean(target.driver.smokeTest)));
   const initramfs = writeInitramfs(files);

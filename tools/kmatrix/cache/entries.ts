@@ -13,8 +13,6 @@ import { tarMembers } from './archive.ts';
 
 import { buildRecordSchema, type BuildRecord } from '../model/build-record.ts';
 
-// build.json's schema is the build's; cache inspection re-exports it for its callers.
-export { buildRecordSchema, type BuildRecord };
 
 export interface Entry {
   hash: string;

@@ -8,7 +8,7 @@ import { hashTree } from '../core/hash.ts';
 import { makeCommand } from '../compile/run.ts';
 import type { Target } from '../model/target.ts';
 import type { ToolchainLock } from '../model/toolchain.ts';
-import type { BuildRecord } from './entries.ts';
+import type { BuildRecord } from '../model/build-record.ts';
 
 export interface Difference {
   input: 'headers' | 'toolchain' | 'flags' | 'source';

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
-import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord, type Entry } from '../cache/entries.ts';
+import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type Entry } from '../cache/entries.ts';
+import type { BuildRecord } from '../model/build-record.ts';
 import { compareInputs, currentInputs } from '../cache/explain.ts';
 import { loadTarget } from '../model/target.ts';
 import { targetFileFor } from '../compile/execute.ts';

@@ -1,36 +1,32 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { crawlDebian, type IndexedPackage } from '../distros/debian/archive.ts';
-import { markUnavailable } from '../gen/availability.ts';
-import { detectMirrors } from '../distros/debian/mirrors.ts';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
-import { arch as archSchema, identifier, type Arch } from '../model/names.ts';
-import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
 import { KmatrixError } from '../core/errors.ts';
+import { arch as archSchema, identifier, type Arch } from '../model/names.ts';
+import { POLICY_FILE } from '../model/policy.ts';
+import { FAMILIES, familyNames } from '../distros/registry.ts';
+import { crawl, crawlJobs } from '../gen/crawl.ts';
 import { log, parse, type Command } from './command.ts';
 
-const help = `Usage: npx kmatrix crawl debian [--release R[,R…]] [--arch A[,A…]] [--out FILE]
+const help = `Usage: npx kmatrix crawl [FAMILY [--release R[,R…]]] [--arch A[,A…]] [--out FILE] [--no-check]
 
-Reads the Debian archive's Packages indexes over HTTP (<release>, <release>-updates,
-<release>-security; main) and writes, per release and arch, the kernel list in
-kernel-crawler's JSON shape:
-  { "debian": [ { kernelversion, kernelrelease, target, headers: [urls], kmatrix: {...} } ] }
-where kmatrix.packages names each header package a build needs (flavour, -common,
-linux-kbuild — for arm64 kernels both the amd64 kbuild used to cross-compile and the
-arm64 one for native runners) with its SHA256 and size from the index, and kmatrix.gcc
-the compiler the kernel was built with. No .deb is downloaded.
+Reads a distro family's archive indexes over HTTP and writes, per distro and arch, the
+kernel list in kernel-crawler's JSON shape:
+  { "<family>": [ { kernelversion, kernelrelease, target, headers: [urls], kmatrix: {...} } ] }
+where kmatrix.packages names each header package a build needs with its SHA256 and size
+from the index, and kmatrix.gcc the compiler the kernel was built with. No package is
+downloaded.
 
-By default it crawls what ${POLICY_FILE} needs: every debian-<release> under "distros",
-for every arch a matrix rule names.
+By default it crawls every distro of ${POLICY_FILE} (each through its "family" and
+"release"), for every arch a matrix rule names, into kernels/<distro>-<arch>.json.
+FAMILY limits it to that family's distros; with --release, it crawls those releases of
+the family whether the policy names them or not.
 
-The mirror is the one in /etc/apt/sources.list.d/ (override: KMATRIX_DEBIAN_MIRROR,
-KMATRIX_DEBIAN_SECURITY_MIRROR).
+Families:
+${FAMILIES.map((f) => `  ${f.name.padEnd(8)}${f.crawlHelp.replace(/\n/g, '\n          ')}`).join('\n')}
 
 Options:
-  --release LIST  Debian releases, e.g. bullseye,bookworm,trixie
+  --release LIST  releases of FAMILY, e.g. bullseye,bookworm,trixie
   --arch LIST     x86_64, aarch64
-  --out FILE      where to write, for a single release and arch ("-" = stdout);
-                  default: kernels/debian-<release>-<arch>.json
+  --out FILE      where to write, for a single distro and arch ("-" = stdout)
   --no-check      do not HEAD each package URL (by default packages the index lists
                   but the mirror does not serve are recorded in kmatrix.unavailable,
                   and gen reports those kernels instead of generating failing targets)
@@ -44,14 +40,6 @@ function list<T>(value: string, schema: { safeParse(v: unknown): { success: bool
   });
 }
 
-async function fromPolicy(): Promise<{ releases: string[]; archs: Arch[] }> {
-  if (!existsSync(POLICY_FILE)) return { releases: ['bookworm'], archs: ['x86_64'] };
-  const policy = await loadPolicy(POLICY_FILE);
-  const releases = Object.keys(policy.distros).filter((d) => d.startsWith('debian-')).map((d) => d.slice('debian-'.length));
-  const archs = [...new Set(policy.matrix.flatMap((r) => r.archs))];
-  return { releases, archs };
-}
-
 export const crawlCommand: Command = {
   name: 'crawl',
   summary: 'list the kernels a distro archive offers, with header package digests',
@@ -63,33 +51,30 @@ export const crawlCommand: Command = {
       out: { type: 'string' },
       check: { type: 'boolean', default: true },
     }, true);
-    if (positionals.length !== 1 || positionals[0] !== 'debian') {
-      throw new KmatrixError(`crawl needs the source to crawl: \`debian\`${positionals.length ? ` (got: ${positionals.join(' ')})` : ''}`, {
+    if (positionals.length > 1 || (positionals[0] !== undefined && !familyNames().includes(positionals[0]))) {
+      throw new KmatrixError(`crawl takes at most one distro family (${familyNames().join(', ')}); got: ${positionals.join(' ')}`, {
         stage: 'usage',
-        remedy: 'run `npx kmatrix crawl debian`; see `npx kmatrix crawl --help`',
+        remedy: 'run `npx kmatrix crawl` for every distro of the policy; see `npx kmatrix crawl --help`',
       });
     }
-    const defaults = await fromPolicy();
-    const releases = values.release ? list<string>(values.release, identifier, '--release') : defaults.releases;
-    const archs = values.arch ? list<Arch>(values.arch, archSchema, '--arch') : defaults.archs;
-    if (values.out && releases.length * archs.length !== 1) {
-      throw new KmatrixError('--out takes one release and one arch', { stage: 'usage', remedy: 'drop --out to write kernels/debian-<release>-<arch>.json for each' });
+    const jobs = await crawlJobs(POLICY_FILE, {
+      ...(positionals[0] ? { family: positionals[0] } : {}),
+      ...(values.release ? { releases: list<string>(values.release, identifier, '--release') } : {}),
+      ...(values.arch ? { archs: list<Arch>(values.arch, archSchema, '--arch') } : {}),
+    });
+    if (values.out && jobs.length !== 1) {
+      throw new KmatrixError(`--out takes one distro and one arch (this crawl has ${jobs.length})`, { stage: 'usage', remedy: 'drop --out to write kernels/<distro>-<arch>.json for each' });
     }
-    const mirrors = await detectMirrors();
-    const cache = new Map<string, Promise<IndexedPackage[]>>();
-    for (const release of releases) {
-      for (const arch of archs) {
-        const kernels = await crawlDebian(mirrors, release, arch, log, cache);
-        if (values.check) await markUnavailable(kernels, log);
-        const text = stableJson({ debian: kernels });
-        const out = values.out ?? join('kernels', `debian-${release}-${arch}.json`);
-        if (out === '-') process.stdout.write(text);
-        else {
-          await writeFileAtomic(out, text);
-          log(`wrote ${kernels.length} kernels (${new Set(kernels.map((k) => k.kmatrix?.abi)).size} ABIs) to ${out}`);
-        }
+    await crawl(jobs, values.check, log, async (job, list) => {
+      const text = stableJson(list);
+      const out = values.out ?? job.file;
+      if (out === '-') process.stdout.write(text);
+      else {
+        await writeFileAtomic(out, text);
+        const kernels = Object.values(list).flat();
+        log(`wrote ${kernels.length} kernels (${new Set(kernels.map((k) => k.kmatrix?.abi)).size} ABIs) to ${out}`);
       }
-    }
+    });
     return 0;
   },
 };

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { KmatrixError, renderError } from '../core/errors.ts';
 import { diffMatrix, renderDiff, type FileChanges } from '../gen/diff.ts';
-import { openArtifactStore } from '../publish/artifact-store.ts';
+import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { loadIndex } from '../publish/published-index.ts';
 import { isBuildCode } from '../compile/inputs.ts';
 import { fileChanges, resolveRef, targetsAt } from '../gen/git-state.ts';

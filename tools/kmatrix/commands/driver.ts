@@ -10,7 +10,8 @@ import { runInContainer } from '../compile/container.ts';
 import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from '../compile/dkms.ts';
 import { loadKernelList, type ListedKernel } from '../model/kernel-list.ts';
 import { compareVersions } from '../model/version.ts';
-import { debianArch, identifier } from '../model/names.ts';
+import { identifier } from '../model/names.ts';
+import { familyNamed, familyNames } from '../distros/registry.ts';
 import { loadPolicy, POLICY_FILE, validPolicy, type Policy } from '../model/policy.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import { log, parse, type Command } from './command.ts';
@@ -100,13 +101,13 @@ async function suggestedRule(root: string, policy: Policy, driver: string): Prom
     const list = await loadKernelList(join(root, 'kernels', f)).catch(() => undefined);
     for (const e of Object.values(list ?? {}).flat()) if (e.kmatrix) listed.push({ kernelrelease: e.kernelrelease, kmatrix: e.kmatrix });
   }
-  for (const distro of Object.keys(policy.distros)) {
+  for (const [distro, { family }] of Object.entries(policy.distros)) {
     const ofDistro = listed.filter((k) => k.kmatrix.distro === distro);
     const arch = ofDistro.some((k) => k.kmatrix.arch === 'x86_64') ? 'x86_64' : ofDistro[0]?.kmatrix.arch;
     // Kernels whose packages the mirror serves: a rule that selects only a mirror gap builds nothing.
     const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch && !k.kmatrix.unavailable?.length);
-    // The plain flavour (named like the arch: amd64, arm64) when there is one, not rt or cloud.
-    const plain = ofArch.filter((k) => k.kmatrix.flavour === debianArch[k.kmatrix.arch]);
+    // The family's plain flavour when there is one (Debian's amd64, not rt or cloud).
+    const plain = ofArch.filter((k) => k.kmatrix.flavour === familyNamed(family).plainFlavour(k.kmatrix.arch));
     const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) => compareVersions(a.kmatrix.abi, b.kmatrix.abi));
     const newest = candidates.at(-1);
     if (!newest) continue;
@@ -125,7 +126,7 @@ export const driverCommand: Command = {
     const { values, positionals } = parse('driver', argv, { name: { type: 'string' }, toolchain: { type: 'string' }, policy: { type: 'string', default: POLICY_FILE } }, true);
     if (positionals[0] !== 'import' || positionals.length !== 2) throw new KmatrixError('usage: kmatrix driver import SOURCE', { stage: 'usage', remedy: 'see `npx kmatrix driver --help`' });
     const root = resolve('.');
-    const policy = await loadPolicy(values.policy);
+    const policy = await loadPolicy(values.policy, familyNames());
     const toolchain = values.toolchain ?? Object.values(policy.distros)[0]?.toolchain;
     if (!toolchain) throw new KmatrixError('the policy has no distro, so no toolchain to evaluate dkms.conf in', { stage: 'usage', remedy: 'pass --toolchain NAME' });
     const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-dkms-'));
@@ -146,7 +147,7 @@ export const driverCommand: Command = {
       // Validate the new policy before anything is written; then the folder, then the policy.
       const raw = JSON.parse(await readFile(values.policy, 'utf8')) as { drivers: Record<string, unknown> };
       raw.drivers[name] = { path: `drivers/${name}`, dkms: true };
-      parseWith(validPolicy, raw, { file: values.policy, stage: 'policy', what: 'support-matrix policy', remedy: 'this is a bug in driver import; nothing was written' });
+      parseWith(validPolicy(familyNames()), raw, { file: values.policy, stage: 'policy', what: 'support-matrix policy', remedy: 'this is a bug in driver import; nothing was written' });
       const staging = join(root, 'drivers', `.${name}.import-${process.pid}`);
       await cp(tree, staging, { recursive: true });
       await rename(staging, dest).catch(async (error) => {
@@ -157,7 +158,7 @@ export const driverCommand: Command = {
       log(`imported ${packageName} as drivers/${name} (dkms.conf evaluated in ${toolchain})`);
       log(`modules without a kernel's configuration: ${modules.join(', ') || '(none)'}; each build evaluates dkms.conf for its own kernel, which may add or drop some`);
       const rule = await suggestedRule(root, policy, name);
-      log(rule ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\`` : `next: crawl a distro of the policy (\`npx kmatrix crawl debian\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``);
+      log(rule ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\`` : `next: crawl the distros of the policy (\`npx kmatrix crawl\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``);
       return 0;
     } finally {
       await rm(scratch, { recursive: true, force: true });

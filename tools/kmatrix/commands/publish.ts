@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { defaultStoreDir, HeaderStore } from '../packages/store.ts';
 import { resolveRef, repositoryUrl, uncommitted } from '../gen/git-state.ts';
-import { openArtifactStore } from '../publish/artifact-store.ts';
+import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { signingKeyFromEnv } from '../publish/module-signature.ts';
 import { builderFromEnv } from '../publish/provenance.ts';
 import { publish } from '../publish/publish.ts';

@@ -3,7 +3,8 @@ import { join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../compile/execute.ts';
 import { makeCommand, prepareContainer } from '../compile/run.ts';
-import { buildRecordSchema, localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type BuildRecord } from '../cache/entries.ts';
+import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord } from '../cache/entries.ts';
+import { BUILD_RECORD, readBuildRecord, type BuildRecord } from '../model/build-record.ts';
 import { compareInputs } from '../cache/explain.ts';
 import { KmatrixError } from '../core/errors.ts';
 import type { Target } from '../model/target.ts';
@@ -41,10 +42,8 @@ async function reference(root: string, target: Target, remote: boolean): Promise
   const entry = newestOf(await localEntries(cacheDir), target.name);
   const record = entry && (await localRecord(cacheDir, entry.hash));
   if (record) return { from: `the local Nx cache entry ${entry.hash}`, record };
-  const file = join(outputDir(root, target), 'build.json');
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  const parsed = text ? buildRecordSchema.safeParse(JSON.parse(text)) : undefined;
-  return parsed?.success ? { from: relative(root, file), record: parsed.data } : undefined;
+  const built = await readBuildRecord(outputDir(root, target));
+  return built ? { from: relative(root, join(outputDir(root, target), BUILD_RECORD)), record: built } : undefined;
 }
 
 export const reproduceCommand: Command = {
@@ -104,7 +103,8 @@ export const reproduceCommand: Command = {
         remedy: values.remote ? 'check the server has it: `npx kmatrix cache ls --remote`' : 'build it once with nx (`npx nx run <project>:build-driver`), or use --remote',
       });
     }
-    const mine = buildRecordSchema.parse(JSON.parse(await readFile(join(outDir, 'build.json'), 'utf8')));
+    const mine = await readBuildRecord(outDir);
+    if (!mine) throw new KmatrixError(`the rebuild left no ${BUILD_RECORD} in ${outDir}`, { stage: 'build', target: target.name });
     const differences: string[] = [];
     for (const m of mine.outputs) {
       const theirs = ref.record.outputs.find((o) => o.file === m.file);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { arch, identifier, kernelRelease } from '../model/names.ts';
-import { openArtifactStore } from '../publish/artifact-store.ts';
+import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { RequestService } from '../fleet/request.ts';
 import { requestServer } from '../fleet/request-server.ts';
 import { defaultPublishStore } from './publish.ts';

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { openArtifactStore } from '../publish/artifact-store.ts';
+import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { verifyArtifact } from '../publish/verify.ts';
 import { parse, type Command } from './command.ts';
 import { KmatrixError } from '../core/errors.ts';

@@ -5,12 +5,11 @@
  */
 import type Docker from 'dockerode';
 import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { stableJson } from '../core/atomic-file.ts';
-import { CONTAINER_SRC } from '../gen/plan.ts';
-import type { Target } from '../model/target.ts';
+import { CONTAINER_SRC, type Target } from '../model/target.ts';
+import { familyOfHeaders } from '../distros/registry.ts';
 import { ensureImage } from '../core/docker.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { runInContainer, type Bind } from './container.ts';
@@ -49,20 +48,12 @@ export interface BuildResult {
   skipped?: string;
 }
 
-/** Each package's trees go where Debian's absolute-path Makefiles expect them: /usr/src/*, /usr/lib/linux-kbuild-*. */
+/** Each header package's folders, mounted read-only where its distro family's layout puts them. */
 async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> {
+  const family = familyOfHeaders(target.headers);
   const binds: Bind[] = [];
   for (const pkg of target.headers) {
-    const tree = await store.tree(pkg);
-    for (const sub of ['usr/src', 'usr/lib']) {
-      const dir = join(tree, sub);
-      if (!existsSync(dir)) continue;
-      for (const entry of await readdir(dir, { withFileTypes: true })) {
-        if (!entry.isDirectory()) continue;
-        if (sub === 'usr/lib' && !entry.name.startsWith('linux-kbuild-')) continue;
-        binds.push({ host: join(dir, entry.name), container: `/${sub}/${entry.name}`, readOnly: true });
-      }
-    }
+    for (const m of await family.headerMounts(await store.tree(pkg))) binds.push({ host: m.host, container: m.container, readOnly: true });
   }
   if (!binds.some((b) => b.container === target.kernelDir)) {
     throw new KmatrixError(`the header packages do not contain ${target.kernelDir}`, {

@@ -51,8 +51,8 @@ export async function withRetries<T>(what: string, options: RetryOptions, attemp
           cause: error,
           remedy:
             error instanceof HttpStatusError && error.status === 404
-              ? 'the archive no longer has this file: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`'
-              : 'check the network path to the Debian mirror (see /etc/apt/sources.list.d/) and try again',
+              ? 'the archive no longer has this file: re-run `npx kmatrix crawl` and `npx kmatrix gen`'
+              : 'check the network path to the mirror or archive and try again',
         });
       }
       options.onRetry?.(i, failureReason(error));

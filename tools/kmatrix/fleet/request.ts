@@ -10,7 +10,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KmatrixError } from '../core/errors.ts';
+import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
+import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
+import { familyNames } from '../distros/registry.ts';
+import { generate, type GenResult } from '../gen/pipeline.ts';
+import { crawl, crawlJobs } from '../gen/crawl.ts';
 import { withLock } from '../core/file-lock.ts';
+import { KeyedRuns } from '../core/pool.ts';
 import { existingTargetFiles } from '../gen/sync.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
@@ -59,7 +65,7 @@ const matches = (k: KernelKey, t: Pick<Target, 'distro' | 'kernelrelease' | 'arc
   t.distro === k.distro && t.arch === k.arch && (t.kernelrelease === k.kernelrelease || t.kernel.listedAs === k.kernelrelease);
 
 export class RequestService {
-  private readonly inFlight = new Map<string, Promise<Answer>>();
+  private readonly inFlight = new KeyedRuns<Answer>({ remember: false });
   /** The index as last read: published modules never change, so a hit in it stays true. */
   private index: PublishedIndex | undefined;
   private readonly root: string;
@@ -75,12 +81,8 @@ export class RequestService {
   /** Concurrent requests for one kernel get the same promise: one build. */
   request(key: KernelKey): Promise<Answer> {
     const name = keyName(key);
-    let p = this.inFlight.get(name);
-    if (!p) {
-      p = this.serve(key).finally(() => this.inFlight.delete(name));
-      this.inFlight.set(name, p);
-    } else this.log(`${name}: joining the request in progress`);
-    return p;
+    if (this.inFlight.has(name)) this.log(`${name}: joining the request in progress`);
+    return this.inFlight.run(name, () => this.serve(key));
   }
 
   private answer(key: KernelKey, index: PublishedIndex, source: Answer['source']): Answer | undefined {
@@ -110,11 +112,6 @@ export class RequestService {
       if (!isRemoved(t) && matches(key, t)) out.push(t);
     }
     return out;
-  }
-
-  private async kmatrix(args: string[]): Promise<{ ok: boolean; output: string }> {
-    const r = await execa(process.execPath, [join(this.root, 'tools/kmatrix/cli.ts'), ...args], { cwd: this.root, reject: false, all: true });
-    return { ok: r.exitCode === 0, output: r.all ?? '' };
   }
 
   /** From the index in memory, else from a fresh read of it (someone may have published since). */
@@ -165,25 +162,47 @@ export class RequestService {
     });
   }
 
+  /** `kmatrix gen --only` for this kernel, as a library call; a policy or list problem is the answer's "why". */
+  private async genOnly(key: KernelKey): Promise<{ ok: true; result: GenResult } | { ok: false; why: string[] }> {
+    return withLock(join(this.root, 'dist', 'kmatrix', 'gen.lock'), () => {}, async () => {
+      try {
+        return { ok: true as const, result: await generate({ root: this.root, policyFile: join(this.root, POLICY_FILE), only: [key], log: this.log }) };
+      } catch (error) {
+        if (!(error instanceof KmatrixError)) throw error;
+        return { ok: false as const, why: [error.message, ...(error.problems ?? [])].slice(0, 6) };
+      }
+    });
+  }
+
+  /** Crawls the kernel's distro for its arch (through the distro's family), into the kernel list gen reads. */
+  private async crawlFor(key: KernelKey, family: string, release: string): Promise<void> {
+    const name = keyName(key);
+    this.log(`${name}: not in the kernel lists; crawling ${family} ${release} ${key.arch}`);
+    try {
+      const jobs = await crawlJobs(join(this.root, POLICY_FILE), { family, releases: [release], archs: [key.arch] });
+      await crawl(jobs, true, this.log, (job, list) => writeFileAtomic(join(this.root, job.file), stableJson(list)));
+    } catch (error) {
+      if (!(error instanceof KmatrixError)) throw error;
+      throw new RequestError(502, `crawling ${key.distro} ${key.arch} failed`, 'see the service log', [error.message]);
+    }
+  }
+
   /** The kernel's targets: existing, generated from the kernel lists, or after crawling its distro. */
   private async generate(key: KernelKey): Promise<Target[]> {
     const name = keyName(key);
     let targets = await this.liveTargets(key);
     if (targets.length > 0) return targets;
-    const gen = () => withLock(join(this.root, 'dist', 'kmatrix', 'gen.lock'), () => {}, () => this.kmatrix(['gen', '--only', name]));
-    let result = await gen();
-    const release = key.distro.replace(/^debian-/, '');
+    let gen = await this.genOnly(key);
+    const distro = (await loadPolicy(join(this.root, POLICY_FILE), familyNames())).distros[key.distro];
     // Crawl only for a kernel the lists do not know: one they know is the policy's call.
-    const listed = await readFile(join(this.root, 'kernels', `debian-${release}-${key.arch}.json`), 'utf8').then((t) => t.includes(`"${key.kernelrelease}"`), () => false);
-    if (!result.ok && /selects no target/.test(result.output) && key.distro.startsWith('debian-') && !listed) {
-      this.log(`${name}: not in the kernel lists; crawling debian ${release} ${key.arch}`);
-      const crawl = await this.kmatrix(['crawl', 'debian', '--release', release, '--arch', key.arch]);
-      if (!crawl.ok) throw new RequestError(502, `crawling debian ${release} ${key.arch} failed`, 'see the service log', crawl.output.split('\n').slice(-5));
-      result = await gen();
+    const listed = await readFile(join(this.root, 'kernels', `${key.distro}-${key.arch}.json`), 'utf8').then((t) => t.includes(`"${key.kernelrelease}"`), () => false);
+    if (gen.ok && gen.result.targets.length === 0 && distro && !listed) {
+      await this.crawlFor(key, distro.family, distro.release);
+      gen = await this.genOnly(key);
     }
     targets = await this.liveTargets(key);
-    if (!result.ok || targets.length === 0) {
-      const why = result.output.split('\n').filter((l) => l.includes(key.kernelrelease) || /^(error|remedy|skipped|excluded)/i.test(l.trim())).slice(0, 6);
+    if (!gen.ok || targets.length === 0) {
+      const why = gen.ok ? gen.result.skipped.filter((x) => x.what.includes(key.kernelrelease)).map((x) => `skipped ${x.what}: ${x.why}`).slice(0, 6) : gen.why;
       throw new RequestError(404, `no driver is built for ${name}: the support matrix does not cover it`, 'add it to support-matrix.json (a rule for the distro, arch, flavour and kernel version), or check the name (`uname -r`)', why);
     }
     this.log(`${name}: generated ${targets.map((t) => t.name).join(', ')}`);

@@ -4,6 +4,7 @@
  * list instead of a build that fails later. Only 404/410 mean "missing"; any other failure is
  * retried and then an error: a network fault is never read as "not there".
  */
+import { inParallel } from '../core/pool.ts';
 import { HttpStatusError, withRetries } from '../core/fetch.ts';
 import { packageLabel, type KernelEntry } from '../model/kernel-list.ts';
 
@@ -20,14 +21,9 @@ async function exists(url: string): Promise<boolean> {
 export async function markUnavailable(entries: KernelEntry[], log: (line: string) => void, concurrency = 8): Promise<number> {
   const urls = [...new Set(entries.flatMap((e) => [...(e.kmatrix?.packages ?? []), ...(e.kmatrix?.image ? [e.kmatrix.image] : [])].map((p) => p.url)))];
   const missing = new Set<string>();
-  let next = 0;
-  const worker = async () => {
-    while (next < urls.length) {
-      const url = urls[next++]!;
-      if (!(await exists(url))) missing.add(url);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, urls.length) }, worker));
+  await inParallel(urls, async (url) => {
+    if (!(await exists(url))) missing.add(url);
+  }, concurrency);
   for (const e of entries) {
     const gone = [...(e.kmatrix?.packages ?? []), ...(e.kmatrix?.image ? [e.kmatrix.image] : [])].filter((p) => missing.has(p.url)).map(packageLabel);
     if (e.kmatrix && gone && gone.length > 0) e.kmatrix.unavailable = [...new Set(gone)].sort();

@@ -4,68 +4,9 @@
  * (os-release IDs as keys, strings). A distro whose crawl failed is simply absent, so absence is
  * never read as removal (see matrix/generate.ts).
  */
-import type { z } from 'zod';
-import type { KernelEntry, ListedKernel } from '../model/kernel-list.ts';
-import { debianKernel } from '../distros/debian/crawler-entry.ts';
-import type { Mirrors } from '../distros/debian/mirrors.ts';
-
-/** Current keys (kernel_crawler/crawler.py DISTROS) and what the 2022 display names became. */
-const CURRENT_KEYS = [
-  'alinux', 'almalinux', 'amazonlinux', 'amazonlinux2', 'amazonlinux2022', 'amazonlinux2023', 'centos', 'fedora', 'ol',
-  'photon', 'rocky', 'opensuse', 'debian', 'ubuntu', 'flatcar', 'minikube', 'redhat', 'arch', 'bottlerocket', 'talos',
-] as const;
-const LEGACY_KEYS: Record<string, string> = {
-  AmazonLinux: 'amazonlinux',
-  AmazonLinux2: 'amazonlinux2',
-  AmazonLinux2022: 'amazonlinux2022',
-  AmazonLinux2023: 'amazonlinux2023',
-  CentOS: 'centos',
-  Fedora: 'fedora',
-  Oracle6: 'ol',
-  Oracle7: 'ol',
-  Oracle8: 'ol',
-  PhotonOS: 'photon',
-  Debian: 'debian',
-  Ubuntu: 'ubuntu',
-  Flatcar: 'flatcar',
-  Minikube: 'minikube',
-  Rocky: 'rocky',
-  AlmaLinux: 'almalinux',
-  BottleRocket: 'bottlerocket',
-  ArchLinux: 'arch',
-  OpenSUSE: 'opensuse',
-  RedHat: 'redhat',
-};
-
-/** The os-release ID of a top-level key, or undefined if we do not know the distro. */
-export function crawlerDistro(key: string): string | undefined {
-  if ((CURRENT_KEYS as readonly string[]).includes(key)) return key;
-  return LEGACY_KEYS[key];
-}
-
-type EntryKey = Pick<KernelEntry, 'target' | 'kernelrelease' | 'kernelversion'>;
-
-/** Cross-entry rules zod cannot say per field: known distro keys, no duplicate entries. */
-export function checkCrawlerList(list: Record<string, EntryKey[]>, ctx: z.RefinementCtx): void {
-  for (const [key, entries] of Object.entries(list)) {
-    if (!crawlerDistro(key)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [key],
-        message: `unknown distro "${key}" (kernel-crawler keys are os-release IDs such as ${CURRENT_KEYS.slice(0, 6).join(', ')}, … or the 2022 names such as AmazonLinux2)`,
-      });
-      continue;
-    }
-    const seen = new Map<string, number>();
-    entries.forEach((e, i) => {
-      const id = `${e.target} ${e.kernelrelease} ${e.kernelversion}`;
-      const first = seen.get(id);
-      if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [key, i], message: `duplicate entry: target ${e.target}, kernelrelease ${e.kernelrelease}, kernelversion ${e.kernelversion} is already ${key}[${first}]` });
-      } else seen.set(id, i);
-    });
-  }
-}
+import { crawlerDistro, type KernelEntry, type ListedKernel } from '../model/kernel-list.ts';
+import type { CrawlerEntryReader, DistroFamily } from '../distros/family.ts';
+import { familyOfCrawlerDistro } from '../distros/registry.ts';
 
 export interface Unusable {
   what: string;
@@ -87,16 +28,26 @@ export function hasCrawlerEntries(list: Record<string, KernelEntry[]>): boolean 
   return Object.values(list).some((entries) => entries.some((e) => !e.kmatrix));
 }
 
+/** The policy distro a family's release belongs to (its name in the policy, or "<family>-<release>" when the policy has none). */
+export type DistroOf = (family: string, release: string) => string;
+
 /**
  * Every entry of a list as a kernel we can fetch, or a reason why not. Our own lists carry a
- * `kmatrix` block; crawler entries are interpreted from their header URLs.
+ * `kmatrix` block; crawler entries are interpreted from their header URLs by their distro family.
  */
-export function listedKernels(list: Record<string, KernelEntry[]>, mirrors: Mirrors | undefined): ListedKernels {
+export async function listedKernels(list: Record<string, KernelEntry[]>, distroOf: DistroOf): Promise<ListedKernels> {
   const out: ListedKernels = { kernels: [], unusable: [], unsupported: new Map() };
+  // A family's reader is made once (it may look up this machine's mirrors), and only if an entry needs it.
+  const readers = new Map<DistroFamily, Promise<CrawlerEntryReader>>();
+  const readerOf = (family: DistroFamily) => {
+    if (!readers.has(family)) readers.set(family, family.crawlerEntries((release) => distroOf(family.name, release)));
+    return readers.get(family)!;
+  };
   for (const [key, entries] of Object.entries(list)) {
     // gen keys lists as "<file>#<distro key>" so several files can name the same distro
     const name = key.replace(/^.*#/, '');
     const distro = crawlerDistro(name)!;
+    const family = familyOfCrawlerDistro(distro);
     for (const entry of entries) {
       if (entry.kmatrix) {
         out.kernels.push({ kernelrelease: entry.kernelrelease, kmatrix: entry.kmatrix });
@@ -113,15 +64,15 @@ export function listedKernels(list: Record<string, KernelEntry[]>, mirrors: Mirr
         });
         continue;
       }
-      if (distro !== 'debian') {
+      if (!family) {
         out.unsupported.set(distro, (out.unsupported.get(distro) ?? 0) + 1);
         continue;
       }
-      if (!mirrors) throw new Error('listedKernels: Debian crawler entries need the mirrors'); // gen detects them first
+      const read = await readerOf(family);
       // One odd entry (a URL with a malformed %-escape, say) costs only itself.
-      let r: ReturnType<typeof debianKernel>;
+      let r: ReturnType<CrawlerEntryReader>;
       try {
-        r = debianKernel(entry, mirrors);
+        r = read(entry);
       } catch (error) {
         r = { why: `cannot read its header URLs: ${(error as Error).message}` };
       }

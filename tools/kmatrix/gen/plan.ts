@@ -7,17 +7,11 @@ import { packageLabel, type ListedKernel } from '../model/kernel-list.ts';
 import { compareVersions } from '../model/version.ts';
 import { kbuildArch, type Arch } from '../model/names.ts';
 import { matchesRelease, type MatrixRule, type Policy } from '../model/policy.ts';
-import { projectName, TARGET_SCHEMA_VERSION, type DraftTarget, type Target } from '../model/target.ts';
+import { BUILD_TIMESTAMP, CONTAINER_SRC, projectName, TARGET_SCHEMA_VERSION, type DraftTarget, type Target } from '../model/target.ts';
 import { gnuTriplet, type ToolchainSpec } from '../model/toolchain.ts';
+import { familyNamed } from '../distros/registry.ts';
+import type { DistroFamily } from '../distros/family.ts';
 import { selectToolchain, type LoadedToolchain } from './toolchain-select.ts';
-
-/**
- * Fixed so two builds of one target are byte-identical: kbuild stamps the time into the module,
- * and a fixed KBUILD_BUILD_TIMESTAMP also turns off 6.12's parallel `pahole -j`, whose BTF order varies.
- */
-export const BUILD_TIMESTAMP = '1970-01-01 00:00:00 UTC';
-/** Where the driver's sources are mounted in the build container, and what debug info calls them. */
-export const CONTAINER_SRC = '/build/src';
 
 /** A kernel list entry or target that could not become a target, and why. */
 export interface Skipped {
@@ -103,9 +97,9 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
 }
 
 /** The kernel image to boot, or why there is none (test-driver reports that as an infrastructure gap). */
-function imageOf(e: ListedKernel): Pick<DraftTarget['kernel'], 'image' | 'imageGap'> {
+function imageOf(e: ListedKernel, family: DistroFamily): Pick<DraftTarget['kernel'], 'image' | 'imageGap'> {
   const image = e.kmatrix.image;
-  if (!image) return { imageGap: `the archive index lists no linux-image-${e.kernelrelease}-unsigned ${e.kmatrix.packageVersion}` };
+  if (!image) return { imageGap: family.noImage(e.kernelrelease, e.kmatrix.packageVersion) };
   if (e.kmatrix.unavailable?.includes(image.name)) return { imageGap: `the mirror does not serve ${image.name} ${image.version} although its index lists it` };
   return { image };
 }
@@ -135,6 +129,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
       return s.ok;
     });
     const runner = policy.distros[rule.distro]!.runner;
+    const family = familyNamed(policy.distros[rule.distro]!.family);
     const selection = selectKernels(rule, runner, entries, skipped);
     const kernels = selection.chosen.filter((e) => buildable.includes(e.kmatrix.arch));
     // Kernels that match but no mirror serves are reported as skipped; only a rule that matches
@@ -173,19 +168,20 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
           packageVersion: e.kmatrix.packageVersion,
           ...(e.listedAs ? { listedAs: e.listedAs } : {}),
           ...(e.kmatrix.gcc ? { gcc: e.kmatrix.gcc } : {}),
-          ...imageOf(e),
+          ...imageOf(e, family),
         },
-        // kbuild's host programs must run on the toolchain's machine: the amd64 ones to cross-compile.
+        // Host programs must run on the toolchain's machine: the x86_64 ones to cross-compile.
         headers: e.kmatrix.packages
           .filter((p) => !p.hostArch || p.hostArch === spec.hostArch)
           .sort((a, b) => a.role.localeCompare(b.role)),
-        kernelDir: `/usr/src/linux-headers-${e.kernelrelease}`,
+        kernelDir: family.kernelDir(e.kernelrelease),
         toolchain: { name: toolchain.name, digest: lock.digest, gcc: spec.gcc },
         build: buildSettings(rule.driver, e.kmatrix.arch, spec, policy.distros[rule.distro]!.strictCompiler),
       };
       target.name = projectName(target);
-      if (!target.headers.some((h) => h.role === 'kbuild')) {
-        problems.push(`matrix[${ruleIndex}]: ${target.name}: the kernel list has no linux-kbuild package for a ${spec.hostArch} runner`);
+      const noHostTools = family.missingHostTools(target.headers, spec.hostArch);
+      if (noHostTools) {
+        problems.push(`matrix[${ruleIndex}]: ${target.name}: ${noHostTools}`);
         continue;
       }
       const exclusion = rule.exclude.find((x) => x.kernelrelease === e.kernelrelease || x.kernelrelease === e.listedAs);

@@ -5,6 +5,7 @@
  * into target.json — from then on a target's hash never depends on the network. A digest already
  * recorded in an existing target.json or in the store is reused without a request.
  */
+import { inParallel } from '../core/pool.ts';
 import type { HeaderPackage, ImagePackage, ListedImage } from '../model/kernel-list.ts';
 import { unavailableText, type Fetched, type HeaderStore, type Unavailable } from '../packages/store.ts';
 import { targetSchema, type DraftTarget, type Target } from '../model/target.ts';
@@ -49,17 +50,13 @@ export async function resolveTargets(
   }
 
   const resolved = new Map<string, Resolution>();
-  const queue = [...pending.values()];
-  async function worker(): Promise<void> {
-    for (let p = queue.shift(); p; p = queue.shift()) {
-      const urls = [p.url, ...(p.alternatives ?? [])];
-      const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
-      const r = hit ? { url: hit.u, ...hit.d! } : (failed.get(p.url) ?? (await store.resolve(p)));
-      if ('unavailable' in r) failed.set(p.url, r);
-      resolved.set(p.url, 'unavailable' in r ? r : { served: r });
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
+  await inParallel([...pending.values()], async (p) => {
+    const urls = [p.url, ...(p.alternatives ?? [])];
+    const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
+    const r = hit ? { url: hit.u, ...hit.d! } : (failed.get(p.url) ?? (await store.resolve(p)));
+    if ('unavailable' in r) failed.set(p.url, r);
+    resolved.set(p.url, 'unavailable' in r ? r : { served: r });
+  }, parallel);
 
   const targets: Target[] = [];
   const skipped: Skipped[] = [];

@@ -3,6 +3,7 @@
  * (every flavour of an ABI whose -common package is gone; a kernelconfigdata-only distro listed per
  * release), so each reason is shown once with its count, and the total is counted per distro.
  */
+import { familyNames } from '../distros/registry.ts';
 import type { Skipped } from './plan.ts';
 
 export interface SkipGroup {
@@ -59,7 +60,7 @@ export function renderSkipped(skipped: Skipped[], unsupported: Map<string, numbe
     lines.push(`skipped ${g.count} entries (${shown.join(', ')}${more}): ${g.kind}`);
   }
   for (const [distro, n] of unsupported) {
-    lines.push(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no toolchain for ${distro} (kmatrix builds Debian kernels; add a toolchain and a policy distro to build them)`);
+    lines.push(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no distro family of kmatrix reads ${distro} kernels (it has: ${familyNames().join(', ')}; a family is a folder under tools/kmatrix/distros/)`);
   }
   const perDistro = skippedPerDistro(skipped, unsupported);
   if (perDistro.length > 0) lines.push(`skipped per distro: ${perDistro.map(([d, n]) => `${d} ${n}`).join(', ')}${verbose || skipped.length === 0 ? '' : ' (--verbose lists every entry)'}`);

@@ -7,9 +7,9 @@
 import { z } from 'zod';
 import { arch, identifier, sha256Hex } from './names.ts';
 import { readJsonFile } from '../core/json-file.ts';
-import { checkCrawlerList } from '../gen/crawler-list.ts';
 
-export const packageRole = z.enum(['flavour', 'common', 'kbuild']);
+/** What a header package is for; each distro family has its own vocabulary (distros/<family>/). */
+export const packageRole = identifier;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
@@ -17,8 +17,8 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 export const listedPackage = z
   .object({
     role: packageRole,
-    name: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a Debian package name'),
-    version: z.string().regex(/^[A-Za-z0-9.+~:-]+$/, 'must be a Debian version'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a package name'),
+    version: z.string().regex(/^[A-Za-z0-9.+~:-]+$/, 'must be a package version'),
     url: httpUrl,
     /** The same file elsewhere (other mirrors): tried in order when `url` does not answer; one download. */
     alternatives: z.array(httpUrl).optional(),
@@ -85,6 +85,64 @@ export const kernelEntry = z
   .loose();
 export type KernelEntry = z.infer<typeof kernelEntry>;
 
+/** Current keys (kernel_crawler/crawler.py DISTROS) and what the 2022 display names became. */
+const CURRENT_KEYS = [
+  'alinux', 'almalinux', 'amazonlinux', 'amazonlinux2', 'amazonlinux2022', 'amazonlinux2023', 'centos', 'fedora', 'ol',
+  'photon', 'rocky', 'opensuse', 'debian', 'ubuntu', 'flatcar', 'minikube', 'redhat', 'arch', 'bottlerocket', 'talos',
+] as const;
+const LEGACY_KEYS: Record<string, string> = {
+  AmazonLinux: 'amazonlinux',
+  AmazonLinux2: 'amazonlinux2',
+  AmazonLinux2022: 'amazonlinux2022',
+  AmazonLinux2023: 'amazonlinux2023',
+  CentOS: 'centos',
+  Fedora: 'fedora',
+  Oracle6: 'ol',
+  Oracle7: 'ol',
+  Oracle8: 'ol',
+  PhotonOS: 'photon',
+  Debian: 'debian',
+  Ubuntu: 'ubuntu',
+  Flatcar: 'flatcar',
+  Minikube: 'minikube',
+  Rocky: 'rocky',
+  AlmaLinux: 'almalinux',
+  BottleRocket: 'bottlerocket',
+  ArchLinux: 'arch',
+  OpenSUSE: 'opensuse',
+  RedHat: 'redhat',
+};
+
+/** The os-release ID of a top-level key, or undefined if we do not know the distro. */
+export function crawlerDistro(key: string): string | undefined {
+  if ((CURRENT_KEYS as readonly string[]).includes(key)) return key;
+  return LEGACY_KEYS[key];
+}
+
+type EntryKey = Pick<z.infer<typeof kernelEntry>, 'target' | 'kernelrelease' | 'kernelversion'>;
+
+/** Cross-entry rules zod cannot say per field: known distro keys, no duplicate entries. */
+export function checkCrawlerList(list: Record<string, EntryKey[]>, ctx: z.RefinementCtx): void {
+  for (const [key, entries] of Object.entries(list)) {
+    if (!crawlerDistro(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `unknown distro "${key}" (kernel-crawler keys are os-release IDs such as ${CURRENT_KEYS.slice(0, 6).join(', ')}, … or the 2022 names such as AmazonLinux2)`,
+      });
+      continue;
+    }
+    const seen = new Map<string, number>();
+    entries.forEach((e, i) => {
+      const id = `${e.target} ${e.kernelrelease} ${e.kernelversion}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [key, i], message: `duplicate entry: target ${e.target}, kernelrelease ${e.kernelrelease}, kernelversion ${e.kernelversion} is already ${key}[${first}]` });
+      } else seen.set(id, i);
+    });
+  }
+}
+
 export const kernelList = z.record(z.string(), z.array(kernelEntry)).superRefine(checkCrawlerList);
 export type KernelList = z.infer<typeof kernelList>;
 
@@ -107,6 +165,6 @@ export async function loadKernelList(file: string): Promise<KernelList> {
   return readJsonFile(kernelList, file, {
     stage: 'kernel-list',
     what: 'kernel list',
-    remedy: `fix the entries listed above (or regenerate the file: \`npx kmatrix crawl debian --out ${file}\`, or re-download the kernel-crawler list); nothing was written`,
+    remedy: `fix the entries listed above (or regenerate it: \`npx kmatrix crawl\`, or re-download the kernel-crawler list); nothing was written`,
   });
 }

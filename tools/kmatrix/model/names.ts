@@ -24,9 +24,6 @@ export const kernelRelease = z
 export const arch = z.enum(['x86_64', 'aarch64']);
 export type Arch = z.infer<typeof arch>;
 
-/** Debian's architecture name for an arch. */
-export const debianArch: Record<Arch, string> = { x86_64: 'amd64', aarch64: 'arm64' };
-
 /** Kbuild's ARCH= value for an arch. */
 export const kbuildArch: Record<Arch, string> = { x86_64: 'x86', aarch64: 'arm64' };
 

@@ -21,8 +21,20 @@ const driver = z
   })
   .strict();
 
+/** A string field that must be present, saying what to write when it is not (zod's own "expected string" helps nobody). */
+const requiredName = (what: string) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `is required: ${what}` : undefined) })
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+const MIGRATE = '(`npx kmatrix policy migrate` adds it to a policy written before it existed)';
+
 const distro = z
   .object({
+    family: requiredName(`the distro family whose archive, packages and layout this distro uses, e.g. "debian" ${MIGRATE}`).describe(
+      'The distro family (a folder under tools/kmatrix/distros/): how its archive is crawled, its header packages mounted and its toolchains based',
+    ),
+    release: requiredName(`the family's name for the release, e.g. "bookworm" ${MIGRATE}`).describe("The family's name for the release, e.g. bookworm"),
     toolchain: identifier.describe('Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel\'s compiler and this one\'s does not'),
     runner: arch.default('x86_64').describe('Architecture of the build machines: x86_64 cross-compiles aarch64; aarch64 builds it natively'),
     strictCompiler: z
@@ -52,7 +64,7 @@ const rule = z
     driver: identifier,
     distro: identifier,
     archs: z.array(arch).min(1),
-    flavours: z.array(identifier).min(1).describe('Debian flavours, e.g. amd64, cloud-amd64, rt-amd64'),
+    flavours: z.array(identifier).min(1).describe('Kernel flavours, e.g. amd64, cloud-amd64, rt-amd64'),
     kernels: z.array(releasePattern).min(1).describe('Kernel ABI globs, e.g. "6.1.0-*", "6.12.*"'),
     versions: z
       .object({
@@ -90,7 +102,7 @@ export const POLICY_FILE = 'support-matrix.json';
  * Named rules across fields. They run on the raw JSON (defensively) rather than as a zod refinement,
  * because zod skips refinements once any field is invalid, and a user should see every problem at once.
  */
-export function crossFieldProblems(raw: unknown): { path: (string | number)[]; message: string }[] {
+export function crossFieldProblems(raw: unknown, families: readonly string[]): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
   const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
   const policy = obj(raw);
@@ -101,6 +113,12 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
     const driver = obj(d);
     if (driver && driver.modules === undefined && driver.dkms !== true) {
       out.push({ path: ['drivers', name, 'modules'], message: 'is required (only a DKMS driver, "dkms": true, may leave it to its dkms.conf). List the module names the build produces, without .ko' });
+    }
+  }
+  for (const [name, d] of Object.entries(distros)) {
+    const family = obj(d)?.family;
+    if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !families.includes(family)) {
+      out.push({ path: ['distros', name, 'family'], message: `unknown distro family "${family}" (known: ${families.join(', ')})` });
     }
   }
   rules.forEach((r: unknown, i: number) => {
@@ -115,16 +133,17 @@ export function crossFieldProblems(raw: unknown): { path: (string | number)[]; m
   return out;
 }
 
-/** The whole policy schema: fields, then the named cross-field rules. */
-export const validPolicy = z.unknown().transform((raw, ctx) => {
-  const parsed = policySchema.safeParse(raw);
-  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
-  for (const p of crossFieldProblems(raw)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
-  return parsed.success ? parsed.data : z.NEVER;
-});
+/** The whole policy schema: fields, then the named cross-field rules, given the distro families kmatrix has. */
+export const validPolicy = (families: readonly string[]) =>
+  z.unknown().transform((raw, ctx) => {
+    const parsed = policySchema.safeParse(raw);
+    if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
+    for (const p of crossFieldProblems(raw, families)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+    return parsed.success ? parsed.data : z.NEVER;
+  });
 
-export async function loadPolicy(file: string): Promise<Policy> {
-  return readJsonFile(validPolicy, file, {
+export async function loadPolicy(file: string, families: readonly string[]): Promise<Policy> {
+  return readJsonFile(validPolicy(families), file, {
     stage: 'policy',
     what: 'support-matrix policy',
     remedy: `fix the fields listed above in ${file}; nothing was written`,

@@ -12,6 +12,14 @@ import { KmatrixError } from '../core/errors.ts';
 
 export const TARGET_SCHEMA_VERSION = 1;
 
+/**
+ * Fixed so two builds of one target are byte-identical: kbuild stamps the time into the module,
+ * and a fixed KBUILD_BUILD_TIMESTAMP also turns off 6.12's parallel `pahole -j`, whose BTF order varies.
+ */
+export const BUILD_TIMESTAMP = '1970-01-01 00:00:00 UTC';
+/** Where the driver's sources are mounted in the build container, and what debug info calls them. */
+export const CONTAINER_SRC = '/build/src';
+
 export const targetSchema = z
   .object({
     schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
@@ -38,8 +46,11 @@ export const targetSchema = z
       })
       .strict(),
     headers: z.array(headerPackage).min(1),
-    /** KDIR inside the container: the flavour's tree, at the absolute path Debian's Makefiles expect. */
-    kernelDir: z.string().regex(/^\/usr\/src\/linux-headers-[A-Za-z0-9.+~_-]+$/),
+    /** KDIR inside the container: the kernel's header tree, at the absolute path its distro family's Makefiles expect. */
+    kernelDir: z
+      .string()
+      .regex(/^(\/[A-Za-z0-9.+~_-]+)+$/, 'must be an absolute path in the build container')
+      .refine((p) => !p.split('/').includes('..'), 'must not contain ".."'),
     toolchain: z.object({ name: identifier, digest, gcc: z.string().regex(/^\d+$/) }).strict(),
     build: z
       .object({

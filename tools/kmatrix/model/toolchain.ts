@@ -13,10 +13,10 @@ import { KmatrixError } from '../core/errors.ts';
 export const toolchainSchema = z
   .object({
     $schema: z.string().optional(),
-    distro: identifier.describe('The distro whose kernels this toolchain builds'),
+    distro: identifier.describe('The policy distro whose kernels this toolchain builds; its family makes the base image'),
     base: z
       .object({
-        release: identifier.describe('Debian release debootstrapped for the base image, e.g. bookworm'),
+        release: identifier.describe("The family's release the base image is made from, e.g. bookworm"),
       })
       .strict(),
     dockerfile: z

@@ -6,6 +6,7 @@
  * step writes to a temp name and renames. The kernel images and guest packages test-driver boots
  * live here too, as verified package files (see boot/kernel-image.ts).
  */
+import { KeyedRuns } from '../core/pool.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
@@ -50,7 +51,8 @@ export class StoreWriteError extends KmatrixError {}
 export class HeaderStore {
   readonly dir: string;
   private readonly log: (line: string) => void;
-  private readonly inFlight = new Map<string, Promise<string>>();
+  /** Each package is downloaded and unpacked once per process, however many builds ask at once. */
+  private readonly runs = new KeyedRuns<string>({ remember: true });
 
   constructor(dir: string, log: (line: string) => void = () => {}) {
     this.dir = dir;
@@ -67,13 +69,7 @@ export class HeaderStore {
 
   /** The unpacked, read-only tree of a package; downloads and unpacks it on first use. */
   tree(pkg: HeaderPackage): Promise<string> {
-    let p = this.inFlight.get(pkg.sha256);
-    if (!p) {
-      p = this.materialize(pkg);
-      this.inFlight.set(pkg.sha256, p);
-      p.catch(() => this.inFlight.delete(pkg.sha256));
-    }
-    return p;
+    return this.runs.run(pkg.sha256, () => this.materialize(pkg));
   }
 
   /**
@@ -82,25 +78,18 @@ export class HeaderStore {
    * caught mid-sync) before that is an error.
    */
   package(pkg: ImagePackage): Promise<string> {
-    const key = `deb:${pkg.sha256}`;
-    let p = this.inFlight.get(key);
-    if (!p) {
-      p = (async () => {
-        const deb = this.debPath(pkg.sha256);
-        if (existsSync(deb)) return deb;
-        try {
-          await this.download(pkg);
-        } catch (error) {
-          if (!(error instanceof DigestMismatchError)) throw error;
-          this.log(`${error.message}; fetching it once more`);
-          await this.download(pkg);
-        }
-        return deb;
-      })();
-      this.inFlight.set(key, p);
-      p.catch(() => this.inFlight.delete(key));
-    }
-    return p;
+    return this.runs.run(`file:${pkg.sha256}`, async () => {
+      const deb = this.debPath(pkg.sha256);
+      if (existsSync(deb)) return deb;
+      try {
+        await this.download(pkg);
+      } catch (error) {
+        if (!(error instanceof DigestMismatchError)) throw error;
+        this.log(`${error.message}; fetching it once more`);
+        await this.download(pkg);
+      }
+      return deb;
+    });
   }
 
   private async materialize(pkg: HeaderPackage): Promise<string> {
@@ -158,7 +147,7 @@ export class HeaderStore {
       {
         stage: 'headers',
         remedy: gone
-          ? 'the archive dropped this package: re-run `npx kmatrix crawl debian` (or fetch a fresh kernel-crawler list) and `npx kmatrix gen`'
+          ? 'the archive dropped this package: re-run `npx kmatrix crawl` (or fetch a fresh kernel-crawler list) and `npx kmatrix gen`'
           : 'check the network path to the mirror and try again',
       },
     );
@@ -221,7 +210,7 @@ export class HeaderStore {
       if (expect && (actual !== expect.sha256 || size !== expect.size)) {
         throw new DigestMismatchError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
           stage: 'headers',
-          remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl debian` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
+          remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
         });
       }
       await rename(tmp, this.debPath(actual));

@@ -5,6 +5,7 @@
  * PKCS#7 signature, a `struct module_signature` and the magic string — so the unsigned bytes can
  * always be recovered and checked against the provenance.
  */
+import { familyOfHeaders } from '../distros/registry.ts';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,14 +74,14 @@ export async function keyIdOf(certFile: string): Promise<string> {
   return id?.replace(/:/g, '').toLowerCase() ?? 'none';
 }
 
-/** sign-file from the target's kbuild tree for this machine (arm64 kernels list an x86_64 kbuild too). */
+/** The kernel's own module-signing tool, from its header packages, runnable on this machine. */
 async function signFileOf(target: Target, store: HeaderStore): Promise<string> {
   const host = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const kbuild = target.headers.find((h) => h.role === 'kbuild' && (h.hostArch ?? target.arch) === host);
-  if (!kbuild) throw new KmatrixError(`${target.name} has no kbuild package for this machine (${host}) to sign with`, { stage: 'publish', target: target.name });
-  const tree = await store.tree(kbuild);
-  const found = await execa('find', [tree, '-path', '*/scripts/sign-file', '-type', 'f']).then((r) => r.stdout.split('\n').filter(Boolean)[0]);
-  if (!found) throw new KmatrixError(`${kbuild.name} ${kbuild.version} has no scripts/sign-file`, { stage: 'publish', target: target.name });
+  const tool = familyOfHeaders(target.headers).signingTool(target.headers, host);
+  if ('why' in tool) throw new KmatrixError(`${target.name} cannot be signed: ${tool.why}`, { stage: 'publish', target: target.name, remedy: 'publish without KMATRIX_SIGN_KEY_FILE, or add the missing package to the kernel list and run `npx kmatrix gen`' });
+  const tree = await store.tree(tool.package);
+  const found = await execa('find', [tree, '-path', tool.pathPattern, '-type', 'f']).then((r) => r.stdout.split('\n').filter(Boolean)[0]);
+  if (!found) throw new KmatrixError(`${tool.package.name} ${tool.package.version} has no ${tool.pathPattern}`, { stage: 'publish', target: target.name });
   return found;
 }
 

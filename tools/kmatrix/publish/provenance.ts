@@ -4,7 +4,7 @@
  * statement of one build is the same bytes however often it is published.
  */
 import { z } from 'zod';
-import type { BuildRecord } from '../cache/entries.ts';
+import type { BuildRecord } from '../model/build-record.ts';
 import type { Target } from '../model/target.ts';
 import { sha256Hex } from '../model/names.ts';
 

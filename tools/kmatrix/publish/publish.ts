@@ -8,12 +8,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildRecordSchema, type BuildRecord } from '../cache/entries.ts';
+import { BUILD_RECORD, readBuildRecord, type BuildRecord } from '../model/build-record.ts';
 import { hashTree, sha256 } from '../core/hash.ts';
 import { KmatrixError } from '../core/errors.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { existingTargetFiles } from '../gen/sync.ts';
-import { inParallel } from '../core/pool.ts';
+import { inParallel, KeyedRuns } from '../core/pool.ts';
 import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '../model/target.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
@@ -44,11 +44,8 @@ export interface PublishReport {
 
 /** The build of a target in dist/, if it is a build of this very target.json and these sources. */
 async function currentBuild(root: string, target: Target, targetJson: Buffer, sources: (path: string) => Promise<Record<string, string>>): Promise<BuildRecord | { why: string } | 'skipped'> {
-  const text = await readFile(join(outputDir(root, target), 'build.json'), 'utf8').catch(() => undefined);
-  if (!text) return { why: 'not built (no dist/…/build.json)' };
-  const parsed = buildRecordSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) return { why: 'dist/…/build.json is not a kmatrix build record' };
-  const record = parsed.data;
+  const record = await readBuildRecord(outputDir(root, target));
+  if (!record) return { why: `not built (no kmatrix ${BUILD_RECORD} in dist/…)` };
   if (record.skipped) return 'skipped';
   if (record.inputs.targetJsonSha256 !== sha256(targetJson)) return { why: 'the build in dist/ is of an older target.json' };
   if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target.driver.path))) return { why: 'the build in dist/ is of other driver sources' };
@@ -111,11 +108,8 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
   };
 
   // Each driver's tree is hashed once, not once per target.
-  const trees = new Map<string, Promise<Record<string, string>>>();
-  const sources = (path: string) => {
-    if (!trees.has(path)) trees.set(path, hashTree(join(o.root, path)));
-    return trees.get(path)!;
-  };
+  const trees = new KeyedRuns<Record<string, string>>({ remember: true });
+  const sources = (path: string) => trees.run(path, () => hashTree(join(o.root, path)));
   // Targets go a few at a time: each is a handful of round trips to the store (HEAD, PUT).
   await inParallel(await existingTargetFiles(o.root), async (file) => {
     const path = join(o.root, file);

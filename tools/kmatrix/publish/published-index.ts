@@ -5,7 +5,7 @@
  * `kmatrix request` answers from it. It is the store's only mutable object.
  */
 import { z } from 'zod';
-import { buildRecordSchema } from '../cache/entries.ts';
+import { buildRecordSchema } from '../model/build-record.ts';
 import { sha256Hex } from '../model/names.ts';
 import { targetSchema } from '../model/target.ts';
 import { KmatrixError } from '../core/errors.ts';

@@ -4,6 +4,7 @@
  * modules of each output (build.json), failures and logs, boot verdicts, and gen's excluded and
  * skipped kernels (dist/kmatrix/gen-report.json).
  */
+import { genReportFile, type GenReport } from '../gen/pipeline.ts';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -42,12 +43,6 @@ export interface ReportData {
   counts: Record<Status, number>;
 }
 
-export interface GenReport {
-  excluded: { target: string; reason: string }[];
-  skipped: { what: string; why: string }[];
-}
-
-export const genReportFile = (root: string) => join(root, 'dist', 'kmatrix', 'gen-report.json');
 
 async function json<T>(file: string): Promise<T | undefined> {
   return readFile(file, 'utf8').then((t) => JSON.parse(t) as T, () => undefined);

@@ -12,8 +12,7 @@ import { KmatrixError } from '../core/errors.ts';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
 import { withLock } from '../core/file-lock.ts';
 import { followProgress, imageExists } from '../core/docker.ts';
-import type { Mirrors } from '../distros/debian/mirrors.ts';
-import { ensureBaseImage } from '../distros/debian/base-image.ts';
+import type { DistroFamily } from '../distros/family.ts';
 import { crossTriplets, dockerfileOf, lockSchema, type Toolchain, type ToolchainLock } from '../model/toolchain.ts';
 
 export const CONTEXT_LABEL = 'io.kmatrix.toolchain.context';
@@ -79,7 +78,8 @@ export async function assertRegistryUp(repository: string): Promise<void> {
 export interface BuildToolchainOptions {
   docker: Docker;
   toolchain: Toolchain;
-  mirrors: Mirrors;
+  /** The family of the toolchain's distro: it makes the base image. */
+  family: DistroFamily;
   lockDir: string;
   force: boolean;
   log: (line: string) => void;
@@ -109,7 +109,7 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
         }
       }
     }
-    const base = await ensureBaseImage(docker, t.spec.base.release, o.mirrors, log, o.force);
+    const base = await o.family.baseImage(docker, t.spec.base.release, log, o.force);
     const dockerfile = dockerfileOf(t.name, t.spec);
     const buildargs = { BASE: base, GCC: t.spec.gcc, CROSS_TRIPLETS: crossTriplets(t.spec).join(' ') };
     log(`building ${repository} from toolchains/${dockerfile} (${Object.entries(buildargs).map(([k, v]) => `${k}=${v}`).join(' ')})`);
@@ -121,13 +121,13 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
     try {
       await followProgress(docker, build, (e) => {
         const line = e.stream?.trimEnd();
-        if (line && /^Step |^Successfully|^E: |error|gcc.*\(Debian/i.test(line)) log(`  ${line}`);
+        if (line && /^Step |^Successfully|^E: |error|^gcc/i.test(line)) log(`  ${line}`);
       });
     } catch (error) {
       throw new KmatrixError(`docker build of toolchain ${t.name} failed: ${(error as Error).message}`, {
         stage: 'toolchain',
         cause: error,
-        remedy: `fix toolchains/${dockerfileOf(t.name, t.spec)}; apt needs the mirror ${o.mirrors.archive} to be reachable from the host network`,
+        remedy: `fix toolchains/${dockerfileOf(t.name, t.spec)}; the base image's package sources must be reachable from the host network`,
       });
     }
     if (!(await imageExists(docker, tag))) throw new KmatrixError(`docker build produced no ${tag}`, { stage: 'toolchain' });

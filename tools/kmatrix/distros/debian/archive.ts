@@ -9,7 +9,8 @@ import { fetchBytes } from '../../core/fetch.ts';
 import { KmatrixError } from '../../core/errors.ts';
 import type { HeaderPackage, ImagePackage, KernelEntry } from '../../model/kernel-list.ts';
 import { compareVersions } from '../../model/version.ts';
-import { debianArch, type Arch } from '../../model/names.ts';
+import type { Arch } from '../../model/names.ts';
+import { debianArch } from './arch.ts';
 
 export interface SuiteRef {
   suite: string;
@@ -184,6 +185,7 @@ export async function crawlDebian(
   arch: Arch,
   log: (line: string) => void,
   cache: Map<string, Promise<IndexedPackage[]>> = new Map(),
+  distro = `debian-${release}`,
 ): Promise<KernelEntry[]> {
   const indexOf = async (a: Arch): Promise<IndexedPackage[]> => {
     const all: IndexedPackage[] = [];
@@ -196,7 +198,7 @@ export async function crawlDebian(
   };
   const packages = await indexOf(arch);
   const hostPackages = arch === 'x86_64' ? packages : await indexOf('x86_64');
-  const kernels = kernelsFromIndex(packages, `debian-${release}`, arch, hostPackages);
+  const kernels = kernelsFromIndex(packages, distro, arch, hostPackages);
   if (kernels.length === 0) {
     throw new KmatrixError(`no kernel header packages found for debian ${release} ${arch}`, {
       stage: 'crawl',

@@ -14,7 +14,7 @@ import type { Arch } from '../../model/names.ts';
 
 const ARCHES: Record<string, Arch> = { amd64: 'x86_64', arm64: 'aarch64' };
 
-/** Debian release number → codename (the distro is named debian-<codename> in the policy). */
+/** Debian release number → codename (a policy distro's `release`). */
 const CODENAMES: Record<string, string> = { '8': 'jessie', '9': 'stretch', '10': 'buster', '11': 'bullseye', '12': 'bookworm', '13': 'trixie', '14': 'forky' };
 /** The upstream series each stable release ships (backports carry ~bpoNN / +debNN markers instead). */
 const SERIES_RELEASE: Record<string, string> = { '3.16': '8', '4.9': '9', '4.19': '10', '5.10': '11', '6.1': '12', '6.12': '13' };
@@ -88,7 +88,8 @@ function imageBeside(f: Parsed, kernelrelease: string): ListedImage {
   return { name, version: f.version, url: url!, ...(alternatives.length > 0 ? { alternatives } : {}) };
 }
 
-export function debianKernel(entry: KernelEntry, mirrors: Mirrors): ListedKernel | { why: string } {
+/** The kernel an entry names, filed under the policy distro `distroOf` gives for its Debian codename. */
+export function debianKernel(entry: KernelEntry, mirrors: Mirrors, distroOf: (codename: string) => string = (c) => `debian-${c}`): ListedKernel | { why: string } {
   // The same file on several mirrors is one package with alternatives.
   const byFile = new Map<string, Parsed>();
   for (const raw of entry.headers ?? []) {
@@ -129,7 +130,7 @@ export function debianKernel(entry: KernelEntry, mirrors: Mirrors): ListedKernel
   const kernelrelease = `${f.abi}-${f.flavour}`;
   const kernel: ListedKernel = {
     kernelrelease,
-    kmatrix: { distro: `debian-${codename}`, arch, abi: f.abi!, flavour: f.flavour!, packageVersion: f.version, packages, image: imageBeside(f, kernelrelease) },
+    kmatrix: { distro: distroOf(codename), arch, abi: f.abi!, flavour: f.flavour!, packageVersion: f.version, packages, image: imageBeside(f, kernelrelease) },
   };
   if (entry.kernelrelease !== kernelrelease) kernel.listedAs = entry.kernelrelease;
   return kernel;

@@ -1,0 +1,56 @@
+/**
+ * Debian: kernels from the Debian archive (main, point-release updates, security), read through
+ * the mirror this machine's apt uses; toolchains on a debootstrapped base.
+ */
+import type { DistroFamily } from '../family.ts';
+import { crawlDebian, type IndexedPackage } from './archive.ts';
+import { ensureBaseImage } from './base-image.ts';
+import { debianKernel } from './crawler-entry.ts';
+import { configPackage, headerMounts, kernelDir, missingHostTools, ROLES, signingTool } from './layout.ts';
+import { debianArch } from './arch.ts';
+import { detectMirrors, type Mirrors } from './mirrors.ts';
+
+let mirrors: Promise<Mirrors> | undefined;
+/** This machine's Debian mirrors, read once per process (apt's sources, or the KMATRIX_DEBIAN_* overrides). */
+const machineMirrors = () => (mirrors ??= detectMirrors().catch((error: unknown) => {
+  mirrors = undefined;
+  throw error;
+}));
+
+export const debian: DistroFamily = {
+  name: 'debian',
+  listKey: 'debian',
+  crawlerDistros: ['debian'],
+  roles: ROLES,
+  crawlHelp: `Packages indexes of <release>, <release>-updates and <release>-security (main),
+from the mirror in /etc/apt/sources.list.d/ (override: KMATRIX_DEBIAN_MIRROR,
+KMATRIX_DEBIAN_SECURITY_MIRROR); arm64 kernels list both the amd64 kbuild used to
+cross-compile and the arm64 one for native runners.`,
+
+  async crawl(log) {
+    const found = await machineMirrors();
+    // The amd64 index also serves arm64's cross kbuild: one fetch per suite and arch for the whole crawl.
+    const indexes = new Map<string, Promise<IndexedPackage[]>>();
+    return { kernels: (release, arch, distro) => crawlDebian(found, release, arch, log, indexes, distro) };
+  },
+  async crawlerEntries(distroOf) {
+    const found = await machineMirrors();
+    return (entry) => debianKernel(entry, found, distroOf);
+  },
+
+  kernelDir,
+  headerMounts,
+  missingHostTools,
+  configPackage,
+  signingTool,
+
+  // Named like the arch (amd64, arm64): not rt, not cloud.
+  plainFlavour: (arch) => debianArch[arch],
+
+  kernelImageFile: (kernelrelease) => `boot/vmlinuz-${kernelrelease}`,
+  noImage: (kernelrelease, packageVersion) => `the archive index lists no linux-image-${kernelrelease}-unsigned ${packageVersion}`,
+
+  async baseImage(docker, release, log, force) {
+    return ensureBaseImage(docker, release, await machineMirrors(), log, force);
+  },
+};

@@ -1,0 +1,44 @@
+/**
+ * Where Debian's header packages put things, and what each is for. A kernel's headers are three
+ * packages: its flavour's tree (linux-headers-<abi>-<flavour>, whose one-line Makefile includes the
+ * shared tree by absolute path), the shared `-common` tree, and linux-kbuild-<version> (the host
+ * programs: fixdep, modpost, sign-file), listed once per machine it runs on.
+ */
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HeaderPackage, ListedPackage } from '../../model/kernel-list.ts';
+import type { Arch } from '../../model/names.ts';
+import type { HeaderMount, SigningTool } from '../family.ts';
+
+export const ROLES = ['flavour', 'common', 'kbuild'] as const;
+
+export const kernelDir = (kernelrelease: string) => `/usr/src/linux-headers-${kernelrelease}`;
+
+/** Each package's trees go where Debian's absolute-path Makefiles expect them: /usr/src/*, /usr/lib/linux-kbuild-*. */
+export async function headerMounts(tree: string): Promise<HeaderMount[]> {
+  const mounts: HeaderMount[] = [];
+  for (const sub of ['usr/src', 'usr/lib']) {
+    const dir = join(tree, sub);
+    if (!existsSync(dir)) continue;
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      if (sub === 'usr/lib' && !entry.name.startsWith('linux-kbuild-')) continue;
+      mounts.push({ host: join(dir, entry.name), container: `/${sub}/${entry.name}` });
+    }
+  }
+  return mounts;
+}
+
+export function missingHostTools(headers: ListedPackage[], hostArch: Arch): string | undefined {
+  return headers.some((h) => h.role === 'kbuild' && h.hostArch === hostArch) ? undefined : `the kernel list has no linux-kbuild package for a ${hostArch} runner`;
+}
+
+/** sign-file from the kernel's kbuild tree for this machine (arm64 kernels list an x86_64 kbuild too). */
+export function signingTool(headers: HeaderPackage[], host: Arch): SigningTool {
+  const kbuild = headers.find((h) => h.role === 'kbuild' && h.hostArch === host);
+  return kbuild ? { package: kbuild, pathPattern: '*/scripts/sign-file' } : { why: `no linux-kbuild package for this machine (${host}) to sign with` };
+}
+
+/** The flavour's own tree holds the kernel's .config. */
+export const configPackage = <P extends ListedPackage>(headers: P[]): P | undefined => headers.find((h) => h.role === 'flavour');

@@ -1,0 +1,72 @@
+/**
+ * The seam between kmatrix and a distro family. Everything kmatrix knows about one family's
+ * archive, packages and file layout sits behind this interface, in distros/<family>/; the layers
+ * above ask it, and never name a package, role or path of their own.
+ */
+import type Docker from 'dockerode';
+import type { HeaderPackage, KernelEntry, ListedKernel, ListedPackage } from '../model/kernel-list.ts';
+import type { Arch } from '../model/names.ts';
+
+export type Log = (line: string) => void;
+
+/** A folder of an unpacked header package and where the build container sees it (read-only). */
+export interface HeaderMount {
+  host: string;
+  container: string;
+}
+
+/** A crawl of the family's archive; one per command run, so indexes shared by several arches are fetched once. */
+export interface ArchiveCrawl {
+  /** Every kernel of `release` × `arch` the archive offers, with each header package pinned (SHA256, size). */
+  kernels(release: string, arch: Arch, distro: string): Promise<KernelEntry[]>;
+}
+
+/** One kernel-crawler entry read into a kernel with named header packages, or why it cannot be. */
+export type CrawlerEntryReader = (entry: KernelEntry) => ListedKernel | { why: string };
+
+/** Where the tool that signs modules is: a header package's tree, and the file's path pattern in it. */
+export type SigningTool = { package: HeaderPackage; pathPattern: string } | { why: string };
+
+export interface DistroFamily {
+  /** The policy's `family` value for the distros it serves, e.g. "debian". */
+  readonly name: string;
+  /** The key a crawl files its entries under in a kernel list (kernel-crawler's os-release ID). */
+  readonly listKey: string;
+  /** kernel-crawler distro keys whose entries this family reads. */
+  readonly crawlerDistros: readonly string[];
+  /** The header package roles this family writes into kernel lists and targets; no two families share one. */
+  readonly roles: readonly string[];
+
+  /** What a crawl of this family reads and where from, for `kmatrix crawl --help` (lines of at most 80 characters). */
+  readonly crawlHelp: string;
+
+  /** Starts a crawl of the family's archive (its mirrors are found here, with a remedy when there are none). */
+  crawl(log: Log): Promise<ArchiveCrawl>;
+  /**
+   * A reader for kernel-crawler entries (URLs only). `distroOf(release)` names the policy distro a
+   * release belongs to, which the kernel is filed under.
+   */
+  crawlerEntries(distroOf: (release: string) => string): Promise<CrawlerEntryReader>;
+
+  /** KDIR in the build container: the kernel's header tree, where the family's own Makefiles expect it. */
+  kernelDir(kernelrelease: string): string;
+  /** Where an unpacked header package's folders go in the build container (as installing it would place them). */
+  headerMounts(tree: string): Promise<HeaderMount[]>;
+  /** Why a kernel's header packages cannot build on a `hostArch` machine (no host tools for it), or undefined. */
+  missingHostTools(headers: ListedPackage[], hostArch: Arch): string | undefined;
+  /** The header package whose tree holds the kernel's .config (which says the compiler it was built with). */
+  configPackage<P extends ListedPackage>(headers: P[]): P | undefined;
+  /** The tool that signs modules, runnable on `host`. */
+  signingTool(headers: HeaderPackage[], host: Arch): SigningTool;
+
+  /** The flavour most people mean for `arch` (a rule's suggested default), if the family has one. */
+  plainFlavour(arch: Arch): string | undefined;
+
+  /** The file inside the kernel image package that QEMU boots. */
+  kernelImageFile(kernelrelease: string): string;
+  /** Why a kernel has no image to boot, when its list names none. */
+  noImage(kernelrelease: string, packageVersion: string): string;
+
+  /** Makes (or reuses) the base image a toolchain of `release` starts from; returns its tag on the engine. */
+  baseImage(docker: Docker, release: string, log: Log, force: boolean): Promise<string>;
+}

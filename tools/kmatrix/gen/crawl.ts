@@ -1,0 +1,67 @@
+/**
+ * `kmatrix crawl` as a library: which distro × release × arch to crawl (from the policy, or as
+ * asked), each family's archive crawled through its DistroFamily, and the mirror's gaps recorded.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { KmatrixError } from '../core/errors.ts';
+import type { KernelEntry } from '../model/kernel-list.ts';
+import type { Arch } from '../model/names.ts';
+import { loadPolicy, type Policy } from '../model/policy.ts';
+import type { ArchiveCrawl, DistroFamily, Log } from '../distros/family.ts';
+import { familyNamed, familyNames } from '../distros/registry.ts';
+import { markUnavailable } from './availability.ts';
+import { distroOfPolicy } from './pipeline.ts';
+
+export interface CrawlJob {
+  family: DistroFamily;
+  /** The policy distro the kernels are filed under. */
+  distro: string;
+  release: string;
+  arch: Arch;
+  /** The kernel list it writes by default. */
+  file: string;
+}
+
+export interface CrawlSelection {
+  /** Only this family's distros (default: every distro of the policy). */
+  family?: string;
+  /** These releases of `family`, whether the policy names them or not. */
+  releases?: string[];
+  /** Default: every arch a matrix rule names. */
+  archs?: Arch[];
+}
+
+/** The crawls a selection means, given the policy (if there is one). */
+export async function crawlJobs(policyFile: string, want: CrawlSelection): Promise<CrawlJob[]> {
+  const policy: Policy | undefined = existsSync(policyFile) ? await loadPolicy(policyFile, familyNames()) : undefined;
+  const family = want.family === undefined ? undefined : familyNamed(want.family);
+  const archs = want.archs ?? [...new Set(policy?.matrix.flatMap((r) => r.archs) ?? ['x86_64' as const])];
+  let distros: { family: DistroFamily; release: string; distro: string }[];
+  if (want.releases) {
+    if (!family) throw new KmatrixError('--release needs the family it is a release of', { stage: 'usage', remedy: `e.g. \`npx kmatrix crawl ${familyNames()[0]} --release bookworm\`` });
+    const distroOf = policy ? distroOfPolicy(policy) : (f: string, r: string) => `${f}-${r}`;
+    distros = want.releases.map((release) => ({ family, release, distro: distroOf(family.name, release) }));
+  } else {
+    if (!policy) throw new KmatrixError(`no ${policyFile} to say which distros to crawl`, { stage: 'usage', remedy: 'pass FAMILY --release R (see `npx kmatrix crawl --help`)' });
+    distros = Object.entries(policy.distros)
+      .filter(([, d]) => !family || d.family === family.name)
+      .map(([distro, d]) => ({ family: familyNamed(d.family), release: d.release, distro }));
+  }
+  return distros.flatMap((d) => archs.map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })));
+}
+
+/**
+ * Crawls each job's archive and hands its kernel list to `write` as soon as it is done (a crawl
+ * of several distros keeps what it finished). With `check`, each package URL is HEAD-checked and
+ * the ones the mirror does not serve are recorded in kmatrix.unavailable.
+ */
+export async function crawl(jobs: CrawlJob[], check: boolean, log: Log, write: (job: CrawlJob, list: Record<string, KernelEntry[]>) => Promise<void>): Promise<void> {
+  const crawls = new Map<DistroFamily, Promise<ArchiveCrawl>>();
+  for (const job of jobs) {
+    if (!crawls.has(job.family)) crawls.set(job.family, job.family.crawl(log));
+    const kernels = await (await crawls.get(job.family)!).kernels(job.release, job.arch, job.distro);
+    if (check) await markUnavailable(kernels, log);
+    await write(job, { [job.family.listKey]: kernels });
+  }
+}
