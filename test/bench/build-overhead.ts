@@ -45,7 +45,7 @@ function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: str
   const run = [
     'docker', 'run', '--rm', '--network', 'none', '--user', c.user, '--workdir', c.workdir,
     ...Object.entries(c.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
-    ...c.binds.map((b) => ['--volume', `${b.host === '@SRC@' ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]).flat(),
+    ...c.binds.flatMap((b) => ['--volume', `${b.host === '@SRC@' ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]),
     c.image, ...cmd,
   ];
   return [`rm -rf ${quote(work)}`, `mkdir -p ${quote(work)}`, `cp -r ${quote(driverDir)} ${quote(src)}`, `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`].join(' && ');

@@ -99,7 +99,7 @@ async function baseline(n: number): Promise<Side> {
   for (let i = 0; i < n; i++) {
     const root = `projects/p${i}`;
     await mkdir(join(dir, root), { recursive: true });
-    await writeFile(join(dir, root, 'target.json'), JSON.stringify({ i }) + '\n');
+    await writeFile(join(dir, root, 'target.json'), `${JSON.stringify({ i })}\n`);
     await writeFile(
       join(dir, root, 'project.json'),
       JSON.stringify({ name: `p${i}`, root, targets: { 'build-driver': { executor: 'nx:run-commands', options: { command: 'true' }, cache: true, inputs: ['{projectRoot}/**/*'], outputs: [`{workspaceRoot}/dist/${root}`] } } }),

@@ -69,11 +69,11 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   const signed = join(store, entry.modules[0].signed.key);
   const ok = await ws.kmatrix(['verify', signed, '--store', store, '--cert', key.KMATRIX_SIGN_CERT_FILE]);
   assert.equal(ok.exitCode, 0, ok.all);
-  assert.match(ok.stdout, /✓ published .*\n✓ provenance subject "kmx_echo.ko"[^\n]*toolchain oci:\/\/[^\n]*3 header packages[^\n]*\n✓ vermagic .*\n✓ signature  valid PKCS#7 signature/);
+  assert.match(ok.stdout, /✓ published .*\n✓ provenance subject "kmx_echo.ko"[^\n]*toolchain oci:\/\/[^\n]*3 header packages[^\n]*\n✓ vermagic .*\n✓ signature {2}valid PKCS#7 signature/);
   const stranger = await signingKey(scratch, 'someone-else');
   const wrongKey = await ws.kmatrix(['verify', signed, '--cert', stranger.KMATRIX_SIGN_CERT_FILE]);
   assert.equal(wrongKey.exitCode, 1);
-  assert.match(wrongKey.stdout, /✗ signature  signature does not verify/);
+  assert.match(wrongKey.stdout, /✗ signature {2}signature does not verify/);
   const tampered = join(scratch, 'tampered.ko');
   await copyFile(join(store, entry.modules[0].key), tampered);
   const bytes = await readFile(tampered);
@@ -111,7 +111,7 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   await writeFile(join(store, victim.modules[0].key), Buffer.from('not the module'));
   const lost = { ...index, targets: { ...index.targets } };
   delete lost.targets[names[1]!];
-  const lostBytes = Buffer.from(JSON.stringify(lost, null, 2) + '\n');
+  const lostBytes = Buffer.from(`${JSON.stringify(lost, null, 2)}\n`);
   await writeFile(join(store, 'index.json'), lostBytes);
   const conflict = await ws.kmatrix(['publish', '--store', store, '--partial'], key);
   assert.equal(conflict.exitCode, 1, conflict.all);

@@ -59,8 +59,8 @@ test('a paged engineer reproduces one target with one command, verifies it, and 
   await ws.write('drivers/kmx-echo/kmx_echo_main.c', `${await ws.read('drivers/kmx-echo/kmx_echo_main.c')}\nint kmx_local_edit;\n`);
   const changed = await ws.kmatrix(['reproduce', name, '--verify']);
   assert.equal(changed.exitCode, 1, changed.all);
-  assert.match(changed.stdout, /^differs from the local Nx cache entry \d+:\n  kmx_echo\.ko: sha256 [0-9a-f]{64} here, [0-9a-f]{64} in the reference/m);
-  assert.match(changed.stdout, /^  input source: kmx_echo_main\.c changed$/m);
+  assert.match(changed.stdout, /^differs from the local Nx cache entry \d+:\n {2}kmx_echo\.ko: sha256 [0-9a-f]{64} here, [0-9a-f]{64} in the reference/m);
+  assert.match(changed.stdout, /^ {2}input source: kmx_echo_main\.c changed$/m);
 
   // The exact build container: its headers, environment and command, no network.
   const shell = expectOk(await ws.kmatrix(['reproduce', name, '--shell', '--', 'sh', '-c', 'ls /usr/src; echo "TS=$KBUILD_BUILD_TIMESTAMP"; echo "MAKE=$KMATRIX_MAKE"; ls /build/src/kmx_echo_main.c; getent hosts deb.debian.org || echo offline']), 'reproduce --shell');

@@ -41,7 +41,7 @@ test('shards of an affected run build each target once, balanced by recorded bui
   await ws.write(file, (await ws.read(file)).replace('"strictCompiler": false', '"strictCompiler": true'));
   await ws.commitAll('one target');
   const picked = await Promise.all([0, 1, 2].map((i) => ws.kmatrix(['shard', '--total', '3', '--index', String(i), '--base', 'HEAD~1', '--head', 'HEAD', '--json'])));
-  assert.deepEqual(picked.map((r) => JSON.parse(r.stdout)).flat(), [one]);
+  assert.deepEqual(picked.flatMap((r) => JSON.parse(r.stdout)), [one]);
 
   // The plan for GitHub: the matrix, chunks past 256 jobs, within the output limit.
   const out = await mkdtemp(join(tmpdir(), 'kmatrix-gh-output-'));

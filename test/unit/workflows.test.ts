@@ -52,6 +52,7 @@ test('actionlint finds nothing in any workflow', async () => {
 });
 
 test('actionlint is really checking: a broken workflow is reported', async () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
   const broken = 'on: push\njobs:\n  a:\n    runs-on: kmatrix-build\n    steps:\n      - run: echo ${{ steps.nope.outputs.x }}\n      - uses: actions/checkout@v4\n        with: { fetch-dept: 0 }\n';
   const found = await actionlint(broken, 'broken.yml');
   assert.ok(found.some((f) => /property "nope" is not defined/.test(f)), found.join('\n'));

@@ -7,7 +7,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { z } from 'zod';
 import { KmatrixError } from '../core/errors.ts';
 import { tarMembers } from './archive.ts';
 

@@ -12,12 +12,13 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -96,7 +97,7 @@ export class S3Store implements BlobStore {
   }
 
   async get(ns: string, hash: string): Promise<StoredObject | undefined> {
-    let response;
+    let response: GetObjectCommandOutput;
     try {
       response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key('objects', `${ns}/${hash}`) }));
     } catch (error) {

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { KmatrixError, renderError } from '../core/errors.ts';
-import { diffMatrix, renderDiff, type FileChanges } from '../gen/diff.ts';
+import { diffMatrix, renderDiff, type FileChanges, type MatrixDiff } from '../gen/diff.ts';
 import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { loadIndex } from '../publish/published-index.ts';
 import { isBuildCode } from '../compile/inputs.ts';
@@ -49,7 +49,7 @@ export const diffCommand: Command = {
         if (!isRemoved(t)) after.set(t.name, t);
       }
       const dockerfiles = new Map((await loadAllToolchains(root)).map((t) => [t.name, dockerfileOf(t.name, t.spec)]));
-      let diff;
+      let diff: MatrixDiff;
       if (values.published) {
         const store = await openArtifactStore(values.published);
         const index = await loadIndex(store);

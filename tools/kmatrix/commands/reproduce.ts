@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../compile/execute.ts';

@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { KmatrixError } from '../core/errors.ts';
+import type { KmatrixError } from '../core/errors.ts';
 import { arch, identifier, kernelRelease } from '../model/names.ts';
 import type { ArtifactStore } from '../publish/artifact-store.ts';
 import { RequestError, type RequestService } from './request.ts';

@@ -38,7 +38,7 @@ export async function targetsAt(root: string, commit: string): Promise<Map<strin
   const files = (await git(root, ['ls-tree', '-r', '--name-only', '-z', commit, '--', 'targets/'])).split('\0').filter((f) => f.endsWith('/target.json'));
   const out = new Map<string, Target>();
   if (files.length === 0) return out;
-  const batch = Buffer.from(await execa('git', ['cat-file', '--batch'], { cwd: root, input: files.map((f) => `${commit}:${f}`).join('\n') + '\n', encoding: 'buffer', maxBuffer: 1 << 30 }).then((r) => r.stdout));
+  const batch = Buffer.from(await execa('git', ['cat-file', '--batch'], { cwd: root, input: `${files.map((f) => `${commit}:${f}`).join('\n')}\n`, encoding: 'buffer', maxBuffer: 1 << 30 }).then((r) => r.stdout));
   let at = 0;
   for (const file of files) {
     const nl = batch.indexOf(10, at);

@@ -45,6 +45,10 @@ export async function planAndResolve(
   const said = new Set(reported.map((s) => s.kernel));
   planned = { ...planned, skipped: planned.skipped.filter((s) => !s.kernel || !said.has(s.kernel)) };
   const seen = new Set<string>();
-  const skipped = reported.filter((s) => (seen.has(s.what) ? false : (seen.add(s.what), true)));
+  const skipped = reported.filter((s) => {
+    if (seen.has(s.what)) return false;
+    seen.add(s.what);
+    return true;
+  });
   return { plan: planned, resolved: { ...resolved, skipped } };
 }

@@ -3,6 +3,7 @@
  * turns removed ones into "removed" markers (see removedTargetSchema for why they are not
  * deleted), and reports what it did. Same plan → same bytes.
  */
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
@@ -22,7 +23,7 @@ export interface SyncReport {
 export async function existingTargetFiles(root: string): Promise<string[]> {
   const out: string[] = [];
   async function walk(dir: string): Promise<void> {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {

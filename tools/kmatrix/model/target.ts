@@ -54,10 +54,10 @@ export const targetSchema = z
     toolchain: z.object({ name: identifier, digest, gcc: z.string().regex(/^\d+$/) }).strict(),
     build: z
       .object({
-        makeArgs: z.array(z.string().regex(/^[A-Z_]+=[A-Za-z0-9._\/-]*$/)),
+        makeArgs: z.array(z.string().regex(/^[A-Z_]+=[A-Za-z0-9._/-]*$/)),
         /** Fail when the kernel's CONFIG_CC_VERSION_TEXT names another gcc major than the toolchain's. */
         strictCompiler: z.boolean(),
-        kcflags: z.array(z.string().regex(/^-[A-Za-z0-9=_.\/,-]+$/)),
+        kcflags: z.array(z.string().regex(/^-[A-Za-z0-9=_./,-]+$/)),
         env: z.record(z.string().regex(/^[A-Z_]+$/), z.string()),
       })
       .strict(),

@@ -119,7 +119,7 @@ export class HeaderStore {
     const got = await this.fetchInto(pkg, urls);
     if ('unavailable' in got) return got;
     await mkdir(join(this.dir, 'urls'), { recursive: true });
-    await writeFileAtomic(this.urlRecord(got.url), JSON.stringify({ url: got.url, sha256: got.sha256, size: got.size }) + '\n');
+    await writeFileAtomic(this.urlRecord(got.url), `${JSON.stringify({ url: got.url, sha256: got.sha256, size: got.size })}\n`);
     return got;
   }
 

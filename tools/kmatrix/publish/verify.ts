@@ -8,7 +8,7 @@ import { sha256 } from '../core/hash.ts';
 import { modinfoField } from '../model/modinfo.ts';
 import { formatIssuePath } from '../core/json-file.ts';
 import type { ArtifactStore } from './artifact-store.ts';
-import { checkSignature, splitSignature } from './module-signature.ts';
+import { checkSignature, splitSignature, type Signature } from './module-signature.ts';
 import { statementSchema } from './provenance.ts';
 import { findModule, loadIndex } from './published-index.ts';
 
@@ -33,7 +33,7 @@ export async function verifyArtifact(o: VerifyOptions): Promise<Check[]> {
   const checks: Check[] = [];
   const check = (ok: boolean, what: string, detail: string) => checks.push({ ok, what, detail });
   const bytes = await readFile(o.file);
-  let signature;
+  let signature: Signature | undefined;
   try {
     signature = splitSignature(bytes);
   } catch (error) {

@@ -24,7 +24,7 @@ function bootHtml(c: Cell, root: string, reportDir: string): string {
   const column = bootColumn(c);
   const label = c.boot ? bootLabel(c.boot.status) : 'not boot-tested';
   const link = c.boot?.console ? ` <a class="console" href="${esc(relative(reportDir, join(root, c.boot.console)))}">console</a>` : '';
-  return `<div class="boot b-${column.replace(' ', '-')}" title="${esc(c.boot?.message ?? 'run: npx nx run ' + c.target + ':test-driver')}">${esc(label)}${link}</div>`;
+  return `<div class="boot b-${column.replace(' ', '-')}" title="${esc(c.boot?.message ?? `run: npx nx run ${c.target}:test-driver`)}">${esc(label)}${link}</div>`;
 }
 
 const rowKey = (kernelrelease: string) => kernelrelease.replace(/-?(amd64|arm64)$/, '') || kernelrelease;
@@ -56,7 +56,7 @@ export function renderHtml(data: ReportData, root: string, outFile: string): str
     return `<h2>${esc(driver)}</h2><table class="grid"><thead><tr><th>kernel</th>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
   });
   const bootCounts = BOOT_COLUMNS.map((b) => `<span class="count b-${b.replace(' ', '-')}" data-boot-count="${esc(b)}">${esc(b === 'loads' ? 'loads ✓' : b === 'not loading' ? 'loads ✗' : 'not boot-tested')}: <b>${data.cells.filter((c) => c.status !== 'excluded' && bootColumn(c) === b).length}</b></span>`).join(' ');
-  const counts = STATUSES.map((s) => `<span class="count s-${s.replace(' ', '-')}" data-count="${esc(s)}">${esc(s)}: <b>${data.counts[s]}</b></span>`).join(' ') + ` · ${bootCounts}`;
+  const counts = `${STATUSES.map((s) => `<span class="count s-${s.replace(' ', '-')}" data-count="${esc(s)}">${esc(s)}: <b>${data.counts[s]}</b></span>`).join(' ')} · ${bootCounts}`;
   const skipped = data.skipped.length
     ? `<h2>Kernels not in the matrix</h2><ul class="skipped">${data.skipped.map((s) => `<li><b>${esc(s.what)}</b>: ${esc(s.why)}</li>`).join('')}</ul>`
     : '';
