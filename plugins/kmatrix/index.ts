@@ -41,7 +41,8 @@ function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<st
   const out = new Map<string, string>();
   for (const name of names) {
     const file = join('toolchains', name, 'toolchain.json');
-    if (!existsSync(join(workspaceRoot, file))) throw new Error(`${file} is missing; a target uses toolchain "${name}"`);
+    if (!existsSync(join(workspaceRoot, file)))
+      throw new Error(`${file} is missing; a target uses toolchain "${name}"`);
     const parsed = toolchainSchema.safeParse(JSON.parse(readFileSync(join(workspaceRoot, file), 'utf8')));
     if (!parsed.success) throw new Error(zodProblems(file, parsed.error).join('\n'));
     out.set(name, dockerfileOf(name, parsed.data));
@@ -51,12 +52,21 @@ function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<st
 
 /** The modules a target builds, for people: the policy's list, or a DKMS driver's dkms.conf's. */
 function modulesLabel(target: TargetNode): string {
-  return target.driver.modules ? target.driver.modules.map((m) => `${m}.ko`).join(', ') : `the modules dkms.conf names for ${target.kernelrelease}`;
+  return target.driver.modules
+    ? target.driver.modules.map((m) => `${m}.ko`).join(', ')
+    : `the modules dkms.conf names for ${target.kernelrelease}`;
 }
 
-export function buildDriverTarget(target: TargetNode, projectRoot: string, dockerfile: string, options: KmatrixPluginOptions = {}): TargetConfiguration {
+export function buildDriverTarget(
+  target: TargetNode,
+  projectRoot: string,
+  dockerfile: string,
+  options: KmatrixPluginOptions = {},
+): TargetConfiguration {
   return {
-    ...(options.benchmarkNoopBuild ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } } : { executor: './plugins/kmatrix:build-driver' }),
+    ...(options.benchmarkNoopBuild
+      ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } }
+      : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
     inputs: buildInputs(target, dockerfile),
     outputs: [`{workspaceRoot}/dist/${projectRoot}`],
@@ -100,7 +110,9 @@ function readTarget(file: string, text: string): TargetNode | null {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${file} is not valid JSON (${(error as Error).message}); run \`npx kmatrix gen\` to regenerate targets/`);
+    throw new Error(
+      `${file} is not valid JSON (${(error as Error).message}); run \`npx kmatrix gen\` to regenerate targets/`,
+    );
   }
   const parsed = targetFileSchemaOf(value).safeParse(value);
   if (!parsed.success) {
@@ -109,14 +121,24 @@ function readTarget(file: string, text: string): TargetNode | null {
   return isRemoved(parsed.data) ? null : nodeOf(parsed.data);
 }
 
-function projectFor(file: string, target: TargetNode, dockerfiles: Map<string, string>, options: KmatrixPluginOptions): CreateNodesResult {
+function projectFor(
+  file: string,
+  target: TargetNode,
+  dockerfiles: Map<string, string>,
+  options: KmatrixPluginOptions,
+): CreateNodesResult {
   const root = dirname(file);
   return {
     projects: {
       [root]: {
         name: target.name,
         root,
-        tags: [`driver:${target.driver.name}`, `distro:${target.distro}`, `arch:${target.arch}`, `toolchain:${target.toolchain.name}`],
+        tags: [
+          `driver:${target.driver.name}`,
+          `distro:${target.distro}`,
+          `arch:${target.arch}`,
+          `toolchain:${target.toolchain.name}`,
+        ],
         targets: {
           'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!, options),
           ...(options.benchmarkNoopBuild ? {} : { 'test-driver': testDriverTarget(target, root) }),
@@ -177,12 +199,19 @@ export async function preTasksExecution(): Promise<NodeJS.ProcessEnv> {
 export async function postTasksExecution(_options: unknown, context: PostTasksExecutionContext): Promise<void> {
   const results = Object.values(context.taskResults)
     .filter((r) => r.task.target.target === 'build-driver' || r.task.target.target === 'test-driver')
-    .map((r) => ({ project: r.task.target.project, status: r.status, target: r.task.target.target, startTime: r.task.startTime }));
+    .map((r) => ({
+      project: r.task.target.project,
+      status: r.status,
+      target: r.task.target.target,
+      startTime: r.task.startTime,
+    }));
   if (!results.some((r) => r.target === 'build-driver')) return;
   // What really ran (not restored) and how long it took: what `kmatrix shard` balances by.
   const seconds = Object.fromEntries(
     Object.values(context.taskResults)
-      .filter((r) => r.task.target.target === 'build-driver' && r.status === 'success' && r.task.startTime && r.task.endTime)
+      .filter(
+        (r) => r.task.target.target === 'build-driver' && r.status === 'success' && r.task.startTime && r.task.endTime,
+      )
       .map((r) => [r.task.target.project, (r.task.endTime! - r.task.startTime!) / 1000]),
   );
   await recordTimings(timingsFile(context.workspaceRoot), seconds).catch(() => {});

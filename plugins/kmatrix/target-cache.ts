@@ -26,7 +26,12 @@ export function nodeOf(t: Target): TargetNode {
     distro: t.distro,
     kernelrelease: t.kernelrelease,
     arch: t.arch,
-    driver: { name: t.driver.name, path: t.driver.path, modules: t.driver.modules, ...(t.driver.smokeTest ? { smokeTest: t.driver.smokeTest } : {}) },
+    driver: {
+      name: t.driver.name,
+      path: t.driver.path,
+      modules: t.driver.modules,
+      ...(t.driver.smokeTest ? { smokeTest: t.driver.smokeTest } : {}),
+    },
     toolchain: { name: t.toolchain.name },
   };
 }
@@ -36,7 +41,9 @@ type Entry = [sha1: string, node: TargetNode | null];
 
 const FORMAT = 2;
 const here = dirname(fileURLToPath(import.meta.url));
-const SCHEMA_SOURCES = ['matrix/target.ts', 'matrix/names.ts', 'kernels/schema.ts', 'toolchain/spec.ts'].map((f) => resolve(here, '../../tools/kmatrix', f));
+const SCHEMA_SOURCES = ['matrix/target.ts', 'matrix/names.ts', 'kernels/schema.ts', 'toolchain/spec.ts'].map((f) =>
+  resolve(here, '../../tools/kmatrix', f),
+);
 
 function salt(): string {
   const h = createHash('sha1').update(`kmatrix-target-cache ${FORMAT}\n`);
@@ -46,7 +53,10 @@ function salt(): string {
 
 /** Where Nx keeps its own workspace data (same variables, same default). */
 function workspaceDataDir(workspaceRoot: string): string {
-  const dir = process.env.NX_WORKSPACE_DATA_DIRECTORY ?? process.env.NX_PROJECT_GRAPH_CACHE_DIRECTORY ?? join(workspaceRoot, '.nx', 'workspace-data');
+  const dir =
+    process.env.NX_WORKSPACE_DATA_DIRECTORY ??
+    process.env.NX_PROJECT_GRAPH_CACHE_DIRECTORY ??
+    join(workspaceRoot, '.nx', 'workspace-data');
   return isAbsolute(dir) ? dir : join(workspaceRoot, dir);
 }
 

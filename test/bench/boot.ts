@@ -36,9 +36,11 @@ const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+    }),
+  );
 }
 
 /** The floor: each kernel booted to a shell that powers off, same QEMU settings and parallelism. */
@@ -46,17 +48,25 @@ async function bareBoots(targets: Target[], parallel: number, store: HeaderStore
   const lock = await loadGuestLock(repoRoot);
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-bench-boot-'));
   try {
-    const prepared = await Promise.all(targets.map(async (t, i) => {
-      const kernel = await bootableKernel(store, t.kernel.image!, familyOfHeaders(t.headers).kernelImageFile(t.kernelrelease), t.arch);
-      const initrd = join(dir, `${i}.cpio`);
-      const busybox = await guestBusybox(store, busyboxOf(lock, t.arch));
-      await writeFile(initrd, bareGuest(busybox, DONE_MARKER));
-      return { t, kernel, initrd };
-    }));
+    const prepared = await Promise.all(
+      targets.map(async (t, i) => {
+        const kernel = await bootableKernel(
+          store,
+          t.kernel.image!,
+          familyOfHeaders(t.headers).kernelImageFile(t.kernelrelease),
+          t.arch,
+        );
+        const initrd = join(dir, `${i}.cpio`);
+        const busybox = await guestBusybox(store, busyboxOf(lock, t.arch));
+        await writeFile(initrd, bareGuest(busybox, DONE_MARKER));
+        return { t, kernel, initrd };
+      }),
+    );
     const start = process.hrtime.bigint();
     await pool(prepared, parallel, async ({ t, kernel, initrd }) => {
       const run = await runGuest(t.arch, qemuArgs(t.arch, kernel, initrd, 'tcg'), 120_000);
-      if (!run.console.includes('KMX-RESULT booted')) throw new Error(`bare boot of ${t.kernelrelease} did not come up:\n${run.console.slice(-2000)}`);
+      if (!run.console.includes('KMX-RESULT booted'))
+        throw new Error(`bare boot of ${t.kernelrelease} did not come up:\n${run.console.slice(-2000)}`);
     });
     return Number(process.hrtime.bigint() - start) / 1e9;
   } finally {
@@ -68,7 +78,8 @@ export async function bootBench(runs: number): Promise<BootBench> {
   const parallel = cpus().length;
   const ws = await createWorkspace('kmatrix-bench-boot-');
   try {
-    for (const t of ['debian-bullseye', 'debian-bookworm', 'debian-trixie']) expectOk(await ws.kmatrix(['toolchain', 'build', t]), `toolchain build ${t}`);
+    for (const t of ['debian-bullseye', 'debian-bookworm', 'debian-trixie'])
+      expectOk(await ws.kmatrix(['toolchain', 'build', t]), `toolchain build ${t}`);
     expectOk(await ws.kmatrix(['gen']), 'gen');
     await ws.commitAll('targets');
     const targets = await Promise.all((await existingTargetFiles(ws.dir)).map((f) => loadTarget(join(ws.dir, f))));
@@ -83,7 +94,11 @@ export async function bootBench(runs: number): Promise<BootBench> {
     for (let i = 0; i < runs; i++) {
       // A new smoke test makes every boot test (and nothing else) run again.
       await appendFile(join(ws.dir, 'drivers/kmx-echo/smoke-test.sh'), `# bench run ${i}\n`);
-      const m = await measure(process.execPath, [nxBin, 'run-many', '-t', 'test-driver', `--parallel=${parallel}`, '--output-style=static'], { cwd: ws.dir, env });
+      const m = await measure(
+        process.execPath,
+        [nxBin, 'run-many', '-t', 'test-driver', `--parallel=${parallel}`, '--output-style=static'],
+        { cwd: ws.dir, env },
+      );
       if (m.exitCode !== 0) throw new Error(`test-driver run failed:\n${m.output.slice(-3000)}`);
       let boot = 0;
       let test = 0;
@@ -97,7 +112,13 @@ export async function bootBench(runs: number): Promise<BootBench> {
       baseline.push(await bareBoots(bootable, parallel, store));
     }
     const mid = [...ours].sort((a, b) => a.seconds - b.seconds)[Math.floor(ours.length / 2)]!;
-    return { targets: bootable.length, parallel, oursSeconds: mid.seconds, baselineSeconds: median(baseline), bootShare: mid.bootShare };
+    return {
+      targets: bootable.length,
+      parallel,
+      oursSeconds: mid.seconds,
+      baselineSeconds: median(baseline),
+      bootShare: mid.bootShare,
+    };
   } finally {
     await ws.remove();
   }

@@ -34,7 +34,15 @@ export interface BuildOverhead {
 const FULL_BOOKWORM_AMD64 = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
   distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-  matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64', 'cloud-amd64', 'rt-amd64'], kernels: ['6.1.0-*', '6.12.*'] }],
+  matrix: [
+    {
+      driver: 'kmx-echo',
+      distro: 'debian-bookworm',
+      archs: ['x86_64'],
+      flavours: ['amd64', 'cloud-amd64', 'rt-amd64'],
+      kernels: ['6.1.0-*', '6.12.*'],
+    },
+  ],
 };
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -43,22 +51,42 @@ const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: string): string {
   const src = join(work, 'src');
   const run = [
-    'docker', 'run', '--rm', '--network', 'none', '--user', c.user, '--workdir', c.workdir,
+    'docker',
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--user',
+    c.user,
+    '--workdir',
+    c.workdir,
     ...Object.entries(c.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
-    ...c.binds.flatMap((b) => ['--volume', `${b.host === '@SRC@' ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]),
-    c.image, ...cmd,
+    ...c.binds.flatMap((b) => [
+      '--volume',
+      `${b.host === '@SRC@' ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`,
+    ]),
+    c.image,
+    ...cmd,
   ];
-  return [`rm -rf ${quote(work)}`, `mkdir -p ${quote(work)}`, `cp -r ${quote(driverDir)} ${quote(src)}`, `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`].join(' && ');
+  return [
+    `rm -rf ${quote(work)}`,
+    `mkdir -p ${quote(work)}`,
+    `cp -r ${quote(driverDir)} ${quote(src)}`,
+    `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`,
+  ].join(' && ');
 }
 
 async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string[]; work: string }> {
   const ws = await createWorkspace('kmatrix-bench-build-');
   await ws.write('support-matrix.json', JSON.stringify(FULL_BOOKWORM_AMD64, null, 2));
-  for (const f of await readdir(join(ws.dir, 'kernels'))) if (f !== 'debian-bookworm-x86_64.json') await rm(join(ws.dir, 'kernels', f));
+  for (const f of await readdir(join(ws.dir, 'kernels')))
+    if (f !== 'debian-bookworm-x86_64.json') await rm(join(ws.dir, 'kernels', f));
   expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'kmatrix toolchain build debian-bookworm');
   expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
   await ws.commitAll('full bookworm amd64 matrix');
-  const names = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout) as string[];
+  const names = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout,
+  ) as string[];
 
   // Headers into the store and the image present, for both sides, before anything is timed.
   process.env.KMATRIX_STORE = testStore;
@@ -67,7 +95,14 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
   for (const [i, name] of names.entries()) {
     const opened = await openBuild(ws.dir, targetFileFor(ws.dir, name), (l) => process.stderr.write(`  ${l}\n`));
     const prepared = await prepareContainer(opened);
-    jobs.push(shellJob(await prepared.container('@SRC@'), makeCommand(opened.target), join(ws.dir, opened.target.driver.path), join(work, String(i))));
+    jobs.push(
+      shellJob(
+        await prepared.container('@SRC@'),
+        makeCommand(opened.target),
+        join(ws.dir, opened.target.driver.path),
+        join(work, String(i)),
+      ),
+    );
   }
   return { ws, names, jobs, work };
 }
@@ -80,20 +115,36 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
     await writeFile(script, `${jobs.join('\n')}\n`);
     const loop = async (): Promise<number> => {
       const start = process.hrtime.bigint();
-      const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(script)}`], { reject: false, all: true });
+      const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(script)}`], {
+        reject: false,
+        all: true,
+      });
       if (r.exitCode !== 0) throw new Error(`the shell loop failed:\n${r.all.slice(-3000)}`);
       for (let i = 0; i < names.length; i++) {
-        if (!existsSync(join(work, String(i), 'src', 'kmx_echo.ko'))) throw new Error(`the shell loop built no kmx_echo.ko for ${names[i]}`);
+        if (!existsSync(join(work, String(i), 'src', 'kmx_echo.ko')))
+          throw new Error(`the shell loop built no kmx_echo.ko for ${names[i]}`);
       }
       return Number(process.hrtime.bigint() - start) / 1e9;
     };
     const nx = async (batch: boolean): Promise<number> => {
       await rm(join(ws.dir, 'dist'), { recursive: true, force: true });
-      const args = ['run-many', '-t', 'build-driver', `--parallel=${parallel}`, '--skip-nx-cache', '--output-style=static', ...(batch ? ['--batch'] : [])];
-      const m = await measure(process.execPath, [nxBin, ...args], { cwd: ws.dir, env: { ...ws.env, KMATRIX_PARALLEL: String(parallel) } });
+      const args = [
+        'run-many',
+        '-t',
+        'build-driver',
+        `--parallel=${parallel}`,
+        '--skip-nx-cache',
+        '--output-style=static',
+        ...(batch ? ['--batch'] : []),
+      ];
+      const m = await measure(process.execPath, [nxBin, ...args], {
+        cwd: ws.dir,
+        env: { ...ws.env, KMATRIX_PARALLEL: String(parallel) },
+      });
       if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${m.output.slice(-3000)}`);
       for (const name of names) {
-        if (!existsSync(join(outputDir(ws.dir, nameParts(name)), 'kmx_echo.ko'))) throw new Error(`nx built no kmx_echo.ko for ${name}`);
+        if (!existsSync(join(outputDir(ws.dir, nameParts(name)), 'kmx_echo.ko')))
+          throw new Error(`nx built no kmx_echo.ko for ${name}`);
       }
       return m.seconds;
     };
@@ -104,12 +155,20 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
     const batch: number[] = [];
     // Interleaved, so that a slow minute on a shared machine does not land on one side only.
     for (let i = 0; i < runs; i++) {
-      process.stderr.write(`build overhead, run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx per task, nx --batch…\n`);
+      process.stderr.write(
+        `build overhead, run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx per task, nx --batch…\n`,
+      );
       baseline.push(await loop());
       perTask.push(await nx(false));
       batch.push(await nx(true));
     }
-    return { targets: names.length, parallel, baselineSeconds: median(baseline), perTaskSeconds: median(perTask), batchSeconds: median(batch) };
+    return {
+      targets: names.length,
+      parallel,
+      baselineSeconds: median(baseline),
+      perTaskSeconds: median(perTask),
+      batchSeconds: median(batch),
+    };
   } finally {
     await ws.remove();
     await rm(work, { recursive: true, force: true });

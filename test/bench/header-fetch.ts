@@ -26,25 +26,34 @@ export interface HeaderFetch {
 }
 
 export async function headerFetch(): Promise<HeaderFetch> {
-  const list = JSON.parse(await readFile(join(repoRoot, 'kernels/debian-bookworm-x86_64.json'), 'utf8')) as { debian: { kmatrix: { packages: HeaderPackage[] } }[] };
+  const list = JSON.parse(await readFile(join(repoRoot, 'kernels/debian-bookworm-x86_64.json'), 'utf8')) as {
+    debian: { kmatrix: { packages: HeaderPackage[] } }[];
+  };
   let downloadedBytes = 0;
   let requests = 0;
   const proxy = createServer((req, res) => {
     requests++;
     const target = `http://${req.url!.slice(1)}`; // /deb.debian.org/debian/pool/… → the mirror
-    void fetch(target).then(async (upstream) => {
-      res.writeHead(upstream.status, { 'content-length': upstream.headers.get('content-length') ?? undefined });
-      if (!upstream.body) return res.end();
-      const body = Readable.fromWeb(upstream.body as import('node:stream/web').ReadableStream);
-      body.on('data', (chunk: Buffer) => (downloadedBytes += chunk.length));
-      body.pipe(res);
-    }, () => res.writeHead(502).end());
+    void fetch(target).then(
+      async (upstream) => {
+        res.writeHead(upstream.status, { 'content-length': upstream.headers.get('content-length') ?? undefined });
+        if (!upstream.body) return res.end();
+        const body = Readable.fromWeb(upstream.body as import('node:stream/web').ReadableStream);
+        body.on('data', (chunk: Buffer) => (downloadedBytes += chunk.length));
+        body.pipe(res);
+      },
+      () => res.writeHead(502).end(),
+    );
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const { port } = proxy.address() as AddressInfo;
   const via = (url: string) => `http://127.0.0.1:${port}/${url.replace(/^https?:\/\//, '')}`;
 
-  const targets = list.debian.map((e) => e.kmatrix.packages.filter((p) => !p.hostArch || p.hostArch === 'x86_64').map((p) => ({ ...p, url: via(p.url), alternatives: undefined })));
+  const targets = list.debian.map((e) =>
+    e.kmatrix.packages
+      .filter((p) => !p.hostArch || p.hostArch === 'x86_64')
+      .map((p) => ({ ...p, url: via(p.url), alternatives: undefined })),
+  );
   const unique = new Map(targets.flat().map((p) => [p.sha256, p.size]));
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-bench-store-'));
   let retries = 0;

@@ -44,7 +44,11 @@ export interface Measured {
   exitCode: number;
 }
 
-export async function measure(cmd: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<Measured> {
+export async function measure(
+  cmd: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<Measured> {
   // Output goes to a file, not a pipe: Nx exits with process.exit(), which drops whatever a pipe
   // had not taken yet (its closing summary, at 1,000 projects).
   const log = join(await mkdtemp(join(tmpdir(), 'kmatrix-bench-out-')), 'output');

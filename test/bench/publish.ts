@@ -47,13 +47,23 @@ export async function publishBench(n: number, runs: number, moduleBytes = 128 * 
         target: t.name,
         inputs: {
           targetJsonSha256: sha256(text),
-          toolchain: { name: t.toolchain.name, image: `127.0.0.1:5000/kmatrix/${t.toolchain.name}@${t.toolchain.digest}` },
+          toolchain: {
+            name: t.toolchain.name,
+            image: `127.0.0.1:5000/kmatrix/${t.toolchain.name}@${t.toolchain.digest}`,
+          },
           headers: t.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
           driverSources: sources,
           make: ['make', '-C', t.kernelDir, 'M=/build/src', ...t.build.makeArgs, 'modules'],
           env: t.build.env,
         },
-        outputs: [{ file: 'kmx_echo.ko', sha256: sha256(ko), size: ko.length, vermagic: `${t.kernelrelease} SMP mod_unload modversions ` }],
+        outputs: [
+          {
+            file: 'kmx_echo.ko',
+            sha256: sha256(ko),
+            size: ko.length,
+            vermagic: `${t.kernelrelease} SMP mod_unload modversions `,
+          },
+        ],
       };
       await writeFile(join(out, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
       modules.push({ dir: targetDir(t), ko: join(out, 'kmx_echo.ko') });
@@ -65,10 +75,17 @@ export async function publishBench(n: number, runs: number, moduleBytes = 128 * 
     for (let run = 0; run < runs; run++) {
       const store = join(scratch, `store-${run}`);
       const ours = await measure(process.execPath, [cli, 'publish', '--store', store], { cwd: ws.dir, env: ws.env });
-      if (ours.exitCode !== 0 || !new RegExp(`^${files.length} published`, 'm').test(ours.output)) throw new Error(`publish failed:\n${ours.output.slice(-2000)}`);
+      if (ours.exitCode !== 0 || !new RegExp(`^${files.length} published`, 'm').test(ours.output))
+        throw new Error(`publish failed:\n${ours.output.slice(-2000)}`);
       const again = await measure(process.execPath, [cli, 'publish', '--store', store], { cwd: ws.dir, env: ws.env });
-      if (again.exitCode !== 0 || !new RegExp(`^0 published, ${files.length} unchanged`, 'm').test(again.output)) throw new Error(`publish again did something:\n${again.output.slice(-2000)}`);
-      oursRuns.push({ seconds: ours.seconds, peakBytes: ours.peakBytes, again: again.seconds, indexBytes: (await readFile(join(store, 'index.json'))).length });
+      if (again.exitCode !== 0 || !new RegExp(`^0 published, ${files.length} unchanged`, 'm').test(again.output))
+        throw new Error(`publish again did something:\n${again.output.slice(-2000)}`);
+      oursRuns.push({
+        seconds: ours.seconds,
+        peakBytes: ours.peakBytes,
+        again: again.seconds,
+        indexBytes: (await readFile(join(store, 'index.json'))).length,
+      });
 
       // Baseline: copy each module into a store and record its digest, one index at the end.
       const plain = join(scratch, `plain-${run}`);
@@ -82,12 +99,21 @@ export async function publishBench(n: number, runs: number, moduleBytes = 128 * 
       await writeFile(join(plain, 'index.json'), JSON.stringify(index));
       baseRuns.push(Number(process.hrtime.bigint() - start) / 1e9);
     }
-    const mid = <T>(xs: T[], key: (x: T) => number) => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
+    const mid = <T>(xs: T[], key: (x: T) => number) =>
+      [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
     const ours = mid(oursRuns, (r) => r.seconds);
     const againSeconds = mid(oursRuns, (r) => r.again).again;
     const baselineSeconds = mid(baseRuns, (x) => x);
     const { indexBytes } = ours;
-    return { targets: files.length, bytes: files.length * moduleBytes, oursSeconds: ours.seconds, peakBytes: Math.max(...oursRuns.map((r) => r.peakBytes)), againSeconds, baselineSeconds, indexBytes };
+    return {
+      targets: files.length,
+      bytes: files.length * moduleBytes,
+      oursSeconds: ours.seconds,
+      peakBytes: Math.max(...oursRuns.map((r) => r.peakBytes)),
+      againSeconds,
+      baselineSeconds,
+      indexBytes,
+    };
   } finally {
     await rm(scratch, { recursive: true, force: true });
     await ws.remove();

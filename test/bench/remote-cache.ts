@@ -42,7 +42,8 @@ async function nx(ws: Workspace, args: string[], extra: NodeJS.ProcessEnv = {}):
 
 function expectAllRestored(m: Measured, n: number, what: string): void {
   const hits = cacheHits(m.output);
-  if (hits?.hits !== n || hits.total !== n) throw new Error(`${what}: expected ${n}/${n} cache hits, got ${JSON.stringify(hits)}:\n${m.output.slice(-2000)}`);
+  if (hits?.hits !== n || hits.total !== n)
+    throw new Error(`${what}: expected ${n}/${n} cache hits, got ${JSON.stringify(hits)}:\n${m.output.slice(-2000)}`);
 }
 
 const RUN = ['run-many', '-t', 'build-driver', '--output-style=static'];
@@ -69,11 +70,15 @@ export async function remoteRestore(n: number, runs: number): Promise<Restore> {
       await rm(join(a.dir, 'dist'), { recursive: true, force: true });
       const fromDisk = await nx(a, RUN);
       expectAllRestored(fromDisk, n, 'restore from the local cache');
-      if (!existsSync(join(b.dir, 'dist/targets/kmx-echo/debian-bookworm/6.1.0-1-amd64/x86_64/kmx_echo.ko'))) throw new Error('the clone has no restored module');
+      if (!existsSync(join(b.dir, 'dist/targets/kmx-echo/debian-bookworm/6.1.0-1-amd64/x86_64/kmx_echo.ko')))
+        throw new Error('the clone has no restored module');
       local.push(fromDisk.seconds);
       await b.remove();
     }
-    const storedBytes = server.accessLog().filter((e) => e.method === 'PUT' && e.status === 200).reduce((sum, e) => sum + Number(e.bytes ?? 0), 0);
+    const storedBytes = server
+      .accessLog()
+      .filter((e) => e.method === 'PUT' && e.status === 200)
+      .reduce((sum, e) => sum + Number(e.bytes ?? 0), 0);
     return { targets: n, remoteSeconds: median(remote), localSeconds: median(local), storedBytes };
   } finally {
     await server.stop();
@@ -96,7 +101,10 @@ async function bareServer(dir: string): Promise<{ url: string; server: Server }>
   const server = createServer((req, res) => {
     const file = join(dir, (req.url ?? '').replace(/\D/g, ''));
     if (req.method === 'GET') {
-      readFile(file).then((b) => res.writeHead(200, { 'content-length': b.length }).end(b), () => res.writeHead(404).end());
+      readFile(file).then(
+        (b) => res.writeHead(200, { 'content-length': b.length }).end(b),
+        () => res.writeHead(404).end(),
+      );
       return;
     }
     const chunks: Buffer[] = [];
@@ -114,11 +122,20 @@ interface Plan {
 
 function plan(objects: number, puts: number, bytes: number): Plan {
   const make = (i: number) => ({ hash: String(10_000_000 + i), body: randomBytes(bytes) });
-  return { stored: Array.from({ length: objects }, (_, i) => make(i)), fresh: Array.from({ length: puts }, (_, i) => make(objects + i)) };
+  return {
+    stored: Array.from({ length: objects }, (_, i) => make(i)),
+    fresh: Array.from({ length: puts }, (_, i) => make(objects + i)),
+  };
 }
 
 /** clients × perClient requests: 9 GETs of stored objects to 1 PUT of a new one. Throws on any error. */
-async function hammer(url: string, token: string, p: Plan, clients: number, perClient: number): Promise<{ seconds: number; latencies: number[]; errors: string[] }> {
+async function hammer(
+  url: string,
+  token: string,
+  p: Plan,
+  clients: number,
+  perClient: number,
+): Promise<{ seconds: number; latencies: number[]; errors: string[] }> {
   const headers = { authorization: `Bearer ${token}` };
   const latencies: number[] = [];
   const errors: string[] = [];
@@ -128,9 +145,15 @@ async function hammer(url: string, token: string, p: Plan, clients: number, perC
     const obj = put ? p.fresh[nextPut++]! : p.stored[i % p.stored.length]!;
     const start = performance.now();
     try {
-      const res = await fetch(`${url}/v1/cache/${obj.hash}`, put ? { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: obj.body } : { headers });
+      const res = await fetch(
+        `${url}/v1/cache/${obj.hash}`,
+        put
+          ? { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: obj.body }
+          : { headers },
+      );
       const body = Buffer.from(await res.arrayBuffer());
-      if (res.status !== 200) errors.push(`${put ? 'PUT' : 'GET'} ${obj.hash}: ${res.status} ${body.toString().slice(0, 200)}`);
+      if (res.status !== 200)
+        errors.push(`${put ? 'PUT' : 'GET'} ${obj.hash}: ${res.status} ${body.toString().slice(0, 200)}`);
       else if (!put && !body.equals(obj.body)) errors.push(`GET ${obj.hash}: wrong bytes`);
     } catch (error) {
       errors.push(`${put ? 'PUT' : 'GET'} ${obj.hash}: ${(error as Error).message}`);
@@ -138,9 +161,11 @@ async function hammer(url: string, token: string, p: Plan, clients: number, perC
     latencies.push(performance.now() - start);
   };
   const start = performance.now();
-  await Promise.all(Array.from({ length: clients }, async (_, c) => {
-    for (let k = 0; k < perClient; k++) await one(c * perClient + k);
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let k = 0; k < perClient; k++) await one(c * perClient + k);
+    }),
+  );
   return { seconds: (performance.now() - start) / 1000, latencies, errors };
 }
 
@@ -154,13 +179,23 @@ export async function loadTest(clients = 32, perClient = 50, bytes = MODULE_BYTE
     const server = side === 'ours' ? await startCacheServer(dir) : await bareServer(dir);
     try {
       for (const o of p.stored) {
-        const res = await fetch(`${server.url}/v1/cache/${o.hash}`, { method: 'PUT', headers: { authorization: `Bearer ${WRITE_TOKEN}` }, body: o.body });
-        if (res.status !== 200) throw new Error(`seeding the ${side} server failed: PUT ${o.hash} → ${res.status} ${await res.text()}`);
+        const res = await fetch(`${server.url}/v1/cache/${o.hash}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${WRITE_TOKEN}` },
+          body: o.body,
+        });
+        if (res.status !== 200)
+          throw new Error(`seeding the ${side} server failed: PUT ${o.hash} → ${res.status} ${await res.text()}`);
       }
       const run = await hammer(server.url, WRITE_TOKEN, p, clients, perClient);
-      if (run.errors.length > 0) throw new Error(`${run.errors.length} errors under load (${side}): ${run.errors.slice(0, 5).join('; ')}`);
+      if (run.errors.length > 0)
+        throw new Error(`${run.errors.length} errors under load (${side}): ${run.errors.slice(0, 5).join('; ')}`);
       errors += run.errors.length;
-      result[side] = { seconds: run.seconds, p50: percentile(run.latencies, 0.5), p99: percentile(run.latencies, 0.99) };
+      result[side] = {
+        seconds: run.seconds,
+        p50: percentile(run.latencies, 0.5),
+        p99: percentile(run.latencies, 0.99),
+      };
     } finally {
       if ('stop' in server) await server.stop();
       else await new Promise((resolve) => server.server.close(resolve));

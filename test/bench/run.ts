@@ -47,8 +47,13 @@ const { values } = parseArgs({
   },
 });
 const figures = new Set(values.figures.split(','));
-for (const f of figures) if (!(FIGURES as readonly string[]).includes(f)) throw new Error(`unknown figure "${f}" in --figures; choose from ${FIGURES.join(', ')}`);
-const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0);
+for (const f of figures)
+  if (!(FIGURES as readonly string[]).includes(f))
+    throw new Error(`unknown figure "${f}" in --figures; choose from ${FIGURES.join(', ')}`);
+const sizes = values.sizes
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const runs = Number(values.runs);
 const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
@@ -71,7 +76,8 @@ function nxEnv(dir: string): NodeJS.ProcessEnv {
   };
 }
 
-const git = (dir: string, args: string[]) => execa('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...args], { cwd: dir });
+const git = (dir: string, args: string[]) =>
+  execa('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...args], { cwd: dir });
 
 async function ours(n: number, lines: string[]): Promise<Side & { ws: Workspace }> {
   const { ws, gen } = await syntheticWorkspace(n);
@@ -102,7 +108,19 @@ async function baseline(n: number): Promise<Side> {
     await writeFile(join(dir, root, 'target.json'), `${JSON.stringify({ i })}\n`);
     await writeFile(
       join(dir, root, 'project.json'),
-      JSON.stringify({ name: `p${i}`, root, targets: { 'build-driver': { executor: 'nx:run-commands', options: { command: 'true' }, cache: true, inputs: ['{projectRoot}/**/*'], outputs: [`{workspaceRoot}/dist/${root}`] } } }),
+      JSON.stringify({
+        name: `p${i}`,
+        root,
+        targets: {
+          'build-driver': {
+            executor: 'nx:run-commands',
+            options: { command: 'true' },
+            cache: true,
+            inputs: ['{projectRoot}/**/*'],
+            outputs: [`{workspaceRoot}/dist/${root}`],
+          },
+        },
+      }),
     );
   }
   await git(dir, ['init', '-q', '-b', 'main']);
@@ -140,7 +158,8 @@ function line(name: string, oursS: number, baseS: number, peak?: number): string
 function expectCached(n: number) {
   return (m: Measured) => {
     const hits = cacheHits(m.output);
-    if (!hits || hits.hits !== n || hits.total !== n) throw new Error(`expected ${n}/${n} cache hits, got ${JSON.stringify(hits)}:\n${m.output.slice(-2500)}`);
+    if (!hits || hits.hits !== n || hits.total !== n)
+      throw new Error(`expected ${n}/${n} cache hits, got ${JSON.stringify(hits)}:\n${m.output.slice(-2500)}`);
   };
 }
 
@@ -153,8 +172,12 @@ async function main(): Promise<void> {
   if (figures.has('build')) {
     const b = await buildOverhead(runs);
     const base = `baseline ${b.baselineSeconds.toFixed(1)} s (shell loop, same make in the same containers)`;
-    print(`build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ratio ${(b.batchSeconds / b.baselineSeconds).toFixed(2)}`);
-    print(`build overhead without --batch (one process per target): ours ${b.perTaskSeconds.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ratio ${(b.perTaskSeconds / b.baselineSeconds).toFixed(2)}`);
+    print(
+      `build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ratio ${(b.batchSeconds / b.baselineSeconds).toFixed(2)}`,
+    );
+    print(
+      `build overhead without --batch (one process per target): ours ${b.perTaskSeconds.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ratio ${(b.perTaskSeconds / b.baselineSeconds).toFixed(2)}`,
+    );
   }
   if (figures.has('headers')) {
     process.stderr.write('fetching every header package of the bookworm amd64 matrix into an empty store…\n');
@@ -175,20 +198,40 @@ async function main(): Promise<void> {
       print(line(`nx show projects, ${n} targets`, show[0].seconds, show[1].seconds, show[0].peakBytes));
       process.stderr.write(`filling the caches (${n} no-op tasks each)…\n`);
       for (const side of [a, b]) {
-        const fill = await measure(process.execPath, [nxBin, 'run-many', '-t', 'build-driver', '--output-style=static'], { cwd: side.dir, env: side.env });
+        const fill = await measure(
+          process.execPath,
+          [nxBin, 'run-many', '-t', 'build-driver', '--output-style=static'],
+          { cwd: side.dir, env: side.env },
+        );
         if (fill.exitCode !== 0) throw new Error(`fill run failed:\n${fill.output.slice(-3000)}`);
       }
-      const cached = [await median(a, ['run-many', '-t', 'build-driver', '--output-style=static'], expectCached(n)), await median(b, ['run-many', '-t', 'build-driver', '--output-style=static'], expectCached(n))] as const;
+      const cached = [
+        await median(a, ['run-many', '-t', 'build-driver', '--output-style=static'], expectCached(n)),
+        await median(b, ['run-many', '-t', 'build-driver', '--output-style=static'], expectCached(n)),
+      ] as const;
       print(line(`all-cached nx run-many, ${n} targets`, cached[0].seconds, cached[1].seconds, cached[0].peakBytes));
       await a.touchOne();
       await b.touchOne();
       const oneTask = (m: Measured) => {
-        if (!/Running target build-driver for project /.test(m.output)) throw new Error(`expected exactly 1 task:\n${m.output.slice(-1500)}`);
+        if (!/Running target build-driver for project /.test(m.output))
+          throw new Error(`expected exactly 1 task:\n${m.output.slice(-1500)}`);
       };
-      const aff = [await median(a, ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'], oneTask), await median(b, ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'], oneTask)] as const;
-      print(line(`nx affected after one changed target (1 task), ${n} targets`, aff[0].seconds, aff[1].seconds, aff[0].peakBytes));
+      const aff = [
+        await median(a, ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'], oneTask),
+        await median(b, ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'], oneTask),
+      ] as const;
+      print(
+        line(
+          `nx affected after one changed target (1 task), ${n} targets`,
+          aff[0].seconds,
+          aff[1].seconds,
+          aff[0].peakBytes,
+        ),
+      );
       if (n === Math.max(...sizes)) {
-        print(`incremental, one changed target among ${n}: exactly 1 task ran; ours ${aff[0].seconds.toFixed(2)} s wall time minus the build (limit 3 s), baseline ${aff[1].seconds.toFixed(2)} s (plain Nx), ratio ${(aff[0].seconds / aff[1].seconds).toFixed(2)}`);
+        print(
+          `incremental, one changed target among ${n}: exactly 1 task ran; ours ${aff[0].seconds.toFixed(2)} s wall time minus the build (limit 3 s), baseline ${aff[1].seconds.toFixed(2)} s (plain Nx), ratio ${(aff[0].seconds / aff[1].seconds).toFixed(2)}`,
+        );
       }
     } finally {
       await a.ws.remove();
@@ -198,7 +241,9 @@ async function main(): Promise<void> {
   if (figures.has('remote')) {
     const n = Number(values['restore-targets']);
     const r = await remoteRestore(n, runs);
-    print(`remote cache restore, ${n} targets (${(r.storedBytes / 2 ** 20).toFixed(1)} MiB stored): ours ${r.remoteSeconds.toFixed(2)} s from the server on loopback into a fresh clone, baseline ${r.localSeconds.toFixed(2)} s from the local cache, ratio ${(r.remoteSeconds / r.localSeconds).toFixed(2)}`);
+    print(
+      `remote cache restore, ${n} targets (${(r.storedBytes / 2 ** 20).toFixed(1)} MiB stored): ours ${r.remoteSeconds.toFixed(2)} s from the server on loopback into a fresh clone, baseline ${r.localSeconds.toFixed(2)} s from the local cache, ratio ${(r.remoteSeconds / r.localSeconds).toFixed(2)}`,
+    );
   }
   if (figures.has('load')) {
     const l = await loadTest();

@@ -13,7 +13,15 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function pkg(role: 'flavour' | 'common' | 'kbuild', name: string, version: string, hostArch?: string) {
   const url = `http://synthetic.invalid/debian/pool/main/l/linux/${name}_${version}.deb`;
-  return { role, name, version, url, sha256: sha(url), size: 1_000_000 + (parseInt(sha(url).slice(0, 6), 16) % 1_000_000), ...(hostArch ? { hostArch } : {}) };
+  return {
+    role,
+    name,
+    version,
+    url,
+    sha256: sha(url),
+    size: 1_000_000 + (parseInt(sha(url).slice(0, 6), 16) % 1_000_000),
+    ...(hostArch ? { hostArch } : {}),
+  };
 }
 
 /** A kernel list with `kernels` ABIs (6.1.0-1 …) for x86_64 (amd64) and aarch64 (arm64). */
@@ -22,8 +30,15 @@ export function syntheticKernelList(kernels: number): { debian: unknown[] } {
   for (let i = 1; i <= kernels; i++) {
     const abi = `6.1.0-${i}`;
     const version = `6.1.${i}-1`;
-    for (const [arch, flavour] of [['x86_64', 'amd64'], ['aarch64', 'arm64']] as const) {
-      const packages = [pkg('flavour', `linux-headers-${abi}-${flavour}`, version), pkg('common', `linux-headers-${abi}-common`, version), pkg('kbuild', 'linux-kbuild-6.1', version, 'x86_64')];
+    for (const [arch, flavour] of [
+      ['x86_64', 'amd64'],
+      ['aarch64', 'arm64'],
+    ] as const) {
+      const packages = [
+        pkg('flavour', `linux-headers-${abi}-${flavour}`, version),
+        pkg('common', `linux-headers-${abi}-common`, version),
+        pkg('kbuild', 'linux-kbuild-6.1', version, 'x86_64'),
+      ];
       entries.push({
         kernelversion: '1',
         kernelrelease: `${abi}-${flavour}`,
@@ -39,7 +54,15 @@ export function syntheticKernelList(kernels: number): { debian: unknown[] } {
 export const syntheticPolicy = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
   distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-  matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64', 'aarch64'], flavours: ['amd64', 'arm64'], kernels: ['6.1.0-*'] }],
+  matrix: [
+    {
+      driver: 'kmx-echo',
+      distro: 'debian-bookworm',
+      archs: ['x86_64', 'aarch64'],
+      flavours: ['amd64', 'arm64'],
+      kernels: ['6.1.0-*'],
+    },
+  ],
 };
 
 /**
@@ -53,9 +76,17 @@ export async function syntheticWorkspace(n: number, moduleBytes?: number): Promi
   await ws.write('support-matrix.json', JSON.stringify(syntheticPolicy, null, 2));
   await ws.write('kernels/synthetic.json', JSON.stringify(syntheticKernelList(n / 2)));
   const nxJson = JSON.parse(await ws.read('nx.json'));
-  nxJson.plugins = [{ plugin: './plugins/kmatrix', options: { benchmarkNoopBuild: true, ...(moduleBytes ? { benchmarkModuleBytes: moduleBytes } : {}) } }];
+  nxJson.plugins = [
+    {
+      plugin: './plugins/kmatrix',
+      options: { benchmarkNoopBuild: true, ...(moduleBytes ? { benchmarkModuleBytes: moduleBytes } : {}) },
+    },
+  ];
   await ws.write('nx.json', JSON.stringify(nxJson, null, 2));
-  const gen = await measure(process.execPath, [join(ws.dir, 'tools/kmatrix/cli.ts'), 'gen'], { cwd: ws.dir, env: ws.env }); // (stderr lists every target; kept out of the report)
+  const gen = await measure(process.execPath, [join(ws.dir, 'tools/kmatrix/cli.ts'), 'gen'], {
+    cwd: ws.dir,
+    env: ws.env,
+  }); // (stderr lists every target; kept out of the report)
   if (gen.exitCode !== 0) throw new Error(`gen failed:\n${gen.output.slice(-2000)}`);
   await ws.commitAll('synthetic matrix');
   return { ws, gen };

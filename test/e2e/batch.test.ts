@@ -11,9 +11,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheHits, createWorkspace, expectOk, preparePipeline, type Workspace } from '../support/workspace.ts';
 
-const koSha = async (ws: Workspace, name: string) => createHash('sha256').update(await readFile(join(ws.dir, 'dist/targets', ...name.split('--'), 'kmx_echo.ko'))).digest('hex');
+const koSha = async (ws: Workspace, name: string) =>
+  createHash('sha256')
+    .update(await readFile(join(ws.dir, 'dist/targets', ...name.split('--'), 'kmx_echo.ko')))
+    .digest('hex');
 
-test('a batch run builds every target in one process, isolates a failure and caches like a per-task run', { timeout: 15 * 60_000 }, async (t) => {
+test('a batch run builds every target in one process, isolates a failure and caches like a per-task run', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-batch-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
@@ -21,7 +26,9 @@ test('a batch run builds every target in one process, isolates a failure and cac
   assert.ok(all.length >= 3);
 
   // A bad parallelism setting is refused before anything is built.
-  const refused = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], { KMATRIX_PARALLEL: 'many' });
+  const refused = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], {
+    KMATRIX_PARALLEL: 'many',
+  });
   assert.notEqual(refused.exitCode, 0);
   assert.match(refused.all, /KMATRIX_PARALLEL must be a whole number ≥ 1, not "many"/);
   assert.ok(!existsSync(join(ws.dir, 'dist/targets')), 'nothing built');
@@ -33,18 +40,31 @@ test('a batch run builds every target in one process, isolates a failure and cac
   const tampered = JSON.parse(good);
   tampered.headers.find((h: { role: string }) => h.role === 'flavour').sha256 = '0'.repeat(64);
   await ws.write(badFile, JSON.stringify(tampered, null, 2));
-  const batch = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], { KMATRIX_PARALLEL: '2' });
+  const batch = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], {
+    KMATRIX_PARALLEL: '2',
+  });
   assert.notEqual(batch.exitCode, 0);
   assert.match(batch.all, new RegExp(`kmatrix: ${all.length} builds in one process, 2 at a time`));
-  assert.match(batch.all, new RegExp(`kmatrix: build-driver summary, ${all.length} targets\n  distro × arch +built  cached  failed  skipped\n  debian-bookworm x86_64 +${all.length - 1} +0 +1 +0`));
-  assert.match(batch.all, new RegExp(`^    ${bad.replace(/[.+]/g, '\\$&')}: infrastructure \\(headers\\): SHA256 mismatch`, 'm'));
+  assert.match(
+    batch.all,
+    new RegExp(
+      `kmatrix: build-driver summary, ${all.length} targets\n  distro × arch +built  cached  failed  skipped\n  debian-bookworm x86_64 +${all.length - 1} +0 +1 +0`,
+    ),
+  );
+  assert.match(
+    batch.all,
+    new RegExp(`^    ${bad.replace(/[.+]/g, '\\$&')}: infrastructure \\(headers\\): SHA256 mismatch`, 'm'),
+  );
   const built = new Map<string, string>();
   for (const n of all.filter((x) => x !== bad)) built.set(n, await koSha(ws, n));
 
   // The next plain (per-task) run takes every batch-built target from the cache, bytes unchanged,
   // and builds only the repaired one.
   await ws.write(badFile, good);
-  const after = expectOk(await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']), 'per-task run after the batch');
+  const after = expectOk(
+    await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']),
+    'per-task run after the batch',
+  );
   assert.deepEqual(cacheHits(after.all), { hits: all.length - 1, total: all.length });
   for (const [n, sha] of built) assert.equal(await koSha(ws, n), sha, `${n} restored byte for byte`);
 });

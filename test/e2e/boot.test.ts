@@ -15,27 +15,40 @@ async function qemuProcesses(): Promise<string> {
   return (await execa('pgrep', ['-af', 'qemu-system'], { reject: false })).stdout.trim();
 }
 
-test('a user proves every target loads on its own kernel, and sees what does not', { timeout: 30 * 60_000 }, async (t) => {
+test('a user proves every target loads on its own kernel, and sees what does not', {
+  timeout: 30 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-boot-');
   t.after(() => ws.remove());
   await preparePipeline(ws, BOOT_POLICY);
-  const projects = (expectOk(await ws.nx(['show', 'projects']), 'nx show projects').stdout.split('\n').filter(Boolean)).sort();
+  const projects = expectOk(await ws.nx(['show', 'projects']), 'nx show projects')
+    .stdout.split('\n')
+    .filter(Boolean)
+    .sort();
   assert.equal(projects.length, 5, projects.join(', '));
 
   // Every target: built, then booted on its kernel; the summary has the boot columns.
-  const run = expectOk(await ws.nx(['run-many', '-t', 'test-driver', '--output-style=stream']), 'nx run-many -t test-driver');
+  const run = expectOk(
+    await ws.nx(['run-many', '-t', 'test-driver', '--output-style=stream']),
+    'nx run-many -t test-driver',
+  );
   assert.match(run.all, /build-driver and test-driver summary, 5 targets/);
   assert.match(run.all, /debian-bookworm aarch64\s+2\s+0\s+0\s+0\s+2\s+0\s+0/);
   assert.match(run.all, /debian-bookworm x86_64\s+3\s+0\s+0\s+0\s+3\s+0\s+0/);
   for (const p of projects) {
     const [, , release, arch] = p.split('--');
-    const result = JSON.parse(await ws.read(`dist/boot/targets/kmx-echo/debian-bookworm/${release}/${arch}/result.json`));
+    const result = JSON.parse(
+      await ws.read(`dist/boot/targets/kmx-echo/debian-bookworm/${release}/${arch}/result.json`),
+    );
     assert.equal(result.status, 'loads', `${p}: ${result.message}`);
-    assert.equal(result.booted, release, 'the guest ran the target\'s own kernel');
+    assert.equal(result.booted, release, "the guest ran the target's own kernel");
     assert.deepEqual(result.smokeOutput.at(-1), 'echo device ok: wrote, read back, cleared');
     assert.ok(result.timings.bootMs > 0 && result.timings.testMs > 0);
     const consoleText = await ws.read(result.console);
-    assert.match(consoleText, /KMX-RESULT insmod-ok kmx_echo[\s\S]*KMX-RESULT smoke-ok[\s\S]*KMX-RESULT rmmod-ok kmx_echo/);
+    assert.match(
+      consoleText,
+      /KMX-RESULT insmod-ok kmx_echo[\s\S]*KMX-RESULT smoke-ok[\s\S]*KMX-RESULT rmmod-ok kmx_echo/,
+    );
   }
   // Both archs really were emulated as themselves.
   assert.match(run.all, /booting 6\.1\.0-\d+-arm64 \(aarch64, TCG, arm64-image\)/);
@@ -57,19 +70,33 @@ test('a user proves every target loads on its own kernel, and sees what does not
   const cloudDir = `dist/targets/kmx-echo/debian-bookworm/${cloud!.split('--')[2]}/x86_64`;
   const wrong = await ws.kmatrix(['boot', plain!, '--modules', cloudDir]);
   assert.equal(wrong.exitCode, 1, wrong.all);
-  assert.match(wrong.stdout, /rejected by kernel ✗ — rejected by kernel: kmx_echo: disagrees about version of symbol module_layout/);
+  assert.match(
+    wrong.stdout,
+    /rejected by kernel ✗ — rejected by kernel: kmx_echo: disagrees about version of symbol module_layout/,
+  );
   assert.match(wrong.stdout, /console: reproduce\/.*\/boot\/console\.log/);
   // …and that did not overwrite the target's own verdict.
-  assert.equal(JSON.parse(await ws.read(`dist/boot/targets/kmx-echo/debian-bookworm/${plain!.split('--')[2]}/x86_64/result.json`)).status, 'loads');
+  assert.equal(
+    JSON.parse(await ws.read(`dist/boot/targets/kmx-echo/debian-bookworm/${plain!.split('--')[2]}/x86_64/result.json`))
+      .status,
+    'loads',
+  );
 
   // A smoke test that fails: only the boot tests run again (the script is not a build input).
   await ws.write('drivers/kmx-echo/smoke-test.sh', 'echo "reading /dev/kmx_echo gave garbage" >&2\nexit 3\n');
   await ws.commitAll('break the smoke test');
   const failing = await ws.nx(['run', `${plain}:test-driver`, '--output-style=stream']);
   assert.notEqual(failing.exitCode, 0);
-  assert.match(failing.all, /nx run kmx-echo--debian-bookworm--6\.1\.0-\d+-amd64--x86_64:build-driver\s+\[local cache\]/, 'the build came from the cache');
+  assert.match(
+    failing.all,
+    /nx run kmx-echo--debian-bookworm--6\.1\.0-\d+-amd64--x86_64:build-driver\s+\[local cache\]/,
+    'the build came from the cache',
+  );
   assert.match(failing.all, /smoke test failed ✗ — the smoke test exited 3: reading \/dev\/kmx_echo gave garbage/);
-  assert.match(failing.all, /not proven to load:\n\s+kmx-echo--debian-bookworm--6\.1\.0-\d+-amd64--x86_64: smoke test failed ✗/);
+  assert.match(
+    failing.all,
+    /not proven to load:\n\s+kmx-echo--debian-bookworm--6\.1\.0-\d+-amd64--x86_64: smoke test failed ✗/,
+  );
 
   // A guest that hangs: killed at the deadline, reported at its last console line, no QEMU left.
   await ws.write('drivers/kmx-echo/smoke-test.sh', 'echo "waiting for an interrupt that never comes"\nsleep 600\n');
@@ -82,11 +109,15 @@ test('a user proves every target loads on its own kernel, and sees what does not
   assert.equal(await qemuProcesses(), '', 'no QEMU process outlives its test');
 });
 
-test('a kernel the archive has no image for is reported as a gap; a corrupt image download is refetched, then refused', { timeout: 15 * 60_000 }, async (t) => {
+test('a kernel the archive has no image for is reported as a gap; a corrupt image download is refetched, then refused', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-boot-faults-');
   t.after(() => ws.remove());
   await preparePipeline(ws, BOOT_POLICY);
-  const release = (await readdir(join(ws.dir, 'targets/kmx-echo/debian-bookworm'))).find((r) => /^6\.1\.0-\d+-amd64$/.test(r));
+  const release = (await readdir(join(ws.dir, 'targets/kmx-echo/debian-bookworm'))).find((r) =>
+    /^6\.1\.0-\d+-amd64$/.test(r),
+  );
   const file = `targets/kmx-echo/debian-bookworm/${release}/x86_64/target.json`;
   const target = JSON.parse(await ws.read(file));
   const name = target.name as string;
@@ -94,14 +125,26 @@ test('a kernel the archive has no image for is reported as a gap; a corrupt imag
 
   // No image: nothing to boot is the archive's gap, not the driver's failure.
   const { image, ...kernel } = target.kernel;
-  await ws.write(file, JSON.stringify({ ...target, kernel: { ...kernel, imageGap: 'the archive index lists no linux-image-x-unsigned' } }, null, 2));
+  await ws.write(
+    file,
+    JSON.stringify(
+      { ...target, kernel: { ...kernel, imageGap: 'the archive index lists no linux-image-x-unsigned' } },
+      null,
+      2,
+    ),
+  );
   const gap = await ws.kmatrix(['boot', name]);
   assert.equal(gap.exitCode, 0, gap.all);
-  assert.match(gap.stdout, /: not tested — no kernel image to boot \(an infrastructure gap\): the archive index lists no linux-image-x-unsigned/);
+  assert.match(
+    gap.stdout,
+    /: not tested — no kernel image to boot \(an infrastructure gap\): the archive index lists no linux-image-x-unsigned/,
+  );
 
   // An image served with the wrong bytes: fetched once more, then refused; nothing stored.
   const { startServer } = await import('../support/http.ts');
-  const real = await readFile(join(process.env.KMATRIX_STORE ?? '/tmp/kmatrix-test-store', 'debs', `${image.sha256}.deb`)).catch(() => undefined);
+  const real = await readFile(
+    join(process.env.KMATRIX_STORE ?? '/tmp/kmatrix-test-store', 'debs', `${image.sha256}.deb`),
+  ).catch(() => undefined);
   let honestAfter = Infinity;
   const server = await startServer((_req, res, hit) => {
     const body = hit > honestAfter && real ? real : Buffer.alloc(image.size, 7);
@@ -110,7 +153,10 @@ test('a kernel the archive has no image for is reported as a gap; a corrupt imag
   });
   t.after(() => server.close());
   const store = join(ws.dir, '.fresh-store');
-  await ws.write(file, JSON.stringify({ ...target, kernel: { ...kernel, image: { ...image, url: `${server.url}/image.deb` } } }, null, 2));
+  await ws.write(
+    file,
+    JSON.stringify({ ...target, kernel: { ...kernel, image: { ...image, url: `${server.url}/image.deb` } } }, null, 2),
+  );
   const corrupt = await ws.kmatrix(['boot', name], { KMATRIX_STORE: store, KMATRIX_ACCEL: 'tcg' });
   assert.equal(corrupt.exitCode, 1, corrupt.all);
   assert.match(corrupt.stderr, /SHA256 mismatch for linux-image-6\.1\.0-\d+-amd64-unsigned .*; fetching it once more/);

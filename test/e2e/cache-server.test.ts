@@ -14,8 +14,10 @@ import { DirStore } from '../../tools/kmatrix/cache/dir-store.ts';
 import type { ObjectMeta } from '../../tools/kmatrix/cache/blob-store.ts';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
-const put = (url: string, hash: string, body: Buffer | string, token = WRITE_TOKEN) => fetch(`${url}/v1/cache/${hash}`, { method: 'PUT', headers: auth(token), body });
-const get = (url: string, hash: string, token = READ_TOKEN) => fetch(`${url}/v1/cache/${hash}`, { headers: auth(token) });
+const put = (url: string, hash: string, body: Buffer | string, token = WRITE_TOKEN) =>
+  fetch(`${url}/v1/cache/${hash}`, { method: 'PUT', headers: auth(token), body });
+const get = (url: string, hash: string, token = READ_TOKEN) =>
+  fetch(`${url}/v1/cache/${hash}`, { headers: auth(token) });
 
 async function tempStore(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-cache-'));
@@ -27,7 +29,9 @@ async function tempStore(t: { after: (fn: () => Promise<void>) => void }): Promi
 function partialPut(url: string, hash: string, declared: number, sent: Buffer) {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
-  socket.write(`PUT /v1/cache/${hash} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: ${declared}\r\n\r\n`);
+  socket.write(
+    `PUT /v1/cache/${hash} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: ${declared}\r\n\r\n`,
+  );
   socket.write(sent);
   let response = '';
   socket.on('data', (b) => (response += b.toString()));
@@ -55,11 +59,16 @@ test('a writer stores, a reader restores; tokens and hashes are checked', async 
   assert.equal(wrong.status, 401);
   assert.match(wrong.headers.get('content-type') ?? '', /^text\/plain/);
   assert.equal((await fetch(`${server.url}/v1/cache/123`)).status, 401);
-  for (const bad of ['..%2F..%2Fetc%2Fpasswd', 'abc', '12a', '%2E%2E%2Fx']) assert.equal((await get(server.url, bad)).status, 400, bad);
+  for (const bad of ['..%2F..%2Fetc%2Fpasswd', 'abc', '12a', '%2E%2E%2Fx'])
+    assert.equal((await get(server.url, bad)).status, 400, bad);
   // What fetch would normalise away, sent raw: the server answers 400, it never resolves a path.
   const { hostname, port } = new URL(server.url);
   const raw = await new Promise<string>((resolve) => {
-    const socket = connect(Number(port), hostname, () => socket.end(`GET /v1/cache/../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${READ_TOKEN}\r\nConnection: close\r\n\r\n`));
+    const socket = connect(Number(port), hostname, () =>
+      socket.end(
+        `GET /v1/cache/../../etc/passwd HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${READ_TOKEN}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
     let text = '';
     socket.on('data', (b) => (text += b.toString()));
     socket.on('end', () => resolve(text));
@@ -93,7 +102,10 @@ test('concurrent PUTs of one key leave one whole object', async (t) => {
   const statuses = (await Promise.all(bodies.map((b) => put(server.url, '999', b)))).map((r) => r.status).sort();
   assert.deepEqual(statuses, [200, 409, 409, 409, 409, 409, 409, 409]);
   const got = Buffer.from(await (await get(server.url, '999')).arrayBuffer());
-  assert.ok(bodies.some((b) => b.equals(got)), 'the object is exactly one of the uploads');
+  assert.ok(
+    bodies.some((b) => b.equals(got)),
+    'the object is exactly one of the uploads',
+  );
 });
 
 test('an upload cut short, or killed with the server, stores nothing', async (t) => {
@@ -115,7 +127,10 @@ test('an upload cut short, or killed with the server, stores nothing', async (t)
   server = await startCacheServer(dir);
   assert.equal((await get(server.url, '1002')).status, 404);
   assert.deepEqual(await readdir(join(dir, 'tmp')), [], 'no upload remnants');
-  assert.deepEqual((await readdir(join(dir, 'objects/main')).catch(() => [])).filter((f) => f.startsWith('1002')), []);
+  assert.deepEqual(
+    (await readdir(join(dir, 'objects/main')).catch(() => [])).filter((f) => f.startsWith('1002')),
+    [],
+  );
 });
 
 test('SIGTERM lets an upload in flight finish, then the server exits cleanly', async (t) => {
@@ -131,14 +146,32 @@ test('SIGTERM lets an upload in flight finish, then the server exits cleanly', a
   assert.equal(await stopped, 0);
   assert.match(upload.response(), /^HTTP\/1\.1 200/);
   const meta = JSON.parse(await readFile(join(dir, 'objects/main/2002.json'), 'utf8'));
-  assert.equal(meta.sha256, createHash('sha256').update(Buffer.concat([first, rest])).digest('hex'));
+  assert.equal(
+    meta.sha256,
+    createHash('sha256')
+      .update(Buffer.concat([first, rest]))
+      .digest('hex'),
+  );
 });
 
 test('namespaces: a pull request writes its own, reads main; main never reads it', async (t) => {
   const dir = await tempStore(t);
   const prToken = 'pr-token-123';
   const tokensFile = join(dir, '..', `${dir.split('/').pop()}-tokens.json`);
-  await writeFile(tokensFile, JSON.stringify({ tokens: [{ name: 'pull-requests', sha256: createHash('sha256').update(prToken).digest('hex'), access: 'write', namespace: 'pr', readFrom: ['main'] }] }));
+  await writeFile(
+    tokensFile,
+    JSON.stringify({
+      tokens: [
+        {
+          name: 'pull-requests',
+          sha256: createHash('sha256').update(prToken).digest('hex'),
+          access: 'write',
+          namespace: 'pr',
+          readFrom: ['main'],
+        },
+      ],
+    }),
+  );
   t.after(() => rm(tokensFile, { force: true }));
   const server = await startCacheServer(dir, ['--tokens', tokensFile]);
   t.after(() => server.stop());
@@ -152,7 +185,10 @@ test('namespaces: a pull request writes its own, reads main; main never reads it
 
 test('serve-cache refuses to start without tokens, and says how to give them', async (t) => {
   const dir = await tempStore(t);
-  await assert.rejects(startCacheServer(dir, [], { KMATRIX_CACHE_READ_TOKEN: '', KMATRIX_CACHE_WRITE_TOKEN: '' }), /no cache tokens configured[\s\S]*KMATRIX_CACHE_READ_TOKEN/);
+  await assert.rejects(
+    startCacheServer(dir, [], { KMATRIX_CACHE_READ_TOKEN: '', KMATRIX_CACHE_WRITE_TOKEN: '' }),
+    /no cache tokens configured[\s\S]*KMATRIX_CACHE_READ_TOKEN/,
+  );
 });
 
 test('above --max-bytes the least recently used objects are evicted', async (t) => {
@@ -177,7 +213,15 @@ test('an object evicted while a reader is sending it: the reader still sends the
   await writeFile(upload, body);
   const sha256 = createHash('sha256').update(body).digest('hex');
   const now = new Date().toISOString();
-  await store.publish(upload, { namespace: 'main', hash: '42', sha256, size: body.length, createdAt: now, lastAccess: now, writer: 'test' } as ObjectMeta);
+  await store.publish(upload, {
+    namespace: 'main',
+    hash: '42',
+    sha256,
+    size: body.length,
+    createdAt: now,
+    lastAccess: now,
+    writer: 'test',
+  } as ObjectMeta);
 
   const reading = await store.get('main', '42');
   assert.ok(reading);

@@ -10,9 +10,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { READ_TOKEN, WRITE_TOKEN, nxCacheEnv, startCacheServer } from '../support/cache-server.ts';
-import { cacheHits, cloneWorkspace, createWorkspace, expectOk, preparePipeline, tasksRun } from '../support/workspace.ts';
+import {
+  cacheHits,
+  cloneWorkspace,
+  createWorkspace,
+  expectOk,
+  preparePipeline,
+  tasksRun,
+} from '../support/workspace.ts';
 
-test('shards on separate runners fill one cache; the publisher restores all of it and publishes; the nightly diff is then empty', { timeout: 15 * 60_000 }, async (t) => {
+test('shards on separate runners fill one cache; the publisher restores all of it and publishes; the nightly diff is then empty', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const repo = await createWorkspace('kmatrix-ci-');
   t.after(() => repo.remove());
   await preparePipeline(repo);
@@ -29,9 +38,18 @@ test('shards on separate runners fill one cache; the publisher restores all of i
     const runner = await cloneWorkspace(repo, `kmatrix-ci-shard-${index}-`);
     t.after(() => runner.remove());
     const env = nxCacheEnv(cache.url, WRITE_TOKEN);
-    const projects = expectOk(await runner.kmatrix(['shard', '--total', '2', '--index', String(index), '--base', emptyTree, '--head', 'HEAD'], env), `shard ${index}`).stdout.trim();
+    const projects = expectOk(
+      await runner.kmatrix(
+        ['shard', '--total', '2', '--index', String(index), '--base', emptyTree, '--head', 'HEAD'],
+        env,
+      ),
+      `shard ${index}`,
+    ).stdout.trim();
     assert.ok(projects, `shard ${index} has work`);
-    const run = expectOk(await runner.nx(['run-many', '-t', 'build-driver', '--batch', `--projects=${projects}`], env), `build shard ${index}`);
+    const run = expectOk(
+      await runner.nx(['run-many', '-t', 'build-driver', '--batch', `--projects=${projects}`], env),
+      `build shard ${index}`,
+    );
     assert.equal(cacheHits(run.all)?.hits ?? 0, 0, 'a cold cache: everything built');
     built.push(...projects.split(','));
   }
@@ -41,7 +59,10 @@ test('shards on separate runners fill one cache; the publisher restores all of i
   // publish.yml: a fresh runner with the read token restores every target, then publishes.
   const publisher = await cloneWorkspace(repo, 'kmatrix-ci-publish-');
   t.after(() => publisher.remove());
-  const restore = expectOk(await publisher.nx(['run-many', '-t', 'build-driver', '--batch'], nxCacheEnv(cache.url, READ_TOKEN)), 'restore all');
+  const restore = expectOk(
+    await publisher.nx(['run-many', '-t', 'build-driver', '--batch'], nxCacheEnv(cache.url, READ_TOKEN)),
+    'restore all',
+  );
   assert.deepEqual(cacheHits(restore.all), { hits: 4, total: 4 }, restore.all);
   const published = expectOk(await publisher.kmatrix(['publish', '--store', store]), 'publish');
   assert.match(published.stdout, /^4 published, 0 unchanged;/m);
@@ -52,16 +73,25 @@ test('shards on separate runners fill one cache; the publisher restores all of i
 
   // A pull request changes the driver: its runner (read token) builds the affected targets and
   // cannot write them into main's cache.
-  await repo.write('drivers/kmx-echo/kmx_echo_main.c', `${await repo.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* a pull request */\n`);
+  await repo.write(
+    'drivers/kmx-echo/kmx_echo_main.c',
+    `${await repo.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* a pull request */\n`,
+  );
   await repo.commitAll('a pull request');
   const pr = await cloneWorkspace(repo, 'kmatrix-ci-pr-');
   t.after(() => pr.remove());
-  const prRun = await pr.nx(['affected', '-t', 'build-driver', '--batch', '--base=HEAD~1', '--head=HEAD'], nxCacheEnv(cache.url, READ_TOKEN));
+  const prRun = await pr.nx(
+    ['affected', '-t', 'build-driver', '--batch', '--base=HEAD~1', '--head=HEAD'],
+    nxCacheEnv(cache.url, READ_TOKEN),
+  );
   assert.equal(prRun.exitCode, 0, `a read-only cache does not fail the pull request's build:\n${prRun.all}`);
   assert.equal(tasksRun(prRun.all), 4, prRun.all);
   const writes = cache.accessLog().filter((e) => e.method === 'PUT');
   assert.equal(writes.filter((e) => e.status === 200).length, 4, 'only the shard runners wrote');
-  assert.ok(writes.some((e) => e.status === 403), 'the pull request\'s uploads were refused');
+  assert.ok(
+    writes.some((e) => e.status === 403),
+    "the pull request's uploads were refused",
+  );
   const changed = await repo.kmatrix(['diff', '--published', store, '--json']);
   assert.equal(changed.exitCode, 1);
   assert.equal(JSON.parse(changed.stdout).changed.length, 4);

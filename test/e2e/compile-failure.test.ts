@@ -11,7 +11,9 @@ import { pathToFileURL } from 'node:url';
 import { launchChromium } from '../support/browser.ts';
 import { createWorkspace, expectOk, preparePipeline, repoRoot } from '../support/workspace.ts';
 
-test('a compile error fails the build with the first error lines and leaves no .ko behind', { timeout: 10 * 60_000 }, async (t) => {
+test('a compile error fails the build with the first error lines and leaves no .ko behind', {
+  timeout: 10 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-broken-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
@@ -28,13 +30,34 @@ test('a compile error fails the build with the first error lines and leaves no .
   await ws.commitAll('a header digest the mirror does not serve');
   const mixed = await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']);
   assert.notEqual(mixed.exitCode, 0);
-  assert.match(mixed.all, new RegExp(`kmatrix: build-driver summary, ${all.length} targets\n  distro × arch +built  cached  failed  skipped\n  debian-bookworm x86_64 +${all.length - 1} +0 +1 +0`));
-  assert.match(mixed.all, new RegExp(`^    ${bad.replace(/[.+]/g, '\\$&')}: infrastructure \\(headers\\): SHA256 mismatch for linux-headers-`, 'm'));
+  assert.match(
+    mixed.all,
+    new RegExp(
+      `kmatrix: build-driver summary, ${all.length} targets\n  distro × arch +built  cached  failed  skipped\n  debian-bookworm x86_64 +${all.length - 1} +0 +1 +0`,
+    ),
+  );
+  assert.match(
+    mixed.all,
+    new RegExp(
+      `^    ${bad.replace(/[.+]/g, '\\$&')}: infrastructure \\(headers\\): SHA256 mismatch for linux-headers-`,
+      'm',
+    ),
+  );
   const lastRun = JSON.parse(await ws.read('dist/kmatrix/last-run.json'));
-  assert.deepEqual(lastRun.targets.map((t: { outcome: string }) => t.outcome).sort(), [...Array(all.length - 1).fill('built'), 'failed'].sort());
+  assert.deepEqual(
+    lastRun.targets.map((t: { outcome: string }) => t.outcome).sort(),
+    [...Array(all.length - 1).fill('built'), 'failed'].sort(),
+  );
   // The report of that run: built cells carry their module's sha256, the failed one its reason.
   const mixedReport = JSON.parse(expectOk(await ws.kmatrix(['report', '--json', '-']), 'report --json').stdout);
-  assert.deepEqual(mixedReport.counts, { built: all.length - 1, cached: 0, failed: 1, skipped: 0, excluded: 0, 'not built': 0 });
+  assert.deepEqual(mixedReport.counts, {
+    built: all.length - 1,
+    cached: 0,
+    failed: 1,
+    skipped: 0,
+    excluded: 0,
+    'not built': 0,
+  });
   const builtCell = mixedReport.cells.find((c: { status: string }) => c.status === 'built');
   const buildJson = JSON.parse(await ws.read(join('dist/targets', ...builtCell.target.split('--'), 'build.json')));
   assert.equal(builtCell.modules[0].sha256, buildJson.outputs[0].sha256);
@@ -43,8 +66,17 @@ test('a compile error fails the build with the first error lines and leaves no .
   // "failed" still counts the target that is failing now.
   const other = all.find((n) => n !== bad)!;
   expectOk(await ws.nx(['run-many', '-t', 'build-driver', `--projects=${other}`, '--output-style=static']), 'a subset');
-  const laterReport = JSON.parse(expectOk(await ws.kmatrix(['report', '--json', '-']), 'report after the subset').stdout);
-  assert.deepEqual(laterReport.counts, { built: all.length - 2, cached: 1, failed: 1, skipped: 0, excluded: 0, 'not built': 0 });
+  const laterReport = JSON.parse(
+    expectOk(await ws.kmatrix(['report', '--json', '-']), 'report after the subset').stdout,
+  );
+  assert.deepEqual(laterReport.counts, {
+    built: all.length - 2,
+    cached: 1,
+    failed: 1,
+    skipped: 0,
+    excluded: 0,
+    'not built': 0,
+  });
   const stillFailing = laterReport.cells.find((c: { target: string }) => c.target === bad);
   assert.equal(stillFailing.status, 'failed');
   assert.match(stillFailing.detail, /SHA256 mismatch/);
@@ -73,17 +105,40 @@ test('a compile error fails the build with the first error lines and leaves no .
   assert.match(viaNx.all, /error: expected expression/);
   assert.match(viaNx.all, /Running target build-driver for \d+ projects failed/);
   const failed = viaNx.all.slice(viaNx.all.indexOf('Failed tasks:'));
-  for (const n of names) assert.ok(failed.includes(`${n}:build-driver`), `${n} is reported failed (one broken target does not stop the others)`);
-  for (const n of names) assert.ok(!existsSync(join(ws.dir, 'dist', 'targets', ...n.split('--'), 'kmx_echo.ko')), `${n} has no .ko`);
+  for (const n of names)
+    assert.ok(
+      failed.includes(`${n}:build-driver`),
+      `${n} is reported failed (one broken target does not stop the others)`,
+    );
+  for (const n of names)
+    assert.ok(!existsSync(join(ws.dir, 'dist', 'targets', ...n.split('--'), 'kmx_echo.ko')), `${n} has no .ko`);
   // The summary blames the driver, with the compiler's first error and the log of each target.
   assert.match(viaNx.all, new RegExp(`debian-bookworm x86_64 +0 +0 +${names.length} +0`));
   const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
-  assert.match(viaNx.all, new RegExp(`^    ${name.replace(/[.+]/g, '\\$&')}: compile error: .*kmx_echo_dev\\.c:\\d+:\\d+: error: expected expression`, 'm'));
-  assert.match(viaNx.all, new RegExp(`^      log: dist/targets/${driver}/${distro}/${release.replace(/[.+]/g, '\\$&')}/${arch}\\.build\\.log$`, 'm'));
+  assert.match(
+    viaNx.all,
+    new RegExp(
+      `^    ${name.replace(/[.+]/g, '\\$&')}: compile error: .*kmx_echo_dev\\.c:\\d+:\\d+: error: expected expression`,
+      'm',
+    ),
+  );
+  assert.match(
+    viaNx.all,
+    new RegExp(
+      `^      log: dist/targets/${driver}/${distro}/${release.replace(/[.+]/g, '\\$&')}/${arch}\\.build\\.log$`,
+      'm',
+    ),
+  );
 
   // The report, in a real browser: counts, a working filter, a failed cell that links to its log.
-  expectOk(await ws.kmatrix(['report', '--out', 'dist/report/index.html', '--markdown', 'dist/report/summary.md']), 'kmatrix report');
-  assert.match(await ws.read('dist/report/summary.md'), new RegExp(`\\| debian-bookworm \\| x86_64 \\| 0 \\| 0 \\| ${names.length} \\|`));
+  expectOk(
+    await ws.kmatrix(['report', '--out', 'dist/report/index.html', '--markdown', 'dist/report/summary.md']),
+    'kmatrix report',
+  );
+  assert.match(
+    await ws.read('dist/report/summary.md'),
+    new RegExp(`\\| debian-bookworm \\| x86_64 \\| 0 \\| 0 \\| ${names.length} \\|`),
+  );
   assert.match(await ws.read('dist/report/summary.md'), /^### Failed$/m);
   const browser = await launchChromium();
   t.after(() => browser.close());

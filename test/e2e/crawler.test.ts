@@ -11,12 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkspace, expectOk, repoRoot } from '../support/workspace.ts';
 
-const lists = ['x86_64-sample.json', 'aarch64-sample.json', 'current-x86_64.json', 'current-aarch64.json'].flatMap((f) => ['--kernels', `test/fixtures/kernel-crawler/${f}`]);
+const lists = ['x86_64-sample.json', 'aarch64-sample.json', 'current-x86_64.json', 'current-aarch64.json'].flatMap(
+  (f) => ['--kernels', `test/fixtures/kernel-crawler/${f}`],
+);
 
 test('a user generates and builds the matrix from kernel-crawler output', { timeout: 20 * 60_000 }, async (t) => {
   const ws = await createWorkspace('kmatrix-crawler-');
   t.after(() => ws.remove());
-  await ws.write('support-matrix.json', (await readFile(join(repoRoot, 'test/fixtures/policy-crawler.json'), 'utf8')).replace('../../', './'));
+  await ws.write(
+    'support-matrix.json',
+    (await readFile(join(repoRoot, 'test/fixtures/policy-crawler.json'), 'utf8')).replace('../../', './'),
+  );
   expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'toolchain build');
 
   // --verbose: every skipped entry on its own line, with its own reason.
@@ -25,7 +30,10 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.match(gen.all, /^\+ kmx-echo--debian-bookworm--6\.1\.0-47-amd64--x86_64$/m);
   assert.match(gen.all, /^\+ kmx-echo--debian-bookworm--6\.1\.0-47-arm64--aarch64$/m);
   // The driverkit entry's kbuild (a bullseye backport) is gone from every mirror: reported, not built.
-  assert.match(gen.all, /skipped kmx-echo--debian-bookworm--6\.1\.0-47-rt-arm64--aarch64: no mirror serves linux-kbuild-6\.1 6\.1\.94-1~bpo11\+1/);
+  assert.match(
+    gen.all,
+    /skipped kmx-echo--debian-bookworm--6\.1\.0-47-rt-arm64--aarch64: no mirror serves linux-kbuild-6\.1 6\.1\.94-1~bpo11\+1/,
+  );
   // 2022 bullseye kernels: parsed, selected, and reported as no longer served.
   assert.match(gen.all, /skipped kmx-echo--debian-bullseye--5\.10\.0-16-amd64--x86_64: no mirror serves/);
   assert.match(gen.all, /skipped Minikube 4\.19\.202: unbuildable yet: .*kernelconfigdata/);
@@ -46,17 +54,26 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.equal(amd64.kernelDir, '/usr/src/linux-headers-6.1.0-47-amd64');
   assert.equal(amd64.kernel.gcc, '12');
   assert.equal(amd64.toolchain.gcc, '12');
-  assert.deepEqual(amd64.headers.map((h: { name: string }) => h.name), ['linux-headers-6.1.0-47-common', 'linux-headers-6.1.0-47-amd64', 'linux-kbuild-6.1']);
+  assert.deepEqual(
+    amd64.headers.map((h: { name: string }) => h.name),
+    ['linux-headers-6.1.0-47-common', 'linux-headers-6.1.0-47-amd64', 'linux-kbuild-6.1'],
+  );
   for (const h of amd64.headers) {
     assert.match(h.sha256, /^[0-9a-f]{64}$/);
-    assert.doesNotMatch(JSON.stringify(h), /MIRROR/, 'placeholders are mapped to this machine\'s mirror');
+    assert.doesNotMatch(JSON.stringify(h), /MIRROR/, "placeholders are mapped to this machine's mirror");
   }
   // The digest we resolved by downloading equals the one Debian's own index states.
   const index = JSON.parse(await readFile(join(repoRoot, 'kernels/debian-bookworm-aarch64.json'), 'utf8'));
-  const indexed = index.debian.flatMap((e: { kmatrix: { packages: { name: string; version: string; sha256: string }[] } }) => e.kmatrix.packages);
+  const indexed = index.debian.flatMap(
+    (e: { kmatrix: { packages: { name: string; version: string; sha256: string }[] } }) => e.kmatrix.packages,
+  );
   const arm64 = JSON.parse(await ws.read('targets/kmx-echo/debian-bookworm/6.1.0-47-arm64/aarch64/target.json'));
   const flavour = arm64.headers.find((h: { role: string }) => h.role === 'flavour');
-  assert.equal(flavour.sha256, indexed.find((p: { name: string; version: string }) => p.name === flavour.name && p.version === flavour.version)?.sha256);
+  assert.equal(
+    flavour.sha256,
+    indexed.find((p: { name: string; version: string }) => p.name === flavour.name && p.version === flavour.version)
+      ?.sha256,
+  );
   assert.deepEqual(arm64.build.makeArgs, ['ARCH=arm64', 'CROSS_COMPILE=aarch64-linux-gnu-']);
 
   // Resolved once: regenerating downloads none of the targets' packages again (only the packages of
@@ -69,12 +86,18 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   const downloaded: string[] = await readdir(join(emptyStore, 'debs')).catch(() => []);
   for (const h of [...amd64.headers, ...arm64.headers]) {
     assert.ok(!downloaded.includes(`${h.sha256}.deb`), `${h.name} was downloaded again`);
-    assert.doesNotMatch(again.all, new RegExp(`resolving the SHA256 of ${h.name} ${h.version.replace(/[.+~]/g, "\\$&")}$`, "m"));
+    assert.doesNotMatch(
+      again.all,
+      new RegExp(`resolving the SHA256 of ${h.name} ${h.version.replace(/[.+~]/g, '\\$&')}$`, 'm'),
+    );
   }
 
   await ws.commitAll('targets from kernel-crawler');
   expectOk(await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']), 'nx run-many');
-  for (const [release, arch] of [['6.1.0-47-amd64', 'x86_64'], ['6.1.0-47-arm64', 'aarch64']] as const) {
+  for (const [release, arch] of [
+    ['6.1.0-47-amd64', 'x86_64'],
+    ['6.1.0-47-arm64', 'aarch64'],
+  ] as const) {
     const ko = join(ws.dir, 'dist/targets/kmx-echo/debian-bookworm', release, arch, 'kmx_echo.ko');
     assert.equal((await execa('modinfo', ['-F', 'vermagic', ko])).stdout.split(' ')[0], release);
   }

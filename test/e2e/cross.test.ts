@@ -18,7 +18,10 @@ test('a user cross-builds the arm64 matrix on an x86_64 runner', { timeout: 15 *
   for (const name of names) {
     const target = JSON.parse(await ws.read(join('targets', ...name.split('--'), 'target.json')));
     assert.deepEqual(target.build.makeArgs, ['ARCH=arm64', 'CROSS_COMPILE=aarch64-linux-gnu-']);
-    assert.deepEqual(target.headers.filter((h: { role: string }) => h.role === 'kbuild').map((h: { hostArch: string }) => h.hostArch), ['x86_64']);
+    assert.deepEqual(
+      target.headers.filter((h: { role: string }) => h.role === 'kbuild').map((h: { hostArch: string }) => h.hostArch),
+      ['x86_64'],
+    );
   }
   const run = expectOk(await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']), 'nx run-many');
   assert.doesNotMatch(run.all, /warning: the kernel was built with/);

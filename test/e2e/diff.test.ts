@@ -15,10 +15,20 @@ interface Entry {
 
 const policy = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' }, 'debian-trixie': { family: 'debian', release: 'trixie', toolchain: 'debian-trixie' } },
+  distros: {
+    'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' },
+    'debian-trixie': { family: 'debian', release: 'trixie', toolchain: 'debian-trixie' },
+  },
   matrix: [
     { driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] },
-    { driver: 'kmx-echo', distro: 'debian-trixie', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.12.*'], latest: 2 },
+    {
+      driver: 'kmx-echo',
+      distro: 'debian-trixie',
+      archs: ['x86_64'],
+      flavours: ['amd64'],
+      kernels: ['6.12.*'],
+      latest: 2,
+    },
   ],
 };
 
@@ -28,16 +38,26 @@ async function realList(file: string): Promise<{ debian: Entry[] }> {
 
 /** The build-driver tasks `nx affected` would run (its task graph, printed instead of run), and `nx show projects --affected`. */
 async function affected(ws: Workspace, base: string): Promise<string[]> {
-  const graph = expectOk(await ws.nx(['affected', '-t', 'build-driver', `--base=${base}`, '--head=HEAD', '--graph=stdout']), 'nx affected --graph');
-  const tasks = Object.keys(JSON.parse(graph.stdout.slice(graph.stdout.indexOf('{'))).tasks.tasks).map((id) => id.replace(/:build-driver$/, '')).sort();
-  const shown = expectOk(await ws.nx(['show', 'projects', '--affected', `--base=${base}`, '--head=HEAD', '--json']), 'nx show projects --affected');
+  const graph = expectOk(
+    await ws.nx(['affected', '-t', 'build-driver', `--base=${base}`, '--head=HEAD', '--graph=stdout']),
+    'nx affected --graph',
+  );
+  const tasks = Object.keys(JSON.parse(graph.stdout.slice(graph.stdout.indexOf('{'))).tasks.tasks)
+    .map((id) => id.replace(/:build-driver$/, ''))
+    .sort();
+  const shown = expectOk(
+    await ws.nx(['show', 'projects', '--affected', `--base=${base}`, '--head=HEAD', '--json']),
+    'nx show projects --affected',
+  );
   assert.deepEqual((JSON.parse(shown.stdout) as string[]).sort(), tasks, 'nx show projects --affected agrees');
   return tasks;
 }
 
 const name = (release: string, distro = 'debian-bookworm') => `kmx-echo--${distro}--${release}--x86_64`;
 
-test('after a nightly regenerate, diff names the 3 changed entries and nx affected runs exactly the 2 that still exist', { timeout: 10 * 60_000 }, async (t) => {
+test('after a nightly regenerate, diff names the 3 changed entries and nx affected runs exactly the 2 that still exist', {
+  timeout: 10 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-diff-');
   t.after(() => ws.remove());
   await ws.write('support-matrix.json', JSON.stringify(policy, null, 2));
@@ -48,7 +68,10 @@ test('after a nightly regenerate, diff names the 3 changed entries and nx affect
   const [oldest, middle, newest] = [abis[0]!, abis[1]!, abis.at(-1)!];
 
   // Published state: the list as it was before the newest ABI appeared.
-  await ws.write('kernels/debian-bookworm-x86_64.json', JSON.stringify({ debian: bookworm.debian.filter((e) => e.kernelrelease !== newest) }));
+  await ws.write(
+    'kernels/debian-bookworm-x86_64.json',
+    JSON.stringify({ debian: bookworm.debian.filter((e) => e.kernelrelease !== newest) }),
+  );
   expectOk(await ws.kmatrix(['gen']), 'gen (published)');
   await ws.commitAll('published matrix');
   await ws.git(['tag', 'published']);
@@ -59,7 +82,17 @@ test('after a nightly regenerate, diff names the 3 changed entries and nx affect
   // Tonight's list: the newest ABI appears, the oldest is gone, one header package was rebuilt (new SHA).
   const tonight = bookworm.debian
     .filter((e) => e.kernelrelease !== oldest)
-    .map((e) => (e.kernelrelease !== middle ? e : { ...e, kmatrix: { ...e.kmatrix, packages: e.kmatrix.packages.map((p) => (p.role === 'flavour' ? { ...p, sha256: 'f'.repeat(64) } : p)) } }));
+    .map((e) =>
+      e.kernelrelease !== middle
+        ? e
+        : {
+            ...e,
+            kmatrix: {
+              ...e.kmatrix,
+              packages: e.kmatrix.packages.map((p) => (p.role === 'flavour' ? { ...p, sha256: 'f'.repeat(64) } : p)),
+            },
+          },
+    );
   await ws.write('kernels/debian-bookworm-x86_64.json', JSON.stringify({ debian: tonight }));
   const gen = expectOk(await ws.kmatrix(['gen']), 'gen (tonight)');
   assert.match(gen.all, /1 added, 1 changed, 1 removed/);
@@ -68,13 +101,25 @@ test('after a nightly regenerate, diff names the 3 changed entries and nx affect
   assert.equal(diff.exitCode, 1, 'exit 1: the matrix differs');
   assert.match(diff.stdout, new RegExp(`^\\+ ${name(newest).replace(/[.+]/g, '\\$&')}$`, 'm'));
   assert.match(diff.stdout, new RegExp(`^- ${name(oldest).replace(/[.+]/g, '\\$&')}$`, 'm'));
-  assert.match(diff.stdout, new RegExp(`^~ ${name(middle).replace(/[.+]/g, '\\$&')}\\n    headers: linux-headers-${middle.replace(/[.+]/g, '\\$&')} \\S+: sha256 [0-9a-f]{12}… → ffffffffffff…$`, 'm'));
+  assert.match(
+    diff.stdout,
+    new RegExp(
+      `^~ ${name(middle).replace(/[.+]/g, '\\$&')}\\n    headers: linux-headers-${middle.replace(/[.+]/g, '\\$&')} \\S+: sha256 [0-9a-f]{12}… → ffffffffffff…$`,
+      'm',
+    ),
+  );
   assert.match(diff.stdout, /3 targets differ from published: 1 added, 1 removed, 1 changed/);
   const json = JSON.parse((await ws.kmatrix(['diff', '--base', 'published', '--json'])).stdout);
   assert.deepEqual(json.added, [name(newest)]);
   assert.deepEqual(json.removed, [name(oldest)]);
-  assert.deepEqual(json.changed.map((c: { name: string }) => c.name), [name(middle)]);
-  assert.deepEqual(json.changed[0].changes.map((c: { input: string }) => c.input), ['headers']);
+  assert.deepEqual(
+    json.changed.map((c: { name: string }) => c.name),
+    [name(middle)],
+  );
+  assert.deepEqual(
+    json.changed[0].changes.map((c: { input: string }) => c.input),
+    ['headers'],
+  );
 
   // Nx agrees: the added and the changed target; the removed one has no project (nothing to run).
   await ws.commitAll('nightly regenerate');
@@ -87,7 +132,10 @@ test('after a nightly regenerate, diff names the 3 changed entries and nx affect
   assert.match(gone.stderr, /was removed from the matrix/);
   const pruned = expectOk(await ws.kmatrix(['gen', '--prune-removed']), 'gen --prune-removed');
   assert.match(pruned.all, /1 removed-target marker pruned/);
-  assert.equal(await ws.read(`targets/kmx-echo/debian-bookworm/${oldest}/x86_64/target.json`).catch(() => 'deleted'), 'deleted');
+  assert.equal(
+    await ws.read(`targets/kmx-echo/debian-bookworm/${oldest}/x86_64/target.json`).catch(() => 'deleted'),
+    'deleted',
+  );
 
   const bad = await ws.kmatrix(['diff', '--base', 'no-such-ref']);
   assert.equal(bad.exitCode, 2);
@@ -112,8 +160,12 @@ test('changing one toolchain selects exactly the targets built with it', { timeo
   const gen = expectOk(await ws.kmatrix(['gen']), 'gen');
   assert.match(gen.all, /0 added, 2 changed, 0 removed/);
   const diff = JSON.parse((await ws.kmatrix(['diff', '--base', 'HEAD', '--json'])).stdout);
-  assert.deepEqual(diff.changed.map((c: { name: string }) => c.name), trixie);
-  for (const c of diff.changed) assert.deepEqual([...new Set(c.changes.map((x: { input: string }) => x.input))], ['toolchain']);
+  assert.deepEqual(
+    diff.changed.map((c: { name: string }) => c.name),
+    trixie,
+  );
+  for (const c of diff.changed)
+    assert.deepEqual([...new Set(c.changes.map((x: { input: string }) => x.input))], ['toolchain']);
   await ws.commitAll('re-pin trixie toolchain');
   assert.deepEqual(await affected(ws, 'HEAD~1'), trixie);
 });

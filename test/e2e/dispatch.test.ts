@@ -24,19 +24,40 @@ interface Recorded {
 const IMAGE = `registry.internal/kmatrix-runner@sha256:${'a'.repeat(64)}`;
 
 test('the Indexed Job is valid against the Kubernetes API schema, and the validator does catch mistakes', () => {
-  const job = indexedJob({ name: 'kmatrix-build-0123456789ab', namespace: 'builds', shards: 12, parallelism: 4, image: IMAGE, dindImage: 'docker:27-dind', repository: 'https://github.com/acme/drivers', revision: 'b'.repeat(40), base: 'c'.repeat(40), cacheUrl: 'http://cache:3300', cacheSecret: 'kmatrix-cache', registry: 'registry.internal:5000', nodePool: 'kmatrix-build' });
+  const job = indexedJob({
+    name: 'kmatrix-build-0123456789ab',
+    namespace: 'builds',
+    shards: 12,
+    parallelism: 4,
+    image: IMAGE,
+    dindImage: 'docker:27-dind',
+    repository: 'https://github.com/acme/drivers',
+    revision: 'b'.repeat(40),
+    base: 'c'.repeat(40),
+    cacheUrl: 'http://cache:3300',
+    cacheSecret: 'kmatrix-cache',
+    registry: 'registry.internal:5000',
+    nodePool: 'kmatrix-build',
+  });
   new Job(job as never).validate();
   assert.deepEqual(job.spec!.template.spec!.nodeSelector, { 'karpenter.sh/nodepool': 'kmatrix-build' });
   assert.equal(job.spec!.completionMode, 'Indexed');
   assert.equal(job.spec!.completions, 12);
   assert.equal(job.spec!.parallelism, 4);
-  const broken = structuredClone(job) as { spec: { completions: unknown; template: { spec: { restartPolicy: string } } } };
+  const broken = structuredClone(job) as {
+    spec: { completions: unknown; template: { spec: { restartPolicy: string } } };
+  };
   broken.spec.completions = '12';
   broken.spec.template.spec.restartPolicy = 'Sometimes';
-  assert.throws(() => new Job(broken as never).validate(), /completions must be integer[\s\S]*restartPolicy must be equal to one of the allowed values/);
+  assert.throws(
+    () => new Job(broken as never).validate(),
+    /completions must be integer[\s\S]*restartPolicy must be equal to one of the allowed values/,
+  );
 });
 
-test('dispatch --k8s creates the Job through the API, follows it to the end, and explains refusals', { timeout: 5 * 60_000 }, async (t) => {
+test('dispatch --k8s creates the Job through the API, follows it to the end, and explains refusals', {
+  timeout: 5 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-dispatch-');
   t.after(() => ws.remove());
   await cp(join(repoRoot, 'targets'), join(ws.dir, 'targets'), { recursive: true });
@@ -50,23 +71,51 @@ test('dispatch --k8s creates the Job through the API, follows it to the end, and
     let text = '';
     req.on('data', (c: Buffer) => (text += c.toString()));
     req.on('end', () => {
-      calls.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization, ...(text ? { body: JSON.parse(text) } : {}) });
+      calls.push({
+        method: req.method!,
+        url: req.url!,
+        authorization: req.headers.authorization,
+        ...(text ? { body: JSON.parse(text) } : {}),
+      });
       const reply = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
       const create = req.url!.match(/^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs\?/);
       if (req.method === 'POST' && create) {
-        if (create[1] === 'locked-down') return reply(403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'jobs.batch is forbidden: User "ci" cannot create resource "jobs" in API group "batch" in the namespace "locked-down"', reason: 'Forbidden', code: 403 });
+        if (create[1] === 'locked-down')
+          return reply(403, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message:
+              'jobs.batch is forbidden: User "ci" cannot create resource "jobs" in API group "batch" in the namespace "locked-down"',
+            reason: 'Forbidden',
+            code: 403,
+          });
         const body = JSON.parse(text) as { metadata: { name: string } };
-        if (jobs.has(body.metadata.name)) return reply(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `jobs.batch "${body.metadata.name}" already exists`, reason: 'AlreadyExists', code: 409 });
+        if (jobs.has(body.metadata.name))
+          return reply(409, {
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: `jobs.batch "${body.metadata.name}" already exists`,
+            reason: 'AlreadyExists',
+            code: 409,
+          });
         jobs.set(body.metadata.name, body);
-        return reply(201, { ...body, metadata: { ...body.metadata, uid: 'c0ffee', creationTimestamp: '2026-11-29T00:00:00Z' } });
+        return reply(201, {
+          ...body,
+          metadata: { ...body.metadata, uid: 'c0ffee', creationTimestamp: '2026-11-29T00:00:00Z' },
+        });
       }
       const status = req.url!.match(/^\/apis\/batch\/v1\/namespaces\/[^/]+\/jobs\/([^/?]+)\/status/);
       if (req.method === 'GET' && status && jobs.has(status[1]!)) {
         const done = hit >= 2;
-        return reply(200, { ...(jobs.get(status[1]!) as object), status: done ? { succeeded: 3, conditions: [{ type: 'Complete', status: 'True' }] } : { active: 3 } });
+        return reply(200, {
+          ...(jobs.get(status[1]!) as object),
+          status: done ? { succeeded: 3, conditions: [{ type: 'Complete', status: 'True' }] } : { active: 3 },
+        });
       }
       reply(404, { kind: 'Status', code: 404, message: 'not found' });
     });
@@ -76,16 +125,39 @@ test('dispatch --k8s creates the Job through the API, follows it to the end, and
   t.after(() => rm(scratch, { recursive: true, force: true }));
   const kubeconfig = join(scratch, 'config');
   // Plain HTTP on loopback: the client allows it only with insecure-skip-tls-verify.
-  await writeFile(kubeconfig, [
-    'apiVersion: v1', 'kind: Config', 'current-context: loop',
-    `clusters: [{name: loop, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]`,
-    'users: [{name: ci, user: {token: dispatch-token-123}}]',
-    'contexts: [{name: loop, context: {cluster: loop, user: ci, namespace: builds}}]', '',
-  ].join('\n'));
+  await writeFile(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: loop',
+      `clusters: [{name: loop, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]`,
+      'users: [{name: ci, user: {token: dispatch-token-123}}]',
+      'contexts: [{name: loop, context: {cluster: loop, user: ci, namespace: builds}}]',
+      '',
+    ].join('\n'),
+  );
 
-  const dispatch = await ws.kmatrix(['dispatch', '--k8s', '--shards', '3', '--image', IMAGE, '--cache-url', 'http://cache.internal:3300', '--kubeconfig', kubeconfig, '--wait', '--poll', '1']);
+  const dispatch = await ws.kmatrix([
+    'dispatch',
+    '--k8s',
+    '--shards',
+    '3',
+    '--image',
+    IMAGE,
+    '--cache-url',
+    'http://cache.internal:3300',
+    '--kubeconfig',
+    kubeconfig,
+    '--wait',
+    '--poll',
+    '1',
+  ]);
   assert.equal(dispatch.exitCode, 0, dispatch.all);
-  assert.match(dispatch.stdout, new RegExp(`created job builds/kmatrix-build-${head.slice(0, 12)}: 3 shards of ${head.slice(0, 12)}`));
+  assert.match(
+    dispatch.stdout,
+    new RegExp(`created job builds/kmatrix-build-${head.slice(0, 12)}: 3 shards of ${head.slice(0, 12)}`),
+  );
   assert.match(dispatch.stderr, /0\/3 shards done, 3 running, 0 failed\n3\/3 shards done, 0 running, 0 failed/);
   assert.match(dispatch.stdout, /job complete: 3\/3 shards/);
 
@@ -96,9 +168,21 @@ test('dispatch --k8s creates the Job through the API, follows it to the end, and
   // What went over the wire is a valid Job, and exactly the one kmatrix built: nothing was
   // dropped by the client's serializer as a field the API does not know.
   new Job(post.body as never).validate();
-  const expected = indexedJob({ name: `kmatrix-build-${head.slice(0, 12)}`, namespace: 'builds', shards: 3, parallelism: 3, image: IMAGE, dindImage: 'docker:27-dind', repository: 'https://github.com/acme/drivers.git', revision: head, cacheUrl: 'http://cache.internal:3300', cacheSecret: 'kmatrix-cache' });
+  const expected = indexedJob({
+    name: `kmatrix-build-${head.slice(0, 12)}`,
+    namespace: 'builds',
+    shards: 3,
+    parallelism: 3,
+    image: IMAGE,
+    dindImage: 'docker:27-dind',
+    repository: 'https://github.com/acme/drivers.git',
+    revision: head,
+    cacheUrl: 'http://cache.internal:3300',
+    cacheSecret: 'kmatrix-cache',
+  });
   assert.deepEqual(post.body, JSON.parse(JSON.stringify(expected)));
-  const script = (post.body as { spec: { template: { spec: { containers: { command: string[] }[] } } } }).spec.template.spec.containers[0]!.command[2]!;
+  const script = (post.body as { spec: { template: { spec: { containers: { command: string[] }[] } } } }).spec.template
+    .spec.containers[0]!.command[2]!;
   assert.match(script, /npx kmatrix shard --total 3 --index "\$JOB_COMPLETION_INDEX"/);
   assert.match(script, new RegExp(`git checkout --quiet '${head}'`));
 
@@ -106,17 +190,39 @@ test('dispatch --k8s creates the Job through the API, follows it to the end, and
   const again = await ws.kmatrix(['dispatch', '--k8s', '--shards', '3', '--image', IMAGE, '--kubeconfig', kubeconfig]);
   assert.equal(again.exitCode, 1);
   assert.match(again.stderr, /already exists: this revision is already dispatched[\s\S]*kubectl -n builds get job/);
-  const forbidden = await ws.kmatrix(['dispatch', '--k8s', '--shards', '3', '--image', IMAGE, '--kubeconfig', kubeconfig, '--namespace', 'locked-down', '--name', 'kmatrix-other']);
+  const forbidden = await ws.kmatrix([
+    'dispatch',
+    '--k8s',
+    '--shards',
+    '3',
+    '--image',
+    IMAGE,
+    '--kubeconfig',
+    kubeconfig,
+    '--namespace',
+    'locked-down',
+    '--name',
+    'kmatrix-other',
+  ]);
   assert.equal(forbidden.exitCode, 1);
-  assert.match(forbidden.stderr, /refused to create locked-down\/kmatrix-other \(403\): jobs.batch is forbidden[\s\S]*Role and RoleBinding/);
+  assert.match(
+    forbidden.stderr,
+    /refused to create locked-down\/kmatrix-other \(403\): jobs.batch is forbidden[\s\S]*Role and RoleBinding/,
+  );
 
   // Planned from the affected tasks: a change to one target → one shard; no change → no Job.
   const [file] = (await ws.git(['ls-files', 'targets'])).stdout.split('\n');
   await ws.write(file!, (await ws.read(file!)).replace('"strictCompiler": false', '"strictCompiler": true'));
   await ws.commitAll('one target');
-  const planned = expectOk(await ws.kmatrix(['dispatch', '--k8s', '--base', 'HEAD~1', '--image', IMAGE, '--kubeconfig', kubeconfig]), 'dispatch planned');
+  const planned = expectOk(
+    await ws.kmatrix(['dispatch', '--k8s', '--base', 'HEAD~1', '--image', IMAGE, '--kubeconfig', kubeconfig]),
+    'dispatch planned',
+  );
   assert.match(planned.stderr, /1 task to run → 1 shard/);
-  const nothing = expectOk(await ws.kmatrix(['dispatch', '--k8s', '--base', 'HEAD', '--image', IMAGE, '--kubeconfig', kubeconfig]), 'dispatch nothing');
+  const nothing = expectOk(
+    await ws.kmatrix(['dispatch', '--k8s', '--base', 'HEAD', '--image', IMAGE, '--kubeconfig', kubeconfig]),
+    'dispatch nothing',
+  );
   assert.match(nothing.stderr, /nothing to build: no Job created/);
   assert.equal(calls.filter((c) => c.method === 'POST').length, 4, 'created, 409, 403, planned: no POST for nothing');
 });

@@ -14,9 +14,19 @@ const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 /** Starts `nx run TARGET:build-driver`; `running` resolves with the build container's id as soon as it exists. */
 function startBuild(ws: Workspace, name: string, outDir: string) {
-  const child = execa(process.execPath, [nxBin, 'run', `${name}:build-driver`, '--skip-nx-cache', '--output-style=static'], {
-    cwd: ws.dir, env: ws.env, extendEnv: false, reject: false, all: true, detached: true, stdin: 'ignore',
-  });
+  const child = execa(
+    process.execPath,
+    [nxBin, 'run', `${name}:build-driver`, '--skip-nx-cache', '--output-style=static'],
+    {
+      cwd: ws.dir,
+      env: ws.env,
+      extendEnv: false,
+      reject: false,
+      all: true,
+      detached: true,
+      stdin: 'ignore',
+    },
+  );
   let out = '';
   child.all!.on('data', (b: Buffer) => (out += b.toString()));
   let done = false;
@@ -37,18 +47,23 @@ async function containersOf(outDir: string): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
-const scratchOf = (outDir: string) => (existsSync(join(outDir, '..')) ? readdirSync(join(outDir, '..')).filter((f) => f.includes('.work-')) : []);
+const scratchOf = (outDir: string) =>
+  existsSync(join(outDir, '..')) ? readdirSync(join(outDir, '..')).filter((f) => f.includes('.work-')) : [];
 
 function assertNothingLeft(outDir: string, scratchToo = true): void {
   assert.ok(!existsSync(join(outDir, 'kmx_echo.ko')), 'no .ko, partial or whole');
   if (scratchToo) assert.deepEqual(scratchOf(outDir), [], 'no scratch folder');
 }
 
-test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C, leaves nothing behind and rebuilds cleanly', { timeout: 15 * 60_000 }, async (t) => {
+test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C, leaves nothing behind and rebuilds cleanly', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-faults-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
-  const name = (JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]).find((n) => n.includes('--6.12.'))!;
+  const name = (
+    JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]
+  ).find((n) => n.includes('--6.12.'))!;
   const outDir = join(ws.dir, 'dist/targets', ...name.split('--'));
 
   // 1. The container dies (OOM killer, a runner's reaper): the task fails, nothing is kept.
@@ -74,5 +89,5 @@ test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C, leaves noth
   // 3. The next run builds cleanly.
   expectOk(await ws.nx(['run', `${name}:build-driver`, '--skip-nx-cache']), 'rebuild');
   assert.ok(existsSync(join(outDir, 'kmx_echo.ko')));
-  assert.deepEqual(scratchOf(outDir), [], 'the interrupted build\'s scratch folder is gone');
+  assert.deepEqual(scratchOf(outDir), [], "the interrupted build's scratch folder is gone");
 });

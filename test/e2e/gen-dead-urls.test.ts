@@ -47,16 +47,30 @@ function crawlerEntry(base: string, n: number, host = base) {
   };
 }
 
-test('gen skips each kernel whose packages cannot be fetched, with the reason, and builds the rest', { timeout: 15 * 60_000 }, async (t) => {
+test('gen skips each kernel whose packages cannot be fetched, with the reason, and builds the rest', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-dead-urls-');
   t.after(() => ws.remove());
-  await ws.write('support-matrix.json', JSON.stringify({
-    drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-    matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] }],
-  }));
-  expectOk(await ws.kmatrix(['crawl', 'debian', '--release', 'bookworm', '--arch', 'x86_64', '--out', 'crawled.json']), 'crawl');
-  const crawled = JSON.parse(await ws.read('crawled.json')).debian as { kernelrelease: string; headers: string[]; kmatrix: { abi: string; flavour: string } }[];
+  await ws.write(
+    'support-matrix.json',
+    JSON.stringify({
+      drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
+      distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+      matrix: [
+        { driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] },
+      ],
+    }),
+  );
+  expectOk(
+    await ws.kmatrix(['crawl', 'debian', '--release', 'bookworm', '--arch', 'x86_64', '--out', 'crawled.json']),
+    'crawl',
+  );
+  const crawled = JSON.parse(await ws.read('crawled.json')).debian as {
+    kernelrelease: string;
+    headers: string[];
+    kmatrix: { abi: string; flavour: string };
+  }[];
   const live = crawled.filter((e) => e.kmatrix.flavour === 'amd64' && e.kmatrix.abi.startsWith('6.1.0-')).at(-1)!;
   const real = await detectMirrors();
 
@@ -68,7 +82,8 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
     res.on('close', () => inFlight--);
     const path = req.url!;
     const n = Number(path.match(/6\.1\.(?:0-|999-)(\d+)/)?.[1] ?? NaN);
-    const upstream = path.match(/^\/debian-security(\/pool\/updates\/.*)$/)?.[1] ?? path.match(/^\/debian(\/pool\/.*)$/)?.[1];
+    const upstream =
+      path.match(/^\/debian-security(\/pool\/updates\/.*)$/)?.[1] ?? path.match(/^\/debian(\/pool\/.*)$/)?.[1];
     // The live kernel's header packages come from the real archive; its image is not offered.
     if (!Number.isFinite(n) || n < 900) {
       if (!upstream || !/\/linux-(headers|kbuild)-/.test(upstream)) return res.writeHead(404).end();
@@ -92,9 +107,26 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   // A server whose certificate nobody trusts, and a host that does not resolve.
   const dir = join(ws.dir, '.tls');
   await execa('mkdir', ['-p', dir]);
-  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+  ]);
   const { readFile } = await import('node:fs/promises');
-  const tls = createHttpsServer({ key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) }, (_req, res) => res.writeHead(200).end('x'));
+  const tls = createHttpsServer(
+    { key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) },
+    (_req, res) => res.writeHead(200).end('x'),
+  );
   await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => tls.close(() => resolve())));
   const tlsUrl = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/debian-other`;
@@ -109,7 +141,12 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
       crawlerEntry(base, 1200, 'http://mirror.kmatrix-test.invalid/debian-other'),
       crawlerEntry(base, 1201, tlsUrl),
     ],
-    minikube: ['1.26.0', '1.26.1', '1.27.0'].map((v) => ({ kernelversion: v, kernelrelease: '5.10.57', target: 'minikube', kernelconfigdata: 'Q09ORklHX1g9eQo=' })),
+    minikube: ['1.26.0', '1.26.1', '1.27.0'].map((v) => ({
+      kernelversion: v,
+      kernelrelease: '5.10.57',
+      target: 'minikube',
+      kernelconfigdata: 'Q09ORklHX1g9eQo=',
+    })),
   };
   await ws.write('list.json', JSON.stringify(list, null, 2));
   const env = { KMATRIX_DEBIAN_MIRROR: base, KMATRIX_DEBIAN_SECURITY_MIRROR: `${mirror.url}/debian-security` };
@@ -120,28 +157,55 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   assert.deepEqual(await readdir(join(ws.dir, 'targets')).catch(() => []), [], 'a dry run writes nothing');
 
   const gen = expectOk(await ws.kmatrix(['gen', '--kernels', 'list.json'], env), 'gen');
-  assert.match(gen.all, new RegExp(`^\\+ kmx-echo--debian-bookworm--${live.kernelrelease.replace(/[.+]/g, '\\$&')}--x86_64$`, 'm'));
+  assert.match(
+    gen.all,
+    new RegExp(`^\\+ kmx-echo--debian-bookworm--${live.kernelrelease.replace(/[.+]/g, '\\$&')}--x86_64$`, 'm'),
+  );
   assert.match(gen.all, /^1 targets: 1 added/m);
   // Each reason once, with a count and the first entries; one line for the repeated Minikube kernel.
-  const line = (reason: string) => gen.all.split('\n').filter((l) => l.startsWith('skipped') && l.endsWith(`: no mirror serves its header packages (${reason})`));
+  const line = (reason: string) =>
+    gen.all
+      .split('\n')
+      .filter((l) => l.startsWith('skipped') && l.endsWith(`: no mirror serves its header packages (${reason})`));
   assert.equal(line('HTTP 400').length, 1, gen.all);
-  assert.match(line('HTTP 400')[0]!, /^skipped 50 entries \(kmx-echo--debian-bookworm--6\.1\.0-900-amd64--x86_64, .*, and 47 more\)/);
+  assert.match(
+    line('HTTP 400')[0]!,
+    /^skipped 50 entries \(kmx-echo--debian-bookworm--6\.1\.0-900-amd64--x86_64, .*, and 47 more\)/,
+  );
   assert.match(line('HTTP 404')[0]!, /^skipped 56 entries /);
   assert.match(line('HTTP 410')[0]!, /^skipped 50 entries /);
   // Resets, and a body cut short of its Content-Length, read as the connection the server closed.
-  assert.match(gen.all, /^skipped 3 entries \(.*6\.1\.0-1050-amd64.*6\.1\.0-1053-amd64.*\): no mirror serves its header packages \(connection closed by the server\)$/m);
-  assert.match(gen.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-1052-amd64--x86_64: no mirror serves linux-headers-6\.1\.0-1052-common 6\.1\.999-1052: HTTP 500 from \S+ \(4 attempts\); /m);
-  assert.match(gen.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-1200-amd64--x86_64: .*DNS: no such host from http:\/\/mirror\.kmatrix-test\.invalid\//m);
-  assert.match(gen.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-1201-amd64--x86_64: .*TLS: self-signed certificate from https:\/\/127\.0\.0\.1:/m);
+  assert.match(
+    gen.all,
+    /^skipped 3 entries \(.*6\.1\.0-1050-amd64.*6\.1\.0-1053-amd64.*\): no mirror serves its header packages \(connection closed by the server\)$/m,
+  );
+  assert.match(
+    gen.all,
+    /^skipped kmx-echo--debian-bookworm--6\.1\.0-1052-amd64--x86_64: no mirror serves linux-headers-6\.1\.0-1052-common 6\.1\.999-1052: HTTP 500 from \S+ \(4 attempts\); /m,
+  );
+  assert.match(
+    gen.all,
+    /^skipped kmx-echo--debian-bookworm--6\.1\.0-1200-amd64--x86_64: .*DNS: no such host from http:\/\/mirror\.kmatrix-test\.invalid\//m,
+  );
+  assert.match(
+    gen.all,
+    /^skipped kmx-echo--debian-bookworm--6\.1\.0-1201-amd64--x86_64: .*TLS: self-signed certificate from https:\/\/127\.0\.0\.1:/m,
+  );
   assert.match(gen.all, /^skipped minikube 5\.10\.57 ×3: unbuildable yet: /m);
   assert.match(gen.all, /^skipped per distro: debian-bookworm 162, minikube 1 \(--verbose lists every entry\)$/m);
   assert.ok(peak <= 8, `at most 8 requests at once (saw ${peak})`);
 
   // --verbose: every entry on its own line, with its own packages.
-  const verbose = expectOk(await ws.kmatrix(['gen', '--kernels', 'list.json', '--dry-run', '--verbose'], env), 'gen --verbose');
+  const verbose = expectOk(
+    await ws.kmatrix(['gen', '--kernels', 'list.json', '--dry-run', '--verbose'], env),
+    'gen --verbose',
+  );
   const skippedLines = verbose.all.split('\n').filter((l) => /^skipped kmx-echo--/.test(l));
   assert.equal(skippedLines.length, DEAD.length + 2);
-  assert.match(verbose.all, /^skipped kmx-echo--debian-bookworm--6\.1\.0-977-amd64--x86_64: no mirror serves linux-headers-6\.1\.0-977-common 6\.1\.999-977: HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/debian\/pool\/main\/l\/linux\/linux-headers-6\.1\.0-977-common_6\.1\.999-977_all\.deb; HTTP 404 from /m);
+  assert.match(
+    verbose.all,
+    /^skipped kmx-echo--debian-bookworm--6\.1\.0-977-amd64--x86_64: no mirror serves linux-headers-6\.1\.0-977-common 6\.1\.999-977: HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/debian\/pool\/main\/l\/linux\/linux-headers-6\.1\.0-977-common_6\.1\.999-977_all\.deb; HTTP 404 from /m,
+  );
   const target = JSON.parse(await ws.read(`targets/kmx-echo/debian-bookworm/${live.kernelrelease}/x86_64/target.json`));
   // Its image is not on our mirror but is at the URL the list gives: found there, and pinned.
   assert.match(target.kernel.image.sha256, /^[0-9a-f]{64}$/);
@@ -149,12 +213,30 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
 
   // `latest: 1` over a list whose newest entries are dead: it falls back to the newest kernel a
   // mirror serves, as it does for a gap a crawl found; the dead ones are reported, once each.
-  await ws.write('newest-dead.json', JSON.stringify({ debian: [list.debian[0], ...[920, 960, 1010].map((n) => crawlerEntry(base, n))] }));
+  await ws.write(
+    'newest-dead.json',
+    JSON.stringify({ debian: [list.debian[0], ...[920, 960, 1010].map((n) => crawlerEntry(base, n))] }),
+  );
   const policy = JSON.parse(await ws.read('support-matrix.json'));
   policy.matrix[0].latest = 1;
   await ws.write('support-matrix.json', JSON.stringify(policy));
-  const latest = expectOk(await ws.kmatrix(['gen', '--kernels', 'newest-dead.json', '--dry-run', '--verbose'], env), 'gen with latest');
-  assert.match(latest.all, /^1 targets: 0 would be added, 0 would be changed, 0 would be removed, 1 unchanged$/m, 'the live kernel is still the target');
-  for (const n of [920, 960, 1010]) assert.equal(latest.all.split('\n').filter((l) => l.startsWith(`skipped kmx-echo--debian-bookworm--6.1.0-${n}-amd64--x86_64: no mirror serves`)).length, 1, `${n}\n${latest.all}`);
+  const latest = expectOk(
+    await ws.kmatrix(['gen', '--kernels', 'newest-dead.json', '--dry-run', '--verbose'], env),
+    'gen with latest',
+  );
+  assert.match(
+    latest.all,
+    /^1 targets: 0 would be added, 0 would be changed, 0 would be removed, 1 unchanged$/m,
+    'the live kernel is still the target',
+  );
+  for (const n of [920, 960, 1010])
+    assert.equal(
+      latest.all
+        .split('\n')
+        .filter((l) => l.startsWith(`skipped kmx-echo--debian-bookworm--6.1.0-${n}-amd64--x86_64: no mirror serves`))
+        .length,
+      1,
+      `${n}\n${latest.all}`,
+    );
   assert.doesNotMatch(latest.all, /mirror gap/);
 });

@@ -57,34 +57,56 @@ exec ${real} "$@"
   return dir;
 }
 
-test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one warning', { timeout: 15 * 60_000 }, async (t) => {
+test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one warning', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-kvm-');
   t.after(() => ws.remove());
-  await ws.write('policy.json', JSON.stringify({
-    drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'], smokeTest: 'smoke-test.sh' } },
-    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-    matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'], latest: 1 }],
-  }));
+  await ws.write(
+    'policy.json',
+    JSON.stringify({
+      drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'], smokeTest: 'smoke-test.sh' } },
+      distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+      matrix: [
+        {
+          driver: 'kmx-echo',
+          distro: 'debian-bookworm',
+          archs: ['x86_64'],
+          flavours: ['amd64'],
+          kernels: ['6.1.0-*'],
+          latest: 1,
+        },
+      ],
+    }),
+  );
   await preparePipeline(ws, join(ws.dir, 'policy.json'));
   const kvm = existsSync('/dev/kvm');
-  if (!kvm) t.diagnostic('NOTE: this machine has no /dev/kvm, so no KVM check runs at all: only the TCG verdicts are checked');
+  if (!kvm)
+    t.diagnostic('NOTE: this machine has no /dev/kvm, so no KVM check runs at all: only the TCG verdicts are checked');
 
   // Two stand-ins in two folders: each is a QEMU binary of its own, so each is checked once.
   const viaNx = await brokenKvmQemu(join(ws.dir, '.broken-kvm-nx'));
-  const run = await ws.nx(['run-many', '-t', 'test-driver', '--output-style=stream'], { PATH: `${viaNx}:${process.env.PATH}` });
+  const run = await ws.nx(['run-many', '-t', 'test-driver', '--output-style=stream'], {
+    PATH: `${viaNx}:${process.env.PATH}`,
+  });
   expectOk(run, 'nx run-many -t test-driver');
   assert.match(run.all, /debian-bookworm x86_64\s+1\s+0\s+0\s+0\s+1\s+0\s+0/);
   assert.match(run.all, /booting 6\.1\.0-\d+-amd64 \(x86_64, TCG, /);
 
   const viaCli = await brokenKvmQemu(join(ws.dir, '.broken-kvm-cli'));
-  const [name] = expectOk(await ws.nx(['show', 'projects']), 'show projects').stdout.split('\n').filter(Boolean);
+  const [name] = expectOk(await ws.nx(['show', 'projects']), 'show projects')
+    .stdout.split('\n')
+    .filter(Boolean);
   const boot = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}` });
   expectOk(boot, 'kmatrix boot');
   assert.match(boot.stdout, /loads ✓/);
   const again = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}` });
   expectOk(again, 'kmatrix boot, again');
 
-  for (const [what, out, dir] of [['nx', run.all, viaNx], ['kmatrix boot', boot.all, viaCli]] as const) {
+  for (const [what, out, dir] of [
+    ['nx', run.all, viaNx],
+    ['kmatrix boot', boot.all, viaCli],
+  ] as const) {
     const warnings = out.split('\n').filter((l) => /warning: KVM is present but did not boot a kernel/.test(l));
     if (kvm) {
       assert.ok(existsSync(join(dir, 'asked-for-kvm')), `${what}: the check asked QEMU for KVM`);
@@ -98,9 +120,15 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
   // later guests skip KVM.
   if (kvm) {
     const later = await kvmThatBreaksLater(join(ws.dir, '.kvm-breaks-later'));
-    const first = expectOk(await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }), 'boot on KVM that breaks after the check');
+    const first = expectOk(
+      await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }),
+      'boot on KVM that breaks after the check',
+    );
     assert.match(first.all, /KVM works: guests run accelerated/);
-    assert.match(first.all, /warning: KVM failed this guest \(QEMU could not start the guest: .*Assertion failed\.\); it ran under TCG/);
+    assert.match(
+      first.all,
+      /warning: KVM failed this guest \(QEMU could not start the guest: .*Assertion failed\.\); it ran under TCG/,
+    );
     assert.match(first.stdout, /loads ✓/);
     const next = expectOk(await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }), 'the next boot');
     assert.match(next.all, /booting .* \(x86_64, TCG, /);
@@ -109,5 +137,10 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
   // Only KMATRIX_ACCEL=kvm turns the broken KVM into an error.
   const forced = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}`, KMATRIX_ACCEL: 'kvm' });
   assert.equal(forced.exitCode, 1, forced.all);
-  assert.match(forced.stderr, kvm ? /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine: QEMU could not start the guest/ : /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine: there is no \/dev\/kvm/);
+  assert.match(
+    forced.stderr,
+    kvm
+      ? /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine: QEMU could not start the guest/
+      : /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine: there is no \/dev\/kvm/,
+  );
 });

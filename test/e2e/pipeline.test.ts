@@ -10,7 +10,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheHits, createWorkspace, expectOk, preparePipeline, tasksRun } from '../support/workspace.ts';
 
-test('a user builds the default matrix, then everything comes from cache, then affected runs exactly what changed', { timeout: 20 * 60_000 }, async (t) => {
+test('a user builds the default matrix, then everything comes from cache, then affected runs exactly what changed', {
+  timeout: 20 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-e2e-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
@@ -31,7 +33,9 @@ test('a user builds the default matrix, then everything comes from cache, then a
       assert.deepEqual((await readdir(out)).sort(), ['build.json', 'build.log', 'kmx_echo.ko']);
       const { stdout: vermagic } = await execa('modinfo', ['-F', 'vermagic', join(out, 'kmx_echo.ko')]);
       assert.equal(vermagic.split(' ')[0], release, `vermagic of ${name}`);
-      const provenance = JSON.parse(await ws.read(join('dist', 'targets', driver, distro, release, arch, 'build.json')));
+      const provenance = JSON.parse(
+        await ws.read(join('dist', 'targets', driver, distro, release, arch, 'build.json')),
+      );
       assert.match(provenance.inputs.toolchain.image, /@sha256:[0-9a-f]{64}$/);
       assert.equal(provenance.outputs[0].file, 'kmx_echo.ko');
     }
@@ -40,11 +44,17 @@ test('a user builds the default matrix, then everything comes from cache, then a
   await t.test('second run is 100% cache hits', async () => {
     const run = expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many (cached)');
     assert.deepEqual(cacheHits(run.all), { hits: names.length, total: names.length });
-    assert.match(run.all, new RegExp(`from the cache instead of running the command for ${names.length} out of ${names.length} tasks`));
+    assert.match(
+      run.all,
+      new RegExp(`from the cache instead of running the command for ${names.length} out of ${names.length} tasks`),
+    );
   });
 
   const affected = async () => {
-    const r = expectOk(await ws.nx(['affected', '-t', 'build-driver', '--base=HEAD~1', '--head=HEAD', '--output-style=static']), 'nx affected');
+    const r = expectOk(
+      await ws.nx(['affected', '-t', 'build-driver', '--base=HEAD~1', '--head=HEAD', '--output-style=static']),
+      'nx affected',
+    );
     return { run: tasksRun(r.all), output: r.all };
   };
 
@@ -68,7 +78,10 @@ test('a user builds the default matrix, then everything comes from cache, then a
   });
 
   await t.test('a driver source change affects every target of that driver', async () => {
-    await ws.write('drivers/kmx-echo/kmx_echo_main.c', `${await ws.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* touched */\n`);
+    await ws.write(
+      'drivers/kmx-echo/kmx_echo_main.c',
+      `${await ws.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* touched */\n`,
+    );
     await ws.commitAll('driver change');
     const { run, output } = await affected();
     assert.equal(run, names.length, output);

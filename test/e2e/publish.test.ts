@@ -14,25 +14,53 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 import { startS3 } from '../support/s3.ts';
 
-async function signingKey(dir: string, name: string): Promise<{ KMATRIX_SIGN_KEY_FILE: string; KMATRIX_SIGN_CERT_FILE: string }> {
+async function signingKey(
+  dir: string,
+  name: string,
+): Promise<{ KMATRIX_SIGN_KEY_FILE: string; KMATRIX_SIGN_CERT_FILE: string }> {
   const key = join(dir, `${name}.key.pem`);
   const cert = join(dir, `${name}.cert.pem`);
-  await execa('openssl', ['req', '-new', '-nodes', '-utf8', '-sha256', '-days', '36500', '-batch', '-x509', '-subj', `/CN=${name}`, '-addext', 'subjectKeyIdentifier=hash', '-out', cert, '-keyout', key]);
+  await execa('openssl', [
+    'req',
+    '-new',
+    '-nodes',
+    '-utf8',
+    '-sha256',
+    '-days',
+    '36500',
+    '-batch',
+    '-x509',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'subjectKeyIdentifier=hash',
+    '-out',
+    cert,
+    '-keyout',
+    key,
+  ]);
   return { KMATRIX_SIGN_KEY_FILE: key, KMATRIX_SIGN_CERT_FILE: cert };
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
+  return (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
 }
 
-test('publish uploads modules with provenance and signatures, idempotently, never overwriting; verify and diff --published read it', { timeout: 15 * 60_000 }, async (t) => {
+test('publish uploads modules with provenance and signatures, idempotently, never overwriting; verify and diff --published read it', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-publish-');
   t.after(() => ws.remove());
   const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-publish-store-'));
   t.after(() => rm(scratch, { recursive: true, force: true }));
   await preparePipeline(ws);
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many -t build-driver');
-  const names = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout) as string[];
+  const names = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout,
+  ) as string[];
   assert.equal(names.length, 4);
   const key = await signingKey(scratch, 'kmatrix-test-signing');
   const store = join(scratch, 'store');
@@ -47,17 +75,32 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   const index = JSON.parse(await readFile(join(store, 'index.json'), 'utf8'));
   assert.deepEqual(Object.keys(index.targets).sort(), [...names].sort());
   const entry = index.targets[names[0]!];
-  const built = JSON.parse(await ws.read(`dist/targets/kmx-echo/debian-bookworm/${entry.target.kernelrelease}/x86_64/build.json`));
+  const built = JSON.parse(
+    await ws.read(`dist/targets/kmx-echo/debian-bookworm/${entry.target.kernelrelease}/x86_64/build.json`),
+  );
   assert.equal(entry.modules[0].sha256, built.outputs[0].sha256, 'the index names the built bytes');
   const statement = JSON.parse(await readFile(join(store, entry.provenance.key), 'utf8'));
   assert.equal(statement._type, 'https://in-toto.io/Statement/v1');
   assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v1');
   assert.deepEqual(statement.subject, [{ name: 'kmx_echo.ko', digest: { sha256: built.outputs[0].sha256 } }]);
-  const deps = statement.predicate.buildDefinition.resolvedDependencies as { name?: string; digest: Record<string, string> }[];
-  assert.equal(deps.find((d) => d.name?.startsWith('toolchain:'))?.digest.sha256, built.inputs.toolchain.image.split('@sha256:')[1]);
-  for (const h of built.inputs.headers) assert.ok(deps.some((d) => d.digest.sha256 === h.sha256), `provenance names ${h.name}`);
+  const deps = statement.predicate.buildDefinition.resolvedDependencies as {
+    name?: string;
+    digest: Record<string, string>;
+  }[];
+  assert.equal(
+    deps.find((d) => d.name?.startsWith('toolchain:'))?.digest.sha256,
+    built.inputs.toolchain.image.split('@sha256:')[1],
+  );
+  for (const h of built.inputs.headers)
+    assert.ok(
+      deps.some((d) => d.digest.sha256 === h.sha256),
+      `provenance names ${h.name}`,
+    );
   const head = (await ws.git(['rev-parse', 'HEAD'])).stdout.trim();
-  assert.ok(deps.some((d) => d.digest.gitCommit === head), 'and the commit');
+  assert.ok(
+    deps.some((d) => d.digest.gitCommit === head),
+    'and the commit',
+  );
 
   // Publishing again is a no-op: same index bytes, nothing uploaded.
   const indexBytes = await readFile(join(store, 'index.json'));
@@ -69,7 +112,10 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   const signed = join(store, entry.modules[0].signed.key);
   const ok = await ws.kmatrix(['verify', signed, '--store', store, '--cert', key.KMATRIX_SIGN_CERT_FILE]);
   assert.equal(ok.exitCode, 0, ok.all);
-  assert.match(ok.stdout, /✓ published .*\n✓ provenance subject "kmx_echo.ko"[^\n]*toolchain oci:\/\/[^\n]*3 header packages[^\n]*\n✓ vermagic .*\n✓ signature {2}valid PKCS#7 signature/);
+  assert.match(
+    ok.stdout,
+    /✓ published .*\n✓ provenance subject "kmx_echo.ko"[^\n]*toolchain oci:\/\/[^\n]*3 header packages[^\n]*\n✓ vermagic .*\n✓ signature {2}valid PKCS#7 signature/,
+  );
   const stranger = await signingKey(scratch, 'someone-else');
   const wrongKey = await ws.kmatrix(['verify', signed, '--cert', stranger.KMATRIX_SIGN_CERT_FILE]);
   assert.equal(wrongKey.exitCode, 1);
@@ -99,7 +145,12 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   // dist/ still holds the builds of the old sources: they are not the new state.
   const notBuilt = await ws.kmatrix(['publish', '--store', store], key);
   assert.equal(notBuilt.exitCode, 1);
-  assert.match(notBuilt.stderr, new RegExp(`! ${names[0]!.replace(/[.+]/g, '\\$&')}: the build in dist/ is of other driver sources — kept at its last published state`));
+  assert.match(
+    notBuilt.stderr,
+    new RegExp(
+      `! ${names[0]!.replace(/[.+]/g, '\\$&')}: the build in dist/ is of other driver sources — kept at its last published state`,
+    ),
+  );
   assert.match(notBuilt.stdout, /0 published, 0 unchanged, 4 not built/);
   assert.deepEqual(await readFile(join(store, 'index.json')), indexBytes, 'the index did not change');
   await ws.write('drivers/kmx-echo/kmx_echo_main.c', original);
@@ -115,7 +166,10 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   await writeFile(join(store, 'index.json'), lostBytes);
   const conflict = await ws.kmatrix(['publish', '--store', store, '--partial'], key);
   assert.equal(conflict.exitCode, 1, conflict.all);
-  assert.match(conflict.stderr, /1 artifact would be overwritten with different bytes; nothing was published to the index/);
+  assert.match(
+    conflict.stderr,
+    /1 artifact would be overwritten with different bytes; nothing was published to the index/,
+  );
   assert.match(conflict.stderr, /kmx_echo\.ko already holds other bytes than this module/);
   assert.deepEqual(await readFile(join(store, victim.modules[0].key)), Buffer.from('not the module'));
   assert.deepEqual(await readFile(join(store, 'index.json')), lostBytes);
@@ -123,29 +177,53 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   // Bad input: a store kmatrix cannot write to, and uncommitted changes.
   const ftp = await ws.kmatrix(['publish', '--store', 'ftp://example.invalid/x']);
   assert.equal(ftp.exitCode, 1);
-  assert.match(ftp.stderr, /unsupported artifact store "ftp:\/\/example.invalid\/x"[\s\S]*--store DIR or --store s3:\/\/bucket\/prefix/);
+  assert.match(
+    ftp.stderr,
+    /unsupported artifact store "ftp:\/\/example.invalid\/x"[\s\S]*--store DIR or --store s3:\/\/bucket\/prefix/,
+  );
   await ws.write('drivers/kmx-echo/kmx_echo_main.c', 'uncommitted\n');
   const dirty = await ws.kmatrix(['publish', '--store', store]);
   assert.equal(dirty.exitCode, 1);
   assert.match(dirty.stderr, /uncommitted changes: drivers\/kmx-echo\/kmx_echo_main.c[\s\S]*commit them first/);
 });
 
-test('publish to S3-compatible storage: idempotent, and verify and diff read the bucket', { timeout: 15 * 60_000 }, async (t) => {
+test('publish to S3-compatible storage: idempotent, and verify and diff read the bucket', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-publish-s3-');
   t.after(() => ws.remove());
   const { env, client, dir: data } = await startS3(t, 'kmx-artifacts');
 
   await preparePipeline(ws);
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many -t build-driver');
-  const first = expectOk(await ws.kmatrix(['publish', '--store', 's3://kmx-artifacts/drivers'], env), 'kmatrix publish s3');
+  const first = expectOk(
+    await ws.kmatrix(['publish', '--store', 's3://kmx-artifacts/drivers'], env),
+    'kmatrix publish s3',
+  );
   assert.match(first.stdout, /4 published, 0 unchanged; index: s3:\/\/kmx-artifacts\/drivers\/index.json/);
-  const again = expectOk(await ws.kmatrix(['publish', '--store', 's3://kmx-artifacts/drivers'], env), 'kmatrix publish s3 (again)');
+  const again = expectOk(
+    await ws.kmatrix(['publish', '--store', 's3://kmx-artifacts/drivers'], env),
+    'kmatrix publish s3 (again)',
+  );
   assert.match(again.stdout, /^0 published, 4 unchanged/m);
 
-  const index = JSON.parse(Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: 'kmx-artifacts', Key: 'drivers/index.json' }))).Body!.transformToByteArray()).toString());
+  const index = JSON.parse(
+    Buffer.from(
+      await (
+        await client.send(new GetObjectCommand({ Bucket: 'kmx-artifacts', Key: 'drivers/index.json' }))
+      ).Body!.transformToByteArray(),
+    ).toString(),
+  );
   const entry = Object.values(index.targets)[0] as { modules: { key: string }[]; target: { kernelrelease: string } };
   const downloaded = join(data, 'kmx_echo.ko');
-  await writeFile(downloaded, Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: 'kmx-artifacts', Key: `drivers/${entry.modules[0]!.key}` }))).Body!.transformToByteArray()));
+  await writeFile(
+    downloaded,
+    Buffer.from(
+      await (
+        await client.send(new GetObjectCommand({ Bucket: 'kmx-artifacts', Key: `drivers/${entry.modules[0]!.key}` }))
+      ).Body!.transformToByteArray(),
+    ),
+  );
   const verify = await ws.kmatrix(['verify', downloaded, '--store', 's3://kmx-artifacts/drivers'], env);
   assert.equal(verify.exitCode, 0, verify.all);
   assert.match(verify.stdout, /✓ provenance subject "kmx_echo.ko"/);

@@ -9,19 +9,33 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheHits, cloneWorkspace, createWorkspace, expectOk, preparePipeline, type Workspace } from '../support/workspace.ts';
+import {
+  cacheHits,
+  cloneWorkspace,
+  createWorkspace,
+  expectOk,
+  preparePipeline,
+  type Workspace,
+} from '../support/workspace.ts';
 import { READ_TOKEN, WRITE_TOKEN, nxCacheEnv, startCacheServer } from '../support/cache-server.ts';
 
 async function modules(ws: Workspace): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const dist = join(ws.dir, 'dist');
   for (const f of (await readdir(dist, { recursive: true })).filter((p) => p.endsWith('.ko')).sort()) {
-    out.set(f, createHash('sha256').update(await readFile(join(dist, f))).digest('hex'));
+    out.set(
+      f,
+      createHash('sha256')
+        .update(await readFile(join(dist, f)))
+        .digest('hex'),
+    );
   }
   return out;
 }
 
-test('a fresh clone on another runner builds zero drivers the trusted runner already built', { timeout: 20 * 60_000 }, async (t) => {
+test('a fresh clone on another runner builds zero drivers the trusted runner already built', {
+  timeout: 20 * 60_000,
+}, async (t) => {
   const store = await mkdtemp(join(tmpdir(), 'kmatrix-remote-'));
   t.after(() => rm(store, { recursive: true, force: true }));
   const server = await startCacheServer(store);
@@ -30,7 +44,10 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   const a = await createWorkspace('kmatrix-runner-a-');
   t.after(() => a.remove());
   await preparePipeline(a);
-  const built = expectOk(await a.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)), 'runner A');
+  const built = expectOk(
+    await a.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)),
+    'runner A',
+  );
   const total = cacheHits(built.all)!.total;
   assert.ok(total >= 2);
   assert.deepEqual(cacheHits(built.all), { hits: 0, total });
@@ -39,7 +56,10 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
 
   const b = await cloneWorkspace(a, 'kmatrix-runner-b-');
   t.after(() => b.remove());
-  const restored = expectOk(await b.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, READ_TOKEN)), 'runner B');
+  const restored = expectOk(
+    await b.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, READ_TOKEN)),
+    'runner B',
+  );
   assert.deepEqual(cacheHits(restored.all), { hits: total, total }, 'runner B built nothing');
   assert.match(restored.all, /\[remote cache\]/);
   assert.deepEqual(await modules(b), await modules(a), 'byte-identical .ko files');
@@ -61,10 +81,18 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   const edited = JSON.parse(await b.read(targetFile));
   edited.headers[0].sha256 = 'e'.repeat(64);
   await b.write(targetFile, JSON.stringify(edited, null, 2));
-  await b.write('drivers/kmx-echo/kmx_echo_main.c', `${await b.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* changed */\n`);
+  await b.write(
+    'drivers/kmx-echo/kmx_echo_main.c',
+    `${await b.read('drivers/kmx-echo/kmx_echo_main.c')}\n/* changed */\n`,
+  );
   const explain = await b.kmatrix(['cache', 'explain', name, '--remote'], remote);
   assert.equal(explain.exitCode, 1, explain.all);
-  assert.match(explain.stdout, new RegExp(`headers: ${edited.headers[0].name.replace(/[.+]/g, '\\$&')} \\S+: sha256 [0-9a-f]{12}… → eeeeeeeeeeee…`));
+  assert.match(
+    explain.stdout,
+    new RegExp(
+      `headers: ${edited.headers[0].name.replace(/[.+]/g, '\\$&')} \\S+: sha256 [0-9a-f]{12}… → eeeeeeeeeeee…`,
+    ),
+  );
   assert.match(explain.stdout, /source: kmx_echo_main\.c changed/);
   assert.doesNotMatch(explain.stdout, /toolchain:|flags:/);
 
@@ -75,7 +103,10 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   await writeFile(join(store, 'objects/main', victim), 'not what was uploaded');
   const c = await cloneWorkspace(a, 'kmatrix-runner-c-');
   t.after(() => c.remove());
-  const healed = expectOk(await c.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)), 'runner C');
+  const healed = expectOk(
+    await c.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)),
+    'runner C',
+  );
   assert.deepEqual(cacheHits(healed.all), { hits: total - 1, total });
   assert.match(server.output(), new RegExp(`quarantined main/${victim}`));
   const meta = JSON.parse(await readFile(join(store, 'objects/main', `${victim}.json`), 'utf8'));
@@ -87,7 +118,13 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   // The server goes down: Nx alone would abort the run before any task; ours goes on with the
   // local cache and says why.
   await server.stop();
-  const offline = expectOk(await a.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)), 'runner A, cache server down');
-  assert.match(offline.all, /remote cache http:\/\/127\.0\.0\.1:\d+ is not usable \(ECONNREFUSED\); running with the local cache only/);
+  const offline = expectOk(
+    await a.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(server.url, WRITE_TOKEN)),
+    'runner A, cache server down',
+  );
+  assert.match(
+    offline.all,
+    /remote cache http:\/\/127\.0\.0\.1:\d+ is not usable \(ECONNREFUSED\); running with the local cache only/,
+  );
   assert.deepEqual(cacheHits(offline.all), { hits: total, total });
 });

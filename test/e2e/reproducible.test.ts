@@ -10,9 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 
-const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
+const sha256 = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 
-test('two builds of one target in different folders give byte-identical modules', { timeout: 10 * 60_000 }, async (t) => {
+test('two builds of one target in different folders give byte-identical modules', {
+  timeout: 10 * 60_000,
+}, async (t) => {
   const a = await createWorkspace('kmatrix-repro-a-');
   t.after(() => a.remove());
   const b = await createWorkspace('kmatrix-repro-b-', join(tmpdir(), 'kmatrix-a-much-longer-parent-folder', 'nested'));
@@ -30,7 +35,10 @@ test('two builds of one target in different folders give byte-identical modules'
   const picks = [names.find((n) => n.includes('--6.1.0-')), names.find((n) => n.includes('--6.12.'))];
   for (const name of picks) {
     assert.ok(name, `the default matrix has a 6.1 and a 6.12 target (${names.join(', ')})`);
-    assert.equal(await a.read(join('targets', ...name.split('--'), 'target.json')), await b.read(join('targets', ...name.split('--'), 'target.json')));
+    assert.equal(
+      await a.read(join('targets', ...name.split('--'), 'target.json')),
+      await b.read(join('targets', ...name.split('--'), 'target.json')),
+    );
     const ra = expectOk(await a.kmatrix(['build', name, '--out', 'out']), `build ${name} in a`);
     const rb = expectOk(await b.kmatrix(['build', name, '--out', 'out']), `build ${name} in b`);
     const [ha, hb] = [await sha256(join(a.dir, 'out', 'kmx_echo.ko')), await sha256(join(b.dir, 'out', 'kmx_echo.ko'))];
@@ -41,31 +49,58 @@ test('two builds of one target in different folders give byte-identical modules'
   }
 });
 
-test('a paged engineer reproduces one target with one command, verifies it, and opens its build container', { timeout: 10 * 60_000 }, async (t) => {
+test('a paged engineer reproduces one target with one command, verifies it, and opens its build container', {
+  timeout: 10 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-reproduce-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
-  const name = (JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]).find((n) => n.includes('--6.1.0-'))!;
+  const name = (
+    JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]
+  ).find((n) => n.includes('--6.1.0-'))!;
   expectOk(await ws.nx(['run', `${name}:build-driver`]), 'CI builds it (into the Nx cache)');
 
   const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
-  const same = expectOk(await ws.kmatrix(['reproduce', `${driver}/${distro}/${release}/${arch}`, '--verify']), 'reproduce --verify');
+  const same = expectOk(
+    await ws.kmatrix(['reproduce', `${driver}/${distro}/${release}/${arch}`, '--verify']),
+    'reproduce --verify',
+  );
   const ko = await sha256(join(ws.dir, 'reproduce', name, 'kmx_echo.ko'));
   assert.match(same.stdout, new RegExp(`^${ko}  reproduce/${name.replace(/[.+]/g, '\\$&')}/kmx_echo\\.ko$`, 'm'));
   assert.match(same.stdout, /^identical to the local Nx cache entry \d+$/m);
   assert.equal(ko, await sha256(join(ws.dir, 'dist/targets', driver, distro, release, arch, 'kmx_echo.ko')));
 
   // A local edit: the reproduction differs, and says which input.
-  await ws.write('drivers/kmx-echo/kmx_echo_main.c', `${await ws.read('drivers/kmx-echo/kmx_echo_main.c')}\nint kmx_local_edit;\n`);
+  await ws.write(
+    'drivers/kmx-echo/kmx_echo_main.c',
+    `${await ws.read('drivers/kmx-echo/kmx_echo_main.c')}\nint kmx_local_edit;\n`,
+  );
   const changed = await ws.kmatrix(['reproduce', name, '--verify']);
   assert.equal(changed.exitCode, 1, changed.all);
-  assert.match(changed.stdout, /^differs from the local Nx cache entry \d+:\n {2}kmx_echo\.ko: sha256 [0-9a-f]{64} here, [0-9a-f]{64} in the reference/m);
+  assert.match(
+    changed.stdout,
+    /^differs from the local Nx cache entry \d+:\n {2}kmx_echo\.ko: sha256 [0-9a-f]{64} here, [0-9a-f]{64} in the reference/m,
+  );
   assert.match(changed.stdout, /^ {2}input source: kmx_echo_main\.c changed$/m);
 
   // The exact build container: its headers, environment and command, no network.
-  const shell = expectOk(await ws.kmatrix(['reproduce', name, '--shell', '--', 'sh', '-c', 'ls /usr/src; echo "TS=$KBUILD_BUILD_TIMESTAMP"; echo "MAKE=$KMATRIX_MAKE"; ls /build/src/kmx_echo_main.c; getent hosts deb.debian.org || echo offline']), 'reproduce --shell');
+  const shell = expectOk(
+    await ws.kmatrix([
+      'reproduce',
+      name,
+      '--shell',
+      '--',
+      'sh',
+      '-c',
+      'ls /usr/src; echo "TS=$KBUILD_BUILD_TIMESTAMP"; echo "MAKE=$KMATRIX_MAKE"; ls /build/src/kmx_echo_main.c; getent hosts deb.debian.org || echo offline',
+    ]),
+    'reproduce --shell',
+  );
   assert.match(shell.stdout, new RegExp(`^linux-headers-${release.replace(/[.+]/g, '\\$&')}$`, 'm'));
   assert.match(shell.stdout, /^TS=1970-01-01 00:00:00 UTC$/m);
-  assert.match(shell.stdout, new RegExp(`^MAKE=make -C /usr/src/linux-headers-${release.replace(/[.+]/g, '\\$&')} M=/build/src ARCH=x86 `, 'm'));
+  assert.match(
+    shell.stdout,
+    new RegExp(`^MAKE=make -C /usr/src/linux-headers-${release.replace(/[.+]/g, '\\$&')} M=/build/src ARCH=x86 `, 'm'),
+  );
   assert.match(shell.stdout, /^offline$/m);
 });

@@ -22,7 +22,9 @@ interface Answer {
   modules: { target: string; file: string; sha256: string; key: string; url: string; download: string }[];
 }
 
-test('the request service answers from the published index, builds a missing kernel once for concurrent callers, crawls an unseen one', { timeout: 15 * 60_000 }, async (t) => {
+test('the request service answers from the published index, builds a missing kernel once for concurrent callers, crawls an unseen one', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-request-');
   t.after(() => ws.remove());
   const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-request-store-'));
@@ -30,20 +32,32 @@ test('the request service answers from the published index, builds a missing ker
   const store = join(scratch, 'store');
   await preparePipeline(ws);
   const list = JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json')) as { debian: Entry[] };
-  const abis = list.debian.filter((e) => e.kmatrix.flavour === 'amd64' && e.kmatrix.abi.startsWith('6.1.0-')).map((e) => e.kernelrelease);
+  const abis = list.debian
+    .filter((e) => e.kmatrix.flavour === 'amd64' && e.kmatrix.abi.startsWith('6.1.0-'))
+    .map((e) => e.kernelrelease);
   const [newest, older, unseen, cached] = [abis.at(-1)!, abis.at(-2)!, abis.at(-3)!, abis.at(-4)!];
   // The node's kernel is not in yesterday's crawl.
-  await ws.write('kernels/debian-bookworm-x86_64.json', JSON.stringify({ debian: list.debian.filter((e) => e.kernelrelease !== unseen) }, null, 2));
+  await ws.write(
+    'kernels/debian-bookworm-x86_64.json',
+    JSON.stringify({ debian: list.debian.filter((e) => e.kernelrelease !== unseen) }, null, 2),
+  );
   await ws.commitAll('a crawl without the kernel');
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many');
   expectOk(await ws.kmatrix(['publish', '--store', store]), 'publish');
   // Some runner built this kernel's target once (here: this checkout), but it was never published.
   expectOk(await ws.kmatrix(['gen', '--only', `debian-bookworm/${cached}/x86_64`]), 'gen --only');
-  expectOk(await ws.nx(['run-many', '-t', 'build-driver', `--projects=kmx-echo--debian-bookworm--${cached}--x86_64`]), 'build it');
+  expectOk(
+    await ws.nx(['run-many', '-t', 'build-driver', `--projects=kmx-echo--debian-bookworm--${cached}--x86_64`]),
+    'build it',
+  );
   await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', cached), { recursive: true });
   await rm(join(ws.dir, 'dist/targets/kmx-echo/debian-bookworm', cached), { recursive: true });
 
-  const service = execa(process.execPath, [join(ws.dir, 'tools/kmatrix/cli.ts'), 'serve-requests', '--port', '0', '--store', store], { cwd: ws.dir, env: ws.env, extendEnv: false, all: true, reject: false });
+  const service = execa(
+    process.execPath,
+    [join(ws.dir, 'tools/kmatrix/cli.ts'), 'serve-requests', '--port', '0', '--store', store],
+    { cwd: ws.dir, env: ws.env, extendEnv: false, all: true, reject: false },
+  );
   t.after(() => service.kill('SIGTERM'));
   let log = '';
   service.all!.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -60,16 +74,30 @@ test('the request service answers from the published index, builds a missing ker
   const get = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${port}${path}`);
     const bytes = Buffer.from(await r.arrayBuffer());
-    return { status: r.status, body: r.headers.get('content-type')?.includes('json') ? (JSON.parse(bytes.toString()) as Answer & { error?: string; remedy?: string }) : undefined, bytes };
+    return {
+      status: r.status,
+      body: r.headers.get('content-type')?.includes('json')
+        ? (JSON.parse(bytes.toString()) as Answer & { error?: string; remedy?: string })
+        : undefined,
+      bytes,
+    };
   };
 
   // Published: a lookup.
   const published = await get(`/v1/modules/debian-bookworm/${newest}/x86_64`);
   assert.equal(published.status, 200);
   assert.equal(published.body!.source, 'published');
-  assert.deepEqual(published.body!.modules.map((m) => m.target), [`kmx-echo--debian-bookworm--${newest}--x86_64`]);
+  assert.deepEqual(
+    published.body!.modules.map((m) => m.target),
+    [`kmx-echo--debian-bookworm--${newest}--x86_64`],
+  );
   const file = await fetch(`http://127.0.0.1:${port}${published.body!.modules[0]!.download}`);
-  assert.equal(createHash('sha256').update(Buffer.from(await file.arrayBuffer())).digest('hex'), published.body!.modules[0]!.sha256);
+  assert.equal(
+    createHash('sha256')
+      .update(Buffer.from(await file.arrayBuffer()))
+      .digest('hex'),
+    published.body!.modules[0]!.sha256,
+  );
 
   // Trimmed by `latest: 1`, wanted by three nodes at once: one build, three identical answers.
   const three = await Promise.all([1, 2, 3].map(() => get(`/v1/modules/debian-bookworm/${older}/x86_64`)));
@@ -98,7 +126,9 @@ test('the request service answers from the published index, builds a missing ker
   assert.equal(verify.exitCode, 0, verify.all);
 
   // Not covered by the policy (the rt flavour), and malformed: said so, nothing built.
-  const rt = list.debian.find((e) => e.kmatrix.flavour === 'rt-amd64' && e.kmatrix.abi.startsWith('6.1.0-'))!.kernelrelease;
+  const rt = list.debian.find(
+    (e) => e.kmatrix.flavour === 'rt-amd64' && e.kmatrix.abi.startsWith('6.1.0-'),
+  )!.kernelrelease;
   const uncovered = await get(`/v1/modules/debian-bookworm/${rt}/x86_64`);
   assert.equal(uncovered.status, 404);
   assert.match(uncovered.body!.error!, /the support matrix does not cover it/);
@@ -116,7 +146,8 @@ test('the request service answers from the published index, builds a missing ker
 
   // CI's next publish, from a checkout that never had the requested targets, keeps them.
   await service.kill('SIGTERM');
-  for (const release of [older, unseen, cached]) await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', release), { recursive: true });
+  for (const release of [older, unseen, cached])
+    await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', release), { recursive: true });
   await ws.git(['checkout', '--', 'kernels']);
   const ci = expectOk(await ws.kmatrix(['publish', '--store', store]), 'publish (CI)');
   assert.match(ci.stdout, /^0 published, 4 unchanged;/m);

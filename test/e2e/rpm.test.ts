@@ -52,7 +52,9 @@ ln %{buildroot}/usr/src/kernels/${RELEASE}/Makefile %{buildroot}/usr/src/kernels
   return join(dir, (await readdir(dir))[0]!);
 }
 
-test('rpm packages with gzip, xz and zstd payloads unpack exactly, without rpm2cpio', { timeout: 180_000 }, async (t) => {
+test('rpm packages with gzip, xz and zstd payloads unpack exactly, without rpm2cpio', {
+  timeout: 180_000,
+}, async (t) => {
   for (const payload of ['w9.gzdio', 'w6.xzdio', 'w19.zstdio']) {
     const top = await mkdtemp(join(tmpdir(), 'kmatrix-rpm-'));
     t.after(() => rm(top, { recursive: true, force: true }));
@@ -69,7 +71,10 @@ test('rpm packages with gzip, xz and zstd payloads unpack exactly, without rpm2c
     assert.equal(a.ino, b.ino, 'the hard link is a hard link');
     // Cross-check against rpm's own view of the package: the same file list.
     const listed = (await execa('rpm', ['-qlp', rpm])).stdout.split('\n').filter(Boolean).sort();
-    const ours = (await readdir(out, { recursive: true })).map((p) => `/${p}`).filter((p) => p.startsWith(`/usr/src/kernels/${RELEASE}`)).sort();
+    const ours = (await readdir(out, { recursive: true }))
+      .map((p) => `/${p}`)
+      .filter((p) => p.startsWith(`/usr/src/kernels/${RELEASE}`))
+      .sort();
     assert.deepEqual(ours, listed);
   }
 });
@@ -82,12 +87,34 @@ test('the header store unpacks an .rpm like a .deb, and refuses a damaged one', 
   const server = await startServer((req, res) => res.end(req.url === '/good.rpm' ? rpm : damaged));
   t.after(() => server.close());
   const store = new HeaderStore(join(top, 'store'));
-  const pkg = (file: string, bytes: Buffer) => ({ role: 'flavour' as const, name: 'kernel-devel', version: '6.1.0-kmx', url: `${server.url}/${file}`, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
+  const pkg = (file: string, bytes: Buffer) => ({
+    role: 'flavour' as const,
+    name: 'kernel-devel',
+    version: '6.1.0-kmx',
+    url: `${server.url}/${file}`,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    size: bytes.length,
+  });
 
   const tree = await store.tree(pkg('good.rpm', rpm));
-  assert.equal(await readFile(join(tree, 'usr/src/kernels', RELEASE, 'Makefile'), 'utf8'), `KERNELRELEASE = ${RELEASE}\n`);
-  assert.equal((await lstat(join(tree, 'usr/src/kernels', RELEASE, 'Makefile'))).mode & 0o222, 0, 'store trees are read-only');
+  assert.equal(
+    await readFile(join(tree, 'usr/src/kernels', RELEASE, 'Makefile'), 'utf8'),
+    `KERNELRELEASE = ${RELEASE}\n`,
+  );
+  assert.equal(
+    (await lstat(join(tree, 'usr/src/kernels', RELEASE, 'Makefile'))).mode & 0o222,
+    0,
+    'store trees are read-only',
+  );
 
-  await assert.rejects(store.tree(pkg('damaged.rpm', damaged)), (e: unknown) => e instanceof KmatrixError && /cannot unpack kernel-devel: .*(truncated|zstd|decompress|end)/i.test(e.message));
-  assert.deepEqual((await readdir(join(top, 'store/trees'))).filter((n) => !n.startsWith(pkg('good.rpm', rpm).sha256)), [], 'no half-unpacked tree');
+  await assert.rejects(
+    store.tree(pkg('damaged.rpm', damaged)),
+    (e: unknown) =>
+      e instanceof KmatrixError && /cannot unpack kernel-devel: .*(truncated|zstd|decompress|end)/i.test(e.message),
+  );
+  assert.deepEqual(
+    (await readdir(join(top, 'store/trees'))).filter((n) => !n.startsWith(pkg('good.rpm', rpm).sha256)),
+    [],
+    'no half-unpacked tree',
+  );
 });

@@ -17,7 +17,9 @@ async function treeDigest(root: string): Promise<string> {
   return h.digest('hex');
 }
 
-test('gen writes a 5,000-target matrix deterministically and nx sees every target', { timeout: 10 * 60_000 }, async (t) => {
+test('gen writes a 5,000-target matrix deterministically and nx sees every target', {
+  timeout: 10 * 60_000,
+}, async (t) => {
   const ws = await createWorkspace('kmatrix-scale-');
   t.after(() => ws.remove());
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
@@ -34,7 +36,9 @@ test('gen writes a 5,000-target matrix deterministically and nx sees every targe
   assert.equal(await treeDigest(ws.dir), digest, 'the same inputs give the same tree, byte for byte');
 
   await ws.commitAll('5,000 targets');
-  const projects: string[] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout);
+  const projects: string[] = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout,
+  );
   assert.equal(projects.length, 5000);
   assert.ok(projects.includes('kmx-echo--debian-bookworm--6.1.0-2500-arm64--aarch64'));
 });

@@ -15,11 +15,19 @@ export interface RunningCache {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startCacheServer(store: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningCache> {
-  const child = spawn(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), 'serve-cache', '--store', store, '--port', '0', ...extraArgs], {
-    env: { ...process.env, KMATRIX_CACHE_READ_TOKEN: READ_TOKEN, KMATRIX_CACHE_WRITE_TOKEN: WRITE_TOKEN, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startCacheServer(
+  store: string,
+  extraArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningCache> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'tools/kmatrix/cli.ts'), 'serve-cache', '--store', store, '--port', '0', ...extraArgs],
+    {
+      env: { ...process.env, KMATRIX_CACHE_READ_TOKEN: READ_TOKEN, KMATRIX_CACHE_WRITE_TOKEN: WRITE_TOKEN, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
@@ -40,7 +48,11 @@ export async function startCacheServer(store: string, extraArgs: string[] = [], 
     url,
     child,
     output: () => out,
-    accessLog: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    accessLog: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

@@ -52,7 +52,10 @@ export function readGraph(root: string): Graph {
   const graph: Graph = new Map();
   for (const file of [...sources(root, 'tools/kmatrix'), ...sources(root, 'plugins/kmatrix')]) {
     const text = readFileSync(join(root, file), 'utf8');
-    graph.set(file, importsOf(text).map((s) => relative(root, resolve(root, dirname(file), s))));
+    graph.set(
+      file,
+      importsOf(text).map((s) => relative(root, resolve(root, dirname(file), s))),
+    );
   }
   return graph;
 }
@@ -85,7 +88,9 @@ export function seamViolations(graph: Graph): string[] {
     for (const to of tos) {
       const family = FAMILY.exec(to)?.[1];
       if (!family || FAMILY.exec(from)?.[1] === family || from === 'tools/kmatrix/distros/registry.ts') continue;
-      out.push(`${from} → ${to} (only distros/${family}/ and distros/registry.ts may import the ${family} family's modules)`);
+      out.push(
+        `${from} → ${to} (only distros/${family}/ and distros/registry.ts may import the ${family} family's modules)`,
+      );
     }
   }
   return out.sort();

@@ -68,14 +68,22 @@ function workspaceAt(dir: string): Workspace {
     FORCE_COLOR: '0',
   };
   const run = async (cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> => {
-    const r = await execa(cmd, args, { cwd: dir, env: { ...env, ...extraEnv }, reject: false, all: true, extendEnv: false, stdin: 'ignore' });
+    const r = await execa(cmd, args, {
+      cwd: dir,
+      env: { ...env, ...extraEnv },
+      reject: false,
+      all: true,
+      extendEnv: false,
+      stdin: 'ignore',
+    });
     return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, all: r.all };
   };
   const ws: Workspace = {
     dir,
     env,
     kmatrix: (args, extraEnv) => run(process.execPath, [join(dir, 'tools/kmatrix/cli.ts'), ...args], extraEnv),
-    nx: (args, extraEnv) => run(process.execPath, [join(repoRoot, 'node_modules/nx/dist/bin/nx.js'), ...args], extraEnv),
+    nx: (args, extraEnv) =>
+      run(process.execPath, [join(repoRoot, 'node_modules/nx/dist/bin/nx.js'), ...args], extraEnv),
     git: (args) => run('git', args),
     read: (path) => readFile(join(dir, path), 'utf8'),
     write: async (path, text) => {
@@ -84,7 +92,15 @@ function workspaceAt(dir: string): Workspace {
     },
     async commitAll(message) {
       await ws.git(['add', '-A']);
-      const r = await ws.git(['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', 'commit', '-qm', message]);
+      const r = await ws.git([
+        '-c',
+        'user.name=test',
+        '-c',
+        'user.email=test@example.invalid',
+        'commit',
+        '-qm',
+        message,
+      ]);
       if (r.exitCode !== 0) throw new Error(`git commit failed: ${r.all}`);
     },
     remove: () => rm(dir, { recursive: true, force: true }),
@@ -117,8 +133,18 @@ export const BOOT_POLICY = 'test/fixtures/policy-boot.json';
  * What a user does before the first build: crawl the archive (what the policy needs), build/pin
  * the toolchains it uses, generate targets, commit.
  */
-export async function preparePipeline(ws: Workspace, policyFile = BOOKWORM_AMD64_POLICY, toolchains = ['debian-bookworm']): Promise<void> {
-  await ws.write('support-matrix.json', (await readFile(resolve(repoRoot, policyFile), 'utf8')).replace('"../../support-matrix.schema.json"', '"./support-matrix.schema.json"'));
+export async function preparePipeline(
+  ws: Workspace,
+  policyFile = BOOKWORM_AMD64_POLICY,
+  toolchains = ['debian-bookworm'],
+): Promise<void> {
+  await ws.write(
+    'support-matrix.json',
+    (await readFile(resolve(repoRoot, policyFile), 'utf8')).replace(
+      '"../../support-matrix.schema.json"',
+      '"./support-matrix.schema.json"',
+    ),
+  );
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
   expectOk(await ws.kmatrix(['crawl', 'debian']), 'kmatrix crawl debian');
   for (const t of toolchains) expectOk(await ws.kmatrix(['toolchain', 'build', t]), `kmatrix toolchain build ${t}`);

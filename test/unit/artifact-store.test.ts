@@ -32,7 +32,11 @@ test('the index is replaced only from the version it was read at', async (t) => 
   assert.equal(await s.replace('index.json', Buffer.from('v1b'), undefined), false, 'it exists now');
   const v1 = (await s.getVersioned('index.json'))!;
   assert.equal(await s.replace('index.json', Buffer.from('v2'), v1.version), true);
-  assert.equal(await s.replace('index.json', Buffer.from('v2b'), v1.version), false, 'stale: someone wrote v2 meanwhile');
+  assert.equal(
+    await s.replace('index.json', Buffer.from('v2b'), v1.version),
+    false,
+    'stale: someone wrote v2 meanwhile',
+  );
   const v2 = (await s.getVersioned('index.json'))!;
   const racers = await Promise.all(['a', 'b', 'c'].map((b) => s.replace('index.json', Buffer.from(b), v2.version)));
   assert.equal(racers.filter(Boolean).length, 1, 'one of three writers from the same version wins');

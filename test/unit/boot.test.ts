@@ -71,11 +71,21 @@ KMX-RESULT done
   const r = readConsole(rejected, expected, 'exited');
   assert.equal(r.status, 'rejected');
   assert.equal(r.message, 'rejected by kernel: kmx_echo: disagrees about version of symbol module_layout');
-  assert.deepEqual(r.kernelLines, ['kmx_echo: disagrees about version of symbol module_layout'], 'busybox tries two syscalls: one line, not two');
+  assert.deepEqual(
+    r.kernelLines,
+    ['kmx_echo: disagrees about version of symbol module_layout'],
+    'busybox tries two syscalls: one line, not two',
+  );
 
-  const warn = ok('6.1.0-57-amd64').replace('KMX-RESULT done', 'KMX-DMESG [    3.7] WARNING: CPU: 0 PID: 80 at kmx_echo_init+0x10/0x20 [kmx_echo]\nKMX-RESULT done');
+  const warn = ok('6.1.0-57-amd64').replace(
+    'KMX-RESULT done',
+    'KMX-DMESG [    3.7] WARNING: CPU: 0 PID: 80 at kmx_echo_init+0x10/0x20 [kmx_echo]\nKMX-RESULT done',
+  );
   assert.equal(readConsole(warn, expected, 'exited').status, 'kernel-error');
-  assert.match(readConsole(warn, expected, 'exited').message, /^kernel error: WARNING: CPU: 0 PID: 80 at kmx_echo_init/);
+  assert.match(
+    readConsole(warn, expected, 'exited').message,
+    /^kernel error: WARNING: CPU: 0 PID: 80 at kmx_echo_init/,
+  );
 
   const panic = `KMX-RESULT booted 6.1.0-57-amd64\nKMX-RESULT step insmod kmx_echo\n[    3.7] BUG: kernel NULL pointer dereference, address: 0000000000000000\n[    3.7] Kernel panic - not syncing: Fatal exception\n`;
   const p = readConsole(panic, expected, 'exited');
@@ -84,17 +94,32 @@ KMX-RESULT done
   assert.ok(p.kernelLines.some((l) => l.startsWith('Kernel panic')));
 
   const hung = 'KMX-RESULT booted 6.1.0-57-amd64\nKMX-RESULT step smoke\nKMX-SMOKE waiting\n';
-  assert.deepEqual([readConsole(hung, expected, 'timeout').status, readConsole(hung, expected, 'timeout').message], ['hung', 'hung at: KMX-SMOKE waiting']);
+  assert.deepEqual(
+    [readConsole(hung, expected, 'timeout').status, readConsole(hung, expected, 'timeout').message],
+    ['hung', 'hung at: KMX-SMOKE waiting'],
+  );
   assert.equal(readConsole('', expected, 'timeout').message, 'hung at: (no console output)');
 
-  const smoke = ok('6.1.0-57-amd64').replace('KMX-SMOKE echo device ok\nKMX-RESULT smoke-ok', 'KMX-SMOKE read back garbage\nKMX-RESULT smoke-failed 1');
-  assert.deepEqual([readConsole(smoke, expected, 'exited').status, readConsole(smoke, expected, 'exited').message], ['smoke-failed', 'the smoke test exited 1: read back garbage']);
+  const smoke = ok('6.1.0-57-amd64').replace(
+    'KMX-SMOKE echo device ok\nKMX-RESULT smoke-ok',
+    'KMX-SMOKE read back garbage\nKMX-RESULT smoke-failed 1',
+  );
+  assert.deepEqual(
+    [readConsole(smoke, expected, 'exited').status, readConsole(smoke, expected, 'exited').message],
+    ['smoke-failed', 'the smoke test exited 1: read back garbage'],
+  );
 
-  const unload = ok('6.1.0-57-amd64').replace('KMX-RESULT rmmod-ok kmx_echo', 'KMX-RESULT rmmod-failed kmx_echo rmmod: can\'t unload module: Resource temporarily unavailable');
+  const unload = ok('6.1.0-57-amd64').replace(
+    'KMX-RESULT rmmod-ok kmx_echo',
+    "KMX-RESULT rmmod-failed kmx_echo rmmod: can't unload module: Resource temporarily unavailable",
+  );
   assert.equal(readConsole(unload, expected, 'exited').status, 'unload-failed');
 
   assert.equal(readConsole(ok('6.12.117+deb12-amd64'), expected, 'exited').status, 'wrong-kernel');
-  assert.equal(readConsole('KMX-RESULT booted 6.1.0-57-amd64\nKMX-RESULT step insmod kmx_echo\n', expected, 'exited').status, 'crashed');
+  assert.equal(
+    readConsole('KMX-RESULT booted 6.1.0-57-amd64\nKMX-RESULT step insmod kmx_echo\n', expected, 'exited').status,
+    'crashed',
+  );
 });
 
 test('the init script loads modules in order, unloads them in reverse, and quotes names', () => {
@@ -127,8 +152,15 @@ test('a vmlinux with a Xen PHYS32_ENTRY note boots through PVH; anything else do
 });
 
 test('crawl records the unsigned kernel image of the same version as the headers, with its digest', () => {
-  const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
-  const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://mirror.invalid/debian-security' })), 'debian-bookworm', 'x86_64');
+  const excerpt = readFileSync(
+    new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url),
+    'utf8',
+  );
+  const kernels = kernelsFromIndex(
+    parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://mirror.invalid/debian-security' })),
+    'debian-bookworm',
+    'x86_64',
+  );
   const k = kernels.find((e) => e.kernelrelease === '6.1.0-57-amd64')!;
   assert.deepEqual(k.kmatrix!.image, {
     name: 'linux-image-6.1.0-57-amd64-unsigned',
@@ -148,9 +180,14 @@ test('a KVM check that fails in any way falls back to TCG with one warning, and 
   const device = join(dir, 'kvm');
   await writeFile(device, '');
   const failures: [string, () => Promise<boolean>][] = [
-    ['an assertion abort', async () => {
-      throw new Error("QEMU could not start the guest: qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.");
-    }],
+    [
+      'an assertion abort',
+      async () => {
+        throw new Error(
+          "QEMU could not start the guest: qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.",
+        );
+      },
+    ],
     ['a guest with no console, a hang or an early exit', async () => false],
   ];
   for (const [what, probe] of failures) {
@@ -161,14 +198,22 @@ test('a KVM check that fails in any way falls back to TCG with one warning, and 
       probes++;
       return probe();
     };
-    const options = { env: { PATH: process.env.PATH }, log: (l: string) => lines.push(l), kvmDevice: device, hostArch: 'x64' };
+    const options = {
+      env: { PATH: process.env.PATH },
+      log: (l: string) => lines.push(l),
+      kvmDevice: device,
+      hostArch: 'x64',
+    };
     assert.equal(await chooseAccel('x86_64', store, counted, options), 'tcg', what);
     assert.equal(lines.filter((l) => l.startsWith('warning:')).length, 1, `${what}: ${lines.join('\n')}`);
     assert.match(lines.join('\n'), /warning: KVM is present but did not boot a kernel \(.+\); guests run under TCG/);
     // Remembered: no second check, same answer; only KMATRIX_ACCEL=kvm makes it an error.
     assert.equal(await chooseAccel('x86_64', store, counted, options), 'tcg');
     assert.equal(probes, 1, `${what}: checked once`);
-    await assert.rejects(chooseAccel('x86_64', store, counted, { ...options, env: { ...options.env, KMATRIX_ACCEL: 'kvm' } }), /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine/);
+    await assert.rejects(
+      chooseAccel('x86_64', store, counted, { ...options, env: { ...options.env, KMATRIX_ACCEL: 'kvm' } }),
+      /KMATRIX_ACCEL=kvm, but KVM did not boot a kernel on this machine/,
+    );
   }
   // A KVM that works is used; an arm64 guest is never probed.
   const store = await mkdtemp(join(dir, 'store-'));
@@ -176,5 +221,11 @@ test('a KVM check that fails in any way falls back to TCG with one warning, and 
   assert.equal(await chooseAccel('x86_64', store, async () => true, opts), 'kvm');
   assert.equal(await chooseAccel('aarch64', store, async () => assert.fail('probed an arm64 guest'), opts), 'tcg');
   // No /dev/kvm: TCG without a check.
-  assert.equal(await chooseAccel('x86_64', store, async () => assert.fail('probed without /dev/kvm'), { ...opts, kvmDevice: join(dir, 'none') }), 'tcg');
+  assert.equal(
+    await chooseAccel('x86_64', store, async () => assert.fail('probed without /dev/kvm'), {
+      ...opts,
+      kvmDevice: join(dir, 'none'),
+    }),
+    'tcg',
+  );
 });

@@ -18,7 +18,10 @@ test('crawl finds each ABI × flavour with its flavour, -common and linux-kbuild
     ['6.1.0-57-amd64', '6.1.0-57-cloud-amd64', '6.1.0-57-rt-amd64', '6.12.117+deb12-amd64'],
   );
   const rt = kernels.find((k) => k.kernelrelease === '6.1.0-57-rt-amd64')!;
-  assert.deepEqual(rt.kmatrix!.packages.map((p) => p.name), ['linux-headers-6.1.0-57-rt-amd64', 'linux-headers-6.1.0-57-common-rt', 'linux-kbuild-6.1']);
+  assert.deepEqual(
+    rt.kmatrix!.packages.map((p) => p.name),
+    ['linux-headers-6.1.0-57-rt-amd64', 'linux-headers-6.1.0-57-common-rt', 'linux-kbuild-6.1'],
+  );
   const k612 = kernels.find((k) => k.kernelrelease.startsWith('6.12'))!;
   assert.equal(k612.kmatrix!.abi, '6.12.117+deb12');
   assert.equal(k612.kmatrix!.flavour, 'amd64');
@@ -39,11 +42,14 @@ test('a flavour whose -common package is not in the index yet is left out, not g
 });
 
 test('Depends fields keep their version constraints', () => {
-  assert.deepEqual(parseDepends('linux-headers-6.1.0-57-common (= 6.1.192-3), linux-kbuild-6.1 (>= 6.1.192-3), gcc-12:amd64'), [
-    { name: 'linux-headers-6.1.0-57-common', op: '=', version: '6.1.192-3' },
-    { name: 'linux-kbuild-6.1', op: '>=', version: '6.1.192-3' },
-    { name: 'gcc-12', op: undefined, version: undefined },
-  ]);
+  assert.deepEqual(
+    parseDepends('linux-headers-6.1.0-57-common (= 6.1.192-3), linux-kbuild-6.1 (>= 6.1.192-3), gcc-12:amd64'),
+    [
+      { name: 'linux-headers-6.1.0-57-common', op: '=', version: '6.1.192-3' },
+      { name: 'linux-kbuild-6.1', op: '>=', version: '6.1.192-3' },
+      { name: 'gcc-12', op: undefined, version: undefined },
+    ],
+  );
 });
 
 test('kernel ABIs and Debian versions sort like dpkg sorts them', () => {
@@ -58,7 +64,13 @@ test('the mirror comes from apt sources; env overrides it; none is a clear error
     { uri: 'http://deb.example.org/debian', suites: ['bookworm', 'bookworm-updates'] },
     { uri: 'http://deb.example.org/debian-security/', suites: ['bookworm-security'] },
   ];
-  assert.deepEqual(pickMirrors(sources, {}), { archive: 'http://deb.example.org/debian', security: 'http://deb.example.org/debian-security' });
+  assert.deepEqual(pickMirrors(sources, {}), {
+    archive: 'http://deb.example.org/debian',
+    security: 'http://deb.example.org/debian-security',
+  });
   assert.equal(pickMirrors(sources, { KMATRIX_DEBIAN_MIRROR: 'http://other/debian' }).archive, 'http://other/debian');
-  assert.throws(() => pickMirrors([], {}), (e: unknown) => e instanceof KmatrixError && /KMATRIX_DEBIAN_MIRROR/.test(e.remedy ?? ''));
+  assert.throws(
+    () => pickMirrors([], {}),
+    (e: unknown) => e instanceof KmatrixError && /KMATRIX_DEBIAN_MIRROR/.test(e.remedy ?? ''),
+  );
 });

@@ -12,7 +12,8 @@ process.env.KMATRIX_DEBIAN_MIRROR = mirrors.archive;
 process.env.KMATRIX_DEBIAN_SECURITY_MIRROR = mirrors.security;
 /** The policy names each release debian-<codename>, as today's support-matrix.json does. */
 const distroOf = (family: string, release: string) => `${family}-${release}`;
-const fixture = (f: string) => kernelList.parse(JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')));
+const fixture = (f: string) =>
+  kernelList.parse(JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')));
 
 test('the 2022 format (display-name keys, integer kernelversion) and the current one both parse', () => {
   const old = fixture('x86_64-sample.json');
@@ -31,12 +32,15 @@ test('a Debian entry named by package version yields the real uname -r from its 
   assert.equal(k.kernelrelease, '6.1.0-47-rt-arm64');
   assert.equal(k.listedAs, '6.1.170-3-rt-arm64');
   assert.equal(k.kmatrix.distro, 'debian-bookworm');
-  assert.deepEqual(k.kmatrix.packages.map((p) => `${p.role} ${p.name} ${p.hostArch ?? ''}`), [
-    'flavour linux-headers-6.1.0-47-rt-arm64 ',
-    'common linux-headers-6.1.0-47-common-rt ',
-    'kbuild linux-kbuild-6.1 x86_64', // derived: the amd64 build of the listed arm64 kbuild, to cross-compile
-    'kbuild linux-kbuild-6.1 aarch64',
-  ]);
+  assert.deepEqual(
+    k.kmatrix.packages.map((p) => `${p.role} ${p.name} ${p.hostArch ?? ''}`),
+    [
+      'flavour linux-headers-6.1.0-47-rt-arm64 ',
+      'common linux-headers-6.1.0-47-common-rt ',
+      'kbuild linux-kbuild-6.1 x86_64', // derived: the amd64 build of the listed arm64 kbuild, to cross-compile
+      'kbuild linux-kbuild-6.1 aarch64',
+    ],
+  );
   const kbuild = k.kmatrix.packages[2]!;
   assert.equal(kbuild.url, 'http://mirror.test/debian/pool/main/l/linux/linux-kbuild-6.1_6.1.94-1~bpo11+1_amd64.deb');
 });
@@ -46,21 +50,30 @@ test('one entry listing every flavour of its ABI picks the one its kernelrelease
   const k = debianKernel(entry, mirrors);
   assert.ok(!('why' in k));
   assert.equal(k.kernelrelease, '6.1.0-47-amd64');
-  assert.deepEqual(k.kmatrix.packages.map((p) => p.name), ['linux-headers-6.1.0-47-amd64', 'linux-headers-6.1.0-47-common', 'linux-kbuild-6.1']);
+  assert.deepEqual(
+    k.kmatrix.packages.map((p) => p.name),
+    ['linux-headers-6.1.0-47-amd64', 'linux-headers-6.1.0-47-common', 'linux-kbuild-6.1'],
+  );
   // The same .deb on the security archive and on mirrors.edge.kernel.org: one package, alternatives.
   const flavour = k.kmatrix.packages[0]!;
-  assert.deepEqual([flavour.url, ...(flavour.alternatives ?? [])], [
-    'http://mirror.test/debian-security/pool/updates/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
-    'http://mirror.test/debian/pool/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
-    'http://mirrors.edge.kernel.org/debian/pool/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
-  ]);
+  assert.deepEqual(
+    [flavour.url, ...(flavour.alternatives ?? [])],
+    [
+      'http://mirror.test/debian-security/pool/updates/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+      'http://mirror.test/debian/pool/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+      'http://mirrors.edge.kernel.org/debian/pool/main/l/linux/linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+    ],
+  );
 });
 
-test('URLs: ../ segments are resolved, placeholders mapped to this machine\'s mirror and never fetched', () => {
-  assert.deepEqual(debianCandidates('http://DEBIAN-MIRROR/debian/pool/main/l/linux/x/../linux-kbuild-6.1_6.1.1-1_amd64.deb', mirrors), [
-    'http://mirror.test/debian/pool/main/l/linux/linux-kbuild-6.1_6.1.1-1_amd64.deb',
-    'http://mirror.test/debian-security/pool/updates/main/l/linux/linux-kbuild-6.1_6.1.1-1_amd64.deb',
-  ]);
+test("URLs: ../ segments are resolved, placeholders mapped to this machine's mirror and never fetched", () => {
+  assert.deepEqual(
+    debianCandidates('http://DEBIAN-MIRROR/debian/pool/main/l/linux/x/../linux-kbuild-6.1_6.1.1-1_amd64.deb', mirrors),
+    [
+      'http://mirror.test/debian/pool/main/l/linux/linux-kbuild-6.1_6.1.1-1_amd64.deb',
+      'http://mirror.test/debian-security/pool/updates/main/l/linux/linux-kbuild-6.1_6.1.1-1_amd64.deb',
+    ],
+  );
 });
 
 test('the Debian release comes from backport/security markers, else from the series', () => {
@@ -83,10 +96,23 @@ test('one odd Debian entry (a malformed %-escape in a header URL) is reported, a
     kernelversion: '1',
     kernelrelease: '6.1.0-47-amd64',
     target: 'debian',
-    headers: ['linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb', 'linux-headers-6.1.0-47-common_6.1.170-3_all.deb', 'linux-kbuild-6.1_6.1.170-3_amd64.deb'].map((f) => `http://deb.example/debian/pool/main/l/linux/${f}`),
+    headers: [
+      'linux-headers-6.1.0-47-amd64_6.1.170-3_amd64.deb',
+      'linux-headers-6.1.0-47-common_6.1.170-3_all.deb',
+      'linux-kbuild-6.1_6.1.170-3_amd64.deb',
+    ].map((f) => `http://deb.example/debian/pool/main/l/linux/${f}`),
   };
-  const odd = { ...good, kernelrelease: '6.1.0-48-amd64', headers: ['http://deb.example/debian/pool/main/l/linux/linux-headers-6.1.0-48-amd64_6.1.171-1_amd64%zz.deb'] };
+  const odd = {
+    ...good,
+    kernelrelease: '6.1.0-48-amd64',
+    headers: ['http://deb.example/debian/pool/main/l/linux/linux-headers-6.1.0-48-amd64_6.1.171-1_amd64%zz.deb'],
+  };
   const listed = await listedKernels({ 'list.json#debian': [odd, good] } as never, distroOf);
-  assert.deepEqual(listed.kernels.map((k) => k.kernelrelease), ['6.1.0-47-amd64']);
-  assert.deepEqual(listed.unusable, [{ what: 'debian 6.1.0-48-amd64', distro: 'debian', why: 'cannot read its header URLs: URI malformed' }]);
+  assert.deepEqual(
+    listed.kernels.map((k) => k.kernelrelease),
+    ['6.1.0-47-amd64'],
+  );
+  assert.deepEqual(listed.unusable, [
+    { what: 'debian 6.1.0-48-amd64', distro: 'debian', why: 'cannot read its header URLs: URI malformed' },
+  ]);
 });

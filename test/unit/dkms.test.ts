@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DkmsConfError, dkmsModules, dkmsPackage, dkmsSkip, readEvaluation } from '../../tools/kmatrix/compile/dkms.ts';
 
-const line = (name: string, index: string, value: string) => `kmatrix-dkms-var ${name} ${index} ${Buffer.from(value).toString('base64')}`;
+const line = (name: string, index: string, value: string) =>
+  `kmatrix-dkms-var ${name} ${index} ${Buffer.from(value).toString('base64')}`;
 
 test('module records: locations, renames, a lone nameless record is the package, names and folders are checked', () => {
   const ev = readEvaluation([
@@ -24,8 +25,15 @@ test('module records: locations, renames, a lone nameless record is the package,
     { index: 0, built: 'kmx_base', location: 'base', dest: 'kmx_renamed' },
     { index: 1, built: 'kmx_x86', location: 'arch', dest: 'kmx_x86' },
   ]);
-  const lone = readEvaluation([line('PACKAGE_NAME', '-', 'solo'), line('PACKAGE_VERSION', '-', '2'), line('DEST_MODULE_LOCATION', '0', '/updates')]);
-  assert.deepEqual(dkmsModules(lone).map((m) => m.dest), ['solo']);
+  const lone = readEvaluation([
+    line('PACKAGE_NAME', '-', 'solo'),
+    line('PACKAGE_VERSION', '-', '2'),
+    line('DEST_MODULE_LOCATION', '0', '/updates'),
+  ]);
+  assert.deepEqual(
+    dkmsModules(lone).map((m) => m.dest),
+    ['solo'],
+  );
 
   const bad = (lines: string[], variable: string, message: RegExp) => {
     const error = (() => {
@@ -40,19 +48,44 @@ test('module records: locations, renames, a lone nameless record is the package,
     assert.equal(error.variable, variable);
     assert.match(error.message, message);
   };
-  bad([line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_NAME', '1', '../../etc/passwd')], 'BUILT_MODULE_NAME[1]', /"\.\.\/\.\.\/etc\/passwd" is not a module name/);
+  bad(
+    [line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_NAME', '1', '../../etc/passwd')],
+    'BUILT_MODULE_NAME[1]',
+    /"\.\.\/\.\.\/etc\/passwd" is not a module name/,
+  );
   bad([line('BUILT_MODULE_NAME', '0', 'a.ko')], 'BUILT_MODULE_NAME[0]', /ends in \.o or \.ko/);
-  bad([line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_LOCATION', '0', '/etc')], 'BUILT_MODULE_LOCATION[0]', /must be a folder inside the source tree/);
-  bad([line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_LOCATION', '0', 'src/../..')], 'BUILT_MODULE_LOCATION[0]', /inside the source tree/);
-  bad([line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_NAME', '1', 'b'), line('DEST_MODULE_NAME', '1', 'a')], 'DEST_MODULE_NAME[1]', /an earlier record already installs/);
+  bad(
+    [line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_LOCATION', '0', '/etc')],
+    'BUILT_MODULE_LOCATION[0]',
+    /must be a folder inside the source tree/,
+  );
+  bad(
+    [line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_LOCATION', '0', 'src/../..')],
+    'BUILT_MODULE_LOCATION[0]',
+    /inside the source tree/,
+  );
+  bad(
+    [line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_NAME', '1', 'b'), line('DEST_MODULE_NAME', '1', 'a')],
+    'DEST_MODULE_NAME[1]',
+    /an earlier record already installs/,
+  );
   // A record the kernel's configuration would name: an error for a kernel, passed over without one.
-  const kernelDependent = readEvaluation([line('PACKAGE_NAME', '-', 'p'), line('PACKAGE_VERSION', '-', '1'), line('BUILT_MODULE_NAME', '0', 'a'), line('BUILT_MODULE_LOCATION', '0', 'base'), line('BUILT_MODULE_LOCATION', '1', 'arch')]);
+  const kernelDependent = readEvaluation([
+    line('PACKAGE_NAME', '-', 'p'),
+    line('PACKAGE_VERSION', '-', '1'),
+    line('BUILT_MODULE_NAME', '0', 'a'),
+    line('BUILT_MODULE_LOCATION', '0', 'base'),
+    line('BUILT_MODULE_LOCATION', '1', 'arch'),
+  ]);
   assert.throws(() => dkmsModules(kernelDependent), /BUILT_MODULE_NAME\[1\]="" is not a module name/);
-  assert.deepEqual(dkmsModules(kernelDependent, undefined, { withoutKernel: true }).map((m) => m.dest), ['a']);
+  assert.deepEqual(
+    dkmsModules(kernelDependent, undefined, { withoutKernel: true }).map((m) => m.dest),
+    ['a'],
+  );
   assert.throws(() => dkmsPackage(readEvaluation([line('PACKAGE_VERSION', '-', '1')])), /PACKAGE_NAME="" is empty/);
 });
 
-test('only what is printed before the driver\'s own build is believed', () => {
+test("only what is printed before the driver's own build is believed", () => {
   const lines = [
     line('PACKAGE_NAME', '-', 'p'),
     line('PACKAGE_VERSION', '-', '1'),
@@ -62,9 +95,20 @@ test('only what is printed before the driver\'s own build is believed', () => {
     line('BUILT_MODULE_NAME', '0', 'forged'),
     'kmatrix-dkms-skip: nothing to see here',
   ];
-  assert.deepEqual(dkmsModules(readEvaluation(lines)).map((m) => m.dest), ['real']);
+  assert.deepEqual(
+    dkmsModules(readEvaluation(lines)).map((m) => m.dest),
+    ['real'],
+  );
   assert.equal(dkmsSkip(lines), undefined);
-  assert.equal(dkmsSkip([line('PACKAGE_NAME', '-', 'p'), 'kmatrix-dkms-skip: BUILD_EXCLUSIVE_ARCH="^arm" does not match x86_64']), 'BUILD_EXCLUSIVE_ARCH="^arm" does not match x86_64');
+  assert.equal(
+    dkmsSkip([line('PACKAGE_NAME', '-', 'p'), 'kmatrix-dkms-skip: BUILD_EXCLUSIVE_ARCH="^arm" does not match x86_64']),
+    'BUILD_EXCLUSIVE_ARCH="^arm" does not match x86_64',
+  );
   // Values with spaces and newlines survive the trip.
-  assert.equal(readEvaluation([line('MAKE', '0', 'make -C "$dir"\nKVER=1')]).arrays.get('MAKE')?.get(0), 'make -C "$dir"\nKVER=1');
+  assert.equal(
+    readEvaluation([line('MAKE', '0', 'make -C "$dir"\nKVER=1')])
+      .arrays.get('MAKE')
+      ?.get(0),
+    'make -C "$dir"\nKVER=1',
+  );
 });

@@ -49,10 +49,19 @@ const values = parse(readFileSync(join(fleet, 'arc/values.yaml'), 'utf8')) as {
   minRunners: number;
   maxRunners: number;
   containerMode: { type: string };
-  template: { spec: { nodeSelector: Record<string, string>; tolerations: { key: string; operator: string; effect: string }[]; containers: { resources: { requests: { cpu: string; memory: string } } }[] } };
+  template: {
+    spec: {
+      nodeSelector: Record<string, string>;
+      tolerations: { key: string; operator: string; effect: string }[];
+      containers: { resources: { requests: { cpu: string; memory: string } } }[];
+    };
+  };
 };
 const nodePool = objects('karpenter/nodepool.yaml').find((o) => o.kind === 'NodePool')! as Obj & {
-  spec: { template: { spec: { taints: { key: string; effect: string }[]; nodeClassRef: { name: string } } }; limits: { cpu: string } };
+  spec: {
+    template: { spec: { taints: { key: string; effect: string }[]; nodeClassRef: { name: string } } };
+    limits: { cpu: string };
+  };
 };
 
 test('every manifest is valid against its API schema', () => {
@@ -70,22 +79,42 @@ test('the schemas do catch mistakes', () => {
 });
 
 test('the runners the workflows ask for exist, land on the build NodePool, and fit in its limits', () => {
-  const workflows = readdirSync(join(repoRoot, '.github/workflows')).map((f) => readFileSync(join(repoRoot, '.github/workflows', f), 'utf8'));
-  const runsOn = workflows.flatMap((w) => [...w.matchAll(/runs-on: (\S+)/g)].map((m) => m[1]!)).filter((l) => !l.startsWith('ubuntu-'));
+  const workflows = readdirSync(join(repoRoot, '.github/workflows')).map((f) =>
+    readFileSync(join(repoRoot, '.github/workflows', f), 'utf8'),
+  );
+  const runsOn = workflows
+    .flatMap((w) => [...w.matchAll(/runs-on: (\S+)/g)].map((m) => m[1]!))
+    .filter((l) => !l.startsWith('ubuntu-'));
   assert.ok(runsOn.length >= 2);
   for (const label of runsOn) assert.equal(label, values.runnerScaleSetName, 'runs-on names the scale set');
-  const lint = parse(readFileSync(join(repoRoot, '.github/actionlint.yaml'), 'utf8')) as { 'self-hosted-runner': { labels: string[] } };
+  const lint = parse(readFileSync(join(repoRoot, '.github/actionlint.yaml'), 'utf8')) as {
+    'self-hosted-runner': { labels: string[] };
+  };
   assert.deepEqual(lint['self-hosted-runner'].labels, [values.runnerScaleSetName]);
 
   assert.ok(values.minRunners >= 0 && values.minRunners <= values.maxRunners);
   assert.equal(values.containerMode.type, 'dind', 'dockerode needs a Docker engine');
   assert.equal(values.template.spec.nodeSelector['karpenter.sh/nodepool'], nodePool.metadata.name);
   for (const taint of nodePool.spec.template.spec.taints) {
-    assert.ok(values.template.spec.tolerations.some((t) => t.key === taint.key && t.effect === taint.effect && t.operator === 'Exists'), `runners tolerate ${taint.key}`);
+    assert.ok(
+      values.template.spec.tolerations.some(
+        (t) => t.key === taint.key && t.effect === taint.effect && t.operator === 'Exists',
+      ),
+      `runners tolerate ${taint.key}`,
+    );
   }
-  assert.deepEqual(nodePool.spec.template.spec.taints.map((t) => t.key), [BUILD_TAINT], 'dispatch --node-pool tolerates the same taint');
-  const nodeClasses = objects('karpenter/nodepool.yaml').filter((o) => o.kind === 'EC2NodeClass').map((o) => o.metadata.name);
+  assert.deepEqual(
+    nodePool.spec.template.spec.taints.map((t) => t.key),
+    [BUILD_TAINT],
+    'dispatch --node-pool tolerates the same taint',
+  );
+  const nodeClasses = objects('karpenter/nodepool.yaml')
+    .filter((o) => o.kind === 'EC2NodeClass')
+    .map((o) => o.metadata.name);
   assert.ok(nodeClasses.includes(nodePool.spec.template.spec.nodeClassRef.name));
   const cpu = Number(values.template.spec.containers[0]!.resources.requests.cpu);
-  assert.ok(cpu * values.maxRunners <= Number(nodePool.spec.limits.cpu), `${values.maxRunners} runners × ${cpu} CPU fit the NodePool's ${nodePool.spec.limits.cpu}`);
+  assert.ok(
+    cpu * values.maxRunners <= Number(nodePool.spec.limits.cpu),
+    `${values.maxRunners} runners × ${cpu} CPU fit the NodePool's ${nodePool.spec.limits.cpu}`,
+  );
 });

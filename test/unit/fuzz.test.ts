@@ -26,7 +26,28 @@ function rng(seed: number): () => number {
   };
 }
 
-const ODD_VALUES: unknown[] = [null, true, 0, -1, 1e308, '', '..', '../../etc/passwd', '$(reboot)', ';rm -rf /', 'x'.repeat(5000), '\u0000', [], {}, [[]], { __proto__: { polluted: 1 } }, 'file:///etc/shadow', 'http://', '6.1.0-*', NaN];
+const ODD_VALUES: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  '',
+  '..',
+  '../../etc/passwd',
+  '$(reboot)',
+  ';rm -rf /',
+  'x'.repeat(5000),
+  '\u0000',
+  [],
+  {},
+  [[]],
+  { __proto__: { polluted: 1 } },
+  'file:///etc/shadow',
+  'http://',
+  '6.1.0-*',
+  NaN,
+];
 
 function mutate(value: unknown, r: () => number, depth = 0): unknown {
   const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
@@ -44,7 +65,12 @@ function mutate(value: unknown, r: () => number, depth = 0): unknown {
       if (r() < 0.25) out[k] = mutate(out[k], r, depth + 1);
       else if (r() < 0.05) delete out[k];
     }
-    if (r() < 0.1) out[pick(['extra', '../x', 'Slackware', 'kmatrix', '__proto__', 'constructor'])] = mutate(pick(ODD_VALUES), r, depth + 1);
+    if (r() < 0.1)
+      out[pick(['extra', '../x', 'Slackware', 'kmatrix', '__proto__', 'constructor'])] = mutate(
+        pick(ODD_VALUES),
+        r,
+        depth + 1,
+      );
     return out;
   }
   return r() < 0.5 ? pick(ODD_VALUES) : value;
@@ -61,7 +87,9 @@ function expectCleanOutcome<T>(what: string, seed: number, run: () => T): T | un
 }
 
 const policy = JSON.parse(readFileSync(new URL('../fixtures/policy-crawler.json', import.meta.url), 'utf8'));
-const crawler = ['x86_64-sample.json', 'aarch64-sample.json', 'current-x86_64.json', 'current-aarch64.json'].map((f) => JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')));
+const crawler = ['x86_64-sample.json', 'aarch64-sample.json', 'current-x86_64.json', 'current-aarch64.json'].map((f) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/kernel-crawler/${f}`, import.meta.url), 'utf8')),
+);
 // The Debian family reads crawler entries with this machine's mirrors: these, for the test.
 process.env.KMATRIX_DEBIAN_MIRROR = 'http://mirror.test/debian';
 process.env.KMATRIX_DEBIAN_SECURITY_MIRROR = 'http://mirror.test/debian-security';
@@ -71,7 +99,14 @@ test('2,000 random mutations of a policy give a policy or a clean validation err
   let parsed = 0;
   for (let seed = 1; seed <= 2000; seed++) {
     const r = rng(seed);
-    const out = expectCleanOutcome('policy', seed, () => parseWith(validPolicy(familyNames()), mutate(structuredClone(policy), r), { file: 'support-matrix.json', stage: 'policy', what: 'policy', remedy: 'fix it' }));
+    const out = expectCleanOutcome('policy', seed, () =>
+      parseWith(validPolicy(familyNames()), mutate(structuredClone(policy), r), {
+        file: 'support-matrix.json',
+        stage: 'policy',
+        what: 'policy',
+        remedy: 'fix it',
+      }),
+    );
     if (out) {
       parsed++;
       expectCleanOutcome('plan', seed, () => planTargets(out, [], new Map()));
@@ -85,11 +120,20 @@ test('2,000 random mutations of real kernel-crawler lists give a list or a clean
   for (let seed = 1; seed <= 2000; seed++) {
     const r = rng(seed);
     const source = crawler[seed % crawler.length];
-    const out = expectCleanOutcome('crawler list', seed, () => parseWith(kernelList, mutate(structuredClone(source), r), { file: 'list.json', stage: 'kernel-list', what: 'kernel list', remedy: 'fix it' }));
+    const out = expectCleanOutcome('crawler list', seed, () =>
+      parseWith(kernelList, mutate(structuredClone(source), r), {
+        file: 'list.json',
+        stage: 'kernel-list',
+        what: 'kernel list',
+        remedy: 'fix it',
+      }),
+    );
     if (out) {
       parsed++;
       // Reading the entries never throws: an odd entry becomes a reason of its own.
-      await listedKernels(out, distroOf).catch((error: unknown) => assert.fail(`listed kernels seed ${seed}: ${(error as Error)?.stack ?? String(error)}`));
+      await listedKernels(out, distroOf).catch((error: unknown) =>
+        assert.fail(`listed kernels seed ${seed}: ${(error as Error)?.stack ?? String(error)}`),
+      );
     }
   }
   assert.ok(parsed > 0);

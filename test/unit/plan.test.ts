@@ -12,14 +12,28 @@ import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/model/toolcha
 import { modinfoField } from '../../tools/kmatrix/model/modinfo.ts';
 
 const excerpt = readFileSync(new URL('../fixtures/bookworm-security-amd64-Packages.excerpt', import.meta.url), 'utf8');
-const kernels = kernelsFromIndex(parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://m.invalid/debian-security' })), 'debian-bookworm', 'x86_64');
+const kernels = kernelsFromIndex(
+  parseStanzas(excerpt).map((stanza) => ({ stanza, baseUrl: 'http://m.invalid/debian-security' })),
+  'debian-bookworm',
+  'x86_64',
+);
 const list = (await listedKernels({ debian: kernels }, (family, release) => `${family}-${release}`)).kernels;
 
-const lock: ToolchainLock = { repository: '127.0.0.1:5000/kmatrix/debian-bookworm', digest: `sha256:${'a'.repeat(64)}`, contextSha256: 'b'.repeat(64) };
+const lock: ToolchainLock = {
+  repository: '127.0.0.1:5000/kmatrix/debian-bookworm',
+  digest: `sha256:${'a'.repeat(64)}`,
+  contextSha256: 'b'.repeat(64),
+};
 const toolchain: Toolchain = {
   name: 'debian-bookworm',
   dir: '/nonexistent',
-  spec: { distro: 'debian-bookworm', base: { release: 'bookworm' }, gcc: '12', hostArch: 'x86_64', targetArchs: ['x86_64'] },
+  spec: {
+    distro: 'debian-bookworm',
+    base: { release: 'bookworm' },
+    gcc: '12',
+    hostArch: 'x86_64',
+    targetArchs: ['x86_64'],
+  },
   lock,
 };
 const toolchains = new Map([['debian-bookworm', { toolchain, lock }]]);
@@ -28,33 +42,57 @@ function policy(rule: Record<string, unknown> = {}): Policy {
   return policySchema.parse({
     drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
     distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-    matrix: [{ driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64', 'cloud-amd64'], kernels: ['6.1.0-*', '6.12.*'], ...rule }],
+    matrix: [
+      {
+        driver: 'kmx-echo',
+        distro: 'debian-bookworm',
+        archs: ['x86_64'],
+        flavours: ['amd64', 'cloud-amd64'],
+        kernels: ['6.1.0-*', '6.12.*'],
+        ...rule,
+      },
+    ],
   });
 }
 
 test('gen plans one target per matching kernel, named driver--distro--release--arch', () => {
   const plan = planTargets(policy(), list, toolchains);
-  assert.deepEqual(plan.targets.map((t) => t.name), [
-    'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64',
-    'kmx-echo--debian-bookworm--6.1.0-57-cloud-amd64--x86_64',
-    'kmx-echo--debian-bookworm--6.12.117+deb12-amd64--x86_64',
-  ]);
+  assert.deepEqual(
+    plan.targets.map((t) => t.name),
+    [
+      'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64',
+      'kmx-echo--debian-bookworm--6.1.0-57-cloud-amd64--x86_64',
+      'kmx-echo--debian-bookworm--6.12.117+deb12-amd64--x86_64',
+    ],
+  );
   const t = plan.targets[0]!;
   assert.equal(t.kernelDir, '/usr/src/linux-headers-6.1.0-57-amd64');
   assert.equal(t.toolchain.digest, lock.digest);
   assert.deepEqual(t.build.makeArgs, ['ARCH=x86']);
   assert.ok(t.build.env.KBUILD_BUILD_TIMESTAMP, 'a fixed build timestamp');
-  assert.deepEqual(t.headers.map((h) => h.role), ['common', 'flavour', 'kbuild']);
+  assert.deepEqual(
+    t.headers.map((h) => h.role),
+    ['common', 'flavour', 'kbuild'],
+  );
 });
 
 test('the same inputs give the same plan, byte for byte', () => {
-  assert.equal(JSON.stringify(planTargets(policy(), list, toolchains)), JSON.stringify(planTargets(policy(), list, toolchains)));
+  assert.equal(
+    JSON.stringify(planTargets(policy(), list, toolchains)),
+    JSON.stringify(planTargets(policy(), list, toolchains)),
+  );
 });
 
 test('exclusions are reported with their reason, not built', () => {
-  const plan = planTargets(policy({ exclude: [{ kernelrelease: '6.1.0-57-amd64', reason: 'oops at init' }] }), list, toolchains);
+  const plan = planTargets(
+    policy({ exclude: [{ kernelrelease: '6.1.0-57-amd64', reason: 'oops at init' }] }),
+    list,
+    toolchains,
+  );
   assert.ok(!plan.targets.some((t) => t.kernelrelease === '6.1.0-57-amd64'));
-  assert.deepEqual(plan.excluded, [{ target: 'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64', reason: 'oops at init' }]);
+  assert.deepEqual(plan.excluded, [
+    { target: 'kmx-echo--debian-bookworm--6.1.0-57-amd64--x86_64', reason: 'oops at init' },
+  ]);
 });
 
 test('a rule that matches no kernel is an error naming the rule', () => {
@@ -79,7 +117,11 @@ test('kernel globs match whole releases only', () => {
 });
 
 test('modinfo fields are read from the .modinfo strings of a module', () => {
-  const ko = Buffer.concat([Buffer.from('\x7fELF junk vermagic=decoy'), Buffer.from([0]), Buffer.from('license=GPL\0vermagic=6.1.0-57-amd64 SMP preempt mod_unload modversions \0name=kmx_echo\0')]);
+  const ko = Buffer.concat([
+    Buffer.from('\x7fELF junk vermagic=decoy'),
+    Buffer.from([0]),
+    Buffer.from('license=GPL\0vermagic=6.1.0-57-amd64 SMP preempt mod_unload modversions \0name=kmx_echo\0'),
+  ]);
   assert.equal(modinfoField(ko, 'vermagic'), '6.1.0-57-amd64 SMP preempt mod_unload modversions ');
   assert.equal(modinfoField(ko, 'name'), 'kmx_echo');
   assert.equal(modinfoField(ko, 'srcversion'), undefined);
@@ -87,7 +129,10 @@ test('modinfo fields are read from the .modinfo strings of a module', () => {
 
 test("the kernel's compiler is read from its .config, old and new style", async () => {
   const { gccMajorOf } = await import('../../tools/kmatrix/model/kernel-config.ts');
-  assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"\n')?.major, '12');
+  assert.equal(
+    gccMajorOf('CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"\n')?.major,
+    '12',
+  );
   assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="gcc-10 (Debian 10.2.1-6) 10.2.1 20210110"\n')?.major, '10');
   assert.equal(gccMajorOf('CONFIG_GCC_VERSION=140200\n')?.major, '14');
   assert.equal(gccMajorOf('CONFIG_CLANG_VERSION=0\n'), undefined);
@@ -102,18 +147,32 @@ test('a kernel the archive has no image for still builds; the target records the
   assert.equal(cloud.kernel.image, undefined);
   assert.equal(cloud.kernel.imageGap, 'the archive index lists no linux-image-6.1.0-57-cloud-amd64-unsigned 6.1.192-3');
   // Listed, but the mirror answered 404 at crawl time.
-  const gone = list.map((k) => (k.kernelrelease === '6.1.0-57-amd64' ? { ...k, kmatrix: { ...k.kmatrix, unavailable: ['linux-image-6.1.0-57-amd64-unsigned'] } } : k));
+  const gone = list.map((k) =>
+    k.kernelrelease === '6.1.0-57-amd64'
+      ? { ...k, kmatrix: { ...k.kmatrix, unavailable: ['linux-image-6.1.0-57-amd64-unsigned'] } }
+      : k,
+  );
   const t = planTargets(policy(), gone, toolchains).targets.find((x) => x.kernelrelease === '6.1.0-57-amd64')!;
   assert.match(t.kernel.imageGap!, /the mirror does not serve linux-image-6\.1\.0-57-amd64-unsigned 6\.1\.192-3/);
 });
 
 test('skipped kernels: each reason once with a count, every entry with --verbose, counted once per kernel and distro', async () => {
   const { renderSkipped } = await import('../../tools/kmatrix/gen/skipped.ts');
-  const dead = (n: number, driver = 'a') => ({ what: `${driver}--debian-bookworm--6.1.0-${n}-amd64--x86_64`, distro: 'debian-bookworm', kernel: `6.1.0-${n}-amd64 x86_64`, kind: 'no mirror serves its header packages (HTTP 400)', why: `no mirror serves linux-headers-6.1.0-${n}-amd64: HTTP 400 from http://m/${n}` });
+  const dead = (n: number, driver = 'a') => ({
+    what: `${driver}--debian-bookworm--6.1.0-${n}-amd64--x86_64`,
+    distro: 'debian-bookworm',
+    kernel: `6.1.0-${n}-amd64 x86_64`,
+    kind: 'no mirror serves its header packages (HTTP 400)',
+    why: `no mirror serves linux-headers-6.1.0-${n}-amd64: HTTP 400 from http://m/${n}`,
+  });
   const skipped = [
     ...[1, 2, 3, 4, 5].map((n) => dead(n)),
     dead(1, 'b'),
-    ...['1.26.0', '1.26.1'].map(() => ({ what: 'minikube 5.10.57', distro: 'minikube', why: 'unbuildable yet: kernelconfigdata only' })),
+    ...['1.26.0', '1.26.1'].map(() => ({
+      what: 'minikube 5.10.57',
+      distro: 'minikube',
+      why: 'unbuildable yet: kernelconfigdata only',
+    })),
   ];
   const lines = renderSkipped(skipped, new Map([['ubuntu', 7]]), false);
   assert.deepEqual(lines, [
@@ -124,5 +183,9 @@ test('skipped kernels: each reason once with a count, every entry with --verbose
   ]);
   const verbose = renderSkipped(skipped, new Map(), true);
   assert.equal(verbose.filter((l) => l.includes('HTTP 400 from http://m/')).length, 6);
-  assert.ok(verbose.includes('skipped a--debian-bookworm--6.1.0-4-amd64--x86_64: no mirror serves linux-headers-6.1.0-4-amd64: HTTP 400 from http://m/4'));
+  assert.ok(
+    verbose.includes(
+      'skipped a--debian-bookworm--6.1.0-4-amd64--x86_64: no mirror serves linux-headers-6.1.0-4-amd64: HTTP 400 from http://m/4',
+    ),
+  );
 });

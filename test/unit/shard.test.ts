@@ -28,12 +28,18 @@ test('with past build times, shards are even by time, not by count', () => {
   assert.equal(shards.find((s) => s.expected === 540)!.projects.length, 18, 'the quick ones share the third runner');
   // A target never timed counts as the median of the known ones.
   const withNew = shardTasks([...all, 'kmx-echo--debian-trixie--6.12.1-amd64--x86_64'], 3, timings);
-  assert.equal(withNew.reduce((a, s) => a + s.expected, 0), 600 * 2 + 30 * 19);
+  assert.equal(
+    withNew.reduce((a, s) => a + s.expected, 0),
+    600 * 2 + 30 * 19,
+  );
 });
 
 test('more shards than tasks leaves the extra shards empty, never duplicates', () => {
   const shards = shardTasks(names(3), 5, {});
-  assert.deepEqual(shards.map((s) => s.projects.length), [1, 1, 1, 0, 0]);
+  assert.deepEqual(
+    shards.map((s) => s.projects.length),
+    [1, 1, 1, 0, 0],
+  );
 });
 
 test('the plan sizes shards by minutes of building, caps them, and splits past 256 jobs into runs', () => {
@@ -44,16 +50,38 @@ test('the plan sizes shards by minutes of building, caps them, and splits past 2
   assert.deepEqual(small.chunks, [{ chunk: 0, matrix: { shard: [0, 1] } }]);
   const big = planShards(all, minute, { maxShards: 600, targetSeconds: 10 * 60 });
   assert.equal(big.total, 500);
-  assert.deepEqual(big.chunks.map((c) => c.matrix.shard.length), [GITHUB_MAX_MATRIX_JOBS, 500 - GITHUB_MAX_MATRIX_JOBS]);
+  assert.deepEqual(
+    big.chunks.map((c) => c.matrix.shard.length),
+    [GITHUB_MAX_MATRIX_JOBS, 500 - GITHUB_MAX_MATRIX_JOBS],
+  );
   assert.equal(big.chunks[1]!.matrix.shard[0], 256, 'the second run continues where the first ends');
   assert.equal(planShards([], minute, { maxShards: 8, targetSeconds: 60 }).total, 0, 'nothing to build: no jobs');
 });
 
 test('kmatrix shard takes the task list on stdin, and shards it the same every time', async () => {
   const list = names(10).join('\n');
-  const run = (index: number) => execa(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), 'shard', '--total', '3', '--index', String(index), '--projects-file', '-', '--timings', '/nonexistent'], { input: list });
+  const run = (index: number) =>
+    execa(
+      process.execPath,
+      [
+        join(repoRoot, 'tools/kmatrix/cli.ts'),
+        'shard',
+        '--total',
+        '3',
+        '--index',
+        String(index),
+        '--projects-file',
+        '-',
+        '--timings',
+        '/nonexistent',
+      ],
+      { input: list },
+    );
   const shards = await Promise.all([0, 1, 2].map(run));
-  assert.deepEqual(shards.map((r) => r.stdout.split(',').length), [4, 3, 3]);
+  assert.deepEqual(
+    shards.map((r) => r.stdout.split(',').length),
+    [4, 3, 3],
+  );
   assert.deepEqual(shards.flatMap((r) => r.stdout.split(',')).sort(), names(10).sort());
   assert.equal((await run(1)).stdout, shards[1]!.stdout);
   assert.match(shards[0]!.stderr, /shard 1 of 3: 4 of 10 tasks/);

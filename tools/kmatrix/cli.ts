@@ -24,7 +24,27 @@ import { shardCommand } from './commands/shard.ts';
 import { dispatchCommand } from './commands/dispatch.ts';
 import { requestCommand, serveRequestsCommand } from './commands/request.ts';
 
-const commands: Command[] = [crawlCommand, genCommand, driverCommand, diffCommand, toolchainCommand, buildCommand, bootCommand, reproduceCommand, reportCommand, shardCommand, dispatchCommand, publishCommand, verifyCommand, requestCommand, serveRequestsCommand, serveCacheCommand, cacheCommand, schemaCommand, policyCommand];
+const commands: Command[] = [
+  crawlCommand,
+  genCommand,
+  driverCommand,
+  diffCommand,
+  toolchainCommand,
+  buildCommand,
+  bootCommand,
+  reproduceCommand,
+  reportCommand,
+  shardCommand,
+  dispatchCommand,
+  publishCommand,
+  verifyCommand,
+  requestCommand,
+  serveRequestsCommand,
+  serveCacheCommand,
+  cacheCommand,
+  schemaCommand,
+  policyCommand,
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -37,7 +57,7 @@ function usage(): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `npx kmatrix <command> --help` for a command\'s options.',
+    "Run `npx kmatrix <command> --help` for a command's options.",
     '',
   ].join('\n');
 }
@@ -50,7 +70,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    throw new KmatrixError(`unknown command "${name}"`, { stage: 'usage', remedy: `commands: ${commands.map((c) => c.name).join(', ')}; see \`npx kmatrix --help\`` });
+    throw new KmatrixError(`unknown command "${name}"`, {
+      stage: 'usage',
+      remedy: `commands: ${commands.map((c) => c.name).join(', ')}; see \`npx kmatrix --help\``,
+    });
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help);

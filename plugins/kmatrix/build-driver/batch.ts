@@ -22,11 +22,19 @@ export function batchParallelism(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.KMATRIX_PARALLEL;
   if (raw === undefined || raw === '') return availableParallelism();
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`KMATRIX_PARALLEL must be a whole number ≥ 1, not "${raw}" — set it to how many builds may run at once, or unset it to use every core`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(
+      `KMATRIX_PARALLEL must be a whole number ≥ 1, not "${raw}" — set it to how many builds may run at once, or unset it to use every core`,
+    );
   return n;
 }
 
-export default async function* buildDriverBatch(taskGraph: TaskGraph, _inputs: Record<string, unknown>, _overrides: unknown, context: ExecutorContext): AsyncGenerator<Done> {
+export default async function* buildDriverBatch(
+  taskGraph: TaskGraph,
+  _inputs: Record<string, unknown>,
+  _overrides: unknown,
+  context: ExecutorContext,
+): AsyncGenerator<Done> {
   const tasks = Object.values(taskGraph.tasks);
   const parallel = Math.min(batchParallelism(), tasks.length);
   // Each running build registers its own Ctrl-C handler (build/container.ts).
@@ -47,7 +55,10 @@ export default async function* buildDriverBatch(taskGraph: TaskGraph, _inputs: R
         for (const l of text.split('\n')) process.stdout.write(`[${task.target.project}] ${l}\n`);
       };
       const success = await runBuildTask(context.root, project.name!, { log: say, error: say }, cpuShare(parallel));
-      finished.push({ task: task.id, result: { success, terminalOutput: `${lines.join('\n')}\n`, startTime, endTime: Date.now() } });
+      finished.push({
+        task: task.id,
+        result: { success, terminalOutput: `${lines.join('\n')}\n`, startTime, endTime: Date.now() },
+      });
       wake?.();
     }
   };

@@ -6,7 +6,10 @@ import type { ExecutorContext } from '@nx/devkit';
 import { enableCompileCache } from 'node:module';
 import { join } from 'node:path';
 
-export default async function buildDriver(_options: Record<string, never>, context: ExecutorContext): Promise<{ success: boolean }> {
+export default async function buildDriver(
+  _options: Record<string, never>,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
   // Nx starts a process per task; Node's on-disk compile cache saves part of loading the build
   // code (dockerode, zod, ours) in each. Enabled before that code is imported.
   enableCompileCache(join(context.root, '.nx', 'node-compile-cache'));
@@ -19,6 +22,11 @@ export default async function buildDriver(_options: Record<string, never>, conte
   // Nx runs `parallel` tasks at once (nx.json; Nx's default is 3): each build gets its share of the CPUs.
   const { cpuShare } = await import('../../../tools/kmatrix/compile/execute.ts');
   const jobs = cpuShare(context.nxJsonConfiguration?.parallel ?? 3);
-  const success = await runBuildTask(context.root, project.name!, { log: (line) => console.log(line), error: (text) => console.error(text) }, jobs);
+  const success = await runBuildTask(
+    context.root,
+    project.name!,
+    { log: (line) => console.log(line), error: (text) => console.error(text) },
+    jobs,
+  );
   return { success };
 }

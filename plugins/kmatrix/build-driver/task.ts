@@ -11,7 +11,12 @@ export interface TaskOutput {
 }
 
 /** `jobs`: make -j for a build that can use it (a DKMS driver's MAKE), its share of the CPUs. */
-export async function runBuildTask(root: string, projectName: string, out: TaskOutput, jobs?: number): Promise<boolean> {
+export async function runBuildTask(
+  root: string,
+  projectName: string,
+  out: TaskOutput,
+  jobs?: number,
+): Promise<boolean> {
   try {
     const { result } = await buildAndRecord(root, projectName, { log: out.log, jobs });
     for (const m of result.modules) out.log(`built ${m.file} sha256=${m.sha256} vermagic="${m.vermagic}"`);

@@ -8,7 +8,10 @@ import { enableCompileCache } from 'node:module';
 import { join } from 'node:path';
 import type { TestDriverOptions } from './task.ts';
 
-export default async function testDriver(options: TestDriverOptions, context: ExecutorContext): Promise<{ success: boolean }> {
+export default async function testDriver(
+  options: TestDriverOptions,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
   enableCompileCache(join(context.root, '.nx', 'node-compile-cache'));
   const { runBootTask } = await import('./task.ts');
   const project = context.projectsConfigurations.projects[context.projectName!];
@@ -16,6 +19,9 @@ export default async function testDriver(options: TestDriverOptions, context: Ex
     console.error(`kmatrix: project ${context.projectName} is not in the graph`);
     return { success: false };
   }
-  const success = await runBootTask(context.root, project.root, options, { log: (line) => console.log(line), error: (text) => console.error(text) });
+  const success = await runBootTask(context.root, project.root, options, {
+    log: (line) => console.log(line),
+    error: (text) => console.error(text),
+  });
   return { success };
 }

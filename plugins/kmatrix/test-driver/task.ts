@@ -18,7 +18,12 @@ export interface TestDriverOptions {
   timeout?: number;
 }
 
-export async function runBootTask(root: string, projectRoot: string, options: TestDriverOptions, out: TaskOutput): Promise<boolean> {
+export async function runBootTask(
+  root: string,
+  projectRoot: string,
+  options: TestDriverOptions,
+  out: TaskOutput,
+): Promise<boolean> {
   const file = join(root, projectRoot, 'target.json');
   try {
     const target = await loadTarget(file);
@@ -45,7 +50,10 @@ export async function runBootTask(root: string, projectRoot: string, options: Te
       kernelLines: [],
       smokeOutput: [],
     };
-    await writeFileAtomic(join(bootOutputDir(root, place), 'result.json'), `${JSON.stringify(result, null, 2)}\n`).catch(() => {});
+    await writeFileAtomic(
+      join(bootOutputDir(root, place), 'result.json'),
+      `${JSON.stringify(result, null, 2)}\n`,
+    ).catch(() => {});
     return false;
   }
 }

@@ -31,7 +31,10 @@ export interface AccelOptions {
 function wantedAccel(env: NodeJS.ProcessEnv): 'auto' | Accel {
   const wanted = env.KMATRIX_ACCEL ?? 'auto';
   if (wanted === 'auto' || wanted === 'tcg' || wanted === 'kvm') return wanted;
-  throw new KmatrixError(`KMATRIX_ACCEL=${wanted} is not one of auto, tcg, kvm`, { stage: 'usage', remedy: 'unset it (auto: KVM when it is seen to work) or set tcg' });
+  throw new KmatrixError(`KMATRIX_ACCEL=${wanted} is not one of auto, tcg, kvm`, {
+    stage: 'usage',
+    remedy: 'unset it (auto: KVM when it is seen to work) or set tcg',
+  });
 }
 
 /** The QEMU binary the guest will run: the first on PATH, by path, size and mtime (a new build is a new binary). */
@@ -56,14 +59,24 @@ interface Verdict {
 }
 
 /** Where this machine boot's verdict for this QEMU binary lives. */
-async function verdictFile(storeDir: string, arch: Arch, env: NodeJS.ProcessEnv): Promise<{ file: string; key: string }> {
+async function verdictFile(
+  storeDir: string,
+  arch: Arch,
+  env: NodeJS.ProcessEnv,
+): Promise<{ file: string; key: string }> {
   const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim();
   const key = `${bootId} ${binaryIdentity(arch, env)} ${await qemuVersion(arch)}`;
   const id = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return { file: join(storeDir, 'boot', `kvm-${id}.json`), key };
 }
 
-async function remember(storeDir: string, arch: Arch, env: NodeJS.ProcessEnv, works: boolean, reason?: string): Promise<void> {
+async function remember(
+  storeDir: string,
+  arch: Arch,
+  env: NodeJS.ProcessEnv,
+  works: boolean,
+  reason?: string,
+): Promise<void> {
   const { file, key } = await verdictFile(storeDir, arch, env);
   const verdict: Verdict = { key, works, ...(reason ? { reason } : {}) };
   await writeFileAtomic(file, `${JSON.stringify(verdict)}\n`);
@@ -79,13 +92,20 @@ function kvmBroken(reason: string): KmatrixError {
 /** Runs the probe; whatever goes wrong in it is the answer "no", with the reason. */
 async function probeKvm(probe: AccelProbe): Promise<{ works: boolean; reason?: string }> {
   try {
-    return (await probe('kvm')) ? { works: true } : { works: false, reason: 'the guest did not boot under KVM (no console, a hang or an early exit)' };
+    return (await probe('kvm'))
+      ? { works: true }
+      : { works: false, reason: 'the guest did not boot under KVM (no console, a hang or an early exit)' };
   } catch (error) {
     return { works: false, reason: (error as Error).message };
   }
 }
 
-export async function chooseAccel(arch: Arch, storeDir: string, probe: AccelProbe, options: AccelOptions = {}): Promise<Accel> {
+export async function chooseAccel(
+  arch: Arch,
+  storeDir: string,
+  probe: AccelProbe,
+  options: AccelOptions = {},
+): Promise<Accel> {
   const env = options.env ?? process.env;
   const log = options.log ?? (() => {});
   const wanted = wantedAccel(env);
@@ -96,7 +116,10 @@ export async function chooseAccel(arch: Arch, storeDir: string, probe: AccelProb
     return 'tcg';
   }
   const { file, key } = await verdictFile(storeDir, arch, env);
-  const known = await readFile(file, 'utf8').then((t) => JSON.parse(t) as Verdict, () => undefined);
+  const known = await readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as Verdict,
+    () => undefined,
+  );
   let verdict = known?.key === key ? known : undefined;
   if (!verdict) {
     log('checking whether KVM really boots a kernel here (once per machine boot and QEMU binary)');
@@ -114,7 +137,12 @@ export async function chooseAccel(arch: Arch, storeDir: string, probe: AccelProb
  * A guest that failed under KVM after the check passed, and finished under TCG (KVM broke since):
  * remember that, so every later test runs under TCG. With KMATRIX_ACCEL=kvm it is an error instead.
  */
-export async function demoteKvm(arch: Arch, storeDir: string, reason: string, options: AccelOptions = {}): Promise<void> {
+export async function demoteKvm(
+  arch: Arch,
+  storeDir: string,
+  reason: string,
+  options: AccelOptions = {},
+): Promise<void> {
   const env = options.env ?? process.env;
   if (wantedAccel(env) === 'kvm') throw kvmBroken(reason);
   options.log?.(`warning: KVM failed this guest (${reason}); it ran under TCG, and so will later guests`);

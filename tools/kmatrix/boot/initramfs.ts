@@ -24,11 +24,16 @@ function pad4(n: number): number {
 
 function record(ino: number, mode: number, nlink: number, name: string, data: Uint8Array): Buffer[] {
   const nameBytes = Buffer.from(`${name}\0`, 'utf8');
-  const header =
-    '070701' +
-    [ino, mode, 0, 0, nlink, 0, data.length, 0, 0, 0, 0, nameBytes.length, 0].map(hex8).join('');
+  const fields = [ino, mode, 0, 0, nlink, 0, data.length, 0, 0, 0, 0, nameBytes.length, 0];
+  const header = `070701${fields.map(hex8).join('')}`;
   const head = Buffer.from(header, 'ascii');
-  return [head, nameBytes, Buffer.alloc(pad4(head.length + nameBytes.length)), Buffer.from(data), Buffer.alloc(pad4(data.length))];
+  return [
+    head,
+    nameBytes,
+    Buffer.alloc(pad4(head.length + nameBytes.length)),
+    Buffer.from(data),
+    Buffer.alloc(pad4(data.length)),
+  ];
 }
 
 /** Paths are relative ("init", "bin/busybox"); parents must be listed before their children. */

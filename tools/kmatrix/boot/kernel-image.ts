@@ -27,7 +27,8 @@ export interface BootableKernel {
 
 /** Where a bzImage keeps its compressed vmlinux (boot protocol ≥ 2.08), or undefined. */
 export function bzImagePayload(image: Buffer): Buffer | undefined {
-  if (image.length < 0x250 || image.toString('latin1', 0x202, 0x206) !== 'HdrS' || image.readUInt16LE(0x206) < 0x0208) return undefined;
+  if (image.length < 0x250 || image.toString('latin1', 0x202, 0x206) !== 'HdrS' || image.readUInt16LE(0x206) < 0x0208)
+    return undefined;
   const setupSects = image.readUInt8(0x1f1) || 4;
   const start = (setupSects + 1) * 512 + image.readUInt32LE(0x248);
   const length = image.readUInt32LE(0x24c);
@@ -45,7 +46,12 @@ async function decompress(payload: Buffer): Promise<Buffer | undefined> {
   const { execa } = await import('execa');
   // The payload may carry the decompressor's size trailer: a tool complaining about it still
   // wrote the whole vmlinux, which the ELF check below verifies.
-  const r = await execa(tool[0]!, tool.slice(1), { input: payload, encoding: 'buffer', reject: false, maxBuffer: 1024 * 1024 * 1024 });
+  const r = await execa(tool[0]!, tool.slice(1), {
+    input: payload,
+    encoding: 'buffer',
+    reject: false,
+    maxBuffer: 1024 * 1024 * 1024,
+  });
   if ((r as { code?: string }).code === 'ENOENT') return undefined;
   return Buffer.from(r.stdout);
 }
@@ -82,7 +88,12 @@ async function prepare(vmlinuz: Buffer, arch: Arch): Promise<{ data: Buffer; for
 }
 
 /** `file` is the kernel's path inside the image package (its distro family says where). */
-export async function bootableKernel(store: HeaderStore, image: ImagePackage, file: string, arch: Arch): Promise<BootableKernel> {
+export async function bootableKernel(
+  store: HeaderStore,
+  image: ImagePackage,
+  file: string,
+  arch: Arch,
+): Promise<BootableKernel> {
   const dir = join(store.dir, 'boot', image.sha256);
   const done = join(dir, 'kernel.json');
   if (existsSync(done)) {
@@ -97,7 +108,10 @@ export async function bootableKernel(store: HeaderStore, image: ImagePackage, fi
   await mkdir(tmp, { recursive: true });
   try {
     await writeFile(join(tmp, 'kernel'), data);
-    await writeFile(join(tmp, 'kernel.json'), `${JSON.stringify({ image: image.name, version: image.version, format })}\n`);
+    await writeFile(
+      join(tmp, 'kernel.json'),
+      `${JSON.stringify({ image: image.name, version: image.version, format })}\n`,
+    );
     await rename(tmp, dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error; // another test prepared it first
     });

@@ -14,12 +14,33 @@ export const QEMU_BINARY: Record<Arch, string> = { x86_64: 'qemu-system-x86_64',
 const QEMU_PACKAGE: Record<Arch, string> = { x86_64: 'qemu-system-x86', aarch64: 'qemu-system-arm' };
 
 export function qemuArgs(arch: Arch, kernel: BootableKernel, initrd: string, accel: Accel, memoryMiB = 256): string[] {
-  const common = ['-nodefaults', '-display', 'none', '-no-reboot', '-m', String(memoryMiB), '-smp', '1', '-serial', 'stdio', '-kernel', kernel.path, '-initrd', initrd];
+  const common = [
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-m',
+    String(memoryMiB),
+    '-smp',
+    '1',
+    '-serial',
+    'stdio',
+    '-kernel',
+    kernel.path,
+    '-initrd',
+    initrd,
+  ];
   // quiet: the emulated UART is slow and boot chatter is not what we test; panic=-1 + -no-reboot
   // turns a panic into QEMU exiting instead of a guest spinning until the timeout.
   const append = (console: string) => ['-append', `console=${console} quiet panic=-1`];
   if (arch === 'x86_64') {
-    return [...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']), '-M', 'pc', ...common, ...append('ttyS0')];
+    return [
+      ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
+      '-M',
+      'pc',
+      ...common,
+      ...append('ttyS0'),
+    ];
   }
   // pauth-impdef: the architected pointer-authentication algorithm costs TCG ~4× the boot time.
   return ['-accel', 'tcg', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', ...common, ...append('ttyAMA0')];
@@ -59,12 +80,20 @@ export const DONE_MARKER = 'KMX-RESULT done';
 /** What the guest's /init prints first: the kernel booted and ran our code. */
 export const BOOTED_MARKER = 'KMX-RESULT booted';
 
-export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: (line: string) => void = () => {}): Promise<GuestRun> {
+export function runGuest(
+  arch: Arch,
+  args: string[],
+  timeoutMs: number,
+  onLine: (line: string) => void = () => {},
+): Promise<GuestRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     // Its own process group, so one kill takes `timeout` and QEMU together.
-    const child = spawn('timeout', ['--kill-after=2', `${seconds}s`, QEMU_BINARY[arch], ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('timeout', ['--kill-after=2', `${seconds}s`, QEMU_BINARY[arch], ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let out = '';
     let err = '';
     let pending = '';
@@ -109,7 +138,13 @@ export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: 
     process.once('SIGTERM', onSignal);
     child.on('error', (error) => {
       detach();
-      reject(new KmatrixError('coreutils `timeout` is not available to run QEMU under', { stage: 'boot', cause: error, remedy: 'install coreutils' }));
+      reject(
+        new KmatrixError('coreutils `timeout` is not available to run QEMU under', {
+          stage: 'boot',
+          cause: error,
+          remedy: 'install coreutils',
+        }),
+      );
     });
     child.on('close', (code) => {
       detach();
@@ -119,7 +154,12 @@ export function runGuest(arch: Arch, args: string[], timeoutMs: number, onLine: 
       if (code === 124 || code === 137) return resolve({ console: out, ended: 'timeout', bootMs, totalMs });
       if (code === 127) return reject(qemuMissing(arch, new Error(err)));
       if (code !== 0 && out === '') {
-        return reject(new KmatrixError(`QEMU could not start the guest: ${err.trim().split('\n').pop() ?? `exit ${code}`}`, { stage: 'boot', remedy: `run it by hand to see why: ${QEMU_BINARY[arch]} ${args.join(' ')}` }));
+        return reject(
+          new KmatrixError(`QEMU could not start the guest: ${err.trim().split('\n').pop() ?? `exit ${code}`}`, {
+            stage: 'boot',
+            remedy: `run it by hand to see why: ${QEMU_BINARY[arch]} ${args.join(' ')}`,
+          }),
+        );
       }
       resolve({ console: out, ended: 'exited', bootMs, totalMs });
     });

@@ -56,7 +56,10 @@ const seconds = (ms?: number) => (ms === undefined ? '?' : `${(ms / 1000).toFixe
 
 export function renderBootResult(r: BootResult): string[] {
   const lines = [`${r.target}: ${bootLabel(r.status)} — ${r.message}`];
-  if (r.timings) lines.push(`  ${r.accel === 'kvm' ? 'KVM' : 'TCG'}: boot ${seconds(r.timings.bootMs)}, test ${seconds(r.timings.testMs)} (${seconds(r.timings.totalMs)} in all)`);
+  if (r.timings)
+    lines.push(
+      `  ${r.accel === 'kvm' ? 'KVM' : 'TCG'}: boot ${seconds(r.timings.bootMs)}, test ${seconds(r.timings.testMs)} (${seconds(r.timings.totalMs)} in all)`,
+    );
   if (r.status !== 'loads') for (const l of r.kernelLines.slice(0, 12)) lines.push(`  kernel: ${l}`);
   if (r.status === 'smoke-failed') for (const l of r.smokeOutput.slice(-10)) lines.push(`  smoke: ${l}`);
   if (r.console) lines.push(`  console: ${r.console}`);

@@ -38,8 +38,18 @@ export interface BootTestOptions {
   onConsole?: (line: string) => void;
 }
 
-async function guestFiles(root: string, target: Target, moduleNames: string[], modulesDir: string, busybox: Buffer, init: string): Promise<InitramfsEntry[]> {
-  const entries: InitramfsEntry[] = ['bin', 'dev', 'proc', 'sys', 'tmp', 'kmatrix', GUEST_MODULES].map((path) => ({ type: 'dir', path }));
+async function guestFiles(
+  root: string,
+  target: Target,
+  moduleNames: string[],
+  modulesDir: string,
+  busybox: Buffer,
+  init: string,
+): Promise<InitramfsEntry[]> {
+  const entries: InitramfsEntry[] = ['bin', 'dev', 'proc', 'sys', 'tmp', 'kmatrix', GUEST_MODULES].map((path) => ({
+    type: 'dir',
+    path,
+  }));
   entries.push({ type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 });
   entries.push({ type: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 });
   for (const m of moduleNames) {
@@ -60,7 +70,14 @@ async function guestFiles(root: string, target: Target, moduleNames: string[], m
   return entries;
 }
 
-async function bootOnce(target: Target, kernel: BootableKernel, initramfs: Buffer, accel: Accel, timeoutMs: number, onLine?: (line: string) => void) {
+async function bootOnce(
+  target: Target,
+  kernel: BootableKernel,
+  initramfs: Buffer,
+  accel: Accel,
+  timeoutMs: number,
+  onLine?: (line: string) => void,
+) {
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-boot-'));
   try {
     const initrd = join(dir, 'initramfs.cpio');
@@ -78,22 +95,36 @@ async function bootOnce(target: Target, kernel: BootableKernel, initramfs: Buffe
  * under it or the same guest finishes without it. KMATRIX_ACCEL=kvm keeps a KVM run's verdict, and
  * makes a guest that does not even boot under KVM an error.
  */
-async function bootGuest(target: Target, kernel: BootableKernel, initramfs: Buffer, busybox: Buffer, options: BootTestOptions): Promise<{ run: GuestRun; accel: Accel }> {
+async function bootGuest(
+  target: Target,
+  kernel: BootableKernel,
+  initramfs: Buffer,
+  busybox: Buffer,
+  options: BootTestOptions,
+): Promise<{ run: GuestRun; accel: Accel }> {
   const log = options.log ?? (() => {});
   const storeDir = options.store.dir;
   const timeoutMs = options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_S * 1000;
   // The probe boots a bare guest, only when this machine's KVM verdict is not known yet.
-  const probe = async (a: Accel) => (await bootOnce(target, kernel, bareGuest(busybox, DONE_MARKER), a, 10_000)).console.includes(BOOTED_MARKER);
+  const probe = async (a: Accel) =>
+    (await bootOnce(target, kernel, bareGuest(busybox, DONE_MARKER), a, 10_000)).console.includes(BOOTED_MARKER);
   const accel = await chooseAccel(target.arch, storeDir, probe, { log });
   log(`booting ${target.kernelrelease} (${target.arch}, ${accel === 'kvm' ? 'KVM' : 'TCG'}, ${kernel.format})`);
-  const first = await bootOnce(target, kernel, initramfs, accel, timeoutMs, options.onConsole).catch((error: unknown) => error as Error);
+  const first = await bootOnce(target, kernel, initramfs, accel, timeoutMs, options.onConsole).catch(
+    (error: unknown) => error as Error,
+  );
   const finished = (r: GuestRun | Error) => !(r instanceof Error) && r.console.includes(DONE_MARKER);
   if (accel === 'tcg' || finished(first)) {
     if (first instanceof Error) throw first;
     return { run: first, accel };
   }
   const booted = !(first instanceof Error) && first.console.includes(BOOTED_MARKER);
-  const reason = first instanceof Error ? first.message : booted ? 'the guest crashed or hung under KVM' : 'the guest never reached its /init under KVM';
+  const reason =
+    first instanceof Error
+      ? first.message
+      : booted
+        ? 'the guest crashed or hung under KVM'
+        : 'the guest never reached its /init under KVM';
   if (process.env.KMATRIX_ACCEL === 'kvm') {
     // The user asked for KVM: a guest that does not boot with it is an error; one that does, is judged.
     if (!booted || first instanceof Error) await demoteKvm(target.arch, storeDir, reason, { log });
@@ -108,7 +139,13 @@ async function bootGuest(target: Target, kernel: BootableKernel, initramfs: Buff
 export async function bootTest(root: string, target: Target, options: BootTestOptions): Promise<BootResult> {
   const log = options.log ?? (() => {});
   const outDir = options.outDir ?? bootOutputDir(root, target);
-  const base = { target: target.name, kernelrelease: target.kernelrelease, arch: target.arch, kernelLines: [], smokeOutput: [] };
+  const base = {
+    target: target.name,
+    kernelrelease: target.kernelrelease,
+    arch: target.arch,
+    kernelLines: [],
+    smokeOutput: [],
+  };
   const image = target.kernel.image;
   const modulesDir = options.modulesDir ?? outputDir(root, target);
   const record = await readBuildRecord(modulesDir);
@@ -118,7 +155,10 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   const moduleNames = record
     ? record.outputs.map((o) => o.file.replace(/\.ko$/, ''))
     : options.modulesDir
-      ? (await readdir(modulesDir).catch(() => [] as string[])).filter((f) => f.endsWith('.ko')).sort().map((f) => f.slice(0, -3))
+      ? (await readdir(modulesDir).catch(() => [] as string[]))
+          .filter((f) => f.endsWith('.ko'))
+          .sort()
+          .map((f) => f.slice(0, -3))
       : (target.driver.modules ?? []);
   // Nothing to boot is not the driver's failure: reported, not failed.
   const gap = !image
@@ -141,12 +181,26 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   }
   const qemu = await qemuVersion(target.arch);
   log(`preparing ${image.name} ${image.version}`);
-  const kernel = await bootableKernel(options.store, image, familyOfHeaders(target.headers).kernelImageFile(target.kernelrelease), target.arch);
+  const kernel = await bootableKernel(
+    options.store,
+    image,
+    familyOfHeaders(target.headers).kernelImageFile(target.kernelrelease),
+    target.arch,
+  );
   const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
-  const files = await guestFiles(root, target, moduleNames, modulesDir, busybox, initScript(moduleNames, Boolean(target.driver.smokeTest)));
+  const files = await guestFiles(
+    root,
+    target,
+    moduleNames,
+    modulesDir,
+    busybox,
+    initScript(moduleNames, Boolean(target.driver.smokeTest)),
+  );
   const initramfs = writeInitramfs(files);
   const modules = files.flatMap((f) =>
-    f.type === 'file' && f.path.startsWith(`${GUEST_MODULES}/`) ? [{ file: f.path.slice(GUEST_MODULES.length + 1), sha256: createHash('sha256').update(f.data).digest('hex') }] : [],
+    f.type === 'file' && f.path.startsWith(`${GUEST_MODULES}/`)
+      ? [{ file: f.path.slice(GUEST_MODULES.length + 1), sha256: createHash('sha256').update(f.data).digest('hex') }]
+      : [],
   );
   const { run, accel } = await bootGuest(target, kernel, initramfs, busybox, options);
   const verdict = readConsole(run.console, { kernelrelease: target.kernelrelease, modules: moduleNames }, run.ended);
@@ -159,7 +213,11 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
     qemu,
     image: { name: image.name, version: image.version, sha256: image.sha256 },
     modules,
-    timings: { bootMs: run.bootMs, testMs: run.bootMs === undefined ? undefined : run.totalMs - run.bootMs, totalMs: run.totalMs },
+    timings: {
+      bootMs: run.bootMs,
+      testMs: run.bootMs === undefined ? undefined : run.totalMs - run.bootMs,
+      totalMs: run.totalMs,
+    },
     console: relative(root, consoleFile),
   };
   await writeFileAtomic(join(outDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -61,7 +61,10 @@ export class DirStore implements BlobStore {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // A body without metadata is left over from a crash mid-publish (the server serialises
       // publishes of one key, so it is not a live one): replace it.
-      const hasMeta = await stat(`${target}.json`).then(() => true, () => false);
+      const hasMeta = await stat(`${target}.json`).then(
+        () => true,
+        () => false,
+      );
       if (hasMeta) return 'exists';
       await rm(target, { force: true });
       await link(file, target);
@@ -76,7 +79,10 @@ export class DirStore implements BlobStore {
     await mkdir(dir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const meta = await readFile(`${this.body(ns, hash)}.json`, 'utf8').catch(() => '{}');
-    await writeFileAtomic(join(dir, `${hash}.${stamp}.json`), `${JSON.stringify({ ...JSON.parse(meta), quarantined: reason })}\n`);
+    await writeFileAtomic(
+      join(dir, `${hash}.${stamp}.json`),
+      `${JSON.stringify({ ...JSON.parse(meta), quarantined: reason })}\n`,
+    );
     await rename(this.body(ns, hash), join(dir, `${hash}.${stamp}`)).catch(() => {});
     await rm(`${this.body(ns, hash)}.json`, { force: true });
   }

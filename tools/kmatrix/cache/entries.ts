@@ -12,7 +12,6 @@ import { tarMembers } from './archive.ts';
 
 import { buildRecordSchema, type BuildRecord } from '../model/build-record.ts';
 
-
 export interface Entry {
   hash: string;
   target?: string;
@@ -48,7 +47,14 @@ export async function localEntries(cacheDir: string): Promise<Entry[]> {
     if (!/^\d+$/.test(name)) continue;
     const dir = join(cacheDir, name);
     const record = await localRecord(cacheDir, name);
-    out.push({ hash: name, target: record?.target, size: await duBytes(dir), createdAt: (await stat(dir)).mtime.toISOString(), writer: 'this machine', where: 'local' });
+    out.push({
+      hash: name,
+      target: record?.target,
+      size: await duBytes(dir),
+      createdAt: (await stat(dir)).mtime.toISOString(),
+      writer: 'this machine',
+      where: 'local',
+    });
   }
   return out;
 }
@@ -72,7 +78,8 @@ export function remoteFromEnv(env: NodeJS.ProcessEnv): Remote {
   if (!url || !token) {
     throw new KmatrixError('--remote needs the cache server the nx client uses', {
       stage: 'cache',
-      remedy: 'set NX_SELF_HOSTED_REMOTE_CACHE_SERVER=http://host:port and NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN=<read token>',
+      remedy:
+        'set NX_SELF_HOSTED_REMOTE_CACHE_SERVER=http://host:port and NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN=<read token>',
     });
   }
   return { url: url.replace(/\/+$/, ''), token };
@@ -81,28 +88,60 @@ export function remoteFromEnv(env: NodeJS.ProcessEnv): Remote {
 async function call(remote: Remote, path: string): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(`${remote.url}${path}`, { headers: { authorization: `Bearer ${remote.token}` }, signal: AbortSignal.timeout(60_000) });
+    response = await fetch(`${remote.url}${path}`, {
+      headers: { authorization: `Bearer ${remote.token}` },
+      signal: AbortSignal.timeout(60_000),
+    });
   } catch (error) {
-    throw new KmatrixError(`cache server ${remote.url} not reachable: ${(error as Error).cause ?? (error as Error).message}`, { stage: 'cache', remedy: 'start it (`npx kmatrix serve-cache --help`) or fix NX_SELF_HOSTED_REMOTE_CACHE_SERVER' });
+    throw new KmatrixError(
+      `cache server ${remote.url} not reachable: ${(error as Error).cause ?? (error as Error).message}`,
+      {
+        stage: 'cache',
+        remedy: 'start it (`npx kmatrix serve-cache --help`) or fix NX_SELF_HOSTED_REMOTE_CACHE_SERVER',
+      },
+    );
   }
   if (response.status === 401 || response.status === 403) {
-    throw new KmatrixError(`cache server ${remote.url} refused the token (HTTP ${response.status})`, { stage: 'cache', remedy: 'set NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN to a token the server knows' });
+    throw new KmatrixError(`cache server ${remote.url} refused the token (HTTP ${response.status})`, {
+      stage: 'cache',
+      remedy: 'set NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN to a token the server knows',
+    });
   }
   return response;
 }
 
 export async function remoteEntries(remote: Remote): Promise<Entry[]> {
   const response = await call(remote, '/v1/kmatrix/objects');
-  if (!response.ok) throw new KmatrixError(`cache server ${remote.url} answered HTTP ${response.status} to the listing`, { stage: 'cache', remedy: 'is it a kmatrix cache server (`kmatrix serve-cache`)?' });
-  const objects = (await response.json()) as { hash: string; target?: string; size: number; createdAt: string; writer: string; namespace: string }[];
-  return objects.map((o) => ({ hash: o.hash, target: o.target, size: o.size, createdAt: o.createdAt, writer: `${o.writer} (${o.namespace})`, where: 'remote' as const }));
+  if (!response.ok)
+    throw new KmatrixError(`cache server ${remote.url} answered HTTP ${response.status} to the listing`, {
+      stage: 'cache',
+      remedy: 'is it a kmatrix cache server (`kmatrix serve-cache`)?',
+    });
+  const objects = (await response.json()) as {
+    hash: string;
+    target?: string;
+    size: number;
+    createdAt: string;
+    writer: string;
+    namespace: string;
+  }[];
+  return objects.map((o) => ({
+    hash: o.hash,
+    target: o.target,
+    size: o.size,
+    createdAt: o.createdAt,
+    writer: `${o.writer} (${o.namespace})`,
+    where: 'remote' as const,
+  }));
 }
 
 /** build.json out of a remote entry's gzipped tar. */
 export async function remoteRecord(remote: Remote, hash: string): Promise<BuildRecord | undefined> {
   const response = await call(remote, `/v1/cache/${hash}`);
   if (response.status === 404) return undefined;
-  const member = tarMembers(gunzipSync(Buffer.from(await response.arrayBuffer()))).find((m) => /dist\/targets\/.+\/build\.json$/.test(m.path));
+  const member = tarMembers(gunzipSync(Buffer.from(await response.arrayBuffer()))).find((m) =>
+    /dist\/targets\/.+\/build\.json$/.test(m.path),
+  );
   if (!member) return undefined;
   const parsed = buildRecordSchema.safeParse(JSON.parse(member.body.toString('utf8')));
   return parsed.success ? parsed.data : undefined;

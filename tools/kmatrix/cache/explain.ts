@@ -34,17 +34,27 @@ export function compareInputs(then: BuildRecord['inputs'], now: BuildRecord['inp
     old.delete(h.name);
     if (!o) out.push({ input: 'headers', detail: `new package ${h.name} ${h.version}` });
     else if (o.version !== h.version) out.push({ input: 'headers', detail: `${h.name}: ${o.version} → ${h.version}` });
-    else if (o.sha256 !== h.sha256) out.push({ input: 'headers', detail: `${h.name} ${h.version}: sha256 ${o.sha256.slice(0, 12)}… → ${h.sha256.slice(0, 12)}…` });
+    else if (o.sha256 !== h.sha256)
+      out.push({
+        input: 'headers',
+        detail: `${h.name} ${h.version}: sha256 ${o.sha256.slice(0, 12)}… → ${h.sha256.slice(0, 12)}…`,
+      });
   }
   for (const o of old.values()) out.push({ input: 'headers', detail: `package ${o.name} ${o.version} no longer used` });
   const digest = (image: string) => image.replace(/^.*@/, '');
-  if (then.toolchain.name !== now.toolchain.name) out.push({ input: 'toolchain', detail: `${then.toolchain.name} → ${now.toolchain.name}` });
-  else if (digest(then.toolchain.image) !== digest(now.toolchain.image)) out.push({ input: 'toolchain', detail: `image ${digest(then.toolchain.image)} → ${digest(now.toolchain.image)}` });
+  if (then.toolchain.name !== now.toolchain.name)
+    out.push({ input: 'toolchain', detail: `${then.toolchain.name} → ${now.toolchain.name}` });
+  else if (digest(then.toolchain.image) !== digest(now.toolchain.image))
+    out.push({ input: 'toolchain', detail: `image ${digest(then.toolchain.image)} → ${digest(now.toolchain.image)}` });
   const [a, b] = [then.make, now.make];
   for (const arg of b) if (!a.includes(arg)) out.push({ input: 'flags', detail: `make argument added: ${arg}` });
   for (const arg of a) if (!b.includes(arg)) out.push({ input: 'flags', detail: `make argument removed: ${arg}` });
   for (const k of new Set([...Object.keys(then.env), ...Object.keys(now.env)])) {
-    if (then.env[k] !== now.env[k]) out.push({ input: 'flags', detail: `environment ${k}: ${then.env[k] ?? '(unset)'} → ${now.env[k] ?? '(unset)'}` });
+    if (then.env[k] !== now.env[k])
+      out.push({
+        input: 'flags',
+        detail: `environment ${k}: ${then.env[k] ?? '(unset)'} → ${now.env[k] ?? '(unset)'}`,
+      });
   }
   for (const f of new Set([...Object.keys(then.driverSources), ...Object.keys(now.driverSources)])) {
     const [x, y] = [then.driverSources[f], now.driverSources[f]];

@@ -5,7 +5,10 @@
  * tasks run we probe the server, and if it is unreachable or failing, the run goes on with the
  * local cache only (NX_SKIP_REMOTE_CACHE) and says so.
  */
-export async function probeRemoteCache(env: NodeJS.ProcessEnv, timeoutMs = 3000): Promise<{ skip: boolean; warning?: string }> {
+export async function probeRemoteCache(
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 3000,
+): Promise<{ skip: boolean; warning?: string }> {
   const url = env.NX_SELF_HOSTED_REMOTE_CACHE_SERVER;
   if (!url || env.NX_SKIP_REMOTE_CACHE === 'true') return { skip: false };
   let why: string | undefined;

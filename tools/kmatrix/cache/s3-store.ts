@@ -34,7 +34,10 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
 }
 
 /** A client for an s3:// location (shared by the cache server and the artifact store). */
-export function openS3(url: string, env: NodeJS.ProcessEnv = process.env): { client: S3Client; bucket: string; prefix: string; description: string } {
+export function openS3(
+  url: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { client: S3Client; bucket: string; prefix: string; description: string } {
   const { bucket, prefix } = parseS3Url(url);
   const endpoint = env.KMATRIX_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   const client = new S3Client({
@@ -48,7 +51,8 @@ export function openS3(url: string, env: NodeJS.ProcessEnv = process.env): { cli
   return { client, bucket, prefix, description: `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}` };
 }
 
-export const isStatus = (error: unknown, ...codes: number[]) => codes.includes((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0);
+export const isStatus = (error: unknown, ...codes: number[]) =>
+  codes.includes((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0);
 
 export class S3Store implements BlobStore {
   readonly description: string;
@@ -73,7 +77,9 @@ export class S3Store implements BlobStore {
   async init(): Promise<void> {
     this.tmp = await mkdtemp(join(tmpdir(), 'kmatrix-cache-s3-'));
     // Fail now, with the reason, if the bucket is not reachable.
-    await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key('objects', ''), MaxKeys: 1 }));
+    await this.client.send(
+      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key('objects', ''), MaxKeys: 1 }),
+    );
   }
 
   async tempPath(): Promise<string> {
@@ -81,7 +87,12 @@ export class S3Store implements BlobStore {
     return join(this.tmp, `${Date.now()}-${randomBytes(6).toString('hex')}`);
   }
 
-  private metaOf(ns: string, hash: string, m: Record<string, string> | undefined, lastModified?: Date): ObjectMeta | undefined {
+  private metaOf(
+    ns: string,
+    hash: string,
+    m: Record<string, string> | undefined,
+    lastModified?: Date,
+  ): ObjectMeta | undefined {
     if (!m?.sha256 || !m.size) return undefined;
     const created = m.created ?? lastModified?.toISOString() ?? new Date(0).toISOString();
     return {
@@ -99,7 +110,9 @@ export class S3Store implements BlobStore {
   async get(ns: string, hash: string): Promise<StoredObject | undefined> {
     let response: GetObjectCommandOutput;
     try {
-      response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key('objects', `${ns}/${hash}`) }));
+      response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.key('objects', `${ns}/${hash}`) }),
+      );
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
       throw error;
@@ -127,7 +140,13 @@ export class S3Store implements BlobStore {
           Body: createReadStream(file),
           ContentLength: meta.size,
           IfNoneMatch: '*',
-          Metadata: { sha256: meta.sha256, size: String(meta.size), created: meta.createdAt, writer: meta.writer, ...(meta.target ? { target: meta.target } : {}) },
+          Metadata: {
+            sha256: meta.sha256,
+            size: String(meta.size),
+            created: meta.createdAt,
+            writer: meta.writer,
+            ...(meta.target ? { target: meta.target } : {}),
+          },
         }),
       );
     } catch (error) {
@@ -142,7 +161,15 @@ export class S3Store implements BlobStore {
   async quarantine(ns: string, hash: string): Promise<void> {
     const from = this.key('objects', `${ns}/${hash}`);
     const to = this.key('quarantine', `${ns}/${hash}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` })).catch(() => {});
+    await this.client
+      .send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
+        }),
+      )
+      .catch(() => {});
     await this.remove(ns, hash);
   }
 
@@ -160,11 +187,15 @@ export class S3Store implements BlobStore {
     const base = this.key('objects', '');
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base ? `${base}/` : '', ContinuationToken: token }));
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base ? `${base}/` : '', ContinuationToken: token }),
+      );
       for (const o of page.Contents ?? []) {
         const [ns, hash] = o.Key!.slice(base.length + 1).split('/');
         if (!ns || !hash) continue;
-        const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: o.Key! })).catch(() => undefined);
+        const head = await this.client
+          .send(new HeadObjectCommand({ Bucket: this.bucket, Key: o.Key! }))
+          .catch(() => undefined);
         const meta = head && this.metaOf(ns, hash, head.Metadata, o.LastModified);
         if (meta) out.push(meta);
       }

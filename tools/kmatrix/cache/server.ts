@@ -121,7 +121,13 @@ export class CacheServer {
       const reply = error instanceof Reply ? error : new Reply(500, 'internal error\n');
       if (!(error instanceof Reply)) this.options.log({ level: 'error', message: (error as Error).message });
       status = reply.status;
-      if (!res.headersSent) res.writeHead(reply.status, { 'content-type': 'text/plain', connection: status >= 400 && req.method === 'PUT' ? 'close' : 'keep-alive' }).end(reply.text);
+      if (!res.headersSent)
+        res
+          .writeHead(reply.status, {
+            'content-type': 'text/plain',
+            connection: status >= 400 && req.method === 'PUT' ? 'close' : 'keep-alive',
+          })
+          .end(reply.text);
       else res.destroy();
     } finally {
       this.options.log({
@@ -148,7 +154,10 @@ export class CacheServer {
           const reason = `stored body is ${size} bytes with sha256 ${sha256}, recorded ${found.meta.size} bytes with ${found.meta.sha256}`;
           await this.options.store.quarantine(ns, hash, reason);
           this.forget(ns, hash);
-          this.options.log({ level: 'warning', message: `quarantined ${ns}/${hash}: ${reason}; answered as a miss so the task rebuilds` });
+          this.options.log({
+            level: 'warning',
+            message: `quarantined ${ns}/${hash}: ${reason}; answered as a miss so the task rebuilds`,
+          });
           throw new Reply(404, 'not found (the stored object failed verification and was quarantined)\n');
         }
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
@@ -166,7 +175,12 @@ export class CacheServer {
     throw new Reply(404, 'not found\n');
   }
 
-  private async put(client: Client, hash: string, req: IncomingMessage, res: ServerResponse): Promise<{ status: number; bytes: number }> {
+  private async put(
+    client: Client,
+    hash: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ status: number; bytes: number }> {
     if (client.access !== 'write') throw new Reply(403, 'this token may only read\n');
     const declared = req.headers['content-length'];
     if (declared === undefined || !/^\d+$/.test(declared)) throw new Reply(411, 'Content-Length is required\n');
@@ -188,14 +202,27 @@ export class CacheServer {
       } catch {
         throw new Reply(400, 'upload interrupted\n'); // the client went away: nothing is stored
       }
-      if (size !== length) throw new Reply(400, `body is ${size} bytes, Content-Length said ${length}; nothing stored\n`);
+      if (size !== length)
+        throw new Reply(400, `body is ${size} bytes, Content-Length said ${length}; nothing stored\n`);
       const now = new Date().toISOString();
       const target = size < 256 * 2 ** 20 ? targetOfArchive(await readFile(tmp)) : undefined;
-      const meta: ObjectMeta = { namespace: client.namespace, hash, sha256: hasher.digest('hex'), size, createdAt: now, lastAccess: now, writer: client.name, ...(target ? { target } : {}) };
+      const meta: ObjectMeta = {
+        namespace: client.namespace,
+        hash,
+        sha256: hasher.digest('hex'),
+        size,
+        createdAt: now,
+        lastAccess: now,
+        writer: client.name,
+        ...(target ? { target } : {}),
+      };
       // One publish per key at a time: concurrent PUTs of one hash leave one whole object.
       const previous = this.publishing.get(key) ?? Promise.resolve();
       const mine = previous.then(() => this.options.store.publish(tmp, meta));
-      const settled = mine.then(() => {}, () => {});
+      const settled = mine.then(
+        () => {},
+        () => {},
+      );
       this.publishing.set(key, settled);
       const outcome = await mine.finally(() => {
         // The last publish of a key clears its slot (the map holds the settled promise).
@@ -207,7 +234,9 @@ export class CacheServer {
       // Evict before answering: once a PUT is acknowledged the store is within its budget (a
       // client that reads right after its PUT saw evictions racing the answer). The object is
       // stored either way: a failed eviction is logged, not answered as a failed PUT.
-      await this.evict().catch((error: Error) => this.options.log({ level: 'error', message: `eviction failed: ${error.message}` }));
+      await this.evict().catch((error: Error) =>
+        this.options.log({ level: 'error', message: `eviction failed: ${error.message}` }),
+      );
       res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
       return { status: 200, bytes: size };
     } finally {
@@ -231,7 +260,10 @@ export class CacheServer {
       if (this.totalBytes <= maxBytes * 0.9) break;
       await this.options.store.remove(meta.namespace, meta.hash);
       this.forget(meta.namespace, meta.hash);
-      this.options.log({ level: 'info', message: `evicted ${meta.namespace}/${meta.hash} (${meta.size} bytes, last used ${meta.lastAccess})` });
+      this.options.log({
+        level: 'info',
+        message: `evicted ${meta.namespace}/${meta.hash} (${meta.size} bytes, last used ${meta.lastAccess})`,
+      });
     }
   }
 }

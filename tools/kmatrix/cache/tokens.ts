@@ -12,7 +12,9 @@ import { KmatrixError } from '../core/errors.ts';
 import { readJsonFile } from '../core/json-file.ts';
 import { sha256Hex } from '../model/names.ts';
 
-const namespace = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-"');
+const namespace = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-"');
 
 export const tokensFileSchema = z
   .object({
@@ -72,7 +74,10 @@ async function secret(env: NodeJS.ProcessEnv, name: string): Promise<string | un
     try {
       return (await readFile(file, 'utf8')).trim() || undefined;
     } catch (error) {
-      throw new KmatrixError(`cannot read ${name}_FILE (${file}): ${(error as NodeJS.ErrnoException).code}`, { stage: 'cache', remedy: `point ${name}_FILE at a readable file holding the token` });
+      throw new KmatrixError(`cannot read ${name}_FILE (${file}): ${(error as NodeJS.ErrnoException).code}`, {
+        stage: 'cache',
+        remedy: `point ${name}_FILE at a readable file holding the token`,
+      });
     }
   }
   return env[name]?.trim() || undefined;
@@ -81,22 +86,36 @@ async function secret(env: NodeJS.ProcessEnv, name: string): Promise<string | un
 export async function loadTokens(env: NodeJS.ProcessEnv, tokensFile?: string): Promise<TokenRing> {
   const entries: Entry[] = [];
   const add = (name: string, token: string, access: 'read' | 'write') =>
-    entries.push({ name, access, namespace: 'main', readFrom: [], digest: createHash('sha256').update(token).digest() });
+    entries.push({
+      name,
+      access,
+      namespace: 'main',
+      readFrom: [],
+      digest: createHash('sha256').update(token).digest(),
+    });
   const read = await secret(env, 'KMATRIX_CACHE_READ_TOKEN');
   const write = await secret(env, 'KMATRIX_CACHE_WRITE_TOKEN');
   if (read) add('read', read, 'read');
   if (write) add('write', write, 'write');
   if (read && write && read === write) {
-    throw new KmatrixError('KMATRIX_CACHE_READ_TOKEN and KMATRIX_CACHE_WRITE_TOKEN are the same token', { stage: 'cache', remedy: 'generate two different tokens (e.g. `openssl rand -hex 32`)' });
+    throw new KmatrixError('KMATRIX_CACHE_READ_TOKEN and KMATRIX_CACHE_WRITE_TOKEN are the same token', {
+      stage: 'cache',
+      remedy: 'generate two different tokens (e.g. `openssl rand -hex 32`)',
+    });
   }
   if (tokensFile) {
-    const file = await readJsonFile(tokensFileSchema, tokensFile, { stage: 'cache', what: 'tokens file', remedy: 'fix the fields listed above' });
+    const file = await readJsonFile(tokensFileSchema, tokensFile, {
+      stage: 'cache',
+      what: 'tokens file',
+      remedy: 'fix the fields listed above',
+    });
     for (const t of file.tokens) entries.push({ ...t, digest: Buffer.from(t.sha256, 'hex') });
   }
   if (entries.length === 0) {
     throw new KmatrixError('no cache tokens configured: the server would let nobody in', {
       stage: 'cache',
-      remedy: 'set KMATRIX_CACHE_READ_TOKEN and KMATRIX_CACHE_WRITE_TOKEN (or their _FILE variants), or pass --tokens FILE',
+      remedy:
+        'set KMATRIX_CACHE_READ_TOKEN and KMATRIX_CACHE_WRITE_TOKEN (or their _FILE variants), or pass --tokens FILE',
     });
   }
   return new TokenRing(entries);

@@ -41,22 +41,39 @@ Options:
 
 export const bootCommand: Command = {
   name: 'boot',
-  summary: 'boot a target\'s kernel under QEMU and prove its modules load',
+  summary: "boot a target's kernel under QEMU and prove its modules load",
   help,
   async run(argv) {
-    const { values, positionals } = parse('boot', argv, {
-      modules: { type: 'string' },
-      out: { type: 'string' },
-      timeout: { type: 'string' },
-      console: { type: 'boolean', default: false },
-    }, true);
-    if (positionals.length !== 1) throw new KmatrixError('boot takes exactly one TARGET', { stage: 'usage', remedy: 'see `npx kmatrix boot --help`' });
+    const { values, positionals } = parse(
+      'boot',
+      argv,
+      {
+        modules: { type: 'string' },
+        out: { type: 'string' },
+        timeout: { type: 'string' },
+        console: { type: 'boolean', default: false },
+      },
+      true,
+    );
+    if (positionals.length !== 1)
+      throw new KmatrixError('boot takes exactly one TARGET', {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix boot --help`',
+      });
     const seconds = values.timeout === undefined ? DEFAULT_BOOT_TIMEOUT_S : Number(values.timeout);
-    if (!Number.isFinite(seconds) || seconds <= 0) throw new KmatrixError(`--timeout ${values.timeout} is not a positive number of seconds`, { stage: 'usage', remedy: 'e.g. --timeout 60' });
+    if (!Number.isFinite(seconds) || seconds <= 0)
+      throw new KmatrixError(`--timeout ${values.timeout} is not a positive number of seconds`, {
+        stage: 'usage',
+        remedy: 'e.g. --timeout 60',
+      });
     const root = resolve('.');
     const target = await loadTarget(targetFileFor(root, positionals[0]!));
     // Other modules than the target's own must not pass for the target's recorded result.
-    const outDir = values.out ? resolve(values.out) : values.modules ? join(root, 'reproduce', target.name, 'boot') : undefined;
+    const outDir = values.out
+      ? resolve(values.out)
+      : values.modules
+        ? join(root, 'reproduce', target.name, 'boot')
+        : undefined;
     const result = await bootTest(root, target, {
       store: new HeaderStore(defaultStoreDir(), log),
       lock: await loadGuestLock(root),

@@ -22,7 +22,10 @@ export const buildCommand: Command = {
   async run(argv) {
     const { values, positionals } = parse('build', argv, { out: { type: 'string' } }, true);
     if (positionals.length !== 1) {
-      throw new KmatrixError('build takes exactly one TARGET', { stage: 'usage', remedy: 'see `npx kmatrix build --help`' });
+      throw new KmatrixError('build takes exactly one TARGET', {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix build --help`',
+      });
     }
     const root = resolve('.');
     const file = resolve(targetFileFor(root, positionals[0]!));

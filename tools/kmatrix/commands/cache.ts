@@ -1,6 +1,14 @@
 import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
-import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord, type Entry } from '../cache/entries.ts';
+import {
+  localEntries,
+  localRecord,
+  newestOf,
+  remoteEntries,
+  remoteFromEnv,
+  remoteRecord,
+  type Entry,
+} from '../cache/entries.ts';
 import type { BuildRecord } from '../model/build-record.ts';
 import { compareInputs, currentInputs } from '../cache/explain.ts';
 import { loadTarget } from '../model/target.ts';
@@ -29,9 +37,16 @@ inputs differ.
 
 const age = (iso: string) => {
   const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  return s < 120 ? `${Math.round(s)}s` : s < 7200 ? `${Math.round(s / 60)}m` : s < 172800 ? `${Math.round(s / 3600)}h` : `${Math.round(s / 86400)}d`;
+  return s < 120
+    ? `${Math.round(s)}s`
+    : s < 7200
+      ? `${Math.round(s / 60)}m`
+      : s < 172800
+        ? `${Math.round(s / 3600)}h`
+        : `${Math.round(s / 86400)}d`;
 };
-const size = (n: number) => (n < 1024 ? `${n} B` : n < 2 ** 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 2 ** 20).toFixed(1)} MiB`);
+const size = (n: number) =>
+  n < 1024 ? `${n} B` : n < 2 ** 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 async function entries(remote: boolean): Promise<Entry[]> {
   if (remote) return remoteEntries(remoteFromEnv(process.env));
@@ -63,16 +78,26 @@ export const cacheCommand: Command = {
   summary: 'list, show and explain build cache entries (local or remote)',
   help,
   async run(argv) {
-    const { values, positionals } = parse('cache', argv, { remote: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(
+      'cache',
+      argv,
+      { remote: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      true,
+    );
     const [sub, ref, ...extra] = positionals;
     const usage = (why: string) => new KmatrixError(why, { stage: 'usage', remedy: 'see `npx kmatrix cache --help`' });
     if (extra.length > 0) throw usage('too many arguments');
     const out = (text: string) => process.stdout.write(`${text}\n`);
     if (sub === 'ls') {
-      const list = (await entries(values.remote)).sort((a, b) => (a.target ?? '').localeCompare(b.target ?? '') || b.createdAt.localeCompare(a.createdAt));
+      const list = (await entries(values.remote)).sort(
+        (a, b) => (a.target ?? '').localeCompare(b.target ?? '') || b.createdAt.localeCompare(a.createdAt),
+      );
       if (values.json) out(JSON.stringify(list, null, 2));
       else {
-        for (const e of list) out(`${(e.target ?? '(not a kmatrix build)').padEnd(60)} ${size(e.size).padStart(10)} ${age(e.createdAt).padStart(5)}  ${e.writer}  ${e.hash}`);
+        for (const e of list)
+          out(
+            `${(e.target ?? '(not a kmatrix build)').padEnd(60)} ${size(e.size).padStart(10)} ${age(e.createdAt).padStart(5)}  ${e.writer}  ${e.hash}`,
+          );
         out(`${list.length} entr${list.length === 1 ? 'y' : 'ies'}`);
       }
       return 0;
@@ -81,18 +106,25 @@ export const cacheCommand: Command = {
       if (!ref) throw usage('show needs a TARGET or HASH');
       const entry = await pick(values.remote, ref);
       const rec = await record(values.remote, entry.hash);
-      if (!rec) throw new KmatrixError(`cache entry ${entry.hash} has no build.json`, { stage: 'cache', remedy: 'it was not written by a kmatrix build-driver task' });
+      if (!rec)
+        throw new KmatrixError(`cache entry ${entry.hash} has no build.json`, {
+          stage: 'cache',
+          remedy: 'it was not written by a kmatrix build-driver task',
+        });
       if (values.json) {
         out(JSON.stringify({ ...entry, ...rec }, null, 2));
         return 0;
       }
-      out(`${rec.target}  (task hash ${entry.hash}, ${size(entry.size)}, written ${age(entry.createdAt)} ago by ${entry.writer})`);
+      out(
+        `${rec.target}  (task hash ${entry.hash}, ${size(entry.size)}, written ${age(entry.createdAt)} ago by ${entry.writer})`,
+      );
       out(`toolchain  ${rec.inputs.toolchain.image}`);
       for (const h of rec.inputs.headers) out(`header     ${h.name} ${h.version}  sha256 ${h.sha256}`);
       out(`make       ${rec.inputs.make.join(' ')}`);
       for (const [k, v] of Object.entries(rec.inputs.env)) out(`env        ${k}=${v}`);
       for (const [f, d] of Object.entries(rec.inputs.driverSources)) out(`source     ${f}  sha256 ${d}`);
-      for (const m of rec.outputs) out(`module     ${m.file}  sha256 ${m.sha256}  ${size(m.size)}  vermagic ${m.vermagic}`);
+      for (const m of rec.outputs)
+        out(`module     ${m.file}  sha256 ${m.sha256}  ${size(m.size)}  vermagic ${m.vermagic}`);
       return 0;
     }
     if (sub === 'explain') {
@@ -108,7 +140,9 @@ export const cacheCommand: Command = {
       for (const d of diffs) out(`  ${d.input}: ${d.detail}`);
       if (diffs.length === 0) {
         out('  headers, toolchain, flags and driver sources are all as cached: if nx still misses, the build code');
-        out('  (plugins/kmatrix, tools/kmatrix) or an npm dependency changed — `npx nx affected --explain` shows which file');
+        out(
+          '  (plugins/kmatrix, tools/kmatrix) or an npm dependency changed — `npx nx affected --explain` shows which file',
+        );
       }
       return diffs.length === 0 ? 0 : 1;
     }

@@ -32,7 +32,11 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
 /** An option that counts something (shards, minutes): a whole number ≥ 1, or the fallback when absent. */
 export function wholeNumber(command: string, option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^[1-9]\d*$/.test(text)) throw new KmatrixError(`${option} must be a whole number ≥ 1, not "${text}"`, { stage: 'usage', remedy: `see \`npx kmatrix ${command} --help\`` });
+  if (!/^[1-9]\d*$/.test(text))
+    throw new KmatrixError(`${option} must be a whole number ≥ 1, not "${text}"`, {
+      stage: 'usage',
+      remedy: `see \`npx kmatrix ${command} --help\``,
+    });
   return Number(text);
 }
 

@@ -35,7 +35,11 @@ Options:
 function list<T>(value: string, schema: { safeParse(v: unknown): { success: boolean; data?: T } }, flag: string): T[] {
   return value.split(',').map((v) => {
     const r = schema.safeParse(v.trim());
-    if (!r.success) throw new KmatrixError(`invalid ${flag} value "${v}"`, { stage: 'usage', remedy: 'see `npx kmatrix crawl --help`' });
+    if (!r.success)
+      throw new KmatrixError(`invalid ${flag} value "${v}"`, {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix crawl --help`',
+      });
     return r.data as T;
   });
 }
@@ -45,17 +49,25 @@ export const crawlCommand: Command = {
   summary: 'list the kernels a distro archive offers, with header package digests',
   help,
   async run(argv) {
-    const { values, positionals } = parse('crawl', argv, {
-      release: { type: 'string' },
-      arch: { type: 'string' },
-      out: { type: 'string' },
-      check: { type: 'boolean', default: true },
-    }, true);
+    const { values, positionals } = parse(
+      'crawl',
+      argv,
+      {
+        release: { type: 'string' },
+        arch: { type: 'string' },
+        out: { type: 'string' },
+        check: { type: 'boolean', default: true },
+      },
+      true,
+    );
     if (positionals.length > 1 || (positionals[0] !== undefined && !familyNames().includes(positionals[0]))) {
-      throw new KmatrixError(`crawl takes at most one distro family (${familyNames().join(', ')}); got: ${positionals.join(' ')}`, {
-        stage: 'usage',
-        remedy: 'run `npx kmatrix crawl` for every distro of the policy; see `npx kmatrix crawl --help`',
-      });
+      throw new KmatrixError(
+        `crawl takes at most one distro family (${familyNames().join(', ')}); got: ${positionals.join(' ')}`,
+        {
+          stage: 'usage',
+          remedy: 'run `npx kmatrix crawl` for every distro of the policy; see `npx kmatrix crawl --help`',
+        },
+      );
     }
     const jobs = await crawlJobs(POLICY_FILE, {
       ...(positionals[0] ? { family: positionals[0] } : {}),
@@ -63,7 +75,10 @@ export const crawlCommand: Command = {
       ...(values.arch ? { archs: list<Arch>(values.arch, archSchema, '--arch') } : {}),
     });
     if (values.out && jobs.length !== 1) {
-      throw new KmatrixError(`--out takes one distro and one arch (this crawl has ${jobs.length})`, { stage: 'usage', remedy: 'drop --out to write kernels/<distro>-<arch>.json for each' });
+      throw new KmatrixError(`--out takes one distro and one arch (this crawl has ${jobs.length})`, {
+        stage: 'usage',
+        remedy: 'drop --out to write kernels/<distro>-<arch>.json for each',
+      });
     }
     await crawl(jobs, values.check, log, async (job, list) => {
       const text = stableJson(list);

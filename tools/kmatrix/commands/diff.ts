@@ -39,9 +39,17 @@ export const diffCommand: Command = {
   summary: 'what changed in the matrix since the last published state, and why',
   help,
   async run(argv) {
-    const { values } = parse('diff', argv, { base: { type: 'string' }, published: { type: 'string' }, json: { type: 'boolean', default: false } });
+    const { values } = parse('diff', argv, {
+      base: { type: 'string' },
+      published: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    });
     try {
-      if (values.base && values.published) throw new KmatrixError('--base and --published are two different baselines; pass one', { stage: 'usage', remedy: 'see `npx kmatrix diff --help`' });
+      if (values.base && values.published)
+        throw new KmatrixError('--base and --published are two different baselines; pass one', {
+          stage: 'usage',
+          remedy: 'see `npx kmatrix diff --help`',
+        });
       const root = resolve('.');
       const after = new Map<string, Target>();
       for (const f of await existingTargetFiles(root)) {
@@ -58,10 +66,14 @@ export const diffCommand: Command = {
         const byRevision = new Map<string, FileChanges>();
         for (const revision of new Set(Object.values(index.targets).map((e) => e.revision))) {
           const commit = await resolveRef(root, revision).catch(() => {
-            throw new KmatrixError(`the published state was built at ${revision.slice(0, 12)}, which this clone does not have`, {
-              stage: 'diff',
-              remedy: 'fetch the full history (git fetch --unshallow; in GitHub Actions: actions/checkout with fetch-depth: 0)',
-            });
+            throw new KmatrixError(
+              `the published state was built at ${revision.slice(0, 12)}, which this clone does not have`,
+              {
+                stage: 'diff',
+                remedy:
+                  'fetch the full history (git fetch --unshallow; in GitHub Actions: actions/checkout with fetch-depth: 0)',
+              },
+            );
           });
           byRevision.set(revision, await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode));
         }
@@ -69,7 +81,12 @@ export const diffCommand: Command = {
       } else {
         const base = values.base ?? 'HEAD';
         const commit = await resolveRef(root, base);
-        diff = diffMatrix(base, await targetsAt(root, commit), after, await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode));
+        diff = diffMatrix(
+          base,
+          await targetsAt(root, commit),
+          after,
+          await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode),
+        );
       }
       if (values.json) process.stdout.write(`${JSON.stringify(diff, null, 2)}\n`);
       else process.stdout.write(`${renderDiff(diff).join('\n')}\n`);

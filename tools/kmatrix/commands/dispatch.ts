@@ -68,7 +68,8 @@ export const dispatchCommand: Command = {
       wait: { type: 'boolean', default: false },
       poll: { type: 'string', default: '5' },
     });
-    const usage = (message: string) => new KmatrixError(message, { stage: 'usage', remedy: 'see `npx kmatrix dispatch --help`' });
+    const usage = (message: string) =>
+      new KmatrixError(message, { stage: 'usage', remedy: 'see `npx kmatrix dispatch --help`' });
     if (!values.k8s) throw usage('pass --k8s (Kubernetes is the only dispatch backend)');
     if (!values.image) throw usage('--image is required (or set KMATRIX_RUNNER_IMAGE): the runner image the pods run');
     const count = (name: string, text: string | undefined) => wholeNumber('dispatch', name, text);
@@ -77,20 +78,31 @@ export const dispatchCommand: Command = {
     const base = values.base ? await resolveRef(root, values.base) : undefined;
     const repository = values.repo ?? (await git(root, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
     if (!/^(https?|ssh|git):\/\/|^[\w.-]+@[\w.-]+:/.test(repository)) {
-      throw new KmatrixError(repository ? `the pods cannot clone "${repository}"` : 'this clone has no remote "origin" for the pods to clone', { stage: 'dispatch', remedy: 'pass --repo with an https:// or ssh URL the cluster can reach' });
+      throw new KmatrixError(
+        repository
+          ? `the pods cannot clone "${repository}"`
+          : 'this clone has no remote "origin" for the pods to clone',
+        { stage: 'dispatch', remedy: 'pass --repo with an https:// or ssh URL the cluster can reach' },
+      );
     }
     let shards = count('--shards', values.shards);
     if (!shards) {
       const projects = await projectsToRun(root, { target: 'build-driver', ...(base ? { base, head } : {}) });
-      shards = planShards(projects, await loadTimings(timingsFile(root)), { maxShards: count('--max-shards', values['max-shards'])!, targetSeconds: 20 * 60 }).total;
-      log(`${projects.length} task${projects.length === 1 ? '' : 's'} to run → ${shards} shard${shards === 1 ? '' : 's'}`);
+      shards = planShards(projects, await loadTimings(timingsFile(root)), {
+        maxShards: count('--max-shards', values['max-shards'])!,
+        targetSeconds: 20 * 60,
+      }).total;
+      log(
+        `${projects.length} task${projects.length === 1 ? '' : 's'} to run → ${shards} shard${shards === 1 ? '' : 's'}`,
+      );
       if (shards === 0) {
         log('nothing to build: no Job created');
         return 0;
       }
     }
     // The Kubernetes client takes ~0.6 s to load: only this command pays for it, and only when it talks to a cluster.
-    const k8s = values['dry-run'] && !values.kubeconfig && !values.namespace ? undefined : await import('../fleet/dispatch.ts');
+    const k8s =
+      values['dry-run'] && !values.kubeconfig && !values.namespace ? undefined : await import('../fleet/dispatch.ts');
     const kc = k8s?.kubeConfig(values.kubeconfig);
     const job = indexedJob({
       name: values.name ?? `kmatrix-build-${head.slice(0, 12)}`,
@@ -111,10 +123,20 @@ export const dispatchCommand: Command = {
       return 0;
     }
     const created = await k8s!.createJob(kc!, job);
-    process.stdout.write(`created job ${created.metadata?.namespace}/${created.metadata?.name}: ${shards} shard${shards === 1 ? '' : 's'} of ${head.slice(0, 12)}${base ? ` (changes since ${base.slice(0, 12)})` : ''}\n`);
+    process.stdout.write(
+      `created job ${created.metadata?.namespace}/${created.metadata?.name}: ${shards} shard${shards === 1 ? '' : 's'} of ${head.slice(0, 12)}${base ? ` (changes since ${base.slice(0, 12)})` : ''}\n`,
+    );
     if (!values.wait) return 0;
-    const end = await k8s!.followJob(kc!, job, (p) => log(`${p.succeeded}/${shards} shards done, ${p.active} running, ${p.failed} failed${p.failedIndexes ? ` (indexes ${p.failedIndexes})` : ''}`));
-    process.stdout.write(end.ok ? `job complete: ${end.succeeded}/${shards} shards\n` : `job failed${end.failedIndexes ? `: shards ${end.failedIndexes}` : ''}\n`);
+    const end = await k8s!.followJob(kc!, job, (p) =>
+      log(
+        `${p.succeeded}/${shards} shards done, ${p.active} running, ${p.failed} failed${p.failedIndexes ? ` (indexes ${p.failedIndexes})` : ''}`,
+      ),
+    );
+    process.stdout.write(
+      end.ok
+        ? `job complete: ${end.succeeded}/${shards} shards\n`
+        : `job failed${end.failedIndexes ? `: shards ${end.failedIndexes}` : ''}\n`,
+    );
     return end.ok ? 0 : 1;
   },
 };

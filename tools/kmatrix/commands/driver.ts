@@ -43,21 +43,36 @@ Options:
 /** The folder holding dkms.conf: SOURCE itself, or the one tree a -dkms .deb ships in /usr/src. */
 async function dkmsTree(source: string, scratch: string): Promise<string> {
   const st = await stat(source).catch(() => undefined);
-  if (!st) throw new KmatrixError(`${source} does not exist`, { stage: 'usage', remedy: 'pass a DKMS source folder (with dkms.conf) or a *-dkms .deb' });
+  if (!st)
+    throw new KmatrixError(`${source} does not exist`, {
+      stage: 'usage',
+      remedy: 'pass a DKMS source folder (with dkms.conf) or a *-dkms .deb',
+    });
   let dir = source;
   if (st.isFile()) {
     await execa('dpkg-deb', ['-x', source, join(scratch, 'deb')]).catch((error: Error) => {
-      throw new KmatrixError(`cannot unpack ${source}: ${error.message}`, { stage: 'usage', remedy: 'pass a .deb built by dkms (e.g. apt-get download v4l2loopback-dkms)' });
+      throw new KmatrixError(`cannot unpack ${source}: ${error.message}`, {
+        stage: 'usage',
+        remedy: 'pass a .deb built by dkms (e.g. apt-get download v4l2loopback-dkms)',
+      });
     });
     const src = join(scratch, 'deb', 'usr', 'src');
     const trees = await readdir(src).catch(() => [] as string[]);
     const withConf = [];
     for (const t of trees) if (await stat(join(src, t, 'dkms.conf')).catch(() => undefined)) withConf.push(t);
-    if (withConf.length !== 1) throw new KmatrixError(`${source} ships ${withConf.length} DKMS trees under /usr/src (need exactly one)`, { stage: 'usage', remedy: 'unpack it and pass the tree you want' });
+    if (withConf.length !== 1)
+      throw new KmatrixError(`${source} ships ${withConf.length} DKMS trees under /usr/src (need exactly one)`, {
+        stage: 'usage',
+        remedy: 'unpack it and pass the tree you want',
+      });
     dir = join(src, withConf[0]!);
   }
   if (!(await stat(join(dir, 'dkms.conf')).catch(() => undefined))) {
-    throw new KmatrixError(`${source} has no dkms.conf`, { stage: 'usage', remedy: 'a DKMS source tree has dkms.conf at its top; for a plain Kbuild driver, declare it in support-matrix.json directly' });
+    throw new KmatrixError(`${source} has no dkms.conf`, {
+      stage: 'usage',
+      remedy:
+        'a DKMS source tree has dkms.conf at its top; for a plain Kbuild driver, declare it in support-matrix.json directly',
+    });
   }
   return dir;
 }
@@ -81,14 +96,21 @@ async function evaluateWithoutKernel(tree: string, toolchainName: string, root: 
     onLine: (l) => output.push(l),
   });
   if (r.exitCode !== 0) {
-    throw new KmatrixError(`bash could not evaluate dkms.conf (exit ${r.exitCode})`, { stage: 'build', problems: output.slice(-5), remedy: 'fix dkms.conf: it must be a bash fragment DKMS can source' });
+    throw new KmatrixError(`bash could not evaluate dkms.conf (exit ${r.exitCode})`, {
+      stage: 'build',
+      problems: output.slice(-5),
+      remedy: 'fix dkms.conf: it must be a bash fragment DKMS can source',
+    });
   }
   return readEvaluation(output);
 }
 
 /** A driver name from a DKMS package name: lower case, anything else a "-". */
 function driverNameOf(packageName: string): string {
-  return packageName.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+  return packageName
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
 }
 
 /**
@@ -97,9 +119,12 @@ function driverNameOf(packageName: string): string {
  */
 async function suggestedRule(root: string, policy: Policy, driver: string): Promise<string | undefined> {
   const listed: ListedKernel[] = [];
-  for (const f of (await readdir(join(root, 'kernels')).catch(() => [] as string[])).filter((x) => x.endsWith('.json')).sort()) {
+  for (const f of (await readdir(join(root, 'kernels')).catch(() => [] as string[]))
+    .filter((x) => x.endsWith('.json'))
+    .sort()) {
     const list = await loadKernelList(join(root, 'kernels', f)).catch(() => undefined);
-    for (const e of Object.values(list ?? {}).flat()) if (e.kmatrix) listed.push({ kernelrelease: e.kernelrelease, kmatrix: e.kmatrix });
+    for (const e of Object.values(list ?? {}).flat())
+      if (e.kmatrix) listed.push({ kernelrelease: e.kernelrelease, kmatrix: e.kmatrix });
   }
   for (const [distro, { family }] of Object.entries(policy.distros)) {
     const ofDistro = listed.filter((k) => k.kmatrix.distro === distro);
@@ -108,12 +133,21 @@ async function suggestedRule(root: string, policy: Policy, driver: string): Prom
     const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch && !k.kmatrix.unavailable?.length);
     // The family's plain flavour when there is one (Debian's amd64, not rt or cloud).
     const plain = ofArch.filter((k) => k.kmatrix.flavour === familyNamed(family).plainFlavour(k.kmatrix.arch));
-    const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) => compareVersions(a.kmatrix.abi, b.kmatrix.abi));
+    const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) =>
+      compareVersions(a.kmatrix.abi, b.kmatrix.abi),
+    );
     const newest = candidates.at(-1);
     if (!newest) continue;
     // Its series (6.1.0-57 → "6.1.*", 6.12.117+deb12 → "6.12.*"): the newest of it is `newest` itself.
     const pattern = `${newest.kmatrix.abi.match(/^\d+\.\d+/)?.[0] ?? newest.kmatrix.abi}.*`;
-    return JSON.stringify({ driver, distro, archs: [arch], flavours: [newest.kmatrix.flavour], kernels: [pattern], latest: 1 });
+    return JSON.stringify({
+      driver,
+      distro,
+      archs: [arch],
+      flavours: [newest.kmatrix.flavour],
+      kernels: [pattern],
+      latest: 1,
+    });
   }
   return undefined;
 }
@@ -123,12 +157,25 @@ export const driverCommand: Command = {
   summary: 'import a DKMS driver (source tree or -dkms .deb)',
   help,
   async run(argv) {
-    const { values, positionals } = parse('driver', argv, { name: { type: 'string' }, toolchain: { type: 'string' }, policy: { type: 'string', default: POLICY_FILE } }, true);
-    if (positionals[0] !== 'import' || positionals.length !== 2) throw new KmatrixError('usage: kmatrix driver import SOURCE', { stage: 'usage', remedy: 'see `npx kmatrix driver --help`' });
+    const { values, positionals } = parse(
+      'driver',
+      argv,
+      { name: { type: 'string' }, toolchain: { type: 'string' }, policy: { type: 'string', default: POLICY_FILE } },
+      true,
+    );
+    if (positionals[0] !== 'import' || positionals.length !== 2)
+      throw new KmatrixError('usage: kmatrix driver import SOURCE', {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix driver --help`',
+      });
     const root = resolve('.');
     const policy = await loadPolicy(values.policy, familyNames());
     const toolchain = values.toolchain ?? Object.values(policy.distros)[0]?.toolchain;
-    if (!toolchain) throw new KmatrixError('the policy has no distro, so no toolchain to evaluate dkms.conf in', { stage: 'usage', remedy: 'pass --toolchain NAME' });
+    if (!toolchain)
+      throw new KmatrixError('the policy has no distro, so no toolchain to evaluate dkms.conf in', {
+        stage: 'usage',
+        remedy: 'pass --toolchain NAME',
+      });
     const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-dkms-'));
     try {
       const tree = await dkmsTree(resolve(positionals[1]!), scratch);
@@ -139,15 +186,32 @@ export const driverCommand: Command = {
       const modules = dkmsModules(evaluation, undefined, { withoutKernel: true }).map((m) => m.dest);
       const name = values.name ?? driverNameOf(packageName);
       const valid = identifier.safeParse(name);
-      if (!valid.success) throw new KmatrixError(`"${name}" cannot be a driver name: ${valid.error.issues[0]?.message}`, { stage: 'usage', remedy: 'pass --name NAME' });
-      if (policy.drivers[name]) throw new KmatrixError(`the policy already has a driver "${name}"`, { stage: 'usage', remedy: 'pass another --name, or remove the old one first' });
+      if (!valid.success)
+        throw new KmatrixError(`"${name}" cannot be a driver name: ${valid.error.issues[0]?.message}`, {
+          stage: 'usage',
+          remedy: 'pass --name NAME',
+        });
+      if (policy.drivers[name])
+        throw new KmatrixError(`the policy already has a driver "${name}"`, {
+          stage: 'usage',
+          remedy: 'pass another --name, or remove the old one first',
+        });
       const dest = join(root, 'drivers', name);
-      if (await stat(dest).catch(() => undefined)) throw new KmatrixError(`drivers/${name} already exists`, { stage: 'usage', remedy: 'pass another --name, or remove the folder first' });
+      if (await stat(dest).catch(() => undefined))
+        throw new KmatrixError(`drivers/${name} already exists`, {
+          stage: 'usage',
+          remedy: 'pass another --name, or remove the folder first',
+        });
 
       // Validate the new policy before anything is written; then the folder, then the policy.
       const raw = JSON.parse(await readFile(values.policy, 'utf8')) as { drivers: Record<string, unknown> };
       raw.drivers[name] = { path: `drivers/${name}`, dkms: true };
-      parseWith(validPolicy(familyNames()), raw, { file: values.policy, stage: 'policy', what: 'support-matrix policy', remedy: 'this is a bug in driver import; nothing was written' });
+      parseWith(validPolicy(familyNames()), raw, {
+        file: values.policy,
+        stage: 'policy',
+        what: 'support-matrix policy',
+        remedy: 'this is a bug in driver import; nothing was written',
+      });
       const staging = join(root, 'drivers', `.${name}.import-${process.pid}`);
       await cp(tree, staging, { recursive: true });
       await rename(staging, dest).catch(async (error) => {
@@ -156,9 +220,15 @@ export const driverCommand: Command = {
       });
       await writeFileAtomic(values.policy, stableJson(raw));
       log(`imported ${packageName} as drivers/${name} (dkms.conf evaluated in ${toolchain})`);
-      log(`modules without a kernel's configuration: ${modules.join(', ') || '(none)'}; each build evaluates dkms.conf for its own kernel, which may add or drop some`);
+      log(
+        `modules without a kernel's configuration: ${modules.join(', ') || '(none)'}; each build evaluates dkms.conf for its own kernel, which may add or drop some`,
+      );
       const rule = await suggestedRule(root, policy, name);
-      log(rule ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\`` : `next: crawl the distros of the policy (\`npx kmatrix crawl\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``);
+      log(
+        rule
+          ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\``
+          : `next: crawl the distros of the policy (\`npx kmatrix crawl\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``,
+      );
       return 0;
     } finally {
       await rm(scratch, { recursive: true, force: true });

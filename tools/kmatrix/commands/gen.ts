@@ -45,7 +45,11 @@ Options:
 /** DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64. */
 function parseKernelKey(text: string): KernelKey {
   const m = text.match(/^([a-z0-9][a-z0-9._-]*)\/([A-Za-z0-9][A-Za-z0-9.+~_-]*)\/(x86_64|aarch64)$/);
-  if (!m) throw new KmatrixError(`--only ${text}: expected DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64`, { stage: 'usage', remedy: 'see `npx kmatrix gen --help`' });
+  if (!m)
+    throw new KmatrixError(
+      `--only ${text}: expected DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64`,
+      { stage: 'usage', remedy: 'see `npx kmatrix gen --help`' },
+    );
   return { distro: m[1]!, kernelrelease: m[2]!, arch: m[3]! };
 }
 
@@ -72,7 +76,8 @@ export const genCommand: Command = {
       only,
       log,
     });
-    for (const [key, gcc] of result.learnedCompilers) log(`compiler of ${key.replace(' ', ' (')}) from its headers: gcc-${gcc}`);
+    for (const [key, gcc] of result.learnedCompilers)
+      log(`compiler of ${key.replace(' ', ' (')}) from its headers: gcc-${gcc}`);
     for (const w of result.warnings) log(`warning: ${w}`);
     const { sync } = result;
     const verb = values['dry-run'] ? 'would be ' : '';
@@ -81,15 +86,20 @@ export const genCommand: Command = {
     for (const n of sync.removed) log(`- ${n}`);
     if (sync.pruned > 0) log(`${sync.pruned} removed-target marker${sync.pruned === 1 ? '' : 's'} ${verb}pruned`);
     for (const x of result.excluded) log(`excluded ${x.target}: ${x.reason}`);
-    for (const t of result.targets) if (t.kernel.imageGap) log(`no kernel image for ${t.name}: ${t.kernel.imageGap} (it builds; test-driver reports the gap)`);
+    for (const t of result.targets)
+      if (t.kernel.imageGap)
+        log(`no kernel image for ${t.name}: ${t.kernel.imageGap} (it builds; test-driver reports the gap)`);
     for (const line of renderSkipped(result.skipped, result.unsupported, values.verbose)) log(line);
     if (only.length > 0 && result.targets.length === 0) {
       throw new KmatrixError(`the policy selects no target for ${values.only!.join(', ')}`, {
         stage: 'gen',
-        remedy: 'check the kernel is in a kernel list (`npx kmatrix crawl`) and that a matrix rule covers its distro, arch, flavour and version (see the skipped/excluded lines above)',
+        remedy:
+          'check the kernel is in a kernel list (`npx kmatrix crawl`) and that a matrix rule covers its distro, arch, flavour and version (see the skipped/excluded lines above)',
       });
     }
-    log(`${result.targets.length} targets: ${sync.added.length} ${verb}added, ${sync.changed.length} ${verb}changed, ${sync.removed.length} ${verb}removed, ${sync.unchanged} unchanged`);
+    log(
+      `${result.targets.length} targets: ${sync.added.length} ${verb}added, ${sync.changed.length} ${verb}changed, ${sync.removed.length} ${verb}removed, ${sync.unchanged} unchanged`,
+    );
     return 0;
   },
 };

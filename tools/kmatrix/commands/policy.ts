@@ -26,24 +26,44 @@ export const policyCommand: Command = {
   help,
   async run(argv) {
     const { values, positionals } = parse('policy', argv, { policy: { type: 'string', default: POLICY_FILE } }, true);
-    if (positionals.length !== 1 || positionals[0] !== 'migrate') throw new KmatrixError('usage: kmatrix policy migrate', { stage: 'usage', remedy: 'see `npx kmatrix policy --help`' });
+    if (positionals.length !== 1 || positionals[0] !== 'migrate')
+      throw new KmatrixError('usage: kmatrix policy migrate', {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix policy --help`',
+      });
     const text = await readFile(values.policy, 'utf8').catch((error: Error) => {
-      throw new KmatrixError(`cannot read ${values.policy}: ${error.message}`, { stage: 'policy', remedy: 'pass --policy FILE' });
+      throw new KmatrixError(`cannot read ${values.policy}: ${error.message}`, {
+        stage: 'policy',
+        remedy: 'pass --policy FILE',
+      });
     });
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      throw new KmatrixError(`${values.policy} is not valid JSON: ${(error as Error).message}`, { stage: 'policy', remedy: 'fix the JSON first; nothing was written' });
+      throw new KmatrixError(`${values.policy} is not valid JSON: ${(error as Error).message}`, {
+        stage: 'policy',
+        remedy: 'fix the JSON first; nothing was written',
+      });
     }
     const migration = migratePolicy(raw, familyNames(), values.policy);
-    if (migration.problems.length > 0) throw new KmatrixError('some distros need their family by hand', { stage: 'policy', problems: migration.problems, remedy: 'add the fields listed above; nothing was written' });
+    if (migration.problems.length > 0)
+      throw new KmatrixError('some distros need their family by hand', {
+        stage: 'policy',
+        problems: migration.problems,
+        remedy: 'add the fields listed above; nothing was written',
+      });
     if (migration.migrated.length === 0) {
       log(`${values.policy} is up to date`);
       return 0;
     }
     // The result must be a valid policy before it is written: if not, the user sees what is left to fix.
-    parseWith(validPolicy(familyNames()), migration.policy, { file: values.policy, stage: 'policy', what: 'migrated policy', remedy: 'fix the fields listed above; nothing was written' });
+    parseWith(validPolicy(familyNames()), migration.policy, {
+      file: values.policy,
+      stage: 'policy',
+      what: 'migrated policy',
+      remedy: 'fix the fields listed above; nothing was written',
+    });
     await writeFileAtomic(values.policy, policyText(migration.policy));
     for (const m of migration.migrated) log(`distros.${m}`);
     log(`${values.policy}: ${migration.migrated.length} distro${migration.migrated.length === 1 ? '' : 's'} migrated`);

@@ -8,7 +8,8 @@ import { builderFromEnv } from '../publish/provenance.ts';
 import { publish } from '../publish/publish.ts';
 import { log, parse, type Command } from './command.ts';
 
-export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) => env.KMATRIX_PUBLISH_STORE ?? 'dist/published';
+export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) =>
+  env.KMATRIX_PUBLISH_STORE ?? 'dist/published';
 
 const help = `Usage: npx kmatrix publish [--store DIR|s3://BUCKET/PREFIX] [--partial] [--allow-dirty]
 
@@ -55,12 +56,23 @@ export const publishCommand: Command = {
       'allow-dirty': { type: 'boolean', default: false },
     });
     const root = resolve('.');
-    const dirty = await uncommitted(root, ['targets', 'drivers', 'toolchains', 'plugins/kmatrix', 'tools/kmatrix', 'support-matrix.json']);
+    const dirty = await uncommitted(root, [
+      'targets',
+      'drivers',
+      'toolchains',
+      'plugins/kmatrix',
+      'tools/kmatrix',
+      'support-matrix.json',
+    ]);
     if (dirty.length > 0 && !values['allow-dirty']) {
-      throw new KmatrixError(`uncommitted changes: ${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ` and ${dirty.length - 3} more` : ''}`, {
-        stage: 'publish',
-        remedy: 'commit them first (the provenance names the commit the modules were built from), or pass --allow-dirty',
-      });
+      throw new KmatrixError(
+        `uncommitted changes: ${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ` and ${dirty.length - 3} more` : ''}`,
+        {
+          stage: 'publish',
+          remedy:
+            'commit them first (the provenance names the commit the modules were built from), or pass --allow-dirty',
+        },
+      );
     }
     const store = await openArtifactStore(values.store);
     const key = signingKeyFromEnv();

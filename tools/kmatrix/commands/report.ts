@@ -25,9 +25,16 @@ export const reportCommand: Command = {
   summary: 'write the matrix report (HTML, JSON, Markdown)',
   help,
   async run(argv) {
-    const { values } = parse('report', argv, { out: { type: 'string' }, json: { type: 'string' }, markdown: { type: 'string' } });
+    const { values } = parse('report', argv, {
+      out: { type: 'string' },
+      json: { type: 'string' },
+      markdown: { type: 'string' },
+    });
     if (!values.out && !values.json && !values.markdown) {
-      throw new KmatrixError('nothing to write', { stage: 'usage', remedy: 'pass --out report.html, --json FILE or --markdown FILE' });
+      throw new KmatrixError('nothing to write', {
+        stage: 'usage',
+        remedy: 'pass --out report.html, --json FILE or --markdown FILE',
+      });
     }
     const root = resolve('.');
     const data = await collectReport(root);

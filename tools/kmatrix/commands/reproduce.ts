@@ -31,7 +31,11 @@ driver/distro/kernelrelease/arch.
               of an interactive shell. The make command the build runs is in $KMATRIX_MAKE.
 `;
 
-async function reference(root: string, target: Target, remote: boolean): Promise<{ from: string; record: BuildRecord } | undefined> {
+async function reference(
+  root: string,
+  target: Target,
+  remote: boolean,
+): Promise<{ from: string; record: BuildRecord } | undefined> {
   if (remote) {
     const server = remoteFromEnv(process.env);
     const entry = newestOf(await remoteEntries(server), target.name);
@@ -52,13 +56,22 @@ export const reproduceCommand: Command = {
   help,
   async run(argv) {
     const dash = argv.indexOf('--');
-    const { values, positionals } = parse('reproduce', dash >= 0 ? argv.slice(0, dash) : argv, {
-      out: { type: 'string' },
-      verify: { type: 'boolean', default: false },
-      remote: { type: 'boolean', default: false },
-      shell: { type: 'boolean', default: false },
-    }, true);
-    if (positionals.length !== 1) throw new KmatrixError('reproduce takes exactly one TARGET', { stage: 'usage', remedy: 'see `npx kmatrix reproduce --help`' });
+    const { values, positionals } = parse(
+      'reproduce',
+      dash >= 0 ? argv.slice(0, dash) : argv,
+      {
+        out: { type: 'string' },
+        verify: { type: 'boolean', default: false },
+        remote: { type: 'boolean', default: false },
+        shell: { type: 'boolean', default: false },
+      },
+      true,
+    );
+    if (positionals.length !== 1)
+      throw new KmatrixError('reproduce takes exactly one TARGET', {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix reproduce --help`',
+      });
     const root = resolve('.');
     const file = targetFileFor(root, positionals[0]!);
 
@@ -78,8 +91,18 @@ export const reproduceCommand: Command = {
         const r = await execa(
           'docker',
           [
-            'run', '--rm', tty ? '-it' : '-i', '--network', 'none', '--user', container.user, '--workdir', container.workdir,
-            ...Object.entries({ ...container.env, KMATRIX_MAKE: makeCommand(opened.target).join(' ') }).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+            'run',
+            '--rm',
+            tty ? '-it' : '-i',
+            '--network',
+            'none',
+            '--user',
+            container.user,
+            '--workdir',
+            container.workdir,
+            ...Object.entries({ ...container.env, KMATRIX_MAKE: makeCommand(opened.target).join(' ') }).flatMap(
+              ([k, v]) => ['--env', `${k}=${v}`],
+            ),
             ...container.binds.flatMap((b) => ['--volume', `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]),
             container.image,
             ...command,
@@ -92,7 +115,10 @@ export const reproduceCommand: Command = {
       }
     }
 
-    const { target, outDir, result } = await buildFromTargetFile(root, file, { outDir: resolve(values.out ?? join('reproduce', file.split('/').slice(-5, -1).join('--'))), log });
+    const { target, outDir, result } = await buildFromTargetFile(root, file, {
+      outDir: resolve(values.out ?? join('reproduce', file.split('/').slice(-5, -1).join('--'))),
+      log,
+    });
     for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, join(outDir, m.file))}\n`);
     if (!values.verify) return 0;
 
@@ -100,16 +126,25 @@ export const reproduceCommand: Command = {
     if (!ref) {
       throw new KmatrixError(`nothing to verify against: no cached or published build of ${target.name}`, {
         stage: 'cache',
-        remedy: values.remote ? 'check the server has it: `npx kmatrix cache ls --remote`' : 'build it once with nx (`npx nx run <project>:build-driver`), or use --remote',
+        remedy: values.remote
+          ? 'check the server has it: `npx kmatrix cache ls --remote`'
+          : 'build it once with nx (`npx nx run <project>:build-driver`), or use --remote',
       });
     }
     const mine = await readBuildRecord(outDir);
-    if (!mine) throw new KmatrixError(`the rebuild left no ${BUILD_RECORD} in ${outDir}`, { stage: 'build', target: target.name });
+    if (!mine)
+      throw new KmatrixError(`the rebuild left no ${BUILD_RECORD} in ${outDir}`, {
+        stage: 'build',
+        target: target.name,
+      });
     const differences: string[] = [];
     for (const m of mine.outputs) {
       const theirs = ref.record.outputs.find((o) => o.file === m.file);
       if (!theirs) differences.push(`${m.file}: not in the reference`);
-      else if (theirs.sha256 !== m.sha256) differences.push(`${m.file}: sha256 ${m.sha256} here, ${theirs.sha256} in the reference (${m.size} vs ${theirs.size} bytes)`);
+      else if (theirs.sha256 !== m.sha256)
+        differences.push(
+          `${m.file}: sha256 ${m.sha256} here, ${theirs.sha256} in the reference (${m.size} vs ${theirs.size} bytes)`,
+        );
     }
     if (differences.length === 0) {
       process.stdout.write(`identical to ${ref.from}\n`);
@@ -118,7 +153,10 @@ export const reproduceCommand: Command = {
     process.stdout.write(`differs from ${ref.from}:\n${differences.map((d) => `  ${d}`).join('\n')}\n`);
     const inputs = compareInputs(ref.record.inputs, mine.inputs);
     if (inputs.length > 0) for (const d of inputs) process.stdout.write(`  input ${d.input}: ${d.detail}\n`);
-    else process.stdout.write('  the recorded inputs are the same: the build is not reproducible (compare the two .ko files with diffoscope)\n');
+    else
+      process.stdout.write(
+        '  the recorded inputs are the same: the build is not reproducible (compare the two .ko files with diffoscope)\n',
+      );
     return 1;
   },
 };

@@ -31,12 +31,19 @@ Options:
 `;
 
 function kernelArgs(positionals: string[]) {
-  if (positionals.length !== 3) throw new KmatrixError('expected DISTRO KERNELRELEASE ARCH', { stage: 'usage', remedy: 'e.g. npx kmatrix request debian-bookworm 6.1.0-47-amd64 x86_64' });
+  if (positionals.length !== 3)
+    throw new KmatrixError('expected DISTRO KERNELRELEASE ARCH', {
+      stage: 'usage',
+      remedy: 'e.g. npx kmatrix request debian-bookworm 6.1.0-47-amd64 x86_64',
+    });
   const [distro, kernelrelease, machine] = positionals as [string, string, string];
   const checks = [identifier.safeParse(distro), kernelRelease.safeParse(kernelrelease), arch.safeParse(machine)];
   const bad = checks.findIndex((c) => !c.success);
   if (bad !== -1) {
-    throw new KmatrixError(`${['DISTRO', 'KERNELRELEASE', 'ARCH'][bad]} "${positionals[bad]}": ${checks[bad]!.error!.issues[0]!.message}`, { stage: 'usage', remedy: 'e.g. npx kmatrix request debian-bookworm 6.1.0-47-amd64 x86_64' });
+    throw new KmatrixError(
+      `${['DISTRO', 'KERNELRELEASE', 'ARCH'][bad]} "${positionals[bad]}": ${checks[bad]!.error!.issues[0]!.message}`,
+      { stage: 'usage', remedy: 'e.g. npx kmatrix request debian-bookworm 6.1.0-47-amd64 x86_64' },
+    );
   }
   return { distro, kernelrelease, arch: machine as 'x86_64' | 'aarch64' };
 }
@@ -46,14 +53,24 @@ export const requestCommand: Command = {
   summary: 'the modules for one kernel now: published, from the cache, or built on demand',
   help: requestHelp,
   async run(argv) {
-    const { values, positionals } = parse('request', argv, { store: { type: 'string', default: defaultPublishStore() }, json: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parse(
+      'request',
+      argv,
+      { store: { type: 'string', default: defaultPublishStore() }, json: { type: 'boolean', default: false } },
+      true,
+    );
     const key = kernelArgs(positionals);
     const store = await openArtifactStore(values.store);
     const answer = await new RequestService(resolve('.'), store, log).request(key);
     if (values.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
     else {
-      for (const m of answer.modules) process.stdout.write(`${m.target}  ${m.file}  sha256 ${m.sha256}\n  ${m.url}${m.signed ? `\n  ${m.signed.url} (signed)` : ''}\n`);
-      process.stdout.write(`${answer.modules.length} module${answer.modules.length === 1 ? '' : 's'} for ${key.distro} ${key.kernelrelease} ${key.arch} (${answer.source})\n`);
+      for (const m of answer.modules)
+        process.stdout.write(
+          `${m.target}  ${m.file}  sha256 ${m.sha256}\n  ${m.url}${m.signed ? `\n  ${m.signed.url} (signed)` : ''}\n`,
+        );
+      process.stdout.write(
+        `${answer.modules.length} module${answer.modules.length === 1 ? '' : 's'} for ${key.distro} ${key.kernelrelease} ${key.arch} (${answer.source})\n`,
+      );
     }
     return 0;
   },
@@ -87,13 +104,29 @@ export const serveRequestsCommand: Command = {
   summary: 'the on-demand request service over HTTP (GET /v1/modules/<distro>/<release>/<arch>)',
   help: serveHelp,
   async run(argv) {
-    const { values } = parse('serve-requests', argv, { port: { type: 'string', default: '3400' }, host: { type: 'string', default: '127.0.0.1' }, store: { type: 'string', default: defaultPublishStore() } });
-    if (!/^\d+$/.test(values.port)) throw new KmatrixError(`--port: "${values.port}" is not a port number`, { stage: 'usage', remedy: 'see `npx kmatrix serve-requests --help`' });
+    const { values } = parse('serve-requests', argv, {
+      port: { type: 'string', default: '3400' },
+      host: { type: 'string', default: '127.0.0.1' },
+      store: { type: 'string', default: defaultPublishStore() },
+    });
+    if (!/^\d+$/.test(values.port))
+      throw new KmatrixError(`--port: "${values.port}" is not a port number`, {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix serve-requests --help`',
+      });
     const store = await openArtifactStore(values.store);
     const service = new RequestService(resolve('.'), store, log);
     const server = requestServer(service, store, (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
     await new Promise<void>((ok, fail) => {
-      server.once('error', (error: NodeJS.ErrnoException) => fail(new KmatrixError(`cannot serve on ${values.host}:${values.port}: ${error.code ?? error.message}`, { stage: 'request', remedy: error.code === 'EADDRINUSE' ? 'another process uses that port: pick another with --port' : 'check --host' })));
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        fail(
+          new KmatrixError(`cannot serve on ${values.host}:${values.port}: ${error.code ?? error.message}`, {
+            stage: 'request',
+            remedy:
+              error.code === 'EADDRINUSE' ? 'another process uses that port: pick another with --port' : 'check --host',
+          }),
+        ),
+      );
       server.listen(Number(values.port), values.host, () => ok());
     });
     const address = server.address() as { port: number };

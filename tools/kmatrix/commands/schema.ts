@@ -35,7 +35,10 @@ export const schemaCommand: Command = {
       }
     }
     if (stale.length > 0) {
-      throw new KmatrixError(`out of date: ${stale.join(', ')}`, { stage: 'usage', remedy: 'run `npx kmatrix schema` and commit the result' });
+      throw new KmatrixError(`out of date: ${stale.join(', ')}`, {
+        stage: 'usage',
+        remedy: 'run `npx kmatrix schema` and commit the result',
+      });
     }
     return 0;
   },

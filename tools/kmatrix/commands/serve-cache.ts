@@ -41,8 +41,14 @@ Options:
 
 export function parseSize(text: string, what: string): number {
   const m = text.match(/^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i);
-  if (!m) throw new KmatrixError(`${what}: "${text}" is not a size`, { stage: 'usage', remedy: 'write it like 500M, 50G or 1073741824' });
-  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  if (!m)
+    throw new KmatrixError(`${what}: "${text}" is not a size`, {
+      stage: 'usage',
+      remedy: 'write it like 500M, 50G or 1073741824',
+    });
+  const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[
+    m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
+  ];
   return Math.floor(Number(m[1]) * unit);
 }
 
@@ -67,8 +73,16 @@ export const serveCacheCommand: Command = {
       'max-body': { type: 'string', default: '2G' },
       tokens: { type: 'string' },
     });
-    if (!values.store) throw new KmatrixError('--store is required', { stage: 'usage', remedy: 'e.g. --store /var/lib/kmatrix/cache or --store s3://bucket/nx-cache' });
-    if (!/^\d+$/.test(values.port)) throw new KmatrixError(`--port: "${values.port}" is not a port number`, { stage: 'usage', remedy: 'see `npx kmatrix serve-cache --help`' });
+    if (!values.store)
+      throw new KmatrixError('--store is required', {
+        stage: 'usage',
+        remedy: 'e.g. --store /var/lib/kmatrix/cache or --store s3://bucket/nx-cache',
+      });
+    if (!/^\d+$/.test(values.port))
+      throw new KmatrixError(`--port: "${values.port}" is not a port number`, {
+        stage: 'usage',
+        remedy: 'see `npx kmatrix serve-cache --help`',
+      });
     const tokens = await loadTokens(process.env, values.tokens);
     const store = await openStore(values.store);
     const server = new CacheServer({
@@ -82,13 +96,16 @@ export const serveCacheCommand: Command = {
     try {
       objects = await server.open();
     } catch (error) {
-      throw new KmatrixError(`cannot open the cache store ${store.description}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).name}: ${(error as Error).message}`, {
-        stage: 'cache',
-        cause: error,
-        remedy: values.store.startsWith('s3://')
-          ? 'check the bucket exists and KMATRIX_S3_ENDPOINT / AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION'
-          : 'check the directory is writable by this user',
-      });
+      throw new KmatrixError(
+        `cannot open the cache store ${store.description}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).name}: ${(error as Error).message}`,
+        {
+          stage: 'cache',
+          cause: error,
+          remedy: values.store.startsWith('s3://')
+            ? 'check the bucket exists and KMATRIX_S3_ENDPOINT / AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION'
+            : 'check the directory is writable by this user',
+        },
+      );
     }
     let url: string;
     try {
@@ -98,10 +115,15 @@ export const serveCacheCommand: Command = {
       throw new KmatrixError(`cannot serve on ${values.host}:${values.port}: ${code ?? (error as Error).message}`, {
         stage: 'cache',
         cause: error,
-        remedy: code === 'EADDRINUSE' ? 'another process uses that port: pick another with --port' : 'check --host is an address of this machine',
+        remedy:
+          code === 'EADDRINUSE'
+            ? 'another process uses that port: pick another with --port'
+            : 'check --host is an address of this machine',
       });
     }
-    log(`kmatrix cache server on ${url} (store: ${store.description}, ${objects} object${objects === 1 ? '' : 's'}, ${tokens.size} token${tokens.size === 1 ? '' : 's'})`);
+    log(
+      `kmatrix cache server on ${url} (store: ${store.description}, ${objects} object${objects === 1 ? '' : 's'}, ${tokens.size} token${tokens.size === 1 ? '' : 's'})`,
+    );
     await new Promise<void>((done) => {
       const stop = (signal: string) => {
         log(`${signal}: finishing requests in flight, then stopping`);

@@ -36,20 +36,38 @@ Selection (default: every project with the target):
   -h, --help                show this help
 `;
 
-async function selection(values: { base?: string; head?: string; projects?: string; 'projects-file'?: string; target: string }, root: string): Promise<string[]> {
-  if (values.projects !== undefined) return values.projects.split(',').map((p) => p.trim()).filter(Boolean);
+async function selection(
+  values: { base?: string; head?: string; projects?: string; 'projects-file'?: string; target: string },
+  root: string,
+): Promise<string[]> {
+  if (values.projects !== undefined)
+    return values.projects
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
   if (values['projects-file']) {
-    const text = values['projects-file'] === '-' ? await streamText(process.stdin) : await readFile(values['projects-file'], 'utf8');
-    return text.split('\n').map((p) => p.trim()).filter(Boolean);
+    const text =
+      values['projects-file'] === '-'
+        ? await streamText(process.stdin)
+        : await readFile(values['projects-file'], 'utf8');
+    return text
+      .split('\n')
+      .map((p) => p.trim())
+      .filter(Boolean);
   }
-  return projectsToRun(root, { target: values.target, ...(values.base ? { base: values.base } : {}), ...(values.head ? { head: values.head } : {}) });
+  return projectsToRun(root, {
+    target: values.target,
+    ...(values.base ? { base: values.base } : {}),
+    ...(values.head ? { head: values.head } : {}),
+  });
 }
 
-const positive = (name: string, text: string | undefined, fallback: number): number => wholeNumber('shard', name, text) ?? fallback;
+const positive = (name: string, text: string | undefined, fallback: number): number =>
+  wholeNumber('shard', name, text) ?? fallback;
 
 export const shardCommand: Command = {
   name: 'shard',
-  summary: 'split a run\'s tasks evenly over N runners; the GitHub Actions matrix for it',
+  summary: "split a run's tasks evenly over N runners; the GitHub Actions matrix for it",
   help,
   async run(argv) {
     const { values } = parse('shard', argv, {
@@ -69,31 +87,49 @@ export const shardCommand: Command = {
     });
     const root = resolve('.');
     if (values.plan === (values.total !== undefined)) {
-      throw new KmatrixError(values.plan ? '--plan computes the number of shards; it takes no --total' : 'pass --total N --index I (one shard) or --plan (the matrix)', { stage: 'usage', remedy: 'see `npx kmatrix shard --help`' });
+      throw new KmatrixError(
+        values.plan
+          ? '--plan computes the number of shards; it takes no --total'
+          : 'pass --total N --index I (one shard) or --plan (the matrix)',
+        { stage: 'usage', remedy: 'see `npx kmatrix shard --help`' },
+      );
     }
     const timings = await loadTimings(values.timings ?? timingsFile(root));
     const projects = await selection(values, root);
     if (values.plan) {
-      const plan = planShards(projects, timings, { maxShards: positive('--max-shards', values['max-shards'], 16), targetSeconds: 60 * positive('--shard-minutes', values['shard-minutes'], 20) });
+      const plan = planShards(projects, timings, {
+        maxShards: positive('--max-shards', values['max-shards'], 16),
+        targetSeconds: 60 * positive('--shard-minutes', values['shard-minutes'], 20),
+      });
       const json = JSON.stringify(plan);
       process.stdout.write(`${json}\n`);
       if (values['github-output']) {
         const lines = `matrix=${JSON.stringify(plan.chunks[0]?.matrix ?? { shard: [] })}\nchunks=${JSON.stringify(plan.chunks)}\ntotal=${plan.total}\n`;
         if (Buffer.byteLength(lines) > GITHUB_MAX_OUTPUT_BYTES) {
-          throw new KmatrixError(`the plan's outputs are ${Buffer.byteLength(lines)} bytes, over GitHub's 1 MB per job`, { stage: 'shard', remedy: 'lower --max-shards' });
+          throw new KmatrixError(
+            `the plan's outputs are ${Buffer.byteLength(lines)} bytes, over GitHub's 1 MB per job`,
+            { stage: 'shard', remedy: 'lower --max-shards' },
+          );
         }
         await appendFile(values['github-output'], lines);
       }
-      process.stderr.write(`${plan.tasks} tasks, ~${Math.round(plan.expectedSeconds / 60)} min of building → ${plan.total} shard${plan.total === 1 ? '' : 's'} in ${plan.chunks.length} run${plan.chunks.length === 1 ? '' : 's'}\n`);
+      process.stderr.write(
+        `${plan.tasks} tasks, ~${Math.round(plan.expectedSeconds / 60)} min of building → ${plan.total} shard${plan.total === 1 ? '' : 's'} in ${plan.chunks.length} run${plan.chunks.length === 1 ? '' : 's'}\n`,
+      );
       return 0;
     }
     const total = positive('--total', values.total, 1);
     if (values.index === undefined || !/^\d+$/.test(values.index) || Number(values.index) >= total) {
-      throw new KmatrixError(`--index must be 0 … ${total - 1}, not "${values.index ?? ''}"`, { stage: 'usage', remedy: 'shards are numbered from 0: --total 4 --index 3 is the last of four' });
+      throw new KmatrixError(`--index must be 0 … ${total - 1}, not "${values.index ?? ''}"`, {
+        stage: 'usage',
+        remedy: 'shards are numbered from 0: --total 4 --index 3 is the last of four',
+      });
     }
     const shard = shardTasks(projects, total, timings)[Number(values.index)]!;
     process.stdout.write(values.json ? `${JSON.stringify(shard.projects)}\n` : `${shard.projects.join(',')}\n`);
-    process.stderr.write(`shard ${shard.index + 1} of ${total}: ${shard.projects.length} of ${projects.length} tasks, ~${Math.round(shard.expected)} s expected\n`);
+    process.stderr.write(
+      `shard ${shard.index + 1} of ${total}: ${shard.projects.length} of ${projects.length} tasks, ~${Math.round(shard.expected)} s expected\n`,
+    );
     return 0;
   },
 };

@@ -31,10 +31,18 @@ export const toolchainCommand: Command = {
   summary: 'build, push and pin a toolchain image',
   help,
   async run(argv) {
-    const { values, positionals } = parse('toolchain', argv, { force: { type: 'boolean', default: false }, policy: { type: 'string', default: POLICY_FILE } }, true);
+    const { values, positionals } = parse(
+      'toolchain',
+      argv,
+      { force: { type: 'boolean', default: false }, policy: { type: 'string', default: POLICY_FILE } },
+      true,
+    );
     const [sub, name, ...rest] = positionals;
     if (sub !== 'build' || !name || rest.length > 0 || !identifier.safeParse(name).success) {
-      throw new KmatrixError('usage: kmatrix toolchain build NAME', { stage: 'usage', remedy: 'e.g. `npx kmatrix toolchain build debian-bookworm`' });
+      throw new KmatrixError('usage: kmatrix toolchain build NAME', {
+        stage: 'usage',
+        remedy: 'e.g. `npx kmatrix toolchain build debian-bookworm`',
+      });
     }
     const root = resolve('.');
     const toolchain = await loadToolchain(root, name);
@@ -42,12 +50,22 @@ export const toolchainCommand: Command = {
     const policy = await loadPolicy(values.policy, familyNames());
     const distro = policy.distros[toolchain.spec.distro];
     if (!distro) {
-      throw new KmatrixError(`toolchain ${name} is for distro ${toolchain.spec.distro}, which ${values.policy} does not declare`, {
-        stage: 'toolchain',
-        remedy: `add "${toolchain.spec.distro}" under "distros" in ${values.policy} with its "family" and "release" (the family makes the toolchain's base image)`,
-      });
+      throw new KmatrixError(
+        `toolchain ${name} is for distro ${toolchain.spec.distro}, which ${values.policy} does not declare`,
+        {
+          stage: 'toolchain',
+          remedy: `add "${toolchain.spec.distro}" under "distros" in ${values.policy} with its "family" and "release" (the family makes the toolchain's base image)`,
+        },
+      );
     }
-    const { lock } = await buildToolchain({ docker, toolchain, family: familyNamed(distro.family), lockDir: join(defaultStoreDir(), 'locks'), force: values.force, log });
+    const { lock } = await buildToolchain({
+      docker,
+      toolchain,
+      family: familyNamed(distro.family),
+      lockDir: join(defaultStoreDir(), 'locks'),
+      force: values.force,
+      log,
+    });
     process.stdout.write(`${lock.repository}@${lock.digest}\n`);
     return 0;
   },

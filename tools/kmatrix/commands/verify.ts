@@ -35,13 +35,22 @@ export const verifyCommand: Command = {
   summary: 'check a module against its published digest, provenance and signature',
   help,
   async run(argv) {
-    const { values, positionals } = parse('verify', argv, {
-      store: { type: 'string' },
-      provenance: { type: 'string' },
-      cert: { type: 'string' },
-      'require-signature': { type: 'boolean', default: false },
-    }, true);
-    if (positionals.length !== 1) throw new KmatrixError('verify takes one module file', { stage: 'usage', remedy: 'npx kmatrix verify path/to/module.ko [--store LOC]' });
+    const { values, positionals } = parse(
+      'verify',
+      argv,
+      {
+        store: { type: 'string' },
+        provenance: { type: 'string' },
+        cert: { type: 'string' },
+        'require-signature': { type: 'boolean', default: false },
+      },
+      true,
+    );
+    if (positionals.length !== 1)
+      throw new KmatrixError('verify takes one module file', {
+        stage: 'usage',
+        remedy: 'npx kmatrix verify path/to/module.ko [--store LOC]',
+      });
     const cert = values.cert ?? process.env.KMATRIX_SIGN_CERT_FILE;
     const checks = await verifyArtifact({
       file: resolve(positionals[0]!),
@@ -52,7 +61,9 @@ export const verifyCommand: Command = {
     });
     for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.what.padEnd(10)} ${c.detail}\n`);
     const failed = checks.filter((c) => !c.ok).length;
-    process.stdout.write(failed === 0 ? 'verified\n' : `NOT verified: ${failed} check${failed === 1 ? '' : 's'} failed\n`);
+    process.stdout.write(
+      failed === 0 ? 'verified\n' : `NOT verified: ${failed} check${failed === 1 ? '' : 's'} failed\n`,
+    );
     return failed === 0 ? 0 : 1;
   },
 };

@@ -86,7 +86,13 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+    const stream = (await container.attach({
+      stream: true,
+      stdin: true,
+      stdout: true,
+      stderr: true,
+      hijack: true,
+    })) as NodeJS.ReadWriteStream;
     const out = lineSplitter(spec.onLine);
     const err = lineSplitter(spec.onLine);
     container.modem.demuxStream(stream, out, err);

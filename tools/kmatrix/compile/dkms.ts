@@ -51,7 +51,10 @@ function trustedLines(lines: string[]): string[] {
 
 /** Why dkms.conf excludes this kernel (BUILD_EXCLUSIVE_*), if it does. */
 export function dkmsSkip(lines: string[]): string | undefined {
-  return trustedLines(lines).find((l) => l.startsWith(SKIP_MARKER))?.slice(SKIP_MARKER.length).trim();
+  return trustedLines(lines)
+    .find((l) => l.startsWith(SKIP_MARKER))
+    ?.slice(SKIP_MARKER.length)
+    .trim();
 }
 
 /** The variables dkms-build.sh reports, one line each, its value in base64. */
@@ -80,7 +83,7 @@ export class DkmsConfError extends KmatrixError {
     super(`dkms.conf: ${variable}=${JSON.stringify(value)} ${why}`, {
       stage: 'build',
       target,
-      remedy: 'fix dkms.conf (for this kernel, if it depends on the kernel\'s configuration); DKMS would refuse it too',
+      remedy: "fix dkms.conf (for this kernel, if it depends on the kernel's configuration); DKMS would refuse it too",
     });
     this.variable = variable;
     this.value = value;
@@ -98,9 +101,11 @@ export interface DkmsModule {
 }
 
 function checkName(variable: string, value: string, target?: string): string {
-  if (/\.k?o$/.test(value)) throw new DkmsConfError(variable, value, 'ends in .o or .ko; give the module name alone', target);
+  if (/\.k?o$/.test(value))
+    throw new DkmsConfError(variable, value, 'ends in .o or .ko; give the module name alone', target);
   const ok = moduleName.safeParse(value);
-  if (!ok.success) throw new DkmsConfError(variable, value, `is not a module name: ${ok.error.issues[0]?.message}`, target);
+  if (!ok.success)
+    throw new DkmsConfError(variable, value, `is not a module name: ${ok.error.issues[0]?.message}`, target);
   return value;
 }
 
@@ -127,9 +132,18 @@ export function dkmsPackage(ev: DkmsEvaluation, target?: string): { name: string
  * a lone record without a name (or no record at all) is PACKAGE_NAME. `withoutKernel` (driver
  * import) passes over records that have no name when no kernel's configuration is known.
  */
-export function dkmsModules(ev: DkmsEvaluation, target?: string, options: { withoutKernel?: boolean } = {}): DkmsModule[] {
+export function dkmsModules(
+  ev: DkmsEvaluation,
+  target?: string,
+  options: { withoutKernel?: boolean } = {},
+): DkmsModule[] {
   const arr = (n: string) => ev.arrays.get(n) ?? new Map<number, string>();
-  const records = Math.max(1, ...['BUILT_MODULE_NAME', 'BUILT_MODULE_LOCATION', 'DEST_MODULE_NAME', 'DEST_MODULE_LOCATION'].map((n) => arr(n).size));
+  const records = Math.max(
+    1,
+    ...['BUILT_MODULE_NAME', 'BUILT_MODULE_LOCATION', 'DEST_MODULE_NAME', 'DEST_MODULE_LOCATION'].map(
+      (n) => arr(n).size,
+    ),
+  );
   const modules: DkmsModule[] = [];
   for (let i = 0; i < records; i++) {
     let built = arr('BUILT_MODULE_NAME').get(i) ?? '';
@@ -140,7 +154,13 @@ export function dkmsModules(ev: DkmsEvaluation, target?: string, options: { with
     const location = checkLocation(`BUILT_MODULE_LOCATION[${i}]`, arr('BUILT_MODULE_LOCATION').get(i) ?? '', target);
     const dest = arr('DEST_MODULE_NAME').get(i) || built;
     checkName(`DEST_MODULE_NAME[${i}]`, dest, target);
-    if (modules.some((m) => m.dest === dest)) throw new DkmsConfError(`DEST_MODULE_NAME[${i}]`, dest, 'names a module an earlier record already installs', target);
+    if (modules.some((m) => m.dest === dest))
+      throw new DkmsConfError(
+        `DEST_MODULE_NAME[${i}]`,
+        dest,
+        'names a module an earlier record already installs',
+        target,
+      );
     modules.push({ index: i, built, location, dest });
   }
   return modules;

@@ -21,15 +21,21 @@ export function targetFileFor(root: string, ref: string): string {
   // driver/distro/kernelrelease/arch is accepted too
   const parts = ref.includes('/') ? ref.split('/') : ref.split('--');
   if (parts.length !== 4 || parts.some((p) => !p || p.includes('/') || p === '..')) {
-    throw new KmatrixError(`"${ref}" is neither a project name (driver--distro--kernelrelease--arch) nor a target.json path`, {
-      stage: 'usage',
-      remedy: 'list the projects with `npx nx show projects`',
-    });
+    throw new KmatrixError(
+      `"${ref}" is neither a project name (driver--distro--kernelrelease--arch) nor a target.json path`,
+      {
+        stage: 'usage',
+        remedy: 'list the projects with `npx nx show projects`',
+      },
+    );
   }
   const [driver, distro, kernelrelease, arch] = parts as [string, string, string, string];
   const file = join(root, 'targets', driver, distro, kernelrelease, arch, 'target.json');
   if (!existsSync(file)) {
-    throw new KmatrixError(`no target ${ref} (looked for ${file})`, { stage: 'target', remedy: 'run `npx kmatrix gen`, or list the projects with `npx nx show projects`' });
+    throw new KmatrixError(`no target ${ref} (looked for ${file})`, {
+      stage: 'target',
+      remedy: 'run `npx kmatrix gen`, or list the projects with `npx nx show projects`',
+    });
   }
   return file;
 }
@@ -38,7 +44,12 @@ export function targetFileFor(root: string, ref: string): string {
 export async function openBuild(root: string, file: string, log: (line: string) => void) {
   const target = await loadTarget(file);
   const lock = requireLock(await loadToolchain(root, target.toolchain.name));
-  return { target, repository: lock.repository, store: new HeaderStore(defaultStoreDir(), log), docker: await connectDocker() };
+  return {
+    target,
+    repository: lock.repository,
+    store: new HeaderStore(defaultStoreDir(), log),
+    docker: await connectDocker(),
+  };
 }
 
 /** make -j for one build when `parallel` builds share this machine's CPUs: at least 1. */
@@ -53,7 +64,14 @@ export async function buildFromTargetFile(
 ): Promise<{ target: Target; outDir: string; result: BuildResult }> {
   const opened = await openBuild(root, file, options.log);
   const outDir = options.outDir ?? outputDir(root, opened.target);
-  const result = await buildTarget({ root, ...opened, outDir, log: options.log, timeoutMs: 20 * 60_000, jobs: options.jobs ?? cpuShare() });
+  const result = await buildTarget({
+    root,
+    ...opened,
+    outDir,
+    log: options.log,
+    timeoutMs: 20 * 60_000,
+    jobs: options.jobs ?? cpuShare(),
+  });
   return { target: opened.target, outDir, result };
 }
 
@@ -69,13 +87,24 @@ export async function buildAndRecord(
   // The result is for the bytes this build reads, even if gen rewrites the file meanwhile.
   const fileSha256 = await targetFileSha256(root, projectName);
   try {
-    const built = await buildFromTargetFile(root, join(root, targetDir(nameParts(projectName)), 'target.json'), options);
+    const built = await buildFromTargetFile(
+      root,
+      join(root, targetDir(nameParts(projectName)), 'target.json'),
+      options,
+    );
     const { skipped } = built.result;
-    await recordResult(root, projectName, skipped ? { outcome: 'skipped', reason: skipped } : { outcome: 'built' }, fileSha256);
+    await recordResult(
+      root,
+      projectName,
+      skipped ? { outcome: 'skipped', reason: skipped } : { outcome: 'built' },
+      fileSha256,
+    );
     return built;
   } catch (error) {
     // The build's own error is what the user must see, even if the record cannot be written.
-    await recordResult(root, projectName, { outcome: 'failed', failure: failureOf(root, error) }, fileSha256).catch(() => {});
+    await recordResult(root, projectName, { outcome: 'failed', failure: failureOf(root, error) }, fileSha256).catch(
+      () => {},
+    );
     throw error;
   }
 }

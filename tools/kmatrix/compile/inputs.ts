@@ -14,7 +14,12 @@ interface CodeRoot {
 const LIBRARY: readonly CodeRoot[] = [{ dir: 'plugins/kmatrix' }, { dir: 'tools/kmatrix', extensions: ['.ts', '.sh'] }];
 
 /** Code that runs before or after builds, never inside one: the CLI, publishing and the fleet. */
-const NEVER_IN_A_TASK = ['tools/kmatrix/commands/', 'tools/kmatrix/publish/', 'tools/kmatrix/fleet/', 'tools/kmatrix/cli.ts'];
+const NEVER_IN_A_TASK = [
+  'tools/kmatrix/commands/',
+  'tools/kmatrix/publish/',
+  'tools/kmatrix/fleet/',
+  'tools/kmatrix/cli.ts',
+];
 
 /** How modules are booted and judged: an input of the boot test, never of the build. */
 const BOOT_ONLY = ['tools/kmatrix/boot/', 'plugins/kmatrix/test-driver/'];
@@ -25,10 +30,13 @@ export const BUILD_PACKAGES = ['dockerode', 'execa', 'zod'];
 export const BOOT_PACKAGES = ['execa', 'zod'];
 
 function inLibrary(path: string): boolean {
-  return LIBRARY.some((r) => path.startsWith(`${r.dir}/`) && (!r.extensions || r.extensions.some((e) => path.endsWith(e))));
+  return LIBRARY.some(
+    (r) => path.startsWith(`${r.dir}/`) && (!r.extensions || r.extensions.some((e) => path.endsWith(e))),
+  );
 }
 
-const under = (path: string, prefixes: readonly string[]) => prefixes.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p));
+const under = (path: string, prefixes: readonly string[]) =>
+  prefixes.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p));
 
 /** Whether a changed file (relative to the repository root) is code that every build runs. */
 export function isBuildCode(path: string): boolean {
@@ -50,14 +58,20 @@ export const BOOT_CODE_GLOBS = globsOf(NEVER_IN_A_TASK);
 
 /** Files of the driver that are inputs of the build: its folder, minus the smoke test (it runs in the guest). */
 export function driverGlobs(driver: Target['driver']): string[] {
-  return [`{workspaceRoot}/${driver.path}/**/*`, ...(driver.smokeTest ? [`!{workspaceRoot}/${driver.path}/${driver.smokeTest}`] : [])];
+  return [
+    `{workspaceRoot}/${driver.path}/**/*`,
+    ...(driver.smokeTest ? [`!{workspaceRoot}/${driver.path}/${driver.smokeTest}`] : []),
+  ];
 }
 
 /**
  * Every input of a target's build-driver task: its target.json (headers by digest, flags, the
  * toolchain by digest), the driver's sources, the toolchain's definition and the build code.
  */
-export function buildInputs(target: { driver: Target['driver']; toolchain: { name: string } }, dockerfile: string): (string | { externalDependencies: string[] })[] {
+export function buildInputs(
+  target: { driver: Target['driver']; toolchain: { name: string } },
+  dockerfile: string,
+): (string | { externalDependencies: string[] })[] {
   return [
     '{projectRoot}/target.json',
     ...driverGlobs(target.driver),

@@ -70,7 +70,11 @@ export function failureKind(stage: Stage): FailureRecord['kind'] {
 /** Whose fault a failure is, its first error line and where its log is. */
 export function failureOf(root: string, error: unknown): FailureRecord {
   const k = error instanceof KmatrixError ? error : undefined;
-  const failure: FailureRecord = { stage: k?.stage ?? 'build', kind: k ? failureKind(k.stage) : 'infrastructure', message: (error as Error).message };
+  const failure: FailureRecord = {
+    stage: k?.stage ?? 'build',
+    kind: k ? failureKind(k.stage) : 'infrastructure',
+    message: (error as Error).message,
+  };
   if (k?.stage === 'build') {
     const first = k.problems.find((p) => /\berror\b/.test(p)) ?? k.problems[0];
     if (first) failure.firstError = first;
@@ -80,8 +84,17 @@ export function failureOf(root: string, error: unknown): FailureRecord {
 }
 
 /** `fileSha256`: of the target.json the build read (default: the file as it is now). */
-export async function recordResult(root: string, projectName: string, result: Omit<TargetResult, 'at' | 'targetFileSha256'>, fileSha256?: string): Promise<void> {
-  const full: TargetResult = { ...result, at: new Date().toISOString(), targetFileSha256: fileSha256 ?? (await targetFileSha256(root, projectName)) };
+export async function recordResult(
+  root: string,
+  projectName: string,
+  result: Omit<TargetResult, 'at' | 'targetFileSha256'>,
+  fileSha256?: string,
+): Promise<void> {
+  const full: TargetResult = {
+    ...result,
+    at: new Date().toISOString(),
+    targetFileSha256: fileSha256 ?? (await targetFileSha256(root, projectName)),
+  };
   await writeFileAtomic(resultFile(root, projectName), `${JSON.stringify(full, null, 2)}\n`);
 }
 

@@ -53,7 +53,8 @@ async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> 
   const family = familyOfHeaders(target.headers);
   const binds: Bind[] = [];
   for (const pkg of target.headers) {
-    for (const m of await family.headerMounts(await store.tree(pkg))) binds.push({ host: m.host, container: m.container, readOnly: true });
+    for (const m of await family.headerMounts(await store.tree(pkg)))
+      binds.push({ host: m.host, container: m.container, readOnly: true });
   }
   if (!binds.some((b) => b.container === target.kernelDir)) {
     throw new KmatrixError(`the header packages do not contain ${target.kernelDir}`, {
@@ -71,7 +72,8 @@ async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> 
  */
 async function checkCompiler(target: Target, kernelTree: string): Promise<string | undefined> {
   const kernel = await kernelCompiler(kernelTree);
-  if (!kernel) return `warning: ${target.kernelDir}/.config names no gcc (CONFIG_CC_VERSION_TEXT, CONFIG_GCC_VERSION); compiler not checked`;
+  if (!kernel)
+    return `warning: ${target.kernelDir}/.config names no gcc (CONFIG_CC_VERSION_TEXT, CONFIG_GCC_VERSION); compiler not checked`;
   if (kernel.major === target.toolchain.gcc) return undefined;
   const text = `the kernel was built with "${kernel.text}" (gcc-${kernel.major}) but toolchain ${target.toolchain.name} has gcc-${target.toolchain.gcc}`;
   if (target.build.strictCompiler) {
@@ -112,7 +114,15 @@ function firstErrors(lines: string[]): string[] {
 /** The exact command a build runs (also what `kmatrix cache explain` compares). */
 export function makeCommand(target: Target): string[] {
   if (target.driver.dkms) return dkmsCommand('build', target.kernelrelease, target.arch);
-  return ['make', '-C', target.kernelDir, `M=${CONTAINER_SRC}`, ...target.build.makeArgs, `KCFLAGS=${target.build.kcflags.join(' ')}`, 'modules'];
+  return [
+    'make',
+    '-C',
+    target.kernelDir,
+    `M=${CONTAINER_SRC}`,
+    ...target.build.makeArgs,
+    `KCFLAGS=${target.build.kcflags.join(' ')}`,
+    'modules',
+  ];
 }
 
 /**
@@ -120,17 +130,26 @@ export function makeCommand(target: Target): string[] {
  * DKMS driver the modules its dkms.conf named for this kernel, where dkms-build.sh left them
  * (checked against the policy's list when it has one).
  */
-async function builtModules(target: Target, src: string, lines: string[], logFile: string): Promise<{ name: string; file?: string }[]> {
-  if (!target.driver.dkms) return Promise.all(target.driver.modules!.map(async (name) => ({ name, file: await findKo(src, name) })));
+async function builtModules(
+  target: Target,
+  src: string,
+  lines: string[],
+  logFile: string,
+): Promise<{ name: string; file?: string }[]> {
+  if (!target.driver.dkms)
+    return Promise.all(target.driver.modules!.map(async (name) => ({ name, file: await findKo(src, name) })));
   const modules = dkmsModules(readEvaluation(lines), target.name).map((m) => m.dest);
   const listed = target.driver.modules;
   if (listed && (listed.length !== modules.length || listed.some((m) => !modules.includes(m)))) {
-    throw new BuildFailedError(`dkms.conf names the modules ${modules.join(', ') || '(none)'} for this kernel, but the policy lists ${listed.join(', ')}`, {
-      stage: 'build',
-      target: target.name,
-      logFile,
-      remedy: `remove "modules" from the driver in support-matrix.json (dkms.conf names them for each kernel) or correct it; log: ${logFile}`,
-    });
+    throw new BuildFailedError(
+      `dkms.conf names the modules ${modules.join(', ') || '(none)'} for this kernel, but the policy lists ${listed.join(', ')}`,
+      {
+        stage: 'build',
+        target: target.name,
+        logFile,
+        remedy: `remove "modules" from the driver in support-matrix.json (dkms.conf names them for each kernel) or correct it; log: ${logFile}`,
+      },
+    );
   }
   // The build could have swapped the folder for a link out of the tree: only a real folder is read.
   const out = join(src, DKMS_OUT);
@@ -150,17 +169,26 @@ export interface BuildContainer {
 }
 
 /** Header trees in the store and the image by digest: everything a build needs before it writes anything. */
-export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>): Promise<{ container: (src: string) => Promise<BuildContainer>; compilerNote?: string }> {
+export async function prepareContainer(
+  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>,
+): Promise<{ container: (src: string) => Promise<BuildContainer>; compilerNote?: string }> {
   const { target } = o;
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
   const kernelTree = binds.find((b) => b.container === target.kernelDir)!.host;
   const compilerNote = await checkCompiler(target, kernelTree);
-  await ensureImage(o.docker, image, `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``);
+  await ensureImage(
+    o.docker,
+    image,
+    `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``,
+  );
   // DKMS trees run their own make command: kbuild takes ARCH, CROSS_COMPILE and KCFLAGS from the
   // environment, and many dkms.conf files look for the kernel at /lib/modules/<release>/build.
   const dkmsEnv = target.driver.dkms
-    ? { ...Object.fromEntries(target.build.makeArgs.map((a) => a.split('=') as [string, string])), KCFLAGS: target.build.kcflags.join(' ') }
+    ? {
+        ...Object.fromEntries(target.build.makeArgs.map((a) => a.split('=') as [string, string])),
+        KCFLAGS: target.build.kcflags.join(' '),
+      }
     : {};
   return {
     container: async (src) => {
@@ -192,7 +220,12 @@ export async function prepareContainer(o: Pick<BuildOptions, 'target' | 'reposit
  * Each built module, checked — a regular file, vermagic of the target's kernel, an ELF object of
  * its arch — and copied into the stage folder.
  */
-async function checkedModules(target: Target, found: { name: string; file?: string }[], stage: string, logFile: string): Promise<BuiltModule[]> {
+async function checkedModules(
+  target: Target,
+  found: { name: string; file?: string }[],
+  stage: string,
+  logFile: string,
+): Promise<BuiltModule[]> {
   const modules: BuiltModule[] = [];
   for (const { name: module, file: ko } of found) {
     const bytes = ko ? await readModuleFile(ko) : undefined;
@@ -209,7 +242,7 @@ async function checkedModules(target: Target, found: { name: string; file?: stri
       throw new KmatrixError(`${module}.ko has vermagic "${vermagic}", not ${target.kernelrelease}`, {
         stage: 'build',
         target: target.name,
-        remedy: 'the headers mounted are not the target kernel\'s: re-run `npx kmatrix gen`',
+        remedy: "the headers mounted are not the target kernel's: re-run `npx kmatrix gen`",
       });
     }
     const built = elfArch(bytes);
@@ -234,7 +267,8 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   // A build killed outright (Ctrl-C on nx ends the executor before its finally) leaves its
   // scratch folder: the next build of the same target clears it.
   for (const f of await readdir(dirname(o.outDir))) {
-    if (f.startsWith(`.${basename(o.outDir)}.work-`)) await rm(join(dirname(o.outDir), f), { recursive: true, force: true });
+    if (f.startsWith(`.${basename(o.outDir)}.work-`))
+      await rm(join(dirname(o.outDir), f), { recursive: true, force: true });
   }
   const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
   const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
@@ -272,7 +306,9 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     if (target.driver.dkms && result.exitCode !== 0) dkmsModules(readEvaluation(lines), target.name);
     if (result.exitCode !== 0) {
       throw new BuildFailedError(
-        result.timedOut ? `build timed out after ${o.timeoutMs} ms` : `${target.driver.dkms ? 'the DKMS build' : 'make'} exited with status ${result.exitCode}`,
+        result.timedOut
+          ? `build timed out after ${o.timeoutMs} ms`
+          : `${target.driver.dkms ? 'the DKMS build' : 'make'} exited with status ${result.exitCode}`,
         { stage: 'build', target: target.name, problems: firstErrors(lines), logFile, remedy: `full log: ${logFile}` },
       );
     }
@@ -281,7 +317,9 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     await mkdir(stage);
     // A DKMS driver that excludes this kernel (BUILD_EXCLUSIVE_*): a skip with its reason, no module.
     const skipped = target.driver.dkms ? dkmsSkip(lines) : undefined;
-    const modules = skipped ? [] : await checkedModules(target, await builtModules(target, src, lines, logFile), stage, logFile);
+    const modules = skipped
+      ? []
+      : await checkedModules(target, await builtModules(target, src, lines, logFile), stage, logFile);
     const record: BuildRecord = {
       target: target.name,
       inputs: {

@@ -72,10 +72,13 @@ export async function ensureImage(docker: Docker, ref: string, remedy: string): 
   try {
     await followProgress(docker, await docker.pull(ref));
   } catch (error) {
-    throw new KmatrixError(`toolchain image ${ref} is not on this engine and could not be pulled: ${(error as Error).message}`, {
-      stage: 'toolchain',
-      cause: error,
-      remedy,
-    });
+    throw new KmatrixError(
+      `toolchain image ${ref} is not on this engine and could not be pulled: ${(error as Error).message}`,
+      {
+        stage: 'toolchain',
+        cause: error,
+        remedy,
+      },
+    );
   }
 }

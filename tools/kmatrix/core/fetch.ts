@@ -45,15 +45,18 @@ export async function withRetries<T>(what: string, options: RetryOptions, attemp
     } catch (error) {
       if (error instanceof KmatrixError) throw error;
       if (i >= attempts || !retriable(error)) {
-        throw new RetriesExhausted(`${what} failed after ${i} attempt${i === 1 ? '' : 's'}: ${(error as Error).message}`, {
-          stage: options.stage,
-          attempts: i,
-          cause: error,
-          remedy:
-            error instanceof HttpStatusError && error.status === 404
-              ? 'the archive no longer has this file: re-run `npx kmatrix crawl` and `npx kmatrix gen`'
-              : 'check the network path to the mirror or archive and try again',
-        });
+        throw new RetriesExhausted(
+          `${what} failed after ${i} attempt${i === 1 ? '' : 's'}: ${(error as Error).message}`,
+          {
+            stage: options.stage,
+            attempts: i,
+            cause: error,
+            remedy:
+              error instanceof HttpStatusError && error.status === 404
+                ? 'the archive no longer has this file: re-run `npx kmatrix crawl` and `npx kmatrix gen`'
+                : 'check the network path to the mirror or archive and try again',
+          },
+        );
       }
       options.onRetry?.(i, failureReason(error));
       await sleep(backoff);
@@ -104,7 +107,10 @@ export class BodySizeError extends Error {}
  * says nothing, or stalls mid-body, costs that, not the whole download's budget) — or `totalMs` in
  * all. Call `progress()` when the headers and each chunk arrive, `done()` at the end.
  */
-export function requestDeadline(idleMs: number, totalMs: number): { signal: AbortSignal; progress: () => void; done: () => void } {
+export function requestDeadline(
+  idleMs: number,
+  totalMs: number,
+): { signal: AbortSignal; progress: () => void; done: () => void } {
   const idle = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const progress = () => {
@@ -114,7 +120,11 @@ export function requestDeadline(idleMs: number, totalMs: number): { signal: Abor
   };
   progress();
   // AbortSignal.timeout takes whole milliseconds only (ERR_OUT_OF_RANGE otherwise).
-  return { signal: AbortSignal.any([idle.signal, AbortSignal.timeout(Math.ceil(totalMs))]), progress, done: () => clearTimeout(timer) };
+  return {
+    signal: AbortSignal.any([idle.signal, AbortSignal.timeout(Math.ceil(totalMs))]),
+    progress,
+    done: () => clearTimeout(timer),
+  };
 }
 
 export async function fetchBytes(url: string, options: RetryOptions): Promise<Buffer> {

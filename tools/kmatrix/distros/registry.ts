@@ -26,13 +26,17 @@ export function familyNamed(name: string): DistroFamily {
 export function familyOfHeaders(headers: readonly { role: string }[]): DistroFamily {
   const family = FAMILIES.find((f) => headers.length > 0 && headers.every((h) => f.roles.includes(h.role)));
   if (!family) {
-    throw new KmatrixError(`no distro family has the header roles ${[...new Set(headers.map((h) => h.role))].join(', ')}`, {
-      stage: 'target',
-      remedy: 'targets/ is generated: run `npx kmatrix gen` instead of editing it by hand',
-    });
+    throw new KmatrixError(
+      `no distro family has the header roles ${[...new Set(headers.map((h) => h.role))].join(', ')}`,
+      {
+        stage: 'target',
+        remedy: 'targets/ is generated: run `npx kmatrix gen` instead of editing it by hand',
+      },
+    );
   }
   return family;
 }
 
 /** The family that reads a kernel-crawler distro's entries, if any. */
-export const familyOfCrawlerDistro = (key: string): DistroFamily | undefined => FAMILIES.find((f) => f.crawlerDistros.includes(key));
+export const familyOfCrawlerDistro = (key: string): DistroFamily | undefined =>
+  FAMILIES.find((f) => f.crawlerDistros.includes(key));

@@ -13,9 +13,16 @@ export function kubeConfig(file?: string): KubeConfig {
     if (file) kc.loadFromFile(file);
     else kc.loadFromDefault();
   } catch (error) {
-    throw new KmatrixError(`cannot read the kubeconfig${file ? ` ${file}` : ''}: ${(error as Error).message}`, { stage: 'dispatch', remedy: 'pass --kubeconfig FILE or set KUBECONFIG' });
+    throw new KmatrixError(`cannot read the kubeconfig${file ? ` ${file}` : ''}: ${(error as Error).message}`, {
+      stage: 'dispatch',
+      remedy: 'pass --kubeconfig FILE or set KUBECONFIG',
+    });
   }
-  if (!kc.getCurrentCluster()) throw new KmatrixError('the kubeconfig has no current cluster', { stage: 'dispatch', remedy: 'kubectl config use-context CONTEXT, or pass --kubeconfig FILE' });
+  if (!kc.getCurrentCluster())
+    throw new KmatrixError('the kubeconfig has no current cluster', {
+      stage: 'dispatch',
+      remedy: 'kubectl config use-context CONTEXT, or pass --kubeconfig FILE',
+    });
   return kc;
 }
 
@@ -34,18 +41,41 @@ function apiError(error: unknown, job: V1Job, server: string): KmatrixError {
     }
   })();
   const name = `${job.metadata!.namespace}/${job.metadata!.name}`;
-  if (status === 409) return new KmatrixError(`job ${name} already exists: this revision is already dispatched`, { stage: 'dispatch', remedy: `follow it with kubectl -n ${job.metadata!.namespace} get job ${job.metadata!.name}, or pass --name to dispatch again` });
-  if (status === 401 || status === 403) return new KmatrixError(`the cluster refused to create ${name} (${status}): ${message}`, { stage: 'dispatch', remedy: 'the kubeconfig user needs create/get on jobs.batch in that namespace (a Role and RoleBinding)' });
-  if (status === 404) return new KmatrixError(`no namespace ${job.metadata!.namespace} (404): ${message}`, { stage: 'dispatch', remedy: 'create it, or pass --namespace' });
-  if (status) return new KmatrixError(`the Kubernetes API answered ${status} creating ${name}: ${message}`, { stage: 'dispatch' });
-  return new KmatrixError(`cannot reach the Kubernetes API at ${server}: ${e.cause?.code ?? e.message}`, { stage: 'dispatch', remedy: 'check the kubeconfig\'s cluster address and your network' });
+  if (status === 409)
+    return new KmatrixError(`job ${name} already exists: this revision is already dispatched`, {
+      stage: 'dispatch',
+      remedy: `follow it with kubectl -n ${job.metadata!.namespace} get job ${job.metadata!.name}, or pass --name to dispatch again`,
+    });
+  if (status === 401 || status === 403)
+    return new KmatrixError(`the cluster refused to create ${name} (${status}): ${message}`, {
+      stage: 'dispatch',
+      remedy: 'the kubeconfig user needs create/get on jobs.batch in that namespace (a Role and RoleBinding)',
+    });
+  if (status === 404)
+    return new KmatrixError(`no namespace ${job.metadata!.namespace} (404): ${message}`, {
+      stage: 'dispatch',
+      remedy: 'create it, or pass --namespace',
+    });
+  if (status)
+    return new KmatrixError(`the Kubernetes API answered ${status} creating ${name}: ${message}`, {
+      stage: 'dispatch',
+    });
+  return new KmatrixError(`cannot reach the Kubernetes API at ${server}: ${e.cause?.code ?? e.message}`, {
+    stage: 'dispatch',
+    remedy: "check the kubeconfig's cluster address and your network",
+  });
 }
 
 export async function createJob(kc: KubeConfig, job: V1Job): Promise<V1Job> {
   const api = kc.makeApiClient(BatchV1Api);
   try {
     // Strict: a field the API does not know is an error, never silently dropped.
-    return await api.createNamespacedJob({ namespace: job.metadata!.namespace!, body: job, fieldValidation: 'Strict', fieldManager: 'kmatrix' });
+    return await api.createNamespacedJob({
+      namespace: job.metadata!.namespace!,
+      body: job,
+      fieldValidation: 'Strict',
+      fieldManager: 'kmatrix',
+    });
   } catch (error) {
     throw apiError(error, job, kc.getCurrentCluster()!.server);
   }
@@ -61,7 +91,12 @@ export interface JobProgress {
 }
 
 /** Polls the Job's status until it completes or fails, reporting each change. */
-export async function followJob(kc: KubeConfig, job: V1Job, onChange: (p: JobProgress) => void, intervalMs = 5000): Promise<JobProgress> {
+export async function followJob(
+  kc: KubeConfig,
+  job: V1Job,
+  onChange: (p: JobProgress) => void,
+  intervalMs = 5000,
+): Promise<JobProgress> {
   const api = kc.makeApiClient(BatchV1Api);
   let last = '';
   for (;;) {
@@ -75,7 +110,14 @@ export async function followJob(kc: KubeConfig, job: V1Job, onChange: (p: JobPro
     const conditions = s.conditions ?? [];
     const complete = conditions.some((c) => c.type === 'Complete' && c.status === 'True');
     const failed = conditions.some((c) => c.type === 'Failed' && c.status === 'True');
-    const p: JobProgress = { succeeded: s.succeeded ?? 0, failed: s.failed ?? 0, active: s.active ?? 0, ...(s.failedIndexes ? { failedIndexes: s.failedIndexes } : {}), done: complete || failed, ok: complete };
+    const p: JobProgress = {
+      succeeded: s.succeeded ?? 0,
+      failed: s.failed ?? 0,
+      active: s.active ?? 0,
+      ...(s.failedIndexes ? { failedIndexes: s.failedIndexes } : {}),
+      done: complete || failed,
+      ok: complete,
+    };
     const key = JSON.stringify(p);
     if (key !== last) onChange(p);
     last = key;

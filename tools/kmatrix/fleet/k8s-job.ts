@@ -47,7 +47,12 @@ export function shardScript(o: Pick<JobOptions, 'repository' | 'revision' | 'bas
 }
 
 export function indexedJob(o: JobOptions): V1Job {
-  const labels = { 'app.kubernetes.io/name': 'kmatrix', 'app.kubernetes.io/component': 'build', 'kmatrix.dev/revision': o.revision.slice(0, 40), ...o.labels };
+  const labels = {
+    'app.kubernetes.io/name': 'kmatrix',
+    'app.kubernetes.io/component': 'build',
+    'kmatrix.dev/revision': o.revision.slice(0, 40),
+    ...o.labels,
+  };
   const env = [
     { name: 'DOCKER_HOST', value: 'unix:///var/run/dind/docker.sock' },
     { name: 'NX_DAEMON', value: 'false' },
@@ -55,7 +60,14 @@ export function indexedJob(o: JobOptions): V1Job {
     { name: 'NX_TUI', value: 'false' },
     ...(o.registry ? [{ name: 'KMATRIX_REGISTRY', value: o.registry }] : []),
     ...(o.cacheUrl ? [{ name: 'NX_SELF_HOSTED_REMOTE_CACHE_SERVER', value: o.cacheUrl }] : []),
-    ...(o.cacheSecret ? [{ name: 'NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN', valueFrom: { secretKeyRef: { name: o.cacheSecret, key: 'token' } } }] : []),
+    ...(o.cacheSecret
+      ? [
+          {
+            name: 'NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN',
+            valueFrom: { secretKeyRef: { name: o.cacheSecret, key: 'token' } },
+          },
+        ]
+      : []),
   ];
   return {
     apiVersion: 'batch/v1',
@@ -74,7 +86,10 @@ export function indexedJob(o: JobOptions): V1Job {
         spec: {
           restartPolicy: 'Never',
           ...(o.nodePool
-            ? { nodeSelector: { 'karpenter.sh/nodepool': o.nodePool }, tolerations: [{ key: BUILD_TAINT, operator: 'Exists', effect: 'NoSchedule' }] }
+            ? {
+                nodeSelector: { 'karpenter.sh/nodepool': o.nodePool },
+                tolerations: [{ key: BUILD_TAINT, operator: 'Exists', effect: 'NoSchedule' }],
+              }
             : {}),
           volumes: [
             { name: 'workspace', emptyDir: {} },
@@ -92,7 +107,11 @@ export function indexedJob(o: JobOptions): V1Job {
                 { name: 'dind-socket', mountPath: '/var/run/dind' },
                 { name: 'dind-storage', mountPath: '/var/lib/docker' },
               ],
-              startupProbe: { exec: { command: ['docker', '--host=unix:///var/run/dind/docker.sock', 'version'] }, periodSeconds: 2, failureThreshold: 60 },
+              startupProbe: {
+                exec: { command: ['docker', '--host=unix:///var/run/dind/docker.sock', 'version'] },
+                periodSeconds: 2,
+                failureThreshold: 60,
+              },
             },
           ],
           containers: [

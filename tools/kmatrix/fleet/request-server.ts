@@ -22,7 +22,11 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function requestServer(service: RequestService, store: ArtifactStore, log: (entry: Record<string, unknown>) => void): Server {
+export function requestServer(
+  service: RequestService,
+  store: ArtifactStore,
+  log: (entry: Record<string, unknown>) => void,
+): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     // Matched before decoding, so an encoded "/" can never add a path segment.
@@ -36,23 +40,42 @@ export function requestServer(service: RequestService, store: ArtifactStore, log
         const [distro, kernelrelease, machine] = modules.slice(1).map((p) => decodeURIComponent(p));
         const parsed = kernelKey.safeParse({ distro, kernelrelease, arch: machine });
         if (!parsed.success) {
-          return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), remedy: 'GET /v1/modules/<distro>/<kernelrelease>/<arch>, e.g. /v1/modules/debian-bookworm/6.1.0-47-amd64/x86_64' });
+          return send(res, 400, {
+            error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+            remedy:
+              'GET /v1/modules/<distro>/<kernelrelease>/<arch>, e.g. /v1/modules/debian-bookworm/6.1.0-47-amd64/x86_64',
+          });
         }
         try {
           const answer = await service.request(parsed.data);
           // Where this service serves each file, for nodes that cannot reach the store itself.
           const download = (key: string) => `/v1/artifacts/${key.split('/').map(encodeURIComponent).join('/')}`;
-          return send(res, 200, { ...answer, modules: answer.modules.map((m) => ({ ...m, download: download(m.key), ...(m.signed ? { signed: { ...m.signed, download: download(m.signed.key) } } : {}) })) });
+          return send(res, 200, {
+            ...answer,
+            modules: answer.modules.map((m) => ({
+              ...m,
+              download: download(m.key),
+              ...(m.signed ? { signed: { ...m.signed, download: download(m.signed.key) } } : {}),
+            })),
+          });
         } catch (error) {
           const status = error instanceof RequestError ? error.status : 500;
           const e = error as KmatrixError;
-          return send(res, status, { error: e.message, ...(e.problems?.length ? { details: e.problems } : {}), ...(e.remedy ? { remedy: e.remedy } : {}) });
+          return send(res, status, {
+            error: e.message,
+            ...(e.problems?.length ? { details: e.problems } : {}),
+            ...(e.remedy ? { remedy: e.remedy } : {}),
+          });
         }
       }
       const artifact = path.match(/^\/v1\/artifacts\/(.+)$/);
       if (artifact) {
-        const key = artifact[1]!.split('/').map((p) => decodeURIComponent(p)).join('/');
-        if (key.split('/').some((p) => p === '..' || p === '' || p.startsWith('.'))) return send(res, 400, { error: 'invalid key' });
+        const key = artifact[1]!
+          .split('/')
+          .map((p) => decodeURIComponent(p))
+          .join('/');
+        if (key.split('/').some((p) => p === '..' || p === '' || p.startsWith('.')))
+          return send(res, 400, { error: 'invalid key' });
         const body = await store.get(key).catch(() => undefined);
         if (!body) return send(res, 404, { error: `no artifact ${key}` });
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });

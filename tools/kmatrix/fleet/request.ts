@@ -62,7 +62,9 @@ export class RequestError extends KmatrixError {
 
 const keyName = (k: KernelKey) => `${k.distro}/${k.kernelrelease}/${k.arch}`;
 const matches = (k: KernelKey, t: Pick<Target, 'distro' | 'kernelrelease' | 'arch' | 'kernel'>) =>
-  t.distro === k.distro && t.arch === k.arch && (t.kernelrelease === k.kernelrelease || t.kernel.listedAs === k.kernelrelease);
+  t.distro === k.distro &&
+  t.arch === k.arch &&
+  (t.kernelrelease === k.kernelrelease || t.kernel.listedAs === k.kernelrelease);
 
 export class RequestService {
   private readonly inFlight = new KeyedRuns<Answer>({ remember: false });
@@ -97,7 +99,9 @@ export class RequestService {
         size: m.size,
         key: m.key,
         url: this.store.locate(m.key),
-        ...(m.signed ? { signed: { key: m.signed.key, url: this.store.locate(m.signed.key), sha256: m.signed.sha256 } } : {}),
+        ...(m.signed
+          ? { signed: { key: m.signed.key, url: this.store.locate(m.signed.key), sha256: m.signed.sha256 } }
+          : {}),
         provenance: this.store.locate(e.provenance.key),
       })),
     );
@@ -127,51 +131,92 @@ export class RequestService {
     const published = await this.lookup(key);
     if (published) return published;
     const lock = join(this.root, 'dist', 'kmatrix', 'requests', `${name.replaceAll('/', '--')}.lock`);
-    return withLock(lock, () => this.log(`${name}: another process is on it; waiting`), async () => {
-      // Whoever held the lock may have published it meanwhile.
-      const meanwhile = await this.lookup(key);
-      if (meanwhile) return meanwhile;
-      const targets = await this.generate(key);
-      const names = targets.map((t) => t.name);
-      this.log(`${name}: building ${names.join(', ')} (from the cache when a runner built it)`);
-      const nx = await execa(process.execPath, [await nxBin(this.root), 'run-many', '-t', 'build-driver', `--projects=${names.join(',')}`], {
-        cwd: this.root,
-        reject: false,
-        all: true,
-        env: { NX_TUI: 'false', FORCE_COLOR: '0' },
-      });
-      if (nx.exitCode !== 0) {
-        throw new RequestError(502, `the build for ${name} failed`, 'see the service log; `npx kmatrix reproduce TARGET` rebuilds it locally', (nx.all ?? '').split('\n').filter((l) => /error|failed/i.test(l)).slice(0, 5));
-      }
-      const restored = names.every((n) => new RegExp(`nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local cache|remote cache|existing outputs match the cache)`).test(nx.all ?? ''));
-      await withLock(join(this.root, 'dist', 'kmatrix', 'publish.lock'), () => {}, async () => {
-        await publish({
-          root: this.root,
-          store: this.store,
-          revision: await resolveRef(this.root, 'HEAD'),
-          repository: await repositoryUrl(this.root),
-          builder: builderFromEnv(),
-          only: new Set(names),
-          log: this.log,
-        });
-      });
-      this.index = await loadIndex(this.store);
-      const done = this.answer(key, this.index, restored ? 'cache' : 'built');
-      if (!done) throw new RequestError(502, `${name} was built but nothing was published (a DKMS driver that excludes this kernel?)`, 'see `npx kmatrix report`');
-      return done;
-    });
+    return withLock(
+      lock,
+      () => this.log(`${name}: another process is on it; waiting`),
+      async () => {
+        // Whoever held the lock may have published it meanwhile.
+        const meanwhile = await this.lookup(key);
+        if (meanwhile) return meanwhile;
+        const targets = await this.generate(key);
+        const names = targets.map((t) => t.name);
+        this.log(`${name}: building ${names.join(', ')} (from the cache when a runner built it)`);
+        const nx = await execa(
+          process.execPath,
+          [await nxBin(this.root), 'run-many', '-t', 'build-driver', `--projects=${names.join(',')}`],
+          {
+            cwd: this.root,
+            reject: false,
+            all: true,
+            env: { NX_TUI: 'false', FORCE_COLOR: '0' },
+          },
+        );
+        if (nx.exitCode !== 0) {
+          throw new RequestError(
+            502,
+            `the build for ${name} failed`,
+            'see the service log; `npx kmatrix reproduce TARGET` rebuilds it locally',
+            (nx.all ?? '')
+              .split('\n')
+              .filter((l) => /error|failed/i.test(l))
+              .slice(0, 5),
+          );
+        }
+        const restored = names.every((n) =>
+          new RegExp(
+            `nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local cache|remote cache|existing outputs match the cache)`,
+          ).test(nx.all ?? ''),
+        );
+        await withLock(
+          join(this.root, 'dist', 'kmatrix', 'publish.lock'),
+          () => {},
+          async () => {
+            await publish({
+              root: this.root,
+              store: this.store,
+              revision: await resolveRef(this.root, 'HEAD'),
+              repository: await repositoryUrl(this.root),
+              builder: builderFromEnv(),
+              only: new Set(names),
+              log: this.log,
+            });
+          },
+        );
+        this.index = await loadIndex(this.store);
+        const done = this.answer(key, this.index, restored ? 'cache' : 'built');
+        if (!done)
+          throw new RequestError(
+            502,
+            `${name} was built but nothing was published (a DKMS driver that excludes this kernel?)`,
+            'see `npx kmatrix report`',
+          );
+        return done;
+      },
+    );
   }
 
   /** `kmatrix gen --only` for this kernel, as a library call; a policy or list problem is the answer's "why". */
   private async genOnly(key: KernelKey): Promise<{ ok: true; result: GenResult } | { ok: false; why: string[] }> {
-    return withLock(join(this.root, 'dist', 'kmatrix', 'gen.lock'), () => {}, async () => {
-      try {
-        return { ok: true as const, result: await generate({ root: this.root, policyFile: join(this.root, POLICY_FILE), only: [key], log: this.log }) };
-      } catch (error) {
-        if (!(error instanceof KmatrixError)) throw error;
-        return { ok: false as const, why: [error.message, ...(error.problems ?? [])].slice(0, 6) };
-      }
-    });
+    return withLock(
+      join(this.root, 'dist', 'kmatrix', 'gen.lock'),
+      () => {},
+      async () => {
+        try {
+          return {
+            ok: true as const,
+            result: await generate({
+              root: this.root,
+              policyFile: join(this.root, POLICY_FILE),
+              only: [key],
+              log: this.log,
+            }),
+          };
+        } catch (error) {
+          if (!(error instanceof KmatrixError)) throw error;
+          return { ok: false as const, why: [error.message, ...(error.problems ?? [])].slice(0, 6) };
+        }
+      },
+    );
   }
 
   /** Crawls the kernel's distro for its arch (through the distro's family), into the kernel list gen reads. */
@@ -195,15 +240,28 @@ export class RequestService {
     let gen = await this.genOnly(key);
     const distro = (await loadPolicy(join(this.root, POLICY_FILE), familyNames())).distros[key.distro];
     // Crawl only for a kernel the lists do not know: one they know is the policy's call.
-    const listed = await readFile(join(this.root, 'kernels', `${key.distro}-${key.arch}.json`), 'utf8').then((t) => t.includes(`"${key.kernelrelease}"`), () => false);
+    const listed = await readFile(join(this.root, 'kernels', `${key.distro}-${key.arch}.json`), 'utf8').then(
+      (t) => t.includes(`"${key.kernelrelease}"`),
+      () => false,
+    );
     if (gen.ok && gen.result.targets.length === 0 && distro && !listed) {
       await this.crawlFor(key, distro.family, distro.release);
       gen = await this.genOnly(key);
     }
     targets = await this.liveTargets(key);
     if (!gen.ok || targets.length === 0) {
-      const why = gen.ok ? gen.result.skipped.filter((x) => x.what.includes(key.kernelrelease)).map((x) => `skipped ${x.what}: ${x.why}`).slice(0, 6) : gen.why;
-      throw new RequestError(404, `no driver is built for ${name}: the support matrix does not cover it`, 'add it to support-matrix.json (a rule for the distro, arch, flavour and kernel version), or check the name (`uname -r`)', why);
+      const why = gen.ok
+        ? gen.result.skipped
+            .filter((x) => x.what.includes(key.kernelrelease))
+            .map((x) => `skipped ${x.what}: ${x.why}`)
+            .slice(0, 6)
+        : gen.why;
+      throw new RequestError(
+        404,
+        `no driver is built for ${name}: the support matrix does not cover it`,
+        'add it to support-matrix.json (a rule for the distro, arch, flavour and kernel version), or check the name (`uname -r`)',
+        why,
+      );
     }
     this.log(`${name}: generated ${targets.map((t) => t.name).join(', ')}`);
     return targets;

@@ -29,6 +29,10 @@ export async function loadTimings(file: string): Promise<Timings> {
 export async function recordTimings(file: string, seconds: Timings): Promise<void> {
   if (Object.keys(seconds).length === 0) return;
   const merged = { ...(await loadTimings(file)), ...seconds };
-  const sorted = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+  const sorted = Object.fromEntries(
+    Object.entries(merged)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => [k, Math.round(v * 10) / 10]),
+  );
   await writeFileAtomic(file, `${JSON.stringify(sorted, null, 2)}\n`);
 }

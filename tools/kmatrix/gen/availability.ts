@@ -18,16 +18,33 @@ async function exists(url: string): Promise<boolean> {
 }
 
 /** Sets kmatrix.unavailable on entries whose packages the mirror does not serve; returns how many URLs are missing. */
-export async function markUnavailable(entries: KernelEntry[], log: (line: string) => void, concurrency = 8): Promise<number> {
-  const urls = [...new Set(entries.flatMap((e) => [...(e.kmatrix?.packages ?? []), ...(e.kmatrix?.image ? [e.kmatrix.image] : [])].map((p) => p.url)))];
+export async function markUnavailable(
+  entries: KernelEntry[],
+  log: (line: string) => void,
+  concurrency = 8,
+): Promise<number> {
+  const urls = [
+    ...new Set(
+      entries.flatMap((e) =>
+        [...(e.kmatrix?.packages ?? []), ...(e.kmatrix?.image ? [e.kmatrix.image] : [])].map((p) => p.url),
+      ),
+    ),
+  ];
   const missing = new Set<string>();
-  await inParallel(urls, async (url) => {
-    if (!(await exists(url))) missing.add(url);
-  }, concurrency);
+  await inParallel(
+    urls,
+    async (url) => {
+      if (!(await exists(url))) missing.add(url);
+    },
+    concurrency,
+  );
   for (const e of entries) {
-    const gone = [...(e.kmatrix?.packages ?? []), ...(e.kmatrix?.image ? [e.kmatrix.image] : [])].filter((p) => missing.has(p.url)).map(packageLabel);
+    const gone = [...(e.kmatrix?.packages ?? []), ...(e.kmatrix?.image ? [e.kmatrix.image] : [])]
+      .filter((p) => missing.has(p.url))
+      .map(packageLabel);
     if (e.kmatrix && gone && gone.length > 0) e.kmatrix.unavailable = [...new Set(gone)].sort();
   }
-  if (missing.size > 0) log(`  ${missing.size} of ${urls.length} package URLs are listed in the index but not served by the mirror (404)`);
+  if (missing.size > 0)
+    log(`  ${missing.size} of ${urls.length} package URLs are listed in the index but not served by the mirror (404)`);
   return missing.size;
 }

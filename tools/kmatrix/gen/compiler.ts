@@ -17,7 +17,10 @@ export const kernelKey = (kernelrelease: string, arch: string) => `${kernelrelea
  * unpacked or read (a mirror that served something else) costs only its own kernel: it is
  * returned in `failed`, with why.
  */
-export async function compilersFromHeaders(targets: Target[], store: HeaderStore): Promise<{ learned: Map<string, string>; failed: Map<string, string> }> {
+export async function compilersFromHeaders(
+  targets: Target[],
+  store: HeaderStore,
+): Promise<{ learned: Map<string, string>; failed: Map<string, string> }> {
   const learned = new Map<string, string>();
   const failed = new Map<string, string>();
   for (const t of targets) {
@@ -30,7 +33,8 @@ export async function compilersFromHeaders(targets: Target[], store: HeaderStore
       const cc = mount && (await kernelCompiler(mount.host));
       if (cc) learned.set(key, cc.major);
     } catch (error) {
-      if (!(error instanceof KmatrixError) || error.stage !== 'headers' || error instanceof StoreWriteError) throw error;
+      if (!(error instanceof KmatrixError) || error.stage !== 'headers' || error instanceof StoreWriteError)
+        throw error;
       failed.set(key, `cannot read its compiler from ${holder.name} ${holder.version}: ${error.message}`);
     }
   }

@@ -39,16 +39,26 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
   const archs = want.archs ?? [...new Set(policy?.matrix.flatMap((r) => r.archs) ?? ['x86_64' as const])];
   let distros: { family: DistroFamily; release: string; distro: string }[];
   if (want.releases) {
-    if (!family) throw new KmatrixError('--release needs the family it is a release of', { stage: 'usage', remedy: `e.g. \`npx kmatrix crawl ${familyNames()[0]} --release bookworm\`` });
+    if (!family)
+      throw new KmatrixError('--release needs the family it is a release of', {
+        stage: 'usage',
+        remedy: `e.g. \`npx kmatrix crawl ${familyNames()[0]} --release bookworm\``,
+      });
     const distroOf = policy ? distroOfPolicy(policy) : (f: string, r: string) => `${f}-${r}`;
     distros = want.releases.map((release) => ({ family, release, distro: distroOf(family.name, release) }));
   } else {
-    if (!policy) throw new KmatrixError(`no ${policyFile} to say which distros to crawl`, { stage: 'usage', remedy: 'pass FAMILY --release R (see `npx kmatrix crawl --help`)' });
+    if (!policy)
+      throw new KmatrixError(`no ${policyFile} to say which distros to crawl`, {
+        stage: 'usage',
+        remedy: 'pass FAMILY --release R (see `npx kmatrix crawl --help`)',
+      });
     distros = Object.entries(policy.distros)
       .filter(([, d]) => !family || d.family === family.name)
       .map(([distro, d]) => ({ family: familyNamed(d.family), release: d.release, distro }));
   }
-  return distros.flatMap((d) => archs.map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })));
+  return distros.flatMap((d) =>
+    archs.map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })),
+  );
 }
 
 /**
@@ -56,7 +66,12 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
  * of several distros keeps what it finished). With `check`, each package URL is HEAD-checked and
  * the ones the mirror does not serve are recorded in kmatrix.unavailable.
  */
-export async function crawl(jobs: CrawlJob[], check: boolean, log: Log, write: (job: CrawlJob, list: Record<string, KernelEntry[]>) => Promise<void>): Promise<void> {
+export async function crawl(
+  jobs: CrawlJob[],
+  check: boolean,
+  log: Log,
+  write: (job: CrawlJob, list: Record<string, KernelEntry[]>) => Promise<void>,
+): Promise<void> {
   const crawls = new Map<DistroFamily, Promise<ArchiveCrawl>>();
   for (const job of jobs) {
     if (!crawls.has(job.family)) crawls.set(job.family, job.family.crawl(log));

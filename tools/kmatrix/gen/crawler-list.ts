@@ -40,7 +40,11 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
   // A family's reader is made once (it may look up this machine's mirrors), and only if an entry needs it.
   const readers = new Map<DistroFamily, Promise<CrawlerEntryReader>>();
   const readerOf = (family: DistroFamily) => {
-    if (!readers.has(family)) readers.set(family, family.crawlerEntries((release) => distroOf(family.name, release)));
+    if (!readers.has(family))
+      readers.set(
+        family,
+        family.crawlerEntries((release) => distroOf(family.name, release)),
+      );
     return readers.get(family)!;
   };
   for (const [key, entries] of Object.entries(list)) {

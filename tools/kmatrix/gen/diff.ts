@@ -37,7 +37,8 @@ export interface FileChanges {
   buildCode: string[];
 }
 
-const short = (s: string) => (/^(sha256:)?[0-9a-f]{64}$/.test(s) ? `${s.replace(/^(sha256:)?([0-9a-f]{12}).*/, '$1$2')}…` : s);
+const short = (s: string) =>
+  /^(sha256:)?[0-9a-f]{64}$/.test(s) ? `${s.replace(/^(sha256:)?([0-9a-f]{12}).*/, '$1$2')}…` : s;
 
 function headerChanges(before: Target['headers'], after: Target['headers']): InputChange[] {
   const key = (h: Target['headers'][number]) => `${h.role} ${h.hostArch ?? ''}`;
@@ -47,15 +48,18 @@ function headerChanges(before: Target['headers'], after: Target['headers']): Inp
     const o = old.get(key(h));
     old.delete(key(h));
     if (!o) out.push({ input: 'headers', detail: `+ ${h.name} ${h.version}` });
-    else if (o.name !== h.name || o.version !== h.version) out.push({ input: 'headers', detail: `${o.name} ${o.version} → ${h.name} ${h.version}` });
-    else if (o.sha256 !== h.sha256 || o.size !== h.size) out.push({ input: 'headers', detail: `${h.name} ${h.version}: sha256 ${short(o.sha256)} → ${short(h.sha256)}` });
+    else if (o.name !== h.name || o.version !== h.version)
+      out.push({ input: 'headers', detail: `${o.name} ${o.version} → ${h.name} ${h.version}` });
+    else if (o.sha256 !== h.sha256 || o.size !== h.size)
+      out.push({ input: 'headers', detail: `${h.name} ${h.version}: sha256 ${short(o.sha256)} → ${short(h.sha256)}` });
     else if (o.url !== h.url) out.push({ input: 'headers', detail: `${h.name} ${h.version}: url ${o.url} → ${h.url}` });
   }
   for (const o of old.values()) out.push({ input: 'headers', detail: `- ${o.name} ${o.version}` });
   return out;
 }
 
-const listed = (files: string[]) => (files.length <= 3 ? files.join(', ') : `${files.slice(0, 3).join(', ')} and ${files.length - 3} more`);
+const listed = (files: string[]) =>
+  files.length <= 3 ? files.join(', ') : `${files.slice(0, 3).join(', ')} and ${files.length - 3} more`;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -64,20 +68,31 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
   const tb = before.toolchain;
   const ta = after.toolchain;
   if (tb.name !== ta.name) out.push({ input: 'toolchain', detail: `${tb.name} → ${ta.name}` });
-  else if (tb.digest !== ta.digest) out.push({ input: 'toolchain', detail: `${ta.name} ${short(tb.digest)} → ${short(ta.digest)}` });
+  else if (tb.digest !== ta.digest)
+    out.push({ input: 'toolchain', detail: `${ta.name} ${short(tb.digest)} → ${short(ta.digest)}` });
   if (tb.gcc !== ta.gcc) out.push({ input: 'toolchain', detail: `gcc ${tb.gcc} → ${ta.gcc}` });
   const toolchainFiles = files.toolchains.get(ta.name) ?? [];
   if (toolchainFiles.length > 0) out.push({ input: 'toolchain', detail: `changed: ${listed(toolchainFiles)}` });
   for (const field of ['makeArgs', 'kcflags', 'env', 'strictCompiler'] as const) {
-    if (!same(before.build[field], after.build[field])) out.push({ input: 'flags', detail: `${field}: ${JSON.stringify(before.build[field])} → ${JSON.stringify(after.build[field])}` });
+    if (!same(before.build[field], after.build[field]))
+      out.push({
+        input: 'flags',
+        detail: `${field}: ${JSON.stringify(before.build[field])} → ${JSON.stringify(after.build[field])}`,
+      });
   }
-  if (!same(before.driver, after.driver)) out.push({ input: 'source', detail: `driver ${JSON.stringify(before.driver)} → ${JSON.stringify(after.driver)}` });
+  if (!same(before.driver, after.driver))
+    out.push({ input: 'source', detail: `driver ${JSON.stringify(before.driver)} → ${JSON.stringify(after.driver)}` });
   const sources = files.drivers.get(after.driver.path) ?? [];
   if (sources.length > 0) out.push({ input: 'source', detail: `changed: ${listed(sources)}` });
   if (files.buildCode.length > 0) out.push({ input: 'build-code', detail: `changed: ${listed(files.buildCode)}` });
   const [ib, ia] = [before.kernel.image, after.kernel.image];
   if (!same(ib, ia) || before.kernel.imageGap !== after.kernel.imageGap) {
-    const detail = ib && ia ? `${ia.name}: ${ib.version} → ${ia.version}, sha256 ${short(ib.sha256)} → ${short(ia.sha256)}` : ia ? `+ ${ia.name} ${ia.version}` : `- ${ib?.name ?? 'no image'}: ${after.kernel.imageGap ?? 'none recorded'}`;
+    const detail =
+      ib && ia
+        ? `${ia.name}: ${ib.version} → ${ia.version}, sha256 ${short(ib.sha256)} → ${short(ia.sha256)}`
+        : ia
+          ? `+ ${ia.name} ${ia.version}`
+          : `- ${ib?.name ?? 'no image'}: ${after.kernel.imageGap ?? 'none recorded'}`;
     out.push({ input: 'image', detail });
   }
   if (out.length === 0 && !same(before, after)) {
@@ -88,7 +103,12 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
 }
 
 /** `files` per target when targets were published from different commits. */
-export function diffMatrix(base: string, before: Map<string, Target>, after: Map<string, Target>, files: FileChanges | ((name: string) => FileChanges)): MatrixDiff {
+export function diffMatrix(
+  base: string,
+  before: Map<string, Target>,
+  after: Map<string, Target>,
+  files: FileChanges | ((name: string) => FileChanges),
+): MatrixDiff {
   const diff: MatrixDiff = { base, added: [], removed: [], changed: [] };
   for (const [name, t] of after) {
     const b = before.get(name);

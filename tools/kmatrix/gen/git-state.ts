@@ -14,11 +14,19 @@ export async function git(root: string, args: string[], input?: string): Promise
     return r.stdout;
   } catch (error) {
     const e = error as { stderr?: string; code?: string };
-    throw new KmatrixError(e.code === 'ENOENT' ? '`git` is not installed' : `git ${args.join(' ')} failed: ${(e.stderr ?? '').trim() || (error as Error).message}`, {
-      stage: 'diff',
-      cause: error,
-      remedy: e.code === 'ENOENT' ? 'install it: apt-get install -y git' : 'pass a ref this repository has (a branch, tag or commit), e.g. --base origin/main',
-    });
+    throw new KmatrixError(
+      e.code === 'ENOENT'
+        ? '`git` is not installed'
+        : `git ${args.join(' ')} failed: ${(e.stderr ?? '').trim() || (error as Error).message}`,
+      {
+        stage: 'diff',
+        cause: error,
+        remedy:
+          e.code === 'ENOENT'
+            ? 'install it: apt-get install -y git'
+            : 'pass a ref this repository has (a branch, tag or commit), e.g. --base origin/main',
+      },
+    );
   }
 }
 
@@ -35,10 +43,19 @@ export async function resolveRef(root: string, ref: string): Promise<string> {
 
 /** name → target, as committed at `commit`. Entries that do not parse are reported by name. */
 export async function targetsAt(root: string, commit: string): Promise<Map<string, Target>> {
-  const files = (await git(root, ['ls-tree', '-r', '--name-only', '-z', commit, '--', 'targets/'])).split('\0').filter((f) => f.endsWith('/target.json'));
+  const files = (await git(root, ['ls-tree', '-r', '--name-only', '-z', commit, '--', 'targets/']))
+    .split('\0')
+    .filter((f) => f.endsWith('/target.json'));
   const out = new Map<string, Target>();
   if (files.length === 0) return out;
-  const batch = Buffer.from(await execa('git', ['cat-file', '--batch'], { cwd: root, input: `${files.map((f) => `${commit}:${f}`).join('\n')}\n`, encoding: 'buffer', maxBuffer: 1 << 30 }).then((r) => r.stdout));
+  const batch = Buffer.from(
+    await execa('git', ['cat-file', '--batch'], {
+      cwd: root,
+      input: `${files.map((f) => `${commit}:${f}`).join('\n')}\n`,
+      encoding: 'buffer',
+      maxBuffer: 1 << 30,
+    }).then((r) => r.stdout),
+  );
   let at = 0;
   for (const file of files) {
     const nl = batch.indexOf(10, at);
@@ -83,12 +100,24 @@ export async function fileChanges(
     toolchains.add(t.toolchain.name);
     if (t.driver.smokeTest) smokeTests.add(`${t.driver.path}/${t.driver.smokeTest}`);
   }
-  const changed = await changedPaths(root, commit, ['drivers', 'toolchains', 'plugins/kmatrix', 'tools/kmatrix', ...[...drivers]]);
+  const changed = await changedPaths(root, commit, [
+    'drivers',
+    'toolchains',
+    'plugins/kmatrix',
+    'tools/kmatrix',
+    ...[...drivers],
+  ]);
   const under = (dir: string) => changed.filter((f) => f.startsWith(`${dir}/`) && !smokeTests.has(f));
   return {
     drivers: new Map([...drivers].map((d) => [d, under(d)])),
     toolchains: new Map(
-      [...toolchains].map((n) => [n, [...under(`toolchains/${n}`), ...changed.filter((f) => dockerfiles.get(n) && f === `toolchains/${dockerfiles.get(n)}`)]]),
+      [...toolchains].map((n) => [
+        n,
+        [
+          ...under(`toolchains/${n}`),
+          ...changed.filter((f) => dockerfiles.get(n) && f === `toolchains/${dockerfiles.get(n)}`),
+        ],
+      ]),
     ),
     buildCode: changed.filter(isBuildCode),
   };
@@ -97,7 +126,10 @@ export async function fileChanges(
 /** Paths with uncommitted changes (tracked or untracked) under `paths`. */
 export async function uncommitted(root: string, paths: string[]): Promise<string[]> {
   const out = await git(root, ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...paths]);
-  return out.split('\0').filter(Boolean).map((l) => l.slice(3));
+  return out
+    .split('\0')
+    .filter(Boolean)
+    .map((l) => l.slice(3));
 }
 
 /** The repository's URL for provenance: CI's, else `origin`'s, else the folder. */

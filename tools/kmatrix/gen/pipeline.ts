@@ -7,7 +7,13 @@ import { readdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
-import { loadKernelList, markUnavailable, packageLabel, type KernelList, type ListedKernel } from '../model/kernel-list.ts';
+import {
+  loadKernelList,
+  markUnavailable,
+  packageLabel,
+  type KernelList,
+  type ListedKernel,
+} from '../model/kernel-list.ts';
 import { loadPolicy, type Policy } from '../model/policy.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../model/toolchain.ts';
@@ -63,11 +69,15 @@ export interface GenReport {
 export const genReportFile = (root: string) => join(root, 'dist', 'kmatrix', 'gen-report.json');
 
 /** A file of the workspace, named as the user would (relative to where they are) in every message. */
-const inRoot = (root: string, file: string) => (isAbsolute(file) ? file : relative(process.cwd(), resolve(root, file)) || file);
+const inRoot = (root: string, file: string) =>
+  isAbsolute(file) ? file : relative(process.cwd(), resolve(root, file)) || file;
 
 async function defaultKernelFiles(root: string): Promise<string[]> {
   try {
-    return (await readdir(join(root, 'kernels'))).filter((f) => f.endsWith('.json')).sort().map((f) => join('kernels', f));
+    return (await readdir(join(root, 'kernels')))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => join('kernels', f));
   } catch {
     return [];
   }
@@ -76,10 +86,13 @@ async function defaultKernelFiles(root: string): Promise<string[]> {
 /** The policy distro a family's release belongs to. */
 export function distroOfPolicy(policy: Policy): DistroOf {
   return (family, release) =>
-    Object.entries(policy.distros).find(([, d]) => d.family === family && d.release === release)?.[0] ?? `${family}-${release}`;
+    Object.entries(policy.distros).find(([, d]) => d.family === family && d.release === release)?.[0] ??
+    `${family}-${release}`;
 }
 
-async function loadInputs(o: GenOptions): Promise<{ policy: Policy; list: KernelList; toolchains: Map<string, LoadedToolchain> }> {
+async function loadInputs(
+  o: GenOptions,
+): Promise<{ policy: Policy; list: KernelList; toolchains: Map<string, LoadedToolchain> }> {
   const loaded = await loadPolicy(inRoot(o.root, o.policyFile), familyNames());
   const only = o.only ?? [];
   // On demand, a kernel the policy covers is built even if `latest` trims it from the nightly matrix.
@@ -88,7 +101,11 @@ async function loadInputs(o: GenOptions): Promise<{ policy: Policy; list: Kernel
     .filter(([, d]) => d.smokeTest && !existsSync(join(o.root, d.path, d.smokeTest)))
     .map(([name, d]) => `${o.policyFile}: drivers.${name}.smokeTest: ${join(d.path, d.smokeTest!)} does not exist`);
   if (noSmokeTest.length > 0) {
-    throw new KmatrixError("a driver's smoke test is missing", { stage: 'policy', problems: noSmokeTest, remedy: 'add the script or fix the path (it is relative to the driver folder); nothing was written' });
+    throw new KmatrixError("a driver's smoke test is missing", {
+      stage: 'policy',
+      problems: noSmokeTest,
+      remedy: 'add the script or fix the path (it is relative to the driver folder); nothing was written',
+    });
   }
   const files = o.kernelFiles ?? (await defaultKernelFiles(o.root));
   if (files.length === 0) {
@@ -101,7 +118,8 @@ async function loadInputs(o: GenOptions): Promise<{ policy: Policy; list: Kernel
   // Lists from several files may share a key ("debian"); keep each file's entries apart.
   const list: KernelList = {};
   for (const f of files) {
-    for (const [distro, entries] of Object.entries(await loadKernelList(inRoot(o.root, f)))) list[`${f}#${distro}`] = entries;
+    for (const [distro, entries] of Object.entries(await loadKernelList(inRoot(o.root, f))))
+      list[`${f}#${distro}`] = entries;
   }
   // Every pinned toolchain is a candidate (gcc matching); each distro's default must be pinned.
   const toolchains = new Map<string, LoadedToolchain>();
@@ -122,7 +140,10 @@ async function learnCompilers(
   store: HeaderStore,
 ): Promise<{ learned: Map<string, string>; unreadable: Skipped[] }> {
   const wanted = new Set(unknown.map((k) => kernelKey(k.kernelrelease, k.kmatrix.arch)));
-  const { learned, failed } = await compilersFromHeaders(resolved.targets.filter((t) => wanted.has(kernelKey(t.kernelrelease, t.arch))), store);
+  const { learned, failed } = await compilersFromHeaders(
+    resolved.targets.filter((t) => wanted.has(kernelKey(t.kernelrelease, t.arch))),
+    store,
+  );
   for (const k of unknown) {
     const gcc = learned.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
     if (gcc) k.kmatrix.gcc = gcc;
@@ -135,7 +156,9 @@ async function learnCompilers(
   const unreadable = resolved.targets.flatMap((t) => {
     const kernel = kernelKey(t.kernelrelease, t.arch);
     const why = failed.get(kernel);
-    return why ? [{ what: t.name, distro: t.distro, kernel, kind: 'its headers cannot be read (see --verbose)', why }] : [];
+    return why
+      ? [{ what: t.name, distro: t.distro, kernel, kind: 'its headers cannot be read (see --verbose)', why }]
+      : [];
   });
   return { learned, unreadable };
 }
@@ -145,12 +168,20 @@ export async function generate(o: GenOptions): Promise<GenResult> {
   const { policy, list, toolchains } = await loadInputs(o);
   const listed = await listedKernels(list, distroOfPolicy(policy));
   if (only.length) {
-    listed.kernels = listed.kernels.filter((k) => only.some((w) => w.arch === k.kmatrix.arch && (w.kernelrelease === k.kernelrelease || w.kernelrelease === `${k.kmatrix.abi}-${k.kmatrix.flavour}`)));
+    listed.kernels = listed.kernels.filter((k) =>
+      only.some(
+        (w) =>
+          w.arch === k.kmatrix.arch &&
+          (w.kernelrelease === k.kernelrelease || w.kernelrelease === `${k.kmatrix.abi}-${k.kmatrix.flavour}`),
+      ),
+    );
   }
   // The plan for these kernels; with --only, just the targets of the distros asked for.
   const planFor = (kernels: ListedKernel[]) => {
     const p = planTargets(policy, kernels, toolchains);
-    return only.length ? { ...p, targets: p.targets.filter((t) => only.some((w) => w.distro === t.distro)), keptDistros: [] } : p;
+    return only.length
+      ? { ...p, targets: p.targets.filter((t) => only.some((w) => w.distro === t.distro)), keptDistros: [] }
+      : p;
   };
   // Planned once before any network: a policy mistake is reported before anything is fetched.
   let plan = planFor(listed.kernels);
@@ -158,10 +189,17 @@ export async function generate(o: GenOptions): Promise<GenResult> {
   // What earlier runs learned (digests of crawler-listed packages, compilers read from headers)
   // is in the existing targets: reuse it, so regenerating needs no network.
   let known = new Map<string, { sha256: string; size: number }>();
-  if (unknown.length > 0 || plan.targets.some((t) => t.headers.some((h) => !h.sha256) || (t.kernel.image && !t.kernel.image.sha256))) {
-    const existing = (await Promise.all((await existingTargetFiles(o.root)).map((f) => loadTargetFile(join(o.root, f))))).filter((t): t is Target => !isRemoved(t));
+  if (
+    unknown.length > 0 ||
+    plan.targets.some((t) => t.headers.some((h) => !h.sha256) || (t.kernel.image && !t.kernel.image.sha256))
+  ) {
+    const existing = (
+      await Promise.all((await existingTargetFiles(o.root)).map((f) => loadTargetFile(join(o.root, f))))
+    ).filter((t): t is Target => !isRemoved(t));
     known = knownDigests(existing);
-    const recorded = new Map(existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]));
+    const recorded = new Map(
+      existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]),
+    );
     for (const k of unknown) k.kmatrix.gcc = recorded.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
   }
   const store = new HeaderStore(defaultStoreDir(), o.log);
@@ -175,14 +213,34 @@ export async function generate(o: GenOptions): Promise<GenResult> {
     learned = found.learned;
     // Plan again so each kernel gets the toolchain with its gcc (the lists' digests are all known by now).
     if (found.learned.size > 0 || found.unreadable.length > 0) {
-      ({ plan, resolved } = await planAndResolve(listed.kernels, planFor, new Map([...known, ...knownDigests(resolved.targets)]), store, [...resolved.skipped, ...found.unreadable], unserved));
+      ({ plan, resolved } = await planAndResolve(
+        listed.kernels,
+        planFor,
+        new Map([...known, ...knownDigests(resolved.targets)]),
+        store,
+        [...resolved.skipped, ...found.unreadable],
+        unserved,
+      ));
     }
   }
-  const sync = await syncTargets(o.root, resolved.targets, { dryRun: o.dryRun ?? false, keepDistros: plan.keptDistros, pruneRemoved: o.pruneRemoved ?? false, addOnly: only.length > 0 });
+  const sync = await syncTargets(o.root, resolved.targets, {
+    dryRun: o.dryRun ?? false,
+    keepDistros: plan.keptDistros,
+    pruneRemoved: o.pruneRemoved ?? false,
+    addOnly: only.length > 0,
+  });
   const skipped = [...plan.skipped, ...resolved.skipped, ...listed.unusable];
   if (!o.dryRun && only.length === 0) {
     const report: GenReport = { excluded: plan.excluded, skipped };
     await writeFileAtomic(genReportFile(o.root), `${JSON.stringify(report, null, 2)}\n`);
   }
-  return { sync, targets: resolved.targets, excluded: plan.excluded, warnings: plan.warnings, skipped, unsupported: listed.unsupported, learnedCompilers: learned };
+  return {
+    sync,
+    targets: resolved.targets,
+    excluded: plan.excluded,
+    warnings: plan.warnings,
+    skipped,
+    unsupported: listed.unsupported,
+    learnedCompilers: learned,
+  };
 }

@@ -7,7 +7,14 @@ import { packageLabel, type ListedKernel } from '../model/kernel-list.ts';
 import { compareVersions } from '../model/version.ts';
 import { kbuildArch, type Arch } from '../model/names.ts';
 import { matchesRelease, type MatrixRule, type Policy } from '../model/policy.ts';
-import { BUILD_TIMESTAMP, CONTAINER_SRC, projectName, TARGET_SCHEMA_VERSION, type DraftTarget, type Target } from '../model/target.ts';
+import {
+  BUILD_TIMESTAMP,
+  CONTAINER_SRC,
+  projectName,
+  TARGET_SCHEMA_VERSION,
+  type DraftTarget,
+  type Target,
+} from '../model/target.ts';
 import { gnuTriplet, type ToolchainSpec } from '../model/toolchain.ts';
 import { familyNamed } from '../distros/registry.ts';
 import type { DistroFamily } from '../distros/family.ts';
@@ -35,7 +42,12 @@ export interface Plan {
   keptDistros: string[];
 }
 
-export function buildSettings(driver: string, arch: Arch, toolchain: ToolchainSpec, strictCompiler: boolean): Target['build'] {
+export function buildSettings(
+  driver: string,
+  arch: Arch,
+  toolchain: ToolchainSpec,
+  strictCompiler: boolean,
+): Target['build'] {
   const cross = toolchain.hostArch !== arch ? [`CROSS_COMPILE=${gnuTriplet[arch]}-`] : [];
   return {
     makeArgs: [`ARCH=${kbuildArch[arch]}`, ...cross],
@@ -68,7 +80,12 @@ function missingFor(e: ListedKernel, runner: Arch): string[] {
  * The kernels a rule selects. `latest` counts only kernels the mirror can serve, so a mirror gap
  * falls back to the newest buildable ABI; the gaps themselves are reported as skipped.
  */
-function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], skipped: Skipped[]): { chosen: ListedKernel[]; matched: number } {
+function selectKernels(
+  rule: MatrixRule,
+  runner: Arch,
+  entries: ListedKernel[],
+  skipped: Skipped[],
+): { chosen: ListedKernel[]; matched: number } {
   const chosen = new Set<ListedKernel>();
   let matched = 0;
   for (const pattern of rule.kernels) {
@@ -83,7 +100,14 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
     matched += matching.length;
     const servable = matching.filter((e) => {
       const gone = missingFor(e, runner);
-      if (gone.length > 0) skipped.push({ what: `${e.kernelrelease} (${e.kmatrix.arch})`, distro: e.kmatrix.distro, kernel: `${e.kernelrelease} ${e.kmatrix.arch}`, kind: 'the mirror does not serve packages its index lists (a mirror gap)', why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)` });
+      if (gone.length > 0)
+        skipped.push({
+          what: `${e.kernelrelease} (${e.kmatrix.arch})`,
+          distro: e.kmatrix.distro,
+          kernel: `${e.kernelrelease} ${e.kmatrix.arch}`,
+          kind: 'the mirror does not serve packages its index lists (a mirror gap)',
+          why: `the mirror does not serve ${gone.join(', ')} although its index lists it (a mirror gap)`,
+        });
       return gone.length === 0;
     });
     for (const arch of new Set(servable.map((e) => e.kmatrix.arch))) {
@@ -100,7 +124,8 @@ function selectKernels(rule: MatrixRule, runner: Arch, entries: ListedKernel[], 
 function imageOf(e: ListedKernel, family: DistroFamily): Pick<DraftTarget['kernel'], 'image' | 'imageGap'> {
   const image = e.kmatrix.image;
   if (!image) return { imageGap: family.noImage(e.kernelrelease, e.kmatrix.packageVersion) };
-  if (e.kmatrix.unavailable?.includes(image.name)) return { imageGap: `the mirror does not serve ${image.name} ${image.version} although its index lists it` };
+  if (e.kmatrix.unavailable?.includes(image.name))
+    return { imageGap: `the mirror does not serve ${image.name} ${image.version} although its index lists it` };
   return { image };
 }
 
@@ -118,7 +143,9 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
     // A crawler drops a distro whose crawl failed; that never means its kernels were removed.
     if (!present.has(rule.distro)) {
       if (!keptDistros.has(rule.distro)) {
-        warnings.push(`no kernels of ${rule.distro} in the kernel lists (did its crawl fail?): keeping its existing targets unchanged`);
+        warnings.push(
+          `no kernels of ${rule.distro} in the kernel lists (did its crawl fail?): keeping its existing targets unchanged`,
+        );
       }
       keptDistros.add(rule.distro);
       return;
@@ -135,7 +162,9 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
     // Kernels that match but no mirror serves are reported as skipped; only a rule that matches
     // nothing at all is a mistake in the policy.
     if (kernels.length === 0 && selection.matched === 0) {
-      problems.push(`matrix[${ruleIndex}]: no kernel in the kernel list matches distro ${rule.distro}, archs ${rule.archs.join('/')}, flavours ${rule.flavours.join('/')}, kernels ${rule.kernels.join(' ')}`);
+      problems.push(
+        `matrix[${ruleIndex}]: no kernel in the kernel list matches distro ${rule.distro}, archs ${rule.archs.join('/')}, flavours ${rule.flavours.join('/')}, kernels ${rule.kernels.join(' ')}`,
+      );
     }
     const reported = new Set<string>();
     for (const e of kernels) {
@@ -191,7 +220,9 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
       }
       const earlier = byName.get(target.name);
       if (earlier && earlier.rule !== ruleIndex) {
-        problems.push(`matrix[${ruleIndex}]: target ${target.name} is also produced by matrix[${earlier.rule}]; narrow one of the two rules`);
+        problems.push(
+          `matrix[${ruleIndex}]: target ${target.name} is also produced by matrix[${earlier.rule}]; narrow one of the two rules`,
+        );
         continue;
       }
       byName.set(target.name, { target, rule: ruleIndex });
@@ -205,6 +236,8 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
       remedy: 'fix support-matrix.json (or re-crawl the kernel list); nothing was written',
     });
   }
-  const targets = [...byName.values()].map((v) => v.target).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const targets = [...byName.values()]
+    .map((v) => v.target)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { targets, excluded, skipped, warnings, keptDistros: [...keptDistros].sort() };
 }

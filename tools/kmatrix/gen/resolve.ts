@@ -46,17 +46,22 @@ export async function resolveTargets(
   // Header packages and kernel images alike: a name, a version and the URLs that may serve it.
   const pending = new Map<string, ListedImage>();
   for (const t of drafts) {
-    for (const p of [...t.headers, ...(t.kernel.image ? [t.kernel.image] : [])]) if (!p.sha256 && !pending.has(p.url)) pending.set(p.url, p);
+    for (const p of [...t.headers, ...(t.kernel.image ? [t.kernel.image] : [])])
+      if (!p.sha256 && !pending.has(p.url)) pending.set(p.url, p);
   }
 
   const resolved = new Map<string, Resolution>();
-  await inParallel([...pending.values()], async (p) => {
-    const urls = [p.url, ...(p.alternatives ?? [])];
-    const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
-    const r = hit ? { url: hit.u, ...hit.d! } : (failed.get(p.url) ?? (await store.resolve(p)));
-    if ('unavailable' in r) failed.set(p.url, r);
-    resolved.set(p.url, 'unavailable' in r ? r : { served: r });
-  }, parallel);
+  await inParallel(
+    [...pending.values()],
+    async (p) => {
+      const urls = [p.url, ...(p.alternatives ?? [])];
+      const hit = urls.map((u) => ({ u, d: known.get(u) })).find((x) => x.d);
+      const r = hit ? { url: hit.u, ...hit.d! } : (failed.get(p.url) ?? (await store.resolve(p)));
+      if ('unavailable' in r) failed.set(p.url, r);
+      resolved.set(p.url, 'unavailable' in r ? r : { served: r });
+    },
+    parallel,
+  );
 
   const targets: Target[] = [];
   const skipped: Skipped[] = [];
@@ -76,20 +81,32 @@ export async function resolveTargets(
     });
     if (gone.length > 0) {
       const kind = `no mirror serves its header packages (${[...reasons].sort().join(', ')})`;
-      skipped.push({ what: draft.name, distro: draft.distro, kernel: `${draft.kernelrelease} ${draft.arch}`, kind, why: `no mirror serves ${gone.join('; ')}` });
+      skipped.push({
+        what: draft.name,
+        distro: draft.distro,
+        kernel: `${draft.kernelrelease} ${draft.arch}`,
+        kind,
+        why: `no mirror serves ${gone.join('; ')}`,
+      });
       continue;
     }
-    targets.push(targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }));
+    targets.push(
+      targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }),
+    );
   }
   return { targets, skipped, unserved };
 }
 
-function imageResolution(draft: DraftTarget, resolved: Map<string, Resolution>): Pick<Target['kernel'], 'image' | 'imageGap'> {
+function imageResolution(
+  draft: DraftTarget,
+  resolved: Map<string, Resolution>,
+): Pick<Target['kernel'], 'image' | 'imageGap'> {
   const image = draft.kernel.image;
   if (!image) return {};
   if (image.sha256) return { image: image as ImagePackage };
   const r = resolved.get(image.url)!;
-  if ('unavailable' in r) return { image: undefined, imageGap: `no mirror serves ${image.name} ${image.version} (${unavailableText(r)})` };
+  if ('unavailable' in r)
+    return { image: undefined, imageGap: `no mirror serves ${image.name} ${image.version} (${unavailableText(r)})` };
   return { image: pinned(image, r.served) };
 }
 
@@ -97,5 +114,11 @@ function imageResolution(draft: DraftTarget, resolved: Map<string, Resolution>):
 function pinned<P extends ListedImage>(p: P, served: Fetched): P & { sha256: string; size: number } {
   const alternatives = [p.url, ...(p.alternatives ?? [])].filter((u) => u !== served.url);
   const { alternatives: _listed, ...rest } = p;
-  return { ...rest, url: served.url, sha256: served.sha256, size: served.size, ...(alternatives.length > 0 ? { alternatives } : {}) } as P & { sha256: string; size: number };
+  return {
+    ...rest,
+    url: served.url,
+    sha256: served.sha256,
+    size: served.size,
+    ...(alternatives.length > 0 ? { alternatives } : {}),
+  } as P & { sha256: string; size: number };
 }

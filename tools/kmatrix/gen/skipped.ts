@@ -60,9 +60,14 @@ export function renderSkipped(skipped: Skipped[], unsupported: Map<string, numbe
     lines.push(`skipped ${g.count} entries (${shown.join(', ')}${more}): ${g.kind}`);
   }
   for (const [distro, n] of unsupported) {
-    lines.push(`skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no distro family of kmatrix reads ${distro} kernels (it has: ${familyNames().join(', ')}; a family is a folder under tools/kmatrix/distros/)`);
+    lines.push(
+      `skipped ${n} ${distro} kernel${n === 1 ? '' : 's'}: no distro family of kmatrix reads ${distro} kernels (it has: ${familyNames().join(', ')}; a family is a folder under tools/kmatrix/distros/)`,
+    );
   }
   const perDistro = skippedPerDistro(skipped, unsupported);
-  if (perDistro.length > 0) lines.push(`skipped per distro: ${perDistro.map(([d, n]) => `${d} ${n}`).join(', ')}${verbose || skipped.length === 0 ? '' : ' (--verbose lists every entry)'}`);
+  if (perDistro.length > 0)
+    lines.push(
+      `skipped per distro: ${perDistro.map(([d, n]) => `${d} ${n}`).join(', ')}${verbose || skipped.length === 0 ? '' : ' (--verbose lists every entry)'}`,
+    );
   return lines;
 }

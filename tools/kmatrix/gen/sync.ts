@@ -65,7 +65,13 @@ function peek(text: string, file: string): { name: string; removed: boolean } {
   } catch {
     // fall through: a broken file is replaced like any stale one
   }
-  return { name: dirname(file).replace(/^targets\//, '').split('/').join('--'), removed: false };
+  return {
+    name: dirname(file)
+      .replace(/^targets\//, '')
+      .split('/')
+      .join('--'),
+    removed: false,
+  };
 }
 
 export interface SyncOptions {

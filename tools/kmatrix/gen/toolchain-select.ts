@@ -12,9 +12,7 @@ export interface LoadedToolchain {
   lock: ToolchainLock;
 }
 
-export type Selection =
-  | { ok: true; chosen: LoadedToolchain; warning?: string }
-  | { ok: false; problem: string };
+export type Selection = { ok: true; chosen: LoadedToolchain; warning?: string } | { ok: false; problem: string };
 
 export function selectToolchain(
   policy: Policy,
@@ -25,7 +23,9 @@ export function selectToolchain(
 ): Selection {
   const distro = policy.distros[distroName]!;
   const usable = (t: LoadedToolchain) =>
-    t.toolchain.spec.distro === distroName && t.toolchain.spec.hostArch === distro.runner && t.toolchain.spec.targetArchs.includes(arch);
+    t.toolchain.spec.distro === distroName &&
+    t.toolchain.spec.hostArch === distro.runner &&
+    t.toolchain.spec.targetArchs.includes(arch);
   const fallback = toolchains.get(distro.toolchain);
   if (!fallback) return { ok: false, problem: `toolchain "${distro.toolchain}" of distro ${distroName} is not loaded` };
   if (!usable(fallback)) {
@@ -39,6 +39,7 @@ export function selectToolchain(
   const match = [...toolchains.values()].filter(usable).find((t) => t.toolchain.spec.gcc === gcc);
   if (match) return { ok: true, chosen: match };
   const text = `built with gcc-${gcc}, but no ${distroName} toolchain for ${arch} has gcc-${gcc} (using ${distro.toolchain}: gcc-${fallback.toolchain.spec.gcc})`;
-  if (distro.strictCompiler) return { ok: false, problem: `${text}; add a toolchain with "gcc": "${gcc}" or turn off strictCompiler` };
+  if (distro.strictCompiler)
+    return { ok: false, problem: `${text}; add a toolchain with "gcc": "${gcc}" or turn off strictCompiler` };
   return { ok: true, chosen: fallback, warning: text };
 }

@@ -69,13 +69,19 @@ export type KmatrixBlock = z.infer<typeof kmatrixBlock>;
 /** `uname -r`-like, and never a path: crawler values end up in folder and project names. */
 const releaseText = z
   .string()
-  .regex(/^[0-9A-Za-z][A-Za-z0-9.+~_-]{0,127}$/, 'must be a kernel release (letters, digits, ".", "+", "~", "_", "-"; no "/" or spaces)')
+  .regex(
+    /^[0-9A-Za-z][A-Za-z0-9.+~_-]{0,127}$/,
+    'must be a kernel release (letters, digits, ".", "+", "~", "_", "-"; no "/" or spaces)',
+  )
   .refine((s) => !s.includes('..'), 'must not contain ".."');
 
 export const kernelEntry = z
   .object({
     // The 2022 crawler wrote numbers here; the current one writes strings.
-    kernelversion: z.union([z.string().regex(/^[A-Za-z0-9._+~-]*$/, 'must be a plain version string'), z.number().int()]),
+    kernelversion: z.union([
+      z.string().regex(/^[A-Za-z0-9._+~-]*$/, 'must be a plain version string'),
+      z.number().int(),
+    ]),
     kernelrelease: releaseText,
     target: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be a kernel-crawler target (e.g. debian, ubuntu-generic)'),
     headers: z.array(httpUrl).optional(),
@@ -87,8 +93,26 @@ export type KernelEntry = z.infer<typeof kernelEntry>;
 
 /** Current keys (kernel_crawler/crawler.py DISTROS) and what the 2022 display names became. */
 const CURRENT_KEYS = [
-  'alinux', 'almalinux', 'amazonlinux', 'amazonlinux2', 'amazonlinux2022', 'amazonlinux2023', 'centos', 'fedora', 'ol',
-  'photon', 'rocky', 'opensuse', 'debian', 'ubuntu', 'flatcar', 'minikube', 'redhat', 'arch', 'bottlerocket', 'talos',
+  'alinux',
+  'almalinux',
+  'amazonlinux',
+  'amazonlinux2',
+  'amazonlinux2022',
+  'amazonlinux2023',
+  'centos',
+  'fedora',
+  'ol',
+  'photon',
+  'rocky',
+  'opensuse',
+  'debian',
+  'ubuntu',
+  'flatcar',
+  'minikube',
+  'redhat',
+  'arch',
+  'bottlerocket',
+  'talos',
 ] as const;
 const LEGACY_KEYS: Record<string, string> = {
   AmazonLinux: 'amazonlinux',
@@ -137,7 +161,11 @@ export function checkCrawlerList(list: Record<string, EntryKey[]>, ctx: z.Refine
       const id = `${e.target} ${e.kernelrelease} ${e.kernelversion}`;
       const first = seen.get(id);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: [key, i], message: `duplicate entry: target ${e.target}, kernelrelease ${e.kernelrelease}, kernelversion ${e.kernelversion} is already ${key}[${first}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [key, i],
+          message: `duplicate entry: target ${e.target}, kernelrelease ${e.kernelrelease}, kernelversion ${e.kernelversion} is already ${key}[${first}]`,
+        });
       } else seen.set(id, i);
     });
   }

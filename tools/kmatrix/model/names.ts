@@ -7,13 +7,19 @@ import { z } from 'zod';
 /** Lower-case identifier: drivers, distros, toolchains, flavours. */
 export const identifier = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit')
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
+  )
   .refine((s) => !s.includes('..'), 'must not contain ".."');
 
 /** A kernel module's name as modprobe knows it (no .ko): letters of either case, digits, "_", "-". */
 export const moduleName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,55}$/, 'must be letters, digits, "_" or "-", starting with a letter or digit, at most 56 characters');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,55}$/,
+    'must be letters, digits, "_" or "-", starting with a letter or digit, at most 56 characters',
+  );
 
 /** A kernel release as `uname -r` prints it, e.g. 6.1.0-47-cloud-amd64. */
 export const kernelRelease = z
@@ -31,6 +37,9 @@ export const kbuildArch: Record<Arch, string> = { x86_64: 'x86', aarch64: 'arm64
 export const repoPath = z
   .string()
   .min(1)
-  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'), 'must be a relative path inside the repository (no leading "/", no "..")');
+  .refine(
+    (p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'),
+    'must be a relative path inside the repository (no leading "/", no "..")',
+  );
 
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lower-case hex digits');

@@ -22,7 +22,9 @@ export function migratePolicy(raw: unknown, families: readonly string[], file: s
     if (!isObject(value) || (value.family !== undefined && value.release !== undefined)) continue;
     const family = families.find((f) => name.startsWith(`${f}-`) && name.length > f.length + 1);
     if (!family) {
-      out.problems.push(`${file}: distros.${name}: add "family" (one of: ${families.join(', ')}) and "release" by hand: its name does not start with a family`);
+      out.problems.push(
+        `${file}: distros.${name}: add "family" (one of: ${families.join(', ')}) and "release" by hand: its name does not start with a family`,
+      );
       continue;
     }
     // The new fields first, the distro's own after them, in their order.
@@ -34,6 +36,9 @@ export function migratePolicy(raw: unknown, families: readonly string[], file: s
 
 /** JSON as the committed policy is written: two-space indents, arrays of plain values on one line. */
 export function policyText(value: unknown): string {
-  const text = JSON.stringify(value, null, 2).replace(/\[\n\s+([^[\]{}]*?)\n\s*\]/g, (_, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`);
+  const text = JSON.stringify(value, null, 2).replace(
+    /\[\n\s+([^[\]{}]*?)\n\s*\]/g,
+    (_, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`,
+  );
   return `${text.replace(/\{\n\s+("[^"{}[\]]*": [^{}[\]\n]*(?:,\n\s+"[^"{}[\]]*": [^{}[\]\n]*)*)\n\s*\}/g, (m, body: string) => (m.length <= 120 ? `{ ${body.split(/,\n\s*/).join(', ')} }` : m))}\n`;
 }

@@ -13,11 +13,20 @@ const driver = z
       .array(moduleName)
       .min(1)
       .optional()
-      .describe('Module names the build must produce, without .ko; optional for a DKMS driver, whose dkms.conf names them for each kernel (if given, each build checks it against that)'),
-    dkms: z.boolean().optional().describe('The folder is a DKMS source tree: build it as DKMS would, from its dkms.conf (kmatrix driver import sets this)'),
+      .describe(
+        'Module names the build must produce, without .ko; optional for a DKMS driver, whose dkms.conf names them for each kernel (if given, each build checks it against that)',
+      ),
+    dkms: z
+      .boolean()
+      .optional()
+      .describe(
+        'The folder is a DKMS source tree: build it as DKMS would, from its dkms.conf (kmatrix driver import sets this)',
+      ),
     smokeTest: repoPath
       .optional()
-      .describe('Script, relative to the driver folder, that test-driver runs with busybox sh inside the booted kernel once the modules are loaded (exit 0 = the driver works)'),
+      .describe(
+        'Script, relative to the driver folder, that test-driver runs with busybox sh inside the booted kernel once the modules are loaded (exit 0 = the driver works)',
+      ),
   })
   .strict();
 
@@ -25,18 +34,29 @@ const driver = z
 const requiredName = (what: string) =>
   z
     .string({ error: (issue) => (issue.input === undefined ? `is required: ${what}` : undefined) })
-    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+    .regex(
+      /^[a-z0-9][a-z0-9._-]{0,62}$/,
+      'must be lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
+    );
 
 const MIGRATE = '(`npx kmatrix policy migrate` adds it to a policy written before it existed)';
 
 const distro = z
   .object({
-    family: requiredName(`the distro family whose archive, packages and layout this distro uses, e.g. "debian" ${MIGRATE}`).describe(
+    family: requiredName(
+      `the distro family whose archive, packages and layout this distro uses, e.g. "debian" ${MIGRATE}`,
+    ).describe(
       'The distro family (a folder under tools/kmatrix/distros/): how its archive is crawled, its header packages mounted and its toolchains based',
     ),
-    release: requiredName(`the family's name for the release, e.g. "bookworm" ${MIGRATE}`).describe("The family's name for the release, e.g. bookworm"),
-    toolchain: identifier.describe('Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel\'s compiler and this one\'s does not'),
-    runner: arch.default('x86_64').describe('Architecture of the build machines: x86_64 cross-compiles aarch64; aarch64 builds it natively'),
+    release: requiredName(`the family's name for the release, e.g. "bookworm" ${MIGRATE}`).describe(
+      "The family's name for the release, e.g. bookworm",
+    ),
+    toolchain: identifier.describe(
+      "Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel's compiler and this one's does not",
+    ),
+    runner: arch
+      .default('x86_64')
+      .describe('Architecture of the build machines: x86_64 cross-compiles aarch64; aarch64 builds it natively'),
     strictCompiler: z
       .boolean()
       .default(false)
@@ -102,9 +122,13 @@ export const POLICY_FILE = 'support-matrix.json';
  * Named rules across fields. They run on the raw JSON (defensively) rather than as a zod refinement,
  * because zod skips refinements once any field is invalid, and a user should see every problem at once.
  */
-export function crossFieldProblems(raw: unknown, families: readonly string[]): { path: (string | number)[]; message: string }[] {
+export function crossFieldProblems(
+  raw: unknown,
+  families: readonly string[],
+): { path: (string | number)[]; message: string }[] {
   const out: { path: (string | number)[]; message: string }[] = [];
-  const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   const policy = obj(raw);
   const drivers = obj(policy?.drivers) ?? {};
   const distros = obj(policy?.distros) ?? {};
@@ -112,22 +136,35 @@ export function crossFieldProblems(raw: unknown, families: readonly string[]): {
   for (const [name, d] of Object.entries(drivers)) {
     const driver = obj(d);
     if (driver && driver.modules === undefined && driver.dkms !== true) {
-      out.push({ path: ['drivers', name, 'modules'], message: 'is required (only a DKMS driver, "dkms": true, may leave it to its dkms.conf). List the module names the build produces, without .ko' });
+      out.push({
+        path: ['drivers', name, 'modules'],
+        message:
+          'is required (only a DKMS driver, "dkms": true, may leave it to its dkms.conf). List the module names the build produces, without .ko',
+      });
     }
   }
   for (const [name, d] of Object.entries(distros)) {
     const family = obj(d)?.family;
     if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !families.includes(family)) {
-      out.push({ path: ['distros', name, 'family'], message: `unknown distro family "${family}" (known: ${families.join(', ')})` });
+      out.push({
+        path: ['distros', name, 'family'],
+        message: `unknown distro family "${family}" (known: ${families.join(', ')})`,
+      });
     }
   }
   rules.forEach((r: unknown, i: number) => {
     const rule = obj(r);
     if (typeof rule?.driver === 'string' && !(rule.driver in drivers)) {
-      out.push({ path: ['matrix', i, 'driver'], message: `unknown driver "${rule.driver}". Declare it under "drivers" (known: ${Object.keys(drivers).join(', ') || 'none'})` });
+      out.push({
+        path: ['matrix', i, 'driver'],
+        message: `unknown driver "${rule.driver}". Declare it under "drivers" (known: ${Object.keys(drivers).join(', ') || 'none'})`,
+      });
     }
     if (typeof rule?.distro === 'string' && !(rule.distro in distros)) {
-      out.push({ path: ['matrix', i, 'distro'], message: `unknown distro "${rule.distro}". Declare it under "distros" (known: ${Object.keys(distros).join(', ') || 'none'})` });
+      out.push({
+        path: ['matrix', i, 'distro'],
+        message: `unknown distro "${rule.distro}". Declare it under "distros" (known: ${Object.keys(distros).join(', ') || 'none'})`,
+      });
     }
   });
   return out;
@@ -138,7 +175,8 @@ export const validPolicy = (families: readonly string[]) =>
   z.unknown().transform((raw, ctx) => {
     const parsed = policySchema.safeParse(raw);
     if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
-    for (const p of crossFieldProblems(raw, families)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+    for (const p of crossFieldProblems(raw, families))
+      ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
     return parsed.success ? parsed.data : z.NEVER;
   });
 

@@ -25,7 +25,13 @@ export const targetSchema = z
     schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
     name: z.string().regex(/^[a-z0-9][a-z0-9._+~-]*$/),
     driver: z
-      .object({ name: identifier, path: repoPath, modules: z.array(moduleName).min(1).optional(), dkms: z.boolean().optional(), smokeTest: repoPath.optional() })
+      .object({
+        name: identifier,
+        path: repoPath,
+        modules: z.array(moduleName).min(1).optional(),
+        dkms: z.boolean().optional(),
+        smokeTest: repoPath.optional(),
+      })
       .strict(),
     distro: identifier,
     kernelrelease: kernelRelease,
@@ -137,7 +143,8 @@ export async function loadTarget(file: string): Promise<Target> {
   if (isRemoved(t)) {
     throw new KmatrixError(`target ${t.name} was removed from the matrix (${t.reason})`, {
       stage: 'target',
-      remedy: 'add its kernel back to the policy or the kernel lists and run `npx kmatrix gen`; `npx nx show projects` lists the current targets',
+      remedy:
+        'add its kernel back to the policy or the kernel lists and run `npx kmatrix gen`; `npx nx show projects` lists the current targets',
     });
   }
   return t;

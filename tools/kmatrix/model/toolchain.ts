@@ -13,7 +13,9 @@ import { KmatrixError } from '../core/errors.ts';
 export const toolchainSchema = z
   .object({
     $schema: z.string().optional(),
-    distro: identifier.describe('The policy distro whose kernels this toolchain builds; its family makes the base image'),
+    distro: identifier.describe(
+      'The policy distro whose kernels this toolchain builds; its family makes the base image',
+    ),
     base: z
       .object({
         release: identifier.describe("The family's release the base image is made from, e.g. bookworm"),
@@ -21,9 +23,14 @@ export const toolchainSchema = z
       .strict(),
     dockerfile: z
       .string()
-      .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be a file in a folder under toolchains/, e.g. "_shared/debian.Dockerfile"')
+      .regex(
+        /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/,
+        'must be a file in a folder under toolchains/, e.g. "_shared/debian.Dockerfile"',
+      )
       .optional()
-      .describe('Dockerfile relative to toolchains/ (default: <name>/Dockerfile); it gets build args BASE, GCC and CROSS_TRIPLETS'),
+      .describe(
+        'Dockerfile relative to toolchains/ (default: <name>/Dockerfile); it gets build args BASE, GCC and CROSS_TRIPLETS',
+      ),
     gcc: z.string().regex(/^\d+$/, 'must be the gcc major version, e.g. "12"'),
     hostArch: arch.describe('The architecture the image runs on'),
     targetArchs: z.array(arch).min(1).describe('Architectures it can build modules for'),
@@ -37,7 +44,10 @@ export const lockSchema = z
   .object({
     repository: z.string().min(1).describe('Where the image was pushed, e.g. 127.0.0.1:5000/kmatrix/debian-bookworm'),
     digest: digest.describe('The pushed manifest digest; builds run <repository>@<digest>'),
-    contextSha256: z.string().regex(/^[0-9a-f]{64}$/).describe('Hash of the Dockerfile and toolchain.json it was built from'),
+    contextSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .describe('Hash of the Dockerfile and toolchain.json it was built from'),
   })
   .strict();
 export type ToolchainLock = z.infer<typeof lockSchema>;
@@ -94,7 +104,10 @@ export async function loadAllToolchains(root: string): Promise<Toolchain[]> {
   let names: string[] = [];
   try {
     names = (await readdir(join(root, 'toolchains'), { withFileTypes: true }))
-      .filter((e) => e.isDirectory() && !e.name.startsWith('_') && existsSync(join(root, 'toolchains', e.name, 'toolchain.json')))
+      .filter(
+        (e) =>
+          e.isDirectory() && !e.name.startsWith('_') && existsSync(join(root, 'toolchains', e.name, 'toolchain.json')),
+      )
       .map((e) => e.name)
       .sort();
   } catch {

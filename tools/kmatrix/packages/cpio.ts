@@ -18,7 +18,8 @@ const pad4 = (n: number) => (n + 3) & ~3;
 function safeName(raw: string): string | undefined {
   const name = normalize(raw.replace(/^\.?\/+/, ''));
   if (name === '.' || name === '') return undefined;
-  if (name.startsWith('/') || name === '..' || name.startsWith('../')) throw new CpioError(`archive member "${raw}" points outside the destination`);
+  if (name.startsWith('/') || name === '..' || name.startsWith('../'))
+    throw new CpioError(`archive member "${raw}" points outside the destination`);
   return name;
 }
 
@@ -32,7 +33,11 @@ export async function extractCpio(archive: Buffer, dest: string): Promise<number
     if (at + 110 > archive.length) throw new CpioError('archive ends before its TRAILER!!! entry (truncated?)');
     const magic = archive.toString('latin1', at, at + 6);
     if (magic !== '070701' && magic !== '070702') {
-      throw new CpioError(magic === '07070X' ? 'stripped cpio (rpm with 64-bit file sizes) is not supported' : `not a cpio newc archive (magic "${magic}" at byte ${at})`);
+      throw new CpioError(
+        magic === '07070X'
+          ? 'stripped cpio (rpm with 64-bit file sizes) is not supported'
+          : `not a cpio newc archive (magic "${magic}" at byte ${at})`,
+      );
     }
     const field = (i: number) => parseInt(archive.toString('latin1', at + 6 + i * 8, at + 14 + i * 8), 16);
     const [ino, mode, nlink, size, namesize] = [field(0), field(1), field(4), field(6), field(11)];

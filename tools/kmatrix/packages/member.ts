@@ -23,10 +23,14 @@ async function head(file: string): Promise<Buffer> {
 
 async function debMember(file: string, member: string): Promise<Buffer> {
   const { execa } = await import('execa');
-  const { stdout } = await execa('dpkg-deb', ['--fsys-tarfile', file], { encoding: 'buffer', buffer: false }).pipe('tar', ['-xO', `./${member}`], {
-    encoding: 'buffer',
-    maxBuffer: 512 * 1024 * 1024,
-  });
+  const { stdout } = await execa('dpkg-deb', ['--fsys-tarfile', file], { encoding: 'buffer', buffer: false }).pipe(
+    'tar',
+    ['-xO', `./${member}`],
+    {
+      encoding: 'buffer',
+      maxBuffer: 512 * 1024 * 1024,
+    },
+  );
   return Buffer.from(stdout);
 }
 
@@ -49,7 +53,9 @@ export async function packageMember(file: string, member: string, what: string):
     throw new KmatrixError(missing ? '`dpkg-deb` or `tar` is not installed' : `${what} has no ${member}`, {
       stage: 'boot',
       cause: error,
-      remedy: missing ? 'install them: apt-get install -y dpkg tar' : `the package is not the one gen recorded; delete ${file} and run again`,
+      remedy: missing
+        ? 'install them: apt-get install -y dpkg tar'
+        : `the package is not the one gen recorded; delete ${file} and run again`,
     });
   }
 }

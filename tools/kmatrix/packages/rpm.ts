@@ -26,7 +26,8 @@ interface Header {
 }
 
 function readHeader(buf: Buffer, at: number): Header {
-  if (at + 16 > buf.length || buf.readUInt32BE(at) !== 0x8eade801) throw new RpmError(`no rpm header structure at byte ${at} (damaged package?)`);
+  if (at + 16 > buf.length || buf.readUInt32BE(at) !== 0x8eade801)
+    throw new RpmError(`no rpm header structure at byte ${at} (damaged package?)`);
   const count = buf.readUInt32BE(at + 8);
   const size = buf.readUInt32BE(at + 12);
   const index = at + 16;
@@ -49,7 +50,9 @@ async function decompress(payload: Buffer, compressor: string): Promise<Buffer> 
     try {
       return f();
     } catch (error) {
-      throw new RpmError(`the ${compressor} payload does not decompress (truncated or damaged package?): ${(error as Error).message}`);
+      throw new RpmError(
+        `the ${compressor} payload does not decompress (truncated or damaged package?): ${(error as Error).message}`,
+      );
     }
   };
   switch (compressor) {
@@ -75,11 +78,22 @@ function unxz(payload: Buffer, extra: string[]): Promise<Buffer> {
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.stdin.on('error', () => {}); // xz may stop reading a damaged stream early; its exit code says why
     child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(new RpmError(error.code === 'ENOENT' ? 'this .rpm has an xz payload and `xz` is not installed: apt-get install -y xz-utils' : error.message)),
+      reject(
+        new RpmError(
+          error.code === 'ENOENT'
+            ? 'this .rpm has an xz payload and `xz` is not installed: apt-get install -y xz-utils'
+            : error.message,
+        ),
+      ),
     );
     child.on('close', (code) => {
       if (code === 0) resolve(Buffer.concat(out));
-      else reject(new RpmError(`xz could not decompress the payload: ${Buffer.concat(err).toString().trim() || `exit ${code}`}`));
+      else
+        reject(
+          new RpmError(
+            `xz could not decompress the payload: ${Buffer.concat(err).toString().trim() || `exit ${code}`}`,
+          ),
+        );
     });
     child.stdin.end(payload);
   });

@@ -15,7 +15,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../core/errors.ts';
-import { failureReason, HttpStatusError, requestDeadline, RetriesExhausted, BodySizeError, withRetries } from '../core/fetch.ts';
+import {
+  failureReason,
+  HttpStatusError,
+  requestDeadline,
+  RetriesExhausted,
+  BodySizeError,
+  withRetries,
+} from '../core/fetch.ts';
 import type { HeaderPackage, ImagePackage, ListedImage } from '../model/kernel-list.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
@@ -39,7 +46,9 @@ export interface Unavailable {
 
 /** "HTTP 400 from URL; connection reset from URL2 (4 attempts)". */
 export function unavailableText(u: Unavailable): string {
-  return u.unavailable.map((x) => `${x.reason} from ${x.url}${x.attempts ? ` (${x.attempts} attempts)` : ''}`).join('; ');
+  return u.unavailable
+    .map((x) => `${x.reason} from ${x.url}${x.attempts ? ` (${x.attempts} attempts)` : ''}`)
+    .join('; ');
 }
 
 /** The bytes that arrived are not the ones the index pinned (nothing was stored). */
@@ -119,7 +128,10 @@ export class HeaderStore {
     const got = await this.fetchInto(pkg, urls);
     if ('unavailable' in got) return got;
     await mkdir(join(this.dir, 'urls'), { recursive: true });
-    await writeFileAtomic(this.urlRecord(got.url), `${JSON.stringify({ url: got.url, sha256: got.sha256, size: got.size })}\n`);
+    await writeFileAtomic(
+      this.urlRecord(got.url),
+      `${JSON.stringify({ url: got.url, sha256: got.sha256, size: got.size })}\n`,
+    );
     return got;
   }
 
@@ -129,7 +141,11 @@ export class HeaderStore {
 
   private async knownDigest(url: string): Promise<{ sha256: string; size: number } | undefined> {
     try {
-      const r = JSON.parse(await readFile(this.urlRecord(url), 'utf8')) as { url: string; sha256: string; size: number };
+      const r = JSON.parse(await readFile(this.urlRecord(url), 'utf8')) as {
+        url: string;
+        sha256: string;
+        size: number;
+      };
       // Only trust a record whose package is still in the store, exactly as recorded.
       const st = await stat(this.debPath(r.sha256));
       return r.url === url && st.size === r.size ? { sha256: r.sha256, size: r.size } : undefined;
@@ -143,7 +159,9 @@ export class HeaderStore {
     if (!('unavailable' in got)) return;
     const gone = got.unavailable.every((u) => u.reason === 'HTTP 404' || u.reason === 'HTTP 410');
     throw new KmatrixError(
-      gone ? `no mirror serves ${pkg.name} ${pkg.version} any more (${unavailableText(got)})` : `cannot download ${pkg.name} ${pkg.version}: ${unavailableText(got)}`,
+      gone
+        ? `no mirror serves ${pkg.name} ${pkg.version} any more (${unavailableText(got)})`
+        : `cannot download ${pkg.name} ${pkg.version}: ${unavailableText(got)}`,
       {
         stage: 'headers',
         remedy: gone
@@ -164,11 +182,19 @@ export class HeaderStore {
     for (const url of urls) {
       if (expect) this.log(`downloading ${pkg.name} ${pkg.version} (${(expect.size / 1e6).toFixed(1)} MB)`);
       try {
-        return await withRetries(`download of ${url}`, { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) }, () => this.fetchOne(pkg, url, expect));
+        return await withRetries(
+          `download of ${url}`,
+          { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) },
+          () => this.fetchOne(pkg, url, expect),
+        );
       } catch (error) {
         // Bytes that do not match, or a store we cannot write: another mirror cannot help.
         if (error instanceof DigestMismatchError || error instanceof StoreWriteError) throw error;
-        unavailable.push({ url, reason: failureReason(error), ...(error instanceof RetriesExhausted && error.attempts > 1 ? { attempts: error.attempts } : {}) });
+        unavailable.push({
+          url,
+          reason: failureReason(error),
+          ...(error instanceof RetriesExhausted && error.attempts > 1 ? { attempts: error.attempts } : {}),
+        });
       }
     }
     return { unavailable };
@@ -203,15 +229,21 @@ export class HeaderStore {
         .finally(deadline.done);
       // The size the index (or the list) states, else what the server declared.
       const wanted = expectedSize ?? declared;
-      if (Number.isFinite(wanted) && size < wanted) throw new BodySizeError(`the download stopped at ${size} of ${wanted} bytes`);
+      if (Number.isFinite(wanted) && size < wanted)
+        throw new BodySizeError(`the download stopped at ${size} of ${wanted} bytes`);
       // Pinned bytes of another size are a digest mismatch (below); a listed size is checked here.
-      if (!expect && pkg.size && size !== pkg.size) throw new BodySizeError(`the download is ${size} bytes, the list says ${pkg.size}`);
+      if (!expect && pkg.size && size !== pkg.size)
+        throw new BodySizeError(`the download is ${size} bytes, the list says ${pkg.size}`);
       const actual = hash.digest('hex');
       if (expect && (actual !== expect.sha256 || size !== expect.size)) {
-        throw new DigestMismatchError(`SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`, {
-          stage: 'headers',
-          remedy: 'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
-        });
+        throw new DigestMismatchError(
+          `SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`,
+          {
+            stage: 'headers',
+            remedy:
+              'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
+          },
+        );
       }
       await rename(tmp, this.debPath(actual));
       return { sha256: actual, size, url };
@@ -243,17 +275,29 @@ export class HeaderStore {
     } catch (error) {
       if (error instanceof KmatrixError) throw error;
       const stderr = (error as { stderr?: string }).stderr ?? '';
-      const noSpace = storeWriteError(this.dir, Object.assign(new Error(`${(error as Error).message} ${stderr}`), { code: (error as NodeJS.ErrnoException).code }));
+      const noSpace = storeWriteError(
+        this.dir,
+        Object.assign(new Error(`${(error as Error).message} ${stderr}`), {
+          code: (error as NodeJS.ErrnoException).code,
+        }),
+      );
       if (noSpace) throw noSpace;
       if (error instanceof RpmError || error instanceof CpioError) {
-        throw new KmatrixError(`cannot unpack ${pkg.name}: ${error.message}`, { stage: 'headers', cause: error, remedy: `delete ${deb} and run the build again; if it persists, the package itself is damaged` });
+        throw new KmatrixError(`cannot unpack ${pkg.name}: ${error.message}`, {
+          stage: 'headers',
+          cause: error,
+          remedy: `delete ${deb} and run the build again; if it persists, the package itself is damaged`,
+        });
       }
       const missing = (error as { code?: string }).code === 'ENOENT';
-      throw new KmatrixError(missing ? '`dpkg-deb` is not installed' : `cannot unpack ${pkg.name}: ${(error as Error).message}`, {
-        stage: 'headers',
-        cause: error,
-        remedy: missing ? 'install it: apt-get install -y dpkg' : `delete ${deb} and run the build again`,
-      });
+      throw new KmatrixError(
+        missing ? '`dpkg-deb` is not installed' : `cannot unpack ${pkg.name}: ${(error as Error).message}`,
+        {
+          stage: 'headers',
+          cause: error,
+          remedy: missing ? 'install it: apt-get install -y dpkg' : `delete ${deb} and run the build again`,
+        },
+      );
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

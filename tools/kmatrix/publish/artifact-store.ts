@@ -90,15 +90,19 @@ export class DirArtifactStore implements ArtifactStore {
   async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
     checkKey(key);
     // Compare and swap under a lock: publishers on one machine (or one shared filesystem).
-    return withLock(join(this.root, '.locks', `${key.replaceAll('/', '--')}.lock`), () => {}, async () => {
-      const current = await this.get(key);
-      if ((current ? sha256(current) : undefined) !== version) return false;
-      const tmp = await this.temp(key, body);
-      await rename(tmp, this.locate(key)).catch(async (error) => {
-        await rm(tmp, { force: true });
-        throw error;
-      });
-      return true;
-    });
+    return withLock(
+      join(this.root, '.locks', `${key.replaceAll('/', '--')}.lock`),
+      () => {},
+      async () => {
+        const current = await this.get(key);
+        if ((current ? sha256(current) : undefined) !== version) return false;
+        const tmp = await this.temp(key, body);
+        await rename(tmp, this.locate(key)).catch(async (error) => {
+          await rm(tmp, { force: true });
+          throw error;
+        });
+        return true;
+      },
+    );
   }
 }

@@ -33,7 +33,10 @@ export function splitSignature(ko: Buffer): Signature | undefined {
   const sigLen = info.readUInt32BE(8);
   const end = ko.length - MAGIC.length - INFO_SIZE;
   if (info[2] !== PKEY_ID_PKCS7 || sigLen > end) {
-    throw new KmatrixError('the module\'s signature trailer is malformed', { stage: 'verify', remedy: 'the file is damaged or was not signed by scripts/sign-file; fetch it again' });
+    throw new KmatrixError("the module's signature trailer is malformed", {
+      stage: 'verify',
+      remedy: 'the file is damaged or was not signed by scripts/sign-file; fetch it again',
+    });
   }
   return { content: ko.subarray(0, end - sigLen), pkcs7: ko.subarray(end - sigLen, end) };
 }
@@ -50,7 +53,10 @@ export function signingKeyFromEnv(env: NodeJS.ProcessEnv = process.env): Signing
   const certFile = env.KMATRIX_SIGN_CERT_FILE;
   if (!keyFile && !certFile) return undefined;
   if (!keyFile || !certFile) {
-    throw new KmatrixError('module signing needs both KMATRIX_SIGN_KEY_FILE and KMATRIX_SIGN_CERT_FILE', { stage: 'publish', remedy: 'set both (the private key and its X.509 certificate, PEM), or neither to publish unsigned' });
+    throw new KmatrixError('module signing needs both KMATRIX_SIGN_KEY_FILE and KMATRIX_SIGN_CERT_FILE', {
+      stage: 'publish',
+      remedy: 'set both (the private key and its X.509 certificate, PEM), or neither to publish unsigned',
+    });
   }
   return { keyFile, certFile, hash: env.KMATRIX_SIGN_HASH ?? 'sha256' };
 }
@@ -60,17 +66,29 @@ async function openssl(args: string[], what: string): Promise<string> {
     return (await execa('openssl', args)).stdout;
   } catch (error) {
     const e = error as { code?: string; stderr?: string };
-    throw new KmatrixError(e.code === 'ENOENT' ? '`openssl` is not installed' : `${what}: ${(e.stderr ?? '').trim().split('\n')[0]}`, {
-      stage: 'verify',
-      remedy: e.code === 'ENOENT' ? 'apt-get install -y openssl' : 'check the certificate file is the one the module was signed with (PEM X.509)',
-    });
+    throw new KmatrixError(
+      e.code === 'ENOENT' ? '`openssl` is not installed' : `${what}: ${(e.stderr ?? '').trim().split('\n')[0]}`,
+      {
+        stage: 'verify',
+        remedy:
+          e.code === 'ENOENT'
+            ? 'apt-get install -y openssl'
+            : 'check the certificate file is the one the module was signed with (PEM X.509)',
+      },
+    );
   }
 }
 
 /** The certificate's subject key identifier, which is how a kernel keyring names the key. */
 export async function keyIdOf(certFile: string): Promise<string> {
-  const text = await openssl(['x509', '-in', certFile, '-noout', '-ext', 'subjectKeyIdentifier'], `cannot read certificate ${certFile}`);
-  const id = text.split('\n').map((l) => l.trim()).find((l) => /^[0-9A-F]{2}(:[0-9A-F]{2})+$/i.test(l));
+  const text = await openssl(
+    ['x509', '-in', certFile, '-noout', '-ext', 'subjectKeyIdentifier'],
+    `cannot read certificate ${certFile}`,
+  );
+  const id = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /^[0-9A-F]{2}(:[0-9A-F]{2})+$/i.test(l));
   return id?.replace(/:/g, '').toLowerCase() ?? 'none';
 }
 
@@ -78,10 +96,22 @@ export async function keyIdOf(certFile: string): Promise<string> {
 async function signFileOf(target: Target, store: HeaderStore): Promise<string> {
   const host = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
   const tool = familyOfHeaders(target.headers).signingTool(target.headers, host);
-  if ('why' in tool) throw new KmatrixError(`${target.name} cannot be signed: ${tool.why}`, { stage: 'publish', target: target.name, remedy: 'publish without KMATRIX_SIGN_KEY_FILE, or add the missing package to the kernel list and run `npx kmatrix gen`' });
+  if ('why' in tool)
+    throw new KmatrixError(`${target.name} cannot be signed: ${tool.why}`, {
+      stage: 'publish',
+      target: target.name,
+      remedy:
+        'publish without KMATRIX_SIGN_KEY_FILE, or add the missing package to the kernel list and run `npx kmatrix gen`',
+    });
   const tree = await store.tree(tool.package);
-  const found = await execa('find', [tree, '-path', tool.pathPattern, '-type', 'f']).then((r) => r.stdout.split('\n').filter(Boolean)[0]);
-  if (!found) throw new KmatrixError(`${tool.package.name} ${tool.package.version} has no ${tool.pathPattern}`, { stage: 'publish', target: target.name });
+  const found = await execa('find', [tree, '-path', tool.pathPattern, '-type', 'f']).then(
+    (r) => r.stdout.split('\n').filter(Boolean)[0],
+  );
+  if (!found)
+    throw new KmatrixError(`${tool.package.name} ${tool.package.version} has no ${tool.pathPattern}`, {
+      stage: 'publish',
+      target: target.name,
+    });
   return found;
 }
 
@@ -92,11 +122,15 @@ export async function signModule(ko: Buffer, target: Target, store: HeaderStore,
     const file = join(dir, 'module.ko');
     await writeFile(file, ko);
     await execa(signFile, [key.hash, key.keyFile, key.certFile, file]).catch((error: { stderr?: string }) => {
-      throw new KmatrixError(`scripts/sign-file failed for ${target.name}: ${(error.stderr ?? '').trim().split('\n').slice(0, 3).join(' ')}`, {
-        stage: 'publish',
-        target: target.name,
-        remedy: 'check KMATRIX_SIGN_KEY_FILE / KMATRIX_SIGN_CERT_FILE are a matching PEM key and X.509 certificate (and libcrypto is installed)',
-      });
+      throw new KmatrixError(
+        `scripts/sign-file failed for ${target.name}: ${(error.stderr ?? '').trim().split('\n').slice(0, 3).join(' ')}`,
+        {
+          stage: 'publish',
+          target: target.name,
+          remedy:
+            'check KMATRIX_SIGN_KEY_FILE / KMATRIX_SIGN_CERT_FILE are a matching PEM key and X.509 certificate (and libcrypto is installed)',
+        },
+      );
     });
     return await readFile(file);
   } finally {
@@ -111,7 +145,26 @@ export async function checkSignature(sig: Signature, certFile: string): Promise<
     await writeFile(join(dir, 'sig.der'), sig.pkcs7);
     await writeFile(join(dir, 'content'), sig.content);
     // -noverify: the certificate is the trust anchor given, not a chain to a CA; -nointern: only it.
-    await openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', join(dir, 'sig.der'), '-content', join(dir, 'content'), '-certfile', certFile, '-nointern', '-noverify', '-out', '/dev/null'], 'signature does not verify');
+    await openssl(
+      [
+        'cms',
+        '-verify',
+        '-binary',
+        '-inform',
+        'DER',
+        '-in',
+        join(dir, 'sig.der'),
+        '-content',
+        join(dir, 'content'),
+        '-certfile',
+        certFile,
+        '-nointern',
+        '-noverify',
+        '-out',
+        '/dev/null',
+      ],
+      'signature does not verify',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

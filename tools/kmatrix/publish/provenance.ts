@@ -12,8 +12,12 @@ export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 export const BUILD_TYPE = 'https://kmatrix.dev/build-driver/v1';
 
-const digestSet = z.record(z.string(), z.string()).refine((d) => Object.keys(d).length > 0, 'needs at least one digest');
-const resourceDescriptor = z.object({ uri: z.string().optional(), name: z.string().optional(), digest: digestSet.optional() }).loose();
+const digestSet = z
+  .record(z.string(), z.string())
+  .refine((d) => Object.keys(d).length > 0, 'needs at least one digest');
+const resourceDescriptor = z
+  .object({ uri: z.string().optional(), name: z.string().optional(), digest: digestSet.optional() })
+  .loose();
 
 /** What `kmatrix verify` requires of a statement (other fields are allowed, as in-toto allows). */
 export const statementSchema = z
@@ -28,7 +32,12 @@ export const statementSchema = z
         internalParameters: z.record(z.string(), z.unknown()).optional(),
         resolvedDependencies: z.array(resourceDescriptor).min(1),
       }),
-      runDetails: z.object({ builder: z.object({ id: z.string().min(1) }).loose(), metadata: z.record(z.string(), z.unknown()).optional() }).loose(),
+      runDetails: z
+        .object({
+          builder: z.object({ id: z.string().min(1) }).loose(),
+          metadata: z.record(z.string(), z.unknown()).optional(),
+        })
+        .loose(),
     }),
   })
   .loose();
@@ -39,7 +48,12 @@ export function builderFromEnv(env: NodeJS.ProcessEnv = process.env): { id: stri
   if (env.KMATRIX_BUILDER_ID) return { id: env.KMATRIX_BUILDER_ID };
   const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
   if (env.GITHUB_REPOSITORY && env.GITHUB_WORKFLOW_REF) {
-    return { id: `${server}/${env.GITHUB_WORKFLOW_REF}`, ...(env.GITHUB_RUN_ID ? { invocationId: `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` } : {}) };
+    return {
+      id: `${server}/${env.GITHUB_WORKFLOW_REF}`,
+      ...(env.GITHUB_RUN_ID
+        ? { invocationId: `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` }
+        : {}),
+    };
   }
   return { id: `kmatrix://${env.HOSTNAME ?? 'localhost'}` };
 }
@@ -72,15 +86,33 @@ export function provenanceStatement(p: ProvenanceInput): Statement {
           arch: target.arch,
           source: { uri: `git+${p.repository}`, revision: p.revision },
         },
-        internalParameters: { make: record.inputs.make, env: record.inputs.env, targetJsonSha256: record.inputs.targetJsonSha256 },
+        internalParameters: {
+          make: record.inputs.make,
+          env: record.inputs.env,
+          targetJsonSha256: record.inputs.targetJsonSha256,
+        },
         resolvedDependencies: [
           { uri: `git+${p.repository}@${p.revision}`, digest: { gitCommit: p.revision } },
-          { uri: `oci://${repository}`, name: `toolchain:${record.inputs.toolchain.name}`, digest: { sha256: imageDigest } },
-          ...record.inputs.headers.map((h) => ({ uri: headerUrl.get(h.sha256), name: `${h.name}_${h.version}`, digest: { sha256: h.sha256 } })),
-          ...Object.entries(record.inputs.driverSources).map(([file, sha256]) => ({ name: `${target.driver.path}/${file}`, digest: { sha256 } })),
+          {
+            uri: `oci://${repository}`,
+            name: `toolchain:${record.inputs.toolchain.name}`,
+            digest: { sha256: imageDigest },
+          },
+          ...record.inputs.headers.map((h) => ({
+            uri: headerUrl.get(h.sha256),
+            name: `${h.name}_${h.version}`,
+            digest: { sha256: h.sha256 },
+          })),
+          ...Object.entries(record.inputs.driverSources).map(([file, sha256]) => ({
+            name: `${target.driver.path}/${file}`,
+            digest: { sha256 },
+          })),
         ],
       },
-      runDetails: { builder: { id: p.builder.id }, ...(p.builder.invocationId ? { metadata: { invocationId: p.builder.invocationId } } : {}) },
+      runDetails: {
+        builder: { id: p.builder.id },
+        ...(p.builder.invocationId ? { metadata: { invocationId: p.builder.invocationId } } : {}),
+      },
     },
   };
 }

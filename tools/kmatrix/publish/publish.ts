@@ -18,7 +18,13 @@ import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '..
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
 import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';
-import { INDEX_KEY, loadIndex, loadIndexVersioned, type PublishedIndex, type PublishedTarget } from './published-index.ts';
+import {
+  INDEX_KEY,
+  loadIndex,
+  loadIndexVersioned,
+  type PublishedIndex,
+  type PublishedTarget,
+} from './published-index.ts';
 
 export interface PublishOptions {
   root: string;
@@ -43,17 +49,28 @@ export interface PublishReport {
 }
 
 /** The build of a target in dist/, if it is a build of this very target.json and these sources. */
-async function currentBuild(root: string, target: Target, targetJson: Buffer, sources: (path: string) => Promise<Record<string, string>>): Promise<BuildRecord | { why: string } | 'skipped'> {
+async function currentBuild(
+  root: string,
+  target: Target,
+  targetJson: Buffer,
+  sources: (path: string) => Promise<Record<string, string>>,
+): Promise<BuildRecord | { why: string } | 'skipped'> {
   const record = await readBuildRecord(outputDir(root, target));
   if (!record) return { why: `not built (no kmatrix ${BUILD_RECORD} in dist/…)` };
   if (record.skipped) return 'skipped';
-  if (record.inputs.targetJsonSha256 !== sha256(targetJson)) return { why: 'the build in dist/ is of an older target.json' };
-  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target.driver.path))) return { why: 'the build in dist/ is of other driver sources' };
+  if (record.inputs.targetJsonSha256 !== sha256(targetJson))
+    return { why: 'the build in dist/ is of an older target.json' };
+  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target.driver.path)))
+    return { why: 'the build in dist/ is of other driver sources' };
   return record;
 }
 
 /** The built modules, each checked against its build record (only read when they are uploaded). */
-async function builtModules(root: string, target: Target, record: BuildRecord): Promise<Map<string, Buffer> | { why: string }> {
+async function builtModules(
+  root: string,
+  target: Target,
+  record: BuildRecord,
+): Promise<Map<string, Buffer> | { why: string }> {
   const files = new Map<string, Buffer>();
   for (const o of record.outputs) {
     const body = await readFile(join(outputDir(root, target), o.file)).catch(() => undefined);
@@ -68,7 +85,9 @@ export const buildIdOf = (record: BuildRecord) => sha256(JSON.stringify(record.i
 const unchanged = (entry: PublishedTarget | undefined, buildId: string, record: BuildRecord, signing: boolean) =>
   entry?.buildId === buildId &&
   entry.modules.length === record.outputs.length &&
-  record.outputs.every((o) => entry.modules.some((m) => m.file === o.file && m.sha256 === o.sha256 && (!signing || m.signed)));
+  record.outputs.every((o) =>
+    entry.modules.some((m) => m.file === o.file && m.sha256 === o.sha256 && (!signing || m.signed)),
+  );
 
 /**
  * Applies this publish's changes to the index as it is *now*: another publisher (CI, the request
@@ -85,7 +104,10 @@ async function writeIndex(store: ArtifactStore, report: PublishReport, next: Pub
     const body: PublishedIndex = { format: 1, updatedAt: new Date().toISOString(), targets: sorted };
     if (await store.replace(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`), version)) return;
     if (attempt === 5) {
-      throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while this publish wrote it (5 attempts)`, { stage: 'publish', remedy: 'the artifacts are stored; run the publish again (it is idempotent)' });
+      throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while this publish wrote it (5 attempts)`, {
+        stage: 'publish',
+        remedy: 'the artifacts are stored; run the publish again (it is idempotent)',
+      });
     }
   }
 }
@@ -111,76 +133,96 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
   const trees = new KeyedRuns<Record<string, string>>({ remember: true });
   const sources = (path: string) => trees.run(path, () => hashTree(join(o.root, path)));
   // Targets go a few at a time: each is a handful of round trips to the store (HEAD, PUT).
-  await inParallel(await existingTargetFiles(o.root), async (file) => {
-    const path = join(o.root, file);
-    const loaded = await loadTargetFile(path);
-    if (isRemoved(loaded)) return;
-    const target = loaded;
-    const old = index.targets[target.name];
-    if (o.only && !o.only.has(target.name)) {
-      if (old) next[target.name] = old;
-      return;
-    }
-    const record = await currentBuild(o.root, target, await readFile(path), sources);
-    if (record === 'skipped') {
-      report.skipped.push(target.name);
-      return;
-    }
-    if ('why' in record) {
-      report.notBuilt.push({ name: target.name, why: record.why });
-      if (old) next[target.name] = old;
-      return;
-    }
-    const buildId = buildIdOf(record);
-    if (old && unchanged(old, buildId, record, !!o.signing)) {
-      if (old.requested && !o.only) {
-        // Published on request before, part of the matrix now: an ordinary entry from here on.
-        const { requested: _, ...entry } = old;
-        next[target.name] = entry;
-        report.published.push(target.name);
-      } else {
-        next[target.name] = old;
-        report.unchanged.push(target.name);
+  await inParallel(
+    await existingTargetFiles(o.root),
+    async (file) => {
+      const path = join(o.root, file);
+      const loaded = await loadTargetFile(path);
+      if (isRemoved(loaded)) return;
+      const target = loaded;
+      const old = index.targets[target.name];
+      if (o.only && !o.only.has(target.name)) {
+        if (old) next[target.name] = old;
+        return;
       }
-      return;
-    }
-    const files = await builtModules(o.root, target, record);
-    if ('why' in files) {
-      report.notBuilt.push({ name: target.name, why: files.why });
-      if (old) next[target.name] = old;
-      return;
-    }
-    const dir = `modules/${targetDir(target).replace(/^targets\//, '')}/${buildId.slice(0, 16)}`;
-    const modules: PublishedTarget['modules'] = [];
-    for (const out of record.outputs) {
-      const body = files.get(out.file)!;
-      const stored = await put(`${dir}/${out.file}`, body, 'module');
-      let signed: PublishedTarget['modules'][number]['signed'];
-      if (o.signing) {
-        const bytes = await signModule(body, target, o.signing.headers, o.signing.key);
-        signed = { ...(await put(`${dir}/${out.file.replace(/\.ko$/, '')}.signed.ko`, bytes, 'signed module')), keyId: keyId! };
+      const record = await currentBuild(o.root, target, await readFile(path), sources);
+      if (record === 'skipped') {
+        report.skipped.push(target.name);
+        return;
       }
-      modules.push({ file: out.file, vermagic: out.vermagic, ...stored, ...(signed ? { signed } : {}) });
-    }
-    const statement = Buffer.from(`${JSON.stringify(provenanceStatement({ target, record, revision: o.revision, repository: o.repository, builder: o.builder }), null, 2)}\n`);
-    // A statement published before (another commit or builder, same build inputs) is evidence for
-    // the same bytes as long as it names them: it is kept, never rewritten.
-    const namesOurs = (existing: Buffer) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(existing.toString('utf8'));
-      } catch {
-        return false;
+      if ('why' in record) {
+        report.notBuilt.push({ name: target.name, why: record.why });
+        if (old) next[target.name] = old;
+        return;
       }
-      const parsed = statementSchema.safeParse(value);
-      const names = new Set(parsed.success ? parsed.data.subject.map((x) => x.digest.sha256) : []);
-      return record.outputs.every((x) => names.has(x.sha256));
-    };
-    const provenance = await put(`${dir}/provenance.intoto.json`, statement, 'provenance statement', namesOurs);
-    next[target.name] = { buildId, revision: o.revision, publishedAt: new Date().toISOString(), target, inputs: record.inputs, modules, provenance, ...(o.only ? { requested: true as const } : {}) };
-    report.published.push(target.name);
-    o.log(`+ ${target.name}  ${modules.map((m) => `${m.file} ${m.sha256.slice(0, 12)}…${m.signed ? ' (signed)' : ''}`).join(', ')}`);
-  }, 8);
+      const buildId = buildIdOf(record);
+      if (old && unchanged(old, buildId, record, !!o.signing)) {
+        if (old.requested && !o.only) {
+          // Published on request before, part of the matrix now: an ordinary entry from here on.
+          const { requested: _, ...entry } = old;
+          next[target.name] = entry;
+          report.published.push(target.name);
+        } else {
+          next[target.name] = old;
+          report.unchanged.push(target.name);
+        }
+        return;
+      }
+      const files = await builtModules(o.root, target, record);
+      if ('why' in files) {
+        report.notBuilt.push({ name: target.name, why: files.why });
+        if (old) next[target.name] = old;
+        return;
+      }
+      const dir = `modules/${targetDir(target).replace(/^targets\//, '')}/${buildId.slice(0, 16)}`;
+      const modules: PublishedTarget['modules'] = [];
+      for (const out of record.outputs) {
+        const body = files.get(out.file)!;
+        const stored = await put(`${dir}/${out.file}`, body, 'module');
+        let signed: PublishedTarget['modules'][number]['signed'];
+        if (o.signing) {
+          const bytes = await signModule(body, target, o.signing.headers, o.signing.key);
+          signed = {
+            ...(await put(`${dir}/${out.file.replace(/\.ko$/, '')}.signed.ko`, bytes, 'signed module')),
+            keyId: keyId!,
+          };
+        }
+        modules.push({ file: out.file, vermagic: out.vermagic, ...stored, ...(signed ? { signed } : {}) });
+      }
+      const statement = Buffer.from(
+        `${JSON.stringify(provenanceStatement({ target, record, revision: o.revision, repository: o.repository, builder: o.builder }), null, 2)}\n`,
+      );
+      // A statement published before (another commit or builder, same build inputs) is evidence for
+      // the same bytes as long as it names them: it is kept, never rewritten.
+      const namesOurs = (existing: Buffer) => {
+        let value: unknown;
+        try {
+          value = JSON.parse(existing.toString('utf8'));
+        } catch {
+          return false;
+        }
+        const parsed = statementSchema.safeParse(value);
+        const names = new Set(parsed.success ? parsed.data.subject.map((x) => x.digest.sha256) : []);
+        return record.outputs.every((x) => names.has(x.sha256));
+      };
+      const provenance = await put(`${dir}/provenance.intoto.json`, statement, 'provenance statement', namesOurs);
+      next[target.name] = {
+        buildId,
+        revision: o.revision,
+        publishedAt: new Date().toISOString(),
+        target,
+        inputs: record.inputs,
+        modules,
+        provenance,
+        ...(o.only ? { requested: true as const } : {}),
+      };
+      report.published.push(target.name);
+      o.log(
+        `+ ${target.name}  ${modules.map((m) => `${m.file} ${m.sha256.slice(0, 12)}…${m.signed ? ' (signed)' : ''}`).join(', ')}`,
+      );
+    },
+    8,
+  );
   for (const list of [report.published, report.unchanged, report.skipped]) list.sort();
   report.notBuilt.sort((a, b) => (a.name < b.name ? -1 : 1));
   // What leaves the index: targets gone from the matrix — not those published on request (this
@@ -188,11 +230,15 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
   report.dropped = o.only ? [] : Object.keys(index.targets).filter((n) => !(n in next) && !index.targets[n]!.requested);
 
   if (conflicts.length > 0) {
-    throw new KmatrixError(`${conflicts.length} artifact${conflicts.length === 1 ? '' : 's'} would be overwritten with different bytes; nothing was published to the index`, {
-      stage: 'publish',
-      problems: conflicts,
-      remedy: 'the same build inputs gave other bytes than the published ones: check reproducibility with `npx kmatrix reproduce TARGET --verify`; a published artifact is never replaced',
-    });
+    throw new KmatrixError(
+      `${conflicts.length} artifact${conflicts.length === 1 ? '' : 's'} would be overwritten with different bytes; nothing was published to the index`,
+      {
+        stage: 'publish',
+        problems: conflicts,
+        remedy:
+          'the same build inputs gave other bytes than the published ones: check reproducibility with `npx kmatrix reproduce TARGET --verify`; a published artifact is never replaced',
+      },
+    );
   }
   if (report.published.length > 0 || report.dropped.length > 0) await writeIndex(o.store, report, next);
   return report;

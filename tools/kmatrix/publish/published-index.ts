@@ -60,7 +60,9 @@ export async function loadIndex(store: ArtifactStore): Promise<PublishedIndex> {
 }
 
 /** The index and its version, for a conditional rewrite. */
-export async function loadIndexVersioned(store: ArtifactStore): Promise<{ index: PublishedIndex; version: string | undefined }> {
+export async function loadIndexVersioned(
+  store: ArtifactStore,
+): Promise<{ index: PublishedIndex; version: string | undefined }> {
   const found = await store.getVersioned(INDEX_KEY);
   if (!found) return { index: emptyIndex(), version: undefined };
   return { index: parseIndex(store, found.body), version: found.version };
@@ -71,13 +73,24 @@ function parseIndex(store: ArtifactStore, body: Buffer): PublishedIndex {
   try {
     value = JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw new KmatrixError(`${store.locate(INDEX_KEY)} is not JSON: ${(error as Error).message}`, { stage: 'publish', remedy: 'restore the index from the store\'s versioning/backup, or publish again into an empty store' });
+    throw new KmatrixError(`${store.locate(INDEX_KEY)} is not JSON: ${(error as Error).message}`, {
+      stage: 'publish',
+      remedy: "restore the index from the store's versioning/backup, or publish again into an empty store",
+    });
   }
-  return parseWith(publishedIndexSchema, value, { file: store.locate(INDEX_KEY), stage: 'publish', what: 'published index', remedy: 'the index is written only by `kmatrix publish`; restore it from a backup' });
+  return parseWith(publishedIndexSchema, value, {
+    file: store.locate(INDEX_KEY),
+    stage: 'publish',
+    what: 'published index',
+    remedy: 'the index is written only by `kmatrix publish`; restore it from a backup',
+  });
 }
 
 /** Which published module (if any) has these bytes, signed or not. */
-export function findModule(index: PublishedIndex, sha256: string): { name: string; entry: PublishedTarget; module: PublishedTarget['modules'][number]; signed: boolean } | undefined {
+export function findModule(
+  index: PublishedIndex,
+  sha256: string,
+): { name: string; entry: PublishedTarget; module: PublishedTarget['modules'][number]; signed: boolean } | undefined {
   for (const [name, entry] of Object.entries(index.targets)) {
     for (const module of entry.modules) {
       if (module.sha256 === sha256) return { name, entry, module, signed: false };

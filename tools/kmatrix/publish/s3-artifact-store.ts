@@ -47,7 +47,15 @@ export class S3ArtifactStore implements ArtifactStore {
     if (existing) return existing.Metadata?.sha256 === sha256(body) ? 'same' : compare();
     try {
       // If-None-Match: * makes a concurrent second writer fail on stores that honour it (AWS S3, MinIO).
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, IfNoneMatch: '*', Metadata: { sha256: sha256(body) } }));
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          Body: body,
+          IfNoneMatch: '*',
+          Metadata: { sha256: sha256(body) },
+        }),
+      );
       return 'stored';
     } catch (error) {
       if (isStatus(error, 412, 409)) return compare();
@@ -69,7 +77,15 @@ export class S3ArtifactStore implements ArtifactStore {
     // A single PUT replaces an S3 object atomically; If-Match / If-None-Match make it conditional
     // (AWS S3 and MinIO honour both).
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(key), Body: body, Metadata: { sha256: sha256(body) }, ...(version ? { IfMatch: version } : { IfNoneMatch: '*' }) }));
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(key),
+          Body: body,
+          Metadata: { sha256: sha256(body) },
+          ...(version ? { IfMatch: version } : { IfNoneMatch: '*' }),
+        }),
+      );
       return true;
     } catch (error) {
       if (isStatus(error, 412, 409)) return false;

@@ -51,7 +51,13 @@ export async function verifyArtifact(o: VerifyOptions): Promise<Check[]> {
     if (!found) check(false, 'published', `no target in ${o.store.description} has a module with these bytes`);
     else {
       const signedOk = !signature || found.module.signed?.sha256 === sha256(bytes);
-      check(signedOk, 'published', signedOk ? `${found.name}: ${found.module.key}${signature ? ` (signed as ${found.module.signed!.key})` : ''}` : `${found.name} publishes these module bytes, but not with this signature`);
+      check(
+        signedOk,
+        'published',
+        signedOk
+          ? `${found.name}: ${found.module.key}${signature ? ` (signed as ${found.module.signed!.key})` : ''}`
+          : `${found.name} publishes these module bytes, but not with this signature`,
+      );
       if (!o.provenance) {
         statementBytes = await o.store.get(found.entry.provenance.key);
         statementFrom = o.store.locate(found.entry.provenance.key);
@@ -66,7 +72,11 @@ export async function verifyArtifact(o: VerifyOptions): Promise<Check[]> {
     statementFrom = file;
   }
   if (!statementBytes) {
-    check(false, 'provenance', `no provenance statement: none at ${statementFrom}${o.store ? '' : ' (pass --store or --provenance)'}`);
+    check(
+      false,
+      'provenance',
+      `no provenance statement: none at ${statementFrom}${o.store ? '' : ' (pass --store or --provenance)'}`,
+    );
   } else {
     let value: unknown;
     try {
@@ -76,7 +86,13 @@ export async function verifyArtifact(o: VerifyOptions): Promise<Check[]> {
     }
     const parsed = statementSchema.safeParse(value);
     if (!parsed.success) {
-      const why = value === undefined ? 'not JSON' : parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).slice(0, 3).join('; ');
+      const why =
+        value === undefined
+          ? 'not JSON'
+          : parsed.error.issues
+              .map((i) => `${formatIssuePath(i.path)}: ${i.message}`)
+              .slice(0, 3)
+              .join('; ');
       check(false, 'provenance', `${statementFrom} is not an in-toto SLSA v1 provenance statement: ${why}`);
     } else {
       const s = parsed.data;
@@ -86,17 +102,31 @@ export async function verifyArtifact(o: VerifyOptions): Promise<Check[]> {
       const toolchain = deps.find((d) => d.name?.startsWith('toolchain:'));
       const headers = deps.filter((d) => /^linux-/.test(d.name ?? ''));
       const source = deps.find((d) => d.digest?.gitCommit);
-      check(!!subject, 'provenance', subject
-        ? `subject "${subject.name}" of ${basename(statementFrom)}: target ${build.externalParameters.target}, toolchain ${toolchain?.uri ?? '?'}@sha256:${toolchain?.digest?.sha256?.slice(0, 12) ?? '?'}…, ${headers.length} header packages, source ${source?.digest?.gitCommit?.slice(0, 12) ?? '?'}, builder ${s.predicate.runDetails.builder.id}`
-        : `${statementFrom} does not name these bytes (sha256 ${digest}) as a subject`);
+      check(
+        !!subject,
+        'provenance',
+        subject
+          ? `subject "${subject.name}" of ${basename(statementFrom)}: target ${build.externalParameters.target}, toolchain ${toolchain?.uri ?? '?'}@sha256:${toolchain?.digest?.sha256?.slice(0, 12) ?? '?'}…, ${headers.length} header packages, source ${source?.digest?.gitCommit?.slice(0, 12) ?? '?'}, builder ${s.predicate.runDetails.builder.id}`
+          : `${statementFrom} does not name these bytes (sha256 ${digest}) as a subject`,
+      );
       const release = String(build.externalParameters.kernelrelease ?? '');
       const vermagic = modinfoField(content, 'vermagic') ?? '';
-      if (release) check(vermagic.startsWith(`${release} `), 'vermagic', `"${vermagic.trim()}"${vermagic.startsWith(`${release} `) ? '' : ` does not start with the provenance's kernelrelease ${release}`}`);
+      if (release)
+        check(
+          vermagic.startsWith(`${release} `),
+          'vermagic',
+          `"${vermagic.trim()}"${vermagic.startsWith(`${release} `) ? '' : ` does not start with the provenance's kernelrelease ${release}`}`,
+        );
     }
   }
 
   if (signature) {
-    if (!o.cert) check(false, 'signature', 'the module is signed, but no certificate was given to check it (--cert FILE or KMATRIX_SIGN_CERT_FILE)');
+    if (!o.cert)
+      check(
+        false,
+        'signature',
+        'the module is signed, but no certificate was given to check it (--cert FILE or KMATRIX_SIGN_CERT_FILE)',
+      );
     else {
       try {
         await checkSignature(signature, o.cert);

@@ -43,9 +43,11 @@ export interface ReportData {
   counts: Record<Status, number>;
 }
 
-
 async function json<T>(file: string): Promise<T | undefined> {
-  return readFile(file, 'utf8').then((t) => JSON.parse(t) as T, () => undefined);
+  return readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as T,
+    () => undefined,
+  );
 }
 
 export async function collectReport(root: string): Promise<ReportData> {
@@ -59,9 +61,24 @@ export async function collectReport(root: string): Promise<ReportData> {
   }
   for (const x of gen.excluded) {
     const [driver, distro, kernelrelease, arch] = x.target.split('--') as [string, string, string, string];
-    cells.push({ target: x.target, driver, distro, arch, kernelrelease, status: 'excluded', modules: [], detail: x.reason });
+    cells.push({
+      target: x.target,
+      driver,
+      distro,
+      arch,
+      kernelrelease,
+      status: 'excluded',
+      modules: [],
+      detail: x.reason,
+    });
   }
-  cells.sort((a, b) => a.driver.localeCompare(b.driver) || compareVersions(b.kernelrelease, a.kernelrelease) || a.distro.localeCompare(b.distro) || a.arch.localeCompare(b.arch));
+  cells.sort(
+    (a, b) =>
+      a.driver.localeCompare(b.driver) ||
+      compareVersions(b.kernelrelease, a.kernelrelease) ||
+      a.distro.localeCompare(b.distro) ||
+      a.arch.localeCompare(b.arch),
+  );
   const counts = { built: 0, cached: 0, failed: 0, skipped: 0, excluded: 0, 'not built': 0 } as Record<Status, number>;
   for (const c of cells) counts[c.status]++;
   return { generatedAt: new Date().toISOString(), lastRunAt: lastRun?.finishedAt, cells, skipped: gen.skipped, counts };
@@ -73,10 +90,23 @@ export async function collectReport(root: string): Promise<ReportData> {
  */
 async function cellOf(root: string, t: Target): Promise<Cell> {
   const out = outputDir(root, t);
-  const cell: Cell = { target: t.name, driver: t.driver.name, distro: t.distro, arch: t.arch, kernelrelease: t.kernelrelease, status: 'not built', modules: [] };
-  const [result, current, build] = await Promise.all([readResult(root, t.name), targetFileSha256(root, t.name), readBuildRecord(out)]);
+  const cell: Cell = {
+    target: t.name,
+    driver: t.driver.name,
+    distro: t.distro,
+    arch: t.arch,
+    kernelrelease: t.kernelrelease,
+    status: 'not built',
+    modules: [],
+  };
+  const [result, current, build] = await Promise.all([
+    readResult(root, t.name),
+    targetFileSha256(root, t.name),
+    readBuildRecord(out),
+  ]);
   const latest = result?.targetFileSha256 === current ? result : undefined;
-  if (result && !latest) cell.detail = `its last result (${result.outcome}, ${result.at}) was for an earlier target.json`;
+  if (result && !latest)
+    cell.detail = `its last result (${result.outcome}, ${result.at}) was for an earlier target.json`;
   if (latest) cell.at = latest.at;
   if (latest?.outcome === 'failed') {
     cell.status = 'failed';
@@ -99,7 +129,10 @@ async function cellOf(root: string, t: Target): Promise<Cell> {
   }
   const boot = await json<BootResult>(join(bootOutputDir(root, t), 'result.json'));
   // A verdict counts only for the bytes it booted (a rebuilt module has not been tested yet).
-  const same = (boot?.modules ?? []).length === cell.modules.length && cell.modules.every((m) => boot?.modules?.some((b) => b.file === m.file && b.sha256 === m.sha256));
-  if (boot && (same || boot.status === 'gap')) cell.boot = { status: boot.status, message: boot.message, ...(boot.console ? { console: boot.console } : {}) };
+  const same =
+    (boot?.modules ?? []).length === cell.modules.length &&
+    cell.modules.every((m) => boot?.modules?.some((b) => b.file === m.file && b.sha256 === m.sha256));
+  if (boot && (same || boot.status === 'gap'))
+    cell.boot = { status: boot.status, message: boot.message, ...(boot.console ? { console: boot.console } : {}) };
   return cell;
 }

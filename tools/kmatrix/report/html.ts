@@ -7,7 +7,8 @@ import { relative, dirname, join } from 'node:path';
 import type { Cell, ReportData, Status } from './data.ts';
 import { bootLabel } from '../boot/result.ts';
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const STATUSES: Status[] = ['built', 'cached', 'failed', 'skipped', 'excluded', 'not built'];
 /** 6.1.0-57-amd64 and 6.1.0-57-arm64 are one row; cloud and rt flavours are rows of their own. */
 /** The boot column: loads ✓, not loading ✗, untested (no verdict for these bytes, no image, infrastructure). */
@@ -23,7 +24,9 @@ function bootHtml(c: Cell, root: string, reportDir: string): string {
   if (c.modules.length === 0 && !c.boot) return '';
   const column = bootColumn(c);
   const label = c.boot ? bootLabel(c.boot.status) : 'not boot-tested';
-  const link = c.boot?.console ? ` <a class="console" href="${esc(relative(reportDir, join(root, c.boot.console)))}">console</a>` : '';
+  const link = c.boot?.console
+    ? ` <a class="console" href="${esc(relative(reportDir, join(root, c.boot.console)))}">console</a>`
+    : '';
   return `<div class="boot b-${column.replace(' ', '-')}" title="${esc(c.boot?.message ?? `run: npx nx run ${c.target}:test-driver`)}">${esc(label)}${link}</div>`;
 }
 
@@ -31,8 +34,13 @@ const rowKey = (kernelrelease: string) => kernelrelease.replace(/-?(amd64|arm64)
 
 function cellHtml(c: Cell, root: string, reportDir: string): string {
   const link = c.log ? ` <a class="log" href="${esc(relative(reportDir, join(root, c.log)))}">log</a>` : '';
-  const mods = c.modules.map((m) => `<code title="${esc(`${m.file} sha256 ${m.sha256}`)}">${esc(m.sha256.slice(0, 12))}</code>`).join(' ');
-  const why = c.status === 'failed' && c.detail ? `<div class="why">${esc(c.detail.length > 90 ? `${c.detail.slice(0, 90)}…` : c.detail)}</div>` : '';
+  const mods = c.modules
+    .map((m) => `<code title="${esc(`${m.file} sha256 ${m.sha256}`)}">${esc(m.sha256.slice(0, 12))}</code>`)
+    .join(' ');
+  const why =
+    c.status === 'failed' && c.detail
+      ? `<div class="why">${esc(c.detail.length > 90 ? `${c.detail.slice(0, 90)}…` : c.detail)}</div>`
+      : '';
   return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-boot="${bootColumn(c)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}${why}${bootHtml(c, root, reportDir)}</td>`;
 }
 
@@ -55,7 +63,10 @@ export function renderHtml(data: ReportData, root: string, outFile: string): str
     });
     return `<h2>${esc(driver)}</h2><table class="grid"><thead><tr><th>kernel</th>${columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
   });
-  const bootCounts = BOOT_COLUMNS.map((b) => `<span class="count b-${b.replace(' ', '-')}" data-boot-count="${esc(b)}">${esc(b === 'loads' ? 'loads ✓' : b === 'not loading' ? 'loads ✗' : 'not boot-tested')}: <b>${data.cells.filter((c) => c.status !== 'excluded' && bootColumn(c) === b).length}</b></span>`).join(' ');
+  const bootCounts = BOOT_COLUMNS.map(
+    (b) =>
+      `<span class="count b-${b.replace(' ', '-')}" data-boot-count="${esc(b)}">${esc(b === 'loads' ? 'loads ✓' : b === 'not loading' ? 'loads ✗' : 'not boot-tested')}: <b>${data.cells.filter((c) => c.status !== 'excluded' && bootColumn(c) === b).length}</b></span>`,
+  ).join(' ');
   const counts = `${STATUSES.map((s) => `<span class="count s-${s.replace(' ', '-')}" data-count="${esc(s)}">${esc(s)}: <b>${data.counts[s]}</b></span>`).join(' ')} · ${bootCounts}`;
   const skipped = data.skipped.length
     ? `<h2>Kernels not in the matrix</h2><ul class="skipped">${data.skipped.map((s) => `<li><b>${esc(s.what)}</b>: ${esc(s.why)}</li>`).join('')}</ul>`
@@ -119,7 +130,9 @@ export function renderMarkdown(data: ReportData): string {
   const lines = [
     '## kmatrix',
     '',
-    `${data.cells.length} targets: ${STATUSES.filter((s) => data.counts[s]).map((s) => `${data.counts[s]} ${s}`).join(', ')}`,
+    `${data.cells.length} targets: ${STATUSES.filter((s) => data.counts[s])
+      .map((s) => `${data.counts[s]} ${s}`)
+      .join(', ')}`,
     '',
     `| distro | arch | ${STATUSES.join(' | ')} | loads ✓ | loads ✗ |`,
     `|---|---|${STATUSES.map(() => '---:').join('|')}|---:|---:|`,
@@ -132,7 +145,8 @@ export function renderMarkdown(data: ReportData): string {
   const failed = data.cells.filter((c) => c.status === 'failed');
   if (failed.length) {
     lines.push('', '### Failed', '');
-    for (const c of failed) lines.push(`- \`${c.target}\`: ${c.detail ?? 'failed'}${c.log ? ` (log: \`${c.log}\`)` : ''}`);
+    for (const c of failed)
+      lines.push(`- \`${c.target}\`: ${c.detail ?? 'failed'}${c.log ? ` (log: \`${c.log}\`)` : ''}`);
   }
   const notLoading = data.cells.filter((c) => bootColumn(c) === 'not loading');
   if (notLoading.length) {

@@ -28,7 +28,15 @@ export interface TargetRun {
 }
 
 /** Boot outcomes that mean "the module does not work on this kernel". */
-const NOT_LOADING = new Set<string>(['rejected', 'smoke-failed', 'unload-failed', 'kernel-error', 'hung', 'wrong-kernel', 'crashed']);
+const NOT_LOADING = new Set<string>([
+  'rejected',
+  'smoke-failed',
+  'unload-failed',
+  'kernel-error',
+  'hung',
+  'wrong-kernel',
+  'crashed',
+]);
 
 export interface RunSummary {
   finishedAt: string;
@@ -72,17 +80,36 @@ export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunS
       // Only a record this run's task wrote: an older one is not why it failed now.
       const result = await readResult(root, r.project);
       const fresh = result && (r.startTime === undefined || Date.parse(result.at) >= r.startTime - 1000);
-      run.failure = (fresh && result.failure) || { stage: 'build', kind: 'input', message: 'the task failed without a kmatrix result record (see its output above)' };
+      run.failure = (fresh && result.failure) || {
+        stage: 'build',
+        kind: 'input',
+        message: 'the task failed without a kmatrix result record (see its output above)',
+      };
     }
     targets.push(run);
   }
   for (const r of tasks.filter((t) => t.target === 'test-driver')) {
     const run = targets.find((t) => t.name === r.project);
     if (!run) continue;
-    const result = await readFile(join(bootOutputDir(root, nameParts(r.project)), 'result.json'), 'utf8').then((t) => JSON.parse(t) as BootResult, () => undefined);
+    const result = await readFile(join(bootOutputDir(root, nameParts(r.project)), 'result.json'), 'utf8').then(
+      (t) => JSON.parse(t) as BootResult,
+      () => undefined,
+    );
     const outcome = OUTCOME[r.status];
-    if (outcome === 'skipped' || !result) run.boot = { status: 'skipped', message: outcome === 'skipped' ? 'not run: its build failed or the run stopped' : 'no result recorded (see the task output)' };
-    else run.boot = { status: result.status, message: result.message, ...(result.console ? { console: result.console } : {}) };
+    if (outcome === 'skipped' || !result)
+      run.boot = {
+        status: 'skipped',
+        message:
+          outcome === 'skipped'
+            ? 'not run: its build failed or the run stopped'
+            : 'no result recorded (see the task output)',
+      };
+    else
+      run.boot = {
+        status: result.status,
+        message: result.message,
+        ...(result.console ? { console: result.console } : {}),
+      };
   }
   targets.sort((a, b) => a.name.localeCompare(b.name));
   return { finishedAt: new Date().toISOString(), targets };
@@ -107,12 +134,20 @@ export function renderSummary(s: RunSummary): string[] {
     else b.untested++;
     boots.set(key, b);
   }
-  const lines = [`kmatrix: ${booted ? 'build-driver and test-driver' : 'build-driver'} summary, ${s.targets.length} target${s.targets.length === 1 ? '' : 's'}`];
-  lines.push(`  ${'distro × arch'.padEnd(32)} built  cached  failed  skipped${booted ? '  loads ✓  loads ✗  untested' : ''}`);
+  const lines = [
+    `kmatrix: ${booted ? 'build-driver and test-driver' : 'build-driver'} summary, ${s.targets.length} target${s.targets.length === 1 ? '' : 's'}`,
+  ];
+  lines.push(
+    `  ${'distro × arch'.padEnd(32)} built  cached  failed  skipped${booted ? '  loads ✓  loads ✗  untested' : ''}`,
+  );
   for (const [key, r] of [...rows].sort()) {
     const b = boots.get(key) ?? { loads: 0, failing: 0, untested: 0 };
-    const bootColumns = booted ? `  ${String(b.loads).padStart(7)}  ${String(b.failing).padStart(7)}  ${String(b.untested).padStart(8)}` : '';
-    lines.push(`  ${key.padEnd(32)} ${String(r.built).padStart(5)}  ${String(r.cached).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}${bootColumns}`);
+    const bootColumns = booted
+      ? `  ${String(b.loads).padStart(7)}  ${String(b.failing).padStart(7)}  ${String(b.untested).padStart(8)}`
+      : '';
+    lines.push(
+      `  ${key.padEnd(32)} ${String(r.built).padStart(5)}  ${String(r.cached).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}${bootColumns}`,
+    );
   }
   const skipped = s.targets.filter((t) => t.reason);
   if (skipped.length > 0) lines.push('  skipped:');
@@ -121,7 +156,12 @@ export function renderSummary(s: RunSummary): string[] {
   if (failed.length > 0) lines.push('  failed:');
   for (const t of failed) {
     const f = t.failure!;
-    const what = f.kind === 'compile' ? `compile error: ${f.firstError ?? f.message}` : f.kind === 'infrastructure' ? `infrastructure (${f.stage}): ${f.message}` : f.message;
+    const what =
+      f.kind === 'compile'
+        ? `compile error: ${f.firstError ?? f.message}`
+        : f.kind === 'infrastructure'
+          ? `infrastructure (${f.stage}): ${f.message}`
+          : f.message;
     lines.push(`    ${t.name}: ${what}`);
     if (f.log) lines.push(`      log: ${f.log}`);
   }

@@ -51,7 +51,9 @@ async function inRegistry(repository: string, digest: string): Promise<boolean> 
   try {
     const res = await fetch(url, {
       method: 'HEAD',
-      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+      headers: {
+        accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json',
+      },
       signal: AbortSignal.timeout(10_000),
     });
     return res.ok;
@@ -70,7 +72,8 @@ export async function assertRegistryUp(repository: string): Promise<void> {
     throw new KmatrixError(`no OCI registry answers at http://${host}/v2/ (${(error as Error).message})`, {
       stage: 'toolchain',
       cause: error,
-      remedy: 'start one: `bash tools/setup-host.sh` runs Debian\'s docker-registry on 127.0.0.1:5000; or set KMATRIX_REGISTRY=host:port',
+      remedy:
+        "start one: `bash tools/setup-host.sh` runs Debian's docker-registry on 127.0.0.1:5000; or set KMATRIX_REGISTRY=host:port",
     });
   }
 }
@@ -97,51 +100,69 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
   const repository = repositoryFor(t.name);
   await assertRegistryUp(repository);
   const context = await contextHash(t);
-  return withLock(join(o.lockDir, `toolchain-${t.name}`), () => log(`waiting for another kmatrix building ${t.name}…`), async () => {
-    if (!o.force) {
-      const pinned = t.lock?.contextSha256 === context && t.lock.repository === repository ? t.lock.digest : undefined;
-      for (const digest of [pinned, await findReusable(docker, repository, context)]) {
-        if (digest && (await inRegistry(repository, digest))) {
-          const lock = lockSchema.parse({ repository, digest, contextSha256: context });
-          await writeLock(t, lock);
-          log(`toolchain ${t.name} is up to date: ${repository}@${digest}`);
-          return { lock, reused: true };
+  return withLock(
+    join(o.lockDir, `toolchain-${t.name}`),
+    () => log(`waiting for another kmatrix building ${t.name}…`),
+    async () => {
+      if (!o.force) {
+        const pinned =
+          t.lock?.contextSha256 === context && t.lock.repository === repository ? t.lock.digest : undefined;
+        for (const digest of [pinned, await findReusable(docker, repository, context)]) {
+          if (digest && (await inRegistry(repository, digest))) {
+            const lock = lockSchema.parse({ repository, digest, contextSha256: context });
+            await writeLock(t, lock);
+            log(`toolchain ${t.name} is up to date: ${repository}@${digest}`);
+            return { lock, reused: true };
+          }
         }
       }
-    }
-    const base = await o.family.baseImage(docker, t.spec.base.release, log, o.force);
-    const dockerfile = dockerfileOf(t.name, t.spec);
-    const buildargs = { BASE: base, GCC: t.spec.gcc, CROSS_TRIPLETS: crossTriplets(t.spec).join(' ') };
-    log(`building ${repository} from toolchains/${dockerfile} (${Object.entries(buildargs).map(([k, v]) => `${k}=${v}`).join(' ')})`);
-    const tag = `${repository}:latest`;
-    const build = await docker.buildImage(
-      { context: dirname(t.dir), src: [dockerfile, `${t.name}/toolchain.json`] },
-      { t: tag, dockerfile, buildargs, networkmode: 'host', labels: { [CONTEXT_LABEL]: context }, rm: true, forcerm: true },
-    );
-    try {
-      await followProgress(docker, build, (e) => {
-        const line = e.stream?.trimEnd();
-        if (line && /^Step |^Successfully|^E: |error|^gcc/i.test(line)) log(`  ${line}`);
+      const base = await o.family.baseImage(docker, t.spec.base.release, log, o.force);
+      const dockerfile = dockerfileOf(t.name, t.spec);
+      const buildargs = { BASE: base, GCC: t.spec.gcc, CROSS_TRIPLETS: crossTriplets(t.spec).join(' ') };
+      log(
+        `building ${repository} from toolchains/${dockerfile} (${Object.entries(buildargs)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')})`,
+      );
+      const tag = `${repository}:latest`;
+      const build = await docker.buildImage(
+        { context: dirname(t.dir), src: [dockerfile, `${t.name}/toolchain.json`] },
+        {
+          t: tag,
+          dockerfile,
+          buildargs,
+          networkmode: 'host',
+          labels: { [CONTEXT_LABEL]: context },
+          rm: true,
+          forcerm: true,
+        },
+      );
+      try {
+        await followProgress(docker, build, (e) => {
+          const line = e.stream?.trimEnd();
+          if (line && /^Step |^Successfully|^E: |error|^gcc/i.test(line)) log(`  ${line}`);
+        });
+      } catch (error) {
+        throw new KmatrixError(`docker build of toolchain ${t.name} failed: ${(error as Error).message}`, {
+          stage: 'toolchain',
+          cause: error,
+          remedy: `fix toolchains/${dockerfileOf(t.name, t.spec)}; the base image's package sources must be reachable from the host network`,
+        });
+      }
+      if (!(await imageExists(docker, tag)))
+        throw new KmatrixError(`docker build produced no ${tag}`, { stage: 'toolchain' });
+      log(`pushing ${tag}`);
+      let digest: string | undefined;
+      await followProgress(docker, await docker.getImage(tag).push({ authconfig: {} }), (e) => {
+        if (e.aux?.Digest) digest = e.aux.Digest;
       });
-    } catch (error) {
-      throw new KmatrixError(`docker build of toolchain ${t.name} failed: ${(error as Error).message}`, {
-        stage: 'toolchain',
-        cause: error,
-        remedy: `fix toolchains/${dockerfileOf(t.name, t.spec)}; the base image's package sources must be reachable from the host network`,
-      });
-    }
-    if (!(await imageExists(docker, tag))) throw new KmatrixError(`docker build produced no ${tag}`, { stage: 'toolchain' });
-    log(`pushing ${tag}`);
-    let digest: string | undefined;
-    await followProgress(docker, await docker.getImage(tag).push({ authconfig: {} }), (e) => {
-      if (e.aux?.Digest) digest = e.aux.Digest;
-    });
-    if (!digest) throw new KmatrixError(`the registry did not report a digest for ${tag}`, { stage: 'toolchain' });
-    const lock = lockSchema.parse({ repository, digest, contextSha256: context });
-    await writeLock(t, lock);
-    log(`pinned ${repository}@${digest} in toolchains/${t.name}/toolchain.lock.json`);
-    return { lock, reused: false };
-  });
+      if (!digest) throw new KmatrixError(`the registry did not report a digest for ${tag}`, { stage: 'toolchain' });
+      const lock = lockSchema.parse({ repository, digest, contextSha256: context });
+      await writeLock(t, lock);
+      log(`pinned ${repository}@${digest} in toolchains/${t.name}/toolchain.lock.json`);
+      return { lock, reused: false };
+    },
+  );
 }
 
 async function writeLock(t: Toolchain, lock: ToolchainLock): Promise<void> {

@@ -60,7 +60,9 @@ export async function fetchIndex(
   });
   const text = await xzDecompress(data, url);
   const stanzas = parseStanzas(text, (first) => /^Package: linux-(headers|kbuild|image)-/.test(first));
-  log(`  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild/image packages (${(data.length / 1e6).toFixed(1)} MB index)`);
+  log(
+    `  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild/image packages (${(data.length / 1e6).toFixed(1)} MB index)`,
+  );
   return stanzas.map((stanza) => ({ stanza, baseUrl }));
 }
 
@@ -68,9 +70,17 @@ export async function fetchIndex(
 function pinnedOf(p: IndexedPackage): ImagePackage {
   const s = p.stanza;
   if (!s.Package || !s.Version || !s.Filename || !s.SHA256 || !s.Size) {
-    throw new KmatrixError(`index stanza for ${s.Package ?? '(unnamed)'} lacks Filename, SHA256 or Size`, { stage: 'crawl' });
+    throw new KmatrixError(`index stanza for ${s.Package ?? '(unnamed)'} lacks Filename, SHA256 or Size`, {
+      stage: 'crawl',
+    });
   }
-  return { name: s.Package, version: s.Version, url: `${p.baseUrl}/${s.Filename}`, sha256: s.SHA256, size: Number(s.Size) };
+  return {
+    name: s.Package,
+    version: s.Version,
+    url: `${p.baseUrl}/${s.Filename}`,
+    sha256: s.SHA256,
+    size: Number(s.Size),
+  };
 }
 
 function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage, hostArch?: Arch): HeaderPackage {
@@ -158,14 +168,27 @@ export function kernelsFromIndex(
     if (previous && compareVersions(previous.kmatrix!.packageVersion, s.Version!) > 0) continue;
     const gcc = gccFromDepends(deps);
     // The unsigned image is the very kernel the signed one wraps; same source version as the headers.
-    const imageOf = satisfying(index, { name: `linux-image-${kernelrelease}-unsigned`, op: '=', version: s.Version! } as Dep, debianArch[arch]);
+    const imageOf = satisfying(
+      index,
+      { name: `linux-image-${kernelrelease}-unsigned`, op: '=', version: s.Version! } as Dep,
+      debianArch[arch],
+    );
     const image = imageOf ? pinnedOf(imageOf) : undefined;
     entries.set(kernelrelease, {
       kernelversion: '1',
       kernelrelease,
       target: 'debian',
       headers: packagesOfKernel.map((h) => h.url).sort(),
-      kmatrix: { distro, arch, abi, flavour, packageVersion: s.Version!, ...(gcc ? { gcc } : {}), packages: packagesOfKernel, ...(image ? { image } : {}) },
+      kmatrix: {
+        distro,
+        arch,
+        abi,
+        flavour,
+        packageVersion: s.Version!,
+        ...(gcc ? { gcc } : {}),
+        packages: packagesOfKernel,
+        ...(image ? { image } : {}),
+      },
     });
   }
   return [...entries.values()].sort(compareEntries);

@@ -35,7 +35,8 @@ export async function ensureBaseImage(
       child.all?.on('data', (chunk: Buffer) => {
         // One line per phase, not one per package.
         for (const line of chunk.toString().split('\n')) {
-          if (line.trim() && !/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) /.test(line)) log(`  ${line}`);
+          if (line.trim() && !/^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) /.test(line))
+            log(`  ${line}`);
         }
       });
       await child;
@@ -44,7 +45,9 @@ export async function ensureBaseImage(
       throw new KmatrixError(missing ? '`debootstrap` is not installed' : `debootstrap of ${release} failed`, {
         stage: 'toolchain',
         cause: error,
-        remedy: missing ? 'install it: apt-get install -y debootstrap' : `check that ${mirrors.archive}/dists/${release}/ is reachable`,
+        remedy: missing
+          ? 'install it: apt-get install -y debootstrap'
+          : `check that ${mirrors.archive}/dists/${release}/ is reachable`,
       });
     }
     // minbase only knows the release itself; newest kernels and fixes live in -updates and -security.

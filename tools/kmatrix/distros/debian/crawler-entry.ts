@@ -15,9 +15,24 @@ import type { Arch } from '../../model/names.ts';
 const ARCHES: Record<string, Arch> = { amd64: 'x86_64', arm64: 'aarch64' };
 
 /** Debian release number → codename (a policy distro's `release`). */
-const CODENAMES: Record<string, string> = { '8': 'jessie', '9': 'stretch', '10': 'buster', '11': 'bullseye', '12': 'bookworm', '13': 'trixie', '14': 'forky' };
+const CODENAMES: Record<string, string> = {
+  '8': 'jessie',
+  '9': 'stretch',
+  '10': 'buster',
+  '11': 'bullseye',
+  '12': 'bookworm',
+  '13': 'trixie',
+  '14': 'forky',
+};
 /** The upstream series each stable release ships (backports carry ~bpoNN / +debNN markers instead). */
-const SERIES_RELEASE: Record<string, string> = { '3.16': '8', '4.9': '9', '4.19': '10', '5.10': '11', '6.1': '12', '6.12': '13' };
+const SERIES_RELEASE: Record<string, string> = {
+  '3.16': '8',
+  '4.9': '9',
+  '4.19': '10',
+  '5.10': '11',
+  '6.1': '12',
+  '6.12': '13',
+};
 
 export function debianRelease(abi: string, version: string): string | undefined {
   // 6.12.57+deb13, 5.18.0-0.deb11.4 (backport ABIs), 5.10.136-1~deb10u3, 5.18.16-1~bpo11+1
@@ -54,17 +69,36 @@ interface Parsed {
   candidates: string[];
 }
 
-const FLAVOUR = /^linux-headers-(\d+\.\d+(?:\.\d+)?(?:\+deb\d+)?(?:-\d+(?:\.(?:deb\d+|bpo)\.\d+)?)?)-([a-z0-9]+(?:-[a-z0-9]+)*)_([^_]+)_([a-z0-9]+)\.deb$/;
+const FLAVOUR =
+  /^linux-headers-(\d+\.\d+(?:\.\d+)?(?:\+deb\d+)?(?:-\d+(?:\.(?:deb\d+|bpo)\.\d+)?)?)-([a-z0-9]+(?:-[a-z0-9]+)*)_([^_]+)_([a-z0-9]+)\.deb$/;
 const COMMON = /^linux-headers-(.+)-common(-rt)?_([^_]+)_all\.deb$/;
 const KBUILD = /^linux-kbuild-([^_]+)_([^_]+)_([a-z0-9]+)\.deb$/;
 
 function parseFile(file: string, candidates: string[]): Parsed | undefined {
   let m = file.match(COMMON);
-  if (m) return { kind: 'common', name: `linux-headers-${m[1]}-common${m[2] ?? ''}`, abi: m[1], rt: Boolean(m[2]), version: m[3]!, debArch: 'all', candidates };
+  if (m)
+    return {
+      kind: 'common',
+      name: `linux-headers-${m[1]}-common${m[2] ?? ''}`,
+      abi: m[1],
+      rt: Boolean(m[2]),
+      version: m[3]!,
+      debArch: 'all',
+      candidates,
+    };
   m = file.match(KBUILD);
   if (m) return { kind: 'kbuild', name: `linux-kbuild-${m[1]}`, version: m[2]!, debArch: m[3]!, candidates };
   m = file.match(FLAVOUR);
-  if (m) return { kind: 'flavour', name: `linux-headers-${m[1]}-${m[2]}`, abi: m[1], flavour: m[2], version: m[3]!, debArch: m[4]!, candidates };
+  if (m)
+    return {
+      kind: 'flavour',
+      name: `linux-headers-${m[1]}-${m[2]}`,
+      abi: m[1],
+      flavour: m[2],
+      version: m[3]!,
+      debArch: m[4]!,
+      candidates,
+    };
   return undefined;
 }
 
@@ -89,7 +123,11 @@ function imageBeside(f: Parsed, kernelrelease: string): ListedImage {
 }
 
 /** The kernel an entry names, filed under the policy distro `distroOf` gives for its Debian codename. */
-export function debianKernel(entry: KernelEntry, mirrors: Mirrors, distroOf: (codename: string) => string = (c) => `debian-${c}`): ListedKernel | { why: string } {
+export function debianKernel(
+  entry: KernelEntry,
+  mirrors: Mirrors,
+  distroOf: (codename: string) => string = (c) => `debian-${c}`,
+): ListedKernel | { why: string } {
   // The same file on several mirrors is one package with alternatives.
   const byFile = new Map<string, Parsed>();
   for (const raw of entry.headers ?? []) {
@@ -104,15 +142,20 @@ export function debianKernel(entry: KernelEntry, mirrors: Mirrors, distroOf: (co
   }
   const parsed = [...byFile.values()];
   const flavours = parsed.filter((p) => p.kind === 'flavour');
-  const f = flavours.find((p) => `${p.version}-${p.flavour}` === entry.kernelrelease || `${p.abi}-${p.flavour}` === entry.kernelrelease);
+  const f = flavours.find(
+    (p) => `${p.version}-${p.flavour}` === entry.kernelrelease || `${p.abi}-${p.flavour}` === entry.kernelrelease,
+  );
   if (!f) {
-    return { why: `none of its header packages is the flavour its kernelrelease names (it lists ${flavours.map((p) => p.name).join(', ') || 'no linux-headers-<abi>-<flavour> package'})` };
+    return {
+      why: `none of its header packages is the flavour its kernelrelease names (it lists ${flavours.map((p) => p.name).join(', ') || 'no linux-headers-<abi>-<flavour> package'})`,
+    };
   }
   const arch = ARCHES[f.debArch];
   if (!arch) return { why: `architecture ${f.debArch} is not one kmatrix builds for (amd64, arm64)` };
   const release = debianRelease(f.abi!, f.version);
   const codename = release && CODENAMES[release];
-  if (!codename) return { why: `cannot tell which Debian release ships ABI ${f.abi} (${f.version}): not a stable release series` };
+  if (!codename)
+    return { why: `cannot tell which Debian release ships ABI ${f.abi} (${f.version}): not a stable release series` };
   const rt = f.flavour!.startsWith('rt-');
   const common = parsed.find((p) => p.kind === 'common' && p.abi === f.abi && p.rt === rt);
   if (!common) return { why: `no linux-headers-${f.abi}-common${rt ? '-rt' : ''} package among its headers` };
@@ -122,7 +165,11 @@ export function debianKernel(entry: KernelEntry, mirrors: Mirrors, distroOf: (co
   if (!host && native) {
     // The crawler lists only the kbuild of the kernel's own arch; x86_64 runners cross-compile
     // with the amd64 build of the same version, which sits next to it in the pool.
-    host = { ...native, debArch: 'amd64', candidates: native.candidates.map((u) => u.replace(/_arm64\.deb$/, '_amd64.deb')) };
+    host = {
+      ...native,
+      debArch: 'amd64',
+      candidates: native.candidates.map((u) => u.replace(/_arm64\.deb$/, '_amd64.deb')),
+    };
   }
   if (!host) return { why: 'no linux-kbuild package among its headers' };
   const packages = [toPackage(f, 'flavour'), toPackage(common, 'common'), toPackage(host, 'kbuild', 'x86_64')];
@@ -130,7 +177,15 @@ export function debianKernel(entry: KernelEntry, mirrors: Mirrors, distroOf: (co
   const kernelrelease = `${f.abi}-${f.flavour}`;
   const kernel: ListedKernel = {
     kernelrelease,
-    kmatrix: { distro: distroOf(codename), arch, abi: f.abi!, flavour: f.flavour!, packageVersion: f.version, packages, image: imageBeside(f, kernelrelease) },
+    kmatrix: {
+      distro: distroOf(codename),
+      arch,
+      abi: f.abi!,
+      flavour: f.flavour!,
+      packageVersion: f.version,
+      packages,
+      image: imageBeside(f, kernelrelease),
+    },
   };
   if (entry.kernelrelease !== kernelrelease) kernel.listedAs = entry.kernelrelease;
   return kernel;

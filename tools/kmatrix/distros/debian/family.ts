@@ -12,10 +12,11 @@ import { detectMirrors, type Mirrors } from './mirrors.ts';
 
 let mirrors: Promise<Mirrors> | undefined;
 /** This machine's Debian mirrors, read once per process (apt's sources, or the KMATRIX_DEBIAN_* overrides). */
-const machineMirrors = () => (mirrors ??= detectMirrors().catch((error: unknown) => {
-  mirrors = undefined;
-  throw error;
-}));
+const machineMirrors = () =>
+  (mirrors ??= detectMirrors().catch((error: unknown) => {
+    mirrors = undefined;
+    throw error;
+  }));
 
 export const debian: DistroFamily = {
   name: 'debian',
@@ -48,7 +49,8 @@ cross-compile and the arm64 one for native runners.`,
   plainFlavour: (arch) => debianArch[arch],
 
   kernelImageFile: (kernelrelease) => `boot/vmlinuz-${kernelrelease}`,
-  noImage: (kernelrelease, packageVersion) => `the archive index lists no linux-image-${kernelrelease}-unsigned ${packageVersion}`,
+  noImage: (kernelrelease, packageVersion) =>
+    `the archive index lists no linux-image-${kernelrelease}-unsigned ${packageVersion}`,
 
   async baseImage(docker, release, log, force) {
     return ensureBaseImage(docker, release, await machineMirrors(), log, force);

@@ -31,14 +31,19 @@ export async function headerMounts(tree: string): Promise<HeaderMount[]> {
 }
 
 export function missingHostTools(headers: ListedPackage[], hostArch: Arch): string | undefined {
-  return headers.some((h) => h.role === 'kbuild' && h.hostArch === hostArch) ? undefined : `the kernel list has no linux-kbuild package for a ${hostArch} runner`;
+  return headers.some((h) => h.role === 'kbuild' && h.hostArch === hostArch)
+    ? undefined
+    : `the kernel list has no linux-kbuild package for a ${hostArch} runner`;
 }
 
 /** sign-file from the kernel's kbuild tree for this machine (arm64 kernels list an x86_64 kbuild too). */
 export function signingTool(headers: HeaderPackage[], host: Arch): SigningTool {
   const kbuild = headers.find((h) => h.role === 'kbuild' && h.hostArch === host);
-  return kbuild ? { package: kbuild, pathPattern: '*/scripts/sign-file' } : { why: `no linux-kbuild package for this machine (${host}) to sign with` };
+  return kbuild
+    ? { package: kbuild, pathPattern: '*/scripts/sign-file' }
+    : { why: `no linux-kbuild package for this machine (${host}) to sign with` };
 }
 
 /** The flavour's own tree holds the kernel's .config. */
-export const configPackage = <P extends ListedPackage>(headers: P[]): P | undefined => headers.find((h) => h.role === 'flavour');
+export const configPackage = <P extends ListedPackage>(headers: P[]): P | undefined =>
+  headers.find((h) => h.role === 'flavour');

@@ -65,11 +65,11 @@ export function pickMirrors(sources: Source[], env: NodeJS.ProcessEnv = process.
   if (!archive) {
     throw new KmatrixError('no Debian mirror found in /etc/apt/sources.list{,.d}', {
       stage: 'crawl',
-      remedy: 'set KMATRIX_DEBIAN_MIRROR to a Debian mirror URL ending in /debian (and KMATRIX_DEBIAN_SECURITY_MIRROR for debian-security)',
+      remedy:
+        'set KMATRIX_DEBIAN_MIRROR to a Debian mirror URL ending in /debian (and KMATRIX_DEBIAN_SECURITY_MIRROR for debian-security)',
     });
   }
-  const security =
-    env.KMATRIX_DEBIAN_SECURITY_MIRROR ?? sources.find(isSecurity)?.uri ?? `${strip(archive)}-security`;
+  const security = env.KMATRIX_DEBIAN_SECURITY_MIRROR ?? sources.find(isSecurity)?.uri ?? `${strip(archive)}-security`;
   return { archive: strip(archive), security: strip(security) };
 }
 
