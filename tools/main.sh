@@ -18,7 +18,7 @@ if [ ! -x node_modules/.bin/nx ] || [ package-lock.json -nt node_modules/.packag
 fi
 
 step "crawl the Debian archive's kernel header packages (what support-matrix.json needs)"
-npx kmatrix crawl debian
+npx kmatrix crawl
 
 step "build, push and pin the toolchain images (each reused when unchanged)"
 for spec in toolchains/*/toolchain.json; do

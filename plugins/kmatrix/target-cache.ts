@@ -9,7 +9,7 @@
  * every entry away. A missing, stale or unreadable cache file only costs the time it saves.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../../tools/kmatrix/model/target.ts';
@@ -41,9 +41,12 @@ type Entry = [sha1: string, node: TargetNode | null];
 
 const FORMAT = 2;
 const here = dirname(fileURLToPath(import.meta.url));
-const SCHEMA_SOURCES = ['matrix/target.ts', 'matrix/names.ts', 'kernels/schema.ts', 'toolchain/spec.ts'].map((f) =>
-  resolve(here, '../../tools/kmatrix', f),
-);
+/** The shared schemas (the target's among them): a change to any of them re-validates every target. */
+const MODEL = resolve(here, '../../tools/kmatrix/model');
+const SCHEMA_SOURCES = readdirSync(MODEL)
+  .filter((f) => f.endsWith('.ts'))
+  .sort()
+  .map((f) => join(MODEL, f));
 
 function salt(): string {
   const h = createHash('sha1').update(`kmatrix-target-cache ${FORMAT}\n`);

@@ -37,7 +37,7 @@ export default async function* buildDriverBatch(
 ): AsyncGenerator<Done> {
   const tasks = Object.values(taskGraph.tasks);
   const parallel = Math.min(batchParallelism(), tasks.length);
-  // Each running build registers its own Ctrl-C handler (build/container.ts).
+  // Each running build registers its own Ctrl-C handler (compile/container.ts).
   process.setMaxListeners(Math.max(process.getMaxListeners(), parallel * 2 + 10));
   console.log(`kmatrix: ${tasks.length} builds in one process, ${parallel} at a time (KMATRIX_PARALLEL)`);
 

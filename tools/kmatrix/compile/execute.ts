@@ -77,7 +77,7 @@ export async function buildFromTargetFile(
 
 /**
  * A build of the target's own output folder, whose result (built, skipped, or failed with why)
- * becomes the target's latest result (build/result.ts): what the Nx task and `kmatrix build` run.
+ * becomes the target's latest result (compile/result.ts): what the Nx task and `kmatrix build` run.
  */
 export async function buildAndRecord(
   root: string,

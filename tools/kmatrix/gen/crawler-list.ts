@@ -2,7 +2,7 @@
  * Reading falcosecurity/kernel-crawler output. Two formats exist in the wild: the 2022 one (display
  * names as keys — `AmazonLinux2`, `Oracle7` — and integer `kernelversion`) and the current one
  * (os-release IDs as keys, strings). A distro whose crawl failed is simply absent, so absence is
- * never read as removal (see matrix/generate.ts).
+ * never read as removal (see gen/plan.ts).
  */
 import { crawlerDistro, type KernelEntry, type ListedKernel } from '../model/kernel-list.ts';
 import type { CrawlerEntryReader, DistroFamily } from '../distros/family.ts';

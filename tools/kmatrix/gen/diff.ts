@@ -5,7 +5,7 @@
  */
 import type { Target } from '../model/target.ts';
 
-/** The kinds of input a target's build hashes (plugins/kmatrix/index.ts). */
+/** The kinds of input a target's build hashes (compile/inputs.ts). */
 /** image: the kernel test-driver boots (it never changes a build) */
 export type InputKind = 'headers' | 'toolchain' | 'flags' | 'source' | 'build-code' | 'image' | 'target';
 

@@ -33,7 +33,7 @@ export interface Skipped {
 }
 
 export interface Plan {
-  /** Sorted by name; headers of crawler-listed kernels may still lack digests (see matrix/resolve.ts). */
+  /** Sorted by name; headers of crawler-listed kernels may still lack digests (see gen/resolve.ts). */
   targets: DraftTarget[];
   excluded: { target: string; reason: string }[];
   skipped: Skipped[];

@@ -2,7 +2,7 @@
  * The kernel list: kernel-crawler's JSON shape ({ "<distro>": [ {kernelversion, kernelrelease,
  * target, headers} ] }) so crawler output can be read as-is, plus our `kmatrix` block per entry
  * carrying what the Debian index tells us up front: each header package's SHA256 and size.
- * Entries without the block (real kernel-crawler output) are interpreted by kernels/crawler.ts.
+ * Entries without the block (real kernel-crawler output) are interpreted by their distro family (gen/crawler-list.ts).
  */
 import { z } from 'zod';
 import { arch, identifier, sha256Hex } from './names.ts';

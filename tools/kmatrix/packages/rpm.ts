@@ -2,7 +2,7 @@
  * Unpacking an .rpm without rpm2cpio: the lead, the signature header and the main header are
  * skipped (the main header tells how the payload is compressed), then the cpio payload is
  * decompressed — gzip and zstd in Node's zlib, xz/lzma with the `xz` program (xz-utils, which
- * tools/setup-host.sh installs) — and extracted by headers/cpio.ts.
+ * tools/setup-host.sh installs) — and extracted by packages/cpio.ts.
  */
 import { readFile } from 'node:fs/promises';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';

@@ -1,6 +1,6 @@
 /**
  * The content-addressed store of kernel header packages (.deb, or .rpm for kernel-devel
- * packages, unpacked in JS by headers/rpm.ts): each is downloaded once, verified
+ * packages, unpacked in JS by packages/rpm.ts): each is downloaded once, verified
  * against the SHA256 and size recorded in target.json, and unpacked once into a read-only tree
  * that any number of builds mount. Nothing enters the store unverified or half-unpacked: every
  * step writes to a temp name and renames. The kernel images and guest packages test-driver boots

@@ -1,6 +1,6 @@
 /**
  * Everything the matrix report shows, gathered from files only (no network, no Docker): the
- * targets, each one's latest build result (build/result.ts, whichever run produced it), the
+ * targets, each one's latest build result (compile/result.ts, whichever run produced it), the
  * modules of each output (build.json), failures and logs, boot verdicts, and gen's excluded and
  * skipped kernels (dist/kmatrix/gen-report.json).
  */
@@ -85,7 +85,7 @@ export async function collectReport(root: string): Promise<ReportData> {
 }
 
 /**
- * A target's cell: its own latest result (build/result.ts), whichever run produced it — not only
+ * A target's cell: its own latest result (compile/result.ts), whichever run produced it — not only
  * what the last run touched. A result recorded for another target.json is not this target's.
  */
 async function cellOf(root: string, t: Target): Promise<Cell> {
