@@ -1,26 +1,27 @@
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { buildAndRecord, buildFromTargetFile, targetFileFor } from '../compile/execute.ts';
 import { KmatrixError } from '../core/errors.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix build TARGET [--out DIR]
-
-Builds one target outside Nx (no cache), exactly as the build-driver task does: the
+const about = `Builds one target outside Nx (no cache), exactly as the build-driver task does: the
 same toolchain image by digest, the same header packages by SHA256, the same flags.
 TARGET is a project name (driver--distro--kernelrelease--arch, see \`npx nx show
 projects\`) or a path to a target.json. Prints the sha256 of each module built.
-
-Options:
-  --out DIR    output folder (default: dist/targets/<driver>/<distro>/<kernelrelease>/<arch>)
-  -h, --help   show this help
 `;
 
-export const buildCommand: Command = {
+export const buildCommand = defineCommand({
   name: 'build',
   summary: 'build one target directly (what the Nx build-driver task runs)',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse('build', argv, { out: { type: 'string' } }, true);
+  args: 'TARGET',
+  about,
+  options: {
+    out: {
+      type: 'string',
+      value: 'DIR',
+      help: 'output folder (default: dist/targets/<driver>/<distro>/<kernelrelease>/<arch>)',
+    },
+  },
+  async run({ values, positionals }) {
     if (positionals.length !== 1) {
       throw new KmatrixError('build takes exactly one TARGET', {
         stage: 'usage',
@@ -39,4 +40,4 @@ export const buildCommand: Command = {
     if (result.skipped) log(`skipped: ${result.skipped}`);
     return 0;
   },
-};
+});

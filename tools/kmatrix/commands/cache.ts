@@ -14,22 +14,19 @@ import { compareInputs, currentInputs } from '../cache/explain.ts';
 import { loadTarget } from '../model/target.ts';
 import { targetFileFor } from '../compile/execute.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
-import { parse, type Command } from './command.ts';
+import { defineCommand } from './command.ts';
 
-const help = `Usage: npx kmatrix cache ls [--remote] [--json]
-       npx kmatrix cache show TARGET|HASH [--remote] [--json]
-       npx kmatrix cache explain TARGET [--remote]
-
-Looks inside the build cache: the local Nx cache of this checkout, or (--remote) the kmatrix
+const about = `Looks inside the build cache: the local Nx cache of this checkout, or (--remote) the kmatrix
 cache server the nx client uses (NX_SELF_HOSTED_REMOTE_CACHE_SERVER with
 NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN; a read token is enough).
 
-  ls        every entry: target, size, age, who wrote it, task hash
-  show      one entry (the newest for a TARGET, or by task HASH): its inputs — toolchain image,
-            header packages with SHA256, make command, environment, driver source digests — and
-            its modules with sha256 and vermagic
-  explain   why TARGET will miss: its inputs now against the newest cached build of it, input by
-            input (which header package, toolchain digest, flag or source file changed)
+  ls                    every entry: target, size, age, who wrote it, task hash
+  show TARGET|HASH      one entry (the newest for a TARGET, or by task HASH): its inputs — toolchain
+                        image, header packages with SHA256, make command, environment, driver
+                        source digests — and its modules with sha256 and vermagic
+  explain TARGET        why TARGET will miss: its inputs now against the newest cached build of it,
+                        input by input (which header package, toolchain digest, flag or source file
+                        changed)
 
 TARGET is a project name (driver--distro--kernelrelease--arch). Exit 0; explain exits 1 when
 inputs differ.
@@ -73,17 +70,16 @@ async function pick(remote: boolean, ref: string): Promise<Entry> {
   return found;
 }
 
-export const cacheCommand: Command = {
+export const cacheCommand = defineCommand({
   name: 'cache',
   summary: 'list, show and explain build cache entries (local or remote)',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse(
-      'cache',
-      argv,
-      { remote: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
-      true,
-    );
+  args: 'ls|show|explain [TARGET|HASH]',
+  about,
+  options: {
+    remote: { type: 'boolean', default: false, help: 'the cache server the nx client uses instead of the local cache' },
+    json: { type: 'boolean', default: false, help: 'ls and show: print JSON' },
+  },
+  async run({ values, positionals }) {
     const [sub, ref, ...extra] = positionals;
     const usage = (why: string) => new KmatrixError(why, { stage: 'usage', remedy: 'see `npx kmatrix cache --help`' });
     if (extra.length > 0) throw usage('too many arguments');
@@ -148,4 +144,4 @@ export const cacheCommand: Command = {
     }
     throw usage(sub ? `unknown subcommand "${sub}"` : 'which one: ls, show or explain?');
   },
-};
+});

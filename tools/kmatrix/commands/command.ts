@@ -1,8 +1,10 @@
 /**
- * The shape every CLI command shares, and argument parsing that turns mistakes into usage errors.
+ * The shape every CLI command shares. A command declares its options once, in a table: that table
+ * is what parses the arguments and what renders the usage line and the options of `--help`, so
+ * the help cannot name an option the command does not take, or miss one it does.
  * `--help` is answered by the dispatcher (cli.ts) from `help`, before a command parses anything.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { KmatrixError } from '../core/errors.ts';
 
 export interface Command {
@@ -13,12 +15,92 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+/** One option: how parseArgs reads it, and how the help shows it. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean | string[];
+  /** The value's name in the help (string options), e.g. FILE. */
+  value?: string;
+  /** What it does; may span lines (each continued line is indented under the first). */
+  help: string;
+}
+
+type Options = Record<string, OptionSpec>;
+type Config<O extends Options> = {
+  options: O;
+  allowPositionals: boolean;
+  strict: true;
+  allowNegative: true;
+  args: string[];
+};
+export type Parsed<O extends Options> = ReturnType<typeof parseArgs<Config<O>>>;
+
+export interface CommandSpec<O extends Options> {
+  name: string;
+  summary: string;
+  /** What the usage line shows before the options: subcommands and positionals, e.g. "build NAME" (none: none are taken). */
+  args?: string;
+  /** The prose of `--help`, between the usage line and the options. */
+  about: string;
+  options: O;
+  /** Arguments after `--` go to `run` untouched (a command to run), or undefined without `--`. */
+  passThrough?: boolean;
+  run(parsed: Parsed<O>, afterDashes?: string[]): Promise<number>;
+}
+
+const LEFT = 2;
+const LONG = 22;
+const USAGE_WIDTH = 100;
+
+function flag(name: string, o: OptionSpec): string {
+  // A boolean that defaults to true is turned off with --no-NAME (parseArgs' allowNegative).
+  const long = o.type === 'boolean' && o.default === true ? `--no-${name}` : `--${name}`;
+  return o.type === 'string' ? `${long} ${o.value ?? 'VALUE'}` : long;
+}
+
+export function usageLine(spec: Pick<CommandSpec<Options>, 'name' | 'args' | 'options' | 'passThrough'>): string {
+  const options = Object.entries(spec.options).map(([name, o]) => `[${flag(name, o)}]${o.multiple ? '…' : ''}`);
+  const rest = spec.passThrough ? ['[-- COMMAND…]'] : [];
+  const head = `Usage: npx kmatrix ${spec.name}${spec.args ? ` ${spec.args}` : ''}`;
+  // Wrapped under the command's name, so a command with many options stays readable.
+  const lines = [head];
+  for (const word of [...options, ...rest]) {
+    if (lines.at(-1)!.length + 1 + word.length > USAGE_WIDTH)
+      lines.push(' '.repeat(`Usage: npx kmatrix ${spec.name}`.length));
+    lines[lines.length - 1] += ` ${word}`;
+  }
+  return lines.join('\n');
+}
+
+export function optionsHelp(options: Options): string {
+  const rows = Object.entries(options).map(([name, o]) => {
+    const shown = o.short ? `-${o.short}, ${flag(name, o)}` : flag(name, o);
+    const fallback = typeof o.default === 'string' && !/\bdefault\b/.test(o.help) ? ` (default: ${o.default})` : '';
+    return [shown, `${o.help}${fallback}`] as const;
+  });
+  rows.push(['-h, --help', 'show this help']);
+  // A long option (--only DISTRO/KERNELRELEASE/ARCH) gets a line of its own rather than widening the column.
+  const width = Math.max(...rows.map(([left]) => left.length).filter((n) => n <= LONG)) + 2;
+  const pad = ' '.repeat(LEFT + width);
+  const lines = rows.flatMap(([left, text]) => {
+    const [first, ...rest] = text.split('\n').map((l) => l.trim());
+    const head =
+      left.length <= LONG
+        ? [`${' '.repeat(LEFT)}${left.padEnd(width)}${first}`]
+        : [`${' '.repeat(LEFT)}${left}`, `${pad}${first}`];
+    return [...head, ...rest.map((l) => `${pad}${l}`)];
+  });
+  return `Options:\n${lines.join('\n')}\n`;
+}
+
+export function parse<O extends Options>(
   command: string,
   argv: string[],
-  options: T,
-  allowPositionals = false,
-) {
+  options: O,
+  allowPositionals: boolean,
+): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals, allowNegative: true, strict: true });
   } catch (error) {
@@ -27,6 +109,23 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
       remedy: `see \`npx kmatrix ${command} --help\``,
     });
   }
+}
+
+/** A command from its spec: the help is rendered from the same option table that parses. */
+export function defineCommand<O extends Options>(spec: CommandSpec<O>): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    help: `${usageLine(spec)}\n\n${spec.about.trim()}\n\n${optionsHelp(spec.options)}`,
+    run: async (argv) => {
+      const dash = spec.passThrough ? argv.indexOf('--') : -1;
+      const own = dash >= 0 ? argv.slice(0, dash) : argv;
+      return spec.run(
+        parse(spec.name, own, spec.options, spec.args !== undefined),
+        dash >= 0 ? argv.slice(dash + 1) : undefined,
+      );
+    },
+  };
 }
 
 /** An option that counts something (shards, minutes): a whole number ≥ 1, or the fallback when absent. */

@@ -4,11 +4,9 @@ import { arch as archSchema, identifier, type Arch } from '../model/names.ts';
 import { POLICY_FILE } from '../model/policy.ts';
 import { FAMILIES, familyNames } from '../distros/registry.ts';
 import { crawl, crawlJobs } from '../gen/crawl.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix crawl [FAMILY [--release R[,R…]]] [--arch A[,A…]] [--out FILE] [--no-check]
-
-Reads a distro family's archive indexes over HTTP and writes, per distro and arch, the
+const about = `Reads a distro family's archive indexes over HTTP and writes, per distro and arch, the
 kernel list in kernel-crawler's JSON shape:
   { "<family>": [ { kernelversion, kernelrelease, target, headers: [urls], kmatrix: {...} } ] }
 where kmatrix.packages names each header package a build needs with its SHA256 and size
@@ -22,14 +20,6 @@ the family whether the policy names them or not.
 
 Families:
 ${FAMILIES.map((f) => `  ${f.name.padEnd(8)}${f.crawlHelp.replace(/\n/g, '\n          ')}`).join('\n')}
-
-Options:
-  --release LIST  releases of FAMILY, e.g. bullseye,bookworm,trixie
-  --arch LIST     x86_64, aarch64
-  --out FILE      where to write, for a single distro and arch ("-" = stdout)
-  --no-check      do not HEAD each package URL (by default packages the index lists
-                  but the mirror does not serve are recorded in kmatrix.unavailable,
-                  and gen reports those kernels instead of generating failing targets)
 `;
 
 function list<T>(value: string, schema: { safeParse(v: unknown): { success: boolean; data?: T } }, flag: string): T[] {
@@ -44,22 +34,24 @@ function list<T>(value: string, schema: { safeParse(v: unknown): { success: bool
   });
 }
 
-export const crawlCommand: Command = {
+export const crawlCommand = defineCommand({
   name: 'crawl',
   summary: 'list the kernels a distro archive offers, with header package digests',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse(
-      'crawl',
-      argv,
-      {
-        release: { type: 'string' },
-        arch: { type: 'string' },
-        out: { type: 'string' },
-        check: { type: 'boolean', default: true },
-      },
-      true,
-    );
+  args: '[FAMILY]',
+  about,
+  options: {
+    release: { type: 'string', value: 'LIST', help: 'releases of FAMILY, e.g. bullseye,bookworm,trixie' },
+    arch: { type: 'string', value: 'LIST', help: 'x86_64, aarch64' },
+    out: { type: 'string', value: 'FILE', help: 'where to write, for a single distro and arch ("-" = stdout)' },
+    check: {
+      type: 'boolean',
+      default: true,
+      help: `do not HEAD each package URL (by default packages the index lists
+        but the mirror does not serve are recorded in kmatrix.unavailable,
+        and gen reports those kernels instead of generating failing targets)`,
+    },
+  },
+  async run({ values, positionals }) {
     if (positionals.length > 1 || (positionals[0] !== undefined && !familyNames().includes(positionals[0]))) {
       throw new KmatrixError(
         `crawl takes at most one distro family (${familyNames().join(', ')}); got: ${positionals.join(' ')}`,
@@ -92,4 +84,4 @@ export const crawlCommand: Command = {
     });
     return 0;
   },
-};
+});

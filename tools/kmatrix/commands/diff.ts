@@ -8,42 +8,45 @@ import { fileChanges, resolveRef, targetsAt } from '../gen/git-state.ts';
 import { existingTargetFiles } from '../gen/sync.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { dockerfileOf, loadAllToolchains } from '../model/toolchain.ts';
-import { parse, type Command } from './command.ts';
+import { defineCommand } from './command.ts';
 
-const help = `Usage: npx kmatrix diff [--base REF | --published LOC] [--json]
-
-Compares the targets in targets/ (as \`kmatrix gen\` left them, committed or not) with the
+const about = `Compares the targets in targets/ (as \`kmatrix gen\` left them, committed or not) with the
 matrix at REF — the last published state — and prints each target added (+), removed (-) or
 changed (~), and for a changed one which build input changed: headers (which package, old and
 new SHA256), toolchain (image digest, gcc, its files), flags (make arguments, KCFLAGS,
 environment), source (the driver's files) or build-code (the plugin and build library, which
 every target hashes). These are exactly the inputs Nx hashes, so after committing,
 \`npx nx affected -t build-driver --base=REF\` runs the added and changed targets; a removed
-target has no project left to run.
+target has no project left to run. --base and --published are two baselines: pass one.
 
 Exit code: 0 no differences, 1 differences, 2 error (like diff(1)).
-
-Options:
-  --base REF   git branch, tag or commit of the last published state (default: HEAD)
-  --published LOC
-               compare with what the artifact store at LOC (directory or s3://bucket/prefix,
-               see \`kmatrix publish\`) has published: its index holds each target's target.json
-               and the commit it was published from (which must be in this clone, e.g.
-               actions/checkout with fetch-depth: 0). A target not published yet is added.
-  --json       print the diff as JSON on stdout: {base, added, removed, changed: [{name, changes: [{input, detail}]}]}
-  -h, --help   show this help
 `;
 
-export const diffCommand: Command = {
+export const diffCommand = defineCommand({
   name: 'diff',
   summary: 'what changed in the matrix since the last published state, and why',
-  help,
-  async run(argv) {
-    const { values } = parse('diff', argv, {
-      base: { type: 'string' },
-      published: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    });
+  about,
+  options: {
+    base: {
+      type: 'string',
+      value: 'REF',
+      help: 'git branch, tag or commit of the last published state (default: HEAD)',
+    },
+    published: {
+      type: 'string',
+      value: 'LOC',
+      help: `compare with what the artifact store at LOC (directory or s3://bucket/prefix,
+        see \`kmatrix publish\`) has published: its index holds each target's target.json
+        and the commit it was published from (which must be in this clone, e.g.
+        actions/checkout with fetch-depth: 0). A target not published yet is added.`,
+    },
+    json: {
+      type: 'boolean',
+      default: false,
+      help: 'print the diff as JSON on stdout: {base, added, removed, changed: [{name, changes: [{input, detail}]}]}',
+    },
+  },
+  async run({ values }) {
     try {
       if (values.base && values.published)
         throw new KmatrixError('--base and --published are two different baselines; pass one', {
@@ -97,4 +100,4 @@ export const diffCommand: Command = {
       return 2;
     }
   },
-};
+});

@@ -5,69 +5,74 @@ import { indexedJob } from '../fleet/k8s-job.ts';
 import { planShards } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';
 import { git, resolveRef } from '../gen/git-state.ts';
-import { log, parse, wholeNumber, type Command } from './command.ts';
+import { defineCommand, log, wholeNumber } from './command.ts';
 
-const help = `Usage: npx kmatrix dispatch --k8s [--base REF] [--head REF] [--shards N] [options]
-
-Runs a build on Kubernetes without GitHub: one Indexed Job with one completion index per shard.
+const about = `Runs a build on Kubernetes without GitHub: one Indexed Job with one completion index per shard.
 Each pod clones the repository at HEAD's commit, runs \`npm ci\`, takes its shard with
 \`kmatrix shard --total N --index $JOB_COMPLETION_INDEX\` and builds it with
 \`nx run-many -t build-driver --batch\`; all pods share the remote cache, so what one built the
 others (and CI, and developers) restore. Docker is a dockerd sidecar in each pod (privileged).
 
 The number of shards is --shards, or planned like \`kmatrix shard --plan\` from the tasks to run
-and their recorded build times. Nothing to build: no Job (exit 0).
-
-Options:
-  --k8s                  the backend (the only one)
-  --base REF             build only what changed since REF (nx affected); default: everything
-  --head REF             the commit to build (default HEAD; it must be pushed to --repo)
-  --shards N             completions (default: planned, at most --max-shards, default 16)
-  --parallelism N        pods at once (default: all shards)
-  --namespace NS         default: the kubeconfig context's namespace
-  --name NAME            Job name (default kmatrix-build-<commit>)
-  --image IMG            runner image with Node, npm and git (default $KMATRIX_RUNNER_IMAGE;
-                         tools/fleet/runner.Dockerfile)
-  --dind-image IMG       dockerd sidecar image (default docker:27-dind)
-  --repo URL             repository the pods clone (default: git remote origin)
-  --cache-url URL        remote cache (default $NX_SELF_HOSTED_REMOTE_CACHE_SERVER)
-  --cache-secret NAME    Secret with the cache token under key "token" (default kmatrix-cache)
-  --registry ADDR        toolchain registry (default $KMATRIX_REGISTRY)
-  --node-pool NAME       run on this Karpenter NodePool (nodeSelector karpenter.sh/nodepool,
-                         tolerating its kmatrix.dev/build taint), e.g. kmatrix-build
-  --kubeconfig FILE      default: $KUBECONFIG, ~/.kube/config, or in-cluster
-  --dry-run              print the Job (JSON) and create nothing
-  --wait                 follow the Job to its end (exit 1 if an index failed)
-  --poll S               seconds between status checks with --wait (default 5)
-  -h, --help             show this help
+and their recorded build times. Nothing to build: no Job (exit 0). --k8s and --image are required.
 `;
 
-export const dispatchCommand: Command = {
+export const dispatchCommand = defineCommand({
   name: 'dispatch',
   summary: 'run a sharded build as a Kubernetes Indexed Job sharing the remote cache',
-  help,
-  async run(argv) {
-    const { values } = parse('dispatch', argv, {
-      k8s: { type: 'boolean', default: false },
-      base: { type: 'string' },
-      head: { type: 'string', default: 'HEAD' },
-      shards: { type: 'string' },
-      'max-shards': { type: 'string', default: '16' },
-      parallelism: { type: 'string' },
-      namespace: { type: 'string' },
-      name: { type: 'string' },
-      image: { type: 'string', default: process.env.KMATRIX_RUNNER_IMAGE },
-      'dind-image': { type: 'string', default: 'docker:27-dind' },
-      repo: { type: 'string' },
-      'cache-url': { type: 'string', default: process.env.NX_SELF_HOSTED_REMOTE_CACHE_SERVER },
-      'cache-secret': { type: 'string', default: 'kmatrix-cache' },
-      registry: { type: 'string', default: process.env.KMATRIX_REGISTRY },
-      'node-pool': { type: 'string' },
-      kubeconfig: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      wait: { type: 'boolean', default: false },
-      poll: { type: 'string', default: '5' },
-    });
+  about,
+  options: {
+    k8s: { type: 'boolean', default: false, help: 'the backend (the only one)' },
+    base: {
+      type: 'string',
+      value: 'REF',
+      help: 'build only what changed since REF (nx affected); default: everything',
+    },
+    head: { type: 'string', default: 'HEAD', value: 'REF', help: 'the commit to build (it must be pushed to --repo)' },
+    shards: { type: 'string', value: 'N', help: 'completions (default: planned, at most --max-shards)' },
+    'max-shards': { type: 'string', default: '16', value: 'N', help: 'the most shards a plan may have' },
+    parallelism: { type: 'string', value: 'N', help: 'pods at once (default: all shards)' },
+    namespace: { type: 'string', value: 'NS', help: "default: the kubeconfig context's namespace" },
+    name: { type: 'string', value: 'NAME', help: 'Job name (default kmatrix-build-<commit>)' },
+    image: {
+      type: 'string',
+      default: process.env.KMATRIX_RUNNER_IMAGE,
+      value: 'IMG',
+      help: `runner image with Node, npm and git (default $KMATRIX_RUNNER_IMAGE;
+        tools/fleet/runner.Dockerfile)`,
+    },
+    'dind-image': { type: 'string', default: 'docker:27-dind', value: 'IMG', help: 'dockerd sidecar image' },
+    repo: { type: 'string', value: 'URL', help: 'repository the pods clone (default: git remote origin)' },
+    'cache-url': {
+      type: 'string',
+      default: process.env.NX_SELF_HOSTED_REMOTE_CACHE_SERVER,
+      value: 'URL',
+      help: 'remote cache (default $NX_SELF_HOSTED_REMOTE_CACHE_SERVER)',
+    },
+    'cache-secret': {
+      type: 'string',
+      default: 'kmatrix-cache',
+      value: 'NAME',
+      help: 'Secret with the cache token under key "token"',
+    },
+    registry: {
+      type: 'string',
+      default: process.env.KMATRIX_REGISTRY,
+      value: 'ADDR',
+      help: 'toolchain registry (default $KMATRIX_REGISTRY)',
+    },
+    'node-pool': {
+      type: 'string',
+      value: 'NAME',
+      help: `run on this Karpenter NodePool (nodeSelector karpenter.sh/nodepool,
+        tolerating its kmatrix.dev/build taint), e.g. kmatrix-build`,
+    },
+    kubeconfig: { type: 'string', value: 'FILE', help: 'default: $KUBECONFIG, ~/.kube/config, or in-cluster' },
+    'dry-run': { type: 'boolean', default: false, help: 'print the Job (JSON) and create nothing' },
+    wait: { type: 'boolean', default: false, help: 'follow the Job to its end (exit 1 if an index failed)' },
+    poll: { type: 'string', default: '5', value: 'S', help: 'seconds between status checks with --wait' },
+  },
+  async run({ values }) {
     const usage = (message: string) =>
       new KmatrixError(message, { stage: 'usage', remedy: 'see `npx kmatrix dispatch --help`' });
     if (!values.k8s) throw usage('pass --k8s (Kubernetes is the only dispatch backend)');
@@ -139,4 +144,4 @@ export const dispatchCommand: Command = {
     );
     return end.ok ? 0 : 1;
   },
-};
+});

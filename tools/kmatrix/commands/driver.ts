@@ -14,11 +14,9 @@ import { identifier } from '../model/names.ts';
 import { familyNamed, familyNames } from '../distros/registry.ts';
 import { loadPolicy, POLICY_FILE, validPolicy, type Policy } from '../model/policy.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix driver import SOURCE [--name NAME] [--toolchain NAME] [--policy FILE]
-
-Adds a DKMS driver: SOURCE is a DKMS source tree (a folder with dkms.conf) or a *-dkms .deb
+const about = `Adds a DKMS driver: SOURCE is a DKMS source tree (a folder with dkms.conf) or a *-dkms .deb
 (its /usr/src/<name>-<version>/ tree is used). dkms.conf is a bash fragment, so it is evaluated
 by bash inside the toolchain container, as DKMS would; at import, with no kernel, to check that
 it names its package and valid module names (a bad value is an error naming the variable and
@@ -33,11 +31,6 @@ BUILT_MODULE_NAME[], BUILT_MODULE_LOCATION[], DEST_MODULE_NAME[], STRIP[], MAKE[
 MAKE_MATCH[], PATCH[] and PATCH_MATCH[], PRE_BUILD, POST_BUILD, BUILD_EXCLUSIVE_KERNEL, _ARCH,
 _CONFIG, _KERNEL_MIN and _KERNEL_MAX (an excluded kernel is reported as skipped, with the
 reason, not failed); make runs with -j set to the build's share of the CPUs.
-
-Options:
-  --name NAME       driver name (default: the PACKAGE_NAME of dkms.conf)
-  --toolchain NAME  toolchain whose container evaluates dkms.conf (default: the policy's first distro's)
-  --policy FILE     the policy to add it to (default: ${POLICY_FILE})
 `;
 
 /** The folder holding dkms.conf: SOURCE itself, or the one tree a -dkms .deb ships in /usr/src. */
@@ -152,17 +145,21 @@ async function suggestedRule(root: string, policy: Policy, driver: string): Prom
   return undefined;
 }
 
-export const driverCommand: Command = {
+export const driverCommand = defineCommand({
   name: 'driver',
   summary: 'import a DKMS driver (source tree or -dkms .deb)',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse(
-      'driver',
-      argv,
-      { name: { type: 'string' }, toolchain: { type: 'string' }, policy: { type: 'string', default: POLICY_FILE } },
-      true,
-    );
+  args: 'import SOURCE',
+  about,
+  options: {
+    name: { type: 'string', value: 'NAME', help: 'driver name (default: the PACKAGE_NAME of dkms.conf)' },
+    toolchain: {
+      type: 'string',
+      value: 'NAME',
+      help: "toolchain whose container evaluates dkms.conf (default: the policy's first distro's)",
+    },
+    policy: { type: 'string', default: POLICY_FILE, value: 'FILE', help: 'the policy to add it to' },
+  },
+  async run({ values, positionals }) {
     if (positionals[0] !== 'import' || positionals.length !== 2)
       throw new KmatrixError('usage: kmatrix driver import SOURCE', {
         stage: 'usage',
@@ -234,4 +231,4 @@ export const driverCommand: Command = {
       await rm(scratch, { recursive: true, force: true });
     }
   },
-};
+});

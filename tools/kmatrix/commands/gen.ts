@@ -3,11 +3,9 @@ import { KmatrixError } from '../core/errors.ts';
 import { POLICY_FILE } from '../model/policy.ts';
 import { generate, type KernelKey } from '../gen/pipeline.ts';
 import { renderSkipped } from '../gen/skipped.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix gen [--policy FILE] [--kernels FILE ...] [--dry-run] [--verbose] [--prune-removed] [--only D/K/A ...]
-
-Turns the support-matrix policy and the kernel lists into one folder per target:
+const about = `Turns the support-matrix policy and the kernel lists into one folder per target:
   targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
 Deterministic: the same inputs give a byte-identical tree. Targets no longer in the
 matrix are removed. Prints what was added, removed and changed. Every problem is
@@ -28,18 +26,6 @@ A target that leaves the matrix is not deleted: its target.json becomes a small 
 marker (no Nx project). Nx treats a deleted project file as a reason to re-run every task,
 so deleting it would make \`nx affected\` rebuild the whole matrix for one dropped kernel.
 --prune-removed deletes the markers (do it when a full, cached re-check is fine).
-
-Options:
-  --policy FILE    the policy (default: ${POLICY_FILE})
-  --kernels FILE   a kernel list (repeatable; default: kernels/*.json)
-  --dry-run        report what would change, write nothing
-  --verbose        list every skipped entry (by default each reason is printed once, with a count)
-  --prune-removed  delete the markers of removed targets (see below)
-  --only DISTRO/KERNELRELEASE/ARCH
-                   generate just the targets of this kernel (repeatable), ignoring the rules'
-                   \`latest\` (the kernel is in use somewhere: \`kmatrix request\`), and leave every
-                   other target file as it is; exit 1 if the policy selects no target for it
-  -h, --help       show this help
 `;
 
 /** DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64. */
@@ -53,19 +39,35 @@ function parseKernelKey(text: string): KernelKey {
   return { distro: m[1]!, kernelrelease: m[2]!, arch: m[3]! };
 }
 
-export const genCommand: Command = {
+export const genCommand = defineCommand({
   name: 'gen',
   summary: 'generate targets/ from the policy and kernel lists',
-  help,
-  async run(argv) {
-    const { values } = parse('gen', argv, {
-      policy: { type: 'string', default: POLICY_FILE },
-      kernels: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean', default: false },
-      'prune-removed': { type: 'boolean', default: false },
-      only: { type: 'string', multiple: true },
-      verbose: { type: 'boolean', default: false },
-    });
+  about,
+  options: {
+    policy: { type: 'string', default: POLICY_FILE, value: 'FILE', help: 'the policy' },
+    kernels: {
+      type: 'string',
+      multiple: true,
+      value: 'FILE',
+      help: 'a kernel list (repeatable; default: kernels/*.json)',
+    },
+    'dry-run': { type: 'boolean', default: false, help: 'report what would change, write nothing' },
+    verbose: {
+      type: 'boolean',
+      default: false,
+      help: 'list every skipped entry (by default each reason is printed once, with a count)',
+    },
+    'prune-removed': { type: 'boolean', default: false, help: 'delete the markers of removed targets (see above)' },
+    only: {
+      type: 'string',
+      multiple: true,
+      value: 'DISTRO/KERNELRELEASE/ARCH',
+      help: `generate just the targets of this kernel (repeatable), ignoring the rules'
+        \`latest\` (the kernel is in use somewhere: \`kmatrix request\`), and leave every
+        other target file as it is; exit 1 if the policy selects no target for it`,
+    },
+  },
+  async run({ values }) {
     const only = (values.only ?? []).map(parseKernelKey);
     const result = await generate({
       root: resolve('.'),
@@ -102,4 +104,4 @@ export const genCommand: Command = {
     );
     return 0;
   },
-};
+});

@@ -5,27 +5,24 @@ import { POLICY_FILE, validPolicy } from '../model/policy.ts';
 import { parseWith } from '../core/json-file.ts';
 import { migratePolicy, policyText } from '../model/policy-migration.ts';
 import { familyNames } from '../distros/registry.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix policy migrate [--policy FILE]
-
-Brings a policy written by an older kmatrix up to date: each distro gets the "family"
+const about = `Brings a policy written by an older kmatrix up to date: each distro gets the "family"
 (${familyNames().join(', ')}) and "release" fields kmatrix now needs, read from its name
 (debian-bookworm → "family": "debian", "release": "bookworm"). Every other field and its
 order is kept. A distro whose name does not start with a family is reported with the path
 to fill in by hand, and then nothing is written.
-
-Options:
-  --policy FILE  the policy (default: ${POLICY_FILE})
-  -h, --help     show this help
 `;
 
-export const policyCommand: Command = {
+export const policyCommand = defineCommand({
   name: 'policy',
   summary: 'migrate the policy to the current format',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse('policy', argv, { policy: { type: 'string', default: POLICY_FILE } }, true);
+  args: 'migrate',
+  about,
+  options: {
+    policy: { type: 'string', default: POLICY_FILE, value: 'FILE', help: 'the policy' },
+  },
+  async run({ values, positionals }) {
     if (positionals.length !== 1 || positionals[0] !== 'migrate')
       throw new KmatrixError('usage: kmatrix policy migrate', {
         stage: 'usage',
@@ -69,4 +66,4 @@ export const policyCommand: Command = {
     log(`${values.policy}: ${migration.migrated.length} distro${migration.migrated.length === 1 ? '' : 's'} migrated`);
     return 0;
   },
-};
+});

@@ -6,14 +6,12 @@ import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { signingKeyFromEnv } from '../publish/module-signature.ts';
 import { builderFromEnv } from '../publish/provenance.ts';
 import { publish } from '../publish/publish.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
 export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) =>
   env.KMATRIX_PUBLISH_STORE ?? 'dist/published';
 
-const help = `Usage: npx kmatrix publish [--store DIR|s3://BUCKET/PREFIX] [--partial] [--allow-dirty]
-
-Uploads the built modules of every target in targets/ (from dist/, as \`nx run-many -t
+const about = `Uploads the built modules of every target in targets/ (from dist/, as \`nx run-many -t
 build-driver\` left or restored them) to the artifact store, each with an in-toto / SLSA v1
 provenance statement, and then rewrites the store's index.json — the published state that
 \`kmatrix diff --published\` and \`kmatrix request\` read.
@@ -29,32 +27,39 @@ different bytes, the publish stops before the index changes. Targets removed fro
 leave the index (their files stay).
 
 Signing (optional): with KMATRIX_SIGN_KEY_FILE and KMATRIX_SIGN_CERT_FILE (PEM key and X.509
-certificate) each module is also published signed by the kernel's own scripts/sign-file from the
-target's kbuild package (KMATRIX_SIGN_HASH, default sha256). The unsigned .ko stays the
+certificate) each module is also published signed by the kernel's own module-signing tool from
+the target's header packages (KMATRIX_SIGN_HASH, default sha256). The unsigned .ko stays the
 reproducible artifact the provenance names.
-
-Options:
-  --store LOC     directory or s3://bucket/prefix (default: $KMATRIX_PUBLISH_STORE, else
-                  dist/published). S3: AWS_* credentials, KMATRIX_S3_ENDPOINT for MinIO & co.
-  --partial       publish what is built even if some targets are not (exit 0); they keep their
-                  last published entry. Without it such targets fail the command (exit 1) after
-                  everything else is published.
-  --allow-dirty   publish from a working tree with uncommitted changes to targets/, drivers/,
-                  toolchains/ or the build code (the provenance then names HEAD, which is not
-                  what was built)
-  -h, --help      show this help
 `;
 
-export const publishCommand: Command = {
+export const publishCommand = defineCommand({
   name: 'publish',
   summary: 'upload built modules with provenance to the artifact store and update its index',
-  help,
-  async run(argv) {
-    const { values } = parse('publish', argv, {
-      store: { type: 'string', default: defaultPublishStore() },
-      partial: { type: 'boolean', default: false },
-      'allow-dirty': { type: 'boolean', default: false },
-    });
+  about,
+  options: {
+    store: {
+      type: 'string',
+      default: defaultPublishStore(),
+      value: 'LOC',
+      help: `directory or s3://bucket/prefix (default: $KMATRIX_PUBLISH_STORE, else
+        dist/published). S3: AWS_* credentials, KMATRIX_S3_ENDPOINT for MinIO & co.`,
+    },
+    partial: {
+      type: 'boolean',
+      default: false,
+      help: `publish what is built even if some targets are not (exit 0); they keep their
+        last published entry. Without it such targets fail the command (exit 1) after
+        everything else is published.`,
+    },
+    'allow-dirty': {
+      type: 'boolean',
+      default: false,
+      help: `publish from a working tree with uncommitted changes to targets/, drivers/,
+        toolchains/ or the build code (the provenance then names HEAD, which is not
+        what was built)`,
+    },
+  },
+  async run({ values }) {
     const root = resolve('.');
     const dirty = await uncommitted(root, [
       'targets',
@@ -98,4 +103,4 @@ export const publishCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -3,33 +3,35 @@ import { writeFileAtomic } from '../core/atomic-file.ts';
 import { KmatrixError } from '../core/errors.ts';
 import { collectReport } from '../report/data.ts';
 import { renderHtml, renderMarkdown } from '../report/html.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix report [--out FILE.html] [--json FILE] [--markdown FILE]
-
-The matrix at a glance, from targets/, the outputs in dist/ and the last build run
+const about = `The matrix at a glance, from targets/, the outputs in dist/ and the last build run
 (dist/kmatrix/last-run.json, written after every nx build-driver run) and gen's exclusions
-(dist/kmatrix/gen-report.json):
-
-  --out FILE.html  a self-contained page (no network at view time): per driver a grid of
-                   kernels × (distro, arch), each cell built / cached / failed / skipped /
-                   excluded / not built, with the module sha256 and a link to its log;
-                   filters by distro, arch and status; counts on top
-  --json FILE      the same data as JSON ("-" for stdout)
-  --markdown FILE  counts per distro × arch and the failures, fit for a CI job summary
-                   (e.g. --markdown "$GITHUB_STEP_SUMMARY")
+(dist/kmatrix/gen-report.json). At least one of the outputs below.
 `;
 
-export const reportCommand: Command = {
+export const reportCommand = defineCommand({
   name: 'report',
   summary: 'write the matrix report (HTML, JSON, Markdown)',
-  help,
-  async run(argv) {
-    const { values } = parse('report', argv, {
-      out: { type: 'string' },
-      json: { type: 'string' },
-      markdown: { type: 'string' },
-    });
+  about,
+  options: {
+    out: {
+      type: 'string',
+      value: 'FILE.html',
+      help: `a self-contained page (no network at view time): per driver a grid of
+        kernels × (distro, arch), each cell built / cached / failed / skipped /
+        excluded / not built, with the module sha256 and a link to its log;
+        filters by distro, arch and status; counts on top`,
+    },
+    json: { type: 'string', value: 'FILE', help: 'the same data as JSON ("-" for stdout)' },
+    markdown: {
+      type: 'string',
+      value: 'FILE',
+      help: `counts per distro × arch and the failures, fit for a CI job summary
+        (e.g. --markdown "$GITHUB_STEP_SUMMARY")`,
+    },
+  },
+  async run({ values }) {
     if (!values.out && !values.json && !values.markdown) {
       throw new KmatrixError('nothing to write', {
         stage: 'usage',
@@ -48,4 +50,4 @@ export const reportCommand: Command = {
     if (values.markdown) await writeFileAtomic(resolve(values.markdown), renderMarkdown(data));
     return 0;
   },
-};
+});

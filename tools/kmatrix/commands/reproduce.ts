@@ -8,27 +8,14 @@ import { BUILD_RECORD, readBuildRecord, type BuildRecord } from '../model/build-
 import { compareInputs } from '../cache/explain.ts';
 import { KmatrixError } from '../core/errors.ts';
 import type { Target } from '../model/target.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix reproduce TARGET [--out DIR] [--verify [--remote]]
-       npx kmatrix reproduce TARGET --shell [-- COMMAND ...]
-
+const about = `
 Rebuilds one target on this machine exactly as CI does — the same toolchain image by digest,
 the same header packages by SHA256, the same make arguments, KCFLAGS and environment, through
 the same build code as the Nx build-driver task — into a local folder, and prints the sha256 of
 each module. TARGET is a project name (driver--distro--kernelrelease--arch) or
 driver/distro/kernelrelease/arch.
-
-  --out DIR   where to put the result (default: reproduce/<project name>)
-  --verify    compare with the cached build of the target (the newest entry of the local Nx
-              cache, or of the cache server with --remote; else dist/): prints "identical", or
-              what differs — module digests and, when the inputs differ, which input. Exit 1 on a
-              difference.
-  --remote    with --verify: compare with the cache server the nx client uses
-              (NX_SELF_HOSTED_REMOTE_CACHE_SERVER, NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN)
-  --shell     open the exact build container instead (headers and a copy of the driver's sources
-              mounted, same user, environment, network none); with -- COMMAND, run that instead
-              of an interactive shell. The make command the build runs is in $KMATRIX_MAKE.
 `;
 
 async function reference(
@@ -50,23 +37,37 @@ async function reference(
   return built ? { from: relative(root, join(outputDir(root, target), BUILD_RECORD)), record: built } : undefined;
 }
 
-export const reproduceCommand: Command = {
+export const reproduceCommand = defineCommand({
   name: 'reproduce',
   summary: 'rebuild one target locally, byte for byte as CI, and verify it',
-  help,
-  async run(argv) {
-    const dash = argv.indexOf('--');
-    const { values, positionals } = parse(
-      'reproduce',
-      dash >= 0 ? argv.slice(0, dash) : argv,
-      {
-        out: { type: 'string' },
-        verify: { type: 'boolean', default: false },
-        remote: { type: 'boolean', default: false },
-        shell: { type: 'boolean', default: false },
-      },
-      true,
-    );
+  args: 'TARGET',
+  about,
+  passThrough: true,
+  options: {
+    out: { type: 'string', value: 'DIR', help: 'where to put the result (default: reproduce/<project name>)' },
+    verify: {
+      type: 'boolean',
+      default: false,
+      help: `compare with the cached build of the target (the newest entry of the local Nx
+        cache, or of the cache server with --remote; else dist/): prints "identical", or
+        what differs — module digests and, when the inputs differ, which input. Exit 1 on a
+        difference.`,
+    },
+    remote: {
+      type: 'boolean',
+      default: false,
+      help: `with --verify: compare with the cache server the nx client uses
+        (NX_SELF_HOSTED_REMOTE_CACHE_SERVER, NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN)`,
+    },
+    shell: {
+      type: 'boolean',
+      default: false,
+      help: `open the exact build container instead (headers and a copy of the driver's sources
+        mounted, same user, environment, network none); with -- COMMAND, run that instead
+        of an interactive shell. The make command the build runs is in $KMATRIX_MAKE.`,
+    },
+  },
+  async run({ values, positionals }, afterDashes) {
     if (positionals.length !== 1)
       throw new KmatrixError('reproduce takes exactly one TARGET', {
         stage: 'usage',
@@ -85,8 +86,8 @@ export const reproduceCommand: Command = {
         const { compilerNote } = prepared;
         const container = await prepared.container(src);
         if (compilerNote) log(compilerNote);
-        const command = dash >= 0 ? argv.slice(dash + 1) : ['bash'];
-        const tty = process.stdin.isTTY && dash < 0;
+        const command = afterDashes ?? ['bash'];
+        const tty = process.stdin.isTTY && !afterDashes;
         log(`opening ${container.image} for ${opened.target.name} (sources: a copy in ${relative(root, src)})`);
         const r = await execa(
           'docker',
@@ -159,4 +160,4 @@ export const reproduceCommand: Command = {
       );
     return 1;
   },
-};
+});

@@ -5,30 +5,7 @@ import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { RequestService } from '../fleet/request.ts';
 import { requestServer } from '../fleet/request-server.ts';
 import { defaultPublishStore } from './publish.ts';
-import { log, parse, type Command } from './command.ts';
-
-const requestHelp = `Usage: npx kmatrix request DISTRO KERNELRELEASE ARCH [--store LOC] [--json]
-
-The driver for a kernel that a node runs, now: e.g.
-  npx kmatrix request debian-bookworm "$(uname -r)" "$(uname -m)"
-
-1. the published index of the artifact store answers, if the kernel's modules are published;
-2. else the kernel's targets are generated in this checkout (\`kmatrix gen --only\`: the policy
-   decides, its \`latest\` trimming aside — the kernel is in use), crawling the distro first if
-   the kernel lists do not know the kernel yet (a kernel released today);
-3. Nx runs their build-driver tasks — restored from the remote cache when any runner built them,
-   built otherwise — and they are published (with provenance, signed when signing is set up),
-   so the next request is a lookup.
-
-Concurrent requests for one kernel share one build (\`kmatrix serve-requests\` in one process,
-a lock across processes). Prints each module's URL and SHA256 (--json: the whole answer).
-Exit 0 answered, 1 the matrix does not cover the kernel or its build failed.
-
-Options:
-  --store LOC   artifact store (default: $KMATRIX_PUBLISH_STORE, else dist/published)
-  --json        print the answer as JSON
-  -h, --help    show this help
-`;
+import { defineCommand, log } from './command.ts';
 
 function kernelArgs(positionals: string[]) {
   if (positionals.length !== 3)
@@ -48,17 +25,57 @@ function kernelArgs(positionals: string[]) {
   return { distro, kernelrelease, arch: machine as 'x86_64' | 'aarch64' };
 }
 
-export const requestCommand: Command = {
+const requestAbout = `
+The driver for a kernel that a node runs, now: e.g.
+  npx kmatrix request debian-bookworm "$(uname -r)" "$(uname -m)"
+
+1. the published index of the artifact store answers, if the kernel's modules are published;
+2. else the kernel's targets are generated in this checkout (\`kmatrix gen --only\`: the policy
+   decides, its \`latest\` trimming aside — the kernel is in use), crawling the distro first if
+   the kernel lists do not know the kernel yet (a kernel released today);
+3. Nx runs their build-driver tasks — restored from the remote cache when any runner built them,
+   built otherwise — and they are published (with provenance, signed when signing is set up),
+   so the next request is a lookup.
+
+Concurrent requests for one kernel share one build (\`kmatrix serve-requests\` in one process,
+a lock across processes). Prints each module's URL and SHA256 (--json: the whole answer).
+Exit 0 answered, 1 the matrix does not cover the kernel or its build failed.
+`;
+
+const serveAbout = `
+\`kmatrix request\` as an HTTP service, run in a checkout of the repository (it generates,
+builds through Nx with the remote cache, and publishes there):
+
+  GET /v1/modules/<distro>/<kernelrelease>/<arch>   200 JSON {distro, kernelrelease, arch, source,
+        modules: [{target, driver, file, sha256, size, key, url, download, signed?, provenance}]}
+        (download: this service's /v1/artifacts/<key> for the file);
+        404 the support matrix does not cover the kernel (with why); 400 a malformed name;
+        502 its build failed. It answers when the build is done; concurrent calls share it.
+  GET /v1/artifacts/<key>                           a published file (the "key" of a module)
+  GET /healthz
+
+One JSON line per request on stdout. SIGTERM/SIGINT stop it. Put it behind your network's
+access control: a request can start a build.
+`;
+
+const store = () =>
+  ({
+    type: 'string',
+    default: defaultPublishStore(),
+    value: 'LOC',
+    help: 'artifact store (default: $KMATRIX_PUBLISH_STORE, else dist/published)',
+  }) as const;
+
+export const requestCommand = defineCommand({
   name: 'request',
   summary: 'the modules for one kernel now: published, from the cache, or built on demand',
-  help: requestHelp,
-  async run(argv) {
-    const { values, positionals } = parse(
-      'request',
-      argv,
-      { store: { type: 'string', default: defaultPublishStore() }, json: { type: 'boolean', default: false } },
-      true,
-    );
+  args: 'DISTRO KERNELRELEASE ARCH',
+  about: requestAbout,
+  options: {
+    store: store(),
+    json: { type: 'boolean', default: false, help: 'print the answer as JSON' },
+  },
+  async run({ values, positionals }) {
     const key = kernelArgs(positionals);
     const store = await openArtifactStore(values.store);
     const answer = await new RequestService(resolve('.'), store, log).request(key);
@@ -74,41 +91,18 @@ export const requestCommand: Command = {
     }
     return 0;
   },
-};
+});
 
-const serveHelp = `Usage: npx kmatrix serve-requests [--port N] [--host ADDR] [--store LOC]
-
-\`kmatrix request\` as an HTTP service, run in a checkout of the repository (it generates,
-builds through Nx with the remote cache, and publishes there):
-
-  GET /v1/modules/<distro>/<kernelrelease>/<arch>   200 JSON {distro, kernelrelease, arch, source,
-        modules: [{target, driver, file, sha256, size, key, url, download, signed?, provenance}]}
-        (download: this service's /v1/artifacts/<key> for the file);
-        404 the support matrix does not cover the kernel (with why); 400 a malformed name;
-        502 its build failed. It answers when the build is done; concurrent calls share it.
-  GET /v1/artifacts/<key>                           a published file (the "key" of a module)
-  GET /healthz
-
-One JSON line per request on stdout. SIGTERM/SIGINT stop it. Put it behind your network's
-access control: a request can start a build.
-
-Options:
-  --port N       default 3400
-  --host ADDR    default 127.0.0.1
-  --store LOC    artifact store (default: $KMATRIX_PUBLISH_STORE, else dist/published)
-  -h, --help     show this help
-`;
-
-export const serveRequestsCommand: Command = {
+export const serveRequestsCommand = defineCommand({
   name: 'serve-requests',
   summary: 'the on-demand request service over HTTP (GET /v1/modules/<distro>/<release>/<arch>)',
-  help: serveHelp,
-  async run(argv) {
-    const { values } = parse('serve-requests', argv, {
-      port: { type: 'string', default: '3400' },
-      host: { type: 'string', default: '127.0.0.1' },
-      store: { type: 'string', default: defaultPublishStore() },
-    });
+  about: serveAbout,
+  options: {
+    port: { type: 'string', default: '3400', value: 'N', help: 'the port (0: any free port)' },
+    host: { type: 'string', default: '127.0.0.1', value: 'ADDR', help: 'the address to listen on' },
+    store: store(),
+  },
+  async run({ values }) {
     if (!/^\d+$/.test(values.port))
       throw new KmatrixError(`--port: "${values.port}" is not a port number`, {
         stage: 'usage',
@@ -142,4 +136,4 @@ export const serveRequestsCommand: Command = {
     });
     return 0;
   },
-};
+});

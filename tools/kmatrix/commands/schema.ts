@@ -3,25 +3,21 @@ import { join, resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { renderSchema, SCHEMA_FILES } from '../model/json-schema.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix schema [--check]
-
-Writes the JSON Schemas generated from kmatrix's own validation (zod) schemas:
+const about = `Writes the JSON Schemas generated from kmatrix's own validation (zod) schemas:
 ${SCHEMA_FILES.map((s) => `  ${s.file.padEnd(34)} ${s.title}`).join('\n')}
 Editors use them (via "$schema") to check those files as you type.
-
-Options:
-  --check      write nothing; fail if a committed schema is out of date
-  -h, --help   show this help
 `;
 
-export const schemaCommand: Command = {
+export const schemaCommand = defineCommand({
   name: 'schema',
   summary: 'write (or --check) the JSON Schemas of the policy and toolchain files',
-  help,
-  async run(argv) {
-    const { values } = parse('schema', argv, { check: { type: 'boolean', default: false } });
+  about,
+  options: {
+    check: { type: 'boolean', default: false, help: 'write nothing; fail if a committed schema is out of date' },
+  },
+  async run({ values }) {
     const root = resolve('.');
     const stale: string[] = [];
     for (const s of SCHEMA_FILES) {
@@ -42,4 +38,4 @@ export const schemaCommand: Command = {
     }
     return 0;
   },
-};
+});

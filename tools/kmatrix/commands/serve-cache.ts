@@ -4,12 +4,9 @@ import { CacheServer } from '../cache/server.ts';
 import { DirStore } from '../cache/dir-store.ts';
 import { loadTokens } from '../cache/tokens.ts';
 import type { BlobStore } from '../cache/blob-store.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix serve-cache --store DIR|s3://BUCKET/PREFIX [--port N] [--host ADDR]
-                               [--max-bytes SIZE] [--max-body SIZE] [--tokens FILE]
-
-Serves Nx's self-hosted remote cache protocol (GET/PUT /v1/cache/{hash}) for the stock nx
+const about = `Serves Nx's self-hosted remote cache protocol (GET/PUT /v1/cache/{hash}) for the stock nx
 client: point it here with
   NX_SELF_HOSTED_REMOTE_CACHE_SERVER=http://HOST:PORT
   NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN=<a read or write token>
@@ -26,17 +23,7 @@ Every body's SHA256 and size are recorded at PUT and verified before each GET; a
 longer matches is quarantined and answered as a miss (the task rebuilds and replaces it). A PUT
 is published atomically and only if the key is free (409 otherwise); an upload cut short stores
 nothing. One JSON line per request goes to stdout (no tokens). SIGTERM/SIGINT stop accepting
-and let uploads in flight finish.
-
-Options:
-  --store DIR|s3://B/P  where objects live: a directory, or S3-compatible storage (endpoint from
-                        KMATRIX_S3_ENDPOINT or AWS_ENDPOINT_URL, credentials from AWS_* variables)
-  --port N              default 3300 (0: any free port; the URL is printed)
-  --host ADDR           default 127.0.0.1
-  --max-bytes SIZE      evict least-recently-used objects above this total (e.g. 50G; default: no limit)
-  --max-body SIZE       largest accepted upload (default 2G)
-  --tokens FILE         namespaced tokens (see above)
-  -h, --help            show this help
+and let uploads in flight finish. --store is required.
 `;
 
 export function parseSize(text: string, what: string): number {
@@ -60,19 +47,28 @@ export async function openStore(location: string): Promise<BlobStore> {
   return new DirStore(resolve(location));
 }
 
-export const serveCacheCommand: Command = {
+export const serveCacheCommand = defineCommand({
   name: 'serve-cache',
   summary: 'run the self-hosted Nx remote cache server',
-  help,
-  async run(argv) {
-    const { values } = parse('serve-cache', argv, {
-      store: { type: 'string' },
-      port: { type: 'string', default: '3300' },
-      host: { type: 'string', default: '127.0.0.1' },
-      'max-bytes': { type: 'string' },
-      'max-body': { type: 'string', default: '2G' },
-      tokens: { type: 'string' },
-    });
+  about,
+  options: {
+    store: {
+      type: 'string',
+      value: 'DIR|s3://B/P',
+      help: `where objects live: a directory, or S3-compatible storage (endpoint from
+        KMATRIX_S3_ENDPOINT or AWS_ENDPOINT_URL, credentials from AWS_* variables)`,
+    },
+    port: { type: 'string', default: '3300', value: 'N', help: 'the port (0: any free port; the URL is printed)' },
+    host: { type: 'string', default: '127.0.0.1', value: 'ADDR', help: 'the address to listen on' },
+    'max-bytes': {
+      type: 'string',
+      value: 'SIZE',
+      help: 'evict least-recently-used objects above this total (e.g. 50G; default: no limit)',
+    },
+    'max-body': { type: 'string', default: '2G', value: 'SIZE', help: 'largest accepted upload' },
+    tokens: { type: 'string', value: 'FILE', help: 'namespaced tokens (see above)' },
+  },
+  async run({ values }) {
     if (!values.store)
       throw new KmatrixError('--store is required', {
         stage: 'usage',
@@ -134,4 +130,4 @@ export const serveCacheCommand: Command = {
     });
     return 0;
   },
-};
+});

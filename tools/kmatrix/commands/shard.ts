@@ -5,16 +5,13 @@ import { KmatrixError } from '../core/errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { GITHUB_MAX_OUTPUT_BYTES, planShards, shardTasks } from '../fleet/shard.ts';
 import { loadTimings, timingsFile } from '../fleet/timings.ts';
-import { parse, wholeNumber, type Command } from './command.ts';
+import { defineCommand, wholeNumber } from './command.ts';
 
-const help = `Usage: npx kmatrix shard --total N --index I [selection] [--json]
-       npx kmatrix shard --plan [--max-shards N] [--shard-minutes M] [selection] [--github-output FILE]
-
-Splits the tasks of a run over N runners: deterministically (every runner computes the same split
+const about = `Splits the tasks of a run over N runners: deterministically (every runner computes the same split
 from the same commit, so only a shard's index travels through CI) and evenly by expected build
 time — each target's last real build duration from dist/kmatrix/timings.json (which every
 \`nx run-many\` updates), the median of the known ones for a target never timed, or by count
-when nothing is known.
+when nothing is known. Two modes, one of which is required:
 
   --total N --index I   print shard I's projects, comma-separated (empty when it has none), for
                         \`npx nx run-many -t build-driver --projects="$(…)"\`; --json: a JSON array
@@ -22,18 +19,9 @@ when nothing is known.
                         {tasks, total, expectedSeconds, chunks: [{chunk, matrix: {shard: [0, 1, …]}}]}
                         A matrix holds at most 256 jobs (GitHub's limit): past that, one chunk
                         per workflow run (dispatch the others with \`gh workflow run … -f chunk=K\`).
-    --max-shards N      at most N shards (runners) in all (default 16)
-    --shard-minutes M   aim at about M minutes of building per shard (default 20)
-    --github-output F   also append matrix=<chunk 0's matrix>, chunks=<JSON>, total=<N> to F
-                        ($GITHUB_OUTPUT), refusing to pass GitHub's 1 MB limit per job
 
-Selection (default: every project with the target):
-  --base REF [--head REF]   only the projects \`nx affected\` would run
-  --projects a,b,…          exactly these
-  --projects-file FILE      one project per line ("-": stdin)
-  --target NAME             the Nx target (default build-driver)
-  --timings FILE            durations to balance by (default dist/kmatrix/timings.json)
-  -h, --help                show this help
+The tasks are every project with the target, or those --base/--head, --projects or
+--projects-file select.
 `;
 
 async function selection(
@@ -65,26 +53,35 @@ async function selection(
 const positive = (name: string, text: string | undefined, fallback: number): number =>
   wholeNumber('shard', name, text) ?? fallback;
 
-export const shardCommand: Command = {
+export const shardCommand = defineCommand({
   name: 'shard',
   summary: "split a run's tasks evenly over N runners; the GitHub Actions matrix for it",
-  help,
-  async run(argv) {
-    const { values } = parse('shard', argv, {
-      total: { type: 'string' },
-      index: { type: 'string' },
-      plan: { type: 'boolean', default: false },
-      'max-shards': { type: 'string' },
-      'shard-minutes': { type: 'string' },
-      'github-output': { type: 'string' },
-      base: { type: 'string' },
-      head: { type: 'string' },
-      projects: { type: 'string' },
-      'projects-file': { type: 'string' },
-      target: { type: 'string', default: 'build-driver' },
-      timings: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    });
+  about,
+  options: {
+    total: { type: 'string', value: 'N', help: 'the number of shards (with --index)' },
+    index: { type: 'string', value: 'I', help: 'the shard to print, 0 to N-1 (with --total)' },
+    json: { type: 'boolean', default: false, help: "with --index: print the shard's projects as a JSON array" },
+    plan: { type: 'boolean', default: false, help: 'print the shard plan and the GitHub Actions matrix (see above)' },
+    'max-shards': { type: 'string', value: 'N', help: 'with --plan: at most N shards (runners) in all (default 16)' },
+    'shard-minutes': {
+      type: 'string',
+      value: 'M',
+      help: 'with --plan: aim at about M minutes of building per shard (default 20)',
+    },
+    'github-output': {
+      type: 'string',
+      value: 'FILE',
+      help: `with --plan: also append matrix=<chunk 0's matrix>, chunks=<JSON>, total=<N> to FILE
+        ($GITHUB_OUTPUT), refusing to pass GitHub's 1 MB limit per job`,
+    },
+    base: { type: 'string', value: 'REF', help: 'only the projects `nx affected --base=REF` would run' },
+    head: { type: 'string', value: 'REF', help: 'with --base: the head of the comparison' },
+    projects: { type: 'string', value: 'a,b,…', help: 'exactly these projects' },
+    'projects-file': { type: 'string', value: 'FILE', help: 'one project per line ("-": stdin)' },
+    target: { type: 'string', default: 'build-driver', value: 'NAME', help: 'the Nx target' },
+    timings: { type: 'string', value: 'FILE', help: 'durations to balance by (default dist/kmatrix/timings.json)' },
+  },
+  async run({ values }) {
     const root = resolve('.');
     if (values.plan === (values.total !== undefined)) {
       throw new KmatrixError(
@@ -132,4 +129,4 @@ export const shardCommand: Command = {
     );
     return 0;
   },
-};
+});

@@ -7,36 +7,38 @@ import { defaultStoreDir } from '../packages/store.ts';
 import { identifier } from '../model/names.ts';
 import { buildToolchain } from '../toolchain/build.ts';
 import { loadToolchain } from '../model/toolchain.ts';
-import { log, parse, type Command } from './command.ts';
+import { defineCommand, log } from './command.ts';
 
-const help = `Usage: npx kmatrix toolchain build NAME [--force] [--policy FILE]
-
-Builds toolchains/NAME/Dockerfile on a base image its distro's family makes from this
-machine's package mirror (Debian: debootstrap; no public registry needed), pushes it to the OCI registry (KMATRIX_REGISTRY, default 127.0.0.1:5000) and
-records the pushed manifest digest in toolchains/NAME/toolchain.lock.json. Builds run
-the image by that digest. If an image built from the same Dockerfile and toolchain.json
-is already in the registry, it is reused and nothing is rebuilt.
+const about = `Builds toolchains/NAME/Dockerfile on a base image its distro's family makes from this
+machine's package mirror (Debian: debootstrap; no public registry needed), pushes it to the OCI
+registry (KMATRIX_REGISTRY, default 127.0.0.1:5000) and records the pushed manifest digest in
+toolchains/NAME/toolchain.lock.json. Builds run the image by that digest. If an image built
+from the same Dockerfile and toolchain.json is already in the registry, it is reused and
+nothing is rebuilt.
 
 After a rebuild, run \`npx kmatrix gen\`: each target.json carries the digest, so every
 target of the toolchain (and only those) is rebuilt.
-
-Options:
-  --force      rebuild the base image and the toolchain even if one is up to date
-  --policy FILE  the policy that declares the toolchain's distro and its family (default: ${POLICY_FILE})
-  -h, --help   show this help
 `;
 
-export const toolchainCommand: Command = {
+export const toolchainCommand = defineCommand({
   name: 'toolchain',
   summary: 'build, push and pin a toolchain image',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse(
-      'toolchain',
-      argv,
-      { force: { type: 'boolean', default: false }, policy: { type: 'string', default: POLICY_FILE } },
-      true,
-    );
+  args: 'build NAME',
+  about,
+  options: {
+    force: {
+      type: 'boolean',
+      default: false,
+      help: 'rebuild the base image and the toolchain even if one is up to date',
+    },
+    policy: {
+      type: 'string',
+      default: POLICY_FILE,
+      value: 'FILE',
+      help: "the policy that declares the toolchain's distro and its family",
+    },
+  },
+  async run({ values, positionals }) {
     const [sub, name, ...rest] = positionals;
     if (sub !== 'build' || !name || rest.length > 0 || !identifier.safeParse(name).success) {
       throw new KmatrixError('usage: kmatrix toolchain build NAME', {
@@ -69,4 +71,4 @@ export const toolchainCommand: Command = {
     process.stdout.write(`${lock.repository}@${lock.digest}\n`);
     return 0;
   },
-};
+});

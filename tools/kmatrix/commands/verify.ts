@@ -1,12 +1,10 @@
 import { resolve } from 'node:path';
 import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { verifyArtifact } from '../publish/verify.ts';
-import { parse, type Command } from './command.ts';
+import { defineCommand } from './command.ts';
 import { KmatrixError } from '../core/errors.ts';
 
-const help = `Usage: npx kmatrix verify ARTIFACT.ko [--store LOC] [--provenance FILE] [--cert FILE] [--require-signature]
-
-Checks a published module, each check on its own line (✓ or ✗):
+const about = `Checks a published module, each check on its own line (✓ or ✗):
 
   digest       the SHA256 of the module (of its unsigned bytes, when it carries a signature)
   published    with --store: the store's index lists a module with exactly these bytes (and,
@@ -21,31 +19,20 @@ Checks a published module, each check on its own line (✓ or ✗):
                --require-signature
 
 Exit code: 0 all checks pass, 1 a check failed.
-
-Options:
-  --store LOC           directory or s3://bucket/prefix it was published to
-  --provenance FILE     the provenance statement to check against
-  --cert FILE           X.509 certificate (PEM) of the signing key
-  --require-signature   an unsigned module fails
-  -h, --help            show this help
 `;
 
-export const verifyCommand: Command = {
+export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 'check a module against its published digest, provenance and signature',
-  help,
-  async run(argv) {
-    const { values, positionals } = parse(
-      'verify',
-      argv,
-      {
-        store: { type: 'string' },
-        provenance: { type: 'string' },
-        cert: { type: 'string' },
-        'require-signature': { type: 'boolean', default: false },
-      },
-      true,
-    );
+  args: 'ARTIFACT.ko',
+  about,
+  options: {
+    store: { type: 'string', value: 'LOC', help: 'directory or s3://bucket/prefix it was published to' },
+    provenance: { type: 'string', value: 'FILE', help: 'the provenance statement to check against' },
+    cert: { type: 'string', value: 'FILE', help: 'X.509 certificate (PEM) of the signing key' },
+    'require-signature': { type: 'boolean', default: false, help: 'an unsigned module fails' },
+  },
+  async run({ values, positionals }) {
     if (positionals.length !== 1)
       throw new KmatrixError('verify takes one module file', {
         stage: 'usage',
@@ -66,4 +53,4 @@ export const verifyCommand: Command = {
     );
     return failed === 0 ? 0 : 1;
   },
-};
+});
