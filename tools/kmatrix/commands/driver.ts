@@ -1,19 +1,7 @@
-import { cp, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
-import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
-import { parseWith } from '../core/json-file.ts';
-import { connectDocker, ensureImage } from '../core/docker.ts';
-import { runInContainer } from '../compile/container.ts';
-import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from '../compile/dkms.ts';
-import { loadKernelList, type ListedKernel } from '../model/kernel-list.ts';
-import { compareVersions } from '../model/version.ts';
-import { identifier } from '../model/names.ts';
-import { familyNamed, familyNames } from '../distros/registry.ts';
-import { loadPolicy, POLICY_FILE, validPolicy, type Policy } from '../model/policy.ts';
-import { loadToolchain, requireLock } from '../model/toolchain.ts';
+import { POLICY_FILE } from '../model/policy.ts';
+import { importDkmsDriver } from '../compile/dkms-import.ts';
 import { defineCommand, log } from './command.ts';
 
 const about = `Adds a DKMS driver: SOURCE is a DKMS source tree (a folder with dkms.conf) or a *-dkms .deb
@@ -32,118 +20,6 @@ MAKE_MATCH[], PATCH[] and PATCH_MATCH[], PRE_BUILD, POST_BUILD, BUILD_EXCLUSIVE_
 _CONFIG, _KERNEL_MIN and _KERNEL_MAX (an excluded kernel is reported as skipped, with the
 reason, not failed); make runs with -j set to the build's share of the CPUs.
 `;
-
-/** The folder holding dkms.conf: SOURCE itself, or the one tree a -dkms .deb ships in /usr/src. */
-async function dkmsTree(source: string, scratch: string): Promise<string> {
-  const st = await stat(source).catch(() => undefined);
-  if (!st)
-    throw new KmatrixError(`${source} does not exist`, {
-      stage: 'usage',
-      remedy: 'pass a DKMS source folder (with dkms.conf) or a *-dkms .deb',
-    });
-  let dir = source;
-  if (st.isFile()) {
-    await execa('dpkg-deb', ['-x', source, join(scratch, 'deb')]).catch((error: Error) => {
-      throw new KmatrixError(`cannot unpack ${source}: ${error.message}`, {
-        stage: 'usage',
-        remedy: 'pass a .deb built by dkms (e.g. apt-get download v4l2loopback-dkms)',
-      });
-    });
-    const src = join(scratch, 'deb', 'usr', 'src');
-    const trees = await readdir(src).catch(() => [] as string[]);
-    const withConf = [];
-    for (const t of trees) if (await stat(join(src, t, 'dkms.conf')).catch(() => undefined)) withConf.push(t);
-    if (withConf.length !== 1)
-      throw new KmatrixError(`${source} ships ${withConf.length} DKMS trees under /usr/src (need exactly one)`, {
-        stage: 'usage',
-        remedy: 'unpack it and pass the tree you want',
-      });
-    dir = join(src, withConf[0]!);
-  }
-  if (!(await stat(join(dir, 'dkms.conf')).catch(() => undefined))) {
-    throw new KmatrixError(`${source} has no dkms.conf`, {
-      stage: 'usage',
-      remedy:
-        'a DKMS source tree has dkms.conf at its top; for a plain Kbuild driver, declare it in support-matrix.json directly',
-    });
-  }
-  return dir;
-}
-
-/** dkms.conf evaluated once with no kernel (its .config absent), as a check it can be sourced and names its package. */
-async function evaluateWithoutKernel(tree: string, toolchainName: string, root: string): Promise<DkmsEvaluation> {
-  const lock = requireLock(await loadToolchain(root, toolchainName));
-  // The image the toolchain's targets build with: the lock's digest.
-  const image = `${lock.repository}@${lock.digest}`;
-  const docker = await connectDocker();
-  await ensureImage(docker, image, `build it with \`npx kmatrix toolchain build ${toolchainName}\``);
-  const output: string[] = [];
-  const r = await runInContainer(docker, {
-    image,
-    cmd: dkmsCommand('eval', '', 'x86_64'),
-    env: { LC_ALL: 'C' },
-    workdir: '/build/src',
-    binds: [{ host: tree, container: '/build/src', readOnly: true }],
-    user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
-    timeoutMs: 60_000,
-    onLine: (l) => output.push(l),
-  });
-  if (r.exitCode !== 0) {
-    throw new KmatrixError(`bash could not evaluate dkms.conf (exit ${r.exitCode})`, {
-      stage: 'build',
-      problems: output.slice(-5),
-      remedy: 'fix dkms.conf: it must be a bash fragment DKMS can source',
-    });
-  }
-  return readEvaluation(output);
-}
-
-/** A driver name from a DKMS package name: lower case, anything else a "-". */
-function driverNameOf(packageName: string): string {
-  return packageName
-    .toLowerCase()
-    .replace(/[^a-z0-9._-]+/g, '-')
-    .replace(/^[^a-z0-9]+/, '');
-}
-
-/**
- * A matrix rule that selects something: the first policy distro with kernels in kernels/, its
- * x86_64 kernels if it has any, the plain flavour if there is one, and its newest kernel's series.
- */
-async function suggestedRule(root: string, policy: Policy, driver: string): Promise<string | undefined> {
-  const listed: ListedKernel[] = [];
-  for (const f of (await readdir(join(root, 'kernels')).catch(() => [] as string[]))
-    .filter((x) => x.endsWith('.json'))
-    .sort()) {
-    const list = await loadKernelList(join(root, 'kernels', f)).catch(() => undefined);
-    for (const e of Object.values(list ?? {}).flat())
-      if (e.kmatrix) listed.push({ kernelrelease: e.kernelrelease, kmatrix: e.kmatrix });
-  }
-  for (const [distro, { family }] of Object.entries(policy.distros)) {
-    const ofDistro = listed.filter((k) => k.kmatrix.distro === distro);
-    const arch = ofDistro.some((k) => k.kmatrix.arch === 'x86_64') ? 'x86_64' : ofDistro[0]?.kmatrix.arch;
-    // Kernels whose packages the mirror serves: a rule that selects only a mirror gap builds nothing.
-    const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch && !k.kmatrix.unavailable?.length);
-    // The family's plain flavour when there is one (Debian's amd64, not rt or cloud).
-    const plain = ofArch.filter((k) => k.kmatrix.flavour === familyNamed(family).plainFlavour(k.kmatrix.arch));
-    const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) =>
-      compareVersions(a.kmatrix.abi, b.kmatrix.abi),
-    );
-    const newest = candidates.at(-1);
-    if (!newest) continue;
-    // Its series (6.1.0-57 → "6.1.*", 6.12.117+deb12 → "6.12.*"): the newest of it is `newest` itself.
-    const pattern = `${newest.kmatrix.abi.match(/^\d+\.\d+/)?.[0] ?? newest.kmatrix.abi}.*`;
-    return JSON.stringify({
-      driver,
-      distro,
-      archs: [arch],
-      flavours: [newest.kmatrix.flavour],
-      kernels: [pattern],
-      latest: 1,
-    });
-  }
-  return undefined;
-}
 
 export const driverCommand = defineCommand({
   name: 'driver',
@@ -165,70 +41,23 @@ export const driverCommand = defineCommand({
         stage: 'usage',
         remedy: 'see `npx kmatrix driver --help`',
       });
-    const root = resolve('.');
-    const policy = await loadPolicy(values.policy, familyNames());
-    const toolchain = values.toolchain ?? Object.values(policy.distros)[0]?.toolchain;
-    if (!toolchain)
-      throw new KmatrixError('the policy has no distro, so no toolchain to evaluate dkms.conf in', {
-        stage: 'usage',
-        remedy: 'pass --toolchain NAME',
-      });
-    const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-dkms-'));
-    try {
-      const tree = await dkmsTree(resolve(positionals[1]!), scratch);
-      // Every module name and location dkms.conf gives without a kernel is checked here; each
-      // build evaluates it again for its own kernel, whose configuration may add or drop modules.
-      const evaluation = await evaluateWithoutKernel(tree, toolchain, root);
-      const { name: packageName } = dkmsPackage(evaluation);
-      const modules = dkmsModules(evaluation, undefined, { withoutKernel: true }).map((m) => m.dest);
-      const name = values.name ?? driverNameOf(packageName);
-      const valid = identifier.safeParse(name);
-      if (!valid.success)
-        throw new KmatrixError(`"${name}" cannot be a driver name: ${valid.error.issues[0]?.message}`, {
-          stage: 'usage',
-          remedy: 'pass --name NAME',
-        });
-      if (policy.drivers[name])
-        throw new KmatrixError(`the policy already has a driver "${name}"`, {
-          stage: 'usage',
-          remedy: 'pass another --name, or remove the old one first',
-        });
-      const dest = join(root, 'drivers', name);
-      if (await stat(dest).catch(() => undefined))
-        throw new KmatrixError(`drivers/${name} already exists`, {
-          stage: 'usage',
-          remedy: 'pass another --name, or remove the folder first',
-        });
-
-      // Validate the new policy before anything is written; then the folder, then the policy.
-      const raw = JSON.parse(await readFile(values.policy, 'utf8')) as { drivers: Record<string, unknown> };
-      raw.drivers[name] = { path: `drivers/${name}`, dkms: true };
-      parseWith(validPolicy(familyNames()), raw, {
-        file: values.policy,
-        stage: 'policy',
-        what: 'support-matrix policy',
-        remedy: 'this is a bug in driver import; nothing was written',
-      });
-      const staging = join(root, 'drivers', `.${name}.import-${process.pid}`);
-      await cp(tree, staging, { recursive: true });
-      await rename(staging, dest).catch(async (error) => {
-        await rm(staging, { recursive: true, force: true });
-        throw error;
-      });
-      await writeFileAtomic(values.policy, stableJson(raw));
-      log(`imported ${packageName} as drivers/${name} (dkms.conf evaluated in ${toolchain})`);
-      log(
-        `modules without a kernel's configuration: ${modules.join(', ') || '(none)'}; each build evaluates dkms.conf for its own kernel, which may add or drop some`,
-      );
-      const rule = await suggestedRule(root, policy, name);
-      log(
-        rule
-          ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\``
-          : `next: crawl the distros of the policy (\`npx kmatrix crawl\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``,
-      );
-      return 0;
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+    const imported = await importDkmsDriver({
+      root: resolve('.'),
+      source: positionals[1]!,
+      policyFile: values.policy,
+      ...(values.name ? { name: values.name } : {}),
+      ...(values.toolchain ? { toolchain: values.toolchain } : {}),
+    });
+    const { name, packageName, toolchain, modules, suggestedRule: rule } = imported;
+    log(`imported ${packageName} as drivers/${name} (dkms.conf evaluated in ${toolchain})`);
+    log(
+      `modules without a kernel's configuration: ${modules.join(', ') || '(none)'}; each build evaluates dkms.conf for its own kernel, which may add or drop some`,
+    );
+    log(
+      rule
+        ? `next: add a matrix rule, e.g. ${rule}, then \`npx kmatrix gen\``
+        : `next: crawl the distros of the policy (\`npx kmatrix crawl\`), add a matrix rule for ${name}, then \`npx kmatrix gen\``,
+    );
+    return 0;
   },
 });

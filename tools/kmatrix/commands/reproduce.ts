@@ -1,13 +1,9 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { execa } from 'execa';
-import { buildFromTargetFile, openBuild, outputDir, targetFileFor } from '../compile/execute.ts';
-import { makeCommand, prepareContainer } from '../compile/run.ts';
-import { localEntries, localRecord, newestOf, remoteEntries, remoteFromEnv, remoteRecord } from '../cache/entries.ts';
-import { BUILD_RECORD, readBuildRecord, type BuildRecord } from '../model/build-record.ts';
-import { compareInputs } from '../cache/explain.ts';
+import { buildFromTargetFile, targetFileFor } from '../compile/execute.ts';
+import { openShell } from '../compile/shell.ts';
+import { compareBuilds, referenceBuild } from '../cache/reproduce.ts';
+import { BUILD_RECORD, readBuildRecord } from '../model/build-record.ts';
 import { KmatrixError } from '../core/errors.ts';
-import type { Target } from '../model/target.ts';
 import { defineCommand, log } from './command.ts';
 
 const about = `
@@ -17,25 +13,6 @@ the same build code as the Nx build-driver task — into a local folder, and pri
 each module. TARGET is a project name (driver--distro--kernelrelease--arch) or
 driver/distro/kernelrelease/arch.
 `;
-
-async function reference(
-  root: string,
-  target: Target,
-  remote: boolean,
-): Promise<{ from: string; record: BuildRecord } | undefined> {
-  if (remote) {
-    const server = remoteFromEnv(process.env);
-    const entry = newestOf(await remoteEntries(server), target.name);
-    const record = entry && (await remoteRecord(server, entry.hash));
-    return record && { from: `the cache server's entry ${entry.hash}`, record };
-  }
-  const { cacheDir } = await import('@nx/devkit');
-  const entry = newestOf(await localEntries(cacheDir), target.name);
-  const record = entry && (await localRecord(cacheDir, entry.hash));
-  if (record) return { from: `the local Nx cache entry ${entry.hash}`, record };
-  const built = await readBuildRecord(outputDir(root, target));
-  return built ? { from: relative(root, join(outputDir(root, target), BUILD_RECORD)), record: built } : undefined;
-}
 
 export const reproduceCommand = defineCommand({
   name: 'reproduce',
@@ -76,45 +53,7 @@ export const reproduceCommand = defineCommand({
     const root = resolve('.');
     const file = targetFileFor(root, positionals[0]!);
 
-    if (values.shell) {
-      const opened = await openBuild(root, file, log);
-      const scratch = await mkdtemp(join(root, '.kmatrix-shell-'));
-      try {
-        const src = join(scratch, 'src');
-        await cp(join(root, opened.target.driver.path), src, { recursive: true });
-        const prepared = await prepareContainer(opened);
-        const { compilerNote } = prepared;
-        const container = await prepared.container(src);
-        if (compilerNote) log(compilerNote);
-        const command = afterDashes ?? ['bash'];
-        const tty = process.stdin.isTTY && !afterDashes;
-        log(`opening ${container.image} for ${opened.target.name} (sources: a copy in ${relative(root, src)})`);
-        const r = await execa(
-          'docker',
-          [
-            'run',
-            '--rm',
-            tty ? '-it' : '-i',
-            '--network',
-            'none',
-            '--user',
-            container.user,
-            '--workdir',
-            container.workdir,
-            ...Object.entries({ ...container.env, KMATRIX_MAKE: makeCommand(opened.target).join(' ') }).flatMap(
-              ([k, v]) => ['--env', `${k}=${v}`],
-            ),
-            ...container.binds.flatMap((b) => ['--volume', `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]),
-            container.image,
-            ...command,
-          ],
-          { stdio: 'inherit', reject: false },
-        );
-        return r.exitCode ?? 1;
-      } finally {
-        await rm(scratch, { recursive: true, force: true });
-      }
-    }
+    if (values.shell) return openShell(root, file, afterDashes, log);
 
     const { target, outDir, result } = await buildFromTargetFile(root, file, {
       outDir: resolve(values.out ?? join('reproduce', file.split('/').slice(-5, -1).join('--'))),
@@ -123,7 +62,7 @@ export const reproduceCommand = defineCommand({
     for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, join(outDir, m.file))}\n`);
     if (!values.verify) return 0;
 
-    const ref = await reference(root, target, values.remote);
+    const ref = await referenceBuild(root, target, values.remote);
     if (!ref) {
       throw new KmatrixError(`nothing to verify against: no cached or published build of ${target.name}`, {
         stage: 'cache',
@@ -138,21 +77,12 @@ export const reproduceCommand = defineCommand({
         stage: 'build',
         target: target.name,
       });
-    const differences: string[] = [];
-    for (const m of mine.outputs) {
-      const theirs = ref.record.outputs.find((o) => o.file === m.file);
-      if (!theirs) differences.push(`${m.file}: not in the reference`);
-      else if (theirs.sha256 !== m.sha256)
-        differences.push(
-          `${m.file}: sha256 ${m.sha256} here, ${theirs.sha256} in the reference (${m.size} vs ${theirs.size} bytes)`,
-        );
-    }
+    const { differences, inputs } = compareBuilds(mine, ref.record);
     if (differences.length === 0) {
       process.stdout.write(`identical to ${ref.from}\n`);
       return 0;
     }
     process.stdout.write(`differs from ${ref.from}:\n${differences.map((d) => `  ${d}`).join('\n')}\n`);
-    const inputs = compareInputs(ref.record.inputs, mine.inputs);
     if (inputs.length > 0) for (const d of inputs) process.stdout.write(`  input ${d.input}: ${d.detail}\n`);
     else
       process.stdout.write(
