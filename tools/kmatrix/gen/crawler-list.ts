@@ -50,7 +50,8 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
   for (const [key, entries] of Object.entries(list)) {
     // gen keys lists as "<file>#<distro key>" so several files can name the same distro
     const name = key.replace(/^.*#/, '');
-    const distro = crawlerDistro(name)!;
+    // Our own lists may be filed under a family's key kernel-crawler does not know.
+    const distro = crawlerDistro(name) ?? name;
     const family = familyOfCrawlerDistro(distro);
     for (const entry of entries) {
       if (entry.kmatrix) {

@@ -1,8 +1,9 @@
 /**
  * The kernel list: kernel-crawler's JSON shape ({ "<distro>": [ {kernelversion, kernelrelease,
  * target, headers} ] }) so crawler output can be read as-is, plus our `kmatrix` block per entry
- * carrying what the Debian index tells us up front: each header package's SHA256 and size.
- * Entries without the block (real kernel-crawler output) are interpreted by their distro family (gen/crawler-list.ts).
+ * carrying what the family's archive index tells us up front: each header package's SHA256 and size.
+ * Entries without the block (real kernel-crawler output) are read by their distro family
+ * (gen/crawler-list.ts).
  */
 import { z } from 'zod';
 import { arch, identifier, sha256Hex } from './names.ts';
@@ -143,12 +144,16 @@ export function crawlerDistro(key: string): string | undefined {
   return LEGACY_KEYS[key];
 }
 
-type EntryKey = Pick<z.infer<typeof kernelEntry>, 'target' | 'kernelrelease' | 'kernelversion'>;
+type EntryKey = Pick<z.infer<typeof kernelEntry>, 'target' | 'kernelrelease' | 'kernelversion' | 'kmatrix'>;
 
-/** Cross-entry rules zod cannot say per field: known distro keys, no duplicate entries. */
+/**
+ * Cross-entry rules zod cannot say per field: known distro keys, no duplicate entries. A key
+ * kernel-crawler does not use is fine when every entry carries its kmatrix block (a list `kmatrix
+ * crawl` wrote for a family of its own): only raw crawler entries are read by their key.
+ */
 export function checkCrawlerList(list: Record<string, EntryKey[]>, ctx: z.RefinementCtx): void {
   for (const [key, entries] of Object.entries(list)) {
-    if (!crawlerDistro(key)) {
+    if (!crawlerDistro(key) && !entries.every((e) => e.kmatrix)) {
       ctx.addIssue({
         code: 'custom',
         path: [key],

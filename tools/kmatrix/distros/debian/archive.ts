@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { parseDepends, parseStanzas, type Stanza } from './deb822.ts';
 import type { Mirrors } from './mirrors.ts';
 import { fetchBytes } from '../../core/fetch.ts';
+import { KeyedRuns } from '../../core/pool.ts';
 import { KmatrixError } from '../../core/errors.ts';
 import type { HeaderPackage, ImagePackage, KernelEntry } from '../../model/kernel-list.ts';
 import { compareVersions } from '../../model/version.ts';
@@ -207,15 +208,14 @@ export async function crawlDebian(
   release: string,
   arch: Arch,
   log: (line: string) => void,
-  cache: Map<string, Promise<IndexedPackage[]>> = new Map(),
+  indexes: KeyedRuns<IndexedPackage[]> = new KeyedRuns({ remember: true }),
   distro = `debian-${release}`,
 ): Promise<KernelEntry[]> {
   const indexOf = async (a: Arch): Promise<IndexedPackage[]> => {
     const all: IndexedPackage[] = [];
     for (const ref of suitesOf(release)) {
       const key = `${ref.suite}/${a}`;
-      if (!cache.has(key)) cache.set(key, fetchIndex(mirrors, ref, a, log));
-      all.push(...(await cache.get(key)!));
+      all.push(...(await indexes.run(key, () => fetchIndex(mirrors, ref, a, log))));
     }
     return all;
   };

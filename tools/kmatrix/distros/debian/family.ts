@@ -2,6 +2,7 @@
  * Debian: kernels from the Debian archive (main, point-release updates, security), read through
  * the mirror this machine's apt uses; toolchains on a debootstrapped base.
  */
+import { KeyedRuns } from '../../core/pool.ts';
 import type { DistroFamily } from '../family.ts';
 import { crawlDebian, type IndexedPackage } from './archive.ts';
 import { ensureBaseImage } from './base-image.ts';
@@ -31,7 +32,7 @@ cross-compile and the arm64 one for native runners.`,
   async crawl(log) {
     const found = await machineMirrors();
     // The amd64 index also serves arm64's cross kbuild: one fetch per suite and arch for the whole crawl.
-    const indexes = new Map<string, Promise<IndexedPackage[]>>();
+    const indexes = new KeyedRuns<IndexedPackage[]>({ remember: true });
     return { kernels: (release, arch, distro) => crawlDebian(found, release, arch, log, indexes, distro) };
   },
   async crawlerEntries(distroOf) {
