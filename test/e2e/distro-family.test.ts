@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { startServer } from '../support/http.ts';
 import { createWorkspace, expectOk, preparePipeline, repoRoot } from '../support/workspace.ts';
 
@@ -83,6 +84,14 @@ test('a family added as a folder plus a registry line crawls, generates and buil
     kernels: ['6.1.0-*'],
   });
   await ws.write('support-matrix.json', JSON.stringify(policy, null, 2));
+
+  // The family compiles against the DistroFamily interface like any module of the library.
+  const tsc = await execa(join(ws.dir, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.base.json', '--noEmit'], {
+    cwd: ws.dir,
+    reject: false,
+    all: true,
+  });
+  assert.equal(tsc.exitCode, 0, tsc.all);
 
   const env = { KMATRIX_MINI_ARCHIVE: archive.url };
   const help = expectOk(await ws.kmatrix(['crawl', '--help'], env), 'crawl --help');

@@ -12,8 +12,8 @@ import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectMirrors } from '../../tools/kmatrix/distros/debian/mirrors.ts';
-import { parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
+import { detectMirrors } from '../../tools/kmatrix/distros/debian/archive/mirrors.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/debian/archive/deb822.ts';
 import { fetchBytes } from '../../tools/kmatrix/core/fetch.ts';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 

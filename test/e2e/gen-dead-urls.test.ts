@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { detectMirrors } from '../../tools/kmatrix/distros/debian/mirrors.ts';
+import { detectMirrors } from '../../tools/kmatrix/distros/debian/archive/mirrors.ts';
 import { startServer } from '../support/http.ts';
 import { createWorkspace, expectOk } from '../support/workspace.ts';
 

@@ -34,11 +34,23 @@ export function layerOf(path: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\b[^'"`;]*?from\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
+const STATIC = /(?:^|\n)\s*((?:import|export)\b[^'"`;]*?)from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
+const DYNAMIC = /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-/** Relative imports of a source text, as written. */
-export function importsOf(text: string): string[] {
-  return [...text.matchAll(IMPORT)].map((m) => (m[1] ?? m[2])!).filter((s) => s.startsWith('.'));
+export interface ImportKinds {
+  /** import('…') (default: included). */
+  dynamic?: boolean;
+  /** `import type …` / `export type …`, which Node erases: a dependency of the design, not of the running code (default: included). */
+  types?: boolean;
+}
+
+/** Relative imports of a source text, as written: static ones (side-effect imports too), then dynamic ones. */
+export function importsOf(text: string, kinds: ImportKinds = {}): string[] {
+  const found = [...text.matchAll(STATIC)]
+    .filter((m) => (kinds.types ?? true) || !/^(?:import|export)\s+type\b/.test(m[1] ?? ''))
+    .map((m) => (m[2] ?? m[3])!);
+  if (kinds.dynamic ?? true) found.push(...[...text.matchAll(DYNAMIC)].map((m) => m[1]!));
+  return found.filter((s) => s.startsWith('.'));
 }
 
 function sources(root: string, dir: string): string[] {
@@ -47,17 +59,29 @@ function sources(root: string, dir: string): string[] {
     .map((e) => relative(root, join(e.parentPath, e.name)));
 }
 
-/** file → the files it imports, every path relative to the repository root. */
-export function readGraph(root: string): Graph {
+/** file → the files it imports, every path relative to the repository root (of the kinds asked for). */
+export function readGraph(root: string, options: ImportKinds = {}): Graph {
   const graph: Graph = new Map();
   for (const file of [...sources(root, 'tools/kmatrix'), ...sources(root, 'plugins/kmatrix')]) {
     const text = readFileSync(join(root, file), 'utf8');
     graph.set(
       file,
-      importsOf(text).map((s) => relative(root, resolve(root, dirname(file), s))),
+      importsOf(text, options).map((s) => relative(root, resolve(root, dirname(file), s))),
     );
   }
   return graph;
+}
+
+/** Every file reachable from `entries` through `graph`. */
+export function closure(graph: Graph, entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    for (const g of graph.get(f) ?? []) visit(g);
+  };
+  for (const e of entries) visit(e);
+  return seen;
 }
 
 /** Imports that point up the layer list (or out of it), as "from → to (layer → layer)". */

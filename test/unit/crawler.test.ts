@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { crawlerDistro, kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
 import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
-import { debianCandidates, debianKernel, debianRelease } from '../../tools/kmatrix/distros/debian/crawler-entry.ts';
+import {
+  debianCandidates,
+  debianKernel,
+  debianRelease,
+} from '../../tools/kmatrix/distros/debian/archive/crawler-entry.ts';
 
 const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
 // The Debian family reads crawler entries with this machine's mirrors: these, for the tests.
@@ -27,7 +31,7 @@ test('the 2022 format (display-name keys, integer kernelversion) and the current
 
 test('a Debian entry named by package version yields the real uname -r from its header package', () => {
   const entry = fixture('current-aarch64.json').debian![0]!;
-  const k = debianKernel(entry, mirrors);
+  const k = debianKernel(entry, mirrors, (codename) => `debian-${codename}`);
   assert.ok(!('why' in k));
   assert.equal(k.kernelrelease, '6.1.0-47-rt-arm64');
   assert.equal(k.listedAs, '6.1.170-3-rt-arm64');
@@ -47,7 +51,7 @@ test('a Debian entry named by package version yields the real uname -r from its 
 
 test('one entry listing every flavour of its ABI picks the one its kernelrelease names', () => {
   const entry = fixture('current-x86_64.json').debian![0]!;
-  const k = debianKernel(entry, mirrors);
+  const k = debianKernel(entry, mirrors, (codename) => `debian-${codename}`);
   assert.ok(!('why' in k));
   assert.equal(k.kernelrelease, '6.1.0-47-amd64');
   assert.deepEqual(

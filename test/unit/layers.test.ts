@@ -50,7 +50,15 @@ test('imports are read in every form the code uses', () => {
     "export { c } from './c.ts';",
     "import {\n  d,\n  e,\n} from '../d.ts';",
     "const f = await import('../f.ts');",
+    "import './side-effect.ts';",
     "import { z } from 'zod';",
   ].join('\n');
-  assert.deepEqual(importsOf(text), ['../core/a.ts', './b.ts', './c.ts', '../d.ts', '../f.ts']);
+  assert.deepEqual(importsOf(text), ['../core/a.ts', './b.ts', './c.ts', '../d.ts', './side-effect.ts', '../f.ts']);
+  // What the running code loads: no dynamic imports asked for, type-only imports erased.
+  assert.deepEqual(importsOf(text, { dynamic: false, types: false }), [
+    '../core/a.ts',
+    './c.ts',
+    '../d.ts',
+    './side-effect.ts',
+  ]);
 });

@@ -2,11 +2,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseStanzas } from '../../tools/kmatrix/distros/debian/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/debian/archive/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive/crawl.ts';
 import { planTargets } from '../../tools/kmatrix/gen/plan.ts';
 import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
-import { matchesRelease, policySchema, type Policy } from '../../tools/kmatrix/model/policy.ts';
+import {
+  distroOfPolicy,
+  matchesRelease,
+  policySchema,
+  validPolicy,
+  type Policy,
+} from '../../tools/kmatrix/model/policy.ts';
+import { familyNames } from '../../tools/kmatrix/distros/registry.ts';
 import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/model/toolchain.ts';
 import { modinfoField } from '../../tools/kmatrix/model/modinfo.ts';
@@ -188,4 +195,64 @@ test('skipped kernels: each reason once with a count, every entry with --verbose
       'skipped a--debian-bookworm--6.1.0-4-amd64--x86_64: no mirror serves linux-headers-6.1.0-4-amd64: HTTP 400 from http://m/4',
     ),
   );
+});
+
+test('a policy distro names its family and release once; an unknown family and a second distro of one release are errors', () => {
+  const raw = {
+    drivers: { d: { path: 'drivers/d', modules: ['d'] } },
+    distros: {
+      bookworm: { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' },
+      'bookworm-again': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' },
+      solaris: { family: 'sunos', release: '11', toolchain: 'debian-bookworm' },
+    },
+    matrix: [{ driver: 'd', distro: 'bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['*'] }],
+  };
+  const r = validPolicy(familyNames()).safeParse(raw);
+  assert.ok(!r.success);
+  assert.deepEqual(
+    r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    [
+      'distros.bookworm-again.release: distro "bookworm" is already debian bookworm; one distro per family and release',
+      'distros.solaris.family: unknown distro family "sunos" (known: debian)',
+    ],
+  );
+  assert.equal(distroOfPolicy(policy())('debian', 'bookworm'), 'debian-bookworm');
+  assert.equal(distroOfPolicy(policy())('debian', 'trixie'), 'debian-trixie');
+});
+
+test("a kernel list whose header roles are not the distro's family's is an error naming the rule", () => {
+  const foreign = list.map((k) => ({
+    ...k,
+    kmatrix: {
+      ...k.kmatrix,
+      packages: k.kmatrix.packages.map((p) => ({ ...p, role: p.role === 'common' ? 'shared' : p.role })),
+    },
+  }));
+  assert.throws(
+    () => planTargets(policy(), foreign, toolchains),
+    (e: unknown) =>
+      e instanceof KmatrixError &&
+      e.problems.some((p) =>
+        /^matrix\[0\]: .*distro debian-bookworm is of family debian, but its kernel list names header roles of another \(shared\)/.test(
+          p,
+        ),
+      ),
+  );
+});
+
+test('a listed kernel whose roles belong to no family costs only its own entry', async () => {
+  const [first, ...rest] = kernels;
+  const odd = {
+    ...first!,
+    kmatrix: { ...first!.kmatrix!, packages: first!.kmatrix!.packages.map((p) => ({ ...p, role: 'mystery' })) },
+  };
+  const r = await listedKernels({ 'list.json#debian': [odd, ...rest] }, (f, rel) => `${f}-${rel}`);
+  assert.equal(r.kernels.length, rest.length);
+  assert.deepEqual(r.unusable, [
+    {
+      what: `debian ${odd.kernelrelease}`,
+      distro: 'debian',
+      why: 'its header roles (mystery) belong to no distro family of kmatrix',
+    },
+  ]);
 });

@@ -13,11 +13,18 @@ interface CodeRoot {
 
 const LIBRARY: readonly CodeRoot[] = [{ dir: 'plugins/kmatrix' }, { dir: 'tools/kmatrix', extensions: ['.ts', '.sh'] }];
 
-/** Code that runs before or after builds, never inside one: the CLI, publishing and the fleet. */
+/**
+ * Code that runs before or after builds, never inside one: the CLI, generating the matrix,
+ * publishing, the fleet, and each distro family's archive/ (crawling, crawler entries, mirrors,
+ * base images; a family loads it only when asked). test/unit/build-inputs.test.ts checks that
+ * nothing a build imports is in here. `*` stands for one folder name.
+ */
 const NEVER_IN_A_TASK = [
   'tools/kmatrix/commands/',
+  'tools/kmatrix/gen/',
   'tools/kmatrix/publish/',
   'tools/kmatrix/fleet/',
+  'tools/kmatrix/distros/*/archive/',
   'tools/kmatrix/cli.ts',
 ];
 
@@ -35,8 +42,11 @@ function inLibrary(path: string): boolean {
   );
 }
 
-const under = (path: string, prefixes: readonly string[]) =>
-  prefixes.some((p) => (p.endsWith('/') ? path.startsWith(p) : path === p));
+/** A path pattern as a regular expression: a folder (trailing "/") and everything in it, or one file. */
+const patternOf = (p: string) =>
+  new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]+')}${p.endsWith('/') ? '' : '$'}`);
+
+const under = (path: string, patterns: readonly string[]) => patterns.some((p) => patternOf(p).test(path));
 
 /** Whether a changed file (relative to the repository root) is code that every build runs. */
 export function isBuildCode(path: string): boolean {

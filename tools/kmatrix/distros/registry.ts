@@ -8,6 +8,13 @@ import { debian } from './debian/family.ts';
 
 export const FAMILIES: readonly DistroFamily[] = [debian];
 
+// Roles name a target's family, so no two families may share one (a programming error, caught at load).
+for (const [i, f] of FAMILIES.entries()) {
+  const shared = f.roles.filter((r) => FAMILIES.slice(i + 1).some((g) => g.roles.includes(r)));
+  if (shared.length > 0)
+    throw new Error(`distro family ${f.name} shares header roles with another family: ${shared.join(', ')}`);
+}
+
 export const familyNames = () => FAMILIES.map((f) => f.name);
 
 /** The family a policy distro names in its `family` field. */
@@ -22,9 +29,13 @@ export function familyNamed(name: string): DistroFamily {
   return family;
 }
 
+/** The family whose vocabulary these header roles are, if one is. */
+export const familyOwning = (roles: readonly string[]): DistroFamily | undefined =>
+  FAMILIES.find((f) => roles.length > 0 && roles.every((r) => f.roles.includes(r)));
+
 /** The family whose header roles a kernel's packages carry (roles are each family's own vocabulary). */
 export function familyOfHeaders(headers: readonly { role: string }[]): DistroFamily {
-  const family = FAMILIES.find((f) => headers.length > 0 && headers.every((h) => f.roles.includes(h.role)));
+  const family = familyOwning(headers.map((h) => h.role));
   if (!family) {
     throw new KmatrixError(
       `no distro family has the header roles ${[...new Set(headers.map((h) => h.role))].join(', ')}`,

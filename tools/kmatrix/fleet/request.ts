@@ -228,7 +228,9 @@ export class RequestService {
       await crawl(jobs, true, this.log, (job, list) => writeFileAtomic(join(this.root, job.file), stableJson(list)));
     } catch (error) {
       if (!(error instanceof KmatrixError)) throw error;
-      throw new RequestError(502, `crawling ${key.distro} ${key.arch} failed`, 'see the service log', [error.message]);
+      throw new RequestError(502, `crawling ${family} ${release} ${key.arch} failed`, 'see the service log', [
+        error.message,
+      ]);
     }
   }
 
@@ -238,23 +240,30 @@ export class RequestService {
     let targets = await this.liveTargets(key);
     if (targets.length > 0) return targets;
     let gen = await this.genOnly(key);
-    const distro = (await loadPolicy(join(this.root, POLICY_FILE), familyNames())).distros[key.distro];
-    // Crawl only for a kernel the lists do not know: one they know is the policy's call.
-    const listed = await readFile(join(this.root, 'kernels', `${key.distro}-${key.arch}.json`), 'utf8').then(
-      (t) => t.includes(`"${key.kernelrelease}"`),
-      () => false,
-    );
-    if (gen.ok && gen.result.targets.length === 0 && distro && !listed) {
-      await this.crawlFor(key, distro.family, distro.release);
-      gen = await this.genOnly(key);
+    if (gen.ok && gen.result.targets.length === 0) {
+      // gen just read the policy: it is valid. Crawl only for a kernel the lists do not know:
+      // one they know is the policy's call.
+      const distro = (await loadPolicy(join(this.root, POLICY_FILE), familyNames())).distros[key.distro];
+      const listed = await readFile(join(this.root, 'kernels', `${key.distro}-${key.arch}.json`), 'utf8').then(
+        (t) => t.includes(`"${key.kernelrelease}"`),
+        () => false,
+      );
+      if (distro && !listed) {
+        await this.crawlFor(key, distro.family, distro.release);
+        gen = await this.genOnly(key);
+      }
     }
     targets = await this.liveTargets(key);
     if (!gen.ok || targets.length === 0) {
       const why = gen.ok
-        ? gen.result.skipped
-            .filter((x) => x.what.includes(key.kernelrelease))
-            .map((x) => `skipped ${x.what}: ${x.why}`)
-            .slice(0, 6)
+        ? [
+            ...gen.result.excluded
+              .filter((x) => x.target.includes(key.kernelrelease))
+              .map((x) => `excluded ${x.target}: ${x.reason}`),
+            ...gen.result.skipped
+              .filter((x) => x.what.includes(key.kernelrelease))
+              .map((x) => `skipped ${x.what}: ${x.why}`),
+          ].slice(0, 6)
         : gen.why;
       throw new RequestError(
         404,

@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import type { KernelEntry } from '../model/kernel-list.ts';
 import type { Arch } from '../model/names.ts';
-import { loadPolicy, type Policy } from '../model/policy.ts';
+import { distroOfPolicy, loadPolicy, type Policy } from '../model/policy.ts';
 import type { ArchiveCrawl, DistroFamily, Log } from '../distros/family.ts';
 import { familyNamed, familyNames } from '../distros/registry.ts';
 import { markUnavailable } from './availability.ts';
-import { distroOfPolicy } from './pipeline.ts';
 
 export interface CrawlJob {
   family: DistroFamily;

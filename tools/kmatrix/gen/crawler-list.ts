@@ -6,7 +6,7 @@
  */
 import { crawlerDistro, type KernelEntry, type ListedKernel } from '../model/kernel-list.ts';
 import type { CrawlerEntryReader, DistroFamily } from '../distros/family.ts';
-import { familyOfCrawlerDistro } from '../distros/registry.ts';
+import { familyOfCrawlerDistro, familyOwning } from '../distros/registry.ts';
 
 export interface Unusable {
   what: string;
@@ -21,11 +21,6 @@ export interface ListedKernels {
   unusable: Unusable[];
   /** Distros of the list we have no support for at all, with their entry counts (reported as one line each). */
   unsupported: Map<string, number>;
-}
-
-/** Whether a list has entries only their URLs describe (which need this machine's mirrors). */
-export function hasCrawlerEntries(list: Record<string, KernelEntry[]>): boolean {
-  return Object.values(list).some((entries) => entries.some((e) => !e.kmatrix));
 }
 
 /** The policy distro a family's release belongs to (its name in the policy, or "<family>-<release>" when the policy has none). */
@@ -54,11 +49,19 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
     const distro = crawlerDistro(name) ?? name;
     const family = familyOfCrawlerDistro(distro);
     for (const entry of entries) {
+      const what = `${name} ${entry.kernelrelease}`;
       if (entry.kmatrix) {
-        out.kernels.push({ kernelrelease: entry.kernelrelease, kmatrix: entry.kmatrix });
+        // A role no family has (a hand-edited list) costs only its entry.
+        const roles = [...new Set(entry.kmatrix.packages.map((p) => p.role))];
+        if (familyOwning(roles)) out.kernels.push({ kernelrelease: entry.kernelrelease, kmatrix: entry.kmatrix });
+        else
+          out.unusable.push({
+            what,
+            distro,
+            why: `its header roles (${roles.join(', ')}) belong to no distro family of kmatrix`,
+          });
         continue;
       }
-      const what = `${name} ${entry.kernelrelease}`;
       if (!entry.headers?.length) {
         out.unusable.push({
           what,

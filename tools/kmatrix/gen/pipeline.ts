@@ -14,12 +14,12 @@ import {
   type KernelList,
   type ListedKernel,
 } from '../model/kernel-list.ts';
-import { loadPolicy, type Policy } from '../model/policy.ts';
+import { distroOfPolicy, loadPolicy, type Policy } from '../model/policy.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../model/toolchain.ts';
 import { HeaderStore, defaultStoreDir, type Unavailable } from '../packages/store.ts';
 import { familyNames, familyOfHeaders } from '../distros/registry.ts';
-import { listedKernels, type DistroOf, type ListedKernels } from './crawler-list.ts';
+import { listedKernels, type ListedKernels } from './crawler-list.ts';
 import { knownDigests, type Resolved } from './resolve.ts';
 import { planAndResolve } from './plan-and-resolve.ts';
 import { compilersFromHeaders, kernelKey } from './compiler.ts';
@@ -83,13 +83,6 @@ async function defaultKernelFiles(root: string): Promise<string[]> {
   }
 }
 
-/** The policy distro a family's release belongs to. */
-export function distroOfPolicy(policy: Policy): DistroOf {
-  return (family, release) =>
-    Object.entries(policy.distros).find(([, d]) => d.family === family && d.release === release)?.[0] ??
-    `${family}-${release}`;
-}
-
 async function loadInputs(
   o: GenOptions,
 ): Promise<{ policy: Policy; list: KernelList; toolchains: Map<string, LoadedToolchain> }> {
@@ -150,8 +143,9 @@ async function learnCompilers(
   }
   // Marked unavailable (as a dead URL is), so a rule's `latest` falls back past it and the rule still counts as matching.
   for (const k of kernels) {
+    if (!failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch))) continue;
     const holder = familyOfHeaders(k.kmatrix.packages).configPackage(k.kmatrix.packages);
-    if (holder && failed.has(kernelKey(k.kernelrelease, k.kmatrix.arch))) markUnavailable(k, packageLabel(holder));
+    if (holder) markUnavailable(k, packageLabel(holder));
   }
   const unreadable = resolved.targets.flatMap((t) => {
     const kernel = kernelKey(t.kernelrelease, t.arch);
@@ -163,19 +157,35 @@ async function learnCompilers(
   return { learned, unreadable };
 }
 
+/** `--only`: a kernel asked for by its `uname -r` or by the name its list gives it. */
+const asked = (only: KernelKey[], k: ListedKernel) =>
+  only.some(
+    (w) => w.arch === k.kmatrix.arch && (w.kernelrelease === k.kernelrelease || w.kernelrelease === k.listedAs),
+  );
+
+/**
+ * What earlier runs learned (digests of crawler-listed packages, compilers read from headers) is
+ * in the existing targets: reused, so regenerating needs no network. Fills in the compilers.
+ */
+async function earlierFindings(
+  root: string,
+  unknown: ListedKernel[],
+): Promise<Map<string, { sha256: string; size: number }>> {
+  const existing = (
+    await Promise.all((await existingTargetFiles(root)).map((f) => loadTargetFile(join(root, f))))
+  ).filter((t): t is Target => !isRemoved(t));
+  const recorded = new Map(
+    existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]),
+  );
+  for (const k of unknown) k.kmatrix.gcc = recorded.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
+  return knownDigests(existing);
+}
+
 export async function generate(o: GenOptions): Promise<GenResult> {
   const only = o.only ?? [];
   const { policy, list, toolchains } = await loadInputs(o);
   const listed = await listedKernels(list, distroOfPolicy(policy));
-  if (only.length) {
-    listed.kernels = listed.kernels.filter((k) =>
-      only.some(
-        (w) =>
-          w.arch === k.kmatrix.arch &&
-          (w.kernelrelease === k.kernelrelease || w.kernelrelease === `${k.kmatrix.abi}-${k.kmatrix.flavour}`),
-      ),
-    );
-  }
+  if (only.length) listed.kernels = listed.kernels.filter((k) => asked(only, k));
   // The plan for these kernels; with --only, just the targets of the distros asked for.
   const planFor = (kernels: ListedKernel[]) => {
     const p = planTargets(policy, kernels, toolchains);
@@ -186,22 +196,13 @@ export async function generate(o: GenOptions): Promise<GenResult> {
   // Planned once before any network: a policy mistake is reported before anything is fetched.
   let plan = planFor(listed.kernels);
   const unknown = listed.kernels.filter((k) => !k.kmatrix.gcc);
-  // What earlier runs learned (digests of crawler-listed packages, compilers read from headers)
-  // is in the existing targets: reuse it, so regenerating needs no network.
-  let known = new Map<string, { sha256: string; size: number }>();
-  if (
-    unknown.length > 0 ||
-    plan.targets.some((t) => t.headers.some((h) => !h.sha256) || (t.kernel.image && !t.kernel.image.sha256))
-  ) {
-    const existing = (
-      await Promise.all((await existingTargetFiles(o.root)).map((f) => loadTargetFile(join(o.root, f))))
-    ).filter((t): t is Target => !isRemoved(t));
-    known = knownDigests(existing);
-    const recorded = new Map(
-      existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]),
-    );
-    for (const k of unknown) k.kmatrix.gcc = recorded.get(kernelKey(k.kernelrelease, k.kmatrix.arch));
-  }
+  const pending = plan.targets.some(
+    (t) => t.headers.some((h) => !h.sha256) || (t.kernel.image && !t.kernel.image.sha256),
+  );
+  const known =
+    unknown.length > 0 || pending
+      ? await earlierFindings(o.root, unknown)
+      : new Map<string, { sha256: string; size: number }>();
   const store = new HeaderStore(defaultStoreDir(), o.log);
   let resolved: Resolved;
   const unserved = new Map<string, Unavailable>();

@@ -208,6 +208,13 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
         build: buildSettings(rule.driver, e.kmatrix.arch, spec, policy.distros[rule.distro]!.strictCompiler),
       };
       target.name = projectName(target);
+      const foreign = target.headers.filter((h) => !family.roles.includes(h.role)).map((h) => h.role);
+      if (foreign.length > 0) {
+        problems.push(
+          `matrix[${ruleIndex}]: ${target.name}: distro ${rule.distro} is of family ${family.name}, but its kernel list names header roles of another (${[...new Set(foreign)].join(', ')})`,
+        );
+        continue;
+      }
       const noHostTools = family.missingHostTools(target.headers, spec.hostArch);
       if (noHostTools) {
         problems.push(`matrix[${ruleIndex}]: ${target.name}: ${noHostTools}`);

@@ -143,14 +143,24 @@ export function crossFieldProblems(
       });
     }
   }
+  const releases = new Map<string, string>();
   for (const [name, d] of Object.entries(distros)) {
-    const family = obj(d)?.family;
+    const { family, release } = obj(d) ?? {};
     if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !families.includes(family)) {
       out.push({
         path: ['distros', name, 'family'],
         message: `unknown distro family "${family}" (known: ${families.join(', ')})`,
       });
     }
+    // Kernels are filed under the distro of their family and release: two distros cannot share one.
+    if (typeof family !== 'string' || typeof release !== 'string') continue;
+    const other = releases.get(`${family}/${release}`);
+    if (other) {
+      out.push({
+        path: ['distros', name, 'release'],
+        message: `distro "${other}" is already ${family} ${release}; one distro per family and release`,
+      });
+    } else releases.set(`${family}/${release}`, name);
   }
   rules.forEach((r: unknown, i: number) => {
     const rule = obj(r);
@@ -186,6 +196,16 @@ export async function loadPolicy(file: string, families: readonly string[]): Pro
     what: 'support-matrix policy',
     remedy: `fix the fields listed above in ${file}; nothing was written`,
   });
+}
+
+/**
+ * The policy distro a family's release belongs to (distros name each family × release once), or
+ * "<family>-<release>" for one the policy does not name (its kernels are reported, never built).
+ */
+export function distroOfPolicy(policy: Policy): (family: string, release: string) => string {
+  return (family, release) =>
+    Object.entries(policy.distros).find(([, d]) => d.family === family && d.release === release)?.[0] ??
+    `${family}-${release}`;
 }
 
 /** Glob match for kernel releases (`*` any run, `?` one character); the whole string must match. */

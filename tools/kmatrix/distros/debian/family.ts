@@ -1,23 +1,27 @@
 /**
  * Debian: kernels from the Debian archive (main, point-release updates, security), read through
  * the mirror this machine's apt uses; toolchains on a debootstrapped base.
+ *
+ * What a build asks (layout.ts) is imported here; reading the archive (archive/: crawling, crawler
+ * entries, mirrors, base images) is loaded only when asked for. A build never runs archive/, so
+ * it is not a build input: editing the crawler rebuilds nothing (see compile/inputs.ts).
  */
 import { KeyedRuns } from '../../core/pool.ts';
 import type { DistroFamily } from '../family.ts';
-import { crawlDebian, type IndexedPackage } from './archive.ts';
-import { ensureBaseImage } from './base-image.ts';
-import { debianKernel } from './crawler-entry.ts';
+import type { IndexedPackage } from './archive/crawl.ts';
+import type { Mirrors } from './archive/mirrors.ts';
 import { configPackage, headerMounts, kernelDir, missingHostTools, ROLES, signingTool } from './layout.ts';
 import { debianArch } from './arch.ts';
-import { detectMirrors, type Mirrors } from './mirrors.ts';
 
 let mirrors: Promise<Mirrors> | undefined;
 /** This machine's Debian mirrors, read once per process (apt's sources, or the KMATRIX_DEBIAN_* overrides). */
 const machineMirrors = () =>
-  (mirrors ??= detectMirrors().catch((error: unknown) => {
-    mirrors = undefined;
-    throw error;
-  }));
+  (mirrors ??= import('./archive/mirrors.ts')
+    .then((m) => m.detectMirrors())
+    .catch((error: unknown) => {
+      mirrors = undefined;
+      throw error;
+    }));
 
 export const debian: DistroFamily = {
   name: 'debian',
@@ -31,12 +35,14 @@ cross-compile and the arm64 one for native runners.`,
 
   async crawl(log) {
     const found = await machineMirrors();
+    const { crawlDebian } = await import('./archive/crawl.ts');
     // The amd64 index also serves arm64's cross kbuild: one fetch per suite and arch for the whole crawl.
     const indexes = new KeyedRuns<IndexedPackage[]>({ remember: true });
     return { kernels: (release, arch, distro) => crawlDebian(found, release, arch, log, indexes, distro) };
   },
   async crawlerEntries(distroOf) {
     const found = await machineMirrors();
+    const { debianKernel } = await import('./archive/crawler-entry.ts');
     return (entry) => debianKernel(entry, found, distroOf);
   },
 
@@ -54,6 +60,7 @@ cross-compile and the arm64 one for native runners.`,
     `the archive index lists no linux-image-${kernelrelease}-unsigned ${packageVersion}`,
 
   async baseImage(docker, release, log, force) {
+    const { ensureBaseImage } = await import('./archive/base-image.ts');
     return ensureBaseImage(docker, release, await machineMirrors(), log, force);
   },
 };

@@ -5,13 +5,13 @@
 import { execa } from 'execa';
 import { parseDepends, parseStanzas, type Stanza } from './deb822.ts';
 import type { Mirrors } from './mirrors.ts';
-import { fetchBytes } from '../../core/fetch.ts';
-import { KeyedRuns } from '../../core/pool.ts';
-import { KmatrixError } from '../../core/errors.ts';
-import type { HeaderPackage, ImagePackage, KernelEntry } from '../../model/kernel-list.ts';
-import { compareVersions } from '../../model/version.ts';
-import type { Arch } from '../../model/names.ts';
-import { debianArch } from './arch.ts';
+import { fetchBytes } from '../../../core/fetch.ts';
+import type { KeyedRuns } from '../../../core/pool.ts';
+import { KmatrixError } from '../../../core/errors.ts';
+import type { HeaderPackage, ImagePackage, KernelEntry } from '../../../model/kernel-list.ts';
+import { compareVersions } from '../../../model/version.ts';
+import type { Arch } from '../../../model/names.ts';
+import { debianArch } from '../arch.ts';
 
 export interface SuiteRef {
   suite: string;
@@ -208,8 +208,8 @@ export async function crawlDebian(
   release: string,
   arch: Arch,
   log: (line: string) => void,
-  indexes: KeyedRuns<IndexedPackage[]> = new KeyedRuns({ remember: true }),
-  distro = `debian-${release}`,
+  indexes: KeyedRuns<IndexedPackage[]>,
+  distro: string,
 ): Promise<KernelEntry[]> {
   const indexOf = async (a: Arch): Promise<IndexedPackage[]> => {
     const all: IndexedPackage[] = [];

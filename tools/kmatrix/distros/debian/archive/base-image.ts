@@ -7,8 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { KmatrixError } from '../../core/errors.ts';
-import { followProgress, imageExists } from '../../core/docker.ts';
+import { KmatrixError } from '../../../core/errors.ts';
+import { followProgress, imageExists } from '../../../core/docker.ts';
 import type { Mirrors } from './mirrors.ts';
 
 export function baseImageTag(release: string): string {

@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseStanzas } from './deb822.ts';
-import { KmatrixError } from '../../core/errors.ts';
+import { KmatrixError } from '../../../core/errors.ts';
 
 export interface Mirrors {
   /** e.g. http://deb.debian.org/debian */

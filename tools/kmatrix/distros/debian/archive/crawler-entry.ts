@@ -9,8 +9,8 @@
  * so each package gets this machine's mirrors as alternatives, listed before the crawler's own.
  */
 import type { Mirrors } from './mirrors.ts';
-import type { KernelEntry, ListedImage, ListedKernel, ListedPackage } from '../../model/kernel-list.ts';
-import type { Arch } from '../../model/names.ts';
+import type { KernelEntry, ListedImage, ListedKernel, ListedPackage } from '../../../model/kernel-list.ts';
+import type { Arch } from '../../../model/names.ts';
 
 const ARCHES: Record<string, Arch> = { amd64: 'x86_64', arm64: 'aarch64' };
 
@@ -126,7 +126,7 @@ function imageBeside(f: Parsed, kernelrelease: string): ListedImage {
 export function debianKernel(
   entry: KernelEntry,
   mirrors: Mirrors,
-  distroOf: (codename: string) => string = (c) => `debian-${c}`,
+  distroOf: (codename: string) => string,
 ): ListedKernel | { why: string } {
   // The same file on several mirrors is one package with alternatives.
   const byFile = new Map<string, Parsed>();
