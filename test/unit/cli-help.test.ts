@@ -67,7 +67,7 @@ test("every command's --help names exactly the options it accepts", async () => 
     const [usage, ...rest] = help.split('\n\n');
     const options = rest.at(-1)!;
     assert.match(usage!, new RegExp(`^Usage: npx kmatrix ${name}\\b`), name);
-    const inUsage = [...usage!.matchAll(/\[(--[a-z-]+)/g)].map((m) => m[1]);
+    const inUsage = [...usage!.matchAll(/[[\s](--[a-z-]+)/g)].map((m) => m[1]);
     const inOptions = [...options.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)]
       .map((m) => m[1])
       .filter((f) => f !== '--help');

@@ -23,6 +23,8 @@ export interface OptionSpec {
   default?: string | boolean | string[];
   /** The value's name in the help (string options), e.g. FILE. */
   value?: string;
+  /** The command cannot run without it (a boolean: without it set); shown without brackets, checked before `run`. */
+  required?: boolean;
   /** What it does; may span lines (each continued line is indented under the first). */
   help: string;
 }
@@ -61,7 +63,10 @@ function flag(name: string, o: OptionSpec): string {
 }
 
 export function usageLine(spec: Pick<CommandSpec<Options>, 'name' | 'args' | 'options' | 'passThrough'>): string {
-  const options = Object.entries(spec.options).map(([name, o]) => `[${flag(name, o)}]${o.multiple ? '…' : ''}`);
+  const options = Object.entries(spec.options).map(([name, o]) => {
+    const shown = o.required ? flag(name, o) : `[${flag(name, o)}]`;
+    return `${shown}${o.multiple ? '…' : ''}`;
+  });
   const rest = spec.passThrough ? ['[-- COMMAND…]'] : [];
   const head = `Usage: npx kmatrix ${spec.name}${spec.args ? ` ${spec.args}` : ''}`;
   // Wrapped under the command's name, so a command with many options stays readable.
@@ -111,6 +116,17 @@ export function parse<O extends Options>(
   }
 }
 
+/** The required options a parse left unset, as a usage error naming the first. */
+function checkRequired(command: string, options: Options, values: Record<string, unknown>): void {
+  for (const [name, o] of Object.entries(options)) {
+    if (!o.required || (o.type === 'boolean' ? values[name] === true : values[name] !== undefined)) continue;
+    throw new KmatrixError(`${flag(name, o)} is required`, {
+      stage: 'usage',
+      remedy: `${flag(name, o)}: ${o.help.replace(/\s*\n\s*/g, ' ')} (see \`npx kmatrix ${command} --help\`)`,
+    });
+  }
+}
+
 /** A command from its spec: the help is rendered from the same option table that parses. */
 export function defineCommand<O extends Options>(spec: CommandSpec<O>): Command {
   return {
@@ -120,10 +136,9 @@ export function defineCommand<O extends Options>(spec: CommandSpec<O>): Command 
     run: async (argv) => {
       const dash = spec.passThrough ? argv.indexOf('--') : -1;
       const own = dash >= 0 ? argv.slice(0, dash) : argv;
-      return spec.run(
-        parse(spec.name, own, spec.options, spec.args !== undefined),
-        dash >= 0 ? argv.slice(dash + 1) : undefined,
-      );
+      const parsed = parse(spec.name, own, spec.options, spec.args !== undefined);
+      checkRequired(spec.name, spec.options, parsed.values);
+      return spec.run(parsed, dash >= 0 ? argv.slice(dash + 1) : undefined);
     },
   };
 }

@@ -14,7 +14,7 @@ Each pod clones the repository at HEAD's commit, runs \`npm ci\`, takes its shar
 others (and CI, and developers) restore. Docker is a dockerd sidecar in each pod (privileged).
 
 The number of shards is --shards, or planned like \`kmatrix shard --plan\` from the tasks to run
-and their recorded build times. Nothing to build: no Job (exit 0). --k8s and --image are required.
+and their recorded build times. Nothing to build: no Job (exit 0).
 `;
 
 export const dispatchCommand = defineCommand({
@@ -22,7 +22,7 @@ export const dispatchCommand = defineCommand({
   summary: 'run a sharded build as a Kubernetes Indexed Job sharing the remote cache',
   about,
   options: {
-    k8s: { type: 'boolean', default: false, help: 'the backend (the only one)' },
+    k8s: { type: 'boolean', default: false, required: true, help: 'the backend: Kubernetes (the only one)' },
     base: {
       type: 'string',
       value: 'REF',
@@ -36,6 +36,7 @@ export const dispatchCommand = defineCommand({
     name: { type: 'string', value: 'NAME', help: 'Job name (default kmatrix-build-<commit>)' },
     image: {
       type: 'string',
+      required: true,
       default: process.env.KMATRIX_RUNNER_IMAGE,
       value: 'IMG',
       help: `runner image with Node, npm and git (default $KMATRIX_RUNNER_IMAGE;
@@ -73,10 +74,6 @@ export const dispatchCommand = defineCommand({
     poll: { type: 'string', default: '5', value: 'S', help: 'seconds between status checks with --wait' },
   },
   async run({ values }) {
-    const usage = (message: string) =>
-      new KmatrixError(message, { stage: 'usage', remedy: 'see `npx kmatrix dispatch --help`' });
-    if (!values.k8s) throw usage('pass --k8s (Kubernetes is the only dispatch backend)');
-    if (!values.image) throw usage('--image is required (or set KMATRIX_RUNNER_IMAGE): the runner image the pods run');
     const count = (name: string, text: string | undefined) => wholeNumber('dispatch', name, text);
     const root = resolve('.');
     const head = await resolveRef(root, values.head);
@@ -114,7 +111,7 @@ export const dispatchCommand = defineCommand({
       namespace: values.namespace ?? (kc && k8s ? k8s.contextNamespace(kc) : 'default'),
       shards,
       parallelism: count('--parallelism', values.parallelism) ?? shards,
-      image: values.image,
+      image: values.image!, // required: checked before run
       dindImage: values['dind-image'],
       repository,
       revision: head,

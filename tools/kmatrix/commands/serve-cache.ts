@@ -23,7 +23,7 @@ Every body's SHA256 and size are recorded at PUT and verified before each GET; a
 longer matches is quarantined and answered as a miss (the task rebuilds and replaces it). A PUT
 is published atomically and only if the key is free (409 otherwise); an upload cut short stores
 nothing. One JSON line per request goes to stdout (no tokens). SIGTERM/SIGINT stop accepting
-and let uploads in flight finish. --store is required.
+and let uploads in flight finish.
 `;
 
 export function parseSize(text: string, what: string): number {
@@ -54,6 +54,7 @@ export const serveCacheCommand = defineCommand({
   options: {
     store: {
       type: 'string',
+      required: true,
       value: 'DIR|s3://B/P',
       help: `where objects live: a directory, or S3-compatible storage (endpoint from
         KMATRIX_S3_ENDPOINT or AWS_ENDPOINT_URL, credentials from AWS_* variables)`,
@@ -69,18 +70,13 @@ export const serveCacheCommand = defineCommand({
     tokens: { type: 'string', value: 'FILE', help: 'namespaced tokens (see above)' },
   },
   async run({ values }) {
-    if (!values.store)
-      throw new KmatrixError('--store is required', {
-        stage: 'usage',
-        remedy: 'e.g. --store /var/lib/kmatrix/cache or --store s3://bucket/nx-cache',
-      });
     if (!/^\d+$/.test(values.port))
       throw new KmatrixError(`--port: "${values.port}" is not a port number`, {
         stage: 'usage',
         remedy: 'see `npx kmatrix serve-cache --help`',
       });
     const tokens = await loadTokens(process.env, values.tokens);
-    const store = await openStore(values.store);
+    const store = await openStore(values.store!); // required: checked before run
     const server = new CacheServer({
       store,
       tokens,
@@ -97,7 +93,7 @@ export const serveCacheCommand = defineCommand({
         {
           stage: 'cache',
           cause: error,
-          remedy: values.store.startsWith('s3://')
+          remedy: values.store!.startsWith('s3://')
             ? 'check the bucket exists and KMATRIX_S3_ENDPOINT / AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION'
             : 'check the directory is writable by this user',
         },
