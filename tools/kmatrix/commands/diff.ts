@@ -1,13 +1,8 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { KmatrixError, renderError } from '../core/errors.ts';
-import { diffMatrix, renderDiff, type FileChanges, type MatrixDiff } from '../gen/diff.ts';
+import { renderDiff } from '../gen/diff.ts';
+import { diffWithBase, diffWithPublished } from '../publish/matrix-diff.ts';
 import { openArtifactStore } from '../publish/open-artifact-store.ts';
-import { loadIndex } from '../publish/published-index.ts';
-import { isBuildCode } from '../compile/inputs.ts';
-import { fileChanges, resolveRef, targetsAt } from '../gen/git-state.ts';
-import { existingTargetFiles } from '../gen/sync.ts';
-import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
-import { dockerfileOf, loadAllToolchains } from '../model/toolchain.ts';
 import { defineCommand } from './command.ts';
 
 const about = `Compares the targets in targets/ (as \`kmatrix gen\` left them, committed or not) with the
@@ -54,43 +49,9 @@ export const diffCommand = defineCommand({
           remedy: 'see `npx kmatrix diff --help`',
         });
       const root = resolve('.');
-      const after = new Map<string, Target>();
-      for (const f of await existingTargetFiles(root)) {
-        const t = await loadTargetFile(join(root, f));
-        if (!isRemoved(t)) after.set(t.name, t);
-      }
-      const dockerfiles = new Map((await loadAllToolchains(root)).map((t) => [t.name, dockerfileOf(t.name, t.spec)]));
-      let diff: MatrixDiff;
-      if (values.published) {
-        const store = await openArtifactStore(values.published);
-        const index = await loadIndex(store);
-        const before = new Map(Object.entries(index.targets).map(([name, e]) => [name, e.target]));
-        // Targets are published from the commit they were built at: compare files per commit.
-        const byRevision = new Map<string, FileChanges>();
-        for (const revision of new Set(Object.values(index.targets).map((e) => e.revision))) {
-          const commit = await resolveRef(root, revision).catch(() => {
-            throw new KmatrixError(
-              `the published state was built at ${revision.slice(0, 12)}, which this clone does not have`,
-              {
-                stage: 'diff',
-                remedy:
-                  'fetch the full history (git fetch --unshallow; in GitHub Actions: actions/checkout with fetch-depth: 0)',
-              },
-            );
-          });
-          byRevision.set(revision, await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode));
-        }
-        diff = diffMatrix(store.description, before, after, (name) => byRevision.get(index.targets[name]!.revision)!);
-      } else {
-        const base = values.base ?? 'HEAD';
-        const commit = await resolveRef(root, base);
-        diff = diffMatrix(
-          base,
-          await targetsAt(root, commit),
-          after,
-          await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode),
-        );
-      }
+      const diff = values.published
+        ? await diffWithPublished(root, await openArtifactStore(values.published))
+        : await diffWithBase(root, values.base ?? 'HEAD');
       if (values.json) process.stdout.write(`${JSON.stringify(diff, null, 2)}\n`);
       else process.stdout.write(`${renderDiff(diff).join('\n')}\n`);
       return diff.added.length + diff.removed.length + diff.changed.length === 0 ? 0 : 1;

@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../core/errors.ts';
 import { defaultStoreDir, HeaderStore } from '../packages/store.ts';
-import { resolveRef, repositoryUrl, uncommitted } from '../gen/git-state.ts';
+import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
 import { openArtifactStore } from '../publish/open-artifact-store.ts';
 import { signingKeyFromEnv } from '../publish/module-signature.ts';
 import { builderFromEnv } from '../publish/provenance.ts';
-import { publish } from '../publish/publish.ts';
+import { assertCommitted, publish } from '../publish/publish.ts';
 import { defineCommand, log } from './command.ts';
 
 export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) =>
@@ -61,24 +60,7 @@ export const publishCommand = defineCommand({
   },
   async run({ values }) {
     const root = resolve('.');
-    const dirty = await uncommitted(root, [
-      'targets',
-      'drivers',
-      'toolchains',
-      'plugins/kmatrix',
-      'tools/kmatrix',
-      'support-matrix.json',
-    ]);
-    if (dirty.length > 0 && !values['allow-dirty']) {
-      throw new KmatrixError(
-        `uncommitted changes: ${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ` and ${dirty.length - 3} more` : ''}`,
-        {
-          stage: 'publish',
-          remedy:
-            'commit them first (the provenance names the commit the modules were built from), or pass --allow-dirty',
-        },
-      );
-    }
+    if (!values['allow-dirty']) await assertCommitted(root);
     const store = await openArtifactStore(values.store);
     const key = signingKeyFromEnv();
     log(`publishing to ${store.description}${key ? ' (signing modules)' : ''}`);

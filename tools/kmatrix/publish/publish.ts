@@ -6,6 +6,7 @@
  * the build's inputs, so one key always means one set of bytes: publishing again is a no-op, and
  * bytes that differ from what a key already holds stop the publish before the index changes.
  */
+import { uncommitted } from '../gen/git-state.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILD_RECORD, readBuildRecord, type BuildRecord } from '../model/build-record.ts';
@@ -242,4 +243,20 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
   }
   if (report.published.length > 0 || report.dropped.length > 0) await writeIndex(o.store, report, next);
   return report;
+}
+
+/** What a published build depends on, which must be committed for its provenance to name the commit it came from. */
+const PUBLISHED_FROM = ['targets', 'drivers', 'toolchains', 'plugins/kmatrix', 'tools/kmatrix', 'support-matrix.json'];
+
+/** Refuses a working tree with uncommitted changes under PUBLISHED_FROM. */
+export async function assertCommitted(root: string): Promise<void> {
+  const dirty = await uncommitted(root, PUBLISHED_FROM);
+  if (dirty.length === 0) return;
+  throw new KmatrixError(
+    `uncommitted changes: ${dirty.slice(0, 3).join(', ')}${dirty.length > 3 ? ` and ${dirty.length - 3} more` : ''}`,
+    {
+      stage: 'publish',
+      remedy: 'commit them first (the provenance names the commit the modules were built from), or pass --allow-dirty',
+    },
+  );
 }
