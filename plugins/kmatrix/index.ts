@@ -17,7 +17,8 @@ import type { PostTasksExecutionContext } from '@nx/devkit';
 import { GUEST_LOCK } from '../../tools/kmatrix/boot/guest.ts';
 import { QEMU_BINARY } from '../../tools/kmatrix/boot/qemu.ts';
 import { BOOT_CODE_GLOBS, BOOT_PACKAGES, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
-import { recordTimings, timingsFile } from '../../tools/kmatrix/fleet/timings.ts';
+import { recordTimings } from '../../tools/kmatrix/fleet/timings.ts';
+import { timingsFile } from '../../tools/kmatrix/model/paths.ts';
 
 export interface KmatrixPluginOptions {
   /**

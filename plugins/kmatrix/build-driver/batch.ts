@@ -12,6 +12,7 @@ import type { ExecutorContext, TaskGraph } from '@nx/devkit';
 import { availableParallelism } from 'node:os';
 import { runBuildTask } from './task.ts';
 import { cpuShare } from '../../../tools/kmatrix/compile/execute.ts';
+import { inParallel } from '../../../tools/kmatrix/core/pool.ts';
 
 interface Done {
   task: string;
@@ -43,10 +44,9 @@ export default async function* buildDriverBatch(
 
   const finished: Done[] = [];
   let wake: (() => void) | undefined;
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) {
-      const task = tasks[next++]!;
+  const all = inParallel(
+    tasks,
+    async (task) => {
       const project = context.projectsConfigurations.projects[task.target.project]!;
       const lines: string[] = [];
       const startTime = Date.now();
@@ -60,9 +60,9 @@ export default async function* buildDriverBatch(
         result: { success, terminalOutput: `${lines.join('\n')}\n`, startTime, endTime: Date.now() },
       });
       wake?.();
-    }
-  };
-  const all = Promise.all(Array.from({ length: parallel }, worker));
+    },
+    parallel,
+  );
   let reported = 0;
   while (reported < tasks.length) {
     if (finished.length === reported) await new Promise<void>((resolve) => (wake = resolve));

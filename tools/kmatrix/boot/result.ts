@@ -1,4 +1,5 @@
 /** What a boot test leaves in dist/boot/<target>/result.json, and how it reads. */
+import { bootDir } from '../model/paths.ts';
 import { join } from 'node:path';
 import { targetDir, type TargetPlace } from '../model/target.ts';
 import type { BootStatus } from './console.ts';
@@ -28,7 +29,7 @@ export interface BootResult {
 
 /** Where a target's boot test leaves its result (beside, not inside, build-driver's output folder). */
 export function bootOutputDir(root: string, t: TargetPlace): string {
-  return join(root, 'dist', 'boot', targetDir(t));
+  return join(bootDir(root), targetDir(t));
 }
 
 export function passed(r: Pick<BootResult, 'status'>): boolean {

@@ -3,7 +3,8 @@ import { KmatrixError } from '../core/errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { indexedJob } from '../fleet/k8s-job.ts';
 import { planShards } from '../fleet/shard.ts';
-import { loadTimings, timingsFile } from '../fleet/timings.ts';
+import { loadTimings } from '../fleet/timings.ts';
+import { timingsFile } from '../model/paths.ts';
 import { git, resolveRef } from '../gen/git-state.ts';
 import { defineCommand, log, wholeNumber } from './command.ts';
 

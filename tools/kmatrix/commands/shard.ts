@@ -4,7 +4,8 @@ import { text as streamText } from 'node:stream/consumers';
 import { KmatrixError } from '../core/errors.ts';
 import { projectsToRun } from '../fleet/affected.ts';
 import { GITHUB_MAX_OUTPUT_BYTES, planShards, shardTasks } from '../fleet/shard.ts';
-import { loadTimings, timingsFile } from '../fleet/timings.ts';
+import { loadTimings } from '../fleet/timings.ts';
+import { timingsFile } from '../model/paths.ts';
 import { defineCommand, wholeNumber } from './command.ts';
 
 const about = `Splits the tasks of a run over N runners: deterministically (every runner computes the same split

@@ -1,18 +1,9 @@
-/**
- * How long each target's build took when it last really ran (not restored from a cache): what
- * `kmatrix shard` balances shards by. Kept in dist/kmatrix/timings.json by the plugin after each
- * run; CI carries the file from run to run (actions/cache). Missing or unreadable timings only
- * make sharding fall back to counting targets, so this file is never an error.
- */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 
 export const timingsSchema = z.record(z.string(), z.number().nonnegative());
 export type Timings = z.infer<typeof timingsSchema>;
-
-export const timingsFile = (root: string) => join(root, 'dist', 'kmatrix', 'timings.json');
 
 export async function loadTimings(file: string): Promise<Timings> {
   const text = await readFile(file, 'utf8').catch(() => undefined);

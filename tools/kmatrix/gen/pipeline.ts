@@ -2,6 +2,7 @@
  * `kmatrix gen` as a library: policy × kernel lists → targets/, with every step's findings
  * returned as data. The CLI prints the result; the request service reads it.
  */
+import { genReportFile } from '../model/paths.ts';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -64,9 +65,6 @@ export interface GenReport {
   excluded: Plan['excluded'];
   skipped: Skipped[];
 }
-
-/** Where gen leaves its GenReport (a local artifact, not committed). */
-export const genReportFile = (root: string) => join(root, 'dist', 'kmatrix', 'gen-report.json');
 
 /** A file of the workspace, named as the user would (relative to where they are) in every message. */
 const inRoot = (root: string, file: string) =>

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { join } from 'node:path';
+import { DIST } from './paths.ts';
 import { arch, identifier, kernelRelease, moduleName, repoPath } from './names.ts';
 import { headerPackage, imagePackage, type ListedImage, type ListedPackage } from './kernel-list.ts';
 import { digest } from './toolchain.ts';
@@ -88,7 +89,7 @@ export type TargetPlace = Pick<Target, 'distro' | 'kernelrelease' | 'arch'> & { 
 
 /** Where a target's outputs go (dist/<targetDir>); Nx caches and restores exactly this folder. */
 export function outputDir(root: string, t: TargetPlace): string {
-  return join(root, 'dist', targetDir(t));
+  return join(root, DIST, targetDir(t));
 }
 
 /** The target fields a project name (driver--distro--kernelrelease--arch) encodes. */

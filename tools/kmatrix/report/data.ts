@@ -4,7 +4,8 @@
  * modules of each output (build.json), failures and logs, boot verdicts, and gen's excluded and
  * skipped kernels (dist/kmatrix/gen-report.json).
  */
-import { genReportFile, type GenReport } from '../gen/pipeline.ts';
+import type { GenReport } from '../gen/pipeline.ts';
+import { genReportFile, lastRunFile } from '../model/paths.ts';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -51,7 +52,7 @@ async function json<T>(file: string): Promise<T | undefined> {
 }
 
 export async function collectReport(root: string): Promise<ReportData> {
-  const lastRun = await json<RunSummary>(join(root, 'dist', 'kmatrix', 'last-run.json'));
+  const lastRun = await json<RunSummary>(lastRunFile(root));
   const gen = (await json<GenReport>(genReportFile(root))) ?? { excluded: [], skipped: [] };
   const cells: Cell[] = [];
   for (const f of await existingTargetFiles(root)) {

@@ -5,6 +5,7 @@
  * toolchain), with the path of its full log. Written to dist/kmatrix/last-run.json for
  * `kmatrix report` and printed.
  */
+import { lastRunFile } from '../model/paths.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-file.ts';
@@ -187,5 +188,5 @@ export async function recordCachedResults(root: string, s: RunSummary): Promise<
 }
 
 export async function writeSummary(root: string, s: RunSummary): Promise<void> {
-  await writeFileAtomic(join(root, 'dist', 'kmatrix', 'last-run.json'), `${JSON.stringify(s, null, 2)}\n`);
+  await writeFileAtomic(lastRunFile(root), `${JSON.stringify(s, null, 2)}\n`);
 }
