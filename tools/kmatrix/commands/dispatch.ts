@@ -1,11 +1,6 @@
 import { resolve } from 'node:path';
-import { KmatrixError } from '../core/errors.ts';
-import { projectsToRun } from '../fleet/affected.ts';
+import { dispatchPlan } from '../fleet/dispatch-plan.ts';
 import { indexedJob } from '../fleet/k8s-job.ts';
-import { planShards } from '../fleet/shard.ts';
-import { loadTimings } from '../fleet/timings.ts';
-import { timingsFile } from '../model/paths.ts';
-import { git, resolveRef } from '../gen/git-state.ts';
 import { defineCommand, log, wholeNumber } from './command.ts';
 
 const about = `Runs a build on Kubernetes without GitHub: one Indexed Job with one completion index per shard.
@@ -77,31 +72,19 @@ export const dispatchCommand = defineCommand({
   async run({ values }) {
     const count = (name: string, text: string | undefined) => wholeNumber('dispatch', name, text);
     const root = resolve('.');
-    const head = await resolveRef(root, values.head);
-    const base = values.base ? await resolveRef(root, values.base) : undefined;
-    const repository = values.repo ?? (await git(root, ['remote', 'get-url', 'origin']).catch(() => '')).trim();
-    if (!/^(https?|ssh|git):\/\/|^[\w.-]+@[\w.-]+:/.test(repository)) {
-      throw new KmatrixError(
-        repository
-          ? `the pods cannot clone "${repository}"`
-          : 'this clone has no remote "origin" for the pods to clone',
-        { stage: 'dispatch', remedy: 'pass --repo with an https:// or ssh URL the cluster can reach' },
-      );
-    }
-    let shards = count('--shards', values.shards);
-    if (!shards) {
-      const projects = await projectsToRun(root, { target: 'build-driver', ...(base ? { base, head } : {}) });
-      shards = planShards(projects, await loadTimings(timingsFile(root)), {
-        maxShards: count('--max-shards', values['max-shards'])!,
-        targetSeconds: 20 * 60,
-      }).total;
-      log(
-        `${projects.length} task${projects.length === 1 ? '' : 's'} to run → ${shards} shard${shards === 1 ? '' : 's'}`,
-      );
-      if (shards === 0) {
-        log('nothing to build: no Job created');
-        return 0;
-      }
+    const plan = await dispatchPlan(root, {
+      head: values.head,
+      ...(values.base ? { base: values.base } : {}),
+      ...(values.repo ? { repository: values.repo } : {}),
+      ...(values.shards ? { shards: count('--shards', values.shards)! } : {}),
+      maxShards: count('--max-shards', values['max-shards'])!,
+    });
+    const { head, base, repository, shards } = plan;
+    if (plan.tasks !== undefined)
+      log(`${plan.tasks} task${plan.tasks === 1 ? '' : 's'} to run → ${shards} shard${shards === 1 ? '' : 's'}`);
+    if (shards === 0) {
+      log('nothing to build: no Job created');
+      return 0;
     }
     // The Kubernetes client takes ~0.6 s to load: only this command pays for it, and only when it talks to a cluster.
     const k8s =

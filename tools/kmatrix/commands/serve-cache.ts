@@ -1,9 +1,7 @@
-import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { CacheServer } from '../cache/server.ts';
-import { DirStore } from '../cache/dir-store.ts';
 import { loadTokens } from '../cache/tokens.ts';
-import type { BlobStore } from '../cache/blob-store.ts';
+import { openStore } from '../cache/open-store.ts';
 import { defineCommand, log } from './command.ts';
 
 const about = `Serves Nx's self-hosted remote cache protocol (GET/PUT /v1/cache/{hash}) for the stock nx
@@ -37,14 +35,6 @@ export function parseSize(text: string, what: string): number {
     m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
   ];
   return Math.floor(Number(m[1]) * unit);
-}
-
-export async function openStore(location: string): Promise<BlobStore> {
-  if (location.startsWith('s3://')) {
-    const { S3Store } = await import('../cache/s3-store.ts'); // the AWS SDK is only loaded when used
-    return new S3Store(location);
-  }
-  return new DirStore(resolve(location));
 }
 
 export const serveCacheCommand = defineCommand({
