@@ -4,6 +4,7 @@
  * modules of each output (build.json), failures and logs, boot verdicts, and gen's excluded and
  * skipped kernels (dist/kmatrix/gen-report.json).
  */
+import { familyOfHeaders } from '../distros/registry.ts';
 import type { GenReport } from '../gen/pipeline.ts';
 import { genReportFile, lastRunFile } from '../model/paths.ts';
 import { existsSync } from 'node:fs';
@@ -25,6 +26,8 @@ export interface Cell {
   distro: string;
   arch: string;
   kernelrelease: string;
+  /** The grid row: one ABI's kernels in their family's plain flavour share a row across arches (6.1.0-57-amd64, -arm64). */
+  row: string;
   status: Status;
   modules: { file: string; sha256: string }[];
   /** relative to the workspace */
@@ -68,6 +71,7 @@ export async function collectReport(root: string): Promise<ReportData> {
       distro,
       arch,
       kernelrelease,
+      row: kernelrelease,
       status: 'excluded',
       modules: [],
       detail: x.reason,
@@ -97,6 +101,7 @@ async function cellOf(root: string, t: Target): Promise<Cell> {
     distro: t.distro,
     arch: t.arch,
     kernelrelease: t.kernelrelease,
+    row: familyOfHeaders(t.headers).plainFlavour(t.arch) === t.kernel.flavour ? t.kernel.abi : t.kernelrelease,
     status: 'not built',
     modules: [],
   };

@@ -10,7 +10,6 @@ import { bootLabel } from '../boot/result.ts';
 const esc = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const STATUSES: Status[] = ['built', 'cached', 'failed', 'skipped', 'excluded', 'not built'];
-/** 6.1.0-57-amd64 and 6.1.0-57-arm64 are one row; cloud and rt flavours are rows of their own. */
 /** The boot column: loads ✓, not loading ✗, untested (no verdict for these bytes, no image, infrastructure). */
 export type BootColumn = 'loads' | 'not loading' | 'untested';
 export function bootColumn(c: Cell): BootColumn {
@@ -29,8 +28,6 @@ function bootHtml(c: Cell, root: string, reportDir: string): string {
     : '';
   return `<div class="boot b-${column.replace(' ', '-')}" title="${esc(c.boot?.message ?? `run: npx nx run ${c.target}:test-driver`)}">${esc(label)}${link}</div>`;
 }
-
-const rowKey = (kernelrelease: string) => kernelrelease.replace(/-?(amd64|arm64)$/, '') || kernelrelease;
 
 function cellHtml(c: Cell, root: string, reportDir: string): string {
   const link = c.log ? ` <a class="log" href="${esc(relative(reportDir, join(root, c.log)))}">log</a>` : '';
@@ -53,10 +50,10 @@ export function renderHtml(data: ReportData, root: string, outFile: string): str
   const grids = drivers.map((driver) => {
     const cells = data.cells.filter((c) => c.driver === driver);
     const columns = [...new Set(cells.map((c) => `${c.distro} ${c.arch}`))].sort();
-    const rows = [...new Set(cells.map((c) => rowKey(c.kernelrelease)))];
+    const rows = [...new Set(cells.map((c) => c.row))];
     const body = rows.map((row) => {
       const tds = columns.map((col) => {
-        const here = cells.filter((c) => rowKey(c.kernelrelease) === row && `${c.distro} ${c.arch}` === col);
+        const here = cells.filter((c) => c.row === row && `${c.distro} ${c.arch}` === col);
         return here.length === 0 ? '<td class="empty"></td>' : here.map((c) => cellHtml(c, root, reportDir)).join('');
       });
       return `<tr><th scope="row">${esc(row)}</th>${tds.join('')}</tr>`;
