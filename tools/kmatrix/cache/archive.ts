@@ -3,9 +3,14 @@
  * tar of the task's outputs, and ours live under dist/targets/<driver>/<distro>/<release>/<arch>/.
  * Best effort — an entry we cannot read is still stored, just without a target name.
  */
-import { gunzipSync } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { createGunzip } from 'node:zlib';
 
-const MAX_INSPECTED = 256 * 2 ** 20;
+/**
+ * How much of an entry is decompressed to find its target: the output folder's path comes first
+ * in the tar, so a few MiB is plenty. A bound, so a gzip bomb costs this much and no more.
+ */
+const MAX_INFLATED = 16 * 2 ** 20;
 
 /** The members of an (uncompressed) tar: path and body, PAX long names included. */
 export function tarMembers(tar: Buffer): { path: string; body: Buffer }[] {
@@ -30,15 +35,35 @@ export function tarMembers(tar: Buffer): { path: string; body: Buffer }[] {
   return out;
 }
 
-export function targetOfArchive(body: Buffer): string | undefined {
-  if (body.length > MAX_INSPECTED) return undefined;
+/** The first MAX_INFLATED bytes of a gzipped file, streamed (decompression off the event loop), or undefined if it is not gzip. */
+async function inflatedHead(file: string): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const gunzip = createGunzip();
+  const input = createReadStream(file);
+  input.pipe(gunzip);
   try {
-    for (const { path } of tarMembers(gunzipSync(body))) {
-      const m = path.match(/(?:^|\/)dist\/targets\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\//);
-      if (m) return m.slice(1, 5).join('--');
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= MAX_INFLATED) break;
     }
+    return Buffer.concat(chunks).subarray(0, MAX_INFLATED);
   } catch {
-    // not a gzipped tar: fine
+    return total > 0 ? Buffer.concat(chunks) : undefined; // not gzip, or cut short: what was read, if anything
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+}
+
+/** The target a stored entry belongs to (best effort: an entry we cannot read is stored without one). */
+export async function targetOfArchive(file: string): Promise<string | undefined> {
+  const tar = await inflatedHead(file);
+  if (!tar) return undefined;
+  for (const { path } of tarMembers(tar)) {
+    const m = path.match(/(?:^|\/)dist\/targets\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\//);
+    if (m) return m.slice(1, 5).join('--');
   }
   return undefined;
 }

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -25,7 +25,22 @@ export interface ServerOptions {
   maxBody: number;
   /** One JSON line per request (never a token). */
   log: (entry: Record<string, unknown>) => void;
+  /** Timeouts in ms; the defaults suit a cache on a network (tests shorten them). */
+  timeouts?: Partial<Timeouts>;
 }
+
+export interface Timeouts {
+  /** A request's headers must arrive within this. */
+  headers: number;
+  /** A connection that sends or receives nothing for this long is closed (a stalled upload). */
+  idle: number;
+  /** A whole request, upload included, must finish within this. */
+  request: number;
+  /** On shutdown, requests still running after this are cut. */
+  shutdown: number;
+}
+
+const TIMEOUTS: Timeouts = { headers: 30_000, idle: 60_000, request: 30 * 60_000, shutdown: 30_000 };
 
 const HASH = /^[0-9]{1,40}$/;
 /** Rewriting an object's metadata on every GET would be a write per read; a minute is precise enough for LRU. */
@@ -45,14 +60,27 @@ export class CacheServer {
   private readonly http: Server;
   private readonly index = new Map<string, ObjectMeta>();
   private readonly publishing = new Map<string, Promise<unknown>>();
+  private readonly timeouts: Timeouts;
   private inFlight = 0;
   private drained: (() => void) | undefined;
   private totalBytes = 0;
 
   constructor(options: ServerOptions) {
     this.options = options;
-    this.http = createServer((req, res) => void this.handle(req, res));
-    this.http.requestTimeout = 0; // big uploads on slow links; a stalled one is cut by headersTimeout/keepAlive
+    this.timeouts = { ...TIMEOUTS, ...options.timeouts };
+    // No request may take the process down: whatever escapes the handler is logged and answered.
+    this.http = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        this.options.log({ level: 'error', message: `request failed: ${(error as Error)?.message ?? String(error)}` });
+        if (!res.headersSent)
+          res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('internal error\n');
+        else res.destroy();
+      });
+    });
+    // A slow client may upload a big entry, but never hold a connection (and a temp file) forever.
+    this.http.headersTimeout = this.timeouts.headers;
+    this.http.requestTimeout = this.timeouts.request;
+    this.http.setTimeout(this.timeouts.idle, (socket) => socket.destroy());
   }
 
   /** Opens the store and learns what it holds (for 409s and eviction without a lookup per request). */
@@ -78,7 +106,14 @@ export class CacheServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
-    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    if (this.inFlight > 0) {
+      // Uploads in flight may finish, within the shutdown deadline: a stalled one cannot hold shutdown.
+      const drained = new Promise<void>((resolve) => (this.drained = resolve));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.timeouts.shutdown)));
+      await Promise.race([drained, deadline]);
+      clearTimeout(timer);
+    }
     this.http.closeAllConnections();
     await closed;
   }
@@ -89,16 +124,15 @@ export class CacheServer {
     let client: Client | undefined;
     let status = 500;
     let bytes = 0;
-    const url = new URL(req.url ?? '/', 'http://cache');
+    // The raw path: URL parsing would resolve %2E%2E and friends first (and throws on some paths).
+    const raw = (req.url ?? '/').split('?')[0]!;
     try {
-      if (url.pathname === '/healthz' && req.method === 'GET') {
+      if (raw === '/healthz' && req.method === 'GET') {
         status = 200;
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
         return;
       }
       client = this.options.tokens.identify(req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]);
-      // The raw path, not the parsed one: URL parsing would resolve %2E%2E and friends first.
-      const raw = (req.url ?? '/').split('?')[0]!;
       if (raw.startsWith('/v1/cache/')) {
         if (!client) throw new Reply(401, 'missing or unknown token\n');
         const hash = raw.slice('/v1/cache/'.length);
@@ -108,7 +142,7 @@ export class CacheServer {
         else throw new Reply(405, 'GET or PUT\n');
         return;
       }
-      if (url.pathname === '/v1/kmatrix/objects' && req.method === 'GET') {
+      if (raw === '/v1/kmatrix/objects' && req.method === 'GET') {
         if (!client) throw new Reply(401, 'missing or unknown token\n');
         const visible = [client.namespace, ...client.readFrom];
         const body = JSON.stringify([...this.index.values()].filter((o) => visible.includes(o.namespace)));
@@ -133,7 +167,7 @@ export class CacheServer {
       this.options.log({
         time: new Date().toISOString(),
         method: req.method,
-        path: url.pathname,
+        path: raw.slice(0, 200),
         status,
         bytes,
         ms: Date.now() - started,
@@ -205,7 +239,7 @@ export class CacheServer {
       if (size !== length)
         throw new Reply(400, `body is ${size} bytes, Content-Length said ${length}; nothing stored\n`);
       const now = new Date().toISOString();
-      const target = size < 256 * 2 ** 20 ? targetOfArchive(await readFile(tmp)) : undefined;
+      const target = await targetOfArchive(tmp);
       const meta: ObjectMeta = {
         namespace: client.namespace,
         hash,

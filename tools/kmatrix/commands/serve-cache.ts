@@ -21,7 +21,10 @@ Every body's SHA256 and size are recorded at PUT and verified before each GET; a
 longer matches is quarantined and answered as a miss (the task rebuilds and replaces it). A PUT
 is published atomically and only if the key is free (409 otherwise); an upload cut short stores
 nothing. One JSON line per request goes to stdout (no tokens). SIGTERM/SIGINT stop accepting
-and let uploads in flight finish.
+and let uploads in flight finish, for up to 30 s. Headers must arrive within 30 s, a connection
+idle for 60 s is closed (a stalled upload stores nothing) and a request may last 30 minutes. No
+request can stop the server: a malformed one is answered 4xx, a failure 500. Only the first
+16 MiB of an entry are ever decompressed (to name its target).
 `;
 
 export function parseSize(text: string, what: string): number {

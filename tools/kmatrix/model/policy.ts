@@ -210,6 +210,24 @@ export function distroOfPolicy(policy: Policy): (family: string, release: string
 
 /** Glob match for kernel releases (`*` any run, `?` one character); the whole string must match. */
 export function matchesRelease(pattern: string, release: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+~]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  return re.test(release);
+  // Greedy matching with one backtrack point (the last `*`): at most pattern × release steps, never
+  // the exponential backtracking a regex of many `.*` takes on a near miss ("*" × 20 then "Z").
+  let p = 0;
+  let r = 0;
+  let star = -1;
+  let resume = 0;
+  while (r < release.length) {
+    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === release[r])) {
+      p++;
+      r++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = r;
+    } else if (star >= 0) {
+      p = star + 1;
+      r = ++resume;
+    } else return false;
+  }
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
 }

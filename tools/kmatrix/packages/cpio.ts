@@ -1,10 +1,12 @@
 /**
  * Extracting a cpio "newc" archive (the payload of an .rpm) into a folder, in JS. Only regular
- * files, folders and symlinks are created; every name must stay inside the destination (an
- * archive naming ../ or an absolute path is refused, never followed).
+ * files, folders and symlinks are created, without setuid, setgid or sticky bits; every name must
+ * stay inside the destination: an archive naming ../ or an absolute path is refused, and so is a
+ * member that lies behind a symlink the archive made (`usr -> /elsewhere`, then `usr/file`) or
+ * that would be written through one. Symlinks themselves may point anywhere: they are never followed here.
  */
-import { chmod, link, mkdir, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join, normalize } from 'node:path';
+import { chmod, link, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, normalize, sep } from 'node:path';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -23,10 +25,30 @@ function safeName(raw: string): string | undefined {
   return name;
 }
 
+/**
+ * Refuses a member whose parent folders (below `dest`) include a symlink, or whose own path is
+ * one: writing there would land outside the destination. Folders found real are remembered.
+ */
+async function assertNotBehindSymlink(dest: string, name: string, realDirs: Set<string>): Promise<void> {
+  const parts = name.split(sep);
+  let dir = dest;
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    if (realDirs.has(dir)) continue;
+    const st = await lstat(dir).catch(() => undefined);
+    if (st?.isSymbolicLink())
+      throw new CpioError(`archive member "${name}" lies behind the symlink "${dir.slice(dest.length + 1)}"`);
+    if (st?.isDirectory()) realDirs.add(dir);
+  }
+  const own = await lstat(join(dest, name)).catch(() => undefined);
+  if (own?.isSymbolicLink()) throw new CpioError(`archive member "${name}" would be written through a symlink`);
+}
+
 /** Writes every member of `archive` under `dest` (which must exist). Returns the number of files. */
 export async function extractCpio(archive: Buffer, dest: string): Promise<number> {
   let at = 0;
   let files = 0;
+  const realDirs = new Set<string>();
   // newc stores a hard-linked file's data with its last link only.
   const pendingLinks = new Map<string, string[]>();
   for (;;) {
@@ -50,6 +72,7 @@ export async function extractCpio(archive: Buffer, dest: string): Promise<number
     if (rawName === 'TRAILER!!!') break;
     const name = safeName(rawName);
     if (!name) continue;
+    await assertNotBehindSymlink(dest, name, realDirs);
     const path = join(dest, name);
     const type = mode & S_IFMT;
     if (type === S_IFDIR) {
