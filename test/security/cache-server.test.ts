@@ -31,15 +31,21 @@ function raw(url: string, request: string, ms = 5_000): Promise<string> {
   });
 }
 
-const healthy = async (url: string) => (await fetch(`${url}/healthz`)).status === 200;
-
-test('request lines that are not URLs get an answer, and the server keeps serving', async (t) => {
+/** The real `kmatrix serve-cache` process on a fresh store, stopped and removed after the test. */
+async function cacheServerProcess(t: { after: (fn: () => Promise<void>) => void }) {
   const store = await mkdtemp(join(tmpdir(), 'kmatrix-sec-cache-'));
   const server = await startCacheServer(store);
   t.after(async () => {
     await server.stop();
     await rm(store, { recursive: true, force: true });
   });
+  return server;
+}
+
+const healthy = async (url: string) => (await fetch(`${url}/healthz`)).status === 200;
+
+test('request lines that are not URLs get an answer, and the server keeps serving', async (t) => {
+  const server = await cacheServerProcess(t);
   for (const target of ['//', 'http://%zz/', '//v1/cache/1', '/v1/cache/%zz']) {
     const answer = await raw(
       server.url,
@@ -58,12 +64,7 @@ async function peakRssMiB(pid: number): Promise<number> {
 }
 
 test('a gzip bomb uploaded as a cache entry is stored without inflating it whole', async (t) => {
-  const store = await mkdtemp(join(tmpdir(), 'kmatrix-sec-cache-'));
-  const server = await startCacheServer(store);
-  t.after(async () => {
-    await server.stop();
-    await rm(store, { recursive: true, force: true });
-  });
+  const server = await cacheServerProcess(t);
   // 512 MiB of zeros, gzipped to well under a MiB.
   const zeros = Buffer.alloc(2 ** 20);
   const parts: Buffer[] = [];
