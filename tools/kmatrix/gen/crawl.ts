@@ -2,6 +2,7 @@
  * `kmatrix crawl` as a library: which distro × release × arch to crawl (from the policy, or as
  * asked), each family's archive crawled through its DistroFamily, and the mirror's gaps recorded.
  */
+import { KeyedRuns } from '../core/pool.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
@@ -71,10 +72,10 @@ export async function crawl(
   log: Log,
   write: (job: CrawlJob, list: Record<string, KernelEntry[]>) => Promise<void>,
 ): Promise<void> {
-  const crawls = new Map<DistroFamily, Promise<ArchiveCrawl>>();
+  const crawls = new KeyedRuns<ArchiveCrawl>({ remember: true });
   for (const job of jobs) {
-    if (!crawls.has(job.family)) crawls.set(job.family, job.family.crawl(log));
-    const kernels = await (await crawls.get(job.family)!).kernels(job.release, job.arch, job.distro);
+    const archive = await crawls.run(job.family.name, () => job.family.crawl(log));
+    const kernels = await archive.kernels(job.release, job.arch, job.distro);
     if (check) await markUnavailable(kernels, log);
     await write(job, { [job.family.listKey]: kernels });
   }

@@ -4,7 +4,9 @@
  * (os-release IDs as keys, strings). A distro whose crawl failed is simply absent, so absence is
  * never read as removal (see gen/plan.ts).
  */
+import { KeyedRuns } from '../core/pool.ts';
 import { crawlerDistro, type KernelEntry, type ListedKernel } from '../model/kernel-list.ts';
+import type { DistroOf } from '../model/policy.ts';
 import type { CrawlerEntryReader, DistroFamily } from '../distros/family.ts';
 import { familyOfCrawlerDistro, familyOwning } from '../distros/registry.ts';
 
@@ -23,9 +25,6 @@ export interface ListedKernels {
   unsupported: Map<string, number>;
 }
 
-/** The policy distro a family's release belongs to (its name in the policy, or "<family>-<release>" when the policy has none). */
-export type DistroOf = (family: string, release: string) => string;
-
 /**
  * Every entry of a list as a kernel we can fetch, or a reason why not. Our own lists carry a
  * `kmatrix` block; crawler entries are interpreted from their header URLs by their distro family.
@@ -33,15 +32,9 @@ export type DistroOf = (family: string, release: string) => string;
 export async function listedKernels(list: Record<string, KernelEntry[]>, distroOf: DistroOf): Promise<ListedKernels> {
   const out: ListedKernels = { kernels: [], unusable: [], unsupported: new Map() };
   // A family's reader is made once (it may look up this machine's mirrors), and only if an entry needs it.
-  const readers = new Map<DistroFamily, Promise<CrawlerEntryReader>>();
-  const readerOf = (family: DistroFamily) => {
-    if (!readers.has(family))
-      readers.set(
-        family,
-        family.crawlerEntries((release) => distroOf(family.name, release)),
-      );
-    return readers.get(family)!;
-  };
+  const readers = new KeyedRuns<CrawlerEntryReader>({ remember: true });
+  const readerOf = (family: DistroFamily) =>
+    readers.run(family.name, () => family.crawlerEntries((release) => distroOf(family.name, release)));
   for (const [key, entries] of Object.entries(list)) {
     // gen keys lists as "<file>#<distro key>" so several files can name the same distro
     const name = key.replace(/^.*#/, '');

@@ -202,7 +202,10 @@ export async function loadPolicy(file: string, families: readonly string[]): Pro
  * The policy distro a family's release belongs to (distros name each family × release once), or
  * "<family>-<release>" for one the policy does not name (its kernels are reported, never built).
  */
-export function distroOfPolicy(policy: Policy): (family: string, release: string) => string {
+/** The policy distro a family's release belongs to. */
+export type DistroOf = (family: string, release: string) => string;
+
+export function distroOfPolicy(policy: Policy): DistroOf {
   return (family, release) =>
     Object.entries(policy.distros).find(([, d]) => d.family === family && d.release === release)?.[0] ??
     `${family}-${release}`;
