@@ -56,8 +56,9 @@ function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: str
     '--rm',
     '--network',
     'none',
+    // A plain docker run as the invoking user: the baseline has no sandbox to pay for.
     '--user',
-    c.user,
+    `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
     '--workdir',
     c.workdir,
     ...Object.entries(c.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),

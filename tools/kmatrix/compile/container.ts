@@ -4,6 +4,7 @@
  */
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
+import { type SandboxLimits, sandboxHostConfig, userSpec } from './sandbox.ts';
 
 export interface Bind {
   host: string;
@@ -17,7 +18,8 @@ export interface RunSpec {
   env: Record<string, string>;
   workdir: string;
   binds: Bind[];
-  user?: string;
+  /** The sandbox's limits (sandbox.ts); its user is always the sandbox user. */
+  limits: SandboxLimits;
   /** Extra labels, so a container can be found again (e.g. by the output folder it builds). */
   labels?: Record<string, string>;
   /** Kill the container after this long. */
@@ -30,6 +32,9 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+/** A "line" with no newline for this long is passed on in pieces, so no output grows unbounded. */
+const MAX_LINE = 64 * 1024;
+
 function lineSplitter(onLine: (line: string) => void): PassThrough {
   const stream = new PassThrough();
   let rest = '';
@@ -37,6 +42,10 @@ function lineSplitter(onLine: (line: string) => void): PassThrough {
     const lines = (rest + chunk.toString('utf8')).split('\n');
     rest = lines.pop() ?? '';
     for (const l of lines) onLine(l);
+    while (rest.length > MAX_LINE) {
+      onLine(rest.slice(0, MAX_LINE));
+      rest = rest.slice(MAX_LINE);
+    }
   });
   stream.on('end', () => rest && onLine(rest));
   return stream;
@@ -67,7 +76,7 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
     AttachStdin: true,
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
     WorkingDir: spec.workdir,
-    User: spec.user,
+    User: userSpec(),
     Tty: false,
     AttachStdout: true,
     AttachStderr: true,
@@ -76,7 +85,7 @@ export async function runInContainer(docker: Docker, spec: RunSpec): Promise<Run
       // Docker removes it when it exits, even if this process is killed first (Ctrl-C on nx
       // ends the executor before a finally block could).
       AutoRemove: true,
-      NetworkMode: 'none',
+      ...sandboxHostConfig(spec.limits),
       Binds: spec.binds.map((b) => `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`),
     },
   });

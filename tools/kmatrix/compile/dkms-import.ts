@@ -19,6 +19,7 @@ import { policyText } from '../model/policy-migration.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import { familyNamed, familyNames } from '../distros/registry.ts';
 import { runInContainer } from './container.ts';
+import { sandboxLimits } from './sandbox.ts';
 import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from './dkms.ts';
 
 export interface DkmsImport {
@@ -93,7 +94,7 @@ async function evaluateWithoutKernel(tree: string, toolchainName: string, root: 
     env: { LC_ALL: 'C' },
     workdir: '/build/src',
     binds: [{ host: tree, container: '/build/src', readOnly: true }],
-    user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+    limits: sandboxLimits(1),
     timeoutMs: 60_000,
     onLine: (l) => output.push(l),
   });

@@ -13,6 +13,8 @@ import { familyOfHeaders } from '../distros/registry.ts';
 import { ensureImage } from '../core/docker.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { runInContainer, type Bind } from './container.ts';
+import { handToSandbox, type SandboxLimits, sandboxLimits } from './sandbox.ts';
+import { BuildOutput } from './build-output.ts';
 import { modinfoField } from '../model/modinfo.ts';
 import { hashTree, sha256 } from '../core/hash.ts';
 import { elfArch, kernelCompiler } from '../model/kernel-config.ts';
@@ -106,11 +108,6 @@ async function findKo(dir: string, module: string): Promise<string | undefined> 
   return undefined;
 }
 
-function firstErrors(lines: string[]): string[] {
-  const errors = lines.filter((l) => /\berror\b|Error \d+|\*\*\*/.test(l));
-  return (errors.length > 0 ? errors : lines.slice(-5)).slice(0, 5);
-}
-
 /** The exact command a build runs (also what `kmatrix cache explain` compares). */
 export function makeCommand(target: Target): string[] {
   if (target.driver.dkms) return dkmsCommand('build', target.kernelrelease, target.arch);
@@ -158,21 +155,22 @@ async function builtModules(
 }
 
 /** Everything about the build container except the command: the image by digest, the header
- * trees and the driver's sources mounted where the build expects them, the environment, the user.
- * `kmatrix reproduce --shell` opens exactly this container. */
+ * trees and the driver's sources mounted where the build expects them, the environment, the
+ * sandbox's limits (its user is sandbox.ts's). `kmatrix reproduce --shell` opens exactly this container. */
 export interface BuildContainer {
   image: string;
   env: Record<string, string>;
   workdir: string;
   binds: Bind[];
-  user: string;
+  limits: SandboxLimits;
 }
 
 /** Header trees in the store and the image by digest: everything a build needs before it writes anything. */
 export async function prepareContainer(
-  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker'>,
+  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker' | 'jobs'>,
 ): Promise<{ container: (src: string) => Promise<BuildContainer>; compilerNote?: string }> {
   const { target } = o;
+  const limits = sandboxLimits(o.jobs ?? 1);
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
   const kernelTree = binds.find((b) => b.container === target.kernelDir)!.host;
@@ -204,12 +202,13 @@ export async function prepareContainer(
         });
         dkmsBinds.push({ host: links, container: `/lib/modules/${target.kernelrelease}`, readOnly: true });
       }
+      await handToSandbox(src);
       return {
         image,
         env: { ...target.build.env, ...dkmsEnv },
         workdir: CONTAINER_SRC,
         binds: [...binds, ...dkmsBinds, { host: src, container: CONTAINER_SRC, readOnly: false }],
-        user: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+        limits,
       };
     },
     compilerNote,
@@ -272,19 +271,16 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   }
   const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
   const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
-  const lines: string[] = [];
+  // What dkms.conf evaluated to is for us (and the log file), not for the terminal.
+  const output = new BuildOutput(logFile, (line) => line.startsWith(DKMS_VAR_MARKER) || o.log(line));
   try {
     const src = join(scratch, 'src');
     await cp(join(o.root, target.driver.path), src, { recursive: true });
     const sources = await hashTree(src);
-    const { compilerNote } = prepared;
     const container = await prepared.container(src);
-    const image = container.image;
+    const { image } = container;
     const cmd = makeCommand(target);
-    if (compilerNote) {
-      lines.push(compilerNote);
-      o.log(compilerNote);
-    }
+    if (prepared.compilerNote) output.add(prepared.compilerNote);
     // The DKMS script is long; the log names it (its text is in build.json's provenance).
     const shown = target.driver.dkms ? ['tools/kmatrix/compile/dkms-build.sh', ...cmd.slice(4)] : cmd;
     o.log(`$ ${shown.join(' ')}   [${image}]`);
@@ -295,13 +291,9 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       cmd,
       labels: { 'kmatrix.target': target.name, 'kmatrix.out': o.outDir },
       timeoutMs: o.timeoutMs,
-      onLine: (line) => {
-        lines.push(line);
-        // What dkms.conf evaluated to is for us (and the log file), not for the terminal.
-        if (!line.startsWith(DKMS_VAR_MARKER)) o.log(line);
-      },
-    });
-    await writeFile(logFile, `${lines.join('\n')}\n`);
+      onLine: (line) => output.add(line),
+    }).finally(() => output.close());
+    const lines = output.head;
     // A value dkms.conf set for this kernel that cannot work is named, before the exit status is.
     if (target.driver.dkms && result.exitCode !== 0) dkmsModules(readEvaluation(lines), target.name);
     if (result.exitCode !== 0) {
@@ -309,7 +301,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
         result.timedOut
           ? `build timed out after ${o.timeoutMs} ms`
           : `${target.driver.dkms ? 'the DKMS build' : 'make'} exited with status ${result.exitCode}`,
-        { stage: 'build', target: target.name, problems: firstErrors(lines), logFile, remedy: `full log: ${logFile}` },
+        { stage: 'build', target: target.name, problems: output.problems(), logFile, remedy: `full log: ${logFile}` },
       );
     }
 
@@ -334,13 +326,13 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       ...(skipped ? { skipped } : {}),
     };
     await writeFile(join(stage, BUILD_RECORD), stableJson(record));
-    await writeFile(join(stage, 'build.log'), `${lines.join('\n')}\n`);
+    await rename(logFile, join(stage, 'build.log'));
     // Replace the whole output folder in one step: never a mix of old and new, never a partial .ko.
     await rm(o.outDir, { recursive: true, force: true });
     await rename(stage, o.outDir);
-    await rm(logFile, { force: true });
     return { modules, logFile: join(o.outDir, 'build.log'), ...(skipped ? { skipped } : {}) };
   } finally {
+    output.close();
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -1,13 +1,14 @@
 /**
  * `kmatrix reproduce --shell`: the exact build container of a target (its image by digest, the
- * headers mounted read-only, a copy of the driver's sources, the build's user and environment,
- * network none), opened interactively or running a given command.
+ * headers mounted read-only, a copy of the driver's sources, the build's sandbox and environment),
+ * opened interactively or running a given command.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { openBuild } from './execute.ts';
 import { makeCommand, prepareContainer } from './run.ts';
+import { sandboxRunFlags } from './sandbox.ts';
 
 /** Runs `command` (default: an interactive bash) in the target's build container; its exit code. */
 export async function openShell(
@@ -34,10 +35,7 @@ export async function openShell(
         'run',
         '--rm',
         tty ? '-it' : '-i',
-        '--network',
-        'none',
-        '--user',
-        container.user,
+        ...sandboxRunFlags(container.limits),
         '--workdir',
         container.workdir,
         ...Object.entries({ ...container.env, KMATRIX_MAKE: makeCommand(opened.target).join(' ') }).flatMap(
