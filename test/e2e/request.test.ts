@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 
+const TOKEN = 'request-token-0123456789';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
 interface Entry {
   kernelrelease: string;
   kmatrix: { flavour: string; abi: string };
@@ -56,7 +59,7 @@ test('the request service answers from the published index, builds a missing ker
   const service = execa(
     process.execPath,
     [join(ws.dir, 'tools/kmatrix/cli.ts'), 'serve-requests', '--port', '0', '--store', store],
-    { cwd: ws.dir, env: ws.env, extendEnv: false, all: true, reject: false },
+    { cwd: ws.dir, env: { ...ws.env, KMATRIX_REQUEST_TOKEN: TOKEN }, extendEnv: false, all: true, reject: false },
   );
   t.after(() => service.kill('SIGTERM'));
   let log = '';
@@ -72,7 +75,7 @@ test('the request service answers from the published index, builds a missing ker
     });
   });
   const get = async (path: string) => {
-    const r = await fetch(`http://127.0.0.1:${port}${path}`);
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { headers: AUTH });
     const bytes = Buffer.from(await r.arrayBuffer());
     return {
       status: r.status,
@@ -91,7 +94,7 @@ test('the request service answers from the published index, builds a missing ker
     published.body!.modules.map((m) => m.target),
     [`kmx-echo--debian-bookworm--${newest}--x86_64`],
   );
-  const file = await fetch(`http://127.0.0.1:${port}${published.body!.modules[0]!.download}`);
+  const file = await fetch(`http://127.0.0.1:${port}${published.body!.modules[0]!.download}`, { headers: AUTH });
   assert.equal(
     createHash('sha256')
       .update(Buffer.from(await file.arrayBuffer()))
@@ -135,6 +138,13 @@ test('the request service answers from the published index, builds a missing ker
   assert.match(uncovered.body!.remedy!, /support-matrix.json/);
   const malformed = await get('/v1/modules/debian-bookworm/..%2F..%2Fetc/x86_64');
   assert.equal(malformed.status, 400);
+
+  // A kernel that does not exist, right after a crawl: no second crawl, and asked again, the
+  // answer is remembered.
+  const ghost = '6.1.0-999-amd64';
+  for (let i = 0; i < 2; i++) assert.equal((await get(`/v1/modules/debian-bookworm/${ghost}/x86_64`)).status, 404);
+  assert.equal(log.split('crawling debian bookworm x86_64').length - 1, 1, log);
+  assert.match(log, new RegExp(`${ghost}/x86_64: not covered \\(remembered\\)`));
 
   // The same from the command line.
   const cli = await ws.kmatrix(['request', 'debian-bookworm', older, 'x86_64', '--store', store]);

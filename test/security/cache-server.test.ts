@@ -121,6 +121,7 @@ async function inProcessServer(timeouts: ConstructorParameters<typeof CacheServe
     store,
     tokens: await loadTokens({ KMATRIX_CACHE_READ_TOKEN: READ_TOKEN, KMATRIX_CACHE_WRITE_TOKEN: WRITE_TOKEN }),
     maxBytes: 0,
+    namespaceMaxBytes: 0,
     maxBody: 2 ** 30,
     log: () => {},
     timeouts,

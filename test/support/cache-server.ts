@@ -35,7 +35,7 @@ export async function startCacheServer(
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`cache server did not start:\n${out}`)), 20_000);
     const check = () => {
-      const m = out.match(/kmatrix cache server on (http:\/\/[0-9.:]+)/);
+      const m = out.match(/kmatrix cache server on (https?:\/\/[0-9.:]+)/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { targetOfArchive } from './archive.ts';
@@ -19,14 +20,19 @@ import type { Client, TokenRing } from './tokens.ts';
 export interface ServerOptions {
   store: BlobStore;
   tokens: TokenRing;
-  /** Evict least-recently-used objects when the store holds more than this (0: no limit). */
+  /** Evict main's least-recently-used objects when main holds more than this (0: no limit). */
   maxBytes: number;
+  /** The same for every other namespace, each on its own (0: no limit). A writer only ever
+   * evicts its own namespace's objects, so a pull request cannot push main's out. */
+  namespaceMaxBytes: number;
   /** Largest accepted PUT body. */
   maxBody: number;
   /** One JSON line per request (never a token). */
   log: (entry: Record<string, unknown>) => void;
   /** Timeouts in ms; the defaults suit a cache on a network (tests shorten them). */
   timeouts?: Partial<Timeouts>;
+  /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface Timeouts {
@@ -63,20 +69,22 @@ export class CacheServer {
   private readonly timeouts: Timeouts;
   private inFlight = 0;
   private drained: (() => void) | undefined;
-  private totalBytes = 0;
+  /** Bytes held per namespace. */
+  private readonly held = new Map<string, number>();
 
   constructor(options: ServerOptions) {
     this.options = options;
     this.timeouts = { ...TIMEOUTS, ...options.timeouts };
     // No request may take the process down: whatever escapes the handler is logged and answered.
-    this.http = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => {
         this.options.log({ level: 'error', message: `request failed: ${(error as Error)?.message ?? String(error)}` });
         if (!res.headersSent)
           res.writeHead(500, { 'content-type': 'text/plain', connection: 'close' }).end('internal error\n');
         else res.destroy();
       });
-    });
+    };
+    this.http = options.tls ? createTlsServer(options.tls, onRequest) : createServer(onRequest);
     // A slow client may upload a big entry, but never hold a connection (and a temp file) forever.
     this.http.headersTimeout = this.timeouts.headers;
     this.http.requestTimeout = this.timeouts.request;
@@ -88,7 +96,7 @@ export class CacheServer {
     await this.options.store.init();
     for (const meta of await this.options.store.list()) {
       this.index.set(objectKey(meta.namespace, meta.hash), meta);
-      this.totalBytes += meta.size;
+      this.count(meta.namespace, meta.size);
     }
     return this.index.size;
   }
@@ -99,7 +107,7 @@ export class CacheServer {
       this.http.listen(port, host, () => resolve());
     });
     const address = this.http.address() as AddressInfo;
-    return `http://${address.address}:${address.port}`;
+    return `${this.options.tls ? 'https' : 'http'}://${address.address}:${address.port}`;
   }
 
   /** Stops accepting, lets requests in flight (uploads included) finish, then resolves. */
@@ -264,11 +272,11 @@ export class CacheServer {
       });
       if (outcome === 'exists') throw new Reply(409, 'exists\n');
       this.index.set(key, meta);
-      this.totalBytes += size;
+      this.count(client.namespace, size);
       // Evict before answering: once a PUT is acknowledged the store is within its budget (a
       // client that reads right after its PUT saw evictions racing the answer). The object is
       // stored either way: a failed eviction is logged, not answered as a failed PUT.
-      await this.evict().catch((error: Error) =>
+      await this.evict(client.namespace).catch((error: Error) =>
         this.options.log({ level: 'error', message: `eviction failed: ${error.message}` }),
       );
       res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
@@ -278,20 +286,29 @@ export class CacheServer {
     }
   }
 
+  private count(ns: string, bytes: number): void {
+    this.held.set(ns, (this.held.get(ns) ?? 0) + bytes);
+  }
+
   private forget(ns: string, hash: string): void {
     const key = objectKey(ns, hash);
     const meta = this.index.get(key);
-    if (meta) this.totalBytes -= meta.size;
+    if (meta) this.count(ns, -meta.size);
     this.index.delete(key);
   }
 
-  /** Least recently used first, down to 90% of the limit, so eviction does not run on every PUT. */
-  private async evict(): Promise<void> {
-    const { maxBytes } = this.options;
-    if (maxBytes <= 0 || this.totalBytes <= maxBytes) return;
-    const byAge = [...this.index.values()].sort((a, b) => a.lastAccess.localeCompare(b.lastAccess));
+  /**
+   * The namespace's least recently used objects first, down to 90% of its budget, so eviction does
+   * not run on every PUT. Only the writer's own namespace: no one's PUT evicts another's objects.
+   */
+  private async evict(ns: string): Promise<void> {
+    const budget = ns === 'main' ? this.options.maxBytes : this.options.namespaceMaxBytes;
+    if (budget <= 0 || (this.held.get(ns) ?? 0) <= budget) return;
+    const byAge = [...this.index.values()]
+      .filter((m) => m.namespace === ns)
+      .sort((a, b) => a.lastAccess.localeCompare(b.lastAccess));
     for (const meta of byAge) {
-      if (this.totalBytes <= maxBytes * 0.9) break;
+      if ((this.held.get(ns) ?? 0) <= budget * 0.9) break;
       await this.options.store.remove(meta.namespace, meta.hash);
       this.forget(meta.namespace, meta.hash);
       this.options.log({

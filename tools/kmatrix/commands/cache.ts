@@ -14,6 +14,7 @@ import { compareInputs, currentInputs } from '../cache/explain.ts';
 import { loadTarget } from '../model/target.ts';
 import { targetFileFor } from '../compile/execute.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
+import { mintNamespaceToken, namespaceKey } from '../cache/tokens.ts';
 import { defineCommand } from './command.ts';
 
 const about = `Looks inside the build cache: the local Nx cache of this checkout, or (--remote) the kmatrix
@@ -24,6 +25,9 @@ NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN; a read token is enough).
   show TARGET|HASH      one entry (the newest for a TARGET, or by task HASH): its inputs — toolchain
                         image, header packages with SHA256, make command, environment, driver
                         source digests — and its modules with sha256 and vermagic
+  token NAMESPACE       mint a namespace token for a pull request's CI (e.g. pr-1234) from
+                        KMATRIX_CACHE_NAMESPACE_KEY (or _FILE), the key the server holds:
+                        it writes only that namespace and reads it, then main
   explain TARGET        why TARGET will miss: its inputs now against the newest cached build of it,
                         input by input (which header package, toolchain digest, flag or source file
                         changed)
@@ -73,7 +77,7 @@ async function pick(remote: boolean, ref: string): Promise<Entry> {
 export const cacheCommand = defineCommand({
   name: 'cache',
   summary: 'list, show and explain build cache entries (local or remote)',
-  args: 'ls|show|explain [TARGET|HASH]',
+  args: 'ls|show|explain|token [TARGET|HASH|NAMESPACE]',
   about,
   options: {
     remote: { type: 'boolean', default: false, help: 'the cache server the nx client uses instead of the local cache' },
@@ -123,6 +127,17 @@ export const cacheCommand = defineCommand({
         out(`module     ${m.file}  sha256 ${m.sha256}  ${size(m.size)}  vermagic ${m.vermagic}`);
       return 0;
     }
+    if (sub === 'token') {
+      if (!ref) throw usage('token needs a NAMESPACE, e.g. pr-1234');
+      const key = await namespaceKey(process.env);
+      if (!key)
+        throw new KmatrixError('KMATRIX_CACHE_NAMESPACE_KEY is not set', {
+          stage: 'cache',
+          remedy: 'set it (or KMATRIX_CACHE_NAMESPACE_KEY_FILE) to the key the cache server was started with',
+        });
+      out(mintNamespaceToken(key, ref));
+      return 0;
+    }
     if (sub === 'explain') {
       if (!ref) throw usage('explain needs a TARGET');
       const root = resolve('.');
@@ -142,6 +157,6 @@ export const cacheCommand = defineCommand({
       }
       return diffs.length === 0 ? 0 : 1;
     }
-    throw usage(sub ? `unknown subcommand "${sub}"` : 'which one: ls, show or explain?');
+    throw usage(sub ? `unknown subcommand "${sub}"` : 'which one: ls, show, explain or token?');
   },
 });

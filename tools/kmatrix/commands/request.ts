@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { arch, identifier, kernelRelease } from '../model/names.ts';
 import { openArtifactStore } from '../publish/open-artifact-store.ts';
-import { RequestService } from '../fleet/request.ts';
+import { DEFAULT_LIMITS, RequestService } from '../fleet/request.ts';
+import { sharedToken } from '../cache/tokens.ts';
 import { requestServer } from '../fleet/request-server.ts';
 import { defaultPublishStore } from './publish.ts';
 import { defineCommand, log } from './command.ts';
@@ -54,8 +55,18 @@ builds through Nx with the remote cache, and publishes there):
   GET /v1/artifacts/<key>                           a published file (the "key" of a module)
   GET /healthz
 
-One JSON line per request on stdout. SIGTERM/SIGINT stop it. Put it behind your network's
-access control: a request can start a build.
+Every path but /healthz needs the callers' bearer token, from KMATRIX_REQUEST_TOKEN (or
+KMATRIX_REQUEST_TOKEN_FILE; never argv): "Authorization: Bearer <token>"; 401 without it. The
+service refuses to start without one.
+
+Bounded by construction: only the policy's distros (404 for any other, before any work); at most
+--max-builds kernels generated and built at once and --max-queue waiting, past which 429 with
+Retry-After; one crawl per distro and arch at a time, and none again for 10 minutes (a failed one
+answers 503 with Retry-After meanwhile); a kernel found not covered is remembered as such for 10
+minutes. Failures are answered without their detail (mirror URLs, paths): that goes to the log.
+
+One JSON line per request on stdout. SIGTERM/SIGINT stop it. Plain HTTP: front it with a
+TLS-terminating proxy when it leaves the machine.
 `;
 
 const store = () =>
@@ -101,16 +112,43 @@ export const serveRequestsCommand = defineCommand({
     port: { type: 'string', default: '3400', value: 'N', help: 'the port (0: any free port)' },
     host: { type: 'string', default: '127.0.0.1', value: 'ADDR', help: 'the address to listen on' },
     store: store(),
+    'max-builds': {
+      type: 'string',
+      default: String(DEFAULT_LIMITS.builds),
+      value: 'N',
+      help: 'kernels generated and built at once',
+    },
+    'max-queue': {
+      type: 'string',
+      default: String(DEFAULT_LIMITS.queue),
+      value: 'N',
+      help: 'kernels waiting for a build; more get 429',
+    },
   },
   async run({ values }) {
-    if (!/^\d+$/.test(values.port))
-      throw new KmatrixError(`--port: "${values.port}" is not a port number`, {
-        stage: 'usage',
-        remedy: 'see `npx kmatrix serve-requests --help`',
+    const count = (flag: string, text: string, min: number) => {
+      if (!/^\d+$/.test(text) || Number(text) < min)
+        throw new KmatrixError(`--${flag}: "${text}" is not a whole number ≥ ${min}`, {
+          stage: 'usage',
+          remedy: 'see `npx kmatrix serve-requests --help`',
+        });
+      return Number(text);
+    };
+    const port = count('port', values.port, 0);
+    const limits = {
+      ...DEFAULT_LIMITS,
+      builds: count('max-builds', values['max-builds'], 1),
+      queue: count('max-queue', values['max-queue'], 0),
+    };
+    const tokens = await sharedToken(process.env, 'KMATRIX_REQUEST_TOKEN');
+    if (!tokens)
+      throw new KmatrixError('no request token configured: anyone could start builds', {
+        stage: 'request',
+        remedy: 'set KMATRIX_REQUEST_TOKEN (or KMATRIX_REQUEST_TOKEN_FILE), e.g. to `openssl rand -hex 32`',
       });
     const store = await openArtifactStore(values.store);
-    const service = new RequestService(resolve('.'), store, log);
-    const server = requestServer(service, store, (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
+    const service = new RequestService(resolve('.'), store, log, limits);
+    const server = requestServer(service, store, tokens, (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`));
     await new Promise<void>((ok, fail) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         fail(
@@ -121,7 +159,7 @@ export const serveRequestsCommand = defineCommand({
           }),
         ),
       );
-      server.listen(Number(values.port), values.host, () => ok());
+      server.listen(port, values.host, () => ok());
     });
     const address = server.address() as { port: number };
     log(`kmatrix request service on http://${values.host}:${address.port} (store: ${store.description})`);

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { KmatrixError } from '../core/errors.ts';
 import { CacheServer } from '../cache/server.ts';
 import { loadTokens } from '../cache/tokens.ts';
@@ -12,10 +14,20 @@ client: point it here with
 Tokens never come from the command line. The server reads:
   KMATRIX_CACHE_READ_TOKEN   (or KMATRIX_CACHE_READ_TOKEN_FILE)   may GET   (PUT → 403)
   KMATRIX_CACHE_WRITE_TOKEN  (or KMATRIX_CACHE_WRITE_TOKEN_FILE)  may GET and PUT
-and, with --tokens FILE, more tokens in namespaces: {"tokens": [{"name": "pr", "sha256":
-"<sha256 of the token>", "access": "write", "namespace": "pr", "readFrom": ["main"]}]} — a
-pull-request token that writes only to "pr" and reads "pr" then "main"; main's tokens never read
-"pr". The file holds digests, not tokens.
+and, with --tokens FILE, more tokens in namespaces: {"tokens": [{"name": "staging", "sha256":
+"<sha256 of the token>", "access": "write", "namespace": "staging", "readFrom": ["main"]}]} — a
+token that writes only to "staging" and reads "staging" then "main"; main's tokens never read
+"staging". The file holds digests, not tokens.
+
+One namespace per pull request: with KMATRIX_CACHE_NAMESPACE_KEY (or _FILE; 32+ characters) the
+server also accepts namespace tokens, minted by whoever holds the key (the trusted part of CI) with
+\`kmatrix cache token pr-1234\`. Such a token writes only "pr-1234" and reads it, then "main";
+never another pull request's namespace.
+
+Each namespace has its own byte budget: --max-bytes for main, --namespace-max-bytes for every
+other. A PUT evicts only its own namespace's least-recently-used objects, so no pull request can
+push main's entries out. With --tls-cert and --tls-key the server speaks HTTPS; otherwise put it
+behind a TLS-terminating proxy before it leaves the machine (tokens are bearer secrets).
 
 Every body's SHA256 and size are recorded at PUT and verified before each GET; an object that no
 longer matches is quarantined and answered as a miss (the task rebuilds and replaces it). A PUT
@@ -40,6 +52,32 @@ export function parseSize(text: string, what: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+async function readTls(certFile?: string, keyFile?: string): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile)
+    throw new KmatrixError('--tls-cert and --tls-key go together', {
+      stage: 'usage',
+      remedy: 'pass both, or neither to serve plain HTTP',
+    });
+  const read = (file: string, flag: string) =>
+    readFile(file).catch((error: NodeJS.ErrnoException) => {
+      throw new KmatrixError(`${flag}: cannot read ${file}: ${error.code}`, {
+        stage: 'usage',
+        remedy: 'check the path',
+      });
+    });
+  const tls = { cert: await read(certFile, '--tls-cert'), key: await read(keyFile, '--tls-key') };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new KmatrixError(`--tls-cert/--tls-key: not a usable certificate and key (${(error as Error).message})`, {
+      stage: 'usage',
+      remedy: 'pass a PEM certificate chain and the PEM private key that belongs to it',
+    });
+  }
+  return tls;
+}
+
 export const serveCacheCommand = defineCommand({
   name: 'serve-cache',
   summary: 'run the self-hosted Nx remote cache server',
@@ -57,8 +95,15 @@ export const serveCacheCommand = defineCommand({
     'max-bytes': {
       type: 'string',
       value: 'SIZE',
-      help: 'evict least-recently-used objects above this total (e.g. 50G; default: no limit)',
+      help: "main's budget: evict its least-recently-used objects above this (e.g. 50G; default: no limit)",
     },
+    'namespace-max-bytes': {
+      type: 'string',
+      value: 'SIZE',
+      help: 'the budget of each other namespace (default: a tenth of --max-bytes)',
+    },
+    'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this PEM certificate chain' },
+    'tls-key': { type: 'string', value: 'FILE', help: 'and this PEM private key' },
     'max-body': { type: 'string', default: '2G', value: 'SIZE', help: 'largest accepted upload' },
     tokens: { type: 'string', value: 'FILE', help: 'namespaced tokens (see above)' },
   },
@@ -70,10 +115,15 @@ export const serveCacheCommand = defineCommand({
       });
     const tokens = await loadTokens(process.env, values.tokens);
     const store = await openStore(values.store!); // required: checked before run
+    const maxBytes = values['max-bytes'] ? parseSize(values['max-bytes'], '--max-bytes') : 0;
     const server = new CacheServer({
       store,
       tokens,
-      maxBytes: values['max-bytes'] ? parseSize(values['max-bytes'], '--max-bytes') : 0,
+      maxBytes,
+      namespaceMaxBytes: values['namespace-max-bytes']
+        ? parseSize(values['namespace-max-bytes'], '--namespace-max-bytes')
+        : Math.floor(maxBytes / 10),
+      tls: await readTls(values['tls-cert'], values['tls-key']),
       maxBody: parseSize(values['max-body'], '--max-body'),
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
     });

@@ -42,3 +42,42 @@ export class KeyedRuns<T> {
     return p;
   }
 }
+
+/** What `Slots.run` throws when every slot is busy and the queue is full. */
+export class QueueFull extends Error {
+  constructor() {
+    super('every slot is busy and the queue is full');
+    this.name = 'QueueFull';
+  }
+}
+
+/**
+ * At most `width` runs at once and at most `queue` waiting; past that, `run` refuses at once
+ * (QueueFull) instead of queueing without bound: a service under load answers "later".
+ */
+export class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly width: number;
+  private readonly queue: number;
+
+  constructor(width: number, queue: number) {
+    this.width = width;
+    this.queue = queue;
+  }
+
+  async run<T>(start: () => Promise<T>): Promise<T> {
+    if (this.active >= this.width) {
+      if (this.waiting.length >= this.queue) throw new QueueFull();
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else this.active++;
+    try {
+      return await start();
+    } finally {
+      // The slot passes straight to the next waiter, or is freed.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}

@@ -5,39 +5,58 @@
  *   GET /v1/artifacts/<key>                           a published file (module, provenance)
  *   GET /healthz
  * Parameters are validated with the same schemas as target names (400 otherwise), so nothing a
- * caller sends reaches a path or a command line unchecked.
+ * caller sends reaches a path or a command line unchecked. Everything but /healthz needs the
+ * service's bearer token; an error the caller did not cause is answered without its detail.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { KmatrixError } from '../core/errors.ts';
+import type { TokenRing } from '../cache/tokens.ts';
 import { arch, identifier, kernelRelease } from '../model/names.ts';
 import type { ArtifactStore } from '../publish/artifact-store.ts';
 import { RequestError, type RequestService } from './request.ts';
 
 const kernelKey = z.object({ distro: identifier, kernelrelease: kernelRelease, arch });
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body, null, 2)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
+
+/** Path segments decoded, or undefined for a malformed escape (answered 400, not 500). */
+function decoded(parts: string[]): string[] | undefined {
+  try {
+    return parts.map((p) => decodeURIComponent(p));
+  } catch {
+    return undefined;
+  }
+}
+
+const BAD_ESCAPE = { error: 'malformed percent-escape in the path' };
 
 export function requestServer(
   service: RequestService,
   store: ArtifactStore,
+  tokens: TokenRing,
   log: (entry: Record<string, unknown>) => void,
 ): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     // Matched before decoding, so an encoded "/" can never add a path segment.
     const path = (req.url ?? '/').split('?')[0]!;
-    res.on('finish', () => log({ method: req.method, path, status: res.statusCode, ms: Date.now() - started }));
+    res.on('finish', () =>
+      log({ method: req.method, path: path.slice(0, 200), status: res.statusCode, ms: Date.now() - started }),
+    );
     void (async () => {
       if (req.method !== 'GET') return send(res, 405, { error: 'only GET' });
       if (path === '/healthz') return send(res, 200, { ok: true });
+      if (!tokens.identify(req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]))
+        return send(res, 401, { error: 'missing or unknown token' }, { 'www-authenticate': 'Bearer' });
       const modules = path.match(/^\/v1\/modules\/([^/]+)\/([^/]+)\/([^/]+)$/);
       if (modules) {
-        const [distro, kernelrelease, machine] = modules.slice(1).map((p) => decodeURIComponent(p));
+        const parts = decoded(modules.slice(1));
+        if (!parts) return send(res, 400, BAD_ESCAPE);
+        const [distro, kernelrelease, machine] = parts;
         const parsed = kernelKey.safeParse({ distro, kernelrelease, arch: machine });
         if (!parsed.success) {
           return send(res, 400, {
@@ -59,21 +78,26 @@ export function requestServer(
             })),
           });
         } catch (error) {
-          const status = error instanceof RequestError ? error.status : 500;
-          const e = error as KmatrixError;
-          return send(res, status, {
-            error: e.message,
-            ...(e.problems?.length ? { details: e.problems } : {}),
-            ...(e.remedy ? { remedy: e.remedy } : {}),
-          });
+          if (!(error instanceof RequestError)) throw error;
+          const retry: Record<string, string> =
+            error.retryAfter === undefined ? {} : { 'retry-after': String(error.retryAfter) };
+          return send(
+            res,
+            error.status,
+            {
+              error: error.message,
+              ...(error.problems.length ? { details: error.problems } : {}),
+              ...(error.remedy ? { remedy: error.remedy } : {}),
+            },
+            retry,
+          );
         }
       }
       const artifact = path.match(/^\/v1\/artifacts\/(.+)$/);
       if (artifact) {
-        const key = artifact[1]!
-          .split('/')
-          .map((p) => decodeURIComponent(p))
-          .join('/');
+        const parts = decoded(artifact[1]!.split('/'));
+        if (!parts) return send(res, 400, BAD_ESCAPE);
+        const key = parts.join('/');
         if (key.split('/').some((p) => p === '..' || p === '' || p.startsWith('.')))
           return send(res, 400, { error: 'invalid key' });
         const body = await store.get(key).catch(() => undefined);
@@ -83,7 +107,9 @@ export function requestServer(
       }
       return send(res, 404, { error: 'not found', remedy: 'GET /v1/modules/<distro>/<kernelrelease>/<arch>' });
     })().catch((error: unknown) => {
-      if (!res.headersSent) send(res, 500, { error: (error as Error).message });
+      // Anything else is ours, and its message may name internal paths: logged, not answered.
+      log({ level: 'error', path: path.slice(0, 200), message: (error as Error)?.message ?? String(error) });
+      if (!res.headersSent) send(res, 500, { error: 'internal error; the service log has the detail' });
       else res.destroy();
     });
   });

@@ -5,6 +5,12 @@
  * build — from the remote cache when any runner built it, else building it — and the result is
  * published, so the next request is a lookup. Requests for one kernel share one build, in this
  * process (a map of promises) and across processes (a lock).
+ *
+ * The service is meant for a network, so every request is bounded: only the policy's distros, a
+ * fixed number of builds at once with a bounded queue behind them (429 past it), one crawl per
+ * distro and arch at a time and none again within a while, kernels found not to exist remembered
+ * as such, and failures answered without the internal detail (URLs, paths) they carry, which goes
+ * to the service log instead.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +22,7 @@ import { familyNames } from '../distros/registry.ts';
 import { generate, type GenResult } from '../gen/pipeline.ts';
 import { crawl, crawlJobs } from '../gen/crawl.ts';
 import { withLock } from '../core/file-lock.ts';
-import { KeyedRuns } from '../core/pool.ts';
+import { KeyedRuns, QueueFull, Slots } from '../core/pool.ts';
 import { existingTargetFiles } from '../gen/sync.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
@@ -53,12 +59,26 @@ export interface Answer extends KernelKey {
 /** A request that cannot be met, with the HTTP status the service answers it with. */
 export class RequestError extends KmatrixError {
   readonly status: number;
+  /** Seconds after which asking again can get another answer (HTTP Retry-After). */
+  readonly retryAfter?: number;
 
-  constructor(status: number, message: string, remedy: string, problems?: string[]) {
+  constructor(status: number, message: string, remedy: string, problems?: string[], retryAfter?: number) {
     super(message, { stage: 'request', remedy, ...(problems ? { problems } : {}) });
     this.status = status;
+    if (retryAfter !== undefined) this.retryAfter = retryAfter;
   }
 }
+
+export interface ServiceLimits {
+  /** Kernels generated and built at once. */
+  builds: number;
+  /** Kernels waiting for a build slot; more get 429. */
+  queue: number;
+  /** How long a kernel found not to exist, and a crawl's outcome, are remembered. */
+  rememberMs: number;
+}
+
+export const DEFAULT_LIMITS: ServiceLimits = { builds: 2, queue: 8, rememberMs: 10 * 60_000 };
 
 const keyName = (k: KernelKey) => `${k.distro}/${k.kernelrelease}/${k.arch}`;
 const matches = (k: KernelKey, t: Pick<Target, 'distro' | 'kernelrelease' | 'arch' | 'kernel'>) =>
@@ -68,23 +88,49 @@ const matches = (k: KernelKey, t: Pick<Target, 'distro' | 'kernelrelease' | 'arc
 
 export class RequestService {
   private readonly inFlight = new KeyedRuns<Answer>({ remember: false });
+  private readonly crawls = new KeyedRuns<void>({ remember: false });
+  /** When each distro/arch was last crawled, and whether it failed. */
+  private readonly crawled = new Map<string, { at: number; failed: boolean }>();
+  /** Kernels the policy does not cover, with when that was found. */
+  private readonly uncovered = new Map<string, { at: number; error: RequestError }>();
+  private readonly slots: Slots;
+  private readonly limits: ServiceLimits;
   /** The index as last read: published modules never change, so a hit in it stays true. */
   private index: PublishedIndex | undefined;
   private readonly root: string;
   private readonly store: ArtifactStore;
   private readonly log: (line: string) => void;
 
-  constructor(root: string, store: ArtifactStore, log: (line: string) => void) {
+  constructor(root: string, store: ArtifactStore, log: (line: string) => void, limits = DEFAULT_LIMITS) {
     this.root = root;
     this.store = store;
     this.log = log;
+    this.limits = limits;
+    this.slots = new Slots(limits.builds, limits.queue);
   }
 
   /** Concurrent requests for one kernel get the same promise: one build. */
-  request(key: KernelKey): Promise<Answer> {
+  async request(key: KernelKey): Promise<Answer> {
     const name = keyName(key);
+    await this.requirePolicyDistro(key);
+    const known = this.uncovered.get(name);
+    if (known && Date.now() - known.at < this.limits.rememberMs) {
+      this.log(`${name}: not covered (remembered)`);
+      throw known.error;
+    }
     if (this.inFlight.has(name)) this.log(`${name}: joining the request in progress`);
     return this.inFlight.run(name, () => this.serve(key));
+  }
+
+  /** A distro the policy does not name is answered before anything runs. */
+  private async requirePolicyDistro(key: KernelKey): Promise<void> {
+    const policy = await loadPolicy(join(this.root, POLICY_FILE), familyNames());
+    if (policy.distros[key.distro]) return;
+    throw new RequestError(
+      404,
+      `${key.distro} is not a distro of the support matrix`,
+      `one of: ${Object.keys(policy.distros).join(', ')}`,
+    );
   }
 
   private answer(key: KernelKey, index: PublishedIndex, source: Answer['source']): Answer | undefined {
@@ -127,9 +173,24 @@ export class RequestService {
   }
 
   private async serve(key: KernelKey): Promise<Answer> {
-    const name = keyName(key);
     const published = await this.lookup(key);
     if (published) return published;
+    try {
+      return await this.slots.run(() => this.generateAndBuild(key));
+    } catch (error) {
+      if (!(error instanceof QueueFull)) throw error;
+      throw new RequestError(
+        429,
+        `${this.limits.builds} builds are running and ${this.limits.queue} waiting`,
+        'ask again after Retry-After seconds',
+        undefined,
+        30,
+      );
+    }
+  }
+
+  private async generateAndBuild(key: KernelKey): Promise<Answer> {
+    const name = keyName(key);
     const lock = join(this.root, 'dist', 'kmatrix', 'requests', `${name.replaceAll('/', '--')}.lock`);
     return withLock(
       lock,
@@ -152,14 +213,16 @@ export class RequestService {
           },
         );
         if (nx.exitCode !== 0) {
+          // The build's output names paths and mirrors: for the service log, not for the caller.
+          for (const line of (nx.all ?? '')
+            .split('\n')
+            .filter((l) => /error|failed/i.test(l))
+            .slice(0, 20))
+            this.log(`${name}: ${line}`);
           throw new RequestError(
             502,
             `the build for ${name} failed`,
-            'see the service log; `npx kmatrix reproduce TARGET` rebuilds it locally',
-            (nx.all ?? '')
-              .split('\n')
-              .filter((l) => /error|failed/i.test(l))
-              .slice(0, 5),
+            `the service log has the build's errors; \`npx kmatrix reproduce\` rebuilds ${names.join(', ')} locally`,
           );
         }
         const restored = names.every((n) =>
@@ -219,19 +282,48 @@ export class RequestService {
     );
   }
 
-  /** Crawls the kernel's distro for its arch (through the distro's family), into the kernel list gen reads. */
+  /**
+   * Crawls the kernel's distro for its arch (through the distro's family), into the kernel list gen
+   * reads: one crawl per distro and arch at a time, shared by every request that needs it, and not
+   * again for a while after (a kernel unknown to a fresh crawl does not exist yet).
+   */
   private async crawlFor(key: KernelKey, family: string, release: string): Promise<void> {
     const name = keyName(key);
-    this.log(`${name}: not in the kernel lists; crawling ${family} ${release} ${key.arch}`);
-    try {
-      const jobs = await crawlJobs(join(this.root, POLICY_FILE), { family, releases: [release], archs: [key.arch] });
-      await crawl(jobs, true, this.log, (job, list) => writeFileAtomic(join(this.root, job.file), stableJson(list)));
-    } catch (error) {
-      if (!(error instanceof KmatrixError)) throw error;
-      throw new RequestError(502, `crawling ${family} ${release} ${key.arch} failed`, 'see the service log', [
-        error.message,
-      ]);
+    const which = `${key.distro}/${key.arch}`;
+    const last = this.crawled.get(which);
+    const wait = last ? Math.ceil((last.at + this.limits.rememberMs - Date.now()) / 1000) : 0;
+    if (last && wait > 0) {
+      this.log(`${name}: ${which} was crawled ${last.failed ? 'unsuccessfully ' : ''}moments ago; not again yet`);
+      if (!last.failed) return;
+      throw new RequestError(
+        503,
+        `crawling ${family} ${release} ${key.arch} failed`,
+        'ask again later',
+        undefined,
+        wait,
+      );
     }
+    if (this.crawls.has(which)) this.log(`${name}: joining the crawl of ${which} in progress`);
+    return this.crawls.run(which, async () => {
+      this.log(`${name}: not in the kernel lists; crawling ${family} ${release} ${key.arch}`);
+      try {
+        const jobs = await crawlJobs(join(this.root, POLICY_FILE), { family, releases: [release], archs: [key.arch] });
+        await crawl(jobs, true, this.log, (job, list) => writeFileAtomic(join(this.root, job.file), stableJson(list)));
+        this.crawled.set(which, { at: Date.now(), failed: false });
+      } catch (error) {
+        if (!(error instanceof KmatrixError)) throw error;
+        this.crawled.set(which, { at: Date.now(), failed: true });
+        // The error names the mirror: for the service log, not for the caller.
+        this.log(`${name}: crawling ${which} failed: ${error.message}`);
+        throw new RequestError(
+          502,
+          `crawling ${family} ${release} ${key.arch} failed`,
+          'the service log has why; ask again later',
+          undefined,
+          Math.ceil(this.limits.rememberMs / 1000),
+        );
+      }
+    });
   }
 
   /** The kernel's targets: existing, generated from the kernel lists, or after crawling its distro. */
@@ -265,12 +357,14 @@ export class RequestService {
               .map((x) => `skipped ${x.what}: ${x.why}`),
           ].slice(0, 6)
         : gen.why;
-      throw new RequestError(
+      const error = new RequestError(
         404,
         `no driver is built for ${name}: the support matrix does not cover it`,
         'add it to support-matrix.json (a rule for the distro, arch, flavour and kernel version), or check the name (`uname -r`)',
         why,
       );
+      this.uncovered.set(name, { at: Date.now(), error });
+      throw error;
     }
     this.log(`${name}: generated ${targets.map((t) => t.name).join(', ')}`);
     return targets;
