@@ -36,6 +36,8 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v openssl >/dev/null || need+=(openssl)
 # chromium: the tests open the HTML matrix report in a real headless browser (playwright-core)
 command -v chromium >/dev/null || need+=(chromium)
+# securesystemslib: the tests check provenance signatures with an implementation that is not ours
+[ -d /usr/lib/python3/dist-packages/securesystemslib ] || need+=(python3-securesystemslib)
 if [ "${#need[@]}" -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -qq

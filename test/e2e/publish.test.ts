@@ -9,38 +9,10 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 import { startS3 } from '../support/s3.ts';
-
-async function signingKey(
-  dir: string,
-  name: string,
-): Promise<{ KMATRIX_SIGN_KEY_FILE: string; KMATRIX_SIGN_CERT_FILE: string }> {
-  const key = join(dir, `${name}.key.pem`);
-  const cert = join(dir, `${name}.cert.pem`);
-  await execa('openssl', [
-    'req',
-    '-new',
-    '-nodes',
-    '-utf8',
-    '-sha256',
-    '-days',
-    '36500',
-    '-batch',
-    '-x509',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'subjectKeyIdentifier=hash',
-    '-out',
-    cert,
-    '-keyout',
-    key,
-  ]);
-  return { KMATRIX_SIGN_KEY_FILE: key, KMATRIX_SIGN_CERT_FILE: cert };
-}
+import { signingKey } from '../support/keys.ts';
 
 async function filesUnder(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true, withFileTypes: true }))
@@ -71,7 +43,7 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   const files = await filesUnder(store);
   assert.equal(files.filter((f) => f.endsWith('/kmx_echo.ko')).length, 4, files.join('\n'));
   assert.equal(files.filter((f) => f.endsWith('/kmx_echo.signed.ko')).length, 4);
-  assert.equal(files.filter((f) => f.endsWith('/provenance.intoto.json')).length, 4);
+  assert.equal(files.filter((f) => f.endsWith('/provenance.unsigned.dsse.json')).length, 4);
   const index = JSON.parse(await readFile(join(store, 'index.json'), 'utf8'));
   assert.deepEqual(Object.keys(index.targets).sort(), [...names].sort());
   const entry = index.targets[names[0]!];
@@ -79,7 +51,9 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
     await ws.read(`dist/targets/kmx-echo/debian-bookworm/${entry.target.kernelrelease}/x86_64/build.json`),
   );
   assert.equal(entry.modules[0].sha256, built.outputs[0].sha256, 'the index names the built bytes');
-  const statement = JSON.parse(await readFile(join(store, entry.provenance.key), 'utf8'));
+  const envelope = JSON.parse(await readFile(join(store, entry.provenance.key), 'utf8'));
+  assert.equal(envelope.payloadType, 'application/vnd.in-toto+json');
+  const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
   assert.equal(statement._type, 'https://in-toto.io/Statement/v1');
   assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v1');
   assert.deepEqual(statement.subject, [{ name: 'kmx_echo.ko', digest: { sha256: built.outputs[0].sha256 } }]);
@@ -114,7 +88,7 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   assert.equal(ok.exitCode, 0, ok.all);
   assert.match(
     ok.stdout,
-    /✓ published .*\n✓ provenance subject "kmx_echo.ko"[^\n]*toolchain oci:\/\/[^\n]*3 header packages[^\n]*\n✓ vermagic .*\n✓ signature {2}valid PKCS#7 signature/,
+    /✓ published .*\n✓ signed by {2}nobody \(unsigned envelope\)\n✓ provenance subject "kmx_echo.ko"[^\n]*toolchain oci:\/\/[^\n]*3 header packages[^\n]*\n✓ vermagic .*\n✓ signature {2}valid PKCS#7 signature/,
   );
   const stranger = await signingKey(scratch, 'someone-else');
   const wrongKey = await ws.kmatrix(['verify', signed, '--cert', stranger.KMATRIX_SIGN_CERT_FILE]);

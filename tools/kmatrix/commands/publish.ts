@@ -1,23 +1,21 @@
 import { resolve } from 'node:path';
 import { defaultStoreDir, HeaderStore } from '../packages/store.ts';
 import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
-import { openArtifactStore } from '../publish/open-artifact-store.ts';
+import { defaultPublishStore, openArtifactStore } from '../publish/open-artifact-store.ts';
+import { provenanceKeyFromEnv } from '../publish/dsse.ts';
 import { signingKeyFromEnv } from '../publish/module-signature.ts';
-import { builderFromEnv } from '../publish/provenance.ts';
+import { builderFromEnv } from '../model/build-record.ts';
 import { assertCommitted, publish } from '../publish/publish.ts';
 import { defineCommand, log } from './command.ts';
 
-export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) =>
-  env.KMATRIX_PUBLISH_STORE ?? 'dist/published';
-
 const about = `Uploads the built modules of every target in targets/ (from dist/, as \`nx run-many -t
 build-driver\` left or restored them) to the artifact store, each with an in-toto / SLSA v1
-provenance statement, and then rewrites the store's index.json — the published state that
+provenance statement in a DSSE envelope, and then rewrites the store's index.json — the published state that
 \`kmatrix diff --published\` and \`kmatrix request\` read.
 
   modules/<driver>/<distro>/<kernelrelease>/<arch>/<build id>/<module>.ko
                                                    …/<module>.signed.ko       (when signing)
-                                                   …/provenance.intoto.json
+                                                   …/provenance.<key id>.dsse.json
   index.json
 
 The build id is the SHA256 of the build's inputs (toolchain digest, header SHA256s, flags, driver
@@ -29,6 +27,13 @@ Signing (optional): with KMATRIX_SIGN_KEY_FILE and KMATRIX_SIGN_CERT_FILE (PEM k
 certificate) each module is also published signed by the kernel's own module-signing tool from
 the target's header packages (KMATRIX_SIGN_HASH, default sha256). The unsigned .ko stays the
 reproducible artifact the provenance names.
+
+Provenance signing: with KMATRIX_PROVENANCE_KEY_FILE (a PEM Ed25519 or ECDSA P-256 private key)
+each envelope is signed (DSSE v1, key id: SHA256 of the public key), and the index records the key
+id; \`kmatrix verify --provenance-key PUB\` checks it. Without it the envelope carries no signature
+(provenance.unsigned.dsse.json) and its only protection is the index's SHA256 of it. URLs are
+recorded without credentials; runDetails.builder names who ran the build (KMATRIX_BUILDER_ID or
+the CI run, recorded in build.json), not who published it.
 `;
 
 export const publishCommand = defineCommand({
@@ -63,7 +68,10 @@ export const publishCommand = defineCommand({
     if (!values['allow-dirty']) await assertCommitted(root);
     const store = await openArtifactStore(values.store);
     const key = signingKeyFromEnv();
-    log(`publishing to ${store.description}${key ? ' (signing modules)' : ''}`);
+    const provenanceKey = await provenanceKeyFromEnv();
+    log(
+      `publishing to ${store.description}${key ? ' (signing modules)' : ''}${provenanceKey ? ` (signing provenance, key ${provenanceKey.keyId.slice(0, 16)})` : ''}`,
+    );
     const report = await publish({
       root,
       store,
@@ -71,6 +79,7 @@ export const publishCommand = defineCommand({
       repository: await repositoryUrl(root),
       builder: builderFromEnv(),
       ...(key ? { signing: { key, headers: new HeaderStore(defaultStoreDir(), log) } } : {}),
+      ...(provenanceKey ? { provenanceKey } : {}),
       log: (line) => process.stdout.write(`${line}\n`),
     });
     for (const n of report.notBuilt) log(`! ${n.name}: ${n.why} — kept at its last published state`);

@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { arch, identifier, kernelRelease } from '../model/names.ts';
-import { openArtifactStore } from '../publish/open-artifact-store.ts';
+import { defaultPublishStore, openArtifactStore } from '../publish/open-artifact-store.ts';
 import { DEFAULT_LIMITS, RequestService } from '../fleet/request.ts';
 import { sharedToken } from '../cache/tokens.ts';
 import { requestServer } from '../fleet/request-server.ts';
-import { defaultPublishStore } from './publish.ts';
 import { defineCommand, log } from './command.ts';
 
 function kernelArgs(positionals: string[]) {

@@ -18,7 +18,7 @@ import { BuildOutput } from './build-output.ts';
 import { modinfoField } from '../model/modinfo.ts';
 import { hashTree, sha256 } from '../core/hash.ts';
 import { elfArch, kernelCompiler } from '../model/kernel-config.ts';
-import { BUILD_RECORD, type BuildRecord } from '../model/build-record.ts';
+import { BUILD_RECORD, builderFromEnv, type BuildRecord } from '../model/build-record.ts';
 import { BuildFailedError } from './result.ts';
 import { DKMS_OUT, DKMS_VAR_MARKER, dkmsCommand, dkmsModules, dkmsSkip, readEvaluation } from './dkms.ts';
 
@@ -324,6 +324,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       },
       outputs: modules,
       ...(skipped ? { skipped } : {}),
+      builder: builderFromEnv(),
     };
     await writeFile(join(stage, BUILD_RECORD), stableJson(record));
     await rename(logFile, join(stage, 'build.log'));

@@ -27,8 +27,9 @@ import { existingTargetFiles } from '../gen/sync.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
 import type { ArtifactStore } from '../publish/artifact-store.ts';
-import { builderFromEnv } from '../publish/provenance.ts';
+import { builderFromEnv } from '../model/build-record.ts';
 import { publish } from '../publish/publish.ts';
+import { provenanceKeyFromEnv } from '../publish/dsse.ts';
 import { loadIndex, type PublishedIndex } from '../publish/published-index.ts';
 import { nxBin } from './affected.ts';
 
@@ -240,6 +241,7 @@ export class RequestService {
               revision: await resolveRef(this.root, 'HEAD'),
               repository: await repositoryUrl(this.root),
               builder: builderFromEnv(),
+              ...((k) => (k ? { provenanceKey: k } : {}))(await provenanceKeyFromEnv()),
               only: new Set(names),
               log: this.log,
             });

@@ -8,6 +8,9 @@ import { readOwnRecord } from '../core/json-file.ts';
 
 export const BUILD_RECORD = 'build.json';
 
+const builderSchema = z.object({ id: z.string(), invocationId: z.string().optional() });
+export type Builder = z.infer<typeof builderSchema>;
+
 export const buildRecordSchema = z.object({
   target: z.string(),
   inputs: z.object({
@@ -22,10 +25,27 @@ export const buildRecordSchema = z.object({
   outputs: z.array(z.object({ file: z.string(), sha256: z.string(), size: z.number(), vermagic: z.string() })),
   /** Why the driver does not build for this kernel (DKMS BUILD_EXCLUSIVE_*), when it does not */
   skipped: z.string().optional(),
+  /** Who ran the build (its provenance's runDetails.builder); absent in records of older builds. */
+  builder: builderSchema.optional(),
 });
 export type BuildRecord = z.infer<typeof buildRecordSchema>;
 
 /** The build record in an output folder, or undefined when there is none (or it is not ours). */
 export function readBuildRecord(outDir: string): Promise<BuildRecord | undefined> {
   return readOwnRecord(buildRecordSchema, join(outDir, BUILD_RECORD));
+}
+
+/** Who built it: the CI workflow run when there is one, else this machine. */
+export function builderFromEnv(env: NodeJS.ProcessEnv = process.env): Builder {
+  if (env.KMATRIX_BUILDER_ID) return { id: env.KMATRIX_BUILDER_ID };
+  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+  if (env.GITHUB_REPOSITORY && env.GITHUB_WORKFLOW_REF) {
+    return {
+      id: `${server}/${env.GITHUB_WORKFLOW_REF}`,
+      ...(env.GITHUB_RUN_ID
+        ? { invocationId: `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` }
+        : {}),
+    };
+  }
+  return { id: `kmatrix://${env.HOSTNAME ?? 'localhost'}` };
 }

@@ -2,6 +2,10 @@
 import { KmatrixError } from '../core/errors.ts';
 import { DirArtifactStore, type ArtifactStore } from './artifact-store.ts';
 
+/** Where publish writes and verify and request read, unless told otherwise. */
+export const defaultPublishStore = (env: NodeJS.ProcessEnv = process.env) =>
+  env.KMATRIX_PUBLISH_STORE ?? 'dist/published';
+
 /** `DIR` or `s3://bucket/prefix`. */
 export async function openArtifactStore(
   location: string,

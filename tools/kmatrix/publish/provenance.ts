@@ -4,7 +4,7 @@
  * statement of one build is the same bytes however often it is published.
  */
 import { z } from 'zod';
-import type { BuildRecord } from '../model/build-record.ts';
+import type { BuildRecord, Builder } from '../model/build-record.ts';
 import type { Target } from '../model/target.ts';
 import { sha256Hex } from '../model/names.ts';
 
@@ -43,34 +43,42 @@ export const statementSchema = z
   .loose();
 export type Statement = z.infer<typeof statementSchema>;
 
-/** Who built it: the CI workflow run when there is one, else this machine. */
-export function builderFromEnv(env: NodeJS.ProcessEnv = process.env): { id: string; invocationId?: string } {
-  if (env.KMATRIX_BUILDER_ID) return { id: env.KMATRIX_BUILDER_ID };
-  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  if (env.GITHUB_REPOSITORY && env.GITHUB_WORKFLOW_REF) {
-    return {
-      id: `${server}/${env.GITHUB_WORKFLOW_REF}`,
-      ...(env.GITHUB_RUN_ID
-        ? { invocationId: `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` }
-        : {}),
-    };
-  }
-  return { id: `kmatrix://${env.HOSTNAME ?? 'localhost'}` };
-}
-
 export interface ProvenanceInput {
   target: Target;
   record: BuildRecord;
   revision: string;
   /** The repository's URL, for the source dependency's uri. */
   repository: string;
-  builder: { id: string; invocationId?: string };
+  /** Who publishes: named as the builder only for a record that does not say who built it. */
+  builder: Builder;
+}
+
+/**
+ * A URL as recorded: without user name or password. A repository's origin may carry a token
+ * (https://x-access-token:…@github.com/…), which must never reach a published statement.
+ */
+export function withoutCredentials(uri: string): string {
+  const scheme = uri.match(/^([a-z][a-z0-9+.-]*):\/\//i);
+  if (!scheme) return uri;
+  try {
+    const url = new URL(uri);
+    if (!url.username && !url.password) return uri;
+    url.username = '';
+    url.password = '';
+    return url.toString();
+  } catch {
+    // Not parseable: drop everything between the scheme and the last "@" of the authority.
+    return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1');
+  }
 }
 
 export function provenanceStatement(p: ProvenanceInput): Statement {
   const { target, record } = p;
+  const repositoryUri = withoutCredentials(p.repository);
+  // runDetails are the build's: who ran it (recorded by the build, wherever it ran), not who published.
+  const builder = record.builder ?? p.builder;
   const [repository, imageDigest] = record.inputs.toolchain.image.split('@sha256:') as [string, string];
-  const headerUrl = new Map(target.headers.map((h) => [h.sha256, h.url]));
+  const headerUrl = new Map(target.headers.map((h) => [h.sha256, withoutCredentials(h.url)]));
   return {
     _type: STATEMENT_TYPE,
     subject: record.outputs.map((o) => ({ name: o.file, digest: { sha256: o.sha256 } })),
@@ -84,7 +92,7 @@ export function provenanceStatement(p: ProvenanceInput): Statement {
           distro: target.distro,
           kernelrelease: target.kernelrelease,
           arch: target.arch,
-          source: { uri: `git+${p.repository}`, revision: p.revision },
+          source: { uri: `git+${repositoryUri}`, revision: p.revision },
         },
         internalParameters: {
           make: record.inputs.make,
@@ -92,7 +100,7 @@ export function provenanceStatement(p: ProvenanceInput): Statement {
           targetJsonSha256: record.inputs.targetJsonSha256,
         },
         resolvedDependencies: [
-          { uri: `git+${p.repository}@${p.revision}`, digest: { gitCommit: p.revision } },
+          { uri: `git+${repositoryUri}@${p.revision}`, digest: { gitCommit: p.revision } },
           {
             uri: `oci://${repository}`,
             name: `toolchain:${record.inputs.toolchain.name}`,
@@ -110,8 +118,8 @@ export function provenanceStatement(p: ProvenanceInput): Statement {
         ],
       },
       runDetails: {
-        builder: { id: p.builder.id },
-        ...(p.builder.invocationId ? { metadata: { invocationId: p.builder.invocationId } } : {}),
+        builder: { id: builder.id },
+        ...(builder.invocationId ? { metadata: { invocationId: builder.invocationId } } : {}),
       },
     },
   };

@@ -1,7 +1,7 @@
 /**
  * Publishing: the built modules of every target in targets/ go to the artifact store under
  *   modules/<driver>/<distro>/<kernelrelease>/<arch>/<build id>/<module>.ko   (+ .signed.ko)
- *                                                             /provenance.intoto.json
+ *                                                             /provenance.<key id|unsigned>.dsse.json
  * and then the index is rewritten, once, to say what is published. The build id is the SHA256 of
  * the build's inputs, so one key always means one set of bytes: publishing again is a no-op, and
  * bytes that differ from what a key already holds stop the publish before the index changes.
@@ -19,6 +19,8 @@ import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '..
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
 import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';
+import { envelopeOf, envelopeSchema, envelopeSignedBy, type ProvenanceKey } from './dsse.ts';
+import { createPublicKey } from 'node:crypto';
 import {
   INDEX_KEY,
   loadIndex,
@@ -34,6 +36,8 @@ export interface PublishOptions {
   repository: string;
   builder: ProvenanceInput['builder'];
   signing?: { key: SigningKey; headers: HeaderStore };
+  /** Signs each provenance envelope (KMATRIX_PROVENANCE_KEY_FILE). */
+  provenanceKey?: ProvenanceKey;
   /** Publish just these targets (marked `requested`); every other index entry stays as it is. */
   only?: Set<string>;
   log: (line: string) => void;
@@ -83,12 +87,59 @@ async function builtModules(
 
 export const buildIdOf = (record: BuildRecord) => sha256(JSON.stringify(record.inputs));
 
-const unchanged = (entry: PublishedTarget | undefined, buildId: string, record: BuildRecord, signing: boolean) =>
+const unchanged = (
+  entry: PublishedTarget | undefined,
+  buildId: string,
+  record: BuildRecord,
+  signing: boolean,
+  provenanceKey: string | undefined,
+) =>
   entry?.buildId === buildId &&
+  (!provenanceKey || entry.provenance.keyId === provenanceKey) &&
   entry.modules.length === record.outputs.length &&
   record.outputs.every((o) =>
     entry.modules.some((m) => m.file === o.file && m.sha256 === o.sha256 && (!signing || m.signed)),
   );
+
+type Put = (
+  key: string,
+  body: Buffer,
+  what: string,
+  acceptExisting?: (existing: Buffer) => boolean,
+) => Promise<{ key: string; sha256: string; size: number }>;
+
+/**
+ * The statement in a DSSE envelope, signed when there is a key, under a name of its key (so
+ * signing later, or with another key, never collides with what is published). An envelope
+ * published before (another commit or builder, same build inputs) is evidence for the same bytes
+ * as long as it names them and carries the key's signature: it is kept, never rewritten.
+ */
+async function putProvenance(put: Put, dir: string, statement: Buffer, record: BuildRecord, key?: ProvenanceKey) {
+  const body = Buffer.from(`${JSON.stringify(envelopeOf(statement, key), null, 2)}\n`);
+  const publicKey = key && createPublicKey(key.privateKey);
+  const namesOurs = (existing: Buffer) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(existing.toString('utf8'));
+    } catch {
+      return false;
+    }
+    const envelope = envelopeSchema.safeParse(value);
+    if (!envelope.success || (publicKey && !envelopeSignedBy(envelope.data, publicKey))) return false;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(Buffer.from(envelope.data.payload, 'base64').toString('utf8'));
+    } catch {
+      return false;
+    }
+    const parsed = statementSchema.safeParse(payload);
+    const names = new Set(parsed.success ? parsed.data.subject.map((x) => x.digest.sha256) : []);
+    return record.outputs.every((x) => names.has(x.sha256));
+  };
+  const name = `provenance.${key ? key.keyId.slice(0, 16) : 'unsigned'}.dsse.json`;
+  const stored = await put(`${dir}/${name}`, body, 'provenance envelope', namesOurs);
+  return { ...stored, ...(key ? { keyId: key.keyId } : {}) };
+}
 
 /**
  * Applies this publish's changes to the index as it is *now*: another publisher (CI, the request
@@ -157,7 +208,7 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
         return;
       }
       const buildId = buildIdOf(record);
-      if (old && unchanged(old, buildId, record, !!o.signing)) {
+      if (old && unchanged(old, buildId, record, !!o.signing, o.provenanceKey?.keyId)) {
         if (old.requested && !o.only) {
           // Published on request before, part of the matrix now: an ordinary entry from here on.
           const { requested: _, ...entry } = old;
@@ -193,20 +244,7 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       const statement = Buffer.from(
         `${JSON.stringify(provenanceStatement({ target, record, revision: o.revision, repository: o.repository, builder: o.builder }), null, 2)}\n`,
       );
-      // A statement published before (another commit or builder, same build inputs) is evidence for
-      // the same bytes as long as it names them: it is kept, never rewritten.
-      const namesOurs = (existing: Buffer) => {
-        let value: unknown;
-        try {
-          value = JSON.parse(existing.toString('utf8'));
-        } catch {
-          return false;
-        }
-        const parsed = statementSchema.safeParse(value);
-        const names = new Set(parsed.success ? parsed.data.subject.map((x) => x.digest.sha256) : []);
-        return record.outputs.every((x) => names.has(x.sha256));
-      };
-      const provenance = await put(`${dir}/provenance.intoto.json`, statement, 'provenance statement', namesOurs);
+      const provenance = await putProvenance(put, dir, statement, record, o.provenanceKey);
       next[target.name] = {
         buildId,
         revision: o.revision,

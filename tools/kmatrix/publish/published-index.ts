@@ -36,7 +36,8 @@ export const publishedTargetSchema = z
     target: targetSchema,
     inputs: buildRecordSchema.shape.inputs,
     modules: z.array(publishedModuleSchema).min(1),
-    provenance: stored,
+    /** The DSSE envelope of the in-toto statement; keyId: the key that signed it, if one did. */
+    provenance: stored.extend({ keyId: sha256Hex.optional() }).strict(),
     /** Published by `kmatrix request` for a kernel the committed matrix does not list: kept by later publishes. */
     requested: z.literal(true).optional(),
   })
