@@ -9,26 +9,7 @@ import { lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpioError, extractCpio } from '../../tools/kmatrix/packages/cpio.ts';
-
-interface Member {
-  name: string;
-  mode: number;
-  data?: string;
-}
-
-/** A cpio "newc" archive, as rpmbuild writes its payload. */
-function cpio(members: Member[]): Buffer {
-  const hex = (n: number) => n.toString(16).padStart(8, '0');
-  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
-  const parts: Buffer[] = [];
-  [...members, { name: 'TRAILER!!!', mode: 0 }].forEach((m, i) => {
-    const data = Buffer.from(m.data ?? '');
-    const name = Buffer.from(`${m.name}\0`);
-    const fields = [i + 1, m.mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, name.length, 0];
-    parts.push(pad(Buffer.concat([Buffer.from(`070701${fields.map(hex).join('')}`), name])), pad(data));
-  });
-  return Buffer.concat(parts);
-}
+import { cpio } from '../support/archives.ts';
 
 const DIR = 0o040755;
 const FILE = 0o100644;

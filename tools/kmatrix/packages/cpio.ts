@@ -1,103 +1,91 @@
 /**
- * Extracting a cpio "newc" archive (the payload of an .rpm) into a folder, in JS. Only regular
- * files, folders and symlinks are created, without setuid, setgid or sticky bits; every name must
- * stay inside the destination: an archive naming ../ or an absolute path is refused, and so is a
- * member that lies behind a symlink the archive made (`usr -> /elsewhere`, then `usr/file`) or
- * that would be written through one. Symlinks themselves may point anywhere: they are never followed here.
+ * Extracting a cpio "newc" archive (the payload of an .rpm) into a folder, in JS: the format is
+ * parsed here, and every member is written by SafeTree, which keeps it inside the destination
+ * (no "..", nothing behind or through a symlink, no devices, no setuid bits).
  */
-import { chmod, link, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join, normalize, sep } from 'node:path';
+import { UnpackError, SafeTree } from './safe-tree.ts';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 
+/** A damaged or hostile cpio archive (the refused member, when there is one, is in the message). */
 export class CpioError extends Error {}
 
 const pad4 = (n: number) => (n + 3) & ~3;
 
-function safeName(raw: string): string | undefined {
-  const name = normalize(raw.replace(/^\.?\/+/, ''));
-  if (name === '.' || name === '') return undefined;
-  if (name.startsWith('/') || name === '..' || name.startsWith('../'))
-    throw new CpioError(`archive member "${raw}" points outside the destination`);
-  return name;
+interface Header {
+  ino: number;
+  mode: number;
+  nlink: number;
+  rawName: string;
+  dataStart: number;
+  dataEnd: number;
+  next: number;
 }
 
-/**
- * Refuses a member whose parent folders (below `dest`) include a symlink, or whose own path is
- * one: writing there would land outside the destination. Folders found real are remembered.
- */
-async function assertNotBehindSymlink(dest: string, name: string, realDirs: Set<string>): Promise<void> {
-  const parts = name.split(sep);
-  let dir = dest;
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
-    if (realDirs.has(dir)) continue;
-    const st = await lstat(dir).catch(() => undefined);
-    if (st?.isSymbolicLink())
-      throw new CpioError(`archive member "${name}" lies behind the symlink "${dir.slice(dest.length + 1)}"`);
-    if (st?.isDirectory()) realDirs.add(dir);
+function header(archive: Buffer, at: number): Header {
+  if (at + 110 > archive.length) throw new CpioError('archive ends before its TRAILER!!! entry (truncated?)');
+  const magic = archive.toString('latin1', at, at + 6);
+  if (magic !== '070701' && magic !== '070702') {
+    throw new CpioError(
+      magic === '07070X'
+        ? 'stripped cpio (rpm with 64-bit file sizes) is not supported'
+        : `not a cpio newc archive (magic "${magic}" at byte ${at})`,
+    );
   }
-  const own = await lstat(join(dest, name)).catch(() => undefined);
-  if (own?.isSymbolicLink()) throw new CpioError(`archive member "${name}" would be written through a symlink`);
+  const field = (i: number) => {
+    const text = archive.toString('latin1', at + 6 + i * 8, at + 14 + i * 8);
+    if (!/^[0-9a-fA-F]{8}$/.test(text)) throw new CpioError(`damaged header at byte ${at}`);
+    return Number.parseInt(text, 16);
+  };
+  const [ino, mode, nlink, size, namesize] = [field(0), field(1), field(4), field(6), field(11)];
+  const nameStart = at + 110;
+  if (namesize < 1 || nameStart + namesize > archive.length) throw new CpioError(`damaged name at byte ${at}`);
+  const rawName = archive.toString('utf8', nameStart, nameStart + namesize - 1);
+  const dataStart = pad4(nameStart + namesize);
+  const dataEnd = dataStart + size;
+  if (dataEnd > archive.length) throw new CpioError(`archive ends inside "${rawName}" (truncated?)`);
+  return { ino, mode, nlink, rawName, dataStart, dataEnd, next: pad4(dataEnd) };
 }
 
 /** Writes every member of `archive` under `dest` (which must exist). Returns the number of files. */
 export async function extractCpio(archive: Buffer, dest: string): Promise<number> {
-  let at = 0;
+  const tree = new SafeTree(dest);
   let files = 0;
-  const realDirs = new Set<string>();
   // newc stores a hard-linked file's data with its last link only.
   const pendingLinks = new Map<string, string[]>();
-  for (;;) {
-    if (at + 110 > archive.length) throw new CpioError('archive ends before its TRAILER!!! entry (truncated?)');
-    const magic = archive.toString('latin1', at, at + 6);
-    if (magic !== '070701' && magic !== '070702') {
-      throw new CpioError(
-        magic === '07070X'
-          ? 'stripped cpio (rpm with 64-bit file sizes) is not supported'
-          : `not a cpio newc archive (magic "${magic}" at byte ${at})`,
-      );
-    }
-    const field = (i: number) => parseInt(archive.toString('latin1', at + 6 + i * 8, at + 14 + i * 8), 16);
-    const [ino, mode, nlink, size, namesize] = [field(0), field(1), field(4), field(6), field(11)];
-    const nameStart = at + 110;
-    const rawName = archive.toString('utf8', nameStart, nameStart + namesize - 1);
-    const dataStart = pad4(nameStart + namesize);
-    const dataEnd = dataStart + size;
-    if (dataEnd > archive.length) throw new CpioError(`archive ends inside "${rawName}" (truncated?)`);
-    at = pad4(dataEnd);
-    if (rawName === 'TRAILER!!!') break;
-    const name = safeName(rawName);
-    if (!name) continue;
-    await assertNotBehindSymlink(dest, name, realDirs);
-    const path = join(dest, name);
-    const type = mode & S_IFMT;
-    if (type === S_IFDIR) {
-      await mkdir(path, { recursive: true });
-      continue;
-    }
-    await mkdir(dirname(path), { recursive: true });
-    if (type === S_IFLNK) {
-      await symlink(archive.toString('utf8', dataStart, dataEnd), path);
-    } else if (type === S_IFREG) {
-      const key = String(ino);
-      if (nlink > 1 && size === 0) {
-        pendingLinks.set(key, [...(pendingLinks.get(key) ?? []), path]);
-        continue;
-      }
-      await writeFile(path, archive.subarray(dataStart, dataEnd), { mode: mode & 0o777 });
-      await chmod(path, mode & 0o777);
-      files++;
-      for (const other of pendingLinks.get(key) ?? []) {
-        await link(path, other);
+  try {
+    for (let at = 0; ; ) {
+      const h = header(archive, at);
+      at = h.next;
+      if (h.rawName === 'TRAILER!!!') break;
+      const name = tree.name(h.rawName);
+      if (!name) continue;
+      const type = h.mode & S_IFMT;
+      const data = archive.subarray(h.dataStart, h.dataEnd);
+      if (type === S_IFDIR) await tree.dir(name, h.mode);
+      else if (type === S_IFLNK) await tree.symlink(name, data.toString('utf8'));
+      else if (type === S_IFREG) {
+        const key = String(h.ino);
+        if (h.nlink > 1 && data.length === 0) {
+          pendingLinks.set(key, [...(pendingLinks.get(key) ?? []), name]);
+          continue;
+        }
+        await tree.file(name, data, h.mode);
         files++;
+        for (const other of pendingLinks.get(key) ?? []) {
+          await tree.hardlink(other, name);
+          files++;
+        }
+        pendingLinks.delete(key);
       }
-      pendingLinks.delete(key);
+      // device nodes, FIFOs and sockets have no place in a package's tree: never created
     }
-    // device nodes, fifos and sockets have no place in a header tree: skipped
+  } catch (error) {
+    if (error instanceof UnpackError) throw new CpioError(error.message);
+    throw error;
   }
   return files;
 }

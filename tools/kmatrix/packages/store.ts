@@ -26,6 +26,7 @@ import {
 import type { HeaderPackage, ImagePackage, ListedImage } from '../model/kernel-list.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
+import { DebError, extractDeb } from './deb.ts';
 import { CpioError } from './cpio.ts';
 
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -256,14 +257,9 @@ export class HeaderStore {
     await mkdir(join(this.dir, 'trees'), { recursive: true });
     const tmp = `${tree}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      if (isRpm(await readHead(deb))) {
-        await mkdir(tmp);
-        await extractRpm(deb, tmp);
-      } else {
-        // execa is loaded here, not at the top: every build imports this module, few unpack.
-        const { execa } = await import('execa');
-        await execa('dpkg-deb', ['-x', deb, tmp]);
-      }
+      await mkdir(tmp);
+      if (isRpm(await readHead(deb))) await extractRpm(deb, tmp);
+      else await extractDeb(deb, tmp);
       await makeReadOnly(tmp);
       try {
         await rename(tmp, tree);
@@ -282,7 +278,7 @@ export class HeaderStore {
         }),
       );
       if (noSpace) throw noSpace;
-      if (error instanceof RpmError || error instanceof CpioError) {
+      if (error instanceof RpmError || error instanceof CpioError || error instanceof DebError) {
         throw new KmatrixError(`cannot unpack ${pkg.name}: ${error.message}`, {
           stage: 'headers',
           cause: error,
