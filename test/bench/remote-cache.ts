@@ -115,12 +115,12 @@ async function bareServer(dir: string): Promise<{ url: string; server: Server }>
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-interface Plan {
+export interface Plan {
   stored: { hash: string; body: Buffer }[];
   fresh: { hash: string; body: Buffer }[];
 }
 
-function plan(objects: number, puts: number, bytes: number): Plan {
+export function plan(objects: number, puts: number, bytes: number): Plan {
   const make = (i: number) => ({ hash: String(10_000_000 + i), body: randomBytes(bytes) });
   return {
     stored: Array.from({ length: objects }, (_, i) => make(i)),
@@ -129,7 +129,7 @@ function plan(objects: number, puts: number, bytes: number): Plan {
 }
 
 /** clients × perClient requests: 9 GETs of stored objects to 1 PUT of a new one. Throws on any error. */
-async function hammer(
+export async function hammer(
   url: string,
   token: string,
   p: Plan,

@@ -16,10 +16,13 @@
  *
  *   boot tests (boot.ts): test-driver over the default matrix vs bare boots of the same kernels.
  *
+ *   slowloris (slowloris.ts): the cache server's normal clients' p99 under a slowloris attack vs
+ *   without one.
+ *
  *   publish (publish.ts): `kmatrix publish` of N built targets into a directory store vs copying
  *   the modules and recording their SHA256s in-process.
  *
- * Usage: npm run bench [-- --figures build,headers,scale,remote,load,boot,publish] [-- --sizes 1000,5000] [-- --runs 3]
+ * Usage: npm run bench [-- --figures build,headers,scale,remote,load,slowloris,boot,publish] [-- --sizes 1000,5000] [-- --runs 3]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -35,8 +38,9 @@ import { buildOverhead } from './build-overhead.ts';
 import { loadTest, remoteRestore } from './remote-cache.ts';
 import { bootBench } from './boot.ts';
 import { publishBench } from './publish.ts';
+import { slowlorisBench } from './slowloris.ts';
 
-const FIGURES = ['build', 'headers', 'scale', 'remote', 'load', 'boot', 'publish'] as const;
+const FIGURES = ['build', 'headers', 'scale', 'remote', 'load', 'slowloris', 'boot', 'publish'] as const;
 const { values } = parseArgs({
   options: {
     figures: { type: 'string', default: FIGURES.join(',') },
@@ -251,6 +255,14 @@ async function main(): Promise<void> {
     print(
       `cache server load, ${l.clients} concurrent clients × ${l.requests / l.clients} requests (9 GET : 1 PUT, 64 KiB bodies): ${l.errors} errors; ` +
         `ours ${l.ours.seconds.toFixed(2)} s (p50 ${ms(l.ours.p50)}, p99 ${ms(l.ours.p99)}), baseline ${l.baseline.seconds.toFixed(2)} s (bare Node HTTP file server: p50 ${ms(l.baseline.p50)}, p99 ${ms(l.baseline.p99)}), ratio ${(l.ours.seconds / l.baseline.seconds).toFixed(2)}`,
+    );
+  }
+  if (figures.has('slowloris')) {
+    const s = await slowlorisBench();
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    print(
+      `cache server under slowloris, ${s.clients} normal clients × ${s.requests / s.clients} requests (9 GET : 1 PUT) beside ${s.attackers} connections dripping headers or stalled uploads: ${s.errors} errors for normal clients; ` +
+        `ours p99 ${ms(s.attacked.p99)} (${s.attacked.seconds.toFixed(2)} s) under attack, baseline p99 ${ms(s.calm.p99)} (${s.calm.seconds.toFixed(2)} s) without, ratio ${(s.attacked.p99 / s.calm.p99).toFixed(2)}`,
     );
   }
   if (figures.has('boot')) {
