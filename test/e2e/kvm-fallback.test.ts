@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
+import { createWorkspace, expectOk, prepareOneTarget } from '../support/workspace.ts';
 
 /** A qemu-system-x86_64 that dies as the broken KVM did, leaving a mark that it was asked for KVM. */
 async function brokenKvmQemu(dir: string): Promise<string> {
@@ -62,24 +62,11 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
 }, async (t) => {
   const ws = await createWorkspace('kmatrix-kvm-');
   t.after(() => ws.remove());
-  await ws.write(
-    'policy.json',
-    JSON.stringify({
-      drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'], smokeTest: 'smoke-test.sh' } },
-      distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-      matrix: [
-        {
-          driver: 'kmx-echo',
-          distro: 'debian-bookworm',
-          archs: ['x86_64'],
-          flavours: ['amd64'],
-          kernels: ['6.1.0-*'],
-          latest: 1,
-        },
-      ],
-    }),
-  );
-  await preparePipeline(ws, join(ws.dir, 'policy.json'));
+  const name = await prepareOneTarget(ws, {
+    path: 'drivers/kmx-echo',
+    modules: ['kmx_echo'],
+    smokeTest: 'smoke-test.sh',
+  });
   const kvm = existsSync('/dev/kvm');
   if (!kvm)
     t.diagnostic('NOTE: this machine has no /dev/kvm, so no KVM check runs at all: only the TCG verdicts are checked');
@@ -94,13 +81,10 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
   assert.match(run.all, /booting 6\.1\.0-\d+-amd64 \(x86_64, TCG, /);
 
   const viaCli = await brokenKvmQemu(join(ws.dir, '.broken-kvm-cli'));
-  const [name] = expectOk(await ws.nx(['show', 'projects']), 'show projects')
-    .stdout.split('\n')
-    .filter(Boolean);
-  const boot = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}` });
+  const boot = await ws.kmatrix(['boot', name], { PATH: `${viaCli}:${process.env.PATH}` });
   expectOk(boot, 'kmatrix boot');
   assert.match(boot.stdout, /loads ✓/);
-  const again = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}` });
+  const again = await ws.kmatrix(['boot', name], { PATH: `${viaCli}:${process.env.PATH}` });
   expectOk(again, 'kmatrix boot, again');
 
   for (const [what, out, dir] of [
@@ -121,7 +105,7 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
   if (kvm) {
     const later = await kvmThatBreaksLater(join(ws.dir, '.kvm-breaks-later'));
     const first = expectOk(
-      await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }),
+      await ws.kmatrix(['boot', name], { PATH: `${later}:${process.env.PATH}` }),
       'boot on KVM that breaks after the check',
     );
     assert.match(first.all, /KVM works: guests run accelerated/);
@@ -130,12 +114,12 @@ test('on a machine whose KVM aborts QEMU, boot tests pass under TCG with one war
       /warning: KVM failed this guest \(QEMU could not start the guest: .*Assertion failed\.\); it ran under TCG/,
     );
     assert.match(first.stdout, /loads ✓/);
-    const next = expectOk(await ws.kmatrix(['boot', name!], { PATH: `${later}:${process.env.PATH}` }), 'the next boot');
+    const next = expectOk(await ws.kmatrix(['boot', name], { PATH: `${later}:${process.env.PATH}` }), 'the next boot');
     assert.match(next.all, /booting .* \(x86_64, TCG, /);
     assert.doesNotMatch(next.all, /KVM/, 'no KVM attempt after it failed');
   }
   // Only KMATRIX_ACCEL=kvm turns the broken KVM into an error.
-  const forced = await ws.kmatrix(['boot', name!], { PATH: `${viaCli}:${process.env.PATH}`, KMATRIX_ACCEL: 'kvm' });
+  const forced = await ws.kmatrix(['boot', name], { PATH: `${viaCli}:${process.env.PATH}`, KMATRIX_ACCEL: 'kvm' });
   assert.equal(forced.exitCode, 1, forced.all);
   assert.match(
     forced.stderr,

@@ -9,10 +9,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { get } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { startCacheServer, WRITE_TOKEN } from '../support/cache-server.ts';
+import { CacheServer } from '../../tools/kmatrix/cache/server.ts';
+import { DirStore } from '../../tools/kmatrix/cache/dir-store.ts';
+import { loadTokens } from '../../tools/kmatrix/cache/tokens.ts';
 import { repoRoot } from '../support/workspace.ts';
 
 const KEY = 'namespace-key-0123456789abcdef0123456789';
@@ -63,6 +67,42 @@ test("a pull request's uploads evict only its own objects, never main's", async 
   assert.equal(await status(pr, '11'), 404, "the pull request's oldest objects went, within its 2M budget");
   assert.equal(await status(pr, '14'), 200);
   assert.equal(await status(pr, '1'), 200, "and it reads main's");
+  // An upload its budget could not keep is refused, not stored and evicted at once.
+  assert.equal(await put(pr, '15', randomBytes(1_950_000)), 413);
+});
+
+test("a closed pull request's objects expire; main's stay", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-sec-ns-ttl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const server = new CacheServer({
+    store: new DirStore(dir),
+    tokens: await loadTokens({ KMATRIX_CACHE_WRITE_TOKEN: WRITE_TOKEN, KMATRIX_CACHE_NAMESPACE_KEY: KEY }),
+    maxBytes: 0,
+    namespaceMaxBytes: 0,
+    namespaceTtlMs: 1_000,
+    maxBody: 2 ** 20,
+    log: () => {},
+  });
+  await server.open();
+  const url = await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  const pr = await tokenFor('pr-7');
+  const put = async (token: string, hash: string) =>
+    (
+      await fetch(`${url}/v1/cache/${hash}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: 'x',
+      })
+    ).status;
+  const status = async (token: string, hash: string) =>
+    (await fetch(`${url}/v1/cache/${hash}`, { headers: { authorization: `Bearer ${token}` } })).status;
+  assert.equal(await put(WRITE_TOKEN, '31'), 200);
+  assert.equal(await put(pr, '32'), 200);
+  await new Promise((r) => setTimeout(r, 1_300));
+  assert.equal(await put(WRITE_TOKEN, '33'), 200); // a PUT runs the sweep
+  assert.equal(await status(pr, '32'), 404, "the pull request's object expired");
+  assert.equal(await status(WRITE_TOKEN, '31'), 200, "main's did not");
 });
 
 test("each pull request has its own namespace: it never reads another's, and a token names only its own", async (t) => {
@@ -81,7 +121,7 @@ test("each pull request has its own namespace: it never reads another's, and a t
   // And nobody mints a token for main.
   const r = await kmatrix(['cache', 'token', 'main'], { KMATRIX_CACHE_NAMESPACE_KEY: KEY });
   assert.notEqual(r.exitCode, 0);
-  assert.match(r.all, /namespace "main" is written by configured tokens/);
+  assert.match(r.all, /namespace "main" is used by configured tokens/);
 });
 
 test('with --tls-cert and --tls-key the server speaks HTTPS; a key that is not one is refused at start', async (t) => {
@@ -114,6 +154,34 @@ test('with --tls-cert and --tls-key the server speaks HTTPS; a key that is not o
     get(`${server.url}/healthz`, { ca }, (res) => resolve(res.statusCode ?? 0)).on('error', reject),
   );
   assert.equal(answer, 200);
+
+  // A connection that never starts its handshake is cut at the headers' deadline, and shutdown
+  // does not wait for it.
+  const inProcess = new CacheServer({
+    store: new DirStore(join(dir, 'store')),
+    tokens: await loadTokens({ KMATRIX_CACHE_WRITE_TOKEN: WRITE_TOKEN }),
+    maxBytes: 0,
+    namespaceMaxBytes: 0,
+    maxBody: 2 ** 20,
+    log: () => {},
+    timeouts: { headers: 500, shutdown: 500 },
+    tls: { cert: ca, key: await readFile(key) },
+  });
+  await inProcess.open();
+  const { port } = new URL(await inProcess.listen(0, '127.0.0.1'));
+  const silent = connect(Number(port), '127.0.0.1');
+  silent.on('error', () => {});
+  const cut = await new Promise<boolean>((resolve) => {
+    silent.on('close', () => resolve(true));
+    setTimeout(() => resolve(false), 5_000);
+  });
+  assert.ok(cut, 'a silent TLS connection is closed at the deadline');
+  const lingering = connect(Number(port), '127.0.0.1');
+  lingering.on('error', () => {});
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  await inProcess.close();
+  assert.ok(Date.now() - started < 3_000, `close took ${Date.now() - started} ms`);
 
   const bad = await kmatrix(['serve-cache', '--store', dir, '--port', '0', '--tls-cert', cert, '--tls-key', cert], {
     KMATRIX_CACHE_WRITE_TOKEN: WRITE_TOKEN,

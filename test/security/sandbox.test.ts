@@ -8,23 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
-
-const POLICY = {
-  drivers: { hostile: { path: 'drivers/hostile', modules: ['hostile'] } },
-  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-  matrix: [
-    {
-      driver: 'hostile',
-      distro: 'debian-bookworm',
-      archs: ['x86_64'],
-      flavours: ['amd64'],
-      kernels: ['6.1.0-*'],
-      latest: 1,
-      exclude: [],
-    },
-  ],
-};
+import { createWorkspace, expectOk, prepareOneTarget } from '../support/workspace.ts';
 
 /** Each probe prints `probe NAME=VALUE` while kbuild reads the Makefile; then 120 MB of output. */
 const HOSTILE_MAKEFILE = `
@@ -63,9 +47,7 @@ test('a hostile Makefile builds unprivileged, read-only and bounded, and its out
   await ws.write('drivers/hostile/Makefile', HOSTILE_MAKEFILE);
   await ws.write('drivers/hostile/hostile.c', HOSTILE_C);
   await ws.write('rss-reporter.mjs', RSS_REPORTER);
-  await ws.write('test/fixtures/policy-hostile.json', JSON.stringify(POLICY, null, 2));
-  await preparePipeline(ws, join(ws.dir, 'test/fixtures/policy-hostile.json'));
-  const [project] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  const project = await prepareOneTarget(ws, { path: 'drivers/hostile', modules: ['hostile'] }, 'hostile');
 
   const rssFile = join(ws.dir, 'rss');
   const r = await ws.kmatrix(['build', project], {
@@ -77,7 +59,7 @@ test('a hostile Makefile builds unprivileged, read-only and bounded, and its out
   expectOk(r, 'kmatrix build of the hostile driver');
   const probe = (name: string) => r.all.match(new RegExp(`^probe ${name}=(.*)$`, 'm'))?.[1]?.trim();
 
-  assert.notEqual(probe('uid'), '0', 'the build must not run as root');
+  assert.match(probe('uid') ?? '', /^[1-9]\d*$/, 'the build must not run as root');
   if (process.getuid?.() === 0) assert.equal(probe('uid'), '65532');
   assert.equal(probe('capeff'), '0000000000000000');
   assert.equal(probe('nonewprivs'), '1');

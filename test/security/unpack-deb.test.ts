@@ -57,6 +57,15 @@ test('a .deb member behind a symlink the archive made, or with "..", is refused;
     ],
     [{ name: './shadow', mode: FILE, tarType: '1', data: '/etc/hostname' }],
     [{ name: './up', mode: FILE, tarType: '1', data: '../../etc/hostname' }],
+    // Each link alone stays inside; followed as a chain, the second climbs out.
+    [
+      { name: './deep/link', mode: LINK, data: '..' },
+      { name: './deep2/x', mode: LINK, data: '../deep/link/..' },
+    ],
+    [
+      { name: './dir/', mode: DIR },
+      { name: './dir', mode: FILE, data: 'over a folder' },
+    ],
   ];
   for (const members of cases) {
     await assert.rejects(unpackDeb(root, dest, members), refused, members.map((m) => m.name).join(', '));

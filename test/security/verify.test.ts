@@ -12,24 +12,8 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
+import { createWorkspace, expectOk, prepareOneTarget } from '../support/workspace.ts';
 import { provenanceKey, signingKey } from '../support/keys.ts';
-
-const POLICY = {
-  drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
-  matrix: [
-    {
-      driver: 'kmx-echo',
-      distro: 'debian-bookworm',
-      archs: ['x86_64'],
-      flavours: ['amd64'],
-      kernels: ['6.1.0-*'],
-      latest: 1,
-      exclude: [],
-    },
-  ],
-};
 
 const SECRET = 's3cr3t-token-in-the-origin-url';
 
@@ -57,10 +41,8 @@ test('verify trusts only the store, catches a stripped signature, and checks DSS
   t.after(() => ws.remove());
   const scratch = await mkdtemp(join(tmpdir(), 'kmatrix-sec-verify-keys-'));
   t.after(() => rm(scratch, { recursive: true, force: true }));
-  await ws.write('test/fixtures/policy-one.json', JSON.stringify(POLICY, null, 2));
-  await preparePipeline(ws, join(ws.dir, 'test/fixtures/policy-one.json'));
+  const project = await prepareOneTarget(ws);
   await ws.git(['remote', 'add', 'origin', `https://ci-bot:${SECRET}@git.example.com/org/drivers.git`]);
-  const [project] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout);
   expectOk(
     await ws.kmatrix(['build', project], { KMATRIX_BUILDER_ID: 'https://ci.example/build-runner' }),
     'kmatrix build',
@@ -140,6 +122,29 @@ test('verify trusts only the store, catches a stripped signature, and checks DSS
   assert.doesNotMatch(published, new RegExp(SECRET));
   assert.match(published, /"git\+https:\/\/git\.example\.com\/org\/drivers\.git"/);
   assert.equal(JSON.parse(published).predicate.runDetails.builder.id, 'https://ci.example/build-runner');
+
+  // A bare statement in the envelope's place, its SHA256 put into the index: a key was given, so no.
+  const bareStore = join(scratch, 'bare-store');
+  await execa('cp', ['-a', store, bareStore]);
+  const bare = Buffer.from(JSON.stringify(statement).replace(sha256(bytes), entry.modules[0].sha256));
+  await writeFile(join(bareStore, entry.provenance.key), bare);
+  const forgedIndex = JSON.parse(await readFile(join(bareStore, 'index.json'), 'utf8'));
+  forgedIndex.targets[project].provenance = { ...entry.provenance, sha256: sha256(bare), size: bare.length };
+  delete forgedIndex.targets[project].provenance.keyId;
+  await writeFile(join(bareStore, 'index.json'), JSON.stringify(forgedIndex));
+  const bareOne = join(bareStore, entry.modules[0].signed.key);
+  const downgraded = await ws.kmatrix([
+    'verify',
+    bareOne,
+    '--store',
+    bareStore,
+    '--provenance-key',
+    pub,
+    '--cert',
+    moduleKey.KMATRIX_SIGN_CERT_FILE,
+  ]);
+  assert.equal(downgraded.exitCode, 1, downgraded.all);
+  assert.match(downgraded.stdout, /✗ signed by {2}nobody \(a bare statement, not an envelope\)/);
 
   // The envelope in the store rewritten: it no longer has the SHA256 the index records.
   await copyFile(tamperedEnvelope, join(store, entry.provenance.key));

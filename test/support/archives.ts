@@ -27,7 +27,14 @@ export function cpio(members: Member[]): Buffer {
   return Buffer.concat(parts);
 }
 
-const TYPE_OF: Record<number, string> = { 16807: '0', 9604: '5', 21609: '2', 4802: '3', 2401: '6' };
+/** The tar type flag of an st_mode's file type (a Map: object keys would be decimal strings). */
+const TYPE_OF = new Map<number, string>([
+  [0o100000, '0'],
+  [0o040000, '5'],
+  [0o120000, '2'],
+  [0o020000, '3'],
+  [0o010000, '6'],
+]);
 
 /** One ustar header (512 bytes) with its checksum. */
 function tarHeader(m: Member, size: number): Buffer {
@@ -35,7 +42,7 @@ function tarHeader(m: Member, size: number): Buffer {
   const put = (text: string, at: number, len: number) => h.write(text, at, len, 'utf8');
   const octal = (n: number, len: number) => `${n.toString(8).padStart(len - 1, '0')}\0`;
   const field = (n: number, at: number, len: number) => put(octal(n, len), at, len);
-  const type = m.tarType ?? TYPE_OF[m.mode & 0o170000] ?? '0';
+  const type = m.tarType ?? TYPE_OF.get(m.mode & 0o170000) ?? '0';
   put(m.name, 0, 100);
   field(m.mode & 0o7777, 100, 8);
   field(0, 108, 8);
@@ -57,7 +64,7 @@ function tarHeader(m: Member, size: number): Buffer {
 export function tar(members: Member[]): Buffer {
   const parts: Buffer[] = [];
   for (const m of members) {
-    const type = m.tarType ?? TYPE_OF[m.mode & 0o170000] ?? '0';
+    const type = m.tarType ?? TYPE_OF.get(m.mode & 0o170000) ?? '0';
     const data = type === '0' ? Buffer.from(m.data ?? '') : Buffer.alloc(0);
     parts.push(tarHeader(m, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }

@@ -152,6 +152,35 @@ export async function preparePipeline(
   await ws.commitAll('crawl, pin toolchains, generate targets');
 }
 
+/**
+ * A policy of one target: `driver` (default the example driver) for the newest bookworm 6.1 ABI,
+ * amd64 flavour — crawled, pinned and generated like the others, for tests about one build.
+ */
+export async function prepareOneTarget(
+  ws: Workspace,
+  driver: Record<string, unknown> = { path: 'drivers/kmx-echo', modules: ['kmx_echo'] },
+  name = 'kmx-echo',
+): Promise<string> {
+  const policy = {
+    drivers: { [name]: driver },
+    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+    matrix: [
+      {
+        driver: name,
+        distro: 'debian-bookworm',
+        archs: ['x86_64'],
+        flavours: ['amd64'],
+        kernels: ['6.1.0-*'],
+        latest: 1,
+      },
+    ],
+  };
+  await ws.write('test/fixtures/policy-one-target.json', JSON.stringify(policy, null, 2));
+  await preparePipeline(ws, join(ws.dir, 'test/fixtures/policy-one-target.json'));
+  const [project] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout);
+  return project as string;
+}
+
 /** From Nx's header: "Running target build-driver for N projects" or "… for project NAME"; 0 when it ran nothing. */
 export function tasksRun(output: string): number {
   const many = output.match(/Running target build-driver for (\d+) projects/);

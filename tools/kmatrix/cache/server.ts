@@ -11,7 +11,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { targetOfArchive } from './archive.ts';
 import { objectKey, type BlobStore, type ObjectMeta } from './blob-store.ts';
@@ -25,6 +25,9 @@ export interface ServerOptions {
   /** The same for every other namespace, each on its own (0: no limit). A writer only ever
    * evicts its own namespace's objects, so a pull request cannot push main's out. */
   namespaceMaxBytes: number;
+  /** Objects of namespaces other than main unused for this long are removed (a closed pull
+   * request's). 0: kept until evicted. */
+  namespaceTtlMs?: number;
   /** Largest accepted PUT body. */
   maxBody: number;
   /** One JSON line per request (never a token). */
@@ -55,9 +58,11 @@ const TOUCH_EVERY_MS = 60_000;
 class Reply {
   readonly status: number;
   readonly text: string;
-  constructor(status: number, text: string) {
+  readonly headers: Record<string, string>;
+  constructor(status: number, text: string, headers: Record<string, string> = {}) {
     this.status = status;
     this.text = text;
+    this.headers = headers;
   }
 }
 
@@ -68,6 +73,8 @@ export class CacheServer {
   private readonly publishing = new Map<string, Promise<unknown>>();
   private readonly timeouts: Timeouts;
   private inFlight = 0;
+  private readonly sockets = new Set<Socket>();
+  private expiredAt = 0;
   private drained: (() => void) | undefined;
   /** Bytes held per namespace. */
   private readonly held = new Map<string, number>();
@@ -84,7 +91,15 @@ export class CacheServer {
         else res.destroy();
       });
     };
-    this.http = options.tls ? createTlsServer(options.tls, onRequest) : createServer(onRequest);
+    // A TLS handshake that never ends is held to the headers' deadline too (Node's default: 120 s).
+    this.http = options.tls
+      ? createTlsServer({ ...options.tls, handshakeTimeout: this.timeouts.headers }, onRequest)
+      : createServer(onRequest);
+    // Every socket, handshaken or not, so shutdown can cut the ones HTTP never saw.
+    this.http.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
     // A slow client may upload a big entry, but never hold a connection (and a temp file) forever.
     this.http.headersTimeout = this.timeouts.headers;
     this.http.requestTimeout = this.timeouts.request;
@@ -123,6 +138,7 @@ export class CacheServer {
       clearTimeout(timer);
     }
     this.http.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
     await closed;
   }
 
@@ -147,7 +163,7 @@ export class CacheServer {
         if (!HASH.test(hash)) throw new Reply(400, 'the hash must be decimal digits\n');
         if (req.method === 'GET') ({ status, bytes } = await this.get(client, hash, res));
         else if (req.method === 'PUT') ({ status, bytes } = await this.put(client, hash, req, res));
-        else throw new Reply(405, 'GET or PUT\n');
+        else throw new Reply(405, 'GET or PUT\n', { allow: 'GET, PUT' });
         return;
       }
       if (raw === '/v1/kmatrix/objects' && req.method === 'GET') {
@@ -168,6 +184,7 @@ export class CacheServer {
           .writeHead(reply.status, {
             'content-type': 'text/plain',
             connection: status >= 400 && req.method === 'PUT' ? 'close' : 'keep-alive',
+            ...reply.headers,
           })
           .end(reply.text);
       else res.destroy();
@@ -217,17 +234,27 @@ export class CacheServer {
     throw new Reply(404, 'not found\n');
   }
 
+  /** The upload's declared length, if this client may upload that much here; a Reply otherwise. */
+  private admit(client: Client, req: IncomingMessage): number {
+    if (client.access !== 'write') throw new Reply(403, 'this token may only read\n');
+    const declared = req.headers['content-length'];
+    if (declared === undefined || !/^\d+$/.test(declared)) throw new Reply(411, 'Content-Length is required\n');
+    const length = Number(declared);
+    if (length > this.options.maxBody) throw new Reply(413, `body larger than ${this.options.maxBody} bytes\n`);
+    const budget = this.budgetOf(client.namespace);
+    // Stored and then evicted at once, it would be answered "stored" and never served.
+    if (budget > 0 && length > budget * 0.9)
+      throw new Reply(413, `body larger than this namespace's budget allows (${Math.floor(budget * 0.9)} bytes)\n`);
+    return length;
+  }
+
   private async put(
     client: Client,
     hash: string,
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<{ status: number; bytes: number }> {
-    if (client.access !== 'write') throw new Reply(403, 'this token may only read\n');
-    const declared = req.headers['content-length'];
-    if (declared === undefined || !/^\d+$/.test(declared)) throw new Reply(411, 'Content-Length is required\n');
-    const length = Number(declared);
-    if (length > this.options.maxBody) throw new Reply(413, `body larger than ${this.options.maxBody} bytes\n`);
+    const length = this.admit(client, req);
     const key = objectKey(client.namespace, hash);
     if (this.index.has(key)) throw new Reply(409, 'exists\n');
 
@@ -290,6 +317,26 @@ export class CacheServer {
     this.held.set(ns, (this.held.get(ns) ?? 0) + bytes);
   }
 
+  /**
+   * Removes the objects of namespaces other than main that nobody used for the TTL: pull requests
+   * end, their namespaces must not hold disk forever. On a PUT, at most once an hour (or a tenth of the TTL).
+   */
+  private async expire(): Promise<void> {
+    const ttl = this.options.namespaceTtlMs ?? 0;
+    if (ttl <= 0 || Date.now() - this.expiredAt < Math.min(3_600_000, ttl / 10)) return;
+    this.expiredAt = Date.now();
+    const cutoff = new Date(Date.now() - ttl).toISOString();
+    for (const meta of [...this.index.values()]) {
+      if (meta.namespace === 'main' || meta.lastAccess >= cutoff) continue;
+      await this.options.store.remove(meta.namespace, meta.hash);
+      this.forget(meta.namespace, meta.hash);
+      this.options.log({
+        level: 'info',
+        message: `expired ${meta.namespace}/${meta.hash} (last used ${meta.lastAccess})`,
+      });
+    }
+  }
+
   private forget(ns: string, hash: string): void {
     const key = objectKey(ns, hash);
     const meta = this.index.get(key);
@@ -301,8 +348,13 @@ export class CacheServer {
    * The namespace's least recently used objects first, down to 90% of its budget, so eviction does
    * not run on every PUT. Only the writer's own namespace: no one's PUT evicts another's objects.
    */
+  private budgetOf(ns: string): number {
+    return ns === 'main' ? this.options.maxBytes : this.options.namespaceMaxBytes;
+  }
+
   private async evict(ns: string): Promise<void> {
-    const budget = ns === 'main' ? this.options.maxBytes : this.options.namespaceMaxBytes;
+    await this.expire();
+    const budget = this.budgetOf(ns);
     if (budget <= 0 || (this.held.get(ns) ?? 0) <= budget) return;
     const byAge = [...this.index.values()]
       .filter((m) => m.namespace === ns)

@@ -32,7 +32,7 @@ function namespaceMac(key: string, ns: string): Buffer {
 /** Refuses what no namespace token may name: main, and the namespaces the tokens file gives out. */
 function checkMintable(ns: string, reserved: Set<string>): string | undefined {
   if (!NAMESPACE.test(ns)) return 'must be lower-case letters, digits, ".", "_" or "-", at most 63';
-  if (ns === 'main' || reserved.has(ns)) return 'is written by configured tokens, not by namespace tokens';
+  if (ns === 'main' || reserved.has(ns)) return 'is used by configured tokens, not by namespace tokens';
   return undefined;
 }
 
@@ -85,7 +85,8 @@ export class TokenRing {
   constructor(entries: Entry[], namespaceKey?: string) {
     this.entries = entries;
     this.namespaceKey = namespaceKey;
-    this.reserved = new Set(entries.map((e) => e.namespace));
+    // Namespaces configured tokens write or read: a minted token writing one would poison its readers.
+    this.reserved = new Set(entries.flatMap((e) => [e.namespace, ...e.readFrom]));
   }
 
   get size(): number {

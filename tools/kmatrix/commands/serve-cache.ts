@@ -25,8 +25,10 @@ server also accepts namespace tokens, minted by whoever holds the key (the trust
 never another pull request's namespace.
 
 Each namespace has its own byte budget: --max-bytes for main, --namespace-max-bytes for every
-other. A PUT evicts only its own namespace's least-recently-used objects, so no pull request can
-push main's entries out. With --tls-cert and --tls-key the server speaks HTTPS; otherwise put it
+other (an upload larger than its namespace's budget is refused, 413). A PUT evicts only its own
+namespace's least-recently-used objects, so no pull request can push main's entries out; objects
+of namespaces other than main unused for --namespace-days (14) are removed, so closed pull
+requests do not hold disk forever. Disk use is at most main's budget plus each live namespace's. With --tls-cert and --tls-key the server speaks HTTPS; otherwise put it
 behind a TLS-terminating proxy before it leaves the machine (tokens are bearer secrets).
 
 Every body's SHA256 and size are recorded at PUT and verified before each GET; an object that no
@@ -50,6 +52,15 @@ export function parseSize(text: string, what: string): number {
     m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'
   ];
   return Math.floor(Number(m[1]) * unit);
+}
+
+function days(text: string): number {
+  if (!/^\d+$/.test(text))
+    throw new KmatrixError(`--namespace-days: "${text}" is not a whole number of days`, {
+      stage: 'usage',
+      remedy: 'e.g. --namespace-days 14, or 0 to keep objects until evicted',
+    });
+  return Number(text);
 }
 
 async function readTls(certFile?: string, keyFile?: string): Promise<{ cert: Buffer; key: Buffer } | undefined> {
@@ -102,6 +113,12 @@ export const serveCacheCommand = defineCommand({
       value: 'SIZE',
       help: 'the budget of each other namespace (default: a tenth of --max-bytes)',
     },
+    'namespace-days': {
+      type: 'string',
+      default: '14',
+      value: 'N',
+      help: "remove other namespaces' objects unused for N days (a closed pull request's; 0: never)",
+    },
     'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this PEM certificate chain' },
     'tls-key': { type: 'string', value: 'FILE', help: 'and this PEM private key' },
     'max-body': { type: 'string', default: '2G', value: 'SIZE', help: 'largest accepted upload' },
@@ -123,6 +140,7 @@ export const serveCacheCommand = defineCommand({
       namespaceMaxBytes: values['namespace-max-bytes']
         ? parseSize(values['namespace-max-bytes'], '--namespace-max-bytes')
         : Math.floor(maxBytes / 10),
+      namespaceTtlMs: days(values['namespace-days']) * 86_400_000,
       tls: await readTls(values['tls-cert'], values['tls-key']),
       maxBody: parseSize(values['max-body'], '--max-body'),
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),

@@ -6,8 +6,9 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 
-/** Lines kept from the start: dkms-build.sh's prologue is a few dozen. */
+/** Kept from the start, at most (lines and bytes): dkms-build.sh's prologue is a few dozen lines. */
 const HEAD_LINES = 10_000;
+const HEAD_BYTES = 1024 * 1024;
 const TAIL_LINES = 200;
 const ERROR_LINES = 5;
 /** Past this the log file says it was cut, and only the in-memory tail follows at the end. */
@@ -30,6 +31,9 @@ export class BuildOutput {
   private cut = false;
   private closed = false;
   private shownBytes = 0;
+  private headBytes = 0;
+  /** Why the log file could not be written (a full disk), once it could not. */
+  writeError: NodeJS.ErrnoException | undefined;
 
   readonly logFile: string;
   private readonly show: (line: string) => void;
@@ -42,7 +46,10 @@ export class BuildOutput {
   }
 
   add(line: string): void {
-    if (this.head.length < HEAD_LINES) this.head.push(line);
+    if (this.head.length < HEAD_LINES && this.headBytes + line.length <= HEAD_BYTES) {
+      this.head.push(line);
+      this.headBytes += line.length;
+    }
     if (this.errors.length < ERROR_LINES && ERROR_LINE.test(line)) this.errors.push(line);
     this.tailRing.push(line);
     if (this.tailRing.length > TAIL_LINES) this.tailRing.shift();
@@ -64,8 +71,7 @@ export class BuildOutput {
     this.closed = true;
     this.flush();
     if (this.cut) {
-      writeSync(
-        this.fd,
+      this.write(
         `[kmatrix: the log was cut at ${LOG_FILE_BYTES} bytes; its last lines:]\n${this.tailRing.join('\n')}\n`,
       );
     }
@@ -80,6 +86,16 @@ export class BuildOutput {
     else this.show(line);
   }
 
+  /** A failed write (a full disk) is kept for the build to report, not thrown into Docker's stream. */
+  private write(text: string): void {
+    if (this.writeError) return;
+    try {
+      writeSync(this.fd, text);
+    } catch (error) {
+      this.writeError = error as NodeJS.ErrnoException;
+    }
+  }
+
   private flush(): void {
     if (this.pending.length === 0) return;
     const text = `${this.pending.join('\n')}\n`;
@@ -90,7 +106,7 @@ export class BuildOutput {
       this.cut = true;
       return;
     }
-    writeSync(this.fd, text);
+    this.write(text);
     this.written += bytes;
   }
 }

@@ -271,9 +271,10 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   }
   const scratch = await mkdtemp(join(dirname(o.outDir), `.${basename(o.outDir)}.work-`));
   const logFile = join(dirname(o.outDir), `${basename(o.outDir)}.build.log`);
-  // What dkms.conf evaluated to is for us (and the log file), not for the terminal.
-  const output = new BuildOutput(logFile, (line) => line.startsWith(DKMS_VAR_MARKER) || o.log(line));
+  let output: BuildOutput | undefined;
   try {
+    // What dkms.conf evaluated to is for us (and the log file), not for the terminal.
+    output = new BuildOutput(logFile, (line) => line.startsWith(DKMS_VAR_MARKER) || o.log(line));
     const src = join(scratch, 'src');
     await cp(join(o.root, target.driver.path), src, { recursive: true });
     const sources = await hashTree(src);
@@ -291,8 +292,18 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       cmd,
       labels: { 'kmatrix.target': target.name, 'kmatrix.out': o.outDir },
       timeoutMs: o.timeoutMs,
-      onLine: (line) => output.add(line),
-    }).finally(() => output.close());
+      onLine: (line) => output!.add(line),
+    }).finally(() => output!.close());
+    if (output.writeError) {
+      throw new KmatrixError(
+        `cannot write the build log ${logFile}: ${output.writeError.code ?? output.writeError.message}`,
+        {
+          stage: 'build',
+          target: target.name,
+          remedy: 'free space on the disk that holds dist/, then build again',
+        },
+      );
+    }
     const lines = output.head;
     // A value dkms.conf set for this kernel that cannot work is named, before the exit status is.
     if (target.driver.dkms && result.exitCode !== 0) dkmsModules(readEvaluation(lines), target.name);
@@ -333,7 +344,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     await rename(stage, o.outDir);
     return { modules, logFile: join(o.outDir, 'build.log'), ...(skipped ? { skipped } : {}) };
   } finally {
-    output.close();
+    output?.close();
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -48,7 +48,7 @@ export function requestServer(
       log({ method: req.method, path: path.slice(0, 200), status: res.statusCode, ms: Date.now() - started }),
     );
     void (async () => {
-      if (req.method !== 'GET') return send(res, 405, { error: 'only GET' });
+      if (req.method !== 'GET') return send(res, 405, { error: 'only GET' }, { allow: 'GET' });
       if (path === '/healthz') return send(res, 200, { ok: true });
       if (!tokens.identify(req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]))
         return send(res, 401, { error: 'missing or unknown token' }, { 'www-authenticate': 'Bearer' });

@@ -79,6 +79,9 @@ export interface ServiceLimits {
   rememberMs: number;
 }
 
+/** Kernels remembered as not covered, at most. */
+const MAX_REMEMBERED = 10_000;
+
 export const DEFAULT_LIMITS: ServiceLimits = { builds: 2, queue: 8, rememberMs: 10 * 60_000 };
 
 const keyName = (k: KernelKey) => `${k.distro}/${k.kernelrelease}/${k.arch}`;
@@ -114,13 +117,15 @@ export class RequestService {
   async request(key: KernelKey): Promise<Answer> {
     const name = keyName(key);
     await this.requirePolicyDistro(key);
-    const known = this.uncovered.get(name);
-    if (known && Date.now() - known.at < this.limits.rememberMs) {
-      this.log(`${name}: not covered (remembered)`);
-      throw known.error;
-    }
     if (this.inFlight.has(name)) this.log(`${name}: joining the request in progress`);
     return this.inFlight.run(name, () => this.serve(key));
+  }
+
+  /** A kernel found not covered, remembered for a while; the oldest go past a bound (callers choose the names). */
+  private remember(name: string, error: RequestError): void {
+    this.uncovered.delete(name);
+    this.uncovered.set(name, { at: Date.now(), error });
+    if (this.uncovered.size > MAX_REMEMBERED) this.uncovered.delete(this.uncovered.keys().next().value!);
   }
 
   /** A distro the policy does not name is answered before anything runs. */
@@ -176,6 +181,12 @@ export class RequestService {
   private async serve(key: KernelKey): Promise<Answer> {
     const published = await this.lookup(key);
     if (published) return published;
+    const name = keyName(key);
+    const known = this.uncovered.get(name);
+    if (known && Date.now() - known.at < this.limits.rememberMs) {
+      this.log(`${name}: not covered (remembered)`);
+      throw known.error;
+    }
     try {
       return await this.slots.run(() => this.generateAndBuild(key));
     } catch (error) {
@@ -203,50 +214,8 @@ export class RequestService {
         const targets = await this.generate(key);
         const names = targets.map((t) => t.name);
         this.log(`${name}: building ${names.join(', ')} (from the cache when a runner built it)`);
-        const nx = await execa(
-          process.execPath,
-          [await nxBin(this.root), 'run-many', '-t', 'build-driver', `--projects=${names.join(',')}`],
-          {
-            cwd: this.root,
-            reject: false,
-            all: true,
-            env: { NX_TUI: 'false', FORCE_COLOR: '0' },
-          },
-        );
-        if (nx.exitCode !== 0) {
-          // The build's output names paths and mirrors: for the service log, not for the caller.
-          for (const line of (nx.all ?? '')
-            .split('\n')
-            .filter((l) => /error|failed/i.test(l))
-            .slice(0, 20))
-            this.log(`${name}: ${line}`);
-          throw new RequestError(
-            502,
-            `the build for ${name} failed`,
-            `the service log has the build's errors; \`npx kmatrix reproduce\` rebuilds ${names.join(', ')} locally`,
-          );
-        }
-        const restored = names.every((n) =>
-          new RegExp(
-            `nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local cache|remote cache|existing outputs match the cache)`,
-          ).test(nx.all ?? ''),
-        );
-        await withLock(
-          join(this.root, 'dist', 'kmatrix', 'publish.lock'),
-          () => {},
-          async () => {
-            await publish({
-              root: this.root,
-              store: this.store,
-              revision: await resolveRef(this.root, 'HEAD'),
-              repository: await repositoryUrl(this.root),
-              builder: builderFromEnv(),
-              ...((k) => (k ? { provenanceKey: k } : {}))(await provenanceKeyFromEnv()),
-              only: new Set(names),
-              log: this.log,
-            });
-          },
-        );
+        const restored = await this.build(name, names);
+        await this.publishTargets(names);
         this.index = await loadIndex(this.store);
         const done = this.answer(key, this.index, restored ? 'cache' : 'built');
         if (!done)
@@ -256,6 +225,55 @@ export class RequestService {
             'see `npx kmatrix report`',
           );
         return done;
+      },
+    );
+  }
+
+  /** Nx builds the targets (restored from the cache when it can); whether all were restored. */
+  private async build(name: string, names: string[]): Promise<boolean> {
+    const nx = await execa(
+      process.execPath,
+      [await nxBin(this.root), 'run-many', '-t', 'build-driver', `--projects=${names.join(',')}`],
+      { cwd: this.root, reject: false, all: true, env: { NX_TUI: 'false', FORCE_COLOR: '0' } },
+    );
+    const output = nx.all ?? '';
+    if (nx.exitCode !== 0) {
+      // The build's output names paths and mirrors: for the service log, not for the caller.
+      for (const line of output
+        .split('\n')
+        .filter((l) => /error|failed/i.test(l))
+        .slice(0, 20))
+        this.log(`${name}: ${line}`);
+      throw new RequestError(
+        502,
+        `the build for ${name} failed`,
+        `the service log has the build's errors; \`npx kmatrix reproduce\` rebuilds ${names.join(', ')} locally`,
+      );
+    }
+    return names.every((n) =>
+      new RegExp(
+        `nx run ${n.replace(/[.+]/g, '\\$&')}:build-driver\\s+\\[(local cache|remote cache|existing outputs match the cache)`,
+      ).test(output),
+    );
+  }
+
+  /** Publishes just these targets (marked requested), one publisher at a time in this checkout. */
+  private async publishTargets(names: string[]): Promise<void> {
+    const provenanceKey = await provenanceKeyFromEnv();
+    await withLock(
+      join(this.root, 'dist', 'kmatrix', 'publish.lock'),
+      () => {},
+      async () => {
+        await publish({
+          root: this.root,
+          store: this.store,
+          revision: await resolveRef(this.root, 'HEAD'),
+          repository: await repositoryUrl(this.root),
+          builder: builderFromEnv(),
+          ...(provenanceKey ? { provenanceKey } : {}),
+          only: new Set(names),
+          log: this.log,
+        });
       },
     );
   }
@@ -359,13 +377,17 @@ export class RequestService {
               .map((x) => `skipped ${x.what}: ${x.why}`),
           ].slice(0, 6)
         : gen.why;
+      // The reasons name files of this checkout: the caller gets them relative to it.
+      for (const line of why) this.log(`${name}: ${line}`);
+      const relative = why.map((l) => l.replaceAll(`${this.root}/`, '').replaceAll(this.root, '.'));
       const error = new RequestError(
         404,
         `no driver is built for ${name}: the support matrix does not cover it`,
         'add it to support-matrix.json (a rule for the distro, arch, flavour and kernel version), or check the name (`uname -r`)',
-        why,
+        relative,
       );
-      this.uncovered.set(name, { at: Date.now(), error });
+      // Only a matrix that does not cover it is remembered; a policy or list that failed to load is not.
+      if (gen.ok) this.remember(name, error);
       throw error;
     }
     this.log(`${name}: generated ${targets.map((t) => t.name).join(', ')}`);

@@ -83,6 +83,7 @@ export async function extractCpio(archive: Buffer, dest: string): Promise<number
       }
       // device nodes, FIFOs and sockets have no place in a package's tree: never created
     }
+    tree.checkLinks();
   } catch (error) {
     if (error instanceof UnpackError) throw new CpioError(error.message);
     throw error;

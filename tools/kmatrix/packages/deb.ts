@@ -68,6 +68,7 @@ export async function extractTar(input: Readable, dest: string): Promise<void> {
   try {
     await pipeline(input, parser);
     await chain;
+    if (!failed) tree.checkLinks();
   } catch (error) {
     failed ??= error;
   }
@@ -82,11 +83,15 @@ export async function extractDeb(file: string, dest: string): Promise<void> {
   const { execa } = await import('execa');
   const dpkg = execa('dpkg-deb', ['--fsys-tarfile', file], { encoding: 'buffer', buffer: { stdout: false } });
   const [unpacked, exited] = await Promise.allSettled([extractTar(dpkg.stdout, dest), dpkg]);
-  if (exited.status === 'rejected') {
-    const error = exited.reason as NodeJS.ErrnoException & { stderr?: Buffer | string };
-    // The machine's problems (no dpkg-deb) stay what they are; the archive's are ours.
-    if (/^E[A-Z]+$/.test(error.code ?? '')) throw error;
-    throw new DebError(error.stderr?.toString().trim() || error.message);
-  }
+  const error =
+    exited.status === 'rejected'
+      ? (exited.reason as NodeJS.ErrnoException & { stderr?: Buffer | string; signal?: string })
+      : undefined;
+  // The machine's problems (no dpkg-deb) stay what they are.
+  if (error && /^E[A-Z]+$/.test(error.code ?? '')) throw error;
+  // dpkg-deb killed by a closed pipe only says the tar reader stopped first: its reason is the one.
+  const brokenPipe = error?.signal === 'SIGPIPE' || /broken pipe/i.test(error?.stderr?.toString() ?? '');
+  if (error && !brokenPipe) throw new DebError(error.stderr?.toString().trim() || error.message);
   if (unpacked.status === 'rejected') throw unpacked.reason;
+  if (error) throw new DebError(error.stderr?.toString().trim() || error.message);
 }

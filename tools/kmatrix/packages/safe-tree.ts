@@ -24,6 +24,7 @@ import {
   lstatSync,
   mkdirSync,
   rmSync,
+  readlinkSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -51,6 +52,8 @@ export class SafeTree {
   private readonly realDirs = new Set<string>();
   /** Read once (reading it sets it twice; nothing else runs in between on this thread). */
   private readonly umask = process.umask();
+  /** The symlinks made, for the check once every member is written. */
+  private readonly links: string[] = [];
 
   /** `dest` must exist; it is the root of everything written. */
   constructor(dest: string) {
@@ -79,6 +82,8 @@ export class SafeTree {
   /** A file from bytes (written at once) or a stream (a big member, never held in memory). */
   async file(name: string, data: Buffer | Readable, mode: number): Promise<void> {
     const path = this.place(name);
+    if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory())
+      throw new UnpackError(`archive member "${name}" replaces a folder with a file`, name);
     const perm = mode & 0o777;
     // O_NOFOLLOW: even if something made the name a symlink since place() looked, open refuses it.
     if (Buffer.isBuffer(data)) {
@@ -107,6 +112,42 @@ export class SafeTree {
     const path = this.place(name);
     rmSync(path, { force: true });
     symlinkSync(target, path);
+    this.links.push(name);
+  }
+
+  /**
+   * After the last member: each symlink, followed through the tree link by link (absolute targets
+   * from the tree's root, as the build sees them), stays inside. One link alone can look harmless
+   * (`a/l -> ..`, then `b/x -> ../a/l/..`); only the chain climbs out.
+   */
+  checkLinks(): void {
+    for (const name of this.links) this.followInside(name);
+  }
+
+  private followInside(name: string): void {
+    const resolved: string[] = [];
+    const pending = name.split(sep);
+    let hops = 0;
+    while (pending.length > 0) {
+      const part = pending.shift()!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (resolved.length === 0)
+          throw new UnpackError(`symlink "${name}", followed through the tree, climbs out of it`, name);
+        resolved.pop();
+        continue;
+      }
+      const path = join(this.dest, ...resolved, part);
+      if (!lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
+        resolved.push(part);
+        continue;
+      }
+      // Past 40 links the kernel gives up with ELOOP, and so does this.
+      if (++hops > 40) throw new UnpackError(`symlink "${name}" is a loop`, name);
+      const target = readlinkSync(path);
+      if (target.startsWith('/')) resolved.length = 0;
+      pending.unshift(...target.split('/'));
+    }
   }
 
   /** A hard link to `existing`, a member written before. */

@@ -93,8 +93,13 @@ function openEnvelope(v: Vouched, o: VerifyOptions, check: Add): unknown {
   }
   const envelope = envelopeSchema.safeParse(value);
   if (!envelope.success) {
-    // A bare statement, as older stores hold: vouched for by its SHA256 alone.
-    check(!o.requireSignature, 'signed by', 'nobody (a bare statement, not an envelope)');
+    // A bare statement, as older stores hold: vouched for by its SHA256 alone — unless a key was
+    // given or the index says the store signs, when it is what a forger would put there instead.
+    check(
+      !o.requireSignature && !o.provenanceKey && !v.keyId,
+      'signed by',
+      'nobody (a bare statement, not an envelope)',
+    );
     return value;
   }
   const env = envelope.data;
