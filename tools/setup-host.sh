@@ -36,6 +36,12 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v openssl >/dev/null || need+=(openssl)
 # chromium: the tests open the HTML matrix report in a real headless browser (playwright-core)
 command -v chromium >/dev/null || need+=(chromium)
+# gpgv and the archive keyring: the crawl checks each suite's InRelease signature with them
+command -v gpgv >/dev/null || need+=(gpgv)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
+# apt-ftparchive and gpg: the tests build signed local mirrors with Debian's own tools
+command -v apt-ftparchive >/dev/null || need+=(apt-utils)
+command -v gpg >/dev/null || need+=(gpg)
 # securesystemslib: the tests check provenance signatures with an implementation that is not ours
 [ -d /usr/lib/python3/dist-packages/securesystemslib ] || need+=(python3-securesystemslib)
 if [ "${#need[@]}" -gt 0 ]; then

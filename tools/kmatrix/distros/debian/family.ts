@@ -8,7 +8,7 @@
  */
 import { KeyedRuns } from '../../core/pool.ts';
 import type { DistroFamily } from '../family.ts';
-import type { IndexedPackage } from './archive/crawl.ts';
+import type { CrawlMemo } from './archive/crawl.ts';
 import type { Mirrors } from './archive/mirrors.ts';
 import { configPackage, headerMounts, kernelDir, missingHostTools, ROLES, signingTool } from './layout.ts';
 import { debianArch } from './arch.ts';
@@ -30,15 +30,17 @@ export const debian: DistroFamily = {
   roles: ROLES,
   crawlHelp: `Packages indexes of <release>, <release>-updates and <release>-security (main),
 from the mirror in /etc/apt/sources.list.d/ (override: KMATRIX_DEBIAN_MIRROR,
-KMATRIX_DEBIAN_SECURITY_MIRROR); arm64 kernels list both the amd64 kbuild used to
-cross-compile and the arm64 one for native runners.`,
+KMATRIX_DEBIAN_SECURITY_MIRROR), each checked against its suite's InRelease, whose signature
+gpgv checks against debian-archive-keyring (override: KMATRIX_DEBIAN_KEYRING); arm64 kernels
+list both the amd64 kbuild used to cross-compile and the arm64 one for native runners.`,
 
   async crawl(log) {
     const found = await machineMirrors();
     const { crawlDebian } = await import('./archive/crawl.ts');
-    // The amd64 index also serves arm64's cross kbuild: one fetch per suite and arch for the whole crawl.
-    const indexes = new KeyedRuns<IndexedPackage[]>({ remember: true });
-    return { kernels: (release, arch, distro) => crawlDebian(found, release, arch, log, indexes, distro) };
+    // The amd64 index also serves arm64's cross kbuild: one fetch per suite and arch for the whole
+    // crawl, and one signed Release per suite.
+    const memo: CrawlMemo = { releases: new KeyedRuns({ remember: true }), indexes: new KeyedRuns({ remember: true }) };
+    return { kernels: (release, arch, distro) => crawlDebian(found, release, arch, log, memo, distro) };
   },
   async crawlerEntries(distroOf) {
     const found = await machineMirrors();

@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { KmatrixError } from '../../../core/errors.ts';
 import { followProgress, imageExists } from '../../../core/docker.ts';
 import type { Mirrors } from './mirrors.ts';
+import { keyringOf } from './release.ts';
 
 export function baseImageTag(release: string): string {
   return `kmatrix-base/debian:${release}`;
@@ -31,7 +32,13 @@ export async function ensureBaseImage(
   try {
     log(`debootstrap --variant=minbase ${release} from ${mirrors.archive} (about half a minute)`);
     try {
-      const child = execa('debootstrap', ['--variant=minbase', release, dir, mirrors.archive], { all: true });
+      // The toolchain's own packages through the same chain as the crawl's: the Release signature
+      // is checked against the archive keyring, and never skipped for want of one.
+      const child = execa(
+        'debootstrap',
+        ['--variant=minbase', `--keyring=${keyringOf()}`, '--force-check-gpg', release, dir, mirrors.archive],
+        { all: true },
+      );
       child.all?.on('data', (chunk: Buffer) => {
         // One line per phase, not one per package.
         for (const line of chunk.toString().split('\n')) {

@@ -1,6 +1,8 @@
 /**
  * `kmatrix crawl debian`: reads the archive's Packages indexes (no apt, no .deb downloads) and lists
  * every kernel ABI × flavour with the exact header packages it needs and their SHA256 and size.
+ * Each index is checked against its suite's Release, whose signature gpgv checks against the
+ * archive keyring (release.ts): the SHA256s the lists record are the archive's own.
  */
 import { execa } from 'execa';
 import { parseDepends, parseStanzas, type Stanza } from './deb822.ts';
@@ -12,6 +14,7 @@ import type { HeaderPackage, ImagePackage, KernelEntry } from '../../../model/ke
 import { compareVersions } from '../../../model/version.ts';
 import type { Arch } from '../../../model/names.ts';
 import { debianArch } from '../arch.ts';
+import { checkAgainstRelease, keyringOf, signedRelease, type SignedRelease } from './release.ts';
 
 export interface SuiteRef {
   suite: string;
@@ -46,19 +49,29 @@ async function xzDecompress(data: Buffer, what: string): Promise<string> {
   }
 }
 
+/** What one crawl fetches once: each suite's signed Release, each suite × arch index. */
+export interface CrawlMemo {
+  releases: KeyedRuns<SignedRelease>;
+  indexes: KeyedRuns<IndexedPackage[]>;
+}
+
 export async function fetchIndex(
   mirrors: Mirrors,
   ref: SuiteRef,
   arch: Arch,
   log: (line: string) => void,
+  releases: CrawlMemo['releases'],
 ): Promise<IndexedPackage[]> {
   const baseUrl = ref.security ? mirrors.security : mirrors.archive;
-  const url = `${baseUrl}/dists/${ref.suite}/main/binary-${debianArch[arch]}/Packages.xz`;
+  const release = await releases.run(ref.suite, () => signedRelease(baseUrl, ref.suite, keyringOf(), log));
+  const path = `main/binary-${debianArch[arch]}/Packages.xz`;
+  const url = `${baseUrl}/dists/${ref.suite}/${path}`;
   log(`fetching ${url}`);
   const data = await fetchBytes(url, {
     stage: 'crawl',
     onRetry: (n, why) => log(`  retry ${n} of ${url}: ${why}`),
   });
+  checkAgainstRelease(release, path, url, data);
   const text = await xzDecompress(data, url);
   const stanzas = parseStanzas(text, (first) => /^Package: linux-(headers|kbuild|image)-/.test(first));
   log(
@@ -208,14 +221,14 @@ export async function crawlDebian(
   release: string,
   arch: Arch,
   log: (line: string) => void,
-  indexes: KeyedRuns<IndexedPackage[]>,
+  memo: CrawlMemo,
   distro: string,
 ): Promise<KernelEntry[]> {
   const indexOf = async (a: Arch): Promise<IndexedPackage[]> => {
     const all: IndexedPackage[] = [];
     for (const ref of suitesOf(release)) {
       const key = `${ref.suite}/${a}`;
-      all.push(...(await indexes.run(key, () => fetchIndex(mirrors, ref, a, log))));
+      all.push(...(await memo.indexes.run(key, () => fetchIndex(mirrors, ref, a, log, memo.releases))));
     }
     return all;
   };

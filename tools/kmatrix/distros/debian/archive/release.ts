@@ -1,0 +1,133 @@
+/**
+ * The chain of trust from Debian's archive key to every index the crawl reads: a suite's
+ * `InRelease` is checked by gpgv against the archive keyring, and only the text gpgv says was
+ * signed is read (a clearsigned file can carry unsigned text around the signed part). Its SHA256
+ * list then pins each Packages file; each .deb is pinned by its Packages stanza, as before.
+ * Falls back to `Release` + `Release.gpg` for a mirror without InRelease.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { HttpStatusError, fetchBytes } from '../../../core/fetch.ts';
+import { KmatrixError } from '../../../core/errors.ts';
+import { sha256 } from '../../../core/hash.ts';
+import { parseStanzas } from './deb822.ts';
+
+/** What a signed Release says of one file below dists/<suite>/. */
+export interface ReleaseEntry {
+  sha256: string;
+  size: number;
+}
+
+export interface SignedRelease {
+  url: string;
+  files: Map<string, ReleaseEntry>;
+}
+
+/** The archive's own keys (debian-archive-keyring), unless KMATRIX_DEBIAN_KEYRING names others. */
+export function keyringOf(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KMATRIX_DEBIAN_KEYRING ?? '/usr/share/keyrings/debian-archive-keyring.gpg';
+}
+
+const untrusted = (url: string, why: string, remedy: string) =>
+  new KmatrixError(`${url} ${why}; nothing was written`, { stage: 'crawl', remedy });
+
+/** The signed text of a clearsigned file (or of a detached signature's data), as gpgv verified it. */
+async function gpgvVerified(
+  keyring: string,
+  url: string,
+  files: { data: Buffer; signature?: Buffer },
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-release-'));
+  try {
+    await writeFile(join(dir, 'data'), files.data);
+    const args = ['--keyring', keyring];
+    if (files.signature) {
+      await writeFile(join(dir, 'data.gpg'), files.signature);
+      args.push(join(dir, 'data.gpg'), join(dir, 'data'));
+    } else args.push('--output', join(dir, 'signed'), join(dir, 'data'));
+    const r = await execa('gpgv', args, { reject: false, all: true });
+    if ((r as { code?: string }).code === 'ENOENT' || r.exitCode === undefined)
+      throw new KmatrixError('`gpgv` is not installed', {
+        stage: 'crawl',
+        remedy: 'install it: apt-get install -y gpgv',
+      });
+    if (r.exitCode !== 0) {
+      throw untrusted(
+        url,
+        `has no valid signature by a key in ${keyring} (${(r.all ?? '').split('\n').filter(Boolean).slice(-2).join('; ')})`,
+        'the mirror may be tampered with or stale; if the archive rotated its keys, update debian-archive-keyring (or KMATRIX_DEBIAN_KEYRING)',
+      );
+    }
+    return files.signature ? files.data.toString('utf8') : await readFile(join(dir, 'signed'), 'utf8');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The SHA256 list of a Release file: " <sha256> <size> <path>" lines. */
+function parseRelease(url: string, text: string, now: Date): Map<string, ReleaseEntry> {
+  const [release] = parseStanzas(text);
+  const validUntil = release?.['Valid-Until'];
+  if (validUntil && Date.parse(validUntil) < now.getTime()) {
+    throw untrusted(
+      url,
+      `expired on ${validUntil} (Valid-Until)`,
+      'the mirror serves an outdated copy: use a current mirror',
+    );
+  }
+  const files = new Map<string, ReleaseEntry>();
+  for (const line of (release?.SHA256 ?? '').split('\n')) {
+    const m = line.trim().match(/^([0-9a-f]{64})\s+(\d+)\s+(\S+)$/);
+    if (m) files.set(m[3]!, { sha256: m[1]!, size: Number(m[2]) });
+  }
+  if (files.size === 0) throw untrusted(url, 'lists no SHA256 checksums', 'the mirror serves a damaged Release file');
+  return files;
+}
+
+/** A suite's Release, verified: InRelease, or Release with Release.gpg where there is no InRelease. */
+export async function signedRelease(
+  baseUrl: string,
+  suite: string,
+  keyring: string,
+  log: (line: string) => void,
+): Promise<SignedRelease> {
+  const base = `${baseUrl}/dists/${suite}`;
+  const fetchOf = (url: string) =>
+    fetchBytes(url, { stage: 'crawl', onRetry: (n, why) => log(`  retry ${n} of ${url}: ${why}`) });
+  let url = `${base}/InRelease`;
+  let text: string;
+  try {
+    const data = await fetchOf(url);
+    text = await gpgvVerified(keyring, url, { data });
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
+    url = `${base}/Release`;
+    const [data, signature] = [await fetchOf(url), await fetchOf(`${url}.gpg`)];
+    text = await gpgvVerified(keyring, url, { data, signature });
+  }
+  log(`  ${suite}: ${url.split('/').pop()} signed by the archive key`);
+  return { url, files: parseRelease(url, text, new Date()) };
+}
+
+/** Throws unless `data` is the file the signed Release lists at `path`. */
+export function checkAgainstRelease(release: SignedRelease, path: string, url: string, data: Buffer): void {
+  const expected = release.files.get(path);
+  if (!expected) {
+    throw untrusted(
+      url,
+      `is not listed in the signed ${release.url}`,
+      'the mirror serves a file its Release does not name',
+    );
+  }
+  const actual = sha256(data);
+  if (actual !== expected.sha256 || data.length !== expected.size) {
+    throw untrusted(
+      url,
+      `is ${data.length} bytes with SHA256 ${actual}, but the signed ${release.url} says ${expected.size} bytes with ${expected.sha256}`,
+      'the mirror may be mid-sync or tampered with: crawl again later, or use another mirror',
+    );
+  }
+}
