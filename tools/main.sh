@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-step "host set-up: Docker engine, OCI registry, QEMU, debootstrap, xz, kmod"
+step "host set-up: Docker engine, OCI registry, QEMU, mmdebstrap, xz, kmod"
 bash tools/setup-host.sh
 
 if [ ! -x node_modules/.bin/nx ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

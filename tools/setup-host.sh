@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares a Debian 12 host (as root) for kmatrix: installs the Docker engine, debootstrap, the
+# Prepares a Debian 12 host (as root) for kmatrix: installs the Docker engine, mmdebstrap, the
 # OCI registry and the small tools kmatrix calls, then starts dockerd and the registry if they are
 # not already answering. Safe to run again: it only does what is missing.
 set -euo pipefail
@@ -17,7 +17,8 @@ fi
 
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
-command -v debootstrap >/dev/null || need+=(debootstrap)
+# mmdebstrap: toolchain images are one reproducible root filesystem each
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v modinfo >/dev/null || need+=(kmod)

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { isRemoved, targetFileSchemaOf } from '../../tools/kmatrix/model/target.ts';
 import { nodeOf, TargetCache, type TargetNode } from './target-cache.ts';
 import { zodProblems } from '../../tools/kmatrix/core/json-file.ts';
-import { dockerfileOf, toolchainSchema } from '../../tools/kmatrix/model/toolchain.ts';
+import { toolchainSchema } from '../../tools/kmatrix/model/toolchain.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 import { recordCachedResults, renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
 import type { PostTasksExecutionContext } from '@nx/devkit';
@@ -37,18 +37,15 @@ function benchmarkCommand(projectRoot: string, options: KmatrixPluginOptions): s
   return `mkdir -p '${out}' && head -c ${Math.floor(options.benchmarkModuleBytes)} /dev/urandom > '${out}/kmx_echo.ko'`;
 }
 
-/** toolchain name → the shared Dockerfile it builds from (relative to toolchains/), read once per createNodes call. */
-function toolchainDockerfiles(workspaceRoot: string, names: Set<string>): Map<string, string> {
-  const out = new Map<string, string>();
+/** Every toolchain a target uses exists and is valid: checked once per createNodes call. */
+function checkToolchains(workspaceRoot: string, names: Set<string>): void {
   for (const name of names) {
     const file = join('toolchains', name, 'toolchain.json');
     if (!existsSync(join(workspaceRoot, file)))
       throw new Error(`${file} is missing; a target uses toolchain "${name}"`);
     const parsed = toolchainSchema.safeParse(JSON.parse(readFileSync(join(workspaceRoot, file), 'utf8')));
     if (!parsed.success) throw new Error(zodProblems(file, parsed.error).join('\n'));
-    out.set(name, dockerfileOf(name, parsed.data));
   }
-  return out;
 }
 
 /** The modules a target builds, for people: the policy's list, or a DKMS driver's dkms.conf's. */
@@ -61,7 +58,6 @@ function modulesLabel(target: TargetNode): string {
 export function buildDriverTarget(
   target: TargetNode,
   projectRoot: string,
-  dockerfile: string,
   options: KmatrixPluginOptions = {},
 ): TargetConfiguration {
   return {
@@ -69,7 +65,7 @@ export function buildDriverTarget(
       ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } }
       : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
-    inputs: buildInputs(target, dockerfile),
+    inputs: buildInputs(target),
     outputs: [`{workspaceRoot}/dist/${projectRoot}`],
     metadata: {
       description: `Build ${modulesLabel(target)} for ${target.kernelrelease} (${target.arch})`,
@@ -122,12 +118,7 @@ function readTarget(file: string, text: string): TargetNode | null {
   return isRemoved(parsed.data) ? null : nodeOf(parsed.data);
 }
 
-function projectFor(
-  file: string,
-  target: TargetNode,
-  dockerfiles: Map<string, string>,
-  options: KmatrixPluginOptions,
-): CreateNodesResult {
+function projectFor(file: string, target: TargetNode, options: KmatrixPluginOptions): CreateNodesResult {
   const root = dirname(file);
   return {
     projects: {
@@ -141,7 +132,7 @@ function projectFor(
           `toolchain:${target.toolchain.name}`,
         ],
         targets: {
-          'build-driver': buildDriverTarget(target, root, dockerfiles.get(target.toolchain.name)!, options),
+          'build-driver': buildDriverTarget(target, root, options),
           ...(options.benchmarkNoopBuild ? {} : { 'test-driver': testDriverTarget(target, root) }),
         },
       },
@@ -172,13 +163,13 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
     }
     cache.save();
     const used = new Set([...targets.values()].flatMap((t) => (t instanceof Error || !t ? [] : [t.toolchain.name])));
-    const dockerfiles = toolchainDockerfiles(context.workspaceRoot, used);
+    checkToolchains(context.workspaceRoot, used);
     return createNodesFromFiles(
       (file) => {
         const target = targets.get(file);
         if (target instanceof Error) throw target;
         if (!target) return {};
-        return projectFor(file, target, dockerfiles, options ?? {});
+        return projectFor(file, target, options ?? {});
       },
       files,
       options ?? {},

@@ -107,7 +107,10 @@ test('a user builds the default matrix, then everything comes from cache, then a
   });
 
   await t.test('a toolchain change affects the targets built with it', async () => {
-    await touch('toolchains/_shared/debian.Dockerfile', '# touched');
+    // toolchain.json defines the image (with the package versions in the lock): one more blank line is a change.
+    const spec = 'toolchains/debian-bookworm/toolchain.json';
+    await ws.write(spec, `${await ws.read(spec)}\n`);
+    await ws.commitAll('touch the toolchain definition');
     assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
     const lockFile = 'toolchains/debian-bookworm/toolchain.lock.json';
     const lock = JSON.parse(await ws.read(lockFile));

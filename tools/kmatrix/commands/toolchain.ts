@@ -1,5 +1,4 @@
 import { join, resolve } from 'node:path';
-import { connectDocker } from '../core/docker.ts';
 import { familyNamed, familyNames } from '../distros/registry.ts';
 import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
 import { KmatrixError } from '../core/errors.ts';
@@ -9,15 +8,18 @@ import { buildToolchain } from '../toolchain/build.ts';
 import { loadToolchain } from '../model/toolchain.ts';
 import { defineCommand, log } from './command.ts';
 
-const about = `Builds toolchains/NAME/Dockerfile on a base image its distro's family makes from this
-machine's package mirror (Debian: debootstrap; no public registry needed), pushes it to the OCI
-registry (KMATRIX_REGISTRY, default 127.0.0.1:5000) and records the pushed manifest digest in
-toolchains/NAME/toolchain.lock.json. Builds run the image by that digest. If an image built
-from the same Dockerfile and toolchain.json is already in the registry, it is reused and
-nothing is rebuilt.
+const about = `Builds toolchain NAME's image from its distro's packages alone (Debian: mmdebstrap from this
+machine's mirror, signatures checked against the archive keyring, timestamps fixed), pushes it
+straight to the OCI registry (KMATRIX_REGISTRY, default 127.0.0.1:5000) as a one-layer image and
+records its manifest digest and every package version in toolchains/NAME/toolchain.lock.json.
+Builds run the image by that digest.
 
-After a rebuild, run \`npx kmatrix gen\`: each target.json carries the digest, so every
-target of the toolchain (and only those) is rebuilt.
+The same toolchain.json and package versions give the same digest on any machine, into any
+registry: on a fresh runner, building reproduces the committed lock and changes nothing. If the
+registry already has the pinned image, nothing is built. If the archive has moved on (a pinned
+version is no longer served), the command names each package, pinned version → available one,
+and writes nothing; --update re-pins, and \`npx kmatrix gen\` then changes the toolchain's
+targets (and only those; \`npx kmatrix diff\` lists them).
 `;
 
 export const toolchainCommand = defineCommand({
@@ -29,7 +31,12 @@ export const toolchainCommand = defineCommand({
     force: {
       type: 'boolean',
       default: false,
-      help: 'rebuild the base image and the toolchain even if one is up to date',
+      help: 'build the image even if the registry has the pinned one (the digest must come out the same)',
+    },
+    update: {
+      type: 'boolean',
+      default: false,
+      help: 'build from the versions the archive serves now and re-pin them',
     },
     policy: {
       type: 'string',
@@ -48,7 +55,6 @@ export const toolchainCommand = defineCommand({
     }
     const root = resolve('.');
     const toolchain = await loadToolchain(root, name);
-    const docker = await connectDocker();
     const policy = await loadPolicy(values.policy, familyNames());
     const distro = policy.distros[toolchain.spec.distro];
     if (!distro) {
@@ -56,16 +62,16 @@ export const toolchainCommand = defineCommand({
         `toolchain ${name} is for distro ${toolchain.spec.distro}, which ${values.policy} does not declare`,
         {
           stage: 'toolchain',
-          remedy: `add "${toolchain.spec.distro}" under "distros" in ${values.policy} with its "family" and "release" (the family makes the toolchain's base image)`,
+          remedy: `add "${toolchain.spec.distro}" under "distros" in ${values.policy} with its "family" and "release" (the family makes the toolchain's image)`,
         },
       );
     }
     const { lock } = await buildToolchain({
-      docker,
       toolchain,
       family: familyNamed(distro.family),
       lockDir: join(defaultStoreDir(), 'locks'),
       force: values.force,
+      update: values.update,
       log,
     });
     process.stdout.write(`${lock.repository}@${lock.digest}\n`);

@@ -78,15 +78,14 @@ export function driverGlobs(driver: Target['driver']): string[] {
  * Every input of a target's build-driver task: its target.json (headers by digest, flags, the
  * toolchain by digest), the driver's sources, the toolchain's definition and the build code.
  */
-export function buildInputs(
-  target: { driver: Target['driver']; toolchain: { name: string } },
-  dockerfile: string,
-): (string | { externalDependencies: string[] })[] {
+export function buildInputs(target: {
+  driver: Target['driver'];
+  toolchain: { name: string };
+}): (string | { externalDependencies: string[] })[] {
   return [
     '{projectRoot}/target.json',
     ...driverGlobs(target.driver),
     `{workspaceRoot}/toolchains/${target.toolchain.name}/**/*`,
-    `{workspaceRoot}/toolchains/${dockerfile}`,
     ...BUILD_CODE_GLOBS,
     { externalDependencies: BUILD_PACKAGES },
   ];

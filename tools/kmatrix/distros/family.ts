@@ -3,9 +3,9 @@
  * archive, packages and file layout sits behind this interface, in distros/<family>/; the layers
  * above ask it, and never name a package, role or path of their own.
  */
-import type Docker from 'dockerode';
 import type { HeaderPackage, KernelEntry, ListedKernel, ListedPackage } from '../model/kernel-list.ts';
 import type { Arch } from '../model/names.ts';
+import type { ToolchainSpec } from '../model/toolchain.ts';
 
 export type Log = (line: string) => void;
 
@@ -67,6 +67,10 @@ export interface DistroFamily {
   /** Why a kernel has no image to boot, when its list names none. */
   noImage(kernelrelease: string, packageVersion: string): string;
 
-  /** Makes (or reuses) the base image a toolchain of `release` starts from; returns its tag on the engine. */
-  baseImage(docker: Docker, release: string, log: Log, force: boolean): Promise<string>;
+  /**
+   * Writes a toolchain's whole root filesystem to `out` as one tarball that is byte for byte the
+   * same wherever the same package versions are installed (fixed timestamps, order, owners, no
+   * host data); returns every installed package with its version, for the lock.
+   */
+  toolchainRootfs(spec: ToolchainSpec, out: string, log: Log): Promise<Record<string, string>>;
 }

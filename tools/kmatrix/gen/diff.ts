@@ -31,7 +31,7 @@ export interface MatrixDiff {
 export interface FileChanges {
   /** driver path → changed files under it */
   drivers: Map<string, string[]>;
-  /** toolchain name → changed files of its folder or shared Dockerfile */
+  /** toolchain name → changed files of its folder */
   toolchains: Map<string, string[]>;
   /** changed files of the plugin and build library */
   buildCode: string[];

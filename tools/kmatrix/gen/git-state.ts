@@ -88,7 +88,6 @@ export async function fileChanges(
   root: string,
   commit: string,
   targets: Iterable<Target>,
-  dockerfiles: Map<string, string>,
   isBuildCode: (path: string) => boolean,
 ): Promise<FileChanges> {
   const drivers = new Set<string>();
@@ -110,15 +109,7 @@ export async function fileChanges(
   const under = (dir: string) => changed.filter((f) => f.startsWith(`${dir}/`) && !smokeTests.has(f));
   return {
     drivers: new Map([...drivers].map((d) => [d, under(d)])),
-    toolchains: new Map(
-      [...toolchains].map((n) => [
-        n,
-        [
-          ...under(`toolchains/${n}`),
-          ...changed.filter((f) => dockerfiles.get(n) && f === `toolchains/${dockerfiles.get(n)}`),
-        ],
-      ]),
-    ),
+    toolchains: new Map([...toolchains].map((n) => [n, under(`toolchains/${n}`)])),
     buildCode: changed.filter(isBuildCode),
   };
 }

@@ -1,6 +1,8 @@
 /**
- * toolchains/<name>/: a Dockerfile, toolchain.json (what it is for) and toolchain.lock.json (the
- * manifest digest it was pushed as). Builds run the image by that digest, never by tag.
+ * toolchains/<name>/: toolchain.json (what it is for) and toolchain.lock.json (the manifest digest
+ * it was pushed as, and every package in it with its version). Builds run the image by that
+ * digest, never by tag; the image is made by the distro's family from its packages alone, so the
+ * same versions give the same digest on any machine.
  */
 import { z } from 'zod';
 import { join } from 'node:path';
@@ -21,16 +23,6 @@ export const toolchainSchema = z
         release: identifier.describe("The family's release the base image is made from, e.g. bookworm"),
       })
       .strict(),
-    dockerfile: z
-      .string()
-      .regex(
-        /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/,
-        'must be a file in a folder under toolchains/, e.g. "_shared/debian.Dockerfile"',
-      )
-      .optional()
-      .describe(
-        'Dockerfile relative to toolchains/ (default: <name>/Dockerfile); it gets build args BASE, GCC and CROSS_TRIPLETS',
-      ),
     gcc: z.string().regex(/^\d+$/, 'must be the gcc major version, e.g. "12"'),
     hostArch: arch.describe('The architecture the image runs on'),
     targetArchs: z.array(arch).min(1).describe('Architectures it can build modules for'),
@@ -47,7 +39,11 @@ export const lockSchema = z
     contextSha256: z
       .string()
       .regex(/^[0-9a-f]{64}$/)
-      .describe('Hash of the Dockerfile and toolchain.json it was built from'),
+      .describe('Hash of the toolchain.json and the image format it was built from'),
+    packages: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('Every package in the image with its version: the toolchain identity, reviewable'),
   })
   .strict();
 export type ToolchainLock = z.infer<typeof lockSchema>;
@@ -63,11 +59,6 @@ export function toolchainDir(root: string, name: string): string {
   return join(root, 'toolchains', name);
 }
 
-/** The Dockerfile a toolchain builds from, relative to toolchains/. */
-export function dockerfileOf(name: string, spec: ToolchainSpec): string {
-  return spec.dockerfile ?? `${name}/Dockerfile`;
-}
-
 /** GNU triplets of the architectures a toolchain cross-compiles for. */
 export const gnuTriplet: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
 
@@ -80,7 +71,7 @@ export async function loadToolchain(root: string, name: string): Promise<Toolcha
   if (!existsSync(join(dir, 'toolchain.json'))) {
     throw new KmatrixError(`no toolchain "${name}" (missing ${join('toolchains', name, 'toolchain.json')})`, {
       stage: 'toolchain',
-      remedy: `create toolchains/${name}/ with a Dockerfile and toolchain.json (see toolchains/debian-bookworm/)`,
+      remedy: `create toolchains/${name}/toolchain.json (see toolchains/debian-bookworm/)`,
     });
   }
   const spec = await readJsonFile(toolchainSchema, join(dir, 'toolchain.json'), {

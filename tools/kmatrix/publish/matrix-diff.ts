@@ -5,7 +5,6 @@
 import { join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
-import { dockerfileOf, loadAllToolchains } from '../model/toolchain.ts';
 import { diffMatrix, type FileChanges, type MatrixDiff } from '../gen/diff.ts';
 import { fileChanges, resolveRef, targetsAt } from '../gen/git-state.ts';
 import { existingTargetFiles } from '../gen/sync.ts';
@@ -13,32 +12,31 @@ import { isBuildCode } from '../compile/inputs.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { loadIndex } from './published-index.ts';
 
-/** The targets as `kmatrix gen` left them (committed or not), and each toolchain's Dockerfile. */
-async function current(root: string): Promise<{ after: Map<string, Target>; dockerfiles: Map<string, string> }> {
+/** The targets as `kmatrix gen` left them (committed or not). */
+async function current(root: string): Promise<{ after: Map<string, Target> }> {
   const after = new Map<string, Target>();
   for (const f of await existingTargetFiles(root)) {
     const t = await loadTargetFile(join(root, f));
     if (!isRemoved(t)) after.set(t.name, t);
   }
-  const dockerfiles = new Map((await loadAllToolchains(root)).map((t) => [t.name, dockerfileOf(t.name, t.spec)]));
-  return { after, dockerfiles };
+  return { after };
 }
 
 /** Against the matrix committed at `base`. */
 export async function diffWithBase(root: string, base: string): Promise<MatrixDiff> {
-  const { after, dockerfiles } = await current(root);
+  const { after } = await current(root);
   const commit = await resolveRef(root, base);
   return diffMatrix(
     base,
     await targetsAt(root, commit),
     after,
-    await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode),
+    await fileChanges(root, commit, after.values(), isBuildCode),
   );
 }
 
 /** Against what the store has published: each target compared with the commit it was published from. */
 export async function diffWithPublished(root: string, store: ArtifactStore): Promise<MatrixDiff> {
-  const { after, dockerfiles } = await current(root);
+  const { after } = await current(root);
   const index = await loadIndex(store);
   const before = new Map(Object.entries(index.targets).map(([name, e]) => [name, e.target]));
   const byRevision = new Map<string, FileChanges>();
@@ -53,7 +51,7 @@ export async function diffWithPublished(root: string, store: ArtifactStore): Pro
         },
       );
     });
-    byRevision.set(revision, await fileChanges(root, commit, after.values(), dockerfiles, isBuildCode));
+    byRevision.set(revision, await fileChanges(root, commit, after.values(), isBuildCode));
   }
   return diffMatrix(store.description, before, after, (name) => byRevision.get(index.targets[name]!.revision)!);
 }

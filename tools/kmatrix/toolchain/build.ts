@@ -1,21 +1,23 @@
 /**
- * `kmatrix toolchain build <name>`: base image → `docker build` (dockerode) → push to the OCI
- * registry → the pushed manifest digest written to toolchain.lock.json. Idempotent: an image built
- * from the same Dockerfile and toolchain.json that is already in the registry is reused.
+ * `kmatrix toolchain build <name>`: the distro's family writes the toolchain's root filesystem as
+ * one reproducible tarball, which becomes a one-layer OCI image pushed straight to the registry
+ * (core/oci-registry.ts). Its manifest digest and every package version go to
+ * toolchain.lock.json. The same toolchain.json and package versions give the same digest on any
+ * machine, into any registry: a fresh runner reproduces the committed lock instead of re-pinning.
  */
-import type Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { arch as osArch } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { arch as osArch, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
 import { withLock } from '../core/file-lock.ts';
-import { followProgress, imageExists } from '../core/docker.ts';
+import { fileDigest, hasManifest, pushImage } from '../core/oci-registry.ts';
 import type { DistroFamily } from '../distros/family.ts';
-import { crossTriplets, dockerfileOf, lockSchema, type Toolchain, type ToolchainLock } from '../model/toolchain.ts';
+import { lockSchema, type Toolchain, type ToolchainLock } from '../model/toolchain.ts';
 
-export const CONTEXT_LABEL = 'io.kmatrix.toolchain.context';
+/** Bump when the image's layout changes for the same toolchain.json (its digest would change). */
+export const IMAGE_FORMAT = 'kmatrix-toolchain-image/1';
 
 export function registryAddress(env: NodeJS.ProcessEnv = process.env): string {
   return env.KMATRIX_REGISTRY ?? '127.0.0.1:5000';
@@ -25,41 +27,12 @@ export function repositoryFor(name: string, env: NodeJS.ProcessEnv = process.env
   return `${registryAddress(env)}/kmatrix/${name}`;
 }
 
+/** What an image is made from besides package versions: toolchain.json and the image format. */
 export async function contextHash(t: Toolchain): Promise<string> {
   const h = createHash('sha256');
-  const toolchains = dirname(t.dir);
-  for (const f of [dockerfileOf(t.name, t.spec), `${t.name}/toolchain.json`]) {
-    h.update(`${f}\0`);
-    h.update(await readFile(join(toolchains, f)));
-  }
+  h.update(`${IMAGE_FORMAT}\0`);
+  h.update(await readFile(join(t.dir, 'toolchain.json')));
   return h.digest('hex');
-}
-
-/** A local image built from this exact context that also carries a digest in `repository`. */
-async function findReusable(docker: Docker, repository: string, context: string): Promise<string | undefined> {
-  const images = await docker.listImages({ filters: JSON.stringify({ label: [`${CONTEXT_LABEL}=${context}`] }) });
-  for (const img of images) {
-    const digest = (img.RepoDigests ?? []).find((d) => d.startsWith(`${repository}@`));
-    if (digest) return digest.slice(repository.length + 1);
-  }
-  return undefined;
-}
-
-async function inRegistry(repository: string, digest: string): Promise<boolean> {
-  const slash = repository.indexOf('/');
-  const url = `http://${repository.slice(0, slash)}/v2/${repository.slice(slash + 1)}/manifests/${digest}`;
-  try {
-    const res = await fetch(url, {
-      method: 'HEAD',
-      headers: {
-        accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json',
-      },
-      signal: AbortSignal.timeout(10_000),
-    });
-    return res.ok;
-  } catch {
-    return false;
-  }
 }
 
 export async function assertRegistryUp(repository: string): Promise<void> {
@@ -79,17 +52,49 @@ export async function assertRegistryUp(repository: string): Promise<void> {
 }
 
 export interface BuildToolchainOptions {
-  docker: Docker;
   toolchain: Toolchain;
-  /** The family of the toolchain's distro: it makes the base image. */
+  /** The family of the toolchain's distro: it makes the root filesystem. */
   family: DistroFamily;
   lockDir: string;
+  /** Build even when the registry has the pinned image. */
   force: boolean;
+  /** Accept package versions other than the lock's (the archive moved on): re-pin. */
+  update: boolean;
   log: (line: string) => void;
 }
 
+const dockerArch = { x86_64: 'amd64', aarch64: 'arm64' } as const;
+
+/** The image config: fixed timestamps and key order, nothing of the machine that built it. */
+function imageConfig(t: Toolchain, diffId: string): Record<string, unknown> {
+  const created = IMAGE_CREATED;
+  return {
+    architecture: dockerArch[t.spec.hostArch],
+    os: 'linux',
+    created,
+    config: {
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'],
+      Cmd: ['bash'],
+      Labels: { 'io.kmatrix.toolchain': t.name },
+    },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created, created_by: `${IMAGE_FORMAT} ${t.name}` }],
+  };
+}
+
+/** The image's creation time: a constant (a clock reading would make every build a new digest). */
+const IMAGE_CREATED = new Date(1_700_000_000_000).toISOString();
+
+/** Which pinned packages the archive no longer gives (pinned → now), and which are new or gone. */
+export function packageChanges(pinned: Record<string, string>, now: Record<string, string>): string[] {
+  const names = [...new Set([...Object.keys(pinned), ...Object.keys(now)])].sort();
+  return names.flatMap((n) =>
+    pinned[n] === now[n] ? [] : [`${n}: ${pinned[n] ?? '(not in the lock)'} → ${now[n] ?? '(no longer installed)'}`],
+  );
+}
+
 export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: ToolchainLock; reused: boolean }> {
-  const { docker, toolchain: t, log } = o;
+  const { toolchain: t, log } = o;
   const machine = osArch() === 'arm64' ? 'aarch64' : osArch() === 'x64' ? 'x86_64' : osArch();
   if (t.spec.hostArch !== machine) {
     throw new KmatrixError(`toolchain ${t.name} runs on ${t.spec.hostArch} but this machine is ${machine}`, {
@@ -104,65 +109,51 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
     join(o.lockDir, `toolchain-${t.name}`),
     () => log(`waiting for another kmatrix building ${t.name}…`),
     async () => {
-      if (!o.force) {
-        const pinned =
-          t.lock?.contextSha256 === context && t.lock.repository === repository ? t.lock.digest : undefined;
-        for (const digest of [pinned, await findReusable(docker, repository, context)]) {
-          if (digest && (await inRegistry(repository, digest))) {
-            const lock = lockSchema.parse({ repository, digest, contextSha256: context });
-            await writeLock(t, lock);
-            log(`toolchain ${t.name} is up to date: ${repository}@${digest}`);
-            return { lock, reused: true };
-          }
+      const pinned = t.lock?.contextSha256 === context && t.lock.repository === repository ? t.lock : undefined;
+      if (!o.force && !o.update && pinned && (await hasManifest(repository, pinned.digest))) {
+        log(`toolchain ${t.name} is up to date: ${repository}@${pinned.digest}`);
+        return { lock: pinned, reused: true };
+      }
+      const lock = await buildAndPush(o, repository, context);
+      const same = t.lock?.contextSha256 === context ? t.lock : undefined;
+      if (same?.packages && !o.update) {
+        const changes = packageChanges(same.packages, lock.packages ?? {});
+        if (changes.length > 0) {
+          throw new KmatrixError(
+            `the archive no longer serves the package versions toolchain ${t.name} is pinned to; nothing was written`,
+            {
+              stage: 'toolchain',
+              problems: changes,
+              remedy: `re-pin with \`npx kmatrix toolchain build ${t.name} --update\`, then \`npx kmatrix gen\` (\`npx kmatrix diff\` shows the targets it changes)`,
+            },
+          );
         }
       }
-      const base = await o.family.baseImage(docker, t.spec.base.release, log, o.force);
-      const dockerfile = dockerfileOf(t.name, t.spec);
-      const buildargs = { BASE: base, GCC: t.spec.gcc, CROSS_TRIPLETS: crossTriplets(t.spec).join(' ') };
-      log(
-        `building ${repository} from toolchains/${dockerfile} (${Object.entries(buildargs)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(' ')})`,
-      );
-      const tag = `${repository}:latest`;
-      const build = await docker.buildImage(
-        { context: dirname(t.dir), src: [dockerfile, `${t.name}/toolchain.json`] },
-        {
-          t: tag,
-          dockerfile,
-          buildargs,
-          networkmode: 'host',
-          labels: { [CONTEXT_LABEL]: context },
-          rm: true,
-          forcerm: true,
-        },
-      );
-      try {
-        await followProgress(docker, build, (e) => {
-          const line = e.stream?.trimEnd();
-          if (line && /^Step |^Successfully|^E: |error|^gcc/i.test(line)) log(`  ${line}`);
-        });
-      } catch (error) {
-        throw new KmatrixError(`docker build of toolchain ${t.name} failed: ${(error as Error).message}`, {
-          stage: 'toolchain',
-          cause: error,
-          remedy: `fix toolchains/${dockerfileOf(t.name, t.spec)}; the base image's package sources must be reachable from the host network`,
-        });
-      }
-      if (!(await imageExists(docker, tag)))
-        throw new KmatrixError(`docker build produced no ${tag}`, { stage: 'toolchain' });
-      log(`pushing ${tag}`);
-      let digest: string | undefined;
-      await followProgress(docker, await docker.getImage(tag).push({ authconfig: {} }), (e) => {
-        if (e.aux?.Digest) digest = e.aux.Digest;
-      });
-      if (!digest) throw new KmatrixError(`the registry did not report a digest for ${tag}`, { stage: 'toolchain' });
-      const lock = lockSchema.parse({ repository, digest, contextSha256: context });
       await writeLock(t, lock);
-      log(`pinned ${repository}@${digest} in toolchains/${t.name}/toolchain.lock.json`);
+      log(`pinned ${repository}@${lock.digest} in toolchains/${t.name}/toolchain.lock.json`);
       return { lock, reused: false };
     },
   );
+}
+
+async function buildAndPush(o: BuildToolchainOptions, repository: string, context: string): Promise<ToolchainLock> {
+  const { toolchain: t, log } = o;
+  const dir = await mkdtemp(join(tmpdir(), `kmatrix-toolchain-${t.name}-`));
+  try {
+    const layer = join(dir, 'rootfs.tar');
+    const packages = await o.family.toolchainRootfs(t.spec, layer, log);
+    const descriptor = await fileDigest(layer);
+    log(
+      `pushing ${repository} (${(descriptor.size / 2 ** 20).toFixed(0)} MiB, ${Object.keys(packages).length} packages)`,
+    );
+    const digest = await pushImage(repository, 'latest', {
+      layers: [{ file: layer, descriptor }],
+      config: imageConfig(t, descriptor.digest),
+    });
+    return lockSchema.parse({ repository, digest, contextSha256: context, packages });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function writeLock(t: Toolchain, lock: ToolchainLock): Promise<void> {

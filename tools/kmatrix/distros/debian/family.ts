@@ -1,9 +1,9 @@
 /**
  * Debian: kernels from the Debian archive (main, point-release updates, security), read through
- * the mirror this machine's apt uses; toolchains on a debootstrapped base.
+ * the mirror this machine's apt uses; toolchains made by mmdebstrap, reproducibly.
  *
  * What a build asks (layout.ts) is imported here; reading the archive (archive/: crawling, crawler
- * entries, mirrors, base images) is loaded only when asked for. A build never runs archive/, so
+ * entries, mirrors, toolchain root filesystems) is loaded only when asked for. A build never runs archive/, so
  * it is not a build input: editing the crawler rebuilds nothing (see compile/inputs.ts).
  */
 import { KeyedRuns } from '../../core/pool.ts';
@@ -61,8 +61,8 @@ list both the amd64 kbuild used to cross-compile and the arm64 one for native ru
   noImage: (kernelrelease, packageVersion) =>
     `the archive index lists no linux-image-${kernelrelease}-unsigned ${packageVersion}`,
 
-  async baseImage(docker, release, log, force) {
-    const { ensureBaseImage } = await import('./archive/base-image.ts');
-    return ensureBaseImage(docker, release, await machineMirrors(), log, force);
+  async toolchainRootfs(spec, out, log) {
+    const { toolchainRootfs } = await import('./archive/toolchain-rootfs.ts');
+    return toolchainRootfs(spec, await machineMirrors(), out, log);
   },
 };
