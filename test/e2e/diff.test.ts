@@ -156,7 +156,8 @@ test('changing one toolchain selects exactly the targets built with it', { timeo
   // A new toolchain image for trixie (re-pinned lock), then gen carries the digest into its targets.
   const lockFile = 'toolchains/debian-trixie/toolchain.lock.json';
   const lock = JSON.parse(await ws.read(lockFile));
-  await ws.write(lockFile, JSON.stringify({ ...lock, digest: `sha256:${'e'.repeat(64)}` }, null, 2));
+  const packages = { ...lock.packages, make: `${lock.packages.make}+rebuilt` };
+  await ws.write(lockFile, JSON.stringify({ ...lock, digest: `sha256:${'e'.repeat(64)}`, packages }, null, 2));
   const gen = expectOk(await ws.kmatrix(['gen']), 'gen');
   assert.match(gen.all, /0 added, 2 changed, 0 removed/);
   const diff = JSON.parse((await ws.kmatrix(['diff', '--base', 'HEAD', '--json'])).stdout);
@@ -164,8 +165,14 @@ test('changing one toolchain selects exactly the targets built with it', { timeo
     diff.changed.map((c: { name: string }) => c.name),
     trixie,
   );
-  for (const c of diff.changed)
+  for (const c of diff.changed) {
     assert.deepEqual([...new Set(c.changes.map((x: { input: string }) => x.input))], ['toolchain']);
+    // Which package of the image changed, by name and version.
+    assert.ok(
+      c.changes.some((x: { detail: string }) => x.detail === `package make: ${lock.packages.make} → ${packages.make}`),
+      JSON.stringify(c.changes),
+    );
+  }
   await ws.commitAll('re-pin trixie toolchain');
   assert.deepEqual(await affected(ws, 'HEAD~1'), trixie);
 });

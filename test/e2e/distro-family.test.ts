@@ -5,6 +5,7 @@
  * generates and builds a real module through it.
  */
 import { test } from 'node:test';
+import { repositoryFor } from '../../tools/kmatrix/model/toolchain.ts';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -70,9 +71,11 @@ test('a family added as a folder plus a registry line crawls, generates and buil
     'toolchains/mini-one/toolchain.json',
     JSON.stringify({ ...toolchain, distro: 'mini-one', targetArchs: ['x86_64'] }, null, 2),
   );
+  // Pinned to debian-bookworm's image: the same digest, from that toolchain's repository.
+  const bookwormLock = JSON.parse(await ws.read('toolchains/debian-bookworm/toolchain.lock.json'));
   await ws.write(
     'toolchains/mini-one/toolchain.lock.json',
-    await ws.read('toolchains/debian-bookworm/toolchain.lock.json'),
+    JSON.stringify({ ...bookwormLock, repository: repositoryFor('debian-bookworm') }, null, 2),
   );
   const policy = JSON.parse(await ws.read('support-matrix.json'));
   policy.distros['mini-one'] = { family: 'mini', release: 'one', toolchain: 'mini-one' };

@@ -7,18 +7,26 @@ import { join } from 'node:path';
 import { hashTree } from '../core/hash.ts';
 import { makeCommand } from '../compile/run.ts';
 import type { Target } from '../model/target.ts';
-import type { ToolchainLock } from '../model/toolchain.ts';
 import type { BuildRecord } from '../model/build-record.ts';
+import { packageChanges } from '../model/toolchain.ts';
 
 export interface Difference {
   input: 'headers' | 'toolchain' | 'flags' | 'source';
   detail: string;
 }
 
-export async function currentInputs(root: string, target: Target, lock: ToolchainLock): Promise<BuildRecord['inputs']> {
+export async function currentInputs(
+  root: string,
+  target: Target,
+  lock: { repository: string; packages?: Record<string, string> | undefined },
+): Promise<BuildRecord['inputs']> {
   return {
     targetJsonSha256: '',
-    toolchain: { name: target.toolchain.name, image: `${lock.repository}@${target.toolchain.digest}` },
+    toolchain: {
+      name: target.toolchain.name,
+      image: `${lock.repository}@${target.toolchain.digest}`,
+      ...(lock.packages ? { packages: lock.packages } : {}),
+    },
     headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
     driverSources: await hashTree(join(root, target.driver.path)),
     make: makeCommand(target),
@@ -44,8 +52,13 @@ export function compareInputs(then: BuildRecord['inputs'], now: BuildRecord['inp
   const digest = (image: string) => image.replace(/^.*@/, '');
   if (then.toolchain.name !== now.toolchain.name)
     out.push({ input: 'toolchain', detail: `${then.toolchain.name} → ${now.toolchain.name}` });
-  else if (digest(then.toolchain.image) !== digest(now.toolchain.image))
+  else if (digest(then.toolchain.image) !== digest(now.toolchain.image)) {
     out.push({ input: 'toolchain', detail: `image ${digest(then.toolchain.image)} → ${digest(now.toolchain.image)}` });
+    // Which packages made the new image, when both sides know theirs.
+    if (then.toolchain.packages && now.toolchain.packages)
+      for (const change of packageChanges(then.toolchain.packages, now.toolchain.packages))
+        out.push({ input: 'toolchain', detail: `package ${change}` });
+  }
   const [a, b] = [then.make, now.make];
   for (const arg of b) if (!a.includes(arg)) out.push({ input: 'flags', detail: `make argument added: ${arg}` });
   for (const arg of a) if (!b.includes(arg)) out.push({ input: 'flags', detail: `make argument removed: ${arg}` });

@@ -66,7 +66,7 @@ export const toolchainCommand = defineCommand({
         },
       );
     }
-    const { lock } = await buildToolchain({
+    const { lock, repository } = await buildToolchain({
       toolchain,
       family: familyNamed(distro.family),
       lockDir: join(defaultStoreDir(), 'locks'),
@@ -74,7 +74,7 @@ export const toolchainCommand = defineCommand({
       update: values.update,
       log,
     });
-    process.stdout.write(`${lock.repository}@${lock.digest}\n`);
+    process.stdout.write(`${repository}@${lock.digest}\n`);
     return 0;
   },
 });

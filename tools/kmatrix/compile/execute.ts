@@ -47,6 +47,7 @@ export async function openBuild(root: string, file: string, log: (line: string) 
   return {
     target,
     repository: lock.repository,
+    ...(lock.packages ? { toolchainPackages: lock.packages } : {}),
     store: new HeaderStore(defaultStoreDir(), log),
     docker: await connectDocker(),
   };

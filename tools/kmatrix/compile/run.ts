@@ -27,6 +27,8 @@ export interface BuildOptions {
   target: Target;
   /** The image repository the toolchain was pushed to (from its lock). */
   repository: string;
+  /** Every package in the toolchain image with its version (from its lock), for the record. */
+  toolchainPackages?: Record<string, string>;
   outDir: string;
   store: HeaderStore;
   docker: Docker;
@@ -327,7 +329,11 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
       target: target.name,
       inputs: {
         targetJsonSha256: sha256(stableJson(target)),
-        toolchain: { name: target.toolchain.name, image },
+        toolchain: {
+          name: target.toolchain.name,
+          image,
+          ...(o.toolchainPackages ? { packages: o.toolchainPackages } : {}),
+        },
         headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
         driverSources: sources,
         make: cmd,

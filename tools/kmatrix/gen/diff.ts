@@ -33,6 +33,8 @@ export interface FileChanges {
   drivers: Map<string, string[]>;
   /** toolchain name → changed files of its folder */
   toolchains: Map<string, string[]>;
+  /** toolchain name → its packages whose pinned version changed ("make: 4.3-4.1 → 4.3-4.2"), if its lock did */
+  toolchainPackages?: Map<string, string[]>;
   /** changed files of the plugin and build library */
   buildCode: string[];
 }
@@ -73,6 +75,8 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
   if (tb.gcc !== ta.gcc) out.push({ input: 'toolchain', detail: `gcc ${tb.gcc} → ${ta.gcc}` });
   const toolchainFiles = files.toolchains.get(ta.name) ?? [];
   if (toolchainFiles.length > 0) out.push({ input: 'toolchain', detail: `changed: ${listed(toolchainFiles)}` });
+  for (const change of files.toolchainPackages?.get(ta.name) ?? [])
+    out.push({ input: 'toolchain', detail: `package ${change}` });
   for (const field of ['makeArgs', 'kcflags', 'env', 'strictCompiler'] as const) {
     if (!same(before.build[field], after.build[field]))
       out.push({

@@ -3,9 +3,12 @@
  * process per file would make a 5,000-target diff take minutes), and which build inputs outside
  * targets/ changed since then.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { KmatrixError } from '../core/errors.ts';
 import { targetSchema, type Target } from '../model/target.ts';
+import { packageChanges } from '../model/toolchain.ts';
 import type { FileChanges } from './diff.ts';
 
 export async function git(root: string, args: string[], input?: string): Promise<string> {
@@ -110,8 +113,34 @@ export async function fileChanges(
   return {
     drivers: new Map([...drivers].map((d) => [d, under(d)])),
     toolchains: new Map([...toolchains].map((n) => [n, under(`toolchains/${n}`)])),
+    toolchainPackages: await lockPackageChanges(root, commit, [...toolchains], changed),
     buildCode: changed.filter(isBuildCode),
   };
+}
+
+/** For each toolchain whose lock changed since `commit`: its packages whose version did. */
+async function lockPackageChanges(
+  root: string,
+  commit: string,
+  toolchains: string[],
+  changed: string[],
+): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  const packagesOf = (text: string | undefined) => {
+    try {
+      return (JSON.parse(text ?? '{}') as { packages?: Record<string, string> }).packages ?? {};
+    } catch {
+      return {};
+    }
+  };
+  for (const name of toolchains) {
+    const file = `toolchains/${name}/toolchain.lock.json`;
+    if (!changed.includes(file)) continue;
+    const then = await git(root, ['show', `${commit}:${file}`]).catch(() => undefined);
+    const now = await readFile(join(root, file), 'utf8').catch(() => undefined);
+    out.set(name, packageChanges(packagesOf(then), packagesOf(now)));
+  }
+  return out;
 }
 
 /** Paths with uncommitted changes (tracked or untracked) under `paths`. */

@@ -15,7 +15,8 @@ export const buildRecordSchema = z.object({
   target: z.string(),
   inputs: z.object({
     targetJsonSha256: z.string(),
-    toolchain: z.object({ name: z.string(), image: z.string() }),
+    /** packages: every package of the image and its version (from the lock), when the lock lists them. */
+    toolchain: z.object({ name: z.string(), image: z.string(), packages: z.record(z.string(), z.string()).optional() }),
     headers: z.array(z.object({ name: z.string(), version: z.string(), sha256: z.string() })),
     driverSources: z.record(z.string(), z.string()),
     make: z.array(z.string()),

@@ -34,7 +34,13 @@ export const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:
 
 export const lockSchema = z
   .object({
-    repository: z.string().min(1).describe('Where the image was pushed, e.g. 127.0.0.1:5000/kmatrix/debian-bookworm'),
+    repository: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Where the image lives, when not the default <KMATRIX_REGISTRY>/kmatrix/<name> (the digest is the same in any registry)',
+      ),
     digest: digest.describe('The pushed manifest digest; builds run <repository>@<digest>'),
     contextSha256: z
       .string()
@@ -107,12 +113,30 @@ export async function loadAllToolchains(root: string): Promise<Toolchain[]> {
   return Promise.all(names.map((n) => loadToolchain(root, n)));
 }
 
-export function requireLock(t: Toolchain): ToolchainLock {
+/** How two package sets differ, one line per package: `name: pinned → now`. */
+export function packageChanges(pinned: Record<string, string>, now: Record<string, string>): string[] {
+  const names = [...new Set([...Object.keys(pinned), ...Object.keys(now)])].sort();
+  return names.flatMap((n) =>
+    pinned[n] === now[n] ? [] : [`${n}: ${pinned[n] ?? '(not in the lock)'} → ${now[n] ?? '(no longer installed)'}`],
+  );
+}
+
+/** The registry toolchain images are pushed to and pulled from: this site's, not the lock's. */
+export function registryAddress(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KMATRIX_REGISTRY ?? '127.0.0.1:5000';
+}
+
+export function repositoryFor(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  return `${registryAddress(env)}/kmatrix/${name}`;
+}
+
+/** The lock, with the repository its image is pulled from here. */
+export function requireLock(t: Toolchain): ToolchainLock & { repository: string } {
   if (!t.lock) {
     throw new KmatrixError(`toolchain "${t.name}" has not been built and pinned yet`, {
       stage: 'toolchain',
       remedy: `run \`npx kmatrix toolchain build ${t.name}\` (it writes toolchains/${t.name}/toolchain.lock.json)`,
     });
   }
-  return t.lock;
+  return { ...t.lock, repository: t.lock.repository ?? repositoryFor(t.name) };
 }

@@ -105,6 +105,10 @@ export function provenanceStatement(p: ProvenanceInput): Statement {
             uri: `oci://${repository}`,
             name: `toolchain:${record.inputs.toolchain.name}`,
             digest: { sha256: imageDigest },
+            // What is in the image, package by package: its identity in reviewable form.
+            ...(record.inputs.toolchain.packages
+              ? { annotations: { packages: record.inputs.toolchain.packages } }
+              : {}),
           },
           ...record.inputs.headers.map((h) => ({
             uri: headerUrl.get(h.sha256),

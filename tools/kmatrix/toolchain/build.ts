@@ -14,18 +14,10 @@ import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
 import { withLock } from '../core/file-lock.ts';
 import { fileDigest, hasManifest, pushImage } from '../core/oci-registry.ts';
 import type { DistroFamily } from '../distros/family.ts';
-import { lockSchema, type Toolchain, type ToolchainLock } from '../model/toolchain.ts';
+import { lockSchema, packageChanges, repositoryFor, type Toolchain, type ToolchainLock } from '../model/toolchain.ts';
 
 /** Bump when the image's layout changes for the same toolchain.json (its digest would change). */
 export const IMAGE_FORMAT = 'kmatrix-toolchain-image/1';
-
-export function registryAddress(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KMATRIX_REGISTRY ?? '127.0.0.1:5000';
-}
-
-export function repositoryFor(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  return `${registryAddress(env)}/kmatrix/${name}`;
-}
 
 /** What an image is made from besides package versions: toolchain.json and the image format. */
 export async function contextHash(t: Toolchain): Promise<string> {
@@ -85,15 +77,9 @@ function imageConfig(t: Toolchain, diffId: string): Record<string, unknown> {
 /** The image's creation time: a constant (a clock reading would make every build a new digest). */
 const IMAGE_CREATED = new Date(1_700_000_000_000).toISOString();
 
-/** Which pinned packages the archive no longer gives (pinned → now), and which are new or gone. */
-export function packageChanges(pinned: Record<string, string>, now: Record<string, string>): string[] {
-  const names = [...new Set([...Object.keys(pinned), ...Object.keys(now)])].sort();
-  return names.flatMap((n) =>
-    pinned[n] === now[n] ? [] : [`${n}: ${pinned[n] ?? '(not in the lock)'} → ${now[n] ?? '(no longer installed)'}`],
-  );
-}
-
-export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: ToolchainLock; reused: boolean }> {
+export async function buildToolchain(
+  o: BuildToolchainOptions,
+): Promise<{ lock: ToolchainLock; repository: string; reused: boolean }> {
   const { toolchain: t, log } = o;
   const machine = osArch() === 'arm64' ? 'aarch64' : osArch() === 'x64' ? 'x86_64' : osArch();
   if (t.spec.hostArch !== machine) {
@@ -102,17 +88,18 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
       remedy: `build it on an ${t.spec.hostArch} runner (images are pinned by digest, so any runner can then pull it)`,
     });
   }
-  const repository = repositoryFor(t.name);
+  // The lock names no registry unless it must: the same digest is pulled from this site's.
+  const repository = t.lock?.repository ?? repositoryFor(t.name);
   await assertRegistryUp(repository);
   const context = await contextHash(t);
   return withLock(
     join(o.lockDir, `toolchain-${t.name}`),
     () => log(`waiting for another kmatrix building ${t.name}…`),
     async () => {
-      const pinned = t.lock?.contextSha256 === context && t.lock.repository === repository ? t.lock : undefined;
+      const pinned = t.lock?.contextSha256 === context ? t.lock : undefined;
       if (!o.force && !o.update && pinned && (await hasManifest(repository, pinned.digest))) {
         log(`toolchain ${t.name} is up to date: ${repository}@${pinned.digest}`);
-        return { lock: pinned, reused: true };
+        return { lock: pinned, repository, reused: true };
       }
       const lock = await buildAndPush(o, repository, context);
       const same = t.lock?.contextSha256 === context ? t.lock : undefined;
@@ -131,7 +118,7 @@ export async function buildToolchain(o: BuildToolchainOptions): Promise<{ lock: 
       }
       await writeLock(t, lock);
       log(`pinned ${repository}@${lock.digest} in toolchains/${t.name}/toolchain.lock.json`);
-      return { lock, reused: false };
+      return { lock, repository, reused: false };
     },
   );
 }
@@ -150,7 +137,12 @@ async function buildAndPush(o: BuildToolchainOptions, repository: string, contex
       layers: [{ file: layer, descriptor }],
       config: imageConfig(t, descriptor.digest),
     });
-    return lockSchema.parse({ repository, digest, contextSha256: context, packages });
+    return lockSchema.parse({
+      ...(t.lock?.repository ? { repository } : {}),
+      digest,
+      contextSha256: context,
+      packages,
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
