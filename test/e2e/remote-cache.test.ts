@@ -18,6 +18,7 @@ import {
   type Workspace,
 } from '../support/workspace.ts';
 import { READ_TOKEN, WRITE_TOKEN, nxCacheEnv, startCacheServer } from '../support/cache-server.ts';
+import { startServer } from '../support/http.ts';
 
 async function modules(ws: Workspace): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -127,4 +128,17 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
     /remote cache http:\/\/127\.0\.0\.1:\d+ is not usable \(ECONNREFUSED\); running with the local cache only/,
   );
   assert.deepEqual(cacheHits(offline.all), { hits: total, total });
+
+  // A server that is there but failing (every request 503): the same, with the status as the reason.
+  const failing = await startServer((_req, res) => res.writeHead(503).end('down for maintenance'));
+  t.after(() => failing.close());
+  const degraded = expectOk(
+    await a.nx(['run-many', '-t', 'build-driver', '--output-style=static'], nxCacheEnv(failing.url, WRITE_TOKEN)),
+    'runner A, cache server answering 503',
+  );
+  assert.match(
+    degraded.all,
+    /remote cache http:\/\/127\.0\.0\.1:\d+ is not usable \(it answered HTTP 503\); running with the local cache only/,
+  );
+  assert.deepEqual(cacheHits(degraded.all), { hits: total, total });
 });

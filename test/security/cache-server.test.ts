@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ import { CacheServer } from '../../tools/kmatrix/cache/server.ts';
 import { DirStore } from '../../tools/kmatrix/cache/dir-store.ts';
 import { loadTokens } from '../../tools/kmatrix/cache/tokens.ts';
 import { READ_TOKEN, startCacheServer, WRITE_TOKEN } from '../support/cache-server.ts';
+import { repoRoot } from '../support/workspace.ts';
+import { execa } from 'execa';
 
 /** Sends raw bytes and returns what the server answered before it closed (or after `ms`). */
 function raw(url: string, request: string, ms = 5_000): Promise<string> {
@@ -161,4 +163,45 @@ test('shutdown waits for a stalled upload only until its deadline', async (t) =>
   ]);
   assert.ok(closed, 'close() returned although the upload never finished');
   socket.destroy();
+});
+
+test('tokens from *_TOKEN_FILE are the tokens; an upload over --max-body is 413; an unreadable token file stops the start', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-sec-files-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [readFile_, writeFile_] = [join(dir, 'read'), join(dir, 'write')];
+  await writeFile(readFile_, 'file-read-token-0123456789\n');
+  await writeFile(writeFile_, 'file-write-token-0123456789\n');
+  const server = await startCacheServer(join(dir, 'store'), ['--max-body', '1K'], {
+    KMATRIX_CACHE_READ_TOKEN: '',
+    KMATRIX_CACHE_WRITE_TOKEN: '',
+    KMATRIX_CACHE_READ_TOKEN_FILE: readFile_,
+    KMATRIX_CACHE_WRITE_TOKEN_FILE: writeFile_,
+  });
+  t.after(async () => {
+    await server.stop();
+  });
+  const put = async (token: string, hash: string, bytes: number) =>
+    (
+      await fetch(`${server.url}/v1/cache/${hash}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}` },
+        body: Buffer.alloc(bytes, 1),
+      })
+    ).status;
+  assert.equal(
+    await put('file-write-token-0123456789', '1', 512),
+    200,
+    'the token from the file (its newline trimmed)',
+  );
+  assert.equal(await put('file-write-token-0123456789', '2', 2048), 413, 'over --max-body 1K');
+  assert.equal(await put(WRITE_TOKEN, '3', 10), 401, 'the environment token is not set');
+  assert.equal(await put('file-read-token-0123456789', '4', 10), 403, 'a read token may only read');
+
+  const missing = await execa(
+    process.execPath,
+    [join(repoRoot, 'tools/kmatrix/cli.ts'), 'serve-cache', '--store', join(dir, 'store2'), '--port', '0'],
+    { env: { ...process.env, KMATRIX_CACHE_READ_TOKEN_FILE: join(dir, 'nope') }, reject: false, all: true },
+  );
+  assert.equal(missing.exitCode, 1);
+  assert.match(missing.all, /cannot read KMATRIX_CACHE_READ_TOKEN_FILE \(.*nope\): ENOENT/);
 });

@@ -256,3 +256,19 @@ test('a listed kernel whose roles belong to no family costs only its own entry',
     },
   ]);
 });
+
+test('a rule\'s versions range selects kernels by version: "from" included, "below" not', () => {
+  const names = (versions: Record<string, string>) =>
+    planTargets(policy({ kernels: ['*'], versions }), list, toolchains).targets.map((t) => t.kernelrelease);
+  assert.deepEqual(names({ from: '6.2' }), ['6.12.117+deb12-amd64']);
+  assert.deepEqual(names({ below: '6.12' }), ['6.1.0-57-amd64', '6.1.0-57-cloud-amd64']);
+  assert.deepEqual(names({ from: '6.1', below: '6.13' }), [
+    '6.1.0-57-amd64',
+    '6.1.0-57-cloud-amd64',
+    '6.12.117+deb12-amd64',
+  ]);
+  assert.throws(
+    () => planTargets(policy({ kernels: ['*'], versions: { from: '6.13' } }), list, toolchains),
+    (e: unknown) => e instanceof KmatrixError && e.problems.some((p) => p.startsWith('matrix[0]: no kernel')),
+  );
+});

@@ -183,7 +183,9 @@ export class CacheServer {
         res
           .writeHead(reply.status, {
             'content-type': 'text/plain',
-            connection: status >= 400 && req.method === 'PUT' ? 'close' : 'keep-alive',
+            // A refused upload's body may still be arriving: close rather than read it. Otherwise the
+            // client's own Connection header decides.
+            ...(status >= 400 && req.method === 'PUT' ? { connection: 'close' } : {}),
             ...reply.headers,
           })
           .end(reply.text);
