@@ -168,19 +168,55 @@ test('dispatch --k8s creates the Job through the API, follows it to the end, and
   // What went over the wire is a valid Job, and exactly the one kmatrix built: nothing was
   // dropped by the client's serializer as a field the API does not know.
   new Job(post.body as never).validate();
-  const expected = indexedJob({
-    name: `kmatrix-build-${head.slice(0, 12)}`,
-    namespace: 'builds',
-    shards: 3,
-    parallelism: 3,
-    image: IMAGE,
-    dindImage: 'docker:27-dind',
-    repository: 'https://github.com/acme/drivers.git',
-    revision: head,
-    cacheUrl: 'http://cache.internal:3300',
-    cacheSecret: 'kmatrix-cache',
+  // The fields that make it work, written out here rather than rebuilt with the code under test.
+  const job = post.body as {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace: string };
+    spec: Record<string, unknown> & { template: { spec: Record<string, unknown> & PodParts } };
+  };
+  type Env = { name: string; value?: string; valueFrom?: unknown };
+  type PodParts = {
+    initContainers: {
+      image: string;
+      restartPolicy: string;
+      securityContext: unknown;
+      args: string[];
+      volumeMounts: { mountPath: string }[];
+    }[];
+    containers: { image: string; env: Env[]; resources: unknown; volumeMounts: { mountPath: string }[] }[];
+    tolerations?: unknown;
+    nodeSelector?: unknown;
+  };
+  assert.equal(job.apiVersion, 'batch/v1');
+  assert.equal(job.kind, 'Job');
+  assert.deepEqual(job.metadata.name, `kmatrix-build-${head.slice(0, 12)}`);
+  assert.equal(job.metadata.namespace, 'builds');
+  assert.equal(job.spec.completionMode, 'Indexed');
+  assert.equal(job.spec.completions, 3);
+  assert.equal(job.spec.parallelism, 3);
+  assert.equal(job.spec.backoffLimitPerIndex, 1);
+  const pod = job.spec.template.spec;
+  assert.equal(pod.restartPolicy, 'Never');
+  assert.equal(pod.tolerations, undefined, 'no node pool asked for: no toleration');
+  assert.equal(pod.nodeSelector, undefined);
+  const [sidecar] = pod.initContainers;
+  assert.equal(sidecar!.image, 'docker:27-dind');
+  assert.equal(sidecar!.restartPolicy, 'Always', 'a native sidecar');
+  assert.deepEqual(sidecar!.securityContext, { privileged: true });
+  assert.ok(sidecar!.args.includes('--host=unix:///var/run/dind/docker.sock'));
+  const [build] = pod.containers;
+  assert.equal(build!.image, IMAGE);
+  const env = Object.fromEntries(build!.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+  assert.equal(env.DOCKER_HOST, 'unix:///var/run/dind/docker.sock');
+  assert.equal(env.NX_SELF_HOSTED_REMOTE_CACHE_SERVER, 'http://cache.internal:3300');
+  assert.deepEqual(env.NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN, {
+    secretKeyRef: { name: 'kmatrix-cache', key: 'token' },
   });
-  assert.deepEqual(post.body, JSON.parse(JSON.stringify(expected)));
+  assert.deepEqual(build!.resources, { requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } });
+  // The build reaches dockerd through the socket folder both containers mount.
+  assert.ok(build!.volumeMounts.some((m) => m.mountPath === '/var/run/dind'));
+  assert.ok(sidecar!.volumeMounts.some((m) => m.mountPath === '/var/run/dind'));
   const script = (post.body as { spec: { template: { spec: { containers: { command: string[] }[] } } } }).spec.template
     .spec.containers[0]!.command[2]!;
   assert.match(script, /npx kmatrix shard --total 3 --index "\$JOB_COMPLETION_INDEX"/);
