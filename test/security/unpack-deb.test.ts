@@ -7,27 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, mkdtemp, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DebError, extractDeb, extractTar } from '../../tools/kmatrix/packages/deb.ts';
 import { CpioError, extractCpio } from '../../tools/kmatrix/packages/cpio.ts';
-import { cpio, deb, type Member, tar } from '../support/archives.ts';
+import { cpio, DIR, deb, FILE, LINK, type Member, tar, unpackScratch } from '../support/archives.ts';
 
-const DIR = 0o040755;
-const FILE = 0o100644;
-const LINK = 0o120777;
-
-async function scratch(t: { after: (fn: () => Promise<void>) => void }) {
-  const root = await mkdtemp(join(tmpdir(), 'kmatrix-sec-deb-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  const dest = join(root, 'dest');
-  const outside = join(root, 'outside');
-  await mkdir(dest);
-  await mkdir(outside);
-  return { root, dest, outside };
-}
+const scratch = (t: Parameters<typeof unpackScratch>[0]) => unpackScratch(t, 'kmatrix-sec-deb-');
 
 /** Unpacks a .deb made of `members` through dpkg-deb, as the header store does. */
 async function unpackDeb(root: string, dest: string, members: Member[]): Promise<void> {

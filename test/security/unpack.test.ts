@@ -5,24 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CpioError, extractCpio } from '../../tools/kmatrix/packages/cpio.ts';
-import { cpio } from '../support/archives.ts';
+import { cpio, DIR, FILE, LINK, unpackScratch } from '../support/archives.ts';
 
-const DIR = 0o040755;
-const FILE = 0o100644;
-const LINK = 0o120777;
-
-async function scratch(t: { after: (fn: () => Promise<void>) => void }) {
-  const root = await mkdtemp(join(tmpdir(), 'kmatrix-sec-unpack-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  const dest = join(root, 'dest');
-  const outside = join(root, 'outside');
-  await Promise.all([dest, outside].map((d) => import('node:fs/promises').then((fs) => fs.mkdir(d))));
-  return { dest, outside };
-}
+const scratch = (t: Parameters<typeof unpackScratch>[0]) => unpackScratch(t, 'kmatrix-sec-unpack-');
 
 const refused = (e: unknown) => e instanceof CpioError;
 

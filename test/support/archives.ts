@@ -2,6 +2,28 @@
  * Archives built byte by byte, so a test can make the hostile ones real tools refuse to make:
  * cpio "newc" (an rpm's payload), ustar, and a .deb around a data tar.
  */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** st_mode of a folder, a file and a symlink, as archives record them. */
+export const DIR = 0o040755;
+export const FILE = 0o100644;
+export const LINK = 0o120777;
+
+/** A destination to unpack into and a folder beside it that must stay empty; removed after the test. */
+export async function unpackScratch(
+  t: { after: (fn: () => Promise<void>) => void },
+  prefix: string,
+): Promise<{ root: string; dest: string; outside: string }> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const dest = join(root, 'dest');
+  const outside = join(root, 'outside');
+  await mkdir(dest);
+  await mkdir(outside);
+  return { root, dest, outside };
+}
 
 export interface Member {
   name: string;
