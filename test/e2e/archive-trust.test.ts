@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { startServer, type TestServer } from '../support/http.ts';
 import { createWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
+import { archiveKey } from '../support/keys.ts';
 
 const POLICY = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
@@ -22,27 +23,6 @@ const POLICY = {
   ],
 };
 const SUITES = ['bookworm', 'bookworm-updates', 'bookworm-security'];
-
-/** A gpg home with one signing key, and its public keyring file for gpgv. */
-async function testKey(dir: string, name: string): Promise<{ home: string; keyring: string }> {
-  const home = join(dir, `${name}-gnupg`);
-  await mkdir(home, { mode: 0o700 });
-  await execa('gpg', [
-    '--batch',
-    '--homedir',
-    home,
-    '--passphrase',
-    '',
-    '--quick-gen-key',
-    `${name} <${name}@example.invalid>`,
-    'ed25519',
-    'sign',
-    'never',
-  ]);
-  const keyring = join(dir, `${name}.gpg`);
-  await execa('gpg', ['--batch', '--homedir', home, '--output', keyring, '--export']);
-  return { home, keyring };
-}
 
 /** dists/<suite>/main/binary-amd64/Packages.xz and a signed InRelease for each suite, as a Debian mirror lays them out. */
 async function mirror(root: string, home: string, validSeconds?: number): Promise<void> {
@@ -102,8 +82,8 @@ test('the crawl reads only indexes whose Release the archive key signed', { time
   t.after(() => ws.remove());
   await ws.write('support-matrix.json', JSON.stringify(POLICY, null, 2));
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
-  const archive = await testKey(dir, 'archive');
-  const stranger = await testKey(dir, 'stranger');
+  const archive = await archiveKey(dir, 'archive');
+  const stranger = await archiveKey(dir, 'stranger');
   const root = join(dir, 'mirror');
   await mirror(root, archive.home);
   const server = await serve(root);

@@ -1,4 +1,5 @@
-/** Test keys, made by openssl as a user would make them. */
+/** Test keys, made by openssl and gpg as a user would make them. */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -38,4 +39,25 @@ export async function provenanceKey(dir: string, name: string): Promise<{ key: s
   await execa('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', key]);
   await execa('openssl', ['pkey', '-in', key, '-pubout', '-out', pub]);
   return { key, pub };
+}
+
+/** A gpg home with one archive signing key, and its public keyring file for gpgv. */
+export async function archiveKey(dir: string, name: string): Promise<{ home: string; keyring: string }> {
+  const home = join(dir, `${name}-gnupg`);
+  await mkdir(home, { mode: 0o700 });
+  await execa('gpg', [
+    '--batch',
+    '--homedir',
+    home,
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    `${name} <${name}@example.invalid>`,
+    'ed25519',
+    'sign',
+    'never',
+  ]);
+  const keyring = join(dir, `${name}.gpg`);
+  await execa('gpg', ['--batch', '--homedir', home, '--output', keyring, '--export']);
+  return { home, keyring };
 }

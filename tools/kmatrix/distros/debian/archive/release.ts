@@ -5,13 +5,10 @@
  * list then pins each Packages file; each .deb is pinned by its Packages stanza, as before.
  * Falls back to `Release` + `Release.gpg` for a mirror without InRelease.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { execa } from 'execa';
 import { HttpStatusError, fetchBytes } from '../../../core/fetch.ts';
 import { KmatrixError } from '../../../core/errors.ts';
 import { sha256 } from '../../../core/hash.ts';
+import { gpgvVerified } from '../../../core/gpgv.ts';
 import { parseStanzas } from './deb822.ts';
 
 /** What a signed Release says of one file below dists/<suite>/. */
@@ -32,39 +29,6 @@ export function keyringOf(env: NodeJS.ProcessEnv = process.env): string {
 
 const untrusted = (url: string, why: string, remedy: string) =>
   new KmatrixError(`${url} ${why}; nothing was written`, { stage: 'crawl', remedy });
-
-/** The signed text of a clearsigned file (or of a detached signature's data), as gpgv verified it. */
-async function gpgvVerified(
-  keyring: string,
-  url: string,
-  files: { data: Buffer; signature?: Buffer },
-): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-release-'));
-  try {
-    await writeFile(join(dir, 'data'), files.data);
-    const args = ['--keyring', keyring];
-    if (files.signature) {
-      await writeFile(join(dir, 'data.gpg'), files.signature);
-      args.push(join(dir, 'data.gpg'), join(dir, 'data'));
-    } else args.push('--output', join(dir, 'signed'), join(dir, 'data'));
-    const r = await execa('gpgv', args, { reject: false, all: true });
-    if ((r as { code?: string }).code === 'ENOENT' || r.exitCode === undefined)
-      throw new KmatrixError('`gpgv` is not installed', {
-        stage: 'crawl',
-        remedy: 'install it: apt-get install -y gpgv',
-      });
-    if (r.exitCode !== 0) {
-      throw untrusted(
-        url,
-        `has no valid signature by a key in ${keyring} (${(r.all ?? '').split('\n').filter(Boolean).slice(-2).join('; ')})`,
-        'the mirror may be tampered with or stale; if the archive rotated its keys, update debian-archive-keyring (or KMATRIX_DEBIAN_KEYRING)',
-      );
-    }
-    return files.signature ? files.data.toString('utf8') : await readFile(join(dir, 'signed'), 'utf8');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** The SHA256 list of a Release file: " <sha256> <size> <path>" lines. */
 function parseRelease(url: string, text: string, now: Date): Map<string, ReleaseEntry> {
@@ -98,15 +62,17 @@ export async function signedRelease(
     fetchBytes(url, { stage: 'crawl', onRetry: (n, why) => log(`  retry ${n} of ${url}: ${why}`) });
   let url = `${base}/InRelease`;
   let text: string;
+  const remedy =
+    'the mirror may be tampered with or stale; if the archive rotated its keys, update debian-archive-keyring (or KMATRIX_DEBIAN_KEYRING)';
   try {
     const data = await fetchOf(url);
-    text = await gpgvVerified(keyring, url, { data });
+    text = await gpgvVerified(keyring, url, { data }, remedy);
   } catch (error) {
     const cause = (error as { cause?: unknown }).cause;
     if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
     url = `${base}/Release`;
     const [data, signature] = [await fetchOf(url), await fetchOf(`${url}.gpg`)];
-    text = await gpgvVerified(keyring, url, { data, signature });
+    text = await gpgvVerified(keyring, url, { data, signature }, remedy);
   }
   log(`  ${suite}: ${url.split('/').pop()} signed by the archive key`);
   return { url, files: parseRelease(url, text, new Date()) };
