@@ -38,13 +38,16 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.match(gen.all, /skipped kmx-echo--debian-bullseye--5\.10\.0-16-amd64--x86_64: no mirror serves/);
   assert.match(gen.all, /skipped Minikube 4\.19\.202: unbuildable yet: .*kernelconfigdata/);
   assert.match(gen.all, /skipped flatcar 3975\.2\.0: unbuildable yet/);
-  assert.match(gen.all, /skipped 10 amazonlinux2 kernels: no distro family of kmatrix reads amazonlinux2 kernels /);
-  assert.match(gen.all, /skipped 15 ol kernels: no distro family of kmatrix reads ol kernels/);
-  assert.match(gen.all, /skipped 1 amazonlinux2023 kernel: no distro family of kmatrix reads amazonlinux2023 kernels/);
+  // RPM distros are read, and the policy names none of them: each distro's kernels, counted once.
+  assert.match(gen.all, /^skipped amazonlinux-2 4\.14\.173-137\.229\.amzn2\.x86_64: the policy has no distro amazonlinux-2 /m);
+  assert.match(gen.all, /^skipped ol-7 3\.10\.0-1062\.1\.1\.el7\.x86_64: the policy has no distro ol-7 /m);
+  assert.match(gen.all, /skipped amazonlinux-2023 6\.1\.102-108\.177\.amzn2023\.x86_64: the policy has no distro amazonlinux-2023 /);
+  assert.match(gen.all, /skipped 5 amazonlinux kernels: no distro family of kmatrix reads amazonlinux kernels /);
   assert.match(gen.all, /skipped Debian 5\.19\.11-1-amd64: cannot tell which Debian release/);
   const perDistro = gen.all.match(/^skipped per distro: (.*)$/m)?.[1] ?? '';
   assert.match(perDistro, /\bdebian-bookworm 1\b/);
-  assert.match(perDistro, /\bol 15\b/);
+  assert.match(perDistro, /\bol-7 5\b/);
+  assert.match(perDistro, /\bamazonlinux-2 10\b/);
   assert.match(gen.all, /^2 targets: 2 added/m);
   // The crawler does not say which gcc built a kernel: gen reads it from the headers' .config.
   assert.match(gen.all, /^compiler of 6\.1\.0-47-amd64 \(x86_64\) from its headers: gcc-12$/m);

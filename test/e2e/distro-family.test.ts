@@ -64,7 +64,7 @@ test('a family added as a folder plus a registry line crawls, generates and buil
         "import { debian } from './debian/family.ts';",
         "import { debian } from './debian/family.ts';\nimport { mini } from './mini/family.ts';",
       )
-      .replace('= [debian];', '= [debian, mini];'),
+      .replace(/= \[(.*)\];/, '= [$1, mini];'),
   );
   const toolchain = JSON.parse(await ws.read('toolchains/debian-bookworm/toolchain.json'));
   await ws.write(

@@ -29,3 +29,24 @@ export async function startServer(
       }),
   };
 }
+
+/** Serves the files under `root` read-only (GET and HEAD), as a plain mirror would. */
+export async function serveDirectory(root: string): Promise<TestServer> {
+  const { createReadStream } = await import('node:fs');
+  const { stat } = await import('node:fs/promises');
+  const { join, normalize } = await import('node:path');
+  return startServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+    if (path.includes('..')) return res.writeHead(400).end();
+    const file = join(root, path);
+    stat(file).then(
+      (st) => {
+        if (!st.isFile()) return res.writeHead(404).end();
+        res.writeHead(200, { 'content-length': st.size });
+        if (req.method === 'HEAD') return res.end();
+        createReadStream(file).pipe(res);
+      },
+      () => res.writeHead(404).end(),
+    );
+  });
+}

@@ -185,7 +185,7 @@ test('skipped kernels: each reason once with a count, every entry with --verbose
   assert.deepEqual(lines, [
     'skipped 6 entries (a--debian-bookworm--6.1.0-1-amd64--x86_64, a--debian-bookworm--6.1.0-2-amd64--x86_64, a--debian-bookworm--6.1.0-3-amd64--x86_64, and 3 more): no mirror serves its header packages (HTTP 400)',
     'skipped minikube 5.10.57 ×2: unbuildable yet: kernelconfigdata only',
-    'skipped 7 ubuntu kernels: no distro family of kmatrix reads ubuntu kernels (it has: debian; a family is a folder under tools/kmatrix/distros/)',
+    'skipped 7 ubuntu kernels: no distro family of kmatrix reads ubuntu kernels (it has: debian, rpm; a family is a folder under tools/kmatrix/distros/)',
     'skipped per distro: ubuntu 7, debian-bookworm 5, minikube 1 (--verbose lists every entry)',
   ]);
   const verbose = renderSkipped(skipped, new Map(), true);
@@ -212,8 +212,8 @@ test('a policy distro names its family and release once; an unknown family and a
   assert.deepEqual(
     r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
     [
-      'distros.bookworm-again.release: distro "bookworm" is already debian bookworm; one distro per family and release',
-      'distros.solaris.family: unknown distro family "sunos" (known: debian)',
+      'distros.bookworm-again.release: distro "bookworm" is already debian bookworm; one policy distro per family, distro and release',
+      'distros.solaris.family: unknown distro family "sunos" (known: debian, rpm)',
     ],
   );
   assert.equal(distroOfPolicy(policy())('debian', 'bookworm'), 'debian-bookworm');

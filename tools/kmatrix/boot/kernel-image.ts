@@ -79,10 +79,17 @@ export function hasPvhNote(elf: Buffer): boolean {
   return false;
 }
 
+/** The uncompressed vmlinux ELF inside a bzImage, if its compression is one we read. */
+export async function vmlinuxOf(bzImage: Buffer): Promise<Buffer | undefined> {
+  const payload = bzImagePayload(bzImage);
+  return payload && (await decompress(payload));
+}
+
 async function prepare(vmlinuz: Buffer, arch: Arch): Promise<{ data: Buffer; format: BootableKernel['format'] }> {
   if (arch === 'aarch64') return { data: vmlinuz, format: 'arm64-image' }; // QEMU loads Image and Image.gz alike
-  const payload = bzImagePayload(vmlinuz);
-  const elf = payload && (await decompress(payload));
+  // A package may ship the kernel uncompressed (an ELF vmlinux), which QEMU enters the same way.
+  if (hasPvhNote(vmlinuz)) return { data: vmlinuz, format: 'pvh-elf' };
+  const elf = await vmlinuxOf(vmlinuz);
   if (elf && hasPvhNote(elf)) return { data: elf, format: 'pvh-elf' };
   return { data: vmlinuz, format: 'bzImage' };
 }

@@ -15,8 +15,8 @@ downloaded.
 
 By default it crawls every distro of ${POLICY_FILE} (each through its "family" and
 "release"), for every arch a matrix rule names, into kernels/<distro>-<arch>.json.
-FAMILY limits it to that family's distros; with --release, it crawls those releases of
-the family whether the policy names them or not.
+FAMILY limits it to that family's distros; with --release (and --distro, for a family
+that serves several), it crawls those releases whether the policy names them or not.
 
 Families:
 ${FAMILIES.map((f) => `  ${f.name.padEnd(8)}${f.crawlHelp.replace(/\n/g, '\n          ')}`).join('\n')}
@@ -41,6 +41,11 @@ export const crawlCommand = defineCommand({
   about,
   options: {
     release: { type: 'string', value: 'LIST', help: 'releases of FAMILY, e.g. bullseye,bookworm,trixie' },
+    distro: {
+      type: 'string',
+      value: 'ID',
+      help: 'with --release: the distro of a family that serves several (rpm: fedora, almalinux, amazonlinux, …)',
+    },
     arch: { type: 'string', value: 'LIST', help: 'x86_64, aarch64' },
     out: { type: 'string', value: 'FILE', help: 'where to write, for a single distro and arch ("-" = stdout)' },
     check: {
@@ -64,6 +69,7 @@ export const crawlCommand = defineCommand({
     const jobs = await crawlJobs(POLICY_FILE, {
       ...(positionals[0] ? { family: positionals[0] } : {}),
       ...(values.release ? { releases: list<string>(values.release, identifier, '--release') } : {}),
+      ...(values.distro ? { os: values.distro } : {}),
       ...(values.arch ? { archs: list<Arch>(values.arch, archSchema, '--arch') } : {}),
     });
     if (values.out && jobs.length !== 1) {

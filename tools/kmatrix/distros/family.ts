@@ -17,12 +17,15 @@ export interface HeaderMount {
 
 /** A crawl of the family's archive; one per command run, so indexes shared by several arches are fetched once. */
 export interface ArchiveCrawl {
-  /** Every kernel of `release` × `arch` the archive offers, with each header package pinned (SHA256, size). */
-  kernels(release: string, arch: Arch, distro: string): Promise<KernelEntry[]>;
+  /**
+   * Every kernel of `os` `release` × `arch` the archive offers, with each header package pinned
+   * (SHA256, size), filed under the policy distro `distro`.
+   */
+  kernels(release: string, arch: Arch, distro: string, os: string): Promise<KernelEntry[]>;
 }
 
 /** One kernel-crawler entry read into a kernel with named header packages, or why it cannot be. */
-export type CrawlerEntryReader = (entry: KernelEntry) => ListedKernel | { why: string };
+export type CrawlerEntryReader = (entry: KernelEntry, listKey: string) => ListedKernel | { why: string };
 
 /** Where the tool that signs modules is: a header package's tree, and the file's path pattern in it. */
 export type SigningTool = { package: HeaderPackage; pathPattern: string } | { why: string };
@@ -30,8 +33,10 @@ export type SigningTool = { package: HeaderPackage; pathPattern: string } | { wh
 export interface DistroFamily {
   /** The policy's `family` value for the distros it serves, e.g. "debian". */
   readonly name: string;
-  /** The key a crawl files its entries under in a kernel list (kernel-crawler's os-release ID). */
-  readonly listKey: string;
+  /** The distros it serves (os-release IDs, the policy's `distro` values); the first is the default. */
+  readonly distros: readonly string[];
+  /** The key a crawl files a distro release's entries under in a kernel list (kernel-crawler's). */
+  listKey(distro: string, release: string): string;
   /** kernel-crawler distro keys whose entries this family reads. */
   readonly crawlerDistros: readonly string[];
   /** The header package roles this family writes into kernel lists and targets; no two families share one. */
@@ -43,21 +48,21 @@ export interface DistroFamily {
   /** Starts a crawl of the family's archive (its mirrors are found here, with a remedy when there are none). */
   crawl(log: Log): Promise<ArchiveCrawl>;
   /**
-   * A reader for kernel-crawler entries (URLs only). `distroOf(release)` names the policy distro a
-   * release belongs to, which the kernel is filed under.
+   * A reader for kernel-crawler entries (URLs only). `distroOf(release, os)` names the policy
+   * distro an os-release ID's release belongs to, which the kernel is filed under.
    */
-  crawlerEntries(distroOf: (release: string) => string): Promise<CrawlerEntryReader>;
+  crawlerEntries(distroOf: (release: string, os: string) => string): Promise<CrawlerEntryReader>;
 
   /** KDIR in the build container: the kernel's header tree, where the family's own Makefiles expect it. */
   kernelDir(kernelrelease: string): string;
   /** Where an unpacked header package's folders go in the build container (as installing it would place them). */
   headerMounts(tree: string): Promise<HeaderMount[]>;
-  /** Why a kernel's header packages cannot build on a `hostArch` machine (no host tools for it), or undefined. */
-  missingHostTools(headers: ListedPackage[], hostArch: Arch): string | undefined;
+  /** Why a `kernelArch` kernel's header packages cannot build on a `hostArch` machine (no host tools for it), or undefined. */
+  missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined;
   /** The header package whose tree holds the kernel's .config (which says the compiler it was built with). */
   configPackage<P extends ListedPackage>(headers: P[]): P | undefined;
-  /** The tool that signs modules, runnable on `host`. */
-  signingTool(headers: HeaderPackage[], host: Arch): SigningTool;
+  /** The tool that signs a `kernelArch` kernel's modules, runnable on `host`. */
+  signingTool(headers: HeaderPackage[], host: Arch, kernelArch: Arch): SigningTool;
 
   /** The flavour most people mean for `arch` (a rule's suggested default), if the family has one. */
   plainFlavour(arch: Arch): string | undefined;

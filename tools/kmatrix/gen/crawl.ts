@@ -17,6 +17,8 @@ export interface CrawlJob {
   family: DistroFamily;
   /** The policy distro the kernels are filed under. */
   distro: string;
+  /** The os-release ID of its kernels (the family's only one, or the policy distro's `distro`). */
+  os: string;
   release: string;
   arch: Arch;
   /** The kernel list it writes by default. */
@@ -28,8 +30,22 @@ export interface CrawlSelection {
   family?: string;
   /** These releases of `family`, whether the policy names them or not. */
   releases?: string[];
+  /** The os-release ID of `releases`, for a family that serves several distros. */
+  os?: string;
   /** Default: every arch a matrix rule names. */
   archs?: Arch[];
+}
+
+/** The os-release ID a crawl of `family` is for: the one asked, or the family's only one. */
+function osOf(family: DistroFamily, asked: string | undefined, field: string): string {
+  if (asked && family.distros.includes(asked)) return asked;
+  if (!asked && family.distros.length === 1) return family.distros[0]!;
+  throw new KmatrixError(
+    asked
+      ? `family ${family.name} does not serve distro "${asked}"`
+      : `family ${family.name} serves several distros: say which one`,
+    { stage: 'usage', remedy: `set ${field} to one of: ${family.distros.join(', ')}` },
+  );
 }
 
 /** The crawls a selection means, given the policy (if there is one). */
@@ -37,15 +53,16 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
   const policy: Policy | undefined = existsSync(policyFile) ? await loadPolicy(policyFile, familyNames()) : undefined;
   const family = want.family === undefined ? undefined : familyNamed(want.family);
   const archs = want.archs ?? [...new Set(policy?.matrix.flatMap((r) => r.archs) ?? ['x86_64' as const])];
-  let distros: { family: DistroFamily; release: string; distro: string }[];
+  let distros: { family: DistroFamily; release: string; distro: string; os: string }[];
   if (want.releases) {
     if (!family)
       throw new KmatrixError('--release needs the family it is a release of', {
         stage: 'usage',
         remedy: `e.g. \`npx kmatrix crawl ${familyNames()[0]} --release bookworm\``,
       });
-    const distroOf = policy ? distroOfPolicy(policy) : (f: string, r: string) => `${f}-${r}`;
-    distros = want.releases.map((release) => ({ family, release, distro: distroOf(family.name, release) }));
+    const os = osOf(family, want.os, '--distro');
+    const distroOf = policy ? distroOfPolicy(policy) : (_f: string, r: string, o?: string) => `${o}-${r}`;
+    distros = want.releases.map((release) => ({ family, release, os, distro: distroOf(family.name, release, os) }));
   } else {
     if (!policy)
       throw new KmatrixError(`no ${policyFile} to say which distros to crawl`, {
@@ -54,7 +71,10 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
       });
     distros = Object.entries(policy.distros)
       .filter(([, d]) => !family || d.family === family.name)
-      .map(([distro, d]) => ({ family: familyNamed(d.family), release: d.release, distro }));
+      .map(([distro, d]) => {
+        const family = familyNamed(d.family);
+        return { family, release: d.release, distro, os: osOf(family, d.distro, `distros.${distro}.distro`) };
+      });
   }
   return distros.flatMap((d) =>
     archs.map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })),
@@ -75,8 +95,8 @@ export async function crawl(
   const crawls = new KeyedRuns<ArchiveCrawl>({ remember: true });
   for (const job of jobs) {
     const archive = await crawls.run(job.family.name, () => job.family.crawl(log));
-    const kernels = await archive.kernels(job.release, job.arch, job.distro);
+    const kernels = await archive.kernels(job.release, job.arch, job.distro, job.os);
     if (check) await markUnavailable(kernels, log);
-    await write(job, { [job.family.listKey]: kernels });
+    await write(job, { [job.family.listKey(job.os, job.release)]: kernels });
   }
 }

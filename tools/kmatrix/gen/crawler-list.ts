@@ -34,7 +34,7 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
   // A family's reader is made once (it may look up this machine's mirrors), and only if an entry needs it.
   const readers = new KeyedRuns<CrawlerEntryReader>({ remember: true });
   const readerOf = (family: DistroFamily) =>
-    readers.run(family.name, () => family.crawlerEntries((release) => distroOf(family.name, release)));
+    readers.run(family.name, () => family.crawlerEntries((release, os) => distroOf(family.name, release, os)));
   for (const [key, entries] of Object.entries(list)) {
     // gen keys lists as "<file>#<distro key>" so several files can name the same distro
     const name = key.replace(/^.*#/, '');
@@ -73,7 +73,7 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
       // One odd entry (a URL with a malformed %-escape, say) costs only itself.
       let r: ReturnType<CrawlerEntryReader>;
       try {
-        r = read(entry);
+        r = read(entry, distro);
       } catch (error) {
         r = { why: `cannot read its header URLs: ${(error as Error).message}` };
       }

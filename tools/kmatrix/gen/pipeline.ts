@@ -183,6 +183,15 @@ export async function generate(o: GenOptions): Promise<GenResult> {
   const only = o.only ?? [];
   const { policy, list, toolchains } = await loadInputs(o);
   const listed = await listedKernels(list, distroOfPolicy(policy));
+  // A kernel of a distro the policy does not name is never built; say so once per distro.
+  for (const k of listed.kernels.filter((k) => !(k.kmatrix.distro in policy.distros))) {
+    listed.unusable.push({
+      what: `${k.kmatrix.distro} ${k.kernelrelease}`,
+      distro: k.kmatrix.distro,
+      why: `the policy has no distro ${k.kmatrix.distro} (declare it under "distros" to build its kernels)`,
+    });
+  }
+  listed.kernels = listed.kernels.filter((k) => k.kmatrix.distro in policy.distros);
   if (only.length) listed.kernels = listed.kernels.filter((k) => asked(only, k));
   // The plan for these kernels; with --only, just the targets of the distros asked for.
   const planFor = (kernels: ListedKernel[]) => {

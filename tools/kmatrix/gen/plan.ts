@@ -215,7 +215,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
         );
         continue;
       }
-      const noHostTools = family.missingHostTools(target.headers, spec.hostArch);
+      const noHostTools = family.missingHostTools(target.headers, spec.hostArch, target.arch);
       if (noHostTools) {
         problems.push(`matrix[${ruleIndex}]: ${target.name}: ${noHostTools}`);
         continue;

@@ -1,7 +1,9 @@
 /**
- * Which toolchain builds a kernel: one of the distro's toolchains that runs on the policy's runner
- * arch, targets the kernel's arch, and whose gcc major is the one the kernel was built with
- * (kmatrix.gcc, from the header package's Depends). Pure: gen calls it with everything loaded.
+ * Which toolchain builds a kernel: one that runs on the policy's runner arch, targets the kernel's
+ * arch, and whose gcc major is the one the kernel was built with (kmatrix.gcc, from the header
+ * package's Depends or the kernel's .config). Toolchains are Debian-based images, one per gcc major
+ * (driverkit's approach), so any distro's kernel may use any distro's toolchain: the distro's
+ * default first, then one of its own, then any other. Pure: gen calls it with everything loaded.
  */
 import type { Policy } from '../model/policy.ts';
 import type { Arch } from '../model/names.ts';
@@ -23,22 +25,21 @@ export function selectToolchain(
 ): Selection {
   const distro = policy.distros[distroName]!;
   const usable = (t: LoadedToolchain) =>
-    t.toolchain.spec.distro === distroName &&
-    t.toolchain.spec.hostArch === distro.runner &&
-    t.toolchain.spec.targetArchs.includes(arch);
+    t.toolchain.spec.hostArch === distro.runner && t.toolchain.spec.targetArchs.includes(arch);
   const fallback = toolchains.get(distro.toolchain);
   if (!fallback) return { ok: false, problem: `toolchain "${distro.toolchain}" of distro ${distroName} is not loaded` };
   if (!usable(fallback)) {
     const s = fallback.toolchain.spec;
     return {
       ok: false,
-      problem: `toolchain "${distro.toolchain}" cannot build ${distroName} ${arch} on a ${distro.runner} runner (it is for ${s.distro}, runs on ${s.hostArch}, builds ${s.targetArchs.join(', ')})`,
+      problem: `toolchain "${distro.toolchain}" cannot build ${distroName} ${arch} on a ${distro.runner} runner (it runs on ${s.hostArch}, builds ${s.targetArchs.join(', ')})`,
     };
   }
   if (!gcc || fallback.toolchain.spec.gcc === gcc) return { ok: true, chosen: fallback };
-  const match = [...toolchains.values()].filter(usable).find((t) => t.toolchain.spec.gcc === gcc);
+  const matching = [...toolchains.values()].filter((t) => usable(t) && t.toolchain.spec.gcc === gcc);
+  const match = matching.find((t) => t.toolchain.spec.distro === distroName) ?? matching[0];
   if (match) return { ok: true, chosen: match };
-  const text = `built with gcc-${gcc}, but no ${distroName} toolchain for ${arch} has gcc-${gcc} (using ${distro.toolchain}: gcc-${fallback.toolchain.spec.gcc})`;
+  const text = `built with gcc-${gcc}, but no toolchain for ${arch} has gcc-${gcc} (no toolchain for gcc ${gcc}; using ${distro.toolchain}: gcc-${fallback.toolchain.spec.gcc})`;
   if (distro.strictCompiler)
     return { ok: false, problem: `${text}; add a toolchain with "gcc": "${gcc}" or turn off strictCompiler` };
   return { ok: true, chosen: fallback, warning: text };

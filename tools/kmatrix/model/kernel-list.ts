@@ -19,7 +19,7 @@ export const listedPackage = z
   .object({
     role: packageRole,
     name: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'must be a package name'),
-    version: z.string().regex(/^[A-Za-z0-9.+~:-]+$/, 'must be a package version'),
+    version: z.string().regex(/^[A-Za-z0-9.+~:_-]+$/, 'must be a package version'),
     url: httpUrl,
     /** The same file elsewhere (other mirrors): tried in order when `url` does not answer; one download. */
     alternatives: z.array(httpUrl).optional(),

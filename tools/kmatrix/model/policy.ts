@@ -48,8 +48,13 @@ const distro = z
     ).describe(
       'The distro family (a folder under tools/kmatrix/distros/): how its archive is crawled, its header packages mounted and its toolchains based',
     ),
+    distro: identifier
+      .optional()
+      .describe(
+        'The os-release ID, for a family that serves several distros: "fedora", "almalinux", "rocky", "centos", "ol" or "amazonlinux" for family "rpm" (Debian\'s family serves only "debian")',
+      ),
     release: requiredName(`the family's name for the release, e.g. "bookworm" ${MIGRATE}`).describe(
-      "The family's name for the release, e.g. bookworm",
+      'The release, as the distro names it: "bookworm", "41", "9", "2023"',
     ),
     toolchain: identifier.describe(
       "Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel's compiler and this one's does not",
@@ -145,22 +150,23 @@ export function crossFieldProblems(
   }
   const releases = new Map<string, string>();
   for (const [name, d] of Object.entries(distros)) {
-    const { family, release } = obj(d) ?? {};
+    const { family, release, distro } = obj(d) ?? {};
     if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !families.includes(family)) {
       out.push({
         path: ['distros', name, 'family'],
         message: `unknown distro family "${family}" (known: ${families.join(', ')})`,
       });
     }
-    // Kernels are filed under the distro of their family and release: two distros cannot share one.
+    // Kernels are filed under the distro of their family, os and release: two distros cannot share one.
     if (typeof family !== 'string' || typeof release !== 'string') continue;
-    const other = releases.get(`${family}/${release}`);
+    const what = [family, typeof distro === 'string' ? distro : undefined, release].filter(Boolean).join(' ');
+    const other = releases.get(what);
     if (other) {
       out.push({
         path: ['distros', name, 'release'],
-        message: `distro "${other}" is already ${family} ${release}; one distro per family and release`,
+        message: `distro "${other}" is already ${what}; one policy distro per family, distro and release`,
       });
-    } else releases.set(`${family}/${release}`, name);
+    } else releases.set(what, name);
   }
   rules.forEach((r: unknown, i: number) => {
     const rule = obj(r);
@@ -202,13 +208,14 @@ export async function loadPolicy(file: string, families: readonly string[]): Pro
  * The policy distro a family's release belongs to (distros name each family × release once), or
  * "<family>-<release>" for one the policy does not name (its kernels are reported, never built).
  */
-/** The policy distro a family's release belongs to. */
-export type DistroOf = (family: string, release: string) => string;
+/** The policy distro a family's release (of os-release ID `os`, for families that serve several) belongs to. */
+export type DistroOf = (family: string, release: string, os?: string) => string;
 
 export function distroOfPolicy(policy: Policy): DistroOf {
-  return (family, release) =>
-    Object.entries(policy.distros).find(([, d]) => d.family === family && d.release === release)?.[0] ??
-    `${family}-${release}`;
+  return (family, release, os) =>
+    Object.entries(policy.distros).find(
+      ([, d]) => d.family === family && d.release === release && (!os || !d.distro || d.distro === os),
+    )?.[0] ?? `${os ?? family}-${release}`;
 }
 
 /** Glob match for kernel releases (`*` any run, `?` one character); the whole string must match. */

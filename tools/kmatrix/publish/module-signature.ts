@@ -95,7 +95,7 @@ export async function keyIdOf(certFile: string): Promise<string> {
 /** The kernel's own module-signing tool, from its header packages, runnable on this machine. */
 async function signFileOf(target: Target, store: HeaderStore): Promise<string> {
   const host = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const tool = familyOfHeaders(target.headers).signingTool(target.headers, host);
+  const tool = familyOfHeaders(target.headers).signingTool(target.headers, host, target.arch);
   if ('why' in tool)
     throw new KmatrixError(`${target.name} cannot be signed: ${tool.why}`, {
       stage: 'publish',

@@ -25,7 +25,8 @@ const machineMirrors = () =>
 
 export const debian: DistroFamily = {
   name: 'debian',
-  listKey: 'debian',
+  distros: ['debian'],
+  listKey: () => 'debian',
   crawlerDistros: ['debian'],
   roles: ROLES,
   crawlHelp: `Packages indexes of <release>, <release>-updates and <release>-security (main),
@@ -45,7 +46,7 @@ list both the amd64 kbuild used to cross-compile and the arm64 one for native ru
   async crawlerEntries(distroOf) {
     const found = await machineMirrors();
     const { debianKernel } = await import('./archive/crawler-entry.ts');
-    return (entry) => debianKernel(entry, found, distroOf);
+    return (entry) => debianKernel(entry, found, (codename) => distroOf(codename, 'debian'));
   },
 
   kernelDir,

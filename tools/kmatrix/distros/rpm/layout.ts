@@ -1,0 +1,54 @@
+/**
+ * Where an RPM distro's kernel-devel puts things: one self-contained tree at
+ * /usr/src/kernels/<uname -r>/ (sources, generated headers, .config, Module.symvers and the host
+ * programs fixdep, modpost and sign-file, built for the kernel's own architecture). The kernel
+ * itself is vmlinuz in kernel-core (or kernel, where there is no -core split).
+ */
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HeaderPackage, ListedPackage } from '../../model/kernel-list.ts';
+import type { Arch } from '../../model/names.ts';
+import type { HeaderMount, SigningTool } from '../family.ts';
+
+/** kernel-devel (kernel6.12-devel, kernel-64k-devel, …): the whole header tree in one package. */
+export const ROLES = ['devel'] as const;
+
+export const kernelDir = (kernelrelease: string) => `/usr/src/kernels/${kernelrelease}`;
+
+export async function headerMounts(tree: string): Promise<HeaderMount[]> {
+  const dir = join(tree, 'usr/src/kernels');
+  if (!existsSync(dir)) return [];
+  return (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => ({ host: join(dir, e.name), container: `/usr/src/kernels/${e.name}` }));
+}
+
+/**
+ * kernel-devel's host programs are built for the kernel's architecture, so a kernel of another
+ * architecture than the runner's has none it can run.
+ */
+export function missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined {
+  if (!headers.some((h) => h.role === 'devel')) return 'the kernel list names no kernel-devel package';
+  return kernelArch === hostArch
+    ? undefined
+    : `${headers.find((h) => h.role === 'devel')!.name}'s host programs (fixdep, modpost) are ${kernelArch} binaries and the runner is ${hostArch}: build ${kernelArch} RPM kernels on a ${kernelArch} runner ("runner": "${kernelArch}")`;
+}
+
+export function signingTool(headers: HeaderPackage[], host: Arch, kernelArch: Arch): SigningTool {
+  const devel = headers.find((h) => h.role === 'devel');
+  if (!devel) return { why: 'no kernel-devel package to sign with' };
+  return kernelArch === host
+    ? { package: devel, pathPattern: '*/scripts/sign-file' }
+    : { why: `${devel.name}'s sign-file is a ${kernelArch} program and this machine is ${host}` };
+}
+
+export const configPackage = <P extends ListedPackage>(headers: P[]): P | undefined =>
+  headers.find((h) => h.role === 'devel');
+
+/**
+ * Fedora since 2018, EL8+ and Amazon Linux 2023 ship the kernel as /lib/modules/<r>/vmlinuz (the
+ * install scripts copy it to /boot); EL7 and Amazon Linux 2 put it in /boot.
+ */
+export const kernelImageFile = (kernelrelease: string) =>
+  /\.(el7|amzn2)\./.test(kernelrelease) ? `boot/vmlinuz-${kernelrelease}` : `lib/modules/${kernelrelease}/vmlinuz`;
