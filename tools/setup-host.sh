@@ -28,6 +28,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v file >/dev/null || need+=(file)
 # rpmbuild: the tests build real .rpm header packages (gzip, xz, zstd payloads) to unpack
 command -v rpmbuild >/dev/null || need+=(rpm)
+# createrepo_c: the tests serve local RPM mirrors (Fedora, AlmaLinux, Amazon Linux) in their real layout
+command -v createrepo_c >/dev/null || need+=(createrepo-c)
 # QEMU: test-driver boots each target's own kernel (amd64 guests; arm64 guests under -M virt)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
