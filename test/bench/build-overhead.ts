@@ -33,7 +33,7 @@ export interface BuildOverhead {
 
 const FULL_BOOKWORM_AMD64 = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+  distros: { 'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' } },
   matrix: [
     {
       driver: 'kmx-echo',

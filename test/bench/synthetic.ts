@@ -53,7 +53,7 @@ export function syntheticKernelList(kernels: number): { debian: unknown[] } {
 
 export const syntheticPolicy = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+  distros: { 'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' } },
   matrix: [
     {
       driver: 'kmx-echo',

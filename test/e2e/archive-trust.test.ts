@@ -17,7 +17,7 @@ import { archiveKey } from '../support/keys.ts';
 
 const POLICY = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-  distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+  distros: { 'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' } },
   matrix: [
     { driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] },
   ],
@@ -68,7 +68,7 @@ async function serve(root: string): Promise<TestServer> {
 }
 
 async function crawl(ws: Workspace, server: TestServer, keyring: string) {
-  return ws.kmatrix(['crawl', 'debian'], {
+  return ws.kmatrix(['crawl', 'deb'], {
     KMATRIX_DEBIAN_MIRROR: `${server.url}/debian`,
     KMATRIX_DEBIAN_SECURITY_MIRROR: `${server.url}/debian-security`,
     KMATRIX_DEBIAN_KEYRING: keyring,

@@ -39,9 +39,15 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
   assert.match(gen.all, /skipped Minikube 4\.19\.202: unbuildable yet: .*kernelconfigdata/);
   assert.match(gen.all, /skipped flatcar 3975\.2\.0: unbuildable yet/);
   // RPM distros are read, and the policy names none of them: each distro's kernels, counted once.
-  assert.match(gen.all, /^skipped amazonlinux-2 4\.14\.173-137\.229\.amzn2\.x86_64: the policy has no distro amazonlinux-2 /m);
+  assert.match(
+    gen.all,
+    /^skipped amazonlinux-2 4\.14\.173-137\.229\.amzn2\.x86_64: the policy has no distro amazonlinux-2 /m,
+  );
   assert.match(gen.all, /^skipped ol-7 3\.10\.0-1062\.1\.1\.el7\.x86_64: the policy has no distro ol-7 /m);
-  assert.match(gen.all, /skipped amazonlinux-2023 6\.1\.102-108\.177\.amzn2023\.x86_64: the policy has no distro amazonlinux-2023 /);
+  assert.match(
+    gen.all,
+    /skipped amazonlinux-2023 6\.1\.102-108\.177\.amzn2023\.x86_64: the policy has no distro amazonlinux-2023 /,
+  );
   assert.match(gen.all, /skipped 5 amazonlinux kernels: no distro family of kmatrix reads amazonlinux kernels /);
   assert.match(gen.all, /skipped Debian 5\.19\.11-1-amd64: cannot tell which Debian release/);
   const perDistro = gen.all.match(/^skipped per distro: (.*)$/m)?.[1] ?? '';

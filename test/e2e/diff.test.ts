@@ -16,8 +16,8 @@ interface Entry {
 const policy = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
   distros: {
-    'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' },
-    'debian-trixie': { family: 'debian', release: 'trixie', toolchain: 'debian-trixie' },
+    'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' },
+    'debian-trixie': { family: 'deb', release: 'trixie', toolchain: 'debian-trixie' },
   },
   matrix: [
     { driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] },

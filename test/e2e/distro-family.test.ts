@@ -61,8 +61,8 @@ test('a family added as a folder plus a registry line crawls, generates and buil
     'tools/kmatrix/distros/registry.ts',
     registry
       .replace(
-        "import { debian } from './debian/family.ts';",
-        "import { debian } from './debian/family.ts';\nimport { mini } from './mini/family.ts';",
+        "import { deb } from './deb/family.ts';",
+        "import { deb } from './deb/family.ts';\nimport { mini } from './mini/family.ts';",
       )
       .replace(/= \[(.*)\];/, '= [$1, mini];'),
   );

@@ -12,8 +12,8 @@ import { execa } from 'execa';
 import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectMirrors } from '../../tools/kmatrix/distros/debian/archive/mirrors.ts';
-import { parseStanzas } from '../../tools/kmatrix/distros/debian/archive/deb822.ts';
+import { detectMirrors } from '../../tools/kmatrix/distros/deb/archive/mirrors.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
 import { fetchBytes } from '../../tools/kmatrix/core/fetch.ts';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 
@@ -43,7 +43,7 @@ test('DKMS drivers are built as DKMS builds them: dkms.conf evaluated for each k
   t.after(() => ws.remove());
   await preparePipeline(ws);
   expectOk(
-    await ws.kmatrix(['crawl', 'debian', '--release', 'bookworm', '--arch', 'x86_64,aarch64']),
+    await ws.kmatrix(['crawl', 'deb', '--release', 'bookworm', '--arch', 'x86_64,aarch64']),
     'crawl bookworm, both archs',
   );
   const v4l2 = await debianPackage('v4l2loopback-dkms', ws.dir);

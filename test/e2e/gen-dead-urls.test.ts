@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { detectMirrors } from '../../tools/kmatrix/distros/debian/archive/mirrors.ts';
+import { detectMirrors } from '../../tools/kmatrix/distros/deb/archive/mirrors.ts';
 import { startServer } from '../support/http.ts';
 import { createWorkspace, expectOk } from '../support/workspace.ts';
 
@@ -56,14 +56,14 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
     'support-matrix.json',
     JSON.stringify({
       drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-      distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+      distros: { 'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' } },
       matrix: [
         { driver: 'kmx-echo', distro: 'debian-bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['6.1.0-*'] },
       ],
     }),
   );
   expectOk(
-    await ws.kmatrix(['crawl', 'debian', '--release', 'bookworm', '--arch', 'x86_64', '--out', 'crawled.json']),
+    await ws.kmatrix(['crawl', 'deb', '--release', 'bookworm', '--arch', 'x86_64', '--out', 'crawled.json']),
     'crawl',
   );
   const crawled = JSON.parse(await ws.read('crawled.json')).debian as {

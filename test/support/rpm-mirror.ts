@@ -16,7 +16,7 @@ import type { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { packageMember } from '../../tools/kmatrix/packages/member.ts';
 import type { HeaderPackage, ImagePackage } from '../../tools/kmatrix/model/kernel-list.ts';
 
-/** A Debian kernel as `kmatrix crawl debian` lists it (x86_64, with its image). */
+/** A Debian kernel as `kmatrix crawl deb` lists it (x86_64, with its image). */
 export interface DebianKernel {
   kernelrelease: string;
   kmatrix: { abi: string; flavour: string; packageVersion: string; packages: HeaderPackage[]; image?: ImagePackage };

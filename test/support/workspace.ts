@@ -146,7 +146,7 @@ export async function preparePipeline(
     ),
   );
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
-  expectOk(await ws.kmatrix(['crawl', 'debian']), 'kmatrix crawl debian');
+  expectOk(await ws.kmatrix(['crawl', 'deb']), 'kmatrix crawl deb');
   for (const t of toolchains) expectOk(await ws.kmatrix(['toolchain', 'build', t]), `kmatrix toolchain build ${t}`);
   expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
   await ws.commitAll('crawl, pin toolchains, generate targets');
@@ -163,7 +163,7 @@ export async function prepareOneTarget(
 ): Promise<string> {
   const policy = {
     drivers: { [name]: driver },
-    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+    distros: { 'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' } },
     matrix: [
       {
         driver: name,

@@ -14,8 +14,8 @@ import { extractCpio } from '../../tools/kmatrix/packages/cpio.ts';
 import { readConsole } from '../../tools/kmatrix/boot/console.ts';
 import { bzImagePayload, hasPvhNote } from '../../tools/kmatrix/boot/kernel-image.ts';
 import { initScript } from '../../tools/kmatrix/boot/init-script.ts';
-import { parseStanzas } from '../../tools/kmatrix/distros/debian/archive/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive/crawl.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/deb/archive/crawl.ts';
 
 test('the initramfs is a newc archive the kernel (and cpio) can unpack, byte-identical for the same contents', async (t) => {
   const entries = [

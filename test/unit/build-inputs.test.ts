@@ -33,7 +33,7 @@ const notInputs = (code: Set<string>) => [...code].filter((f) => !isBuildCode(f)
 test('every module the build-driver executor loads is an input of build-driver', () => {
   const code = buildCode(readGraph(repoRoot, { dynamic: false, types: false }), readGraph(repoRoot, { types: false }));
   assert.ok(
-    code.has('tools/kmatrix/compile/run.ts') && code.has('tools/kmatrix/distros/debian/layout.ts'),
+    code.has('tools/kmatrix/compile/run.ts') && code.has('tools/kmatrix/distros/deb/layout.ts'),
     [...code].join('\n'),
   );
   assert.deepEqual(notInputs(code), []);
@@ -41,7 +41,7 @@ test('every module the build-driver executor loads is an input of build-driver',
 
 test('crawling, gen, publishing and the CLI are not build inputs; the build library, its distro layouts and the plugin are', () => {
   for (const f of [
-    'tools/kmatrix/distros/debian/archive/crawl.ts',
+    'tools/kmatrix/distros/deb/archive/crawl.ts',
     'tools/kmatrix/gen/plan.ts',
     'tools/kmatrix/commands/gen.ts',
     'tools/kmatrix/publish/publish.ts',
@@ -53,7 +53,7 @@ test('crawling, gen, publishing and the CLI are not build inputs; the build libr
   for (const f of [
     'tools/kmatrix/compile/run.ts',
     'tools/kmatrix/compile/dkms-build.sh',
-    'tools/kmatrix/distros/debian/layout.ts',
+    'tools/kmatrix/distros/deb/layout.ts',
     'tools/kmatrix/distros/registry.ts',
     'plugins/kmatrix/executors.json',
   ]) {
@@ -64,9 +64,9 @@ test('crawling, gen, publishing and the CLI are not build inputs; the build libr
 test('a build module importing crawl code would be caught', () => {
   const graph: Graph = new Map([
     ['plugins/kmatrix/build-driver/executor.ts', ['tools/kmatrix/compile/run.ts']],
-    ['tools/kmatrix/compile/run.ts', ['tools/kmatrix/distros/debian/archive/crawl.ts']],
+    ['tools/kmatrix/compile/run.ts', ['tools/kmatrix/distros/deb/archive/crawl.ts']],
   ]);
   assert.deepEqual(notInputs(closure(graph, ['plugins/kmatrix/build-driver/executor.ts'])), [
-    'tools/kmatrix/distros/debian/archive/crawl.ts',
+    'tools/kmatrix/distros/deb/archive/crawl.ts',
   ]);
 });

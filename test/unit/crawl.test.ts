@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseDepends, parseStanzas } from '../../tools/kmatrix/distros/debian/archive/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive/crawl.ts';
-import { pickMirrors } from '../../tools/kmatrix/distros/debian/archive/mirrors.ts';
+import { parseDepends, parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/deb/archive/crawl.ts';
+import { pickMirrors } from '../../tools/kmatrix/distros/deb/archive/mirrors.ts';
 import { compareVersions } from '../../tools/kmatrix/model/version.ts';
 import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 

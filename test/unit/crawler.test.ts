@@ -8,7 +8,7 @@ import {
   debianCandidates,
   debianKernel,
   debianRelease,
-} from '../../tools/kmatrix/distros/debian/archive/crawler-entry.ts';
+} from '../../tools/kmatrix/distros/deb/archive/crawler-entry.ts';
 
 const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
 // The Debian family reads crawler entries with this machine's mirrors: these, for the tests.
@@ -100,7 +100,7 @@ test('distros no family reads are counted and reported, kernelconfigdata entries
   assert.ok(r.unusable.some((u) => u.what === 'Minikube 4.19.202' && /kernelconfigdata/.test(u.why)));
   // Debian's entries go to the debian family, Oracle's, CentOS's, Fedora's and Amazon's to rpm.
   const families = new Set(r.kernels.map((k) => k.kmatrix.distro.split('-')[0]));
-  assert.deepEqual([...families].sort(), ['debian', 'rpm']);
+  assert.deepEqual([...families].sort(), ['deb', 'rpm']);
 });
 
 test('one odd Debian entry (a malformed %-escape in a header URL) is reported, and the others still read', async () => {

@@ -29,9 +29,9 @@ test('an upward import, a cycle, a folder outside the layers and a reach past th
     ['tools/kmatrix/compile/dkms.ts', ['tools/kmatrix/compile/run.ts']],
     ['tools/kmatrix/utils/misc.ts', []],
     ['tools/kmatrix/utils/more.ts', ['tools/kmatrix/utils/misc.ts']],
-    ['tools/kmatrix/gen/plan.ts', ['tools/kmatrix/distros/debian/layout.ts', 'tools/kmatrix/distros/registry.ts']],
-    ['tools/kmatrix/distros/registry.ts', ['tools/kmatrix/distros/debian/family.ts']],
-    ['tools/kmatrix/distros/debian/family.ts', ['tools/kmatrix/distros/debian/layout.ts']],
+    ['tools/kmatrix/gen/plan.ts', ['tools/kmatrix/distros/deb/layout.ts', 'tools/kmatrix/distros/registry.ts']],
+    ['tools/kmatrix/distros/registry.ts', ['tools/kmatrix/distros/deb/family.ts']],
+    ['tools/kmatrix/distros/deb/family.ts', ['tools/kmatrix/distros/deb/layout.ts']],
   ]);
   assert.deepEqual(upwardImports(graph), [
     'tools/kmatrix/model/target.ts → tools/kmatrix/compile/run.ts (model imports compile, a layer above it)',
@@ -39,7 +39,7 @@ test('an upward import, a cycle, a folder outside the layers and a reach past th
   ]);
   assert.deepEqual(cycles(graph), [['tools/kmatrix/compile/dkms.ts', 'tools/kmatrix/compile/run.ts']]);
   assert.deepEqual(seamViolations(graph), [
-    "tools/kmatrix/gen/plan.ts → tools/kmatrix/distros/debian/layout.ts (only distros/debian/ and distros/registry.ts may import the debian family's modules)",
+    "tools/kmatrix/gen/plan.ts → tools/kmatrix/distros/deb/layout.ts (only distros/deb/ and distros/registry.ts may import the deb family's modules)",
   ]);
 });
 

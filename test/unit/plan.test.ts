@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseStanzas } from '../../tools/kmatrix/distros/debian/archive/deb822.ts';
-import { kernelsFromIndex } from '../../tools/kmatrix/distros/debian/archive/crawl.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
+import { kernelsFromIndex } from '../../tools/kmatrix/distros/deb/archive/crawl.ts';
 import { planTargets } from '../../tools/kmatrix/gen/plan.ts';
 import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
 import {
@@ -48,7 +48,7 @@ const toolchains = new Map([['debian-bookworm', { toolchain, lock }]]);
 function policy(rule: Record<string, unknown> = {}): Policy {
   return policySchema.parse({
     drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
-    distros: { 'debian-bookworm': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' } },
+    distros: { 'debian-bookworm': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' } },
     matrix: [
       {
         driver: 'kmx-echo',
@@ -185,7 +185,7 @@ test('skipped kernels: each reason once with a count, every entry with --verbose
   assert.deepEqual(lines, [
     'skipped 6 entries (a--debian-bookworm--6.1.0-1-amd64--x86_64, a--debian-bookworm--6.1.0-2-amd64--x86_64, a--debian-bookworm--6.1.0-3-amd64--x86_64, and 3 more): no mirror serves its header packages (HTTP 400)',
     'skipped minikube 5.10.57 ×2: unbuildable yet: kernelconfigdata only',
-    'skipped 7 ubuntu kernels: no distro family of kmatrix reads ubuntu kernels (it has: debian, rpm; a family is a folder under tools/kmatrix/distros/)',
+    'skipped 7 ubuntu kernels: no distro family of kmatrix reads ubuntu kernels (it has: deb, rpm; a family is a folder under tools/kmatrix/distros/)',
     'skipped per distro: ubuntu 7, debian-bookworm 5, minikube 1 (--verbose lists every entry)',
   ]);
   const verbose = renderSkipped(skipped, new Map(), true);
@@ -201,8 +201,8 @@ test('a policy distro names its family and release once; an unknown family and a
   const raw = {
     drivers: { d: { path: 'drivers/d', modules: ['d'] } },
     distros: {
-      bookworm: { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' },
-      'bookworm-again': { family: 'debian', release: 'bookworm', toolchain: 'debian-bookworm' },
+      bookworm: { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' },
+      'bookworm-again': { family: 'deb', release: 'bookworm', toolchain: 'debian-bookworm' },
       solaris: { family: 'sunos', release: '11', toolchain: 'debian-bookworm' },
     },
     matrix: [{ driver: 'd', distro: 'bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['*'] }],
@@ -212,8 +212,8 @@ test('a policy distro names its family and release once; an unknown family and a
   assert.deepEqual(
     r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
     [
-      'distros.bookworm-again.release: distro "bookworm" is already debian bookworm; one policy distro per family, distro and release',
-      'distros.solaris.family: unknown distro family "sunos" (known: debian, rpm)',
+      'distros.bookworm-again.release: distro "bookworm" is already deb bookworm; one policy distro per family, distro and release',
+      'distros.solaris.family: unknown distro family "sunos" (known: deb, rpm)',
     ],
   );
   assert.equal(distroOfPolicy(policy())('debian', 'bookworm'), 'debian-bookworm');
@@ -233,7 +233,7 @@ test("a kernel list whose header roles are not the distro's family's is an error
     (e: unknown) =>
       e instanceof KmatrixError &&
       e.problems.some((p) =>
-        /^matrix\[0\]: .*distro debian-bookworm is of family debian, but its kernel list names header roles of another \(shared\)/.test(
+        /^matrix\[0\]: .*distro debian-bookworm is of family deb, but its kernel list names header roles of another \(shared\)/.test(
           p,
         ),
       ),

@@ -4,14 +4,15 @@ import { writeFileAtomic } from '../core/atomic-file.ts';
 import { POLICY_FILE, validPolicy } from '../model/policy.ts';
 import { parseWith } from '../core/json-file.ts';
 import { migratePolicy, policyText } from '../model/policy-migration.ts';
-import { familyNames } from '../distros/registry.ts';
+import { FAMILIES, familyNames } from '../distros/registry.ts';
 import { defineCommand, log } from './command.ts';
 
 const about = `Brings a policy written by an older kmatrix up to date: each distro gets the "family"
-(${familyNames().join(', ')}) and "release" fields kmatrix now needs, read from its name
-(debian-bookworm → "family": "debian", "release": "bookworm"). Every other field and its
-order is kept. A distro whose name does not start with a family is reported with the path
-to fill in by hand, and then nothing is written.
+(${familyNames().join(', ')}), "release" (and "distro", for a family that serves several) fields
+kmatrix now needs, read from its name (debian-bookworm → "family": "deb", "release":
+"bookworm"; fedora-41 → "family": "rpm", "distro": "fedora", "release": "41"), and family
+"debian" becomes "deb". Every other field and its order is kept. A distro whose name does not
+start with a distro is reported with the path to fill in by hand, and then nothing is written.
 `;
 
 export const policyCommand = defineCommand({
@@ -43,7 +44,7 @@ export const policyCommand = defineCommand({
         remedy: 'fix the JSON first; nothing was written',
       });
     }
-    const migration = migratePolicy(raw, familyNames(), values.policy);
+    const migration = migratePolicy(raw, FAMILIES, values.policy);
     if (migration.problems.length > 0)
       throw new KmatrixError('some distros need their family by hand', {
         stage: 'policy',

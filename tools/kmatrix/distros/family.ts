@@ -33,8 +33,10 @@ export type SigningTool = { package: HeaderPackage; pathPattern: string } | { wh
 export interface DistroFamily {
   /** The policy's `family` value for the distros it serves, e.g. "debian". */
   readonly name: string;
-  /** The distros it serves (os-release IDs, the policy's `distro` values); the first is the default. */
+  /** The distros it serves (os-release IDs, the policy's `distro` values). */
   readonly distros: readonly string[];
+  /** The distro a policy distro of this family is when it names none (none: it must name one). */
+  readonly defaultDistro?: string;
   /** The key a crawl files a distro release's entries under in a kernel list (kernel-crawler's). */
   listKey(distro: string, release: string): string;
   /** kernel-crawler distro keys whose entries this family reads. */

@@ -4,10 +4,10 @@
  */
 import { KmatrixError } from '../core/errors.ts';
 import type { DistroFamily } from './family.ts';
-import { debian } from './debian/family.ts';
+import { deb } from './deb/family.ts';
 import { rpm } from './rpm/family.ts';
 
-export const FAMILIES: readonly DistroFamily[] = [debian, rpm];
+export const FAMILIES: readonly DistroFamily[] = [deb, rpm];
 
 // Roles name a target's family, so no two families may share one (a programming error, caught at load).
 for (const [i, f] of FAMILIES.entries()) {

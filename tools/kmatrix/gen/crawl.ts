@@ -39,7 +39,7 @@ export interface CrawlSelection {
 /** The os-release ID a crawl of `family` is for: the one asked, or the family's only one. */
 function osOf(family: DistroFamily, asked: string | undefined, field: string): string {
   if (asked && family.distros.includes(asked)) return asked;
-  if (!asked && family.distros.length === 1) return family.distros[0]!;
+  if (!asked && family.defaultDistro) return family.defaultDistro;
   throw new KmatrixError(
     asked
       ? `family ${family.name} does not serve distro "${asked}"`

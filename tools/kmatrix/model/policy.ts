@@ -44,14 +44,14 @@ const MIGRATE = '(`npx kmatrix policy migrate` adds it to a policy written befor
 const distro = z
   .object({
     family: requiredName(
-      `the distro family whose archive, packages and layout this distro uses, e.g. "debian" ${MIGRATE}`,
+      `the distro family whose archive, packages and layout this distro uses, e.g. "deb" or "rpm" ${MIGRATE}`,
     ).describe(
       'The distro family (a folder under tools/kmatrix/distros/): how its archive is crawled, its header packages mounted and its toolchains based',
     ),
     distro: identifier
       .optional()
       .describe(
-        'The os-release ID, for a family that serves several distros: "fedora", "almalinux", "rocky", "centos", "ol" or "amazonlinux" for family "rpm" (Debian\'s family serves only "debian")',
+        'The os-release ID, for a family that serves several distros: "fedora", "almalinux", "rocky", "centos", "ol" or "amazonlinux" for family "rpm"; "debian" (the default) or "ubuntu" for family "deb"',
       ),
     release: requiredName(`the family's name for the release, e.g. "bookworm" ${MIGRATE}`).describe(
       'The release, as the distro names it: "bookworm", "41", "9", "2023"',
@@ -154,7 +154,10 @@ export function crossFieldProblems(
     if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !families.includes(family)) {
       out.push({
         path: ['distros', name, 'family'],
-        message: `unknown distro family "${family}" (known: ${families.join(', ')})`,
+        message:
+          family === 'debian'
+            ? 'family "debian" is now "deb" (it serves Debian and Ubuntu): `npx kmatrix policy migrate` renames it'
+            : `unknown distro family "${family}" (known: ${families.join(', ')})`,
       });
     }
     // Kernels are filed under the distro of their family, os and release: two distros cannot share one.

@@ -1,5 +1,5 @@
 /**
- * `kmatrix crawl debian`: reads the archive's Packages indexes (no apt, no .deb downloads) and lists
+ * `kmatrix crawl deb`: reads the archive's Packages indexes (no apt, no .deb downloads) and lists
  * every kernel ABI × flavour with the exact header packages it needs and their SHA256 and size.
  * Each index is checked against its suite's Release, whose signature gpgv checks against the
  * archive keyring (release.ts): the SHA256s the lists record are the archive's own.

@@ -23,9 +23,10 @@ const machineMirrors = () =>
       throw error;
     }));
 
-export const debian: DistroFamily = {
-  name: 'debian',
+export const deb: DistroFamily = {
+  name: 'deb',
   distros: ['debian'],
+  defaultDistro: 'debian',
   listKey: () => 'debian',
   crawlerDistros: ['debian'],
   roles: ROLES,
