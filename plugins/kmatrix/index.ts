@@ -128,6 +128,7 @@ function projectFor(file: string, target: TargetNode, options: KmatrixPluginOpti
         tags: [
           `driver:${target.driver.name}`,
           `distro:${target.distro}`,
+          `family:${target.family}`,
           `arch:${target.arch}`,
           `toolchain:${target.toolchain.name}`,
         ],

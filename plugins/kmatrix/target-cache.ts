@@ -13,9 +13,12 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../../tools/kmatrix/model/target.ts';
+import { familyOfHeaders } from '../../tools/kmatrix/distros/registry.ts';
 
 /** The part of a target the project node is made of. */
 export type TargetNode = Pick<Target, 'name' | 'distro' | 'kernelrelease' | 'arch'> & {
+  /** The distro family its header packages belong to (deb, rpm). */
+  family: string;
   driver: Pick<Target['driver'], 'name' | 'path' | 'modules' | 'smokeTest'>;
   toolchain: Pick<Target['toolchain'], 'name'>;
 };
@@ -26,6 +29,7 @@ export function nodeOf(t: Target): TargetNode {
     distro: t.distro,
     kernelrelease: t.kernelrelease,
     arch: t.arch,
+    family: familyOfHeaders(t.headers).name,
     driver: {
       name: t.driver.name,
       path: t.driver.path,
@@ -39,7 +43,7 @@ export function nodeOf(t: Target): TargetNode {
 /** null: the marker of a removed target (no project). */
 type Entry = [sha1: string, node: TargetNode | null];
 
-const FORMAT = 2;
+const FORMAT = 3;
 const here = dirname(fileURLToPath(import.meta.url));
 /** The shared schemas (the target's among them): a change to any of them re-validates every target. */
 const MODEL = resolve(here, '../../tools/kmatrix/model');

@@ -11,16 +11,10 @@
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { vmlinuxOf } from '../../tools/kmatrix/boot/kernel-image.ts';
 import type { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
-import { packageMember } from '../../tools/kmatrix/packages/member.ts';
-import type { HeaderPackage, ImagePackage } from '../../tools/kmatrix/model/kernel-list.ts';
+import { debianRoot, type DebianKernel, kernelAs, setTreeRelease, upstreamOf } from './repackage.ts';
 
-/** A Debian kernel as `kmatrix crawl deb` lists it (x86_64, with its image). */
-export interface DebianKernel {
-  kernelrelease: string;
-  kmatrix: { abi: string; flavour: string; packageVersion: string; packages: HeaderPackage[]; image?: ImagePackage };
-}
+export type { DebianKernel } from './repackage.ts';
 
 /** One distro release of the mirror. */
 export interface RpmRelease {
@@ -32,58 +26,22 @@ export interface RpmRelease {
 
 /** uname -r of the Debian kernel as `release` packages it: <upstream version>-<ABI number>.<tag>.x86_64. */
 export function unameIn(kernel: DebianKernel, r: RpmRelease): { ver: string; rel: string; uname: string } {
-  const ver = kernel.kmatrix.packageVersion.replace(/^\d+:/, '').replace(/-.*$/, '');
-  const rel = `${kernel.kmatrix.abi.split('-').pop()}.${r.tag}`;
-  return { ver, rel, uname: `${ver}-${rel}.x86_64` };
+  const { version, abiNumber } = upstreamOf(kernel);
+  const rel = `${abiNumber}.${r.tag}`;
+  return { ver: version, rel, uname: `${version}-${rel}.x86_64` };
 }
 
-/** Debian's flavour, common and kbuild trees merged into one self-contained tree (symlinks resolved). */
+/** Debian's flavour, common and kbuild trees merged into one self-contained tree (symlinks resolved), as Fedora's kernel-devel is. */
 async function mergedTree(work: string, kernel: DebianKernel, store: HeaderStore): Promise<string> {
-  const root = join(work, 'root');
-  await mkdir(root, { recursive: true });
-  for (const p of kernel.kmatrix.packages.filter((h) => !h.hostArch || h.hostArch === 'x86_64'))
-    await execa('cp', ['-a', `${await store.tree(p)}/.`, `${root}/`]);
-  const common = join(root, `usr/src/linux-headers-${kernel.kmatrix.abi}-common`);
+  const { common, flavour } = await debianRoot(work, kernel, store);
   const merged = join(work, 'merged');
   await mkdir(merged, { recursive: true });
   await execa('cp', ['-rL', '--remove-destination', `${common}/.`, `${merged}/`]);
-  await execa('cp', [
-    '-rL',
-    '--remove-destination',
-    `${join(root, 'usr/src', `linux-headers-${kernel.kernelrelease}`)}/.`,
-    `${merged}/`,
-  ]);
+  await execa('cp', ['-rL', '--remove-destination', `${flavour}/.`, `${merged}/`]);
   // The flavour's Makefile only includes the common one by absolute path; Fedora's tree has the real one.
   await cp(join(common, 'Makefile'), join(merged, 'Makefile'), { force: true });
   await rm(join(merged, '.kernelvariables'), { force: true });
   return merged;
-}
-
-/** Sets every utsname release field (after "Linux" and "(none)", 65 bytes each) to `uname`. */
-export function patchUtsRelease(elf: Buffer, from: string, uname: string): number {
-  if (uname.length > 64) throw new Error(`${uname} is longer than a utsname field`);
-  const field = (s: string) => Buffer.concat([Buffer.from(s), Buffer.alloc(65 - s.length)]);
-  let patched = 0;
-  for (let at = elf.indexOf(field(from)); at >= 0; at = elf.indexOf(field(from), at + 1)) {
-    if (
-      elf.toString('latin1', at - 130, at - 124) === 'Linux\0' &&
-      elf.toString('latin1', at - 65, at - 58) === '(none)\0'
-    ) {
-      field(uname).copy(elf, at);
-      patched++;
-    }
-  }
-  if (patched === 0) throw new Error(`no utsname with release ${from} in the kernel`);
-  return patched;
-}
-
-async function vmlinux(kernel: DebianKernel, store: HeaderStore, uname: string): Promise<Buffer> {
-  const image = kernel.kmatrix.image!;
-  const vmlinuz = await packageMember(await store.package(image), `boot/vmlinuz-${kernel.kernelrelease}`, image.name);
-  const elf = await vmlinuxOf(vmlinuz);
-  if (!elf) throw new Error(`cannot decompress the kernel in ${image.name}`);
-  patchUtsRelease(elf, kernel.kernelrelease, uname);
-  return elf;
 }
 
 async function rpmbuild(
@@ -156,19 +114,17 @@ export async function buildRpmMirror(
   for (const r of releases) {
     const { ver, rel, uname } = unameIn(kernel, r);
     const top = join(work, r.distro);
+    await setTreeRelease(merged, uname);
     const devel = await rpmbuild(
       top,
       'kernel-devel',
       ver,
       rel,
-      `mkdir -p %{buildroot}/usr/src/kernels/${uname}
-cp -a ${merged}/. %{buildroot}/usr/src/kernels/${uname}/
-echo ${uname} > %{buildroot}/usr/src/kernels/${uname}/include/config/kernel.release
-echo '#define UTS_RELEASE "${uname}"' > %{buildroot}/usr/src/kernels/${uname}/include/generated/utsrelease.h`,
+      `mkdir -p %{buildroot}/usr/src/kernels/${uname}\ncp -a ${merged}/. %{buildroot}/usr/src/kernels/${uname}/`,
       `/usr/src/kernels/${uname}`,
     );
     await mkdir(join(work, 'kernel'), { recursive: true });
-    await writeFile(join(work, 'kernel', uname), await vmlinux(kernel, store, uname));
+    await writeFile(join(work, 'kernel', uname), await kernelAs(kernel, store, uname));
     // Amazon Linux 2023 has no -core split: its `kernel` package holds vmlinuz.
     const imageName = r.distro === 'amazonlinux' ? 'kernel' : 'kernel-core';
     const image = await rpmbuild(

@@ -9,6 +9,7 @@ import {
   debianKernel,
   debianRelease,
 } from '../../tools/kmatrix/distros/deb/archive/crawler-entry.ts';
+import { ubuntuKernel, ubuntuRelease } from '../../tools/kmatrix/distros/deb/archive/ubuntu-entry.ts';
 
 const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
 // The Debian family reads crawler entries with this machine's mirrors: these, for the tests.
@@ -95,7 +96,6 @@ test('distros no family reads are counted and reported, kernelconfigdata entries
     ['amazonlinux', 5],
     ['flatcar', 5],
     ['photon', 5],
-    ['ubuntu', 11],
   ]);
   assert.ok(r.unusable.some((u) => u.what === 'Minikube 4.19.202' && /kernelconfigdata/.test(u.why)));
   // Debian's entries go to the debian family, Oracle's, CentOS's, Fedora's and Amazon's to rpm.
@@ -127,4 +127,47 @@ test('one odd Debian entry (a malformed %-escape in a header URL) is reported, a
   assert.deepEqual(listed.unusable, [
     { what: 'debian 6.1.0-48-amd64', distro: 'debian', why: 'cannot read its header URLs: URI malformed' },
   ]);
+});
+
+test("kernel-crawler's Ubuntu entries: generic, derivatives, their backports and per-arch shared trees read as kernels", async () => {
+  const r = await listedKernels(fixture('x86_64-sample.json'), (family, release, os) => `${os ?? family}-${release}`);
+  const ubuntu = r.kernels.filter((k) => k.kmatrix.distro.startsWith('ubuntu-'));
+  assert.equal(ubuntu.length, 11);
+  const of = (kr: string) => ubuntu.find((k) => k.kernelrelease === kr)!;
+  // linux-aws-5.4 on bionic: the 2022 crawler named it 5.4.0-1032-aws-5.4; uname -r is 5.4.0-1032-aws.
+  const backport = of('5.4.0-1032-aws');
+  assert.equal(backport.listedAs, '5.4.0-1032-aws-5.4');
+  assert.equal(backport.kmatrix.distro, 'ubuntu-bionic');
+  assert.deepEqual(
+    backport.kmatrix.packages.map((p) => `${p.role} ${p.name} ${p.version}`),
+    [
+      'flavour linux-headers-5.4.0-1032-aws 5.4.0-1032.33~18.04.1',
+      'common linux-aws-5.4-headers-5.4.0-1032 5.4.0-1032.33~18.04.1',
+    ],
+  );
+  // The same .deb on two mirrors: one package, one alternative.
+  assert.equal(backport.kmatrix.packages[0]!.alternatives?.length, 1);
+  assert.equal(of('5.15.0-1019-aws').kmatrix.distro, 'ubuntu-jammy');
+  assert.equal(of('4.15.0-193-generic').kmatrix.distro, 'ubuntu-bionic');
+  assert.equal(of('4.15.0-1150-azure').kmatrix.distro, 'ubuntu-xenial');
+  assert.match(
+    of('4.15.0-193-generic').kmatrix.image!.url,
+    /\/pool\/main\/l\/linux\/linux-image-unsigned-4\.15\.0-193-generic_4\.15\.0-193\.204_amd64\.deb$/,
+  );
+
+  const arm = await listedKernels(
+    fixture('aarch64-sample.json'),
+    (family, release, os) => `${os ?? family}-${release}`,
+  );
+  const snapdragon = arm.kernels.find((k) => k.kernelrelease === '4.15.0-1137-snapdragon')!;
+  assert.equal(snapdragon.kmatrix.arch, 'aarch64');
+  assert.equal(snapdragon.kmatrix.packages[1]!.name, 'linux-snapdragon-headers-4.15.0-1137');
+
+  const current = fixture('current-x86_64.json').ubuntu![0]!;
+  const k = ubuntuKernel(current, (codename) => `ubuntu-${codename}`);
+  assert.ok(!('why' in k));
+  assert.equal(k.kernelrelease, '5.4.0-136-generic');
+  assert.equal(k.kmatrix.distro, 'ubuntu-focal');
+  assert.equal(ubuntuRelease('6.8.0-31', 'linux-hwe-6.8'), 'jammy');
+  assert.equal(ubuntuRelease('6.8.0-31', 'linux'), 'noble');
 });

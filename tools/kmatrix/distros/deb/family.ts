@@ -1,6 +1,8 @@
 /**
- * Debian: kernels from the Debian archive (main, point-release updates, security), read through
- * the mirror this machine's apt uses; toolchains made by mmdebstrap, reproducibly.
+ * Debian and Ubuntu: kernels from the Debian archive (main, point-release updates, security), read
+ * through the mirror this machine's apt uses, and from Ubuntu's (archive.ubuntu.com for amd64,
+ * ports.ubuntu.com for arm64); the same signed index format, two header layouts (layout.ts).
+ * Toolchains are made by mmdebstrap from Debian, reproducibly.
  *
  * What a build asks (layout.ts) is imported here; reading the archive (archive/: crawling, crawler
  * entries, mirrors, toolchain root filesystems) is loaded only when asked for. A build never runs archive/, so
@@ -25,29 +27,45 @@ const machineMirrors = () =>
 
 export const deb: DistroFamily = {
   name: 'deb',
-  distros: ['debian'],
+  distros: ['debian', 'ubuntu'],
   defaultDistro: 'debian',
-  listKey: () => 'debian',
-  crawlerDistros: ['debian'],
+  listKey: (distro) => distro,
+  crawlerDistros: ['debian', 'ubuntu'],
   roles: ROLES,
   crawlHelp: `Packages indexes of <release>, <release>-updates and <release>-security (main),
 from the mirror in /etc/apt/sources.list.d/ (override: KMATRIX_DEBIAN_MIRROR,
 KMATRIX_DEBIAN_SECURITY_MIRROR), each checked against its suite's InRelease, whose signature
 gpgv checks against debian-archive-keyring (override: KMATRIX_DEBIAN_KEYRING); arm64 kernels
-list both the amd64 kbuild used to cross-compile and the arm64 one for native runners.`,
+list both the amd64 kbuild used to cross-compile and the arm64 one for native runners.
+Ubuntu ("distro": "ubuntu", release = codename): the same suites of archive.ubuntu.com
+(amd64) and ports.ubuntu.com (arm64), checked against KMATRIX_UBUNTU_KEYRING (overrides:
+KMATRIX_UBUNTU_MIRROR, KMATRIX_UBUNTU_SECURITY_MIRROR, KMATRIX_UBUNTU_PORTS_MIRROR).`,
 
   async crawl(log) {
-    const found = await machineMirrors();
-    const { crawlDebian } = await import('./archive/crawl.ts');
     // The amd64 index also serves arm64's cross kbuild: one fetch per suite and arch for the whole
     // crawl, and one signed Release per suite.
     const memo: CrawlMemo = { releases: new KeyedRuns({ remember: true }), indexes: new KeyedRuns({ remember: true }) };
-    return { kernels: (release, arch, distro) => crawlDebian(found, release, arch, log, memo, distro) };
+    return {
+      async kernels(release, arch, distro, os) {
+        if (os === 'ubuntu') {
+          const { crawlUbuntu } = await import('./archive/ubuntu.ts');
+          return crawlUbuntu(release, arch, log, memo, distro);
+        }
+        const { crawlDebian } = await import('./archive/crawl.ts');
+        return crawlDebian(await machineMirrors(), release, arch, log, memo, distro);
+      },
+    };
   },
   async crawlerEntries(distroOf) {
-    const found = await machineMirrors();
+    const { ubuntuKernel } = await import('./archive/ubuntu-entry.ts');
     const { debianKernel } = await import('./archive/crawler-entry.ts');
-    return (entry) => debianKernel(entry, found, (codename) => distroOf(codename, 'debian'));
+    // A machine without a Debian mirror can still read Ubuntu's entries; each Debian one says why not.
+    const mirrors = await machineMirrors().catch(() => undefined);
+    return (entry, key) => {
+      if (key === 'ubuntu') return ubuntuKernel(entry, (codename) => distroOf(codename, 'ubuntu'));
+      if (!mirrors) return { why: 'no Debian mirror found in /etc/apt/sources.list{,.d} (set KMATRIX_DEBIAN_MIRROR)' };
+      return debianKernel(entry, mirrors, (codename) => distroOf(codename, 'debian'));
+    };
   },
 
   kernelDir,
@@ -61,7 +79,7 @@ list both the amd64 kbuild used to cross-compile and the arm64 one for native ru
 
   kernelImageFile: (kernelrelease) => `boot/vmlinuz-${kernelrelease}`,
   noImage: (kernelrelease, packageVersion) =>
-    `the archive index lists no linux-image-${kernelrelease}-unsigned ${packageVersion}`,
+    `the archive index lists no unsigned kernel image of ${kernelrelease} ${packageVersion} (linux-image-${kernelrelease}-unsigned on Debian, linux-image-unsigned-${kernelrelease} on Ubuntu)`,
 
   async toolchainRootfs(spec, out, log) {
     const { toolchainRootfs } = await import('./archive/toolchain-rootfs.ts');

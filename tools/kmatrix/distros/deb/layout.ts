@@ -1,8 +1,12 @@
 /**
- * Where Debian's header packages put things, and what each is for. A kernel's headers are three
- * packages: its flavour's tree (linux-headers-<abi>-<flavour>, whose one-line Makefile includes the
- * shared tree by absolute path), the shared `-common` tree, and linux-kbuild-<version> (the host
- * programs: fixdep, modpost, sign-file), listed once per machine it runs on.
+ * Where Debian's and Ubuntu's header packages put things, and what each is for.
+ *
+ * Debian: three packages — its flavour's tree (linux-headers-<abi>-<flavour>, whose one-line
+ * Makefile includes the shared tree by absolute path), the shared `-common` tree, and
+ * linux-kbuild-<version> (the host programs: fixdep, modpost, sign-file), listed once per machine
+ * it runs on.
+ * Ubuntu: two — the flavour's tree, which carries the host programs itself (built for the
+ * kernel's arch), and the shared linux-headers-<abi> (or linux-<x>-headers-<abi>) tree.
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -30,14 +34,27 @@ export async function headerMounts(tree: string): Promise<HeaderMount[]> {
   return mounts;
 }
 
-export function missingHostTools(headers: ListedPackage[], hostArch: Arch): string | undefined {
+/** Ubuntu's kernels have no kbuild package: the host programs are in the flavour's own tree. */
+const hostToolsInFlavour = (headers: ListedPackage[]) => !headers.some((h) => h.role === 'kbuild');
+
+export function missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined {
+  if (hostToolsInFlavour(headers))
+    return kernelArch === hostArch
+      ? undefined
+      : `an Ubuntu ${kernelArch} kernel's host programs (in its linux-headers-<abi>-<flavour>) are ${kernelArch} binaries and the runner is ${hostArch}: build it on a ${kernelArch} runner ("runner": "${kernelArch}")`;
   return headers.some((h) => h.role === 'kbuild' && h.hostArch === hostArch)
     ? undefined
     : `the kernel list has no linux-kbuild package for a ${hostArch} runner`;
 }
 
-/** sign-file from the kernel's kbuild tree for this machine (arm64 kernels list an x86_64 kbuild too). */
-export function signingTool(headers: HeaderPackage[], host: Arch): SigningTool {
+/** sign-file from the kernel's kbuild tree for this machine (arm64 kernels list an x86_64 kbuild too), or Ubuntu's flavour tree. */
+export function signingTool(headers: HeaderPackage[], host: Arch, kernelArch: Arch): SigningTool {
+  if (hostToolsInFlavour(headers)) {
+    const flavour = headers.find((h) => h.role === 'flavour');
+    return flavour && kernelArch === host
+      ? { package: flavour, pathPattern: '*/scripts/sign-file' }
+      : { why: `the kernel's sign-file is a ${kernelArch} program and this machine is ${host}` };
+  }
   const kbuild = headers.find((h) => h.role === 'kbuild' && h.hostArch === host);
   return kbuild
     ? { package: kbuild, pathPattern: '*/scripts/sign-file' }

@@ -61,9 +61,10 @@ export async function fetchIndex(
   arch: Arch,
   log: (line: string) => void,
   releases: CrawlMemo['releases'],
+  keyring: string = keyringOf(),
 ): Promise<IndexedPackage[]> {
   const baseUrl = ref.security ? mirrors.security : mirrors.archive;
-  const release = await releases.run(ref.suite, () => signedRelease(baseUrl, ref.suite, keyringOf(), log));
+  const release = await releases.run(`${baseUrl} ${ref.suite}`, () => signedRelease(baseUrl, ref.suite, keyring, log));
   const path = `main/binary-${debianArch[arch]}/Packages.xz`;
   const url = `${baseUrl}/dists/${ref.suite}/${path}`;
   log(`fetching ${url}`);
@@ -73,7 +74,9 @@ export async function fetchIndex(
   });
   checkAgainstRelease(release, path, url, data);
   const text = await xzDecompress(data, url);
-  const stanzas = parseStanzas(text, (first) => /^Package: linux-(headers|kbuild|image)-/.test(first));
+  const stanzas = parseStanzas(text, (first) =>
+    /^Package: linux-(headers|kbuild|image|[a-z0-9]+-headers)-/.test(first),
+  );
   log(
     `  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild/image packages (${(data.length / 1e6).toFixed(1)} MB index)`,
   );
@@ -81,7 +84,7 @@ export async function fetchIndex(
 }
 
 /** A package as the index pins it: name, version, URL, SHA256 and size. */
-function pinnedOf(p: IndexedPackage): ImagePackage {
+export function pinnedOf(p: IndexedPackage): ImagePackage {
   const s = p.stanza;
   if (!s.Package || !s.Version || !s.Filename || !s.SHA256 || !s.Size) {
     throw new KmatrixError(`index stanza for ${s.Package ?? '(unnamed)'} lacks Filename, SHA256 or Size`, {
@@ -97,16 +100,20 @@ function pinnedOf(p: IndexedPackage): ImagePackage {
   };
 }
 
-function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage, hostArch?: Arch): HeaderPackage {
+export function toHeaderPackage(role: HeaderPackage['role'], p: IndexedPackage, hostArch?: Arch): HeaderPackage {
   const pkg: HeaderPackage = { role, ...pinnedOf(p) };
   if (hostArch) pkg.hostArch = hostArch;
   return pkg;
 }
 
-type Dep = ReturnType<typeof parseDepends>[number];
+export type Dep = ReturnType<typeof parseDepends>[number];
 
 /** The newest package of a name that satisfies a Depends constraint, among those of one architecture. */
-function satisfying(index: Map<string, IndexedPackage[]>, dep: Dep, architecture: string): IndexedPackage | undefined {
+export function satisfying(
+  index: Map<string, IndexedPackage[]>,
+  dep: Dep,
+  architecture: string,
+): IndexedPackage | undefined {
   return (index.get(dep.name) ?? [])
     .filter((c) => {
       if (c.stanza.Architecture !== architecture && c.stanza.Architecture !== 'all') return false;
@@ -117,7 +124,7 @@ function satisfying(index: Map<string, IndexedPackage[]>, dep: Dep, architecture
     .sort((a, b) => compareVersions(b.stanza.Version!, a.stanza.Version!))[0];
 }
 
-function byName(packages: IndexedPackage[]): Map<string, IndexedPackage[]> {
+export function byName(packages: IndexedPackage[]): Map<string, IndexedPackage[]> {
   const index = new Map<string, IndexedPackage[]>();
   for (const p of packages) {
     const list = index.get(p.stanza.Package!) ?? [];

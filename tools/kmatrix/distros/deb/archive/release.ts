@@ -63,7 +63,7 @@ export async function signedRelease(
   let url = `${base}/InRelease`;
   let text: string;
   const remedy =
-    'the mirror may be tampered with or stale; if the archive rotated its keys, update debian-archive-keyring (or KMATRIX_DEBIAN_KEYRING)';
+    'the mirror may be tampered with or stale; if the archive rotated its keys, update the keyring (debian-archive-keyring, or KMATRIX_DEBIAN_KEYRING / KMATRIX_UBUNTU_KEYRING)';
   try {
     const data = await fetchOf(url);
     text = await gpgvVerified(keyring, url, { data }, remedy);
