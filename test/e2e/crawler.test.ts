@@ -67,6 +67,11 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
     amd64.headers.map((h: { name: string }) => h.name),
     ['linux-headers-6.1.0-47-common', 'linux-headers-6.1.0-47-amd64', 'linux-kbuild-6.1'],
   );
+  // The crawler gives no digests: each was trusted on first download, and the target says so.
+  assert.deepEqual(
+    amd64.headers.map((h: { pinnedBy?: string }) => h.pinnedBy),
+    ['first-download', 'first-download', 'first-download'],
+  );
   for (const h of amd64.headers) {
     assert.match(h.sha256, /^[0-9a-f]{64}$/);
     assert.doesNotMatch(JSON.stringify(h), /MIRROR/, "placeholders are mapped to this machine's mirror");

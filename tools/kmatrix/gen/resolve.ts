@@ -110,7 +110,7 @@ function imageResolution(
   return { image: pinned(image, r.served) };
 }
 
-/** The package as served: the URL that answered first, the others kept as alternatives. */
+/** The package as served: the URL that answered first, the others kept as alternatives; its digest trusted on first download. */
 function pinned<P extends ListedImage>(p: P, served: Fetched): P & { sha256: string; size: number } {
   const alternatives = [p.url, ...(p.alternatives ?? [])].filter((u) => u !== served.url);
   const { alternatives: _listed, ...rest } = p;
@@ -119,6 +119,7 @@ function pinned<P extends ListedImage>(p: P, served: Fetched): P & { sha256: str
     url: served.url,
     sha256: served.sha256,
     size: served.size,
+    pinnedBy: 'first-download',
     ...(alternatives.length > 0 ? { alternatives } : {}),
   } as P & { sha256: string; size: number };
 }

@@ -25,6 +25,11 @@ export const listedPackage = z
     alternatives: z.array(httpUrl).optional(),
     sha256: sha256Hex.optional(),
     size: z.number().int().positive().optional(),
+    /**
+     * How the digest was learned when no archive index gave it (kernel-crawler lists only URLs):
+     * the first download, trusted and recorded. Absent: the archive's signed index pinned it.
+     */
+    pinnedBy: z.literal('first-download').optional(),
     /** For kbuild (host programs): the machine it runs on. arm64 kernels list an amd64 one (cross) and an arm64 one (native). */
     hostArch: arch.optional(),
   })
