@@ -275,3 +275,27 @@ test('a rule\'s versions range selects kernels by version: "from" included, "bel
     (e: unknown) => e instanceof KmatrixError && e.problems.some((p) => p.startsWith('matrix[0]: no kernel')),
   );
 });
+
+test('kernels built with a gcc no toolchain has: one line per distro and gcc with the count, or an error under strictCompiler', () => {
+  // Two EL8-like kernels built with gcc 8 (Debian's archive offers no gcc-8), one with the default's gcc 12.
+  const gcc8 = list
+    .filter((k) => k.kmatrix.flavour !== 'rt-amd64')
+    .slice(0, 3)
+    .map((k, i) => ({ ...k, kmatrix: { ...k.kmatrix, gcc: i < 2 ? '8' : '12' } }));
+  const planned = planTargets(policy({ kernels: ['*'] }), gcc8, toolchains);
+  assert.equal(planned.targets.length, 3, 'they still build, with the default toolchain');
+  const lines = planned.warnings.filter((w) => w.startsWith('no toolchain for gcc'));
+  assert.equal(lines.length, 1);
+  assert.match(
+    lines[0]!,
+    /^no toolchain for gcc 8: 2 debian-bookworm kernels \(.*\) built with gcc-8 build with debian-bookworm \(gcc-12\)/,
+  );
+
+  const strict = policySchema.parse({ ...policy({ kernels: ['*'] }) });
+  strict.distros['debian-bookworm']!.strictCompiler = true;
+  assert.throws(
+    () => planTargets(strict, gcc8, toolchains),
+    (e: unknown) =>
+      e instanceof KmatrixError && (e.problems ?? []).some((p) => /no toolchain for gcc 8: built with gcc-8/.test(p)),
+  );
+});

@@ -18,7 +18,7 @@ import {
 import { gnuTriplet, type ToolchainSpec } from '../model/toolchain.ts';
 import { familyNamed } from '../distros/registry.ts';
 import type { DistroFamily } from '../distros/family.ts';
-import { selectToolchain, type LoadedToolchain } from './toolchain-select.ts';
+import { selectToolchain, type LoadedToolchain, type Mismatch } from './toolchain-select.ts';
 
 /** A kernel list entry or target that could not become a target, and why. */
 export interface Skipped {
@@ -129,6 +129,29 @@ function imageOf(e: ListedKernel, family: DistroFamily): Pick<DraftTarget['kerne
   return { image };
 }
 
+function noteMismatch(
+  into: Map<string, { distro: string; mismatch: Mismatch; kernels: Set<string> }>,
+  distro: string,
+  e: ListedKernel,
+  mismatch: Mismatch,
+): void {
+  const key = `${distro} ${mismatch.gcc} ${mismatch.toolchain}`;
+  const entry = into.get(key) ?? { distro, mismatch, kernels: new Set<string>() };
+  entry.kernels.add(`${e.kernelrelease} (${e.kmatrix.arch})`);
+  into.set(key, entry);
+}
+
+/** One line per distro and gcc major no toolchain has: how many kernels, which, and what builds them instead. */
+function renderMismatches(
+  mismatches: Map<string, { distro: string; mismatch: Mismatch; kernels: Set<string> }>,
+): string[] {
+  return [...mismatches.values()].map(({ distro, mismatch: m, kernels }) => {
+    const list = [...kernels];
+    const shown = list.slice(0, 3).join(', ') + (list.length > 3 ? `, and ${list.length - 3} more` : '');
+    return `no toolchain for gcc ${m.gcc}: ${list.length} ${distro} kernel${list.length === 1 ? '' : 's'} (${shown}) built with gcc-${m.gcc} build with ${m.toolchain} (gcc-${m.toolchainGcc}); add a toolchain with "gcc": "${m.gcc}", or set strictCompiler to refuse them`;
+  });
+}
+
 export function planTargets(policy: Policy, entries: ListedKernel[], toolchains: Map<string, LoadedToolchain>): Plan {
   const skipped: Skipped[] = [];
   const byName = new Map<string, { target: DraftTarget; rule: number }>();
@@ -137,6 +160,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
   const warnings: string[] = [];
   const present = new Set(entries.map((e) => e.kmatrix.distro));
   const keptDistros = new Set<string>();
+  const mismatches = new Map<string, { distro: string; mismatch: Mismatch; kernels: Set<string> }>();
 
   policy.matrix.forEach((rule, ruleIndex) => {
     const driver = policy.drivers[rule.driver]!;
@@ -175,7 +199,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
         reported.add(selection.problem);
         continue;
       }
-      if (selection.warning) warnings.push(`${e.kernelrelease} (${e.kmatrix.arch}): ${selection.warning}`);
+      if (selection.mismatch) noteMismatch(mismatches, rule.distro, e, selection.mismatch);
       const { toolchain, lock } = selection.chosen;
       const spec = toolchain.spec;
       const target: DraftTarget = {
@@ -220,6 +244,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
         problems.push(`matrix[${ruleIndex}]: ${target.name}: ${noHostTools}`);
         continue;
       }
+      Object.assign(target.build.env, family.hostToolsEnv(target.headers, spec.hostArch, target.arch));
       const exclusion = rule.exclude.find((x) => x.kernelrelease === e.kernelrelease || x.kernelrelease === e.listedAs);
       if (exclusion) {
         excluded.push({ target: target.name, reason: exclusion.reason });
@@ -236,6 +261,7 @@ export function planTargets(policy: Policy, entries: ListedKernel[], toolchains:
     }
   });
 
+  warnings.push(...renderMismatches(mismatches));
   if (problems.length > 0) {
     throw new KmatrixError('the policy does not produce a valid matrix', {
       stage: 'gen',

@@ -14,7 +14,14 @@ export interface LoadedToolchain {
   lock: ToolchainLock;
 }
 
-export type Selection = { ok: true; chosen: LoadedToolchain; warning?: string } | { ok: false; problem: string };
+/** No toolchain has the kernel's gcc major: the distro's default builds it (reported, counted per distro). */
+export interface Mismatch {
+  gcc: string;
+  toolchain: string;
+  toolchainGcc: string;
+}
+
+export type Selection = { ok: true; chosen: LoadedToolchain; mismatch?: Mismatch } | { ok: false; problem: string };
 
 export function selectToolchain(
   policy: Policy,
@@ -39,8 +46,14 @@ export function selectToolchain(
   const matching = [...toolchains.values()].filter((t) => usable(t) && t.toolchain.spec.gcc === gcc);
   const match = matching.find((t) => t.toolchain.spec.distro === distroName) ?? matching[0];
   if (match) return { ok: true, chosen: match };
-  const text = `built with gcc-${gcc}, but no toolchain for ${arch} has gcc-${gcc} (no toolchain for gcc ${gcc}; using ${distro.toolchain}: gcc-${fallback.toolchain.spec.gcc})`;
   if (distro.strictCompiler)
-    return { ok: false, problem: `${text}; add a toolchain with "gcc": "${gcc}" or turn off strictCompiler` };
-  return { ok: true, chosen: fallback, warning: text };
+    return {
+      ok: false,
+      problem: `no toolchain for gcc ${gcc}: built with gcc-${gcc}, and no toolchain for ${arch} has it; add a toolchain with "gcc": "${gcc}" or turn off strictCompiler`,
+    };
+  return {
+    ok: true,
+    chosen: fallback,
+    mismatch: { gcc, toolchain: distro.toolchain, toolchainGcc: fallback.toolchain.spec.gcc },
+  };
 }
