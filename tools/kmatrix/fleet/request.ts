@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { KmatrixError } from '../core/errors.ts';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
 import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
-import { familyNames } from '../distros/registry.ts';
+import { familyNamed, familyNames } from '../distros/registry.ts';
 import { generate, type GenResult } from '../gen/pipeline.ts';
 import { crawl, crawlJobs } from '../gen/crawl.ts';
 import { withLock } from '../core/file-lock.ts';
@@ -307,7 +307,7 @@ export class RequestService {
    * reads: one crawl per distro and arch at a time, shared by every request that needs it, and not
    * again for a while after (a kernel unknown to a fresh crawl does not exist yet).
    */
-  private async crawlFor(key: KernelKey, family: string, release: string): Promise<void> {
+  private async crawlFor(key: KernelKey, what: string): Promise<void> {
     const name = keyName(key);
     const which = `${key.distro}/${key.arch}`;
     const last = this.crawled.get(which);
@@ -315,19 +315,13 @@ export class RequestService {
     if (last && wait > 0) {
       this.log(`${name}: ${which} was crawled ${last.failed ? 'unsuccessfully ' : ''}moments ago; not again yet`);
       if (!last.failed) return;
-      throw new RequestError(
-        503,
-        `crawling ${family} ${release} ${key.arch} failed`,
-        'ask again later',
-        undefined,
-        wait,
-      );
+      throw new RequestError(503, `crawling ${what} ${key.arch} failed`, 'ask again later', undefined, wait);
     }
     if (this.crawls.has(which)) this.log(`${name}: joining the crawl of ${which} in progress`);
     return this.crawls.run(which, async () => {
-      this.log(`${name}: not in the kernel lists; crawling ${family} ${release} ${key.arch}`);
+      this.log(`${name}: not in the kernel lists; crawling ${what} ${key.arch}`);
       try {
-        const jobs = await crawlJobs(join(this.root, POLICY_FILE), { family, releases: [release], archs: [key.arch] });
+        const jobs = await crawlJobs(join(this.root, POLICY_FILE), { distros: [key.distro], archs: [key.arch] });
         await crawl(jobs, true, this.log, (job, list) => writeFileAtomic(join(this.root, job.file), stableJson(list)));
         this.crawled.set(which, { at: Date.now(), failed: false });
       } catch (error) {
@@ -337,7 +331,7 @@ export class RequestService {
         this.log(`${name}: crawling ${which} failed: ${error.message}`);
         throw new RequestError(
           502,
-          `crawling ${family} ${release} ${key.arch} failed`,
+          `crawling ${what} ${key.arch} failed`,
           'the service log has why; ask again later',
           undefined,
           Math.ceil(this.limits.rememberMs / 1000),
@@ -361,7 +355,10 @@ export class RequestService {
         () => false,
       );
       if (distro && !listed) {
-        await this.crawlFor(key, distro.family, distro.release);
+        await this.crawlFor(
+          key,
+          `${distro.distro ?? familyNamed(distro.family).defaultDistro ?? distro.family} ${distro.release}`,
+        );
         gen = await this.genOnly(key);
       }
     }

@@ -32,6 +32,8 @@ export interface CrawlSelection {
   releases?: string[];
   /** The os-release ID of `releases`, for a family that serves several distros. */
   os?: string;
+  /** Only these distros of the policy. */
+  distros?: string[];
   /** Default: every arch a matrix rule names. */
   archs?: Arch[];
 }
@@ -39,7 +41,8 @@ export interface CrawlSelection {
 /** The os-release ID a crawl of `family` is for: the one asked, or the family's only one. */
 function osOf(family: DistroFamily, asked: string | undefined, field: string): string {
   if (asked && family.distros.includes(asked)) return asked;
-  if (!asked && family.defaultDistro) return family.defaultDistro;
+  const implied = family.defaultDistro ?? (family.distros.length === 1 ? family.distros[0] : undefined);
+  if (!asked && implied) return implied;
   throw new KmatrixError(
     asked
       ? `family ${family.name} does not serve distro "${asked}"`
@@ -70,7 +73,7 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
         remedy: 'pass FAMILY --release R (see `npx kmatrix crawl --help`)',
       });
     distros = Object.entries(policy.distros)
-      .filter(([, d]) => !family || d.family === family.name)
+      .filter(([name, d]) => (!family || d.family === family.name) && (!want.distros || want.distros.includes(name)))
       .map(([distro, d]) => {
         const family = familyNamed(d.family);
         return { family, release: d.release, distro, os: osOf(family, d.distro, `distros.${distro}.distro`) };
