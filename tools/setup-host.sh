@@ -47,10 +47,21 @@ command -v apt-ftparchive >/dev/null || need+=(apt-utils)
 command -v gpg >/dev/null || need+=(gpg)
 # securesystemslib: the tests check provenance signatures with an implementation that is not ours
 [ -d /usr/lib/python3/dist-packages/securesystemslib ] || need+=(python3-securesystemslib)
+# qemu-user-static + binfmt-support: Ubuntu's and the RPM distros' arm64 header packages carry
+# arm64 host programs (fixdep, modpost); binfmt_misc runs them through qemu-aarch64 (F flag) inside
+# the x86_64 build containers. binfmt_misc must be mounted before the package registers itself.
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || say "cannot mount binfmt_misc: arm64 Ubuntu/RPM targets will not build here"
+fi
+[ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+command -v update-binfmts >/dev/null || need+=(binfmt-support)
 if [ "${#need[@]}" -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  update-binfmts --enable qemu-aarch64 2>/dev/null || say "cannot register qemu-aarch64 with binfmt_misc"
 fi
 
 mkdir -p "$LOG_DIR"

@@ -1,10 +1,11 @@
 /**
- * Ubuntu (generic and aws), Fedora, AlmaLinux and Amazon Linux 2023, served by local mirrors in
+ * Ubuntu (generic and aws), Fedora, AlmaLinux, Amazon Linux 2 and 2023, served by local mirrors in
  * their real archive layouts (test/support/ubuntu-mirror.ts: dpkg-deb, apt-ftparchive, InRelease
  * signed by a test key; test/support/rpm-mirror.ts: rpmbuild, createrepo_c, repomd.xml signed by
  * a test key), go through kmatrix like Debian: a user crawls them, generates their targets, builds
- * and boots every one, and the second run comes entirely from the cache. A mirror signed by a key
- * the user does not trust is refused.
+ * and boots every one — x86_64 for all, and aarch64 for one distro of each family (Ubuntu generic,
+ * Fedora), whose arm64 host programs run under qemu-user — and the second run comes entirely from
+ * the cache. A mirror signed by a key the user does not trust is refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,127 +13,222 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { Arch } from '../../tools/kmatrix/model/names.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { serveDirectory } from '../support/http.ts';
 import { archiveKey } from '../support/keys.ts';
-import { buildRpmMirror, unameIn, type DebianKernel, type RpmRelease } from '../support/rpm-mirror.ts';
-import { buildUbuntuMirror, ubuntuNames, type UbuntuKernel } from '../support/ubuntu-mirror.ts';
+import { buildRpmMirror, type RpmRelease, unameIn } from '../support/rpm-mirror.ts';
+import type { DebianKernel } from '../support/repackage.ts';
+import { buildUbuntuMirror, type UbuntuKernel, ubuntuNames } from '../support/ubuntu-mirror.ts';
 import { cacheHits, createWorkspace, expectOk, preparePipeline, testStore } from '../support/workspace.ts';
+import { startRequestService } from '../support/request-service.ts';
 
-const RELEASES: (RpmRelease & { name: string; listKey: string })[] = [
-  { name: 'fedora-41', distro: 'fedora', release: '41', tag: 'fc41', listKey: 'fedora' },
-  { name: 'almalinux-9', distro: 'almalinux', release: '9', tag: 'el9', listKey: 'almalinux' },
-  { name: 'amazonlinux-2023', distro: 'amazonlinux', release: '2023', tag: 'amzn2023', listKey: 'amazonlinux2023' },
+/** Debian's kernel each distro's packages carry: bookworm's 6.1 (gcc 12), bullseye's 5.10 (gcc 10) for Amazon Linux 2. */
+type Base = 'bookworm' | 'bullseye';
+type Release = RpmRelease & { name: string; listKey: string; archs: Arch[]; base: Base; kernels: string };
+const RELEASES: Release[] = [
+  {
+    name: 'fedora-41',
+    distro: 'fedora',
+    release: '41',
+    tag: 'fc41',
+    listKey: 'fedora',
+    archs: ['x86_64', 'aarch64'],
+    base: 'bookworm',
+    kernels: '6.1.*',
+  },
+  {
+    name: 'almalinux-9',
+    distro: 'almalinux',
+    release: '9',
+    tag: 'el9',
+    listKey: 'almalinux',
+    archs: ['x86_64'],
+    base: 'bookworm',
+    kernels: '6.1.*',
+  },
+  {
+    name: 'amazonlinux-2023',
+    distro: 'amazonlinux',
+    release: '2023',
+    tag: 'amzn2023',
+    listKey: 'amazonlinux2023',
+    archs: ['x86_64'],
+    base: 'bookworm',
+    kernels: '6.1.*',
+  },
+  {
+    name: 'amazonlinux-2',
+    distro: 'amazonlinux',
+    release: '2',
+    tag: 'amzn2',
+    listKey: 'amazonlinux2',
+    archs: ['x86_64'],
+    base: 'bullseye',
+    kernels: '5.10.*',
+  },
 ];
-
-const UBUNTU: UbuntuKernel[] = [
-  { flavour: 'generic', abiNumber: '57' },
-  { flavour: 'aws', abiNumber: '1057' },
+const TOOLCHAIN: Record<Base, string> = { bookworm: 'debian-bookworm', bullseye: 'debian-bullseye' };
+const UBUNTU: (UbuntuKernel & { archs: Arch[] })[] = [
+  { flavour: 'generic', abiNumber: '57', archs: ['x86_64', 'aarch64'] },
+  { flavour: 'aws', abiNumber: '1057', archs: ['x86_64'] },
 ];
+const ARCHS: Arch[] = ['x86_64', 'aarch64'];
 
-test('a user builds and boots Ubuntu, Fedora, AlmaLinux and Amazon Linux 2023 kernels from their own archives', {
-  timeout: 1_500_000,
+/** The newest kernel of the plain flavour of a Debian release for `arch`, with its image. */
+async function debianKernel(ws: { read(p: string): Promise<string> }, base: Base, arch: Arch): Promise<DebianKernel> {
+  const list = JSON.parse(await ws.read(`kernels/debian-${base}-${arch}.json`)).debian as DebianKernel[];
+  const plain = arch === 'x86_64' ? 'amd64' : 'arm64';
+  const series = base === 'bookworm' ? '6.1.0-' : '5.10.0-';
+  return list.filter((k) => k.kmatrix.flavour === plain && k.kmatrix.abi.startsWith(series) && k.kmatrix.image).at(-1)!;
+}
+
+test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023 kernels from their own archives', {
+  timeout: 1_800_000,
 }, async (t) => {
   const ws = await createWorkspace('kmatrix-distros-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
-  const debian = JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json')).debian as DebianKernel[];
-  const kernel = debian
-    .filter((k) => k.kmatrix.flavour === 'amd64' && k.kmatrix.abi.startsWith('6.1.0-') && k.kmatrix.image)
-    .at(-1)!;
+  expectOk(await ws.kmatrix(['crawl', 'deb', '--release', 'bookworm', '--arch', 'aarch64']), 'crawl bookworm arm64');
+  expectOk(await ws.kmatrix(['crawl', 'deb', '--release', 'bullseye', '--arch', 'x86_64']), 'crawl bullseye');
+  expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bullseye']), 'toolchain build debian-bullseye');
+  const kernels = {
+    x86_64: await debianKernel(ws, 'bookworm', 'x86_64'),
+    aarch64: await debianKernel(ws, 'bookworm', 'aarch64'),
+  };
+  const bullseye = await debianKernel(ws, 'bullseye', 'x86_64');
+  const kernelOf = (r: Release, arch: Arch) => (r.base === 'bookworm' ? kernels[arch] : bullseye);
 
-  const root = await mkdtemp(join(tmpdir(), 'kmatrix-rpm-mirror-'));
+  const root = await mkdtemp(join(tmpdir(), 'kmatrix-distro-mirrors-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const server = await serveDirectory(root);
   t.after(() => server.close());
-  const key = await archiveKey(root, 'rpm-archive');
+  const key = await archiveKey(root, 'archive');
   const store = new HeaderStore(testStore);
-  const env = {
-    ...(await buildRpmMirror(root, server.url, kernel, RELEASES, store, key)),
-    ...(await buildUbuntuMirror(root, server.url, kernel, UBUNTU, 'jammy', store, key)),
-  };
+  let env: Record<string, string> = {};
+  for (const arch of ARCHS) {
+    const ubuntu = UBUNTU.filter((k) => k.archs.includes(arch));
+    env = { ...env, ...(await buildUbuntuMirror(root, server.url, kernels[arch], ubuntu, 'jammy', store, key)) };
+    for (const base of ['bookworm', 'bullseye'] as const) {
+      const rpms = RELEASES.filter((r) => r.archs.includes(arch) && r.base === base);
+      if (rpms.length > 0)
+        env = { ...env, ...(await buildRpmMirror(root, server.url, kernelOf(rpms[0]!, arch), rpms, store, key)) };
+    }
+  }
+  /** Every target the test expects: distro, uname -r, arch. */
+  const expected = ARCHS.flatMap((arch) => [
+    // Debian, from the real archive, beside them: the grid has all six distros.
+    ...(arch === 'x86_64'
+      ? [
+          {
+            distro: 'debian-bookworm',
+            uname: kernels.x86_64.kernelrelease,
+            arch,
+            family: 'deb',
+            toolchain: 'debian-bookworm',
+          },
+        ]
+      : []),
+    ...UBUNTU.filter((k) => k.archs.includes(arch)).map((k) => ({
+      distro: 'ubuntu-jammy',
+      uname: ubuntuNames(kernels[arch], k).uname,
+      arch,
+      family: 'deb',
+      toolchain: 'debian-bookworm',
+    })),
+    ...RELEASES.filter((r) => r.archs.includes(arch)).map((r) => ({
+      distro: r.name,
+      uname: unameIn(kernelOf(r, arch), r).uname,
+      arch,
+      family: 'rpm',
+      toolchain: TOOLCHAIN[r.base],
+    })),
+  ]);
 
   const policy = JSON.parse(await ws.read('support-matrix.json'));
-  policy.matrix = [];
+  policy.distros['ubuntu-jammy'] = { family: 'deb', distro: 'ubuntu', release: 'jammy', toolchain: 'debian-bookworm' };
+  policy.matrix = [
+    {
+      driver: 'kmx-echo',
+      distro: 'debian-bookworm',
+      archs: ['x86_64'],
+      flavours: ['amd64'],
+      kernels: [kernels.x86_64.kernelrelease.replace(/-amd64$/, '')],
+    },
+    { driver: 'kmx-echo', distro: 'ubuntu-jammy', archs: ARCHS, flavours: ['generic', 'aws'], kernels: ['6.1.0-*'] },
+  ];
   for (const r of RELEASES) {
-    policy.distros[r.name] = { family: 'rpm', distro: r.distro, release: r.release, toolchain: 'debian-bookworm' };
+    policy.distros[r.name] = { family: 'rpm', distro: r.distro, release: r.release, toolchain: TOOLCHAIN[r.base] };
     policy.matrix.push({
       driver: 'kmx-echo',
       distro: r.name,
-      archs: ['x86_64'],
+      archs: r.archs,
       flavours: ['default'],
-      kernels: ['6.1.*'],
+      kernels: [r.kernels],
     });
   }
-  policy.distros['ubuntu-jammy'] = { family: 'deb', distro: 'ubuntu', release: 'jammy', toolchain: 'debian-bookworm' };
-  policy.matrix.push({
-    driver: 'kmx-echo',
-    distro: 'ubuntu-jammy',
-    archs: ['x86_64'],
-    flavours: ['generic', 'aws'],
-    kernels: ['6.1.0-*'],
-  });
-  delete policy.distros['debian-bookworm'];
   await ws.write('support-matrix.json', JSON.stringify(policy, null, 2));
 
-  // Ubuntu: the signed InRelease, then Packages; each kernel is its flavour package and the shared tree it pins.
+  // Ubuntu: each suite's signed InRelease, then Packages (ports for arm64); a kernel is its flavour
+  // package and the shared tree it pins.
   expectOk(await ws.kmatrix(['crawl', 'deb'], env), 'kmatrix crawl deb');
-  const jammy = JSON.parse(await ws.read('kernels/ubuntu-jammy-x86_64.json'));
-  assert.deepEqual(Object.keys(jammy), ['ubuntu']);
-  for (const k of UBUNTU) {
-    const n = ubuntuNames(kernel, k);
-    const entry = jammy.ubuntu.find((e: { kernelrelease: string }) => e.kernelrelease === n.uname);
-    assert.ok(entry, `${n.uname} in the Ubuntu list`);
-    assert.deepEqual(
-      entry.kmatrix.packages.map((p: { role: string; name: string }) => `${p.role} ${p.name}`),
-      [`flavour linux-headers-${n.uname}`, `common ${n.common}`],
-    );
-    assert.equal(entry.kmatrix.image.name, `linux-image-unsigned-${n.uname}`);
+  for (const arch of ARCHS) {
+    const list = JSON.parse(await ws.read(`kernels/ubuntu-jammy-${arch}.json`));
+    assert.deepEqual(Object.keys(list), ['ubuntu']);
+    for (const k of UBUNTU.filter((u) => u.archs.includes(arch))) {
+      const n = ubuntuNames(kernels[arch], k);
+      const entry = list.ubuntu.find((e: { kernelrelease: string }) => e.kernelrelease === n.uname);
+      assert.ok(entry, `${n.uname} in the Ubuntu ${arch} list`);
+      assert.deepEqual(
+        entry.kmatrix.packages.map((p: { role: string; name: string }) => `${p.role} ${p.name}`),
+        [`flavour linux-headers-${n.uname}`, `common ${n.common}`],
+      );
+      assert.equal(entry.kmatrix.image.name, `linux-image-unsigned-${n.uname}`);
+    }
   }
 
-  // The crawl reads each signed repomd.xml and primary index; every kernel-devel arrives pinned.
+  // RPM: each signed repomd.xml, then its primary index; every kernel-devel arrives pinned.
   const crawl = expectOk(await ws.kmatrix(['crawl', 'rpm'], env), 'kmatrix crawl rpm');
   assert.match(crawl.stderr, /repomd\.xml: signed by a key in/);
   for (const r of RELEASES) {
-    const { uname } = unameIn(kernel, r);
-    const list = JSON.parse(await ws.read(`kernels/${r.name}-x86_64.json`));
-    assert.deepEqual(Object.keys(list), [r.listKey]);
-    const [entry] = list[r.listKey];
-    assert.equal(entry.kernelrelease, uname);
-    assert.equal(entry.kmatrix.packages[0].name, 'kernel-devel');
-    assert.match(entry.kmatrix.packages[0].sha256, /^[0-9a-f]{64}$/);
-    assert.equal(entry.kmatrix.image.name, r.distro === 'amazonlinux' ? 'kernel' : 'kernel-core');
+    for (const arch of r.archs) {
+      const list = JSON.parse(await ws.read(`kernels/${r.name}-${arch}.json`));
+      assert.deepEqual(Object.keys(list), [r.listKey]);
+      const [entry] = list[r.listKey];
+      assert.equal(entry.kernelrelease, unameIn(kernelOf(r, arch), r).uname);
+      assert.equal(entry.kmatrix.packages[0].name, 'kernel-devel');
+      assert.match(entry.kmatrix.packages[0].sha256, /^[0-9a-f]{64}$/);
+      assert.equal(entry.kmatrix.image.name, r.distro === 'amazonlinux' ? 'kernel' : 'kernel-core');
+    }
   }
 
-  // gen learns gcc 12 from kernel-devel's .config and picks the Debian toolchain that has it.
+  // gen learns gcc 12 from each kernel's .config and picks the Debian toolchain that has it; an
+  // arm64 kernel's host programs are arm64 binaries, run under qemu-user on this x86_64 runner.
   expectOk(await ws.kmatrix(['gen'], env), 'kmatrix gen');
   const names: string[] = [];
-  const built: { distro: string; uname: string }[] = [
-    ...UBUNTU.map((k) => ({ distro: 'ubuntu-jammy', uname: ubuntuNames(kernel, k).uname })),
-    ...RELEASES.map((r) => ({ distro: r.name, uname: unameIn(kernel, r).uname })),
-  ];
-  for (const k of UBUNTU) {
-    const { uname } = ubuntuNames(kernel, k);
-    const target = JSON.parse(await ws.read(`targets/kmx-echo/ubuntu-jammy/${uname}/x86_64/target.json`));
-    assert.equal(target.kernelDir, `/usr/src/linux-headers-${uname}`);
+  for (const e of expected) {
+    const target = JSON.parse(await ws.read(`targets/kmx-echo/${e.distro}/${e.uname}/${e.arch}/target.json`));
+    assert.equal(
+      target.kernelDir,
+      e.family === 'rpm' ? `/usr/src/kernels/${e.uname}` : `/usr/src/linux-headers-${e.uname}`,
+    );
     assert.deepEqual(
       target.headers.map((h: { role: string }) => h.role),
-      ['common', 'flavour'],
+      e.family === 'rpm'
+        ? ['devel']
+        : e.distro === 'debian-bookworm'
+          ? ['common', 'flavour', 'kbuild']
+          : ['common', 'flavour'],
     );
-    names.push(target.name);
-  }
-  for (const r of RELEASES) {
-    const { uname } = unameIn(kernel, r);
-    const target = JSON.parse(await ws.read(`targets/kmx-echo/${r.name}/${uname}/x86_64/target.json`));
-    assert.equal(target.kernelDir, `/usr/src/kernels/${uname}`);
-    assert.equal(target.toolchain.name, 'debian-bookworm');
-    assert.deepEqual(
-      target.headers.map((h: { role: string }) => h.role),
-      ['devel'],
-    );
+    assert.equal(target.toolchain.name, e.toolchain, 'the toolchain with the gcc the kernel was built with');
+    // Pinned by the archive's own signed index, not by a first download.
+    assert.ok(target.headers.every((h: { pinnedBy?: string }) => h.pinnedBy === undefined));
+    assert.equal(target.build.env.QEMU_LD_PREFIX, e.arch === 'aarch64' ? '/usr/aarch64-linux-gnu' : undefined);
     names.push(target.name);
   }
   await ws.commitAll('ubuntu and rpm distros');
+  const tags = JSON.parse((await ws.nx(['show', 'project', names.at(-1)!, '--json'])).stdout).tags as string[];
+  assert.ok(tags.includes(`family:${expected.at(-1)!.family}`), tags.join(' '));
 
   const projects = `--projects=${names.join(',')}`;
   const run = expectOk(
@@ -140,34 +236,80 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux and Amazon Linux 2023 ke
     'nx run-many -t build-driver,test-driver',
   );
   assert.deepEqual(cacheHits(run.all), { hits: 0, total: names.length * 2 });
-  for (const { distro, uname } of built) {
-    const ko = join(ws.dir, 'dist/targets/kmx-echo', distro, uname, 'x86_64/kmx_echo.ko');
+  for (const e of expected) {
+    const ko = join(ws.dir, 'dist/targets/kmx-echo', e.distro, e.uname, e.arch, 'kmx_echo.ko');
     const { stdout: vermagic } = await execa('modinfo', ['-F', 'vermagic', ko]);
-    assert.equal(vermagic.split(' ')[0], uname, `vermagic of ${distro}`);
-    const boot = JSON.parse(await ws.read(`dist/boot/targets/kmx-echo/${distro}/${uname}/x86_64/result.json`));
-    assert.equal(boot.status, 'loads', `${distro}: ${boot.message}`);
-    assert.match(boot.message, new RegExp(`on ${uname.replace(/[.+]/g, '\\$&')}`));
+    assert.equal(vermagic.split(' ')[0], e.uname, `vermagic of ${e.distro} ${e.arch}`);
+    const boot = JSON.parse(await ws.read(`dist/boot/targets/kmx-echo/${e.distro}/${e.uname}/${e.arch}/result.json`));
+    assert.equal(boot.status, 'loads', `${e.distro} ${e.arch}: ${boot.message}`);
+    assert.match(boot.message, new RegExp(`on ${e.uname.replace(/[.+]/g, '\\$&')}`));
   }
 
   const again = expectOk(await ws.nx(['run-many', '-t', 'build-driver,test-driver', projects], env), 'second run');
   assert.deepEqual(cacheHits(again.all), { hits: names.length * 2, total: names.length * 2 });
 
-  // The same mirror re-signed by a key nobody trusts: the crawl refuses it and writes nothing.
+  // The report: a six-distro grid, every cell built and loading.
+  const report = JSON.parse(expectOk(await ws.kmatrix(['report', '--json', '-']), 'report').stdout) as {
+    cells: { distro: string; status: string; boot?: { status: string } }[];
+  };
+  const loading = report.cells.filter((c) => c.boot?.status === 'loads').map((c) => c.distro);
+  assert.deepEqual([...new Set(loading)].sort(), [
+    'almalinux-9',
+    'amazonlinux-2',
+    'amazonlinux-2023',
+    'debian-bookworm',
+    'fedora-41',
+    'ubuntu-jammy',
+  ]);
+  assert.equal(loading.length, names.length);
+
+  // On demand, for each family: a published Ubuntu module is a lookup; a Fedora kernel yesterday's
+  // crawl did not list is crawled from Fedora's repositories, generated and served.
+  const published = join(root, 'published');
+  expectOk(await ws.kmatrix(['publish', '--store', published], env), 'publish');
+  const fedora41 = expected.find((e) => e.distro === 'fedora-41' && e.arch === 'x86_64')!;
+  await ws.write('kernels/fedora-41-x86_64.json', JSON.stringify({ fedora: [] }));
+  await rm(join(ws.dir, 'targets/kmx-echo/fedora-41', fedora41.uname), { recursive: true });
+  await ws.commitAll('a crawl without the Fedora kernel');
+  const service = await startRequestService(ws, ['--port', '0', '--store', published], {
+    ...env,
+    KMATRIX_REQUEST_TOKEN: 'tok-0123456789abcdef',
+  });
+  t.after(() => service.stop());
+  const ask = async (e: { distro: string; uname: string; arch: string }) => {
+    const r = await fetch(`${service.base}/v1/modules/${e.distro}/${e.uname}/${e.arch}`, {
+      headers: { authorization: 'Bearer tok-0123456789abcdef' },
+    });
+    return { status: r.status, body: (await r.json()) as { source: string; modules: { target: string }[] } };
+  };
+  const ubuntu = await ask(expected.find((e) => e.distro === 'ubuntu-jammy')!);
+  assert.equal(ubuntu.status, 200, JSON.stringify(ubuntu.body));
+  assert.equal(ubuntu.body.source, 'published');
+  const unseen = await ask(fedora41);
+  assert.equal(unseen.status, 200, JSON.stringify(unseen.body));
+  assert.match(service.log(), /not in the kernel lists; crawling fedora 41 x86_64/);
+  assert.deepEqual(
+    unseen.body.modules.map((m) => m.target),
+    [`kmx-echo--fedora-41--${fedora41.uname}--x86_64`],
+  );
+  await service.stop();
+
+  // The same mirrors re-signed by a key nobody trusts: each crawl refuses and writes nothing.
   const stranger = await archiveKey(root, 'stranger');
-  const before = await ws.read('kernels/fedora-41-x86_64.json');
-  const foreign = await ws.kmatrix(['crawl', 'rpm', '--release', '41', '--distro', 'fedora'], {
+  const fedora = await ws.read('kernels/fedora-41-x86_64.json');
+  const foreign = await ws.kmatrix(['crawl', 'rpm', '--release', '41', '--distro', 'fedora', '--arch', 'x86_64'], {
     ...env,
     KMATRIX_FEDORA_KEYRING: stranger.keyring,
   });
   assert.notEqual(foreign.exitCode, 0);
   assert.match(foreign.all, /repomd\.xml has no valid signature by a key in .*stranger\.gpg/);
-  assert.equal(await ws.read('kernels/fedora-41-x86_64.json'), before);
-  const ubuntuBefore = await ws.read('kernels/ubuntu-jammy-x86_64.json');
-  const forged = await ws.kmatrix(['crawl', 'deb', '--release', 'jammy', '--distro', 'ubuntu'], {
+  assert.equal(await ws.read('kernels/fedora-41-x86_64.json'), fedora);
+  const jammy = await ws.read('kernels/ubuntu-jammy-x86_64.json');
+  const forged = await ws.kmatrix(['crawl', 'deb', '--release', 'jammy', '--distro', 'ubuntu', '--arch', 'x86_64'], {
     ...env,
     KMATRIX_UBUNTU_KEYRING: stranger.keyring,
   });
   assert.notEqual(forged.exitCode, 0);
   assert.match(forged.all, /jammy\/InRelease has no valid signature by a key in .*stranger\.gpg/);
-  assert.equal(await ws.read('kernels/ubuntu-jammy-x86_64.json'), ubuntuBefore);
+  assert.equal(await ws.read('kernels/ubuntu-jammy-x86_64.json'), jammy);
 });

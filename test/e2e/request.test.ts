@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
+import { startRequestService } from '../support/request-service.ts';
 
 const TOKEN = 'request-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -56,24 +56,9 @@ test('the request service answers from the published index, builds a missing ker
   await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', cached), { recursive: true });
   await rm(join(ws.dir, 'dist/targets/kmx-echo/debian-bookworm', cached), { recursive: true });
 
-  const service = execa(
-    process.execPath,
-    [join(ws.dir, 'tools/kmatrix/cli.ts'), 'serve-requests', '--port', '0', '--store', store],
-    { cwd: ws.dir, env: { ...ws.env, KMATRIX_REQUEST_TOKEN: TOKEN }, extendEnv: false, all: true, reject: false },
-  );
-  t.after(() => service.kill('SIGTERM'));
-  let log = '';
-  service.all!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const port = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no service start:\n${log}`)), 30_000);
-    service.all!.on('data', () => {
-      const m = log.match(/request service on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]!);
-      }
-    });
-  });
+  const service = await startRequestService(ws, ['--port', '0', '--store', store], { KMATRIX_REQUEST_TOKEN: TOKEN });
+  t.after(() => service.stop());
+  const port = new URL(service.base).port;
   const get = async (path: string) => {
     const r = await fetch(`http://127.0.0.1:${port}${path}`, { headers: AUTH });
     const bytes = Buffer.from(await r.arrayBuffer());
@@ -108,8 +93,12 @@ test('the request service answers from the published index, builds a missing ker
   assert.equal(three[0]!.body!.source, 'built');
   assert.deepEqual(three[1]!.body, three[0]!.body);
   assert.deepEqual(three[2]!.body, three[0]!.body);
-  assert.equal(log.split(`debian-bookworm/${older}/x86_64: building`).length - 1, 1, log);
-  assert.equal(log.split(`debian-bookworm/${older}/x86_64: joining the request in progress`).length - 1, 2, log);
+  assert.equal(service.log().split(`debian-bookworm/${older}/x86_64: building`).length - 1, 1, service.log());
+  assert.equal(
+    service.log().split(`debian-bookworm/${older}/x86_64: joining the request in progress`).length - 1,
+    2,
+    service.log(),
+  );
   const index = JSON.parse(await readFile(join(store, 'index.json'), 'utf8'));
   assert.equal(Object.keys(index.targets).length, 5, 'published: the four of the matrix and the one requested');
   const again = await get(`/v1/modules/debian-bookworm/${older}/x86_64`);
@@ -124,7 +113,7 @@ test('the request service answers from the published index, builds a missing ker
   const fresh = await get(`/v1/modules/debian-bookworm/${unseen}/x86_64`);
   assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
   assert.equal(fresh.body!.source, 'built');
-  assert.match(log, new RegExp(`${unseen}/x86_64: not in the kernel lists; crawling debian bookworm x86_64`));
+  assert.match(service.log(), new RegExp(`${unseen}/x86_64: not in the kernel lists; crawling debian bookworm x86_64`));
   const verify = await ws.kmatrix(['verify', fresh.body!.modules[0]!.url, '--store', store]);
   assert.equal(verify.exitCode, 0, verify.all);
 
@@ -143,8 +132,8 @@ test('the request service answers from the published index, builds a missing ker
   // answer is remembered.
   const ghost = '6.1.0-999-amd64';
   for (let i = 0; i < 2; i++) assert.equal((await get(`/v1/modules/debian-bookworm/${ghost}/x86_64`)).status, 404);
-  assert.equal(log.split('crawling debian bookworm x86_64').length - 1, 1, log);
-  assert.match(log, new RegExp(`${ghost}/x86_64: not covered \\(remembered\\)`));
+  assert.equal(service.log().split('crawling debian bookworm x86_64').length - 1, 1, service.log());
+  assert.match(service.log(), new RegExp(`${ghost}/x86_64: not covered \\(remembered\\)`));
 
   // The same from the command line.
   const cli = await ws.kmatrix(['request', 'debian-bookworm', older, 'x86_64', '--store', store]);
@@ -155,7 +144,7 @@ test('the request service answers from the published index, builds a missing ker
   assert.match(bad.stderr, /ARCH "sparc"/);
 
   // CI's next publish, from a checkout that never had the requested targets, keeps them.
-  await service.kill('SIGTERM');
+  await service.stop();
   for (const release of [older, unseen, cached])
     await rm(join(ws.dir, 'targets/kmx-echo/debian-bookworm', release), { recursive: true });
   await ws.git(['checkout', '--', 'kernels']);

@@ -9,9 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { execa } from 'execa';
 import { createWorkspace } from '../support/workspace.ts';
+import { startRequestService } from '../support/request-service.ts';
 
 const TOKEN = 'request-token-abcdef0123456789';
 
@@ -34,35 +33,13 @@ test('serve-requests under hostile callers: tokens, policy distros, one crawl, a
   assert.equal(refused.exitCode, 1);
   assert.match(refused.all, /no request token configured/);
 
-  const service = execa(
-    process.execPath,
-    [join(ws.dir, 'tools/kmatrix/cli.ts'), 'serve-requests', '--port', '0', '--max-builds', '2', '--max-queue', '1'],
-    {
-      cwd: ws.dir,
-      env: {
-        ...ws.env,
-        KMATRIX_REQUEST_TOKEN: TOKEN,
-        KMATRIX_DEBIAN_MIRROR: `${mirrorUrl}/debian`,
-        KMATRIX_DEBIAN_SECURITY_MIRROR: `${mirrorUrl}/debian-security`,
-      },
-      extendEnv: false,
-      all: true,
-      reject: false,
-    },
-  );
-  t.after(() => service.kill('SIGTERM'));
-  let log = '';
-  service.all!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const base = await new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no service start:\n${log}`)), 30_000);
-    service.all!.on('data', () => {
-      const m = log.match(/request service on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]!);
-      }
-    });
+  const service = await startRequestService(ws, ['--port', '0', '--max-builds', '2', '--max-queue', '1'], {
+    KMATRIX_REQUEST_TOKEN: TOKEN,
+    KMATRIX_DEBIAN_MIRROR: `${mirrorUrl}/debian`,
+    KMATRIX_DEBIAN_SECURITY_MIRROR: `${mirrorUrl}/debian-security`,
   });
+  t.after(() => service.stop());
+  const base = service.base;
   const get = async (path: string, token: string | null = TOKEN) => {
     const r = await fetch(`${base}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
     return { status: r.status, retryAfter: r.headers.get('retry-after'), text: await r.text() };
@@ -92,9 +69,9 @@ test('serve-requests under hostile callers: tokens, policy distros, one crawl, a
   assert.deepEqual(statuses, [429, 429, 429, 429, 429, 429, 502, 502, 503], JSON.stringify(answers));
   for (const a of answers.filter((x) => x.status !== 502)) assert.ok(Number(a.retryAfter) > 0);
   for (const a of answers) assert.doesNotMatch(a.text, /127\.0\.0\.1|http:\/\//, a.text);
-  assert.equal(log.match(/crawling debian bookworm x86_64$/gm)?.length, 1, log);
-  assert.match(log, /joining the crawl of debian-bookworm\/x86_64 in progress/);
-  assert.match(log, /crawling debian-bookworm\/x86_64 failed: .*127\.0\.0\.1/, 'the log has the detail');
+  assert.equal(service.log().match(/crawling debian bookworm x86_64$/gm)?.length, 1, service.log());
+  assert.match(service.log(), /joining the crawl of debian-bookworm\/x86_64 in progress/);
+  assert.match(service.log(), /crawling debian-bookworm\/x86_64 failed: .*127\.0\.0\.1/, 'the log has the detail');
 
   // Asked again right after: no new crawl, a 503 that says when to retry.
   const hitsBefore = mirrorHits;

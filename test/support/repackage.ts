@@ -5,17 +5,26 @@
  * release string made consistent.
  */
 import { mkdir } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { vmlinuxOf } from '../../tools/kmatrix/boot/kernel-image.ts';
 import type { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { packageMember } from '../../tools/kmatrix/packages/member.ts';
 import type { HeaderPackage, ImagePackage } from '../../tools/kmatrix/model/kernel-list.ts';
+import type { Arch } from '../../tools/kmatrix/model/names.ts';
 
-/** A Debian kernel as `kmatrix crawl deb` lists it (x86_64, with its image). */
+/** A Debian kernel as `kmatrix crawl deb` lists it (with its image). */
 export interface DebianKernel {
   kernelrelease: string;
-  kmatrix: { abi: string; flavour: string; packageVersion: string; packages: HeaderPackage[]; image?: ImagePackage };
+  kmatrix: {
+    arch: Arch;
+    abi: string;
+    flavour: string;
+    packageVersion: string;
+    packages: HeaderPackage[];
+    image?: ImagePackage;
+  };
 }
 
 /** The upstream version (6.1.192) and ABI number (57) of a Debian kernel. */
@@ -26,11 +35,15 @@ export function upstreamOf(kernel: DebianKernel): { version: string; abiNumber: 
   };
 }
 
-/** The kernel's x86_64 header packages unpacked into one root (`<work>/root/usr/src/…`, `usr/lib/linux-kbuild-…`). */
+/**
+ * The kernel's header packages unpacked into one root (`<work>/root/usr/src/…`,
+ * `usr/lib/linux-kbuild-…`), with the kbuild (host programs) of the kernel's own arch: what
+ * Ubuntu's and the RPM distros' header packages carry.
+ */
 export async function debianRoot(work: string, kernel: DebianKernel, store: HeaderStore) {
   const root = join(work, 'root');
   await mkdir(root, { recursive: true });
-  for (const p of kernel.kmatrix.packages.filter((h) => !h.hostArch || h.hostArch === 'x86_64'))
+  for (const p of kernel.kmatrix.packages.filter((h) => !h.hostArch || h.hostArch === kernel.kmatrix.arch))
     await execa('cp', ['-a', `${await store.tree(p)}/.`, `${root}/`]);
   return {
     root,
@@ -58,16 +71,23 @@ export function patchUtsRelease(elf: Buffer, from: string, uname: string): numbe
 }
 
 /**
- * The Debian kernel, uncompressed (an ELF QEMU enters through PVH), saying `uname` as its release:
- * what the other distro's kernel package carries.
+ * The Debian kernel, uncompressed (x86_64: an ELF QEMU enters through PVH; aarch64: the Image,
+ * which Debian ships uncompressed), saying `uname` as its release: what the other distro's kernel
+ * package carries.
  */
 export async function kernelAs(kernel: DebianKernel, store: HeaderStore, uname: string): Promise<Buffer> {
   const image = kernel.kmatrix.image!;
   const vmlinuz = await packageMember(await store.package(image), `boot/vmlinuz-${kernel.kernelrelease}`, image.name);
-  const elf = await vmlinuxOf(vmlinuz);
-  if (!elf) throw new Error(`cannot decompress the kernel in ${image.name}`);
-  patchUtsRelease(elf, kernel.kernelrelease, uname);
-  return elf;
+  const gzipped = vmlinuz[0] === 0x1f && vmlinuz[1] === 0x8b;
+  const plain =
+    kernel.kmatrix.arch === 'aarch64'
+      ? gzipped
+        ? gunzipSync(vmlinuz)
+        : Buffer.from(vmlinuz)
+      : await vmlinuxOf(vmlinuz);
+  if (!plain) throw new Error(`cannot decompress the kernel in ${image.name}`);
+  patchUtsRelease(plain, kernel.kernelrelease, uname);
+  return plain;
 }
 
 /** Sets the release a header tree says (what kbuild puts in vermagic). */

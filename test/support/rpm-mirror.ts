@@ -6,7 +6,7 @@
  * /usr/src/kernels/<uname -r>/ (Debian's flavour, common and kbuild trees merged, as Fedora's
  * kernel-devel is one tree) and kernel-core's /lib/modules/<uname -r>/vmlinuz. The release string
  * is made consistent: the headers say the distro's uname -r, and so does the kernel (its utsname
- * is patched in the uncompressed x86_64 kernel, which QEMU boots through PVH).
+ * is patched in the uncompressed kernel). One call writes one arch; both share the trees.
  */
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,11 +24,11 @@ export interface RpmRelease {
   tag: string;
 }
 
-/** uname -r of the Debian kernel as `release` packages it: <upstream version>-<ABI number>.<tag>.x86_64. */
+/** uname -r of the Debian kernel as `release` packages it: <upstream version>-<ABI number>.<tag>.<arch>. */
 export function unameIn(kernel: DebianKernel, r: RpmRelease): { ver: string; rel: string; uname: string } {
   const { version, abiNumber } = upstreamOf(kernel);
   const rel = `${abiNumber}.${r.tag}`;
-  return { ver: version, rel, uname: `${version}-${rel}.x86_64` };
+  return { ver: version, rel, uname: `${version}-${rel}.${kernel.kmatrix.arch}` };
 }
 
 /** Debian's flavour, common and kbuild trees merged into one self-contained tree (symlinks resolved), as Fedora's kernel-devel is. */
@@ -46,6 +46,7 @@ async function mergedTree(work: string, kernel: DebianKernel, store: HeaderStore
 
 async function rpmbuild(
   top: string,
+  arch: string,
   name: string,
   ver: string,
   rel: string,
@@ -58,7 +59,6 @@ Version: ${ver}
 Release: ${rel}
 Summary: ${name} repackaged from Debian for a kmatrix test mirror
 License: GPL-2.0-only
-BuildArch: x86_64
 AutoReqProv: no
 %define __os_install_post %{nil}
 %define __arch_install_post %{nil}
@@ -73,8 +73,16 @@ ${install}
 ${files}
 `;
   await writeFile(join(top, 'SPECS', `${name}.spec`), spec);
-  await execa('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${top}`, join(top, 'SPECS', `${name}.spec`)]);
-  return join(top, 'RPMS/x86_64', `${name}-${ver}-${rel}.x86_64.rpm`);
+  await execa('rpmbuild', [
+    '-bb',
+    '--quiet',
+    '--target',
+    arch,
+    '--define',
+    `_topdir ${top}`,
+    join(top, 'SPECS', `${name}.spec`),
+  ]);
+  return join(top, 'RPMS', arch, `${name}-${ver}-${rel}.${arch}.rpm`);
 }
 
 /** createrepo_c over `dir`, with repomd.xml signed by the test key (repomd.xml.asc). */
@@ -97,8 +105,9 @@ async function createrepo(dir: string, compress: 'gz' | 'xz', gnupgHome: string)
 
 /**
  * Writes each release's repositories under `root` (served at `url`): Fedora's release and
- * updates trees, AlmaLinux's BaseOS (kernel-core) and AppStream (kernel-devel), Amazon Linux 2023's
- * core repository behind its mirror.list. Returns the env that points kmatrix at them.
+ * updates trees, AlmaLinux's BaseOS (kernel-core) and AppStream (kernel-devel), Amazon Linux
+ * 2023's core repository and Amazon Linux 2's core and kernel-5.10/5.15 extras, each behind its
+ * mirror.list. Returns the env that points kmatrix at them.
  */
 export async function buildRpmMirror(
   root: string,
@@ -108,7 +117,8 @@ export async function buildRpmMirror(
   store: HeaderStore,
   key: { home: string; keyring: string },
 ): Promise<Record<string, string>> {
-  const work = join(root, '.work');
+  const arch = kernel.kmatrix.arch;
+  const work = join(root, `.work-rpm-${arch}`);
   const merged = await mergedTree(work, kernel, store);
   const env: Record<string, string> = {};
   for (const r of releases) {
@@ -117,6 +127,7 @@ export async function buildRpmMirror(
     await setTreeRelease(merged, uname);
     const devel = await rpmbuild(
       top,
+      arch,
       'kernel-devel',
       ver,
       rel,
@@ -125,15 +136,17 @@ export async function buildRpmMirror(
     );
     await mkdir(join(work, 'kernel'), { recursive: true });
     await writeFile(join(work, 'kernel', uname), await kernelAs(kernel, store, uname));
-    // Amazon Linux 2023 has no -core split: its `kernel` package holds vmlinuz.
+    // Amazon Linux has no -core split: its `kernel` package holds vmlinuz, in /boot on Amazon Linux 2.
     const imageName = r.distro === 'amazonlinux' ? 'kernel' : 'kernel-core';
+    const vmlinuz = r.release === '2' ? `/boot/vmlinuz-${uname}` : `/lib/modules/${uname}/vmlinuz`;
     const image = await rpmbuild(
       top,
+      arch,
       imageName,
       ver,
       rel,
-      `mkdir -p %{buildroot}/lib/modules/${uname}\ncp ${join(work, 'kernel', uname)} %{buildroot}/lib/modules/${uname}/vmlinuz`,
-      `/lib/modules/${uname}/vmlinuz`,
+      `mkdir -p %{buildroot}${vmlinuz.replace(/\/[^/]+$/, '')}\ncp ${join(work, 'kernel', uname)} %{buildroot}${vmlinuz}`,
+      vmlinuz,
     );
     const put = async (dir: string, rpms: string[], compress: 'gz' | 'xz') => {
       await mkdir(join(dir, 'Packages/k'), { recursive: true });
@@ -141,18 +154,34 @@ export async function buildRpmMirror(
       await createrepo(dir, compress, key.home);
     };
     if (r.distro === 'fedora') {
-      await put(join(root, 'fedora/releases', r.release, 'Everything/x86_64/os'), [devel, image], 'xz');
-      await put(join(root, 'fedora/updates', r.release, 'Everything/x86_64'), [], 'xz');
+      await put(join(root, 'fedora/releases', r.release, 'Everything', arch, 'os'), [devel, image], 'xz');
+      await put(join(root, 'fedora/updates', r.release, 'Everything', arch), [], 'xz');
       Object.assign(env, { KMATRIX_FEDORA_MIRROR: `${url}/fedora`, KMATRIX_FEDORA_KEYRING: key.keyring });
     } else if (r.distro === 'almalinux') {
-      await put(join(root, 'almalinux', r.release, 'BaseOS/x86_64/os'), [image], 'gz');
-      await put(join(root, 'almalinux', r.release, 'AppStream/x86_64/os'), [devel], 'gz');
+      await put(join(root, 'almalinux', r.release, 'BaseOS', arch, 'os'), [image], 'gz');
+      await put(join(root, 'almalinux', r.release, 'AppStream', arch, 'os'), [devel], 'gz');
       Object.assign(env, { KMATRIX_ALMALINUX_MIRROR: `${url}/almalinux`, KMATRIX_ALMALINUX_KEYRING: key.keyring });
     } else {
-      await put(join(root, 'amazonlinux/al2023/core/guids/5f3c0e1d/x86_64'), [devel, image], 'gz');
-      const list = join(root, 'amazonlinux/al2023/core/mirrors/latest/x86_64/mirror.list');
-      await mkdir(join(list, '..'), { recursive: true });
-      await writeFile(list, `${url}/amazonlinux/al2023/core/guids/5f3c0e1d/$basearch/\n`);
+      // Each repository behind a mirror.list naming today's copy; Amazon Linux 2's 5.10 and 5.15
+      // kernels are in their extras repositories, its core repository has none of them.
+      const repos =
+        r.release === '2'
+          ? { '2/core': [], '2/extras/kernel-5.10': [devel, image], '2/extras/kernel-5.15': [] }
+          : { 'al2023/core': [devel, image] };
+      for (const [repo, rpms] of Object.entries(repos)) {
+        const copy = `${repo}/guids/5f3c0e1d/${arch}`;
+        await put(join(root, 'amazonlinux', copy), rpms, 'gz');
+        const list = join(
+          root,
+          'amazonlinux',
+          repo,
+          r.release === '2' ? 'latest' : 'mirrors/latest',
+          arch,
+          'mirror.list',
+        );
+        await mkdir(join(list, '..'), { recursive: true });
+        await writeFile(list, `${url}/amazonlinux/${copy.replace(new RegExp(`${arch}$`), '$basearch')}/\n`);
+      }
       Object.assign(env, {
         KMATRIX_AMAZONLINUX_MIRROR: `${url}/amazonlinux`,
         KMATRIX_AMAZONLINUX_KEYRING: key.keyring,

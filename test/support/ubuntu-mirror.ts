@@ -50,7 +50,10 @@ async function debOf(dir: string, out: string, control: Record<string, string>):
   await execa('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z1', '--build', dir, out]);
 }
 
-/** Writes dists/<codename>{,-updates,-security} and pool/ under `<root>/ubuntu`; returns the env that points kmatrix at it. */
+/**
+ * Writes dists/<codename>{,-updates,-security} and pool/ under `<root>/ubuntu` (amd64) or
+ * `<root>/ubuntu-ports` (arm64, as Ubuntu splits them); returns the env that points kmatrix at it.
+ */
 export async function buildUbuntuMirror(
   root: string,
   url: string,
@@ -60,10 +63,12 @@ export async function buildUbuntuMirror(
   store: HeaderStore,
   key: { home: string; keyring: string },
 ): Promise<Record<string, string>> {
-  const work = join(root, '.work-ubuntu');
+  const arch = kernel.kmatrix.arch;
+  const debArch = arch === 'x86_64' ? 'amd64' : 'arm64';
+  const work = join(root, `.work-ubuntu-${debArch}`);
   const debian = await debianRoot(work, kernel, store);
   const kbuild = join(debian.root, 'usr/lib', `linux-kbuild-${kernel.kmatrix.abi.replace(/^(\d+\.\d+).*/, '$1')}`);
-  const archive = join(root, 'ubuntu');
+  const archive = join(root, arch === 'x86_64' ? 'ubuntu' : 'ubuntu-ports');
   for (const k of kernels) {
     const n = ubuntuNames(kernel, k);
     const pool = join(archive, 'pool/main/l', n.source);
@@ -89,26 +94,26 @@ export async function buildUbuntuMirror(
     await rm(join(tree, '.kernelvariables'), { force: true });
     await writeFile(join(tree, 'Makefile'), `include /usr/src/${n.common}/Makefile\n`);
     await setTreeRelease(tree, n.uname);
-    await debOf(flavourDir, join(pool, `linux-headers-${n.uname}_${n.version}_amd64.deb`), {
+    await debOf(flavourDir, join(pool, `linux-headers-${n.uname}_${n.version}_${debArch}.deb`), {
       Package: `linux-headers-${n.uname}`,
       Version: n.version,
-      Architecture: 'amd64',
+      Architecture: debArch,
       Section: 'devel',
       Depends: `${n.common} (= ${n.version}), libc6 (>= 2.34), libelf1 (>= 0.142)`,
     });
     const imageDir = join(work, `linux-image-unsigned-${n.uname}`);
     await mkdir(join(imageDir, 'boot'), { recursive: true });
     await writeFile(join(imageDir, 'boot', `vmlinuz-${n.uname}`), await kernelAs(kernel, store, n.uname));
-    await debOf(imageDir, join(pool, `linux-image-unsigned-${n.uname}_${n.version}_amd64.deb`), {
+    await debOf(imageDir, join(pool, `linux-image-unsigned-${n.uname}_${n.version}_${debArch}.deb`), {
       Package: `linux-image-unsigned-${n.uname}`,
       Version: n.version,
-      Architecture: 'amd64',
+      Architecture: debArch,
       Section: 'kernel',
     });
   }
   for (const suite of [codename, `${codename}-updates`, `${codename}-security`]) {
     const dists = join(archive, 'dists', suite);
-    const binary = join(dists, 'main/binary-amd64');
+    const binary = join(dists, `main/binary-${debArch}`);
     await mkdir(binary, { recursive: true });
     const packages =
       suite === codename ? (await execa('apt-ftparchive', ['packages', 'pool'], { cwd: archive })).stdout : '';
@@ -138,9 +143,8 @@ export async function buildUbuntuMirror(
   }
   await rm(work, { recursive: true, force: true });
   await cp(key.keyring, join(root, 'ubuntu-archive-keyring.gpg'));
-  return {
-    KMATRIX_UBUNTU_MIRROR: `${url}/ubuntu`,
-    KMATRIX_UBUNTU_SECURITY_MIRROR: `${url}/ubuntu`,
-    KMATRIX_UBUNTU_KEYRING: join(root, 'ubuntu-archive-keyring.gpg'),
-  };
+  const keyring = { KMATRIX_UBUNTU_KEYRING: join(root, 'ubuntu-archive-keyring.gpg') };
+  return arch === 'x86_64'
+    ? { ...keyring, KMATRIX_UBUNTU_MIRROR: `${url}/ubuntu`, KMATRIX_UBUNTU_SECURITY_MIRROR: `${url}/ubuntu` }
+    : { ...keyring, KMATRIX_UBUNTU_PORTS_MIRROR: `${url}/ubuntu-ports` };
 }

@@ -14,7 +14,7 @@ from the index, and kmatrix.gcc the compiler the kernel was built with. No packa
 downloaded.
 
 By default it crawls every distro of ${POLICY_FILE} (each through its "family" and
-"release"), for every arch a matrix rule names, into kernels/<distro>-<arch>.json.
+"release"), for every arch its matrix rules name, into kernels/<distro>-<arch>.json.
 FAMILY limits it to that family's distros; with --release (and --distro, for a family
 that serves several), it crawls those releases whether the policy names them or not.
 

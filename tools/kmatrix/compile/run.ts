@@ -14,6 +14,7 @@ import { ensureImage } from '../core/docker.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { runInContainer, type Bind } from './container.ts';
 import { handToSandbox, type SandboxLimits, sandboxLimits } from './sandbox.ts';
+import { checkForeignHostTools } from './foreign-host-tools.ts';
 import { BuildOutput } from './build-output.ts';
 import { modinfoField } from '../model/modinfo.ts';
 import { hashTree, sha256 } from '../core/hash.ts';
@@ -177,6 +178,7 @@ export async function prepareContainer(
   const binds = await headerBinds(o.store, target);
   const kernelTree = binds.find((b) => b.container === target.kernelDir)!.host;
   const compilerNote = await checkCompiler(target, kernelTree);
+  checkForeignHostTools(target.build.env);
   await ensureImage(
     o.docker,
     image,

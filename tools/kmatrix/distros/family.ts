@@ -35,7 +35,7 @@ export interface DistroFamily {
   readonly name: string;
   /** The distros it serves (os-release IDs, the policy's `distro` values). */
   readonly distros: readonly string[];
-  /** The distro a policy distro of this family is when it names none (none: it must name one). */
+  /** The distro a policy distro of this family is when it names none (default: the only one, if it serves one). */
   readonly defaultDistro?: string;
   /** The key a crawl files a distro release's entries under in a kernel list (kernel-crawler's). */
   listKey(distro: string, release: string): string;
@@ -61,6 +61,8 @@ export interface DistroFamily {
   headerMounts(tree: string): Promise<HeaderMount[]>;
   /** Why a `kernelArch` kernel's header packages cannot build on a `hostArch` machine (no host tools for it), or undefined. */
   missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined;
+  /** Environment the build needs to run the headers' host programs on a `hostArch` runner (e.g. under qemu-user). */
+  hostToolsEnv(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): Record<string, string>;
   /** The header package whose tree holds the kernel's .config (which says the compiler it was built with). */
   configPackage<P extends ListedPackage>(headers: P[]): P | undefined;
   /** The tool that signs a `kernelArch` kernel's modules, runnable on `host`. */

@@ -34,7 +34,7 @@ export interface CrawlSelection {
   os?: string;
   /** Only these distros of the policy. */
   distros?: string[];
-  /** Default: every arch a matrix rule names. */
+  /** Default: for each distro, every arch its matrix rules name. */
   archs?: Arch[];
 }
 
@@ -55,7 +55,13 @@ function osOf(family: DistroFamily, asked: string | undefined, field: string): s
 export async function crawlJobs(policyFile: string, want: CrawlSelection): Promise<CrawlJob[]> {
   const policy: Policy | undefined = existsSync(policyFile) ? await loadPolicy(policyFile, familyNames()) : undefined;
   const family = want.family === undefined ? undefined : familyNamed(want.family);
-  const archs = want.archs ?? [...new Set(policy?.matrix.flatMap((r) => r.archs) ?? ['x86_64' as const])];
+  // Each distro's archs are the ones its own rules name (a distro no rule names: every rule's).
+  const every = [...new Set(policy?.matrix.flatMap((r) => r.archs) ?? ['x86_64' as const])];
+  const archsOf = (distro: string): Arch[] => {
+    if (want.archs) return want.archs;
+    const own = [...new Set(policy?.matrix.filter((r) => r.distro === distro).flatMap((r) => r.archs) ?? [])];
+    return own.length > 0 ? own : every;
+  };
   let distros: { family: DistroFamily; release: string; distro: string; os: string }[];
   if (want.releases) {
     if (!family)
@@ -80,7 +86,7 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
       });
   }
   return distros.flatMap((d) =>
-    archs.map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })),
+    archsOf(d.distro).map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })),
   );
 }
 

@@ -12,7 +12,15 @@ import { KeyedRuns } from '../../core/pool.ts';
 import type { DistroFamily } from '../family.ts';
 import type { CrawlMemo } from './archive/crawl.ts';
 import type { Mirrors } from './archive/mirrors.ts';
-import { configPackage, headerMounts, kernelDir, missingHostTools, ROLES, signingTool } from './layout.ts';
+import {
+  configPackage,
+  headerMounts,
+  hostToolsEnv,
+  kernelDir,
+  missingHostTools,
+  ROLES,
+  signingTool,
+} from './layout.ts';
 import { debianArch } from './arch.ts';
 
 let mirrors: Promise<Mirrors> | undefined;
@@ -71,6 +79,7 @@ KMATRIX_UBUNTU_MIRROR, KMATRIX_UBUNTU_SECURITY_MIRROR, KMATRIX_UBUNTU_PORTS_MIRR
   kernelDir,
   headerMounts,
   missingHostTools,
+  hostToolsEnv,
   configPackage,
   signingTool,
 

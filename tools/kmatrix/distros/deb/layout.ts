@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { HeaderPackage, ListedPackage } from '../../model/kernel-list.ts';
 import type { Arch } from '../../model/names.ts';
 import type { HeaderMount, SigningTool } from '../family.ts';
+import { foreignHostToolsEnv } from '../../model/host-tools.ts';
 
 export const ROLES = ['flavour', 'common', 'kbuild'] as const;
 
@@ -39,13 +40,17 @@ const hostToolsInFlavour = (headers: ListedPackage[]) => !headers.some((h) => h.
 
 export function missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined {
   if (hostToolsInFlavour(headers))
-    return kernelArch === hostArch
+    return foreignHostToolsEnv(hostArch, kernelArch)
       ? undefined
       : `an Ubuntu ${kernelArch} kernel's host programs (in its linux-headers-<abi>-<flavour>) are ${kernelArch} binaries and the runner is ${hostArch}: build it on a ${kernelArch} runner ("runner": "${kernelArch}")`;
   return headers.some((h) => h.role === 'kbuild' && h.hostArch === hostArch)
     ? undefined
     : `the kernel list has no linux-kbuild package for a ${hostArch} runner`;
 }
+
+/** What the build needs to run the headers' host programs on this runner (Ubuntu's are the kernel's arch). */
+export const hostToolsEnv = (headers: ListedPackage[], hostArch: Arch, kernelArch: Arch) =>
+  hostToolsInFlavour(headers) ? (foreignHostToolsEnv(hostArch, kernelArch) ?? {}) : {};
 
 /** sign-file from the kernel's kbuild tree for this machine (arm64 kernels list an x86_64 kbuild too), or Ubuntu's flavour tree. */
 export function signingTool(headers: HeaderPackage[], host: Arch, kernelArch: Arch): SigningTool {

@@ -17,6 +17,7 @@ import {
   kernelDir,
   kernelImageFile,
   missingHostTools,
+  hostToolsEnv,
   ROLES,
   signingTool,
 } from './layout.ts';
@@ -59,6 +60,7 @@ otherwise only an https mirror is trusted.`,
   kernelDir,
   headerMounts,
   missingHostTools,
+  hostToolsEnv,
   configPackage,
   signingTool,
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { HeaderPackage, ListedPackage } from '../../model/kernel-list.ts';
 import type { Arch } from '../../model/names.ts';
 import type { HeaderMount, SigningTool } from '../family.ts';
+import { foreignHostToolsEnv } from '../../model/host-tools.ts';
 
 /** kernel-devel (kernel6.12-devel, kernel-64k-devel, …): the whole header tree in one package. */
 export const ROLES = ['devel'] as const;
@@ -25,15 +26,19 @@ export async function headerMounts(tree: string): Promise<HeaderMount[]> {
 }
 
 /**
- * kernel-devel's host programs are built for the kernel's architecture, so a kernel of another
- * architecture than the runner's has none it can run.
+ * kernel-devel's host programs are built for the kernel's architecture: an aarch64 kernel's run on
+ * an x86_64 runner under qemu-user (compile/foreign-host-tools.ts); no other pairing can run them.
  */
 export function missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined {
   if (!headers.some((h) => h.role === 'devel')) return 'the kernel list names no kernel-devel package';
-  return kernelArch === hostArch
+  return foreignHostToolsEnv(hostArch, kernelArch)
     ? undefined
     : `${headers.find((h) => h.role === 'devel')!.name}'s host programs (fixdep, modpost) are ${kernelArch} binaries and the runner is ${hostArch}: build ${kernelArch} RPM kernels on a ${kernelArch} runner ("runner": "${kernelArch}")`;
 }
+
+/** What the build needs to run kernel-devel's host programs on this runner. */
+export const hostToolsEnv = (_headers: ListedPackage[], hostArch: Arch, kernelArch: Arch) =>
+  foreignHostToolsEnv(hostArch, kernelArch) ?? {};
 
 export function signingTool(headers: HeaderPackage[], host: Arch, kernelArch: Arch): SigningTool {
   const devel = headers.find((h) => h.role === 'devel');
