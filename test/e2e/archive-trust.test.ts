@@ -14,6 +14,7 @@ import { execa } from 'execa';
 import { startServer, type TestServer } from '../support/http.ts';
 import { createWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
 import { archiveKey } from '../support/keys.ts';
+import { signSuite } from '../support/apt-release.ts';
 
 const POLICY = {
   drivers: { 'kmx-echo': { path: 'drivers/kmx-echo', modules: ['kmx_echo'] } },
@@ -33,26 +34,7 @@ async function mirror(root: string, home: string, validSeconds?: number): Promis
     await mkdir(binary, { recursive: true });
     await writeFile(join(binary, 'Packages'), suite.endsWith('-security') ? excerpt : '');
     await execa('xz', ['-k', join(binary, 'Packages')]);
-    const { stdout } = await execa('apt-ftparchive', [
-      '-o',
-      `APT::FTPArchive::Release::Suite=${suite}`,
-      '-o',
-      'APT::FTPArchive::Release::Codename=bookworm',
-      ...(validSeconds ? ['-o', `APT::FTPArchive::Release::ValidTime=${validSeconds}`] : []),
-      'release',
-      dists,
-    ]);
-    await writeFile(join(dists, 'Release'), `${stdout}\n`);
-    await execa('gpg', [
-      '--batch',
-      '--homedir',
-      home,
-      '--yes',
-      '--clearsign',
-      '--output',
-      join(dists, 'InRelease'),
-      join(dists, 'Release'),
-    ]);
+    await signSuite(dists, { suite, codename: 'bookworm', ...(validSeconds ? { validSeconds } : {}) }, home);
   }
 }
 

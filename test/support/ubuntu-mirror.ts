@@ -16,6 +16,7 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
+import { signSuite } from './apt-release.ts';
 import { debianRoot, type DebianKernel, kernelAs, setTreeRelease, upstreamOf } from './repackage.ts';
 
 /** An Ubuntu kernel of the mirror: its flavour, and the ABI number it is published under. */
@@ -119,27 +120,7 @@ export async function buildUbuntuMirror(
       suite === codename ? (await execa('apt-ftparchive', ['packages', 'pool'], { cwd: archive })).stdout : '';
     await writeFile(join(binary, 'Packages'), packages ? `${packages}\n` : '');
     await execa('xz', ['-kf', join(binary, 'Packages')]);
-    const { stdout } = await execa('apt-ftparchive', [
-      '-o',
-      `APT::FTPArchive::Release::Suite=${suite}`,
-      '-o',
-      `APT::FTPArchive::Release::Codename=${codename}`,
-      '-o',
-      'APT::FTPArchive::Release::Origin=Ubuntu',
-      'release',
-      dists,
-    ]);
-    await writeFile(join(dists, 'Release'), `${stdout}\n`);
-    await execa('gpg', [
-      '--batch',
-      '--homedir',
-      key.home,
-      '--yes',
-      '--clearsign',
-      '--output',
-      join(dists, 'InRelease'),
-      join(dists, 'Release'),
-    ]);
+    await signSuite(dists, { suite, codename, origin: 'Ubuntu' }, key.home);
   }
   await rm(work, { recursive: true, force: true });
   await cp(key.keyring, join(root, 'ubuntu-archive-keyring.gpg'));
