@@ -10,6 +10,8 @@ import {
   debianRelease,
 } from '../../tools/kmatrix/distros/deb/archive/crawler-entry.ts';
 import { ubuntuKernel, ubuntuRelease } from '../../tools/kmatrix/distros/deb/archive/ubuntu-entry.ts';
+import { ubuntuKernelsFromIndex } from '../../tools/kmatrix/distros/deb/archive/ubuntu.ts';
+import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
 
 const mirrors = { archive: 'http://mirror.test/debian', security: 'http://mirror.test/debian-security' };
 // The Debian family reads crawler entries with this machine's mirrors: these, for the tests.
@@ -170,4 +172,45 @@ test("kernel-crawler's Ubuntu entries: generic, derivatives, their backports and
   assert.equal(k.kmatrix.distro, 'ubuntu-focal');
   assert.equal(ubuntuRelease('6.8.0-31', 'linux-hwe-6.8'), 'jammy');
   assert.equal(ubuntuRelease('6.8.0-31', 'linux'), 'noble');
+});
+
+test("an Ubuntu index: flavour packages name their shared tree without a version (as Ubuntu's do), backports' trees included", () => {
+  const stanza = (fields: Record<string, string>) =>
+    Object.entries(fields)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\n');
+  const pkg = (name: string, version: string, arch: string, depends?: string) =>
+    stanza({
+      Package: name,
+      Architecture: arch,
+      Version: version,
+      ...(depends ? { Depends: depends } : {}),
+      Filename: `pool/main/l/linux/${name}_${version}_${arch}.deb`,
+      Size: '1000',
+      SHA256: 'c'.repeat(64),
+    });
+  const text = [
+    pkg('linux-headers-5.15.0-164-generic', '5.15.0-164.174', 'amd64', 'linux-headers-5.15.0-164, libc6 (>= 2.34)'),
+    pkg('linux-headers-5.15.0-164', '5.15.0-164.174', 'all'),
+    pkg('linux-image-unsigned-5.15.0-164-generic', '5.15.0-164.174', 'amd64'),
+    pkg('linux-headers-6.8.0-90-generic', '6.8.0-90.91~22.04.1', 'amd64', 'linux-hwe-6.8-headers-6.8.0-90'),
+    pkg('linux-hwe-6.8-headers-6.8.0-90', '6.8.0-90.91~22.04.1', 'all'),
+    pkg('linux-headers-generic', '5.15.0.164.160', 'amd64', 'linux-headers-5.15.0-164-generic'),
+  ].join('\n\n');
+  const kept = parseStanzas(text, (first) => /^Package: linux-(?:[a-z0-9.-]+-)?(?:headers|kbuild|image)-/.test(first));
+  assert.equal(kept.length, 6, 'the index filter keeps backports’ shared trees');
+  const kernels = ubuntuKernelsFromIndex(
+    kept.map((s) => ({ stanza: s, baseUrl: 'http://u.example/ubuntu' })),
+    'ubuntu-jammy',
+    'x86_64',
+  );
+  assert.deepEqual(
+    kernels.map(
+      (k) => `${k.kernelrelease} ${k.kmatrix!.packages.map((p) => p.name).join(' ')} ${k.kmatrix!.image?.name ?? '-'}`,
+    ),
+    [
+      '5.15.0-164-generic linux-headers-5.15.0-164-generic linux-headers-5.15.0-164 linux-image-unsigned-5.15.0-164-generic',
+      '6.8.0-90-generic linux-headers-6.8.0-90-generic linux-hwe-6.8-headers-6.8.0-90 -',
+    ],
+  );
 });

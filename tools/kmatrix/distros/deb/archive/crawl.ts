@@ -75,7 +75,7 @@ export async function fetchIndex(
   checkAgainstRelease(release, path, url, data);
   const text = await xzDecompress(data, url);
   const stanzas = parseStanzas(text, (first) =>
-    /^Package: linux-(headers|kbuild|image|[a-z0-9]+-headers)-/.test(first),
+    /^Package: linux-(?:[a-z0-9.-]+-)?(?:headers|kbuild|image)-/.test(first),
   );
   log(
     `  ${ref.suite} ${debianArch[arch]}: ${stanzas.length} linux-headers/kbuild/image packages (${(data.length / 1e6).toFixed(1)} MB index)`,

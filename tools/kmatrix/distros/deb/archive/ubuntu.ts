@@ -58,11 +58,11 @@ export function ubuntuKeyring(env: NodeJS.ProcessEnv = process.env): string {
   return keyring;
 }
 
-/** The tree a flavour package depends on, exactly: linux-headers-<abi>, linux-<x>-headers-<abi> or linux-<x>-<series>-headers-<abi>. */
+/** The tree a flavour package depends on (versioned or not): linux-headers-<abi>, linux-<x>-headers-<abi> or linux-<x>-<series>-headers-<abi>. */
 function commonOf(deps: Dep[]): { dep: Dep; abi: string } | undefined {
   for (const d of deps) {
     const m = d.name.match(/^linux-(?:[a-z0-9.]+-)*headers-(\d+\.\d+\.\d+-\d+)$/);
-    if (m && d.op === '=') return { dep: d, abi: m[1]! };
+    if (m) return { dep: d, abi: m[1]! };
   }
   return undefined;
 }
@@ -76,7 +76,8 @@ export function ubuntuKernelsFromIndex(packages: IndexedPackage[], distro: strin
     const common = commonOf(parseDepends(s.Depends));
     const prefix = common && `linux-headers-${common.abi}-`;
     if (!common || !prefix || !s.Package.startsWith(prefix)) continue; // meta packages (linux-headers-generic)
-    const commonPkg = satisfying(index, common.dep, debianArch[arch]);
+    // Ubuntu's flavour packages name the shared tree without a version: it is the same upload.
+    const commonPkg = satisfying(index, { ...common.dep, op: '=', version: s.Version! } as Dep, debianArch[arch]);
     if (!commonPkg) continue; // a half-published ABI
     const flavour = s.Package.slice(prefix.length);
     const kernelrelease = `${common.abi}-${flavour}`;

@@ -21,7 +21,12 @@ export async function followMirrorList(url: string, arch: Arch, log: Log): Promi
   ).toString('utf8');
   for (const line of text.split('\n').map((l) => l.trim())) {
     if (!line || line.startsWith('#')) continue;
-    const base = new URL(line.replaceAll('$basearch', arch), url);
+    let base: URL;
+    try {
+      base = new URL(line.replaceAll('$basearch', arch), url);
+    } catch {
+      continue; // not a URL: the next line may be
+    }
     if (base.protocol === 'http:' || base.protocol === 'https:') return base.href.replace(/\/+$/, '');
   }
   throw new KmatrixError(`${url} names no repository`, {

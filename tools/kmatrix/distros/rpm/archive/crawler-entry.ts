@@ -18,14 +18,16 @@ export function releaseOfTag(rel: string): string | undefined {
 }
 
 /**
- * Fedora and EL8+ put kernel-core (which holds vmlinuz) beside kernel-devel in the same folder; a
+ * Fedora puts kernel-core (which holds vmlinuz) beside kernel-devel; EL8+ in BaseOS when devel is in AppStream; a
  * guess that gen checks (a 404 is reported as a boot-test gap, the build is unaffected).
  */
 function imageBeside(url: URL, base: string, ver: string, rel: string, arch: string): ListedImage | undefined {
   if (!/\.(fc\d+|el(?:[89]|1\d))/.test(rel)) return undefined;
   const name = `${base}-core`;
-  const file = `${name}-${ver}-${rel}.${arch}.rpm`;
-  return { name, version: `${ver}-${rel}`, url: new URL(file, url).href };
+  const beside = new URL(`${name}-${ver}-${rel}.${arch}.rpm`, url);
+  // EL keeps kernel-devel in AppStream and kernel-core in BaseOS.
+  beside.pathname = beside.pathname.replace('/AppStream/', '/BaseOS/');
+  return { name, version: `${ver}-${rel}`, url: beside.href };
 }
 
 export function rpmKernel(
