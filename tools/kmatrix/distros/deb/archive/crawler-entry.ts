@@ -12,7 +12,7 @@ import type { Mirrors } from './mirrors.ts';
 import type { KernelEntry, ListedImage, ListedKernel, ListedPackage } from '../../../model/kernel-list.ts';
 import type { Arch } from '../../../model/names.ts';
 
-const ARCHES: Record<string, Arch> = { amd64: 'x86_64', arm64: 'aarch64' };
+import { archOfDebian } from '../arch.ts';
 
 /** Debian release number → codename (a policy distro's `release`). */
 const CODENAMES: Record<string, string> = {
@@ -150,7 +150,7 @@ export function debianKernel(
       why: `none of its header packages is the flavour its kernelrelease names (it lists ${flavours.map((p) => p.name).join(', ') || 'no linux-headers-<abi>-<flavour> package'})`,
     };
   }
-  const arch = ARCHES[f.debArch];
+  const arch = archOfDebian[f.debArch];
   if (!arch) return { why: `architecture ${f.debArch} is not one kmatrix builds for (amd64, arm64)` };
   const release = debianRelease(f.abi!, f.version);
   const codename = release && CODENAMES[release];

@@ -9,9 +9,8 @@
  * series backported) → the LTS before it.
  */
 import type { KernelEntry, ListedKernel, ListedPackage } from '../../../model/kernel-list.ts';
-import type { Arch } from '../../../model/names.ts';
 
-const ARCHES: Record<string, Arch> = { amd64: 'x86_64', arm64: 'aarch64' };
+import { archOfDebian } from '../arch.ts';
 
 /** The kernel series each release ships (LTS releases marked). */
 const SERIES: { series: string; codename: string; lts?: true }[] = [
@@ -96,7 +95,7 @@ export function ubuntuKernel(
   }
   const f = flavours.get(entry.kernelrelease) ?? [...flavours.values()][0];
   if (!f) return { why: 'none of its header URLs is a linux-headers-<abi>-<flavour> package' };
-  const arch = ARCHES[f.debArch];
+  const arch = archOfDebian[f.debArch];
   if (!arch) return { why: `architecture ${f.debArch} is not one kmatrix builds for (amd64, arm64)` };
   const common = [...commons.values()].find((c) => c.abi === f.abi && c.version === f.version);
   if (!common) return { why: `no linux-headers-${f.abi} (or linux-<x>-headers-${f.abi}) package among its headers` };
