@@ -3,7 +3,8 @@
  * made by the real tools (apt-ftparchive writes its Release, gpg signs InRelease with a test key,
  * the Packages are a recorded excerpt of Debian's security archive), crawled with that key as the
  * keyring. A tampered Packages, a tampered InRelease, another key, unsigned text around the
- * signed part, a Release past its Valid-Until: each is refused with nothing written.
+ * signed part, a Release past its Valid-Until, a forged by-hash copy: each is refused with nothing
+ * written. A mirror mid-sync with by-hash copies is read through them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +27,11 @@ const POLICY = {
 const SUITES = ['bookworm', 'bookworm-updates', 'bookworm-security'];
 
 /** dists/<suite>/main/binary-amd64/Packages.xz and a signed InRelease for each suite, as a Debian mirror lays them out. */
-async function mirror(root: string, home: string, validSeconds?: number): Promise<void> {
+async function mirror(
+  root: string,
+  home: string,
+  options: { validSeconds?: number; byHash?: boolean } = {},
+): Promise<void> {
   const excerpt = await readFile(join(repoRoot, 'test/fixtures/bookworm-security-amd64-Packages.excerpt'));
   for (const suite of SUITES) {
     const dists = join(root, 'dists', suite);
@@ -34,7 +39,7 @@ async function mirror(root: string, home: string, validSeconds?: number): Promis
     await mkdir(binary, { recursive: true });
     await writeFile(join(binary, 'Packages'), suite.endsWith('-security') ? excerpt : '');
     await execa('xz', ['-k', join(binary, 'Packages')]);
-    await signSuite(dists, { suite, codename: 'bookworm', ...(validSeconds ? { validSeconds } : {}) }, home);
+    await signSuite(dists, { suite, codename: 'bookworm', ...options }, home);
   }
 }
 
@@ -116,10 +121,32 @@ test('the crawl reads only indexes whose Release the archive key signed', { time
   const list = JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json'));
   assert.ok(list.debian.some((e: { kernelrelease: string }) => e.kernelrelease === '6.1.0-57-amd64'));
 
+  // A mirror mid-sync: a newer Packages.xz beside the older InRelease. With by-hash (as Debian's
+  // and Ubuntu's archives offer) the crawl reads the exact copy the signature names, and goes on.
+  await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
+  const syncing = join(dir, 'syncing');
+  await mirror(syncing, archive.home, { byHash: true });
+  await writeFile(join(syncing, 'dists/bookworm-security/main/binary-amd64/Packages.xz'), Buffer.from('newer'));
+  const syncingServer = await serve(syncing);
+  t.after(() => syncingServer.close());
+  const midSync = await crawl(ws, syncingServer, archive.keyring);
+  assert.equal(midSync.exitCode, 0, midSync.all);
+  assert.match(midSync.all, /bookworm-security\/main\/binary-amd64\/Packages\.xz \(by hash\)/);
+  assert.ok(JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json')).debian.length > 0);
+
+  // …and a by-hash copy that is not what its name says is refused like any other.
+  await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
+  const byHashDir = join(syncing, 'dists/bookworm-security/main/binary-amd64/by-hash/SHA256');
+  for (const name of await readdir(byHashDir)) await writeFile(join(byHashDir, name), Buffer.from('forged'));
+  const forgedByHash = await crawl(ws, syncingServer, archive.keyring);
+  assert.equal(forgedByHash.exitCode, 1, forgedByHash.all);
+  assert.match(forgedByHash.all, /by-hash\/SHA256\/[0-9a-f]{64} is 6 bytes with SHA256 [0-9a-f]{64}, but the signed/);
+  await nothingWritten();
+
   // A copy past its Valid-Until (a mirror replaying an old, once-valid archive): refused.
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
   const stale = join(dir, 'stale');
-  await mirror(stale, archive.home, 1);
+  await mirror(stale, archive.home, { validSeconds: 1 });
   await new Promise((r) => setTimeout(r, 2_000));
   const staleServer = await serve(stale);
   t.after(() => staleServer.close());

@@ -9,6 +9,8 @@ export interface SuiteInfo {
   origin?: string;
   /** Valid-Until, this many seconds from now */
   validSeconds?: number;
+  /** Acquire-By-Hash: yes, with each index kept under by-hash/<algorithm>/<digest> as the real archives do */
+  byHash?: boolean;
 }
 
 /** Writes dists/<suite>/Release over the files already in `dists` and signs it as InRelease. */
@@ -19,6 +21,7 @@ export async function signSuite(dists: string, info: SuiteInfo, gnupgHome: strin
     ...option('Codename', info.codename),
     ...(info.origin ? option('Origin', info.origin) : []),
     ...(info.validSeconds ? option('ValidTime', info.validSeconds) : []),
+    ...(info.byHash ? ['-o', 'APT::FTPArchive::DoByHash=true'] : []),
     'release',
     dists,
   ]);

@@ -120,7 +120,7 @@ export async function buildUbuntuMirror(
       suite === codename ? (await execa('apt-ftparchive', ['packages', 'pool'], { cwd: archive })).stdout : '';
     await writeFile(join(binary, 'Packages'), packages ? `${packages}\n` : '');
     await execa('xz', ['-kf', join(binary, 'Packages')]);
-    await signSuite(dists, { suite, codename, origin: 'Ubuntu' }, key.home);
+    await signSuite(dists, { suite, codename, origin: 'Ubuntu', byHash: true }, key.home);
   }
   await rm(work, { recursive: true, force: true });
   await cp(key.keyring, join(root, 'ubuntu-archive-keyring.gpg'));

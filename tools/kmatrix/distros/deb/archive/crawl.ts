@@ -7,14 +7,13 @@
 import { execa } from 'execa';
 import { parseDepends, parseStanzas, type Stanza } from './deb822.ts';
 import type { Mirrors } from './mirrors.ts';
-import { fetchBytes } from '../../../core/fetch.ts';
 import type { KeyedRuns } from '../../../core/pool.ts';
 import { KmatrixError } from '../../../core/errors.ts';
 import type { HeaderPackage, ImagePackage, KernelEntry } from '../../../model/kernel-list.ts';
 import { compareVersions } from '../../../model/version.ts';
 import type { Arch } from '../../../model/names.ts';
 import { debianArch } from '../arch.ts';
-import { checkAgainstRelease, keyringOf, signedRelease, type SignedRelease } from './release.ts';
+import { fetchListed, keyringOf, signedRelease, type SignedRelease } from './release.ts';
 
 export interface SuiteRef {
   suite: string;
@@ -66,13 +65,7 @@ export async function fetchIndex(
   const baseUrl = ref.security ? mirrors.security : mirrors.archive;
   const release = await releases.run(`${baseUrl} ${ref.suite}`, () => signedRelease(baseUrl, ref.suite, keyring, log));
   const path = `main/binary-${debianArch[arch]}/Packages.xz`;
-  const url = `${baseUrl}/dists/${ref.suite}/${path}`;
-  log(`fetching ${url}`);
-  const data = await fetchBytes(url, {
-    stage: 'crawl',
-    onRetry: (n, why) => log(`  retry ${n} of ${url}: ${why}`),
-  });
-  checkAgainstRelease(release, path, url, data);
+  const { url, data } = await fetchListed(release, path, log);
   const text = await xzDecompress(data, url);
   const stanzas = parseStanzas(text, (first) =>
     /^Package: linux-(?:[a-z0-9.-]+-)?(?:headers|kbuild|image)-/.test(first),

@@ -20,6 +20,11 @@ export interface ReleaseEntry {
 export interface SignedRelease {
   url: string;
   files: Map<string, ReleaseEntry>;
+  /**
+   * The archive keeps each index under by-hash/SHA256/<digest> as well (`Acquire-By-Hash: yes`),
+   * so the exact file this Release names can be fetched even while the mirror syncs a newer one.
+   */
+  byHash: boolean;
 }
 
 /** The archive's own keys (debian-archive-keyring), unless KMATRIX_DEBIAN_KEYRING names others. */
@@ -30,8 +35,8 @@ export function keyringOf(env: NodeJS.ProcessEnv = process.env): string {
 const untrusted = (url: string, why: string, remedy: string) =>
   new KmatrixError(`${url} ${why}; nothing was written`, { stage: 'crawl', remedy });
 
-/** The SHA256 list of a Release file: " <sha256> <size> <path>" lines. */
-function parseRelease(url: string, text: string, now: Date): Map<string, ReleaseEntry> {
+/** The SHA256 list of a Release file (" <sha256> <size> <path>" lines) and its by-hash promise. */
+function parseRelease(url: string, text: string, now: Date): Omit<SignedRelease, 'url'> {
   const [release] = parseStanzas(text);
   const validUntil = release?.['Valid-Until'];
   if (validUntil && Date.parse(validUntil) < now.getTime()) {
@@ -47,7 +52,7 @@ function parseRelease(url: string, text: string, now: Date): Map<string, Release
     if (m) files.set(m[3]!, { sha256: m[1]!, size: Number(m[2]) });
   }
   if (files.size === 0) throw untrusted(url, 'lists no SHA256 checksums', 'the mirror serves a damaged Release file');
-  return files;
+  return { files, byHash: release?.['Acquire-By-Hash']?.trim().toLowerCase() === 'yes' };
 }
 
 /** A suite's Release, verified: InRelease, or Release with Release.gpg where there is no InRelease. */
@@ -75,11 +80,11 @@ export async function signedRelease(
     text = await gpgvVerified(keyring, url, { data, signature }, remedy);
   }
   log(`  ${suite}: ${url.split('/').pop()} signed by the archive key`);
-  return { url, files: parseRelease(url, text, new Date()) };
+  return { url, ...parseRelease(url, text, new Date()) };
 }
 
 /** Throws unless `data` is the file the signed Release lists at `path`. */
-export function checkAgainstRelease(release: SignedRelease, path: string, url: string, data: Buffer): void {
+function checkAgainstRelease(release: SignedRelease, path: string, url: string, data: Buffer): void {
   const expected = release.files.get(path);
   if (!expected) {
     throw untrusted(
@@ -96,4 +101,40 @@ export function checkAgainstRelease(release: SignedRelease, path: string, url: s
       'the mirror may be mid-sync or tampered with: crawl again later, or use another mirror',
     );
   }
+}
+
+/**
+ * Fetches the file the signed Release lists at `path` (below dists/<suite>/) and checks it. Where
+ * the archive offers by-hash, that copy is asked for first, as apt does: a mirror that has synced
+ * a newer Packages but still serves the older InRelease (or the reverse) then still yields the
+ * exact bytes the signature covers. A mirror without that copy falls back to the plain path.
+ */
+export async function fetchListed(
+  release: SignedRelease,
+  path: string,
+  log: (line: string) => void,
+): Promise<{ url: string; data: Buffer }> {
+  const dists = release.url.slice(0, release.url.lastIndexOf('/'));
+  const plain = `${dists}/${path}`;
+  const expected = release.files.get(path);
+  const fetchOf = (url: string) =>
+    fetchBytes(url, { stage: 'crawl', onRetry: (n, why) => log(`  retry ${n} of ${url}: ${why}`) });
+  if (release.byHash && expected) {
+    const byHash = `${dists}/${path.slice(0, path.lastIndexOf('/') + 1)}by-hash/SHA256/${expected.sha256}`;
+    log(`fetching ${plain} (by hash)`);
+    try {
+      const data = await fetchOf(byHash);
+      checkAgainstRelease(release, path, byHash, data);
+      return { url: byHash, data };
+    } catch (error) {
+      const cause = (error as { cause?: unknown }).cause;
+      if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
+      log(`  ${byHash} is missing; reading ${plain}`);
+    }
+  } else {
+    log(`fetching ${plain}`);
+  }
+  const data = await fetchOf(plain);
+  checkAgainstRelease(release, path, plain, data);
+  return { url: plain, data };
 }
