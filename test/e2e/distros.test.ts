@@ -244,6 +244,10 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     const ko = join(ws.dir, 'dist/targets/kmx-echo', e.distro, e.uname, e.arch, 'kmx_echo.ko');
     const { stdout: vermagic } = await execa('modinfo', ['-F', 'vermagic', ko]);
     assert.equal(vermagic.split(' ')[0], e.uname, `vermagic of ${e.distro} ${e.arch}`);
+    // The kernels here are Debian's, repackaged: built by the very gcc the chosen toolchain has.
+    const build = JSON.parse(await ws.read(`dist/targets/kmx-echo/${e.distro}/${e.uname}/${e.arch}/build.json`));
+    assert.match(build.compiler.kernel, /\(Debian \d+\.\d+\.\d+-/, `${e.distro} ${e.arch}`);
+    assert.ok(['none', 'revision'].includes(build.compiler.difference), JSON.stringify(build.compiler));
     const boot = JSON.parse(await ws.read(`dist/boot/targets/kmx-echo/${e.distro}/${e.uname}/${e.arch}/result.json`));
     assert.equal(boot.status, 'loads', `${e.distro} ${e.arch}: ${boot.message}`);
     assert.match(boot.message, new RegExp(`on ${e.uname.replace(/[.+]/g, '\\$&')}`));

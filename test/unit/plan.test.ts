@@ -134,15 +134,53 @@ test('modinfo fields are read from the .modinfo strings of a module', () => {
   assert.equal(modinfoField(ko, 'srcversion'), undefined);
 });
 
-test("the kernel's compiler is read from its .config, old and new style", async () => {
-  const { gccMajorOf } = await import('../../tools/kmatrix/model/kernel-config.ts');
+test("the kernel's compiler is read from its .config, old and new style, with its vendor", async () => {
+  const { gccOfConfig } = await import('../../tools/kmatrix/model/compiler.ts');
+  const of = (text: string) => gccOfConfig(`CONFIG_CC_VERSION_TEXT="${text}"\n`);
+  assert.deepEqual(of('x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0'), {
+    text: 'x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0',
+    major: '12',
+    version: '12.2.0',
+    vendor: 'Debian 12.2.0-14+deb12u1',
+  });
+  assert.equal(of('gcc-10 (Debian 10.2.1-6) 10.2.1 20210110')?.major, '10');
+  // Red Hat's and Amazon's kernels: "(GCC)" first, the vendor's build last.
+  assert.deepEqual(of('gcc (GCC) 11.4.1 20230605 (Red Hat 11.4.1-2)'), {
+    text: 'gcc (GCC) 11.4.1 20230605 (Red Hat 11.4.1-2)',
+    major: '11',
+    version: '11.4.1',
+    vendor: 'Red Hat 11.4.1-2',
+  });
   assert.equal(
-    gccMajorOf('CONFIG_CC_VERSION_TEXT="x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"\n')?.major,
-    '12',
+    of('x86_64-linux-gnu-gcc-12 (Ubuntu 12.3.0-1ubuntu1~22.04) 12.3.0')?.vendor,
+    'Ubuntu 12.3.0-1ubuntu1~22.04',
   );
-  assert.equal(gccMajorOf('CONFIG_CC_VERSION_TEXT="gcc-10 (Debian 10.2.1-6) 10.2.1 20210110"\n')?.major, '10');
-  assert.equal(gccMajorOf('CONFIG_GCC_VERSION=140200\n')?.major, '14');
-  assert.equal(gccMajorOf('CONFIG_CLANG_VERSION=0\n'), undefined);
+  assert.deepEqual(gccOfConfig('CONFIG_GCC_VERSION=100201\n'), {
+    text: 'CONFIG_GCC_VERSION=100201',
+    major: '10',
+    version: '10.2.1',
+  });
+  assert.equal(gccOfConfig('CONFIG_CLANG_VERSION=0\n'), undefined);
+});
+
+test("the toolchain's gcc is compared with the kernel's: major, minor, vendor, revision or none", async () => {
+  const { gccOfConfig, gccOfToolchain, compilerDifference } = await import('../../tools/kmatrix/model/compiler.ts');
+  const kernel = (text: string) => gccOfConfig(`CONFIG_CC_VERSION_TEXT="${text}"\n`)!;
+  const bookworm = gccOfToolchain('12', { 'gcc-12': '12.2.0-14+deb12u1' });
+  assert.equal(bookworm.version, '12.2.0');
+  assert.equal(
+    compilerDifference(kernel('x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0'), bookworm),
+    'none',
+  );
+  assert.equal(compilerDifference(kernel('x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0'), bookworm), 'revision');
+  assert.equal(
+    compilerDifference(kernel('x86_64-linux-gnu-gcc-12 (Ubuntu 12.3.0-1ubuntu1~22.04) 12.3.0'), bookworm),
+    'minor',
+  );
+  assert.equal(compilerDifference(kernel('gcc (GCC) 12.2.0 (Red Hat 12.2.0-1)'), bookworm), 'vendor');
+  assert.equal(compilerDifference(kernel('gcc (GCC) 11.4.1 20230605 (Red Hat 11.4.1-2)'), bookworm), 'major');
+  assert.equal(compilerDifference(gccOfConfig('CONFIG_GCC_VERSION=120200\n')!, bookworm), 'unknown');
+  assert.equal(compilerDifference(kernel('gcc-12 12.2.0'), gccOfToolchain('12', undefined)), 'unknown');
 });
 
 test('a kernel the archive has no image for still builds; the target records the gap for test-driver', () => {

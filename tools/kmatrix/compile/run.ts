@@ -19,6 +19,7 @@ import { BuildOutput } from './build-output.ts';
 import { modinfoField } from '../model/modinfo.ts';
 import { hashTree, sha256 } from '../core/hash.ts';
 import { elfArch, kernelCompiler } from '../model/kernel-config.ts';
+import { compilerDifference, gccOfToolchain, type CompilerRecord } from '../model/compiler.ts';
 import { BUILD_RECORD, builderFromEnv, type BuildRecord } from '../model/build-record.ts';
 import { BuildFailedError } from './result.ts';
 import { DKMS_OUT, DKMS_VAR_MARKER, dkmsCommand, dkmsModules, dkmsSkip, readEvaluation } from './dkms.ts';
@@ -75,11 +76,31 @@ async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> 
  * The kernel's own .config says which compiler built it; a module built with another gcc major
  * may still load but is a risk (plugins, flags). A warning in the log, or an error when strict.
  */
-async function checkCompiler(target: Target, kernelTree: string): Promise<string | undefined> {
+/**
+ * The kernel's gcc against the toolchain's: another major is an error under strictCompiler, else a
+ * warning; another minor release or vendor build is a warning; each is recorded in build.json.
+ */
+async function checkCompiler(
+  target: Target,
+  kernelTree: string,
+  toolchainPackages: Record<string, string> | undefined,
+): Promise<{ note?: string; record?: CompilerRecord }> {
   const kernel = await kernelCompiler(kernelTree);
   if (!kernel)
-    return `warning: ${target.kernelDir}/.config names no gcc (CONFIG_CC_VERSION_TEXT, CONFIG_GCC_VERSION); compiler not checked`;
-  if (kernel.major === target.toolchain.gcc) return undefined;
+    return {
+      note: `warning: ${target.kernelDir}/.config names no gcc (CONFIG_CC_VERSION_TEXT, CONFIG_GCC_VERSION); compiler not checked`,
+    };
+  const toolchain = gccOfToolchain(target.toolchain.gcc, toolchainPackages);
+  const difference = compilerDifference(kernel, toolchain);
+  const record = { kernel: kernel.text, toolchain: toolchain.text, difference };
+  if (difference !== 'major') {
+    if (difference !== 'minor' && difference !== 'vendor') return { record };
+    const what = difference === 'minor' ? `gcc ${kernel.version}` : `${kernel.vendor}'s gcc ${kernel.version}`;
+    return {
+      record,
+      note: `warning: the kernel was built with "${kernel.text}" (${what}); toolchain ${target.toolchain.name} has ${toolchain.vendor ? `${toolchain.vendor}'s ` : ''}gcc ${toolchain.version} (same major: the module builds, but code generation may differ)`,
+    };
+  }
   const text = `the kernel was built with "${kernel.text}" (gcc-${kernel.major}) but toolchain ${target.toolchain.name} has gcc-${target.toolchain.gcc}`;
   if (target.build.strictCompiler) {
     throw new KmatrixError(text, {
@@ -88,7 +109,7 @@ async function checkCompiler(target: Target, kernelTree: string): Promise<string
       remedy: `add a toolchain for ${target.distro} with "gcc": "${kernel.major}", run \`npx kmatrix gen\`, or set strictCompiler to false in support-matrix.json`,
     });
   }
-  return `warning: ${text}`;
+  return { note: `warning: ${text}`, record };
 }
 
 /** A kernel module is a few MB; anything past this is not one (the build's folder is the driver's to write). */
@@ -170,14 +191,17 @@ export interface BuildContainer {
 
 /** Header trees in the store and the image by digest: everything a build needs before it writes anything. */
 export async function prepareContainer(
-  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker' | 'jobs'>,
-): Promise<{ container: (src: string) => Promise<BuildContainer>; compilerNote?: string }> {
+  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker' | 'jobs' | 'toolchainPackages'>,
+): Promise<{
+  container: (src: string) => Promise<BuildContainer>;
+  compiler: { note?: string; record?: CompilerRecord };
+}> {
   const { target } = o;
   const limits = sandboxLimits(o.jobs ?? 1);
   const image = `${o.repository}@${target.toolchain.digest}`;
   const binds = await headerBinds(o.store, target);
   const kernelTree = binds.find((b) => b.container === target.kernelDir)!.host;
-  const compilerNote = await checkCompiler(target, kernelTree);
+  const compiler = await checkCompiler(target, kernelTree, o.toolchainPackages);
   checkForeignHostTools(target.build.env);
   await ensureImage(
     o.docker,
@@ -215,7 +239,7 @@ export async function prepareContainer(
         limits,
       };
     },
-    compilerNote,
+    compiler,
   };
 }
 
@@ -285,7 +309,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
     const container = await prepared.container(src);
     const { image } = container;
     const cmd = makeCommand(target);
-    if (prepared.compilerNote) output.add(prepared.compilerNote);
+    if (prepared.compiler.note) output.add(prepared.compiler.note);
     // The DKMS script is long; the log names it (its text is in build.json's provenance).
     const shown = target.driver.dkms ? ['tools/kmatrix/compile/dkms-build.sh', ...cmd.slice(4)] : cmd;
     o.log(`$ ${shown.join(' ')}   [${image}]`);
@@ -342,6 +366,7 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
         env: target.build.env,
       },
       outputs: modules,
+      ...(prepared.compiler.record ? { compiler: prepared.compiler.record } : {}),
       ...(skipped ? { skipped } : {}),
       builder: builderFromEnv(),
     };

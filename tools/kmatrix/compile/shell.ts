@@ -23,9 +23,8 @@ export async function openShell(
     const src = join(scratch, 'src');
     await cp(join(root, opened.target.driver.path), src, { recursive: true });
     const prepared = await prepareContainer(opened);
-    const { compilerNote } = prepared;
     const container = await prepared.container(src);
-    if (compilerNote) log(compilerNote);
+    if (prepared.compiler.note) log(prepared.compiler.note);
     const argv = command ?? ['bash'];
     const tty = process.stdin.isTTY && !command;
     log(`opening ${container.image} for ${opened.target.name} (sources: a copy in ${relative(root, src)})`);

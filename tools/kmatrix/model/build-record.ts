@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readOwnRecord } from '../core/json-file.ts';
+import { compilerRecordSchema } from './compiler.ts';
 
 export const BUILD_RECORD = 'build.json';
 
@@ -24,6 +25,8 @@ export const buildRecordSchema = z.object({
   }),
   /** The modules in the order the build names them (a DKMS driver's: its dkms.conf's order) */
   outputs: z.array(z.object({ file: z.string(), sha256: z.string(), size: z.number(), vermagic: z.string() })),
+  /** The kernel's gcc and the toolchain's, and how they differ (absent when the .config names none) */
+  compiler: compilerRecordSchema.optional(),
   /** Why the driver does not build for this kernel (DKMS BUILD_EXCLUSIVE_*), when it does not */
   skipped: z.string().optional(),
   /** Who ran the build (its provenance's runDetails.builder); absent in records of older builds. */

@@ -2,24 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Arch } from './names.ts';
+import { gccOfConfig, type GccIdentity } from './compiler.ts';
 
-/** gcc major from CONFIG_CC_VERSION_TEXT (or CONFIG_GCC_VERSION), e.g. "x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0" → "12". */
-export function gccMajorOf(configText: string): { text: string; major: string } | undefined {
-  const line = configText.match(/^CONFIG_CC_VERSION_TEXT="([^"]*)"/m);
-  if (!line) {
-    // Older kernels (Debian's 5.10) record only CONFIG_GCC_VERSION=100201 (major × 10000 + …).
-    const numeric = configText.match(/^CONFIG_GCC_VERSION=(\d+)$/m);
-    if (!numeric || Number(numeric[1]) === 0) return undefined;
-    return { text: `CONFIG_GCC_VERSION=${numeric[1]}`, major: String(Math.floor(Number(numeric[1]) / 10000)) };
-  }
-  // "gcc-10 (Debian 10.2.1-6) 10.2.1 20210110": the version follows the parenthesised vendor part.
-  const version = line[1]!.match(/\)\s*(\d+)\.\d+/) ?? line[1]!.match(/(\d+)\.\d+/);
-  return version ? { text: line[1]!, major: version[1]! } : undefined;
-}
-
-export async function kernelCompiler(kernelTree: string): Promise<{ text: string; major: string } | undefined> {
+/** The gcc the kernel was built with, as its headers' .config records it. */
+export async function kernelCompiler(kernelTree: string): Promise<GccIdentity | undefined> {
   const config = await readFile(join(kernelTree, '.config'), 'utf8').catch(() => '');
-  return gccMajorOf(config);
+  return gccOfConfig(config);
 }
 
 const ELF_MACHINE: Record<number, Arch> = { 62: 'x86_64', 183: 'aarch64' };
