@@ -13,7 +13,7 @@ import {
   validPolicy,
   type Policy,
 } from '../../tools/kmatrix/model/policy.ts';
-import { familyNames } from '../../tools/kmatrix/distros/registry.ts';
+import { FAMILIES } from '../../tools/kmatrix/distros/registry.ts';
 import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 import type { Toolchain, ToolchainLock } from '../../tools/kmatrix/model/toolchain.ts';
 import { modinfoField } from '../../tools/kmatrix/model/modinfo.ts';
@@ -248,17 +248,49 @@ test('a policy distro names its family and release once; an unknown family and a
     },
     matrix: [{ driver: 'd', distro: 'bookworm', archs: ['x86_64'], flavours: ['amd64'], kernels: ['*'] }],
   };
-  const r = validPolicy(familyNames()).safeParse(raw);
+  const r = validPolicy(FAMILIES).safeParse(raw);
   assert.ok(!r.success);
   assert.deepEqual(
     r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
     [
-      'distros.bookworm-again.release: distro "bookworm" is already deb bookworm; one policy distro per family, distro and release',
+      'distros.bookworm-again.release: distro "bookworm" is already deb debian bookworm; one policy distro per family, distro and release',
       'distros.solaris.family: unknown distro family "sunos" (known: deb, rpm)',
     ],
   );
   assert.equal(distroOfPolicy(policy())('debian', 'bookworm'), 'debian-bookworm');
   assert.equal(distroOfPolicy(policy())('debian', 'trixie'), 'debian-trixie');
+});
+
+test('a policy distro of a family serving several names which one, or is the family default', () => {
+  const raw = (distros: Record<string, unknown>) => ({
+    drivers: { d: { path: 'drivers/d', modules: ['d'] } },
+    distros,
+    matrix: [{ driver: 'd', distro: Object.keys(distros)[0], archs: ['x86_64'], flavours: ['amd64'], kernels: ['*'] }],
+  });
+  const bad = validPolicy(FAMILIES).safeParse(
+    raw({
+      el: { family: 'rpm', release: '9', toolchain: 'debian-bookworm' },
+      arch: { family: 'deb', distro: 'arch', release: 'rolling', toolchain: 'debian-bookworm' },
+    }),
+  );
+  assert.ok(!bad.success);
+  const problems = bad.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  assert.match(
+    problems[0]!,
+    /^distros\.el\.distro: is required: family rpm serves several distros \(fedora, almalinux/,
+  );
+  assert.match(problems[1]!, /^distros\.arch\.distro: family deb does not serve "arch" \(it serves: debian, ubuntu\)$/);
+  // Without `distro`, a deb distro is Debian's: an Ubuntu jammy kernel is not filed under it.
+  const good = validPolicy(FAMILIES).parse(
+    raw({
+      jammy: { family: 'deb', release: 'jammy', toolchain: 'debian-bookworm' },
+      alma: { family: 'rpm', distro: 'almalinux', release: '9', toolchain: 'debian-bookworm' },
+    }),
+  );
+  assert.equal(good.distros.jammy!.distro, 'debian');
+  assert.equal(distroOfPolicy(good)('deb', 'jammy', 'ubuntu'), 'ubuntu-jammy');
+  assert.equal(distroOfPolicy(good)('deb', 'jammy', 'debian'), 'jammy');
+  assert.equal(distroOfPolicy(good)('rpm', '9', 'almalinux'), 'alma');
 });
 
 test("a kernel list whose header roles are not the distro's family's is an error naming the rule", () => {

@@ -118,13 +118,62 @@ test('a primary index that is not what repomd.xml says, or repomd.xml pinning it
   assert.throws(() => parseRepomd(url, repomd('sha1', 'a'.repeat(40))), /pins its primary index with sha1/);
   assert.throws(() => parseRepomd(url, repomd('sha256', 'zz')), /malformed sha256/);
   assert.throws(() => parseRepomd(url, '<repomd><data type="other"/></repomd>'), /names no primary index/);
-  assert.throws(() => parseRepomd(url, '<<<'), /names no primary index|is not XML/);
+  assert.throws(() => parseRepomd(url, '<<<'), /repomd\.xml is not XML/);
+});
+
+test('a keyring asks for a signature: a repository without repomd.xml.asc is refused, and says what to do', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-rpm-unsigned-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'repodata'));
+  await writeFile(join(dir, 'repodata/repomd.xml'), '<repomd/>');
+  const server = await serveDirectory(dir);
+  t.after(() => server.close());
+  await assert.rejects(
+    readRepomd(server.url, join(dir, 'keyring.gpg'), 'FEDORA', quiet),
+    (error: Error & { remedy?: string }) => {
+      assert.match(
+        error.message,
+        /repomd\.xml has no signature \(.*repomd\.xml\.asc is missing\) while KMATRIX_FEDORA_KEYRING asks for one/,
+      );
+      assert.match(error.remedy ?? '', /serves repomd\.xml\.asc/);
+      return true;
+    },
+  );
+});
+
+test('a plain-HTTP mirror.list with no keyring is refused before anything is read through it', async (t) => {
+  const { crawlRpm } = await import('../../tools/kmatrix/distros/rpm/archive/crawl.ts');
+  const { RPM_DISTROS } = await import('../../tools/kmatrix/distros/rpm/archive/repositories.ts');
+  let requests = 0;
+  const server = await startServer((_req, res) => {
+    requests++;
+    res.end('https://attacker.example/repo/\n');
+  });
+  t.after(() => server.close());
+  const saved = { ...process.env };
+  t.after(() => {
+    process.env = saved;
+  });
+  process.env.KMATRIX_AMAZONLINUX_MIRROR = server.url;
+  delete process.env.KMATRIX_AMAZONLINUX_KEYRING;
+  const amazon = RPM_DISTROS.find((d) => d.id === 'amazonlinux')!;
+  await assert.rejects(
+    crawlRpm(amazon, '2023', 'x86_64', 'amazonlinux-2023', quiet),
+    (error: Error & { remedy?: string }) => {
+      assert.match(error.message, /mirror\.list would be trusted on nothing: it is plain HTTP/);
+      assert.match(error.remedy ?? '', /KMATRIX_AMAZONLINUX_KEYRING/);
+      return true;
+    },
+  );
+  assert.equal(requests, 0);
 });
 
 test('a hostile primary index: odd entries cost only themselves, and locations cannot leave http(s)', () => {
   const pkg = (name: string, href: string, extra = '') =>
     `<package type="rpm"><name>${name}</name><arch>x86_64</arch><version epoch="0" ver="6.1.1" rel="1.fc41"/><checksum type="sha256" pkgid="YES">${'b'.repeat(64)}</checksum><size package="10"/><location href="${href}"${extra}/></package>`;
-  const xml = `<metadata>${pkg('kernel-devel', 'Packages/a.rpm')}${pkg('kernel-devel', 'file:///etc/passwd')}<package type="rpm"><name>kernel-core</name><version ver="1"/></package>${pkg('kernel-core', 'b.rpm', ' xml:base="https://elsewhere.example/repo/"')}</metadata>`;
+  const odd = (ver: string, rel: string) =>
+    `<package type="rpm"><name>kernel-devel</name><arch>x86_64</arch><version epoch="0" ver="${ver}" rel="${rel}"/><location href="c.rpm"/></package>`;
+  const xml = `<metadata>${pkg('kernel-devel', 'Packages/a.rpm')}${odd('6.1.1/../..', '1')}${odd('6.1.1', '1 fc41')}${pkg('kernel-devel', 'file:///etc/passwd')}<package type="rpm"><name>kernel-core</name><version ver="1"/></package>${pkg('kernel-core', 'b.rpm', ' xml:base="https://elsewhere.example/repo/"')}</metadata>`;
   const found = kernelPackages(xml, 'http://mirror.example/repo');
   assert.deepEqual(
     found.map((p) => p.url),

@@ -56,7 +56,7 @@ export const policyCommand = defineCommand({
       return 0;
     }
     // The result must be a valid policy before it is written: if not, the user sees what is left to fix.
-    parseWith(validPolicy(familyNames()), migration.policy, {
+    parseWith(validPolicy(FAMILIES), migration.policy, {
       file: values.policy,
       stage: 'policy',
       what: 'migrated policy',

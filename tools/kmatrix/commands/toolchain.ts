@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { familyNamed, familyNames } from '../distros/registry.ts';
+import { FAMILIES, familyNamed } from '../distros/registry.ts';
 import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
 import { KmatrixError } from '../core/errors.ts';
 import { defaultStoreDir } from '../packages/store.ts';
@@ -55,7 +55,7 @@ export const toolchainCommand = defineCommand({
     }
     const root = resolve('.');
     const toolchain = await loadToolchain(root, name);
-    const policy = await loadPolicy(values.policy, familyNames());
+    const policy = await loadPolicy(values.policy, FAMILIES);
     const distro = policy.distros[toolchain.spec.distro];
     if (!distro) {
       throw new KmatrixError(

@@ -17,7 +17,7 @@ import { identifier } from '../model/names.ts';
 import { loadPolicy, validPolicy, type Policy } from '../model/policy.ts';
 import { policyText } from '../model/policy-migration.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
-import { familyNamed, familyNames } from '../distros/registry.ts';
+import { FAMILIES, familyNamed } from '../distros/registry.ts';
 import { runInContainer } from './container.ts';
 import { sandboxLimits } from './sandbox.ts';
 import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from './dkms.ts';
@@ -158,7 +158,7 @@ async function suggestedRule(root: string, policy: Policy, driver: string): Prom
 /** Imports the driver: nothing is written unless every check passes, then the folder, then the policy. */
 export async function importDkmsDriver(o: DkmsImport): Promise<ImportedDriver> {
   const { root } = o;
-  const policy = await loadPolicy(o.policyFile, familyNames());
+  const policy = await loadPolicy(o.policyFile, FAMILIES);
   const toolchain = o.toolchain ?? Object.values(policy.distros)[0]?.toolchain;
   if (!toolchain)
     throw new KmatrixError('the policy has no distro, so no toolchain to evaluate dkms.conf in', {
@@ -195,7 +195,7 @@ export async function importDkmsDriver(o: DkmsImport): Promise<ImportedDriver> {
     // Validate the new policy before anything is written; then the folder, then the policy.
     const raw = JSON.parse(await readFile(o.policyFile, 'utf8')) as { drivers: Record<string, unknown> };
     raw.drivers[name] = { path: `drivers/${name}`, dkms: true };
-    parseWith(validPolicy(familyNames()), raw, {
+    parseWith(validPolicy(FAMILIES), raw, {
       file: o.policyFile,
       stage: 'policy',
       what: 'support-matrix policy',

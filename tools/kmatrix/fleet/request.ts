@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { KmatrixError } from '../core/errors.ts';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
 import { loadPolicy, POLICY_FILE } from '../model/policy.ts';
-import { familyNamed, familyNames } from '../distros/registry.ts';
+import { FAMILIES, familyNamed } from '../distros/registry.ts';
 import { generate, type GenResult } from '../gen/pipeline.ts';
 import { crawl, crawlJobs } from '../gen/crawl.ts';
 import { withLock } from '../core/file-lock.ts';
@@ -130,7 +130,7 @@ export class RequestService {
 
   /** A distro the policy does not name is answered before anything runs. */
   private async requirePolicyDistro(key: KernelKey): Promise<void> {
-    const policy = await loadPolicy(join(this.root, POLICY_FILE), familyNames());
+    const policy = await loadPolicy(join(this.root, POLICY_FILE), FAMILIES);
     if (policy.distros[key.distro]) return;
     throw new RequestError(
       404,
@@ -349,7 +349,7 @@ export class RequestService {
     if (gen.ok && gen.result.targets.length === 0) {
       // gen just read the policy: it is valid. Crawl only for a kernel the lists do not know:
       // one they know is the policy's call.
-      const distro = (await loadPolicy(join(this.root, POLICY_FILE), familyNames())).distros[key.distro];
+      const distro = (await loadPolicy(join(this.root, POLICY_FILE), FAMILIES)).distros[key.distro];
       const listed = await readFile(join(this.root, 'kernels', `${key.distro}-${key.arch}.json`), 'utf8').then(
         (t) => t.includes(`"${key.kernelrelease}"`),
         () => false,

@@ -6,11 +6,11 @@ import { KeyedRuns } from '../core/pool.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
-import type { KernelEntry } from '../model/kernel-list.ts';
+import { kernelEntry, type KernelEntry } from '../model/kernel-list.ts';
 import type { Arch } from '../model/names.ts';
-import { distroOfPolicy, loadPolicy, type Policy } from '../model/policy.ts';
+import { distroOfPolicy, impliedDistro, loadPolicy, type Policy } from '../model/policy.ts';
 import type { ArchiveCrawl, DistroFamily, Log } from '../distros/family.ts';
-import { familyNamed, familyNames } from '../distros/registry.ts';
+import { FAMILIES, familyNamed, familyNames } from '../distros/registry.ts';
 import { markUnavailable } from './availability.ts';
 
 export interface CrawlJob {
@@ -41,7 +41,7 @@ export interface CrawlSelection {
 /** The os-release ID a crawl of `family` is for: the one asked, or the family's only one. */
 function osOf(family: DistroFamily, asked: string | undefined, field: string): string {
   if (asked && family.distros.includes(asked)) return asked;
-  const implied = family.defaultDistro ?? (family.distros.length === 1 ? family.distros[0] : undefined);
+  const implied = impliedDistro(family);
   if (!asked && implied) return implied;
   throw new KmatrixError(
     asked
@@ -53,7 +53,7 @@ function osOf(family: DistroFamily, asked: string | undefined, field: string): s
 
 /** The crawls a selection means, given the policy (if there is one). */
 export async function crawlJobs(policyFile: string, want: CrawlSelection): Promise<CrawlJob[]> {
-  const policy: Policy | undefined = existsSync(policyFile) ? await loadPolicy(policyFile, familyNames()) : undefined;
+  const policy: Policy | undefined = existsSync(policyFile) ? await loadPolicy(policyFile, FAMILIES) : undefined;
   const family = want.family === undefined ? undefined : familyNamed(want.family);
   // Each distro's archs are the ones its own rules name (a distro no rule names: every rule's).
   const every = [...new Set(policy?.matrix.flatMap((r) => r.archs) ?? ['x86_64' as const])];
@@ -95,6 +95,22 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
  * of several distros keeps what it finished). With `check`, each package URL is HEAD-checked and
  * the ones the mirror does not serve are recorded in kmatrix.unavailable.
  */
+/**
+ * What an archive's index says is read, not trusted: an entry that would not pass the kernel
+ * list's schema (an odd version string, a path in a release) is left out and named, and costs
+ * only itself.
+ */
+function valid(kernels: KernelEntry[], log: Log): KernelEntry[] {
+  return kernels.filter((k) => {
+    const result = kernelEntry.safeParse(k);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      log(`  left out ${k.kernelrelease}: ${issue.path.join('.')} ${issue.message}`);
+    }
+    return result.success;
+  });
+}
+
 export async function crawl(
   jobs: CrawlJob[],
   check: boolean,
@@ -104,7 +120,7 @@ export async function crawl(
   const crawls = new KeyedRuns<ArchiveCrawl>({ remember: true });
   for (const job of jobs) {
     const archive = await crawls.run(job.family.name, () => job.family.crawl(log));
-    const kernels = await archive.kernels(job.release, job.arch, job.distro, job.os);
+    const kernels = valid(await archive.kernels(job.release, job.arch, job.distro, job.os), log);
     if (check) await markUnavailable(kernels, log);
     await write(job, { [job.family.listKey(job.os, job.release)]: kernels });
   }

@@ -19,7 +19,7 @@ import { distroOfPolicy, loadPolicy, type Policy } from '../model/policy.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../model/toolchain.ts';
 import { HeaderStore, defaultStoreDir, type Unavailable } from '../packages/store.ts';
-import { familyNames, familyOfHeaders } from '../distros/registry.ts';
+import { FAMILIES, familyOfHeaders } from '../distros/registry.ts';
 import { listedKernels, type ListedKernels } from './crawler-list.ts';
 import { knownDigests, type Resolved } from './resolve.ts';
 import { planAndResolve } from './plan-and-resolve.ts';
@@ -84,7 +84,7 @@ async function defaultKernelFiles(root: string): Promise<string[]> {
 async function loadInputs(
   o: GenOptions,
 ): Promise<{ policy: Policy; list: KernelList; toolchains: Map<string, LoadedToolchain> }> {
-  const loaded = await loadPolicy(inRoot(o.root, o.policyFile), familyNames());
+  const loaded = await loadPolicy(inRoot(o.root, o.policyFile), FAMILIES);
   const only = o.only ?? [];
   // On demand, a kernel the policy covers is built even if `latest` trims it from the nightly matrix.
   const policy = only.length ? { ...loaded, matrix: loaded.matrix.map(({ latest: _, ...rule }) => rule) } : loaded;

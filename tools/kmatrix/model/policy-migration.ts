@@ -6,6 +6,8 @@
  *   debian-bookworm, fedora-41); kmatrix itself never guesses them from a name;
  * - family "debian" became "deb" when it began to serve Ubuntu too.
  */
+import type { FamilyNames } from './policy.ts';
+
 export interface Migration {
   /** The policy with the fields added (the input is not modified). */
   policy: unknown;
@@ -13,13 +15,6 @@ export interface Migration {
   migrated: string[];
   /** Distros whose family cannot be read from their name, with the path to fill in by hand. */
   problems: string[];
-}
-
-/** A family as the migration sees it: its name, the distros (os-release IDs) it serves, and which one is implied. */
-export interface FamilyNames {
-  name: string;
-  distros: readonly string[];
-  defaultDistro?: string;
 }
 
 /** Family names that were renamed, old → new. */

@@ -123,14 +123,27 @@ export type MatrixRule = Policy['matrix'][number];
 
 export const POLICY_FILE = 'support-matrix.json';
 
+/** A distro family as the policy sees it: its name, the distros (os-release IDs) it serves, and which one is implied. */
+export interface FamilyNames {
+  name: string;
+  distros: readonly string[];
+  defaultDistro?: string;
+}
+
+/** The distro a policy entry of `family` means when it names none: the family's default, or its only one. */
+export function impliedDistro(family: FamilyNames): string | undefined {
+  return family.defaultDistro ?? (family.distros.length === 1 ? family.distros[0] : undefined);
+}
+
 /**
  * Named rules across fields. They run on the raw JSON (defensively) rather than as a zod refinement,
  * because zod skips refinements once any field is invalid, and a user should see every problem at once.
  */
 export function crossFieldProblems(
   raw: unknown,
-  families: readonly string[],
+  families: readonly FamilyNames[],
 ): { path: (string | number)[]; message: string }[] {
+  const names = families.map((f) => f.name);
   const out: { path: (string | number)[]; message: string }[] = [];
   const obj = (v: unknown): Record<string, unknown> | undefined =>
     v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
@@ -151,18 +164,31 @@ export function crossFieldProblems(
   const releases = new Map<string, string>();
   for (const [name, d] of Object.entries(distros)) {
     const { family, release, distro } = obj(d) ?? {};
-    if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !families.includes(family)) {
+    if (typeof family === 'string' && /^[a-z0-9]/.test(family) && !names.includes(family)) {
       out.push({
         path: ['distros', name, 'family'],
         message:
           family === 'debian'
             ? 'family "debian" is now "deb" (it serves Debian and Ubuntu): `npx kmatrix policy migrate` renames it'
-            : `unknown distro family "${family}" (known: ${families.join(', ')})`,
+            : `unknown distro family "${family}" (known: ${names.join(', ')})`,
+      });
+    }
+    const known = families.find((f) => f.name === family);
+    if (known && typeof distro === 'string' && !known.distros.includes(distro)) {
+      out.push({
+        path: ['distros', name, 'distro'],
+        message: `family ${known.name} does not serve "${distro}" (it serves: ${known.distros.join(', ')})`,
+      });
+    } else if (known && distro === undefined && !impliedDistro(known)) {
+      out.push({
+        path: ['distros', name, 'distro'],
+        message: `is required: family ${known.name} serves several distros (${known.distros.join(', ')})`,
       });
     }
     // Kernels are filed under the distro of their family, os and release: two distros cannot share one.
     if (typeof family !== 'string' || typeof release !== 'string') continue;
-    const what = [family, typeof distro === 'string' ? distro : undefined, release].filter(Boolean).join(' ');
+    const os = typeof distro === 'string' ? distro : known && impliedDistro(known);
+    const what = [family, os, release].filter(Boolean).join(' ');
     const other = releases.get(what);
     if (other) {
       out.push({
@@ -190,16 +216,22 @@ export function crossFieldProblems(
 }
 
 /** The whole policy schema: fields, then the named cross-field rules, given the distro families kmatrix has. */
-export const validPolicy = (families: readonly string[]) =>
+export const validPolicy = (families: readonly FamilyNames[]) =>
   z.unknown().transform((raw, ctx) => {
     const parsed = policySchema.safeParse(raw);
     if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
-    for (const p of crossFieldProblems(raw, families))
-      ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
-    return parsed.success ? parsed.data : z.NEVER;
+    const problems = crossFieldProblems(raw, families);
+    for (const p of problems) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+    if (!parsed.success || problems.length > 0) return z.NEVER;
+    // Every distro names its os-release ID from here on: the one it says, or the one its family implies.
+    for (const d of Object.values(parsed.data.distros)) {
+      const family = families.find((f) => f.name === d.family);
+      if (d.distro === undefined && family) d.distro = impliedDistro(family);
+    }
+    return parsed.data;
   });
 
-export async function loadPolicy(file: string, families: readonly string[]): Promise<Policy> {
+export async function loadPolicy(file: string, families: readonly FamilyNames[]): Promise<Policy> {
   return readJsonFile(validPolicy(families), file, {
     stage: 'policy',
     what: 'support-matrix policy',

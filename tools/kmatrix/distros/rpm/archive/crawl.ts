@@ -98,8 +98,19 @@ export function kernelsOf(packages: PrimaryPackage[], arch: Arch, distro: string
 }
 
 async function repositoryPackages(d: RpmDistro, ref: RepositoryRef, arch: Arch, log: Log): Promise<PrimaryPackage[]> {
+  const keyring = keyringOfDistro(d);
+  // Without a keyring, TLS is the only trust there is; a plain-HTTP mirror.list could name any repository.
+  if ('mirrorList' in ref && !keyring && !ref.mirrorList.startsWith('https:')) {
+    throw new KmatrixError(
+      `${ref.mirrorList} would be trusted on nothing: it is plain HTTP and no keyring checks the repository it names; nothing was written`,
+      {
+        stage: 'crawl',
+        remedy: `set KMATRIX_${d.env}_KEYRING to a keyring with the distro's repository key (gpg --dearmor its RPM-GPG-KEY), or use an https mirror`,
+      },
+    );
+  }
   const base = 'base' in ref ? ref.base : await followMirrorList(ref.mirrorList, arch, log);
-  const repomd = await readRepomd(base, keyringOfDistro(d), d.env, log);
+  const repomd = await readRepomd(base, keyring, d.env, log);
   const packages = kernelPackages(await readPrimary(repomd, log), base);
   log(`  ${d.id} ${ref.label} ${arch}: ${packages.length} kernel packages`);
   return packages;

@@ -32,10 +32,15 @@ interface RawPackage {
   location?: { '@href'?: string; '@xml:base'?: string };
 }
 
+/** RPM's own character set for version and release; anything else is not an RPM's. */
+const EVR_PART = /^[A-Za-z0-9._+~^]+$/;
+
 function read(raw: RawPackage, base: string): PrimaryPackage | undefined {
   const v = raw.version;
   const href = raw.location?.['@href'];
   if (!raw.name || !raw.arch || !v?.['@ver'] || !v['@rel'] || !href) return undefined;
+  if (!EVR_PART.test(v['@ver']) || !EVR_PART.test(v['@rel']) || !/^[a-z0-9_]+$/.test(raw.arch)) return undefined;
+  if (v['@epoch'] !== undefined && !/^\d+$/.test(v['@epoch'])) return undefined;
   const checksum = raw.checksum?.['#text'];
   const size = Number(raw.size?.['@package']);
   const url = new URL(href, raw.location?.['@xml:base'] ?? `${base}/`).href;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import { XMLParser } from 'fast-xml-parser';
-import { fetchBytes } from '../../../core/fetch.ts';
+import { HttpStatusError, fetchBytes } from '../../../core/fetch.ts';
 import { gpgvVerified } from '../../../core/gpgv.ts';
 import { KmatrixError } from '../../../core/errors.ts';
 
@@ -33,7 +33,15 @@ export async function readRepomd(base: string, keyring: string | undefined, env:
   const url = `${base}/repodata/repomd.xml`;
   const data = await fetchOf(url, log);
   if (keyring) {
-    const signature = await fetchOf(`${url}.asc`, log);
+    const signature = await fetchOf(`${url}.asc`, log).catch((error: unknown) => {
+      const cause = (error as { cause?: unknown }).cause;
+      if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
+      throw untrusted(
+        url,
+        `has no signature (${url}.asc is missing) while KMATRIX_${env}_KEYRING asks for one`,
+        `use a mirror that serves repomd.xml.asc, or unset KMATRIX_${env}_KEYRING and use an https mirror (trust through TLS only)`,
+      );
+    });
     await gpgvVerified(
       keyring,
       url,
