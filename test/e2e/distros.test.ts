@@ -303,7 +303,7 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   );
   await service.stop();
 
-  // The same mirrors re-signed by a key nobody trusts: each crawl refuses and writes nothing.
+  // The same mirrors checked against a keyring that lacks their key: each crawl refuses and writes nothing.
   const stranger = await archiveKey(root, 'stranger');
   const fedora = await ws.read('kernels/fedora-41-x86_64.json');
   const foreign = await ws.kmatrix(['crawl', 'rpm', '--release', '41', '--distro', 'fedora', '--arch', 'x86_64'], {

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { crawlerDistro, kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
 import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
 import {
@@ -172,6 +175,10 @@ test("kernel-crawler's Ubuntu entries: generic, derivatives, their backports and
   assert.equal(k.kmatrix.distro, 'ubuntu-focal');
   assert.equal(ubuntuRelease('6.8.0-31', 'linux-hwe-6.8'), 'jammy');
   assert.equal(ubuntuRelease('6.8.0-31', 'linux'), 'noble');
+  // A backport's version says which release it was built for: bionic's 5.4 HWE sits in plain linux-hwe.
+  assert.equal(ubuntuRelease('5.4.0-150', 'linux-hwe', '5.4.0-150.167~18.04.1'), 'bionic');
+  assert.equal(ubuntuRelease('6.8.0-40', 'linux-hwe-6.8', '6.8.0-40.40~22.04.3'), 'jammy');
+  assert.equal(ubuntuRelease('5.15.0-91', 'linux', '5.15.0-91.101'), 'jammy');
 });
 
 test("an Ubuntu index: flavour packages name their shared tree without a version (as Ubuntu's do), backports' trees included", () => {
@@ -213,4 +220,42 @@ test("an Ubuntu index: flavour packages name their shared tree without a version
       '6.8.0-90-generic linux-headers-6.8.0-90-generic linux-hwe-6.8-headers-6.8.0-90 -',
     ],
   );
+  // kernelversion is uname -v's build number, as kernel-crawler writes it: a backport's keeps its ~22.04.1.
+  assert.deepEqual(
+    kernels.map((k) => k.kernelversion),
+    ['174', '91~22.04.1'],
+  );
+});
+
+test('`crawl deb --distro ubuntu` crawls the policy’s Ubuntu distros only; a distro the policy lacks is a usage error', async (t) => {
+  const { crawlJobs } = await import('../../tools/kmatrix/gen/crawl.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-crawl-jobs-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'support-matrix.json');
+  const distro = (d: Record<string, string>) => ({ family: 'deb', toolchain: 'debian-bookworm', ...d });
+  await writeFile(
+    file,
+    JSON.stringify({
+      drivers: { d: { path: 'drivers/d', modules: ['d'] } },
+      distros: {
+        'debian-bookworm': distro({ release: 'bookworm' }),
+        'ubuntu-jammy': distro({ distro: 'ubuntu', release: 'jammy' }),
+        'ubuntu-noble': distro({ distro: 'ubuntu', release: 'noble' }),
+      },
+      matrix: [
+        { driver: 'd', distro: 'ubuntu-jammy', archs: ['x86_64', 'aarch64'], flavours: ['generic'], kernels: ['*'] },
+      ],
+    }),
+  );
+  const jobs = await crawlJobs(file, { family: 'deb', os: 'ubuntu' });
+  assert.deepEqual(
+    jobs.map((j) => `${j.distro} ${j.os} ${j.release} ${j.arch}`),
+    [
+      'ubuntu-jammy ubuntu jammy x86_64',
+      'ubuntu-jammy ubuntu jammy aarch64',
+      'ubuntu-noble ubuntu noble x86_64',
+      'ubuntu-noble ubuntu noble aarch64',
+    ],
+  );
+  await assert.rejects(crawlJobs(file, { os: 'fedora' }), /the policy has no fedora distro to crawl/);
 });

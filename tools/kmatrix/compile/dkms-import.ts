@@ -129,13 +129,13 @@ async function suggestedRule(root: string, policy: Policy, driver: string): Prom
     for (const e of Object.values(list ?? {}).flat())
       if (e.kmatrix) listed.push({ kernelrelease: e.kernelrelease, kmatrix: e.kmatrix });
   }
-  for (const [distro, { family }] of Object.entries(policy.distros)) {
+  for (const [distro, { family, distro: os }] of Object.entries(policy.distros)) {
     const ofDistro = listed.filter((k) => k.kmatrix.distro === distro);
     const arch = ofDistro.some((k) => k.kmatrix.arch === 'x86_64') ? 'x86_64' : ofDistro[0]?.kmatrix.arch;
     // Kernels whose packages the mirror serves: a rule that selects only a mirror gap builds nothing.
     const ofArch = ofDistro.filter((k) => k.kmatrix.arch === arch && !k.kmatrix.unavailable?.length);
-    // The family's plain flavour when there is one (Debian's amd64, not rt or cloud).
-    const plain = ofArch.filter((k) => k.kmatrix.flavour === familyNamed(family).plainFlavour(k.kmatrix.arch));
+    // The family's plain flavour when there is one (Debian's amd64, Ubuntu's generic; not rt or cloud).
+    const plain = ofArch.filter((k) => k.kmatrix.flavour === familyNamed(family).plainFlavour(k.kmatrix.arch, os));
     const candidates = (plain.length > 0 ? plain : ofArch).sort((a, b) =>
       compareVersions(a.kmatrix.abi, b.kmatrix.abi),
     );

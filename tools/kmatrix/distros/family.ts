@@ -68,8 +68,8 @@ export interface DistroFamily {
   /** The tool that signs a `kernelArch` kernel's modules, runnable on `host`. */
   signingTool(headers: HeaderPackage[], host: Arch, kernelArch: Arch): SigningTool;
 
-  /** The flavour most people mean for `arch` (a rule's suggested default), if the family has one. */
-  plainFlavour(arch: Arch): string | undefined;
+  /** The flavour most people mean for `arch` on distro `os` (a rule's suggested default), if the family has one. */
+  plainFlavour(arch: Arch, os?: string): string | undefined;
 
   /** The file inside the kernel image package that QEMU boots. */
   kernelImageFile(kernelrelease: string): string;

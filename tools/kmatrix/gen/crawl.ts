@@ -83,7 +83,18 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
       .map(([distro, d]) => {
         const family = familyNamed(d.family);
         return { family, release: d.release, distro, os: osOf(family, d.distro, `distros.${distro}.distro`) };
-      });
+      })
+      // `crawl deb --distro ubuntu`: the policy's Ubuntu distros only.
+      .filter((d) => !want.os || d.os === want.os);
+    if (want.os && distros.length === 0) {
+      throw new KmatrixError(
+        `the policy has no ${want.os} distro${family ? ` of family ${family.name}` : ''} to crawl`,
+        {
+          stage: 'usage',
+          remedy: `add one to ${policyFile}, or name a release: \`npx kmatrix crawl FAMILY --distro ${want.os} --release R\``,
+        },
+      );
+    }
   }
   return distros.flatMap((d) =>
     archsOf(d.distro).map((arch) => ({ ...d, arch, file: join('kernels', `${d.distro}-${arch}.json`) })),

@@ -183,7 +183,8 @@ export async function generate(o: GenOptions): Promise<GenResult> {
   const only = o.only ?? [];
   const { policy, list, toolchains } = await loadInputs(o);
   const listed = await listedKernels(list, distroOfPolicy(policy));
-  // A kernel of a distro the policy does not name is never built; say so once per distro.
+  // A kernel of a distro the policy does not name is never built: one reason per kernel, which
+  // the summary prints once per distro with a count.
   for (const k of listed.kernels.filter((k) => !(k.kmatrix.distro in policy.distros))) {
     listed.unusable.push({
       what: `${k.kmatrix.distro} ${k.kernelrelease}`,

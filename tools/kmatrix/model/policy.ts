@@ -57,7 +57,7 @@ const distro = z
       'The release, as the distro names it: "bookworm", "41", "9", "2023"',
     ),
     toolchain: identifier.describe(
-      "Default toolchain (folder under toolchains/) for this distro; another toolchain of the same distro is chosen when its gcc matches the kernel's compiler and this one's does not",
+      "Default toolchain (folder under toolchains/) for this distro; when its gcc major is not the kernel's, a toolchain with that gcc is chosen instead (this distro's first, then any)",
     ),
     runner: arch
       .default('x86_64')

@@ -84,7 +84,8 @@ KMATRIX_UBUNTU_MIRROR, KMATRIX_UBUNTU_SECURITY_MIRROR, KMATRIX_UBUNTU_PORTS_MIRR
   signingTool,
 
   // Named like the arch (amd64, arm64): not rt, not cloud.
-  plainFlavour: (arch) => debianArch[arch],
+  // Debian names its plain flavour after the arch (amd64, arm64); Ubuntu's is generic on both.
+  plainFlavour: (arch, os) => (os === 'ubuntu' ? 'generic' : debianArch[arch]),
 
   kernelImageFile: (kernelrelease) => `boot/vmlinuz-${kernelrelease}`,
   noImage: (kernelrelease, packageVersion) =>

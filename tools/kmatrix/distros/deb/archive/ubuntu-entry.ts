@@ -13,26 +13,32 @@ import type { KernelEntry, ListedKernel, ListedPackage } from '../../../model/ke
 import { archOfDebian } from '../arch.ts';
 
 /** The kernel series each release ships (LTS releases marked). */
-const SERIES: { series: string; codename: string; lts?: true }[] = [
-  { series: '4.4', codename: 'xenial', lts: true },
-  { series: '4.15', codename: 'bionic', lts: true },
-  { series: '5.4', codename: 'focal', lts: true },
-  { series: '5.8', codename: 'groovy' },
-  { series: '5.11', codename: 'hirsute' },
-  { series: '5.13', codename: 'impish' },
-  { series: '5.15', codename: 'jammy', lts: true },
-  { series: '5.19', codename: 'kinetic' },
-  { series: '6.2', codename: 'lunar' },
-  { series: '6.5', codename: 'mantic' },
-  { series: '6.8', codename: 'noble', lts: true },
-  { series: '6.11', codename: 'oracular' },
-  { series: '6.14', codename: 'plucky' },
+const SERIES: { series: string; codename: string; version: string; lts?: true }[] = [
+  { series: '4.4', codename: 'xenial', version: '16.04', lts: true },
+  { series: '4.15', codename: 'bionic', version: '18.04', lts: true },
+  { series: '5.4', codename: 'focal', version: '20.04', lts: true },
+  { series: '5.8', codename: 'groovy', version: '20.10' },
+  { series: '5.11', codename: 'hirsute', version: '21.04' },
+  { series: '5.13', codename: 'impish', version: '21.10' },
+  { series: '5.15', codename: 'jammy', version: '22.04', lts: true },
+  { series: '5.19', codename: 'kinetic', version: '22.10' },
+  { series: '6.2', codename: 'lunar', version: '23.04' },
+  { series: '6.5', codename: 'mantic', version: '23.10' },
+  { series: '6.8', codename: 'noble', version: '24.04', lts: true },
+  { series: '6.11', codename: 'oracular', version: '24.10' },
+  { series: '6.14', codename: 'plucky', version: '25.04' },
 ];
 
 const seriesNumber = (s: string) => s.split('.').reduce((n, p) => n * 1000 + Number(p), 0);
 
-/** The Ubuntu codename an ABI belongs to, given the pool folder it was published from. */
-export function ubuntuRelease(abi: string, poolFolder: string): string | undefined {
+/**
+ * The Ubuntu codename an ABI belongs to. A backport says so in its package version
+ * (5.4.0-150.167~18.04.1: built for 18.04); otherwise the pool folder tells a backported series
+ * (linux-hwe-5.15) from the release's own kernel (linux, linux-aws).
+ */
+export function ubuntuRelease(abi: string, poolFolder: string, packageVersion = ''): string | undefined {
+  const built = packageVersion.match(/~(\d\d\.\d\d)(?:\.\d+)?$/)?.[1];
+  if (built) return SERIES.find((s) => s.version === built)?.codename;
   const series = abi.match(/^(\d+\.\d+)/)?.[1];
   if (!series) return undefined;
   // linux-hwe-5.15, linux-aws-5.15, linux-hwe-6.8: a series backported to the LTS before it.
@@ -99,7 +105,7 @@ export function ubuntuKernel(
   if (!arch) return { why: `architecture ${f.debArch} is not one kmatrix builds for (amd64, arm64)` };
   const common = [...commons.values()].find((c) => c.abi === f.abi && c.version === f.version);
   if (!common) return { why: `no linux-headers-${f.abi} (or linux-<x>-headers-${f.abi}) package among its headers` };
-  const codename = ubuntuRelease(f.abi, f.folder);
+  const codename = ubuntuRelease(f.abi, f.folder, f.version);
   if (!codename) return { why: `cannot tell which Ubuntu release ships ${f.abi} (from ${f.folder})` };
   const kernelrelease = `${f.abi}-${f.flavour}`;
   const kernel: ListedKernel = {

@@ -90,7 +90,8 @@ export function ubuntuKernelsFromIndex(packages: IndexedPackage[], distro: strin
       debianArch[arch],
     );
     entries.set(kernelrelease, {
-      kernelversion: s.Version!.split('.').pop()!,
+      // uname -v's build number: 5.4.0-136.153 → 153, a backport's 6.8.0-40.40~22.04.3 → 40~22.04.3.
+      kernelversion: s.Version!.replace(/^[^-]+-\d+\./, ''),
       kernelrelease,
       target: `ubuntu-${flavour.split('-')[0]}`,
       headers: packagesOfKernel.map((h) => h.url).sort(),
