@@ -11,6 +11,7 @@
  */
 import { KmatrixError } from '../../core/errors.ts';
 import type { DistroFamily } from '../family.ts';
+import { RPM_DISTRO_IDS, rpmListKey } from './names.ts';
 import {
   configPackage,
   headerMounts,
@@ -22,12 +23,10 @@ import {
   signingTool,
 } from './layout.ts';
 
-const DISTROS = ['fedora', 'almalinux', 'rocky', 'centos', 'ol', 'amazonlinux'] as const;
-
 export const rpm: DistroFamily = {
   name: 'rpm',
-  distros: DISTROS,
-  listKey: (distro, release) => (distro === 'amazonlinux' ? `amazonlinux${release}` : distro),
+  distros: RPM_DISTRO_IDS,
+  listKey: rpmListKey,
   crawlerDistros: [
     'fedora',
     'almalinux',

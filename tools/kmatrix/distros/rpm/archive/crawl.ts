@@ -10,6 +10,7 @@ import type { Arch } from '../../../model/names.ts';
 import { compareVersions } from '../../../model/version.ts';
 import { kernelPackages, type PrimaryPackage } from './primary.ts';
 import { readPrimary, readRepomd } from './repomd.ts';
+import { rpmListKey } from '../names.ts';
 import { keyringOfDistro, mirrorOf, type RepositoryRef, type RpmDistro } from './repositories.ts';
 
 type Log = (line: string) => void;
@@ -126,7 +127,7 @@ export async function crawlRpm(
   const refs = d.repositories(mirrorOf(d), release, arch);
   const packages: PrimaryPackage[] = [];
   for (const ref of refs) packages.push(...(await repositoryPackages(d, ref, arch, log)));
-  const kernels = kernelsOf(packages, arch, distro, d.listKey(release));
+  const kernels = kernelsOf(packages, arch, distro, rpmListKey(d.id, release));
   const unpinned = kernels.filter((k) => !k.kmatrix!.packages[0]!.sha256).length;
   log(
     `  ${d.id} ${release} ${arch}: ${kernels.length} kernels${unpinned ? ` (${unpinned} without a SHA256 in the index: pinned on first download)` : ''}`,

@@ -11,18 +11,17 @@
  */
 import { KmatrixError } from '../../../core/errors.ts';
 import type { Arch } from '../../../model/names.ts';
+import type { RpmDistroId } from '../names.ts';
 
 /** A repository: its base URL (holding repodata/), or a mirror.list that names it. */
 export type RepositoryRef = { label: string } & ({ base: string } | { mirrorList: string });
 
 export interface RpmDistro {
   /** The os-release ID, the policy's `distro` value. */
-  id: string;
+  id: RpmDistroId;
   /** KMATRIX_<ENV>_MIRROR, KMATRIX_<ENV>_KEYRING */
   env: string;
   defaultMirror: string;
-  /** The kernel-crawler key its lists are filed under, per release. */
-  listKey(release: string): string;
   repositories(mirror: string, release: string, arch: Arch): RepositoryRef[];
 }
 
@@ -39,7 +38,6 @@ export const RPM_DISTROS: readonly RpmDistro[] = [
     id: 'fedora',
     env: 'FEDORA',
     defaultMirror: 'https://dl.fedoraproject.org/pub/fedora/linux',
-    listKey: () => 'fedora',
     repositories: (mirror, release, arch) => [
       { label: `${release}`, base: `${mirror}/releases/${release}/Everything/${arch}/os` },
       { label: `${release} updates`, base: `${mirror}/updates/${release}/Everything/${arch}` },
@@ -49,28 +47,24 @@ export const RPM_DISTROS: readonly RpmDistro[] = [
     id: 'almalinux',
     env: 'ALMALINUX',
     defaultMirror: 'https://repo.almalinux.org/almalinux',
-    listKey: () => 'almalinux',
     repositories: elTrees((release, repo, arch) => `${release}/${repo}/${arch}/os`),
   },
   {
     id: 'rocky',
     env: 'ROCKY',
     defaultMirror: 'https://dl.rockylinux.org/pub/rocky',
-    listKey: () => 'rocky',
     repositories: elTrees((release, repo, arch) => `${release}/${repo}/${arch}/os`),
   },
   {
     id: 'centos',
     env: 'CENTOS',
     defaultMirror: 'https://mirror.stream.centos.org',
-    listKey: () => 'centos',
     repositories: elTrees((release, repo, arch) => `${release}-stream/${repo}/${arch}/os`),
   },
   {
     id: 'ol',
     env: 'OL',
     defaultMirror: 'https://yum.oracle.com/repo/OracleLinux',
-    listKey: () => 'ol',
     // yum.oracle.com: OL<N>/baseos/latest/<arch> and OL<N>/appstream/<arch>
     repositories: elTrees((release, repo, arch) =>
       repo === 'BaseOS' ? `OL${release}/baseos/latest/${arch}` : `OL${release}/appstream/${arch}`,
@@ -80,7 +74,6 @@ export const RPM_DISTROS: readonly RpmDistro[] = [
     id: 'amazonlinux',
     env: 'AMAZONLINUX',
     defaultMirror: 'https://cdn.amazonlinux.com',
-    listKey: (release) => `amazonlinux${release}`,
     repositories: (mirror, release, arch) => {
       if (release === '2023')
         return [{ label: '2023 core', mirrorList: `${mirror}/al2023/core/mirrors/latest/${arch}/mirror.list` }];
