@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorkspace, expectOk, repoRoot } from '../support/workspace.ts';
@@ -23,6 +23,8 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
     (await readFile(join(repoRoot, 'test/fixtures/policy-crawler.json'), 'utf8')).replace('../../', './'),
   );
   expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'toolchain build');
+  // No crawled index to pin by: every package is downloaded once and trusted on first download.
+  await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
 
   // --verbose: every skipped entry on its own line, with its own reason.
   const gen = expectOk(await ws.kmatrix(['gen', ...lists, '--verbose']), 'kmatrix gen');
@@ -104,6 +106,17 @@ test('a user generates and builds the matrix from kernel-crawler output', { time
       again.all,
       new RegExp(`resolving the SHA256 of ${h.name} ${h.version.replace(/[.+~]/g, '\\$&')}$`, 'm'),
     );
+  }
+
+  // With Debian's index crawled (kernels/, as `kmatrix crawl deb` writes it), the same files are
+  // pinned by what the signed index says: the same digests, now without "first-download".
+  await cp(join(repoRoot, 'kernels'), join(ws.dir, 'kernels'), { recursive: true });
+  const byIndex = expectOk(await ws.kmatrix(['gen', ...lists]), 'gen with a crawled index');
+  assert.match(byIndex.all, /^\d+ packages pinned by the archive indexes in kernels\/ \(no download\)$/m);
+  const indexedAmd64 = JSON.parse(await ws.read('targets/kmx-echo/debian-bookworm/6.1.0-47-amd64/x86_64/target.json'));
+  for (const h of indexedAmd64.headers.filter((x: { role: string }) => x.role !== 'kbuild')) {
+    assert.equal(h.pinnedBy, undefined, `${h.name} is pinned by the index`);
+    assert.equal(h.sha256, amd64.headers.find((x: { name: string }) => x.name === h.name).sha256);
   }
 
   await ws.commitAll('targets from kernel-crawler');

@@ -15,6 +15,7 @@ import {
   type KernelList,
   type ListedKernel,
 } from '../model/kernel-list.ts';
+import { crawledIndex, pinFromIndex } from './index-digests.ts';
 import { distroOfPolicy, loadPolicy, type Policy } from '../model/policy.ts';
 import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../model/toolchain.ts';
@@ -193,6 +194,11 @@ export async function generate(o: GenOptions): Promise<GenResult> {
     });
   }
   listed.kernels = listed.kernels.filter((k) => k.kmatrix.distro in policy.distros);
+  // kernel-crawler entries list only URLs: what a crawled archive index says of the same files pins them.
+  if (listed.kernels.some((k) => k.kmatrix.packages.some((p) => !p.sha256))) {
+    const pinned = pinFromIndex(listed.kernels, await crawledIndex(o.root));
+    if (pinned > 0) o.log(`${pinned} packages pinned by the archive indexes in kernels/ (no download)`);
+  }
   if (only.length) listed.kernels = listed.kernels.filter((k) => asked(only, k));
   // The plan for these kernels; with --only, just the targets of the distros asked for.
   const planFor = (kernels: ListedKernel[]) => {

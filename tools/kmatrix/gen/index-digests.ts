@@ -1,0 +1,70 @@
+/**
+ * Digests from the archives' own indexes for kernel-crawler entries, which list only URLs.
+ * `kmatrix crawl` records what each archive's signed index says of every kernel package
+ * (kernels/<distro>-<arch>.json); a kernel-crawler entry naming the same file is pinned by that,
+ * with no download and its gcc known from the same index. Only what no crawled index lists is
+ * downloaded once and trusted on first download (gen/resolve.ts).
+ *
+ * A package file is matched by its file name: an archive never serves two different files under
+ * one pool name (Debian's dak and the RPM tools both refuse to reuse one).
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadKernelList, type ListedKernel, type ListedPackage } from '../model/kernel-list.ts';
+import { familyOfHeaders } from '../distros/registry.ts';
+
+interface Indexed {
+  sha256: string;
+  size: number;
+  gcc?: string;
+}
+
+const fileOf = (url: string) => decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+
+/** What the crawled kernel lists in `<root>/kernels` say of each package file, by file name. */
+export async function crawledIndex(root: string): Promise<Map<string, Indexed>> {
+  const out = new Map<string, Indexed>();
+  const files = await readdir(join(root, 'kernels')).catch(() => [] as string[]);
+  for (const f of files.filter((x) => x.endsWith('.json')).sort()) {
+    // A list that does not load is gen's to report when it is asked for; here it is only not a source.
+    const list = await loadKernelList(join(root, 'kernels', f)).catch(() => undefined);
+    for (const entry of Object.values(list ?? {}).flat()) {
+      const k = entry.kmatrix;
+      if (!k) continue;
+      // The kernel's gcc goes with the package holding its .config (its own), never a shared one.
+      const holder = familyOfHeaders(k.packages).configPackage(k.packages);
+      for (const p of [...k.packages, ...(k.image ? [k.image] : [])]) {
+        if (!p.sha256 || !p.size || p.pinnedBy) continue;
+        out.set(fileOf(p.url), { sha256: p.sha256, size: p.size, ...(p === holder && k.gcc ? { gcc: k.gcc } : {}) });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Fills in each unpinned package of `kernels` that a crawled index lists (and the kernel's gcc from
+ * it, when the list did not say); returns how many packages were pinned this way.
+ */
+export function pinFromIndex(kernels: ListedKernel[], index: Map<string, Indexed>): number {
+  let pinned = 0;
+  const pin = <P extends Pick<ListedPackage, 'url' | 'alternatives' | 'sha256' | 'size'>>(
+    p: P,
+  ): Indexed | undefined => {
+    if (p.sha256) return undefined;
+    const hit = [p.url, ...(p.alternatives ?? [])].map((u) => index.get(fileOf(u))).find(Boolean);
+    if (!hit) return undefined;
+    p.sha256 = hit.sha256;
+    p.size = hit.size;
+    pinned++;
+    return hit;
+  };
+  for (const k of kernels) {
+    for (const p of k.kmatrix.packages) {
+      const hit = pin(p);
+      if (hit?.gcc && !k.kmatrix.gcc) k.kmatrix.gcc = hit.gcc;
+    }
+    if (k.kmatrix.image) pin(k.kmatrix.image);
+  }
+  return pinned;
+}
