@@ -19,10 +19,13 @@
  *   slowloris (slowloris.ts): the cache server's normal clients' p99 under a slowloris attack vs
  *   without one.
  *
+ *   kernel-crawler at scale (crawler-scale.ts): gen on a list of the real one's size and distro mix
+ *   vs gen on as many Debian entries.
+ *
  *   publish (publish.ts): `kmatrix publish` of N built targets into a directory store vs copying
  *   the modules and recording their SHA256s in-process.
  *
- * Usage: npm run bench [-- --figures build,headers,scale,remote,load,slowloris,boot,publish] [-- --sizes 1000,5000] [-- --runs 3]
+ * Usage: npm run bench [-- --figures build,headers,scale,crawler,remote,load,slowloris,boot,publish] [-- --sizes 1000,5000] [-- --runs 3]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -39,8 +42,9 @@ import { loadTest, remoteRestore } from './remote-cache.ts';
 import { bootBench } from './boot.ts';
 import { publishBench } from './publish.ts';
 import { slowlorisBench } from './slowloris.ts';
+import { crawlerScale } from './crawler-scale.ts';
 
-const FIGURES = ['build', 'headers', 'scale', 'remote', 'load', 'slowloris', 'boot', 'publish'] as const;
+const FIGURES = ['build', 'headers', 'scale', 'crawler', 'remote', 'load', 'slowloris', 'boot', 'publish'] as const;
 const { values } = parseArgs({
   options: {
     figures: { type: 'string', default: FIGURES.join(',') },
@@ -242,6 +246,14 @@ async function main(): Promise<void> {
       await rm(b.dir, { recursive: true, force: true });
     }
   }
+  if (figures.has('crawler')) {
+    process.stderr.write('gen on a kernel-crawler list of the real size, and on as many Debian entries…\n');
+    const c = await crawlerScale();
+    print(
+      `gen on a kernel-crawler list of ${c.entries} entries in 13 distros (the real list's size and mix, from its samples): ${c.targets} targets and ${c.reasons} skip lines (duplicate reasons counted once); ` +
+        `ours ${c.mixed.seconds.toFixed(2)} s, peak ${mib(c.mixed.peakBytes)}; baseline ${c.debian.seconds.toFixed(2)} s, peak ${mib(c.debian.peakBytes)} (gen on ${c.entries} Debian entries, ${c.debian.targets} targets), ratio ${(c.mixed.seconds / c.debian.seconds).toFixed(2)}`,
+    );
+  }
   if (figures.has('remote')) {
     const n = Number(values['restore-targets']);
     const r = await remoteRestore(n, runs);
@@ -286,7 +298,7 @@ async function main(): Promise<void> {
     '# Benchmark results',
     '',
     `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}; median of ${runs} runs, daemon off.`,
-    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
+    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
     '',
     ...lines.map((l) => `- ${l}`),
     '',
