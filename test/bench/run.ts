@@ -43,6 +43,7 @@ import { bootBench } from './boot.ts';
 import { publishBench } from './publish.ts';
 import { slowlorisBench } from './slowloris.ts';
 import { crawlerScale } from './crawler-scale.ts';
+import { previousLines, renderResults, type ResultLine } from './results-file.ts';
 
 const FIGURES = ['build', 'headers', 'scale', 'crawler', 'remote', 'load', 'slowloris', 'boot', 'publish'] as const;
 const { values } = parseArgs({
@@ -172,12 +173,14 @@ function expectCached(n: number) {
 }
 
 async function main(): Promise<void> {
-  const lines: string[] = [];
+  const lines: ResultLine[] = [];
+  let figure = '';
   const print = (l: string) => {
-    lines.push(l);
+    lines.push({ figure, text: l });
     process.stdout.write(`${l}\n`);
   };
   if (figures.has('build')) {
+    figure = 'build';
     const b = await buildOverhead(runs);
     const base = `baseline ${b.baselineSeconds.toFixed(1)} s (shell loop, same make in the same containers)`;
     print(
@@ -188,6 +191,7 @@ async function main(): Promise<void> {
     );
   }
   if (figures.has('headers')) {
+    figure = 'headers';
     process.stderr.write('fetching every header package of the bookworm amd64 matrix into an empty store…\n');
     const h = await headerFetch();
     print(
@@ -196,6 +200,7 @@ async function main(): Promise<void> {
     );
   }
   for (const n of figures.has('scale') ? sizes : []) {
+    figure = 'scale';
     process.stderr.write(`preparing ${n} targets…\n`);
     const genLines: string[] = [];
     const a = await ours(n, genLines);
@@ -247,6 +252,7 @@ async function main(): Promise<void> {
     }
   }
   if (figures.has('crawler')) {
+    figure = 'crawler';
     process.stderr.write('gen on a kernel-crawler list of the real size, and on as many Debian entries…\n');
     const c = await crawlerScale();
     print(
@@ -255,6 +261,7 @@ async function main(): Promise<void> {
     );
   }
   if (figures.has('remote')) {
+    figure = 'remote';
     const n = Number(values['restore-targets']);
     const r = await remoteRestore(n, runs);
     print(
@@ -262,6 +269,7 @@ async function main(): Promise<void> {
     );
   }
   if (figures.has('load')) {
+    figure = 'load';
     const l = await loadTest();
     const ms = (x: number) => `${x.toFixed(1)} ms`;
     print(
@@ -270,6 +278,7 @@ async function main(): Promise<void> {
     );
   }
   if (figures.has('slowloris')) {
+    figure = 'slowloris';
     const s = await slowlorisBench();
     const ms = (x: number) => `${x.toFixed(1)} ms`;
     print(
@@ -278,6 +287,7 @@ async function main(): Promise<void> {
     );
   }
   if (figures.has('boot')) {
+    figure = 'boot';
     const b = await bootBench(runs);
     const perMinute = (b.targets / b.oursSeconds) * 60;
     print(
@@ -287,6 +297,7 @@ async function main(): Promise<void> {
     );
   }
   if (figures.has('publish')) {
+    figure = 'publish';
     const p = await publishBench(Number(values['publish-targets']), runs);
     print(
       `publish, ${p.targets} built targets (${mib(p.bytes)} of modules) into a directory store, with provenance and the index (${mib(p.indexBytes)}): ` +
@@ -294,22 +305,26 @@ async function main(): Promise<void> {
     );
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${mib(totalmem())} RAM, Node ${process.version}, nx ${JSON.parse(await readFile(join(repoRoot, 'node_modules/nx/package.json'), 'utf8')).version}`;
-  const results = [
-    '# Benchmark results',
-    '',
-    `Last run: ${new Date().toISOString().slice(0, 10)} on ${machine}; median of ${runs} runs, daemon off.`,
-    'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
-    '',
-    ...lines.map((l) => `- ${l}`),
-    '',
-  ].join('\n');
-  // RESULTS.md is one complete run; a run of some figures only prints.
-  if (FIGURES.every((f) => figures.has(f))) {
-    await writeFile(join(repoRoot, 'test/bench/RESULTS.md'), results);
-    process.stderr.write('wrote test/bench/RESULTS.md\n');
-  } else {
-    process.stderr.write('some figures only: test/bench/RESULTS.md left as it was\n');
-  }
+  const commit = (await execa('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot })).stdout.trim();
+  const dirty = (await execa('git', ['status', '--porcelain'], { cwd: repoRoot })).stdout.trim()
+    ? ', uncommitted changes'
+    : '';
+  const file = join(repoRoot, 'test/bench/RESULTS.md');
+  const results = renderResults({
+    header: [
+      '# Benchmark results',
+      '',
+      `Machine of the latest run: ${machine}; median of ${runs} runs, daemon off. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
+      'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx with the same number of static project.json projects (no plugin), same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
+    ],
+    order: FIGURES,
+    ran: figures,
+    previous: previousLines(await readFile(file, 'utf8').catch(() => '')),
+    current: lines,
+    stamp: `${new Date().toISOString().slice(0, 10)}, ${commit}${dirty}`,
+  });
+  await writeFile(file, results);
+  process.stderr.write(`wrote the lines of ${[...figures].join(', ')} in test/bench/RESULTS.md\n`);
 }
 
 await main();

@@ -23,9 +23,20 @@ import { buildUbuntuMirror, type UbuntuKernel, ubuntuNames } from '../support/ub
 import { cacheHits, createWorkspace, expectOk, preparePipeline, testStore } from '../support/workspace.ts';
 import { startRequestService } from '../support/request-service.ts';
 
-/** Debian's kernel each distro's packages carry: bookworm's 6.1 (gcc 12), bullseye's 5.10 (gcc 10) for Amazon Linux 2. */
-type Base = 'bookworm' | 'bullseye';
-type Release = RpmRelease & { name: string; listKey: string; archs: Arch[]; base: Base; kernels: string };
+/**
+ * Debian's kernel each distro's packages carry: bookworm's 6.1 (gcc 12); bookworm's 6.12 (gcc 12)
+ * for Amazon Linux 2023's kernel6.12 stream; bullseye's 5.10 (gcc 10) for Amazon Linux 2.
+ */
+type Base = 'bookworm' | 'bookworm-6.12' | 'bullseye';
+/** `build: false`: crawled and generated only (the same layout as a release that is built and booted). */
+type Release = RpmRelease & {
+  name: string;
+  listKey: string;
+  archs: Arch[];
+  base: Base;
+  kernels: string;
+  build?: false;
+};
 const RELEASES: Release[] = [
   {
     name: 'fedora-41',
@@ -58,6 +69,17 @@ const RELEASES: Release[] = [
     kernels: '6.1.*',
   },
   {
+    name: 'amazonlinux-2023',
+    distro: 'amazonlinux',
+    release: '2023',
+    tag: 'amzn2023',
+    stream: '6.12',
+    listKey: 'amazonlinux2023',
+    archs: ['x86_64'],
+    base: 'bookworm-6.12',
+    kernels: '6.12.*',
+  },
+  {
     name: 'amazonlinux-2',
     distro: 'amazonlinux',
     release: '2',
@@ -67,8 +89,34 @@ const RELEASES: Release[] = [
     base: 'bullseye',
     kernels: '5.10.*',
   },
+  {
+    name: 'fedora-42',
+    distro: 'fedora',
+    release: '42',
+    tag: 'fc42',
+    listKey: 'fedora',
+    archs: ['x86_64'],
+    base: 'bookworm',
+    kernels: '6.1.*',
+    build: false,
+  },
+  {
+    name: 'almalinux-8',
+    distro: 'almalinux',
+    release: '8',
+    tag: 'el8',
+    listKey: 'almalinux',
+    archs: ['x86_64'],
+    base: 'bookworm',
+    kernels: '6.1.*',
+    build: false,
+  },
 ];
-const TOOLCHAIN: Record<Base, string> = { bookworm: 'debian-bookworm', bullseye: 'debian-bullseye' };
+const TOOLCHAIN: Record<Base, string> = {
+  bookworm: 'debian-bookworm',
+  'bookworm-6.12': 'debian-bookworm',
+  bullseye: 'debian-bullseye',
+};
 const UBUNTU: (UbuntuKernel & { archs: Arch[] })[] = [
   { flavour: 'generic', abiNumber: '57', archs: ['x86_64', 'aarch64'] },
   { flavour: 'aws', abiNumber: '1057', archs: ['x86_64'] },
@@ -77,9 +125,9 @@ const ARCHS: Arch[] = ['x86_64', 'aarch64'];
 
 /** The newest kernel of the plain flavour of a Debian release for `arch`, with its image. */
 async function debianKernel(ws: { read(p: string): Promise<string> }, base: Base, arch: Arch): Promise<DebianKernel> {
-  const list = JSON.parse(await ws.read(`kernels/debian-${base}-${arch}.json`)).debian as DebianKernel[];
+  const list = JSON.parse(await ws.read(`kernels/debian-${base.split('-')[0]}-${arch}.json`)).debian as DebianKernel[];
   const plain = arch === 'x86_64' ? 'amd64' : 'arm64';
-  const series = base === 'bookworm' ? '6.1.0-' : '5.10.0-';
+  const series = { bookworm: '6.1.0-', 'bookworm-6.12': '6.12.', bullseye: '5.10.0-' }[base];
   return list.filter((k) => k.kmatrix.flavour === plain && k.kmatrix.abi.startsWith(series) && k.kmatrix.image).at(-1)!;
 }
 
@@ -101,7 +149,9 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     aarch64: await debianKernel(ws, 'bookworm', 'aarch64'),
   };
   const bullseye = await debianKernel(ws, 'bullseye', 'x86_64');
-  const kernelOf = (r: Release, arch: Arch) => (r.base === 'bookworm' ? kernels[arch] : bullseye);
+  const bookworm612 = await debianKernel(ws, 'bookworm-6.12', 'x86_64');
+  const kernelOf = (r: Release, arch: Arch) =>
+    r.base === 'bookworm' ? kernels[arch] : r.base === 'bullseye' ? bullseye : bookworm612;
 
   const root = await mkdtemp(join(tmpdir(), 'kmatrix-distro-mirrors-'));
   t.after(() => rm(root, { recursive: true, force: true }));
@@ -113,7 +163,7 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   for (const arch of ARCHS) {
     const ubuntu = UBUNTU.filter((k) => k.archs.includes(arch));
     env = { ...env, ...(await buildUbuntuMirror(root, server.url, kernels[arch], ubuntu, 'jammy', store, key)) };
-    for (const base of ['bookworm', 'bullseye'] as const) {
+    for (const base of ['bookworm', 'bookworm-6.12', 'bullseye'] as const) {
       const rpms = RELEASES.filter((r) => r.archs.includes(arch) && r.base === base);
       if (rpms.length > 0)
         env = { ...env, ...(await buildRpmMirror(root, server.url, kernelOf(rpms[0]!, arch), rpms, store, key)) };
@@ -140,7 +190,7 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
       family: 'deb',
       toolchain: 'debian-bookworm',
     })),
-    ...RELEASES.filter((r) => r.archs.includes(arch)).map((r) => ({
+    ...RELEASES.filter((r) => r.archs.includes(arch) && r.build !== false).map((r) => ({
       distro: r.name,
       uname: unameIn(kernelOf(r, arch), r).uname,
       arch,
@@ -162,7 +212,8 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     { driver: 'kmx-echo', distro: 'ubuntu-jammy', archs: ARCHS, flavours: ['generic', 'aws'], kernels: ['6.1.0-*'] },
   ];
   for (const r of RELEASES) {
-    policy.distros[r.name] = { family: 'rpm', distro: r.distro, release: r.release, toolchain: TOOLCHAIN[r.base] };
+    // Amazon Linux 2023's two kernel streams are one distro: its default toolchain is the 6.1 stream's.
+    policy.distros[r.name] ??= { family: 'rpm', distro: r.distro, release: r.release, toolchain: TOOLCHAIN[r.base] };
     policy.matrix.push({
       driver: 'kmx-echo',
       distro: r.name,
@@ -198,17 +249,27 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     for (const arch of r.archs) {
       const list = JSON.parse(await ws.read(`kernels/${r.name}-${arch}.json`));
       assert.deepEqual(Object.keys(list), [r.listKey]);
-      const [entry] = list[r.listKey];
-      assert.equal(entry.kernelrelease, unameIn(kernelOf(r, arch), r).uname);
-      assert.equal(entry.kmatrix.packages[0].name, 'kernel-devel');
+      const uname = unameIn(kernelOf(r, arch), r).uname;
+      const entry = list[r.listKey].find((e: { kernelrelease: string }) => e.kernelrelease === uname);
+      assert.ok(entry, `${uname} in the ${r.name} ${arch} list`);
+      // Amazon Linux 2023's 6.12 stream names its packages kernel6.12-devel and kernel6.12.
+      const base = `kernel${r.stream ?? ''}`;
+      assert.equal(entry.kmatrix.packages[0].name, `${base}-devel`);
       assert.match(entry.kmatrix.packages[0].sha256, /^[0-9a-f]{64}$/);
-      assert.equal(entry.kmatrix.image.name, r.distro === 'amazonlinux' ? 'kernel' : 'kernel-core');
+      assert.equal(entry.kmatrix.image.name, r.distro === 'amazonlinux' ? base : `${base}-core`);
     }
   }
 
   // gen learns gcc 12 from each kernel's .config and picks the Debian toolchain that has it; an
   // arm64 kernel's host programs are arm64 binaries, run under qemu-user on this x86_64 runner.
   expectOk(await ws.kmatrix(['gen'], env), 'kmatrix gen');
+  // The releases that are crawled and generated only: their targets exist, in the same layout.
+  for (const r of RELEASES.filter((x) => x.build === false)) {
+    const uname = unameIn(kernelOf(r, 'x86_64'), r).uname;
+    const target = JSON.parse(await ws.read(`targets/kmx-echo/${r.name}/${uname}/x86_64/target.json`));
+    assert.equal(target.kernelDir, `/usr/src/kernels/${uname}`);
+    await rm(join(ws.dir, 'targets/kmx-echo', r.name), { recursive: true });
+  }
   const names: string[] = [];
   for (const e of expected) {
     const target = JSON.parse(await ws.read(`targets/kmx-echo/${e.distro}/${e.uname}/${e.arch}/target.json`));

@@ -29,9 +29,13 @@ export interface DebianKernel {
 
 /** The upstream version (6.1.192) and ABI number (57) of a Debian kernel. */
 export function upstreamOf(kernel: DebianKernel): { version: string; abiNumber: string } {
+  const version = kernel.kmatrix.packageVersion.replace(/^\d+:/, '');
+  // 6.1.0-57 carries an ABI number; 6.12.117+deb12 (Debian's newer naming) has none, and its
+  // package revision (6.12.117-1~deb12u1 → 1) stands in for it.
+  const abi = kernel.kmatrix.abi;
   return {
-    version: kernel.kmatrix.packageVersion.replace(/^\d+:/, '').replace(/-.*$/, ''),
-    abiNumber: kernel.kmatrix.abi.split('-').pop()!,
+    version: version.replace(/-.*$/, ''),
+    abiNumber: abi.includes('-') ? abi.split('-').pop()! : version.replace(/^[^-]*-(\d+).*$/, '$1'),
   };
 }
 

@@ -22,6 +22,8 @@ export interface RpmRelease {
   release: string;
   /** The dist tag in package releases: fc41, el9, amzn2023. */
   tag: string;
+  /** A parallel kernel stream named in the package names: Amazon Linux 2023's kernel6.12(-devel). */
+  stream?: string;
 }
 
 /** uname -r of the Debian kernel as `release` packages it: <upstream version>-<ABI number>.<tag>.<arch>. */
@@ -125,10 +127,11 @@ export async function buildRpmMirror(
     const { ver, rel, uname } = unameIn(kernel, r);
     const top = join(work, r.distro);
     await setTreeRelease(merged, uname);
+    const base = `kernel${r.stream ?? ''}`;
     const devel = await rpmbuild(
       top,
       arch,
-      'kernel-devel',
+      `${base}-devel`,
       ver,
       rel,
       `mkdir -p %{buildroot}/usr/src/kernels/${uname}\ncp -a ${merged}/. %{buildroot}/usr/src/kernels/${uname}/`,
@@ -137,7 +140,7 @@ export async function buildRpmMirror(
     await mkdir(join(work, 'kernel'), { recursive: true });
     await writeFile(join(work, 'kernel', uname), await kernelAs(kernel, store, uname));
     // Amazon Linux has no -core split: its `kernel` package holds vmlinuz, in /boot on Amazon Linux 2.
-    const imageName = r.distro === 'amazonlinux' ? 'kernel' : 'kernel-core';
+    const imageName = r.distro === 'amazonlinux' ? base : `${base}-core`;
     const vmlinuz = r.release === '2' ? `/boot/vmlinuz-${uname}` : `/lib/modules/${uname}/vmlinuz`;
     const image = await rpmbuild(
       top,
