@@ -2,7 +2,9 @@
  * A fuzz-style property test: thousands of seeded random mutations of a valid policy and of real
  * kernel-crawler lists go through the same parsing the CLI does. Every outcome must be a parsed
  * value or a clean validation error (KmatrixError naming the file and the JSON path) — never a
- * crash — and whatever parses must also plan without throwing anything but a KmatrixError.
+ * crash — and whatever parses must also plan without throwing anything but a KmatrixError. The
+ * planner gets real inputs: the crawled Debian lists in kernels/ and the repository's pinned
+ * toolchains, so its rules run (the unmutated policy plans real targets).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,11 @@ import { FAMILIES } from '../../tools/kmatrix/distros/registry.ts';
 import { kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
 import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
 import { planTargets } from '../../tools/kmatrix/gen/plan.ts';
+import type { LoadedToolchain } from '../../tools/kmatrix/gen/toolchain-select.ts';
+import { loadAllToolchains } from '../../tools/kmatrix/model/toolchain.ts';
+import { distroOfPolicy, type Policy } from '../../tools/kmatrix/model/policy.ts';
+import type { ListedKernel } from '../../tools/kmatrix/model/kernel-list.ts';
+import { repoRoot } from '../support/workspace.ts';
 import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failure names a seed that reproduces it. */
@@ -93,10 +100,35 @@ const crawler = ['x86_64-sample.json', 'aarch64-sample.json', 'current-x86_64.js
 // The Debian family reads crawler entries with this machine's mirrors: these, for the test.
 process.env.KMATRIX_DEBIAN_MIRROR = 'http://mirror.test/debian';
 process.env.KMATRIX_DEBIAN_SECURITY_MIRROR = 'http://mirror.test/debian-security';
-const distroOf = (family: string, release: string) => `${family}-${release}`;
 
-test('2,000 random mutations of a policy give a policy or a clean validation error', () => {
+/** The repository's pinned toolchains, as gen loads them. */
+async function realToolchains(): Promise<Map<string, LoadedToolchain>> {
+  const out = new Map<string, LoadedToolchain>();
+  for (const toolchain of await loadAllToolchains(repoRoot))
+    if (toolchain.lock) out.set(toolchain.name, { toolchain, lock: toolchain.lock });
+  return out;
+}
+
+/** The crawled Debian lists in kernels/, read as gen reads them for `p`. */
+async function realKernels(p: Policy): Promise<ListedKernel[]> {
+  const lists = ['bookworm', 'bullseye'].flatMap((r) =>
+    ['x86_64', 'aarch64'].map((a) =>
+      kernelList.parse(
+        JSON.parse(readFileSync(new URL(`../../kernels/debian-${r}-${a}.json`, import.meta.url), 'utf8')),
+      ),
+    ),
+  );
+  const merged = Object.fromEntries(lists.flatMap((l, i) => Object.entries(l).map(([k, v]) => [`${i}#${k}`, v])));
+  return (await listedKernels(merged, distroOfPolicy(p))).kernels;
+}
+
+test('2,000 random mutations of a policy give a policy or a clean validation error', async () => {
+  const toolchains = await realToolchains();
+  const kernels = await realKernels(validPolicy(FAMILIES).parse(policy));
+  const unmutated = planTargets(validPolicy(FAMILIES).parse(policy), kernels, toolchains).targets.length;
+  assert.ok(unmutated >= 10, `the unmutated policy plans ${unmutated} targets`);
   let parsed = 0;
+  let planned = 0;
   for (let seed = 1; seed <= 2000; seed++) {
     const r = rng(seed);
     const out = expectCleanOutcome('policy', seed, () =>
@@ -109,14 +141,19 @@ test('2,000 random mutations of a policy give a policy or a clean validation err
     );
     if (out) {
       parsed++;
-      expectCleanOutcome('plan', seed, () => planTargets(out, [], new Map()));
+      const plan = expectCleanOutcome('plan', seed, () => planTargets(out, structuredClone(kernels), toolchains));
+      if (plan?.targets.length) planned++;
     }
   }
   assert.ok(parsed > 0, 'some mutations stay valid, so the planner is exercised too');
+  assert.ok(planned > 0, 'and some of those plan targets, so its rules run on real kernels');
 });
 
 test('2,000 random mutations of real kernel-crawler lists give a list or a clean validation error', async () => {
+  const toolchains = await realToolchains();
+  const valid = validPolicy(FAMILIES).parse(policy);
   let parsed = 0;
+  let planned = 0;
   for (let seed = 1; seed <= 2000; seed++) {
     const r = rng(seed);
     const source = crawler[seed % crawler.length];
@@ -131,10 +168,14 @@ test('2,000 random mutations of real kernel-crawler lists give a list or a clean
     if (out) {
       parsed++;
       // Reading the entries never throws: an odd entry becomes a reason of its own.
-      await listedKernels(out, distroOf).catch((error: unknown) =>
+      const listed = await listedKernels(out, distroOfPolicy(valid)).catch((error: unknown) =>
         assert.fail(`listed kernels seed ${seed}: ${(error as Error)?.stack ?? String(error)}`),
       );
+      // …and what they read as plans cleanly against the real policy and toolchains.
+      const plan = expectCleanOutcome('plan', seed, () => planTargets(valid, listed.kernels, toolchains));
+      if (plan?.targets.length) planned++;
     }
   }
   assert.ok(parsed > 0);
+  assert.ok(planned > 0, 'some mutated lists still plan targets');
 });
