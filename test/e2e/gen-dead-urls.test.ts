@@ -195,6 +195,14 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   assert.match(gen.all, /^skipped per distro: debian-bookworm 162, minikube 1 \(--verbose lists every entry\)$/m);
   assert.ok(peak <= 8, `at most 8 requests at once (saw ${peak})`);
 
+  // A dry run that would remove that target writes nothing: not the marker, not the gen report.
+  await ws.commitAll('generated');
+  await ws.write('gone.json', JSON.stringify({ debian: [crawlerEntry(base, 920)] }));
+  await ws.commitAll('a list without the live kernel');
+  const wouldRemove = expectOk(await ws.kmatrix(['gen', '--kernels', 'gone.json', '--dry-run'], env), 'dry run');
+  assert.match(wouldRemove.all, /\b1 would be removed\b/);
+  assert.equal((await ws.git(['status', '--porcelain', '--untracked-files=all'])).stdout, '', 'nothing written');
+
   // --verbose: every entry on its own line, with its own packages.
   const verbose = expectOk(
     await ws.kmatrix(['gen', '--kernels', 'list.json', '--dry-run', '--verbose'], env),

@@ -116,6 +116,13 @@ test('the request service answers from the published index, builds a missing ker
   assert.match(service.log(), new RegExp(`${unseen}/x86_64: not in the kernel lists; crawling debian bookworm x86_64`));
   const verify = await ws.kmatrix(['verify', fresh.body!.modules[0]!.url, '--store', store]);
   assert.equal(verify.exitCode, 0, verify.all);
+  assert.match(verify.stdout, /✓ signature +none \(unsigned module\)/);
+  // This store does not sign: a node that requires signatures refuses the module, and says why.
+  const strict = await ws.kmatrix(['verify', fresh.body!.modules[0]!.url, '--store', store, '--require-signature']);
+  assert.equal(strict.exitCode, 1, strict.all);
+  assert.match(strict.stdout, /✗ signed by +nobody \(unsigned envelope\)/);
+  assert.match(strict.stdout, /✗ signature +none \(unsigned module\)/);
+  assert.match(strict.stdout, /NOT verified/);
 
   // Not covered by the policy (the rt flavour), and malformed: said so, nothing built.
   const rt = list.debian.find(
