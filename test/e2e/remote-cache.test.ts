@@ -76,6 +76,12 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   const koSha = (await modules(a)).get(join(`targets/${driver}/${distro}/${release}/${arch}`, 'kmx_echo.ko'));
   assert.match(show.stdout, new RegExp(`^module     kmx_echo\\.ko  sha256 ${koSha}`, 'm'));
   assert.match(show.stdout, /^header {5}linux-headers-\S+ \S+ {2}sha256 [0-9a-f]{64}$/m);
+  // An engineer rebuilds one target and compares it with what CI stored on the server.
+  const reproduced = expectOk(
+    await b.kmatrix(['reproduce', name, '--verify', '--remote'], remote),
+    'reproduce --verify --remote',
+  );
+  assert.match(reproduced.stdout, /^identical to the cache server's entry \d+$/m);
   const local = expectOk(await a.kmatrix(['cache', 'ls']), 'cache ls (local)');
   assert.match(local.stdout, new RegExp(`^${total} entries$`, 'm'));
   const targetFile = `targets/${driver}/${distro}/${release}/${arch}/target.json`;
