@@ -112,14 +112,23 @@ test('the crawl reads only indexes whose Release the archive key signed', { time
   assert.match(around.all, /Packages\.xz is \d+ bytes with SHA256 [0-9a-f]{64}, but the signed/);
   await nothingWritten();
 
-  // The real files back: the crawl succeeds, and says each Release was signed.
+  // The real files back: the crawl succeeds, and says each Release was signed. The mirror serves
+  // one package file of the pool; the availability check (a HEAD each) records the others, which
+  // answer 404, in the list.
   await writeFile(inRelease, signed);
   await writeFile(packages, good);
+  const pool = join(root, 'pool/updates/main/l/linux');
+  await mkdir(pool, { recursive: true });
+  await writeFile(join(pool, 'linux-headers-6.1.0-57-amd64_6.1.192-3_amd64.deb'), 'a package');
   const ok = await crawl(ws, server, archive.keyring);
   assert.equal(ok.exitCode, 0, ok.all);
   assert.match(ok.all, /bookworm-security: InRelease signed by the archive key/);
+  assert.match(ok.all, /\d+ of \d+ package URLs are listed in the index but not served by the mirror \(404\)/);
   const list = JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json'));
-  assert.ok(list.debian.some((e: { kernelrelease: string }) => e.kernelrelease === '6.1.0-57-amd64'));
+  const k57 = list.debian.find((e: { kernelrelease: string }) => e.kernelrelease === '6.1.0-57-amd64');
+  assert.ok(k57);
+  assert.ok(k57.kmatrix.unavailable.includes('linux-headers-6.1.0-57-common'), k57.kmatrix.unavailable);
+  assert.ok(!k57.kmatrix.unavailable.includes('linux-headers-6.1.0-57-amd64'), 'the served one is not listed');
 
   // A mirror mid-sync: a newer Packages.xz beside the older InRelease. With by-hash (as Debian's
   // and Ubuntu's archives offer) the crawl reads the exact copy the signature names, and goes on.

@@ -9,7 +9,25 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BOOT_POLICY, cacheHits, createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
+import { existsSync } from 'node:fs';
+import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
+import { BOOT_POLICY, cacheHits, createWorkspace, expectOk, preparePipeline, testStore } from '../support/workspace.ts';
+
+/**
+ * The accelerator an x86_64 guest must get on this machine: KVM only when /dev/kvm exists and the
+ * once-per-boot check (its verdict in the store) saw a kernel boot under it; otherwise TCG.
+ */
+async function expectedAccel(): Promise<'KVM' | 'TCG'> {
+  if (!existsSync('/dev/kvm')) return 'TCG';
+  const dir = join(testStore, 'boot');
+  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith('kvm-'));
+  const verdicts = (await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8'))))).filter(
+    (v: { key: string }) => v.key.startsWith(`${bootId} `),
+  );
+  assert.ok(verdicts.length > 0, 'with /dev/kvm present, the KVM check of this machine boot left its verdict');
+  return verdicts.some((v: { works: boolean }) => v.works) ? 'KVM' : 'TCG';
+}
 
 async function qemuProcesses(): Promise<string> {
   return (await execa('pgrep', ['-af', 'qemu-system'], { reject: false })).stdout.trim();
@@ -52,7 +70,11 @@ test('a user proves every target loads on its own kernel, and sees what does not
   }
   // Both archs really were emulated as themselves.
   assert.match(run.all, /booting 6\.1\.0-\d+-arm64 \(aarch64, TCG, arm64-image\)/);
-  assert.match(run.all, /booting 6\.12\.\d+\+deb12-amd64 \(x86_64, (TCG|KVM), (pvh-elf|bzImage)\)/);
+  // x86_64 boots the pre-unpacked vmlinux through its PVH entry, under the accelerator this machine proved.
+  assert.match(
+    run.all,
+    new RegExp(`booting 6\\.12\\.\\d+\\+deb12-amd64 \\(x86_64, ${await expectedAccel()}, pvh-elf\\)`),
+  );
 
   // Cached like the builds: nothing boots again.
   const again = expectOk(await ws.nx(['run-many', '-t', 'test-driver']), 'second run');
@@ -107,6 +129,34 @@ test('a user proves every target loads on its own kernel, and sees what does not
   assert.ok(Date.now() - started < 90_000, 'the hard timeout held');
   assert.match(hung.all, /hung ✗ — hung at: KMX-SMOKE waiting for an interrupt that never comes/);
   assert.equal(await qemuProcesses(), '', 'no QEMU process outlives its test');
+
+  // The runner itself dies (SIGKILL: no handler runs) while the guest hangs: QEMU still ends at
+  // its deadline, 2 s of grace at most, because coreutils `timeout` owns it.
+  const deadline = 20;
+  const runner = execa('node', [join(ws.dir, 'tools/kmatrix/cli.ts'), 'boot', plain!, '--timeout', String(deadline)], {
+    cwd: ws.dir,
+    env: ws.env,
+    reject: false,
+  });
+  let runnerEnded = false;
+  void runner.then(() => {
+    runnerEnded = true;
+  });
+  let qemuSeen = 0;
+  while (!qemuSeen) {
+    if ((await qemuProcesses()) !== '') qemuSeen = Date.now();
+    else await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!runnerEnded, 'the runner is still there when its QEMU starts');
+  }
+  await new Promise((r) => setTimeout(r, 3_000));
+  runner.kill('SIGKILL');
+  await runner;
+  assert.notEqual(await qemuProcesses(), '', 'the guest outlives its killed runner until the deadline');
+  while ((await qemuProcesses()) !== '') await new Promise((r) => setTimeout(r, 100));
+  const lived = (Date.now() - qemuSeen) / 1000;
+  // `timeout` started just before QEMU showed up; 0.5 s of slack for this polling.
+  assert.ok(lived <= deadline + 2 + 0.5, `QEMU lived ${lived.toFixed(1)} s for a ${deadline} s deadline`);
+  assert.ok(lived >= deadline - 1, `QEMU lived ${lived.toFixed(1)} s: it was not killed with its runner`);
 });
 
 test('a kernel the archive has no image for is reported as a gap; a corrupt image download is refetched, then refused', {
@@ -142,12 +192,11 @@ test('a kernel the archive has no image for is reported as a gap; a corrupt imag
 
   // An image served with the wrong bytes: fetched once more, then refused; nothing stored.
   const { startServer } = await import('../support/http.ts');
-  const real = await readFile(
-    join(process.env.KMATRIX_STORE ?? '/tmp/kmatrix-test-store', 'debs', `${image.sha256}.deb`),
-  ).catch(() => undefined);
+  // The real image, fetched (and checked) into the tests' store: what an honest mirror serves.
+  const real = await readFile(await new HeaderStore(testStore).package(image));
   let honestAfter = Infinity;
   const server = await startServer((_req, res, hit) => {
-    const body = hit > honestAfter && real ? real : Buffer.alloc(image.size, 7);
+    const body = hit > honestAfter ? real : Buffer.alloc(image.size, 7);
     res.writeHead(200, { 'content-length': String(body.length) });
     res.end(body);
   });
@@ -165,10 +214,10 @@ test('a kernel the archive has no image for is reported as a gap; a corrupt imag
   assert.equal((await execa('sh', ['-c', `ls ${store}/debs | grep -c "${image.sha256}" || true`])).stdout.trim(), '0');
 
   // A mirror caught mid-sync: the second answer is right, and the test goes on to boot it.
-  if (real) {
-    honestAfter = server.hits.get('/image.deb')! + 1;
-    const healed = await ws.kmatrix(['boot', name], { KMATRIX_STORE: store, KMATRIX_ACCEL: 'tcg' });
-    assert.equal(healed.exitCode, 0, healed.all);
-    assert.match(healed.stdout, /loads ✓/);
-  }
+  honestAfter = server.hits.get('/image.deb')! + 1;
+  const healed = await ws.kmatrix(['boot', name], { KMATRIX_STORE: store, KMATRIX_ACCEL: 'tcg' });
+  assert.equal(healed.exitCode, 0, healed.all);
+  assert.match(healed.stderr, /SHA256 mismatch for linux-image-.*; fetching it once more/);
+  assert.match(healed.stdout, /loads ✓/);
+  assert.equal(server.hits.get('/image.deb'), 4, 'one wrong answer, then the right one');
 });
