@@ -41,8 +41,21 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
     // Our own lists may be filed under a family's key kernel-crawler does not know.
     const distro = crawlerDistro(name) ?? name;
     const family = familyOfCrawlerDistro(distro);
-    for (const entry of entries) {
+    const seen = new Map<string, number>();
+    for (const [i, entry] of entries.entries()) {
       const what = `${name} ${entry.kernelrelease}`;
+      // The same entry twice (real lists have them): the first one stands, the repeat is named.
+      const id = `${entry.target} ${entry.kernelrelease} ${entry.kernelversion}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        out.unusable.push({
+          what,
+          distro,
+          why: `a duplicate of ${name}[${first}] (same target, kernelrelease and kernelversion)`,
+        });
+        continue;
+      }
+      seen.set(id, i);
       if (entry.kmatrix) {
         // A role no family has (a hand-edited list) costs only its entry.
         const roles = [...new Set(entry.kmatrix.packages.map((p) => p.role))];
