@@ -52,15 +52,24 @@ const REAL_COUNTS: Record<'x86_64' | 'aarch64', Record<string, number>> = {
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** The entry with every "A.B.C-N" build number in it shifted by `by` (release, versions, URLs alike). */
+/**
+ * The entry with every "A.B.C-N" build number in it shifted by `by` (release, versions, URLs
+ * alike); a release without one (Flatcar's 3033.2.0, Minikube's) has its last number shifted,
+ * wherever it appears.
+ */
 function shifted(entry: KernelEntry, by: number): KernelEntry {
   if (by === 0) return entry;
+  const text = JSON.stringify(entry);
+  const buildNumber = /(\d+\.\d+\.\d+-)(\d+)/g;
+  if (buildNumber.test(entry.kernelrelease))
+    return JSON.parse(text.replace(buildNumber, (_m, head: string, n: string) => `${head}${Number(n) + by}`));
+  const release = entry.kernelrelease.replace(
+    /(\d+)(\D*)$/,
+    (_m, n: string, tail: string) => `${Number(n) + by}${tail}`,
+  );
   return JSON.parse(
-    JSON.stringify(entry).replace(
-      /(\d+\.\d+\.\d+-)(\d+)/g,
-      (_m, head: string, n: string) => `${head}${Number(n) + by}`,
-    ),
-  ) as KernelEntry;
+    text.replaceAll(`"${entry.kernelrelease}"`, `"${release}"`).replaceAll(`/${entry.kernelrelease}/`, `/${release}/`),
+  );
 }
 
 /** `count` entries from `samples`, round robin, each round shifted by another 1000. */

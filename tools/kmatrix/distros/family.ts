@@ -25,7 +25,8 @@ export interface ArchiveCrawl {
 }
 
 /** One kernel-crawler entry read into a kernel with named header packages, or why it cannot be. */
-export type CrawlerEntryReader = (entry: KernelEntry, listKey: string) => ListedKernel | { why: string };
+/** An entry read as its kernel, or why it cannot be (`kind`: the reason in words shared by every entry it hits, printed once). */
+export type CrawlerEntryReader = (entry: KernelEntry, listKey: string) => ListedKernel | { why: string; kind?: string };
 
 /** Where the tool that signs modules is: a header package's tree, and the file's path pattern in it. */
 export type SigningTool = { package: HeaderPackage; pathPattern: string } | { why: string };

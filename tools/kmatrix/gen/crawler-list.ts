@@ -13,6 +13,8 @@ import { familyOfCrawlerDistro, familyOwning } from '../distros/registry.ts';
 export interface Unusable {
   what: string;
   why: string;
+  /** The reason shared by every entry it hits, printed once with a count (default: why) */
+  kind?: string;
   /** The list's distro (os-release ID) */
   distro: string;
 }
@@ -90,7 +92,7 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
       } catch (error) {
         r = { why: `cannot read its header URLs: ${(error as Error).message}` };
       }
-      if ('why' in r) out.unusable.push({ what, distro, why: r.why });
+      if ('why' in r) out.unusable.push({ what, distro, why: r.why, ...(r.kind ? { kind: r.kind } : {}) });
       else out.kernels.push(r);
     }
   }

@@ -127,7 +127,7 @@ export function debianKernel(
   entry: KernelEntry,
   mirrors: Mirrors,
   distroOf: (codename: string) => string,
-): ListedKernel | { why: string } {
+): ListedKernel | { why: string; kind?: string } {
   // The same file on several mirrors is one package with alternatives.
   const byFile = new Map<string, Parsed>();
   for (const raw of entry.headers ?? []) {
@@ -155,7 +155,10 @@ export function debianKernel(
   const release = debianRelease(f.abi!, f.version);
   const codename = release && CODENAMES[release];
   if (!codename)
-    return { why: `cannot tell which Debian release ships ABI ${f.abi} (${f.version}): not a stable release series` };
+    return {
+      why: `cannot tell which Debian release ships ABI ${f.abi} (${f.version}): not a stable release series`,
+      kind: `cannot tell which Debian release ships it: ${f.abi!.replace(/^(\d+\.\d+).*/, '$1')} is not a stable release series`,
+    };
   const rt = f.flavour!.startsWith('rt-');
   const common = parsed.find((p) => p.kind === 'common' && p.abi === f.abi && p.rt === rt);
   if (!common) return { why: `no linux-headers-${f.abi}-common${rt ? '-rt' : ''} package among its headers` };
