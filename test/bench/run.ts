@@ -254,9 +254,9 @@ async function main(): Promise<void> {
   if (figures.has('crawler')) {
     figure = 'crawler';
     process.stderr.write('gen on a kernel-crawler list of the real size, and on as many Debian entries…\n');
-    const c = await crawlerScale();
+    const c = await crawlerScale(runs);
     print(
-      `gen on a kernel-crawler list of ${c.entries} entries in 13 distros (the real list's size and mix, from its samples): ${c.targets} targets and ${c.reasons} skip lines (duplicate reasons counted once); ` +
+      `gen on a kernel-crawler list of ${c.entries} entries in 13 distros (the real list's size and mix, from its samples): ${c.targets} targets and ${c.reasons} skip lines (duplicate reasons counted once); median of ${runs}, ` +
         `ours ${c.mixed.seconds.toFixed(2)} s, peak ${mib(c.mixed.peakBytes)}; baseline ${c.debian.seconds.toFixed(2)} s, peak ${mib(c.debian.peakBytes)} (gen on ${c.entries} Debian entries, ${c.debian.targets} targets), ratio ${(c.mixed.seconds / c.debian.seconds).toFixed(2)}`,
     );
   }
