@@ -5,7 +5,10 @@
  * a test key), go through kmatrix like Debian: a user crawls them, generates their targets, builds
  * and boots every one — x86_64 for all, and aarch64 for one distro of each family (Ubuntu generic,
  * Fedora), whose arm64 host programs run under qemu-user — and the second run comes entirely from
- * the cache. A mirror signed by a key the user does not trust is refused.
+ * the cache. Debian 11, 12 and 13 come from the real archive beside them, each built by its own
+ * toolchain and booted. Fedora 42 and AlmaLinux 8 are crawled and generated only (the layouts of
+ * 41 and 9); Amazon Linux 2023 has both its 6.1 and its kernel6.12 streams. A mirror signed by a
+ * key the user does not trust is refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -124,10 +127,14 @@ const UBUNTU: (UbuntuKernel & { archs: Arch[] })[] = [
 const ARCHS: Arch[] = ['x86_64', 'aarch64'];
 
 /** The newest kernel of the plain flavour of a Debian release for `arch`, with its image. */
-async function debianKernel(ws: { read(p: string): Promise<string> }, base: Base, arch: Arch): Promise<DebianKernel> {
+async function debianKernel(
+  ws: { read(p: string): Promise<string> },
+  base: Base | 'trixie',
+  arch: Arch,
+): Promise<DebianKernel> {
   const list = JSON.parse(await ws.read(`kernels/debian-${base.split('-')[0]}-${arch}.json`)).debian as DebianKernel[];
   const plain = arch === 'x86_64' ? 'amd64' : 'arm64';
-  const series = { bookworm: '6.1.0-', 'bookworm-6.12': '6.12.', bullseye: '5.10.0-' }[base];
+  const series = { bookworm: '6.1.0-', 'bookworm-6.12': '6.12.', bullseye: '5.10.0-', trixie: '6.12.' }[base];
   return list.filter((k) => k.kmatrix.flavour === plain && k.kmatrix.abi.startsWith(series) && k.kmatrix.image).at(-1)!;
 }
 
@@ -138,18 +145,22 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   t.after(() => ws.remove());
   await preparePipeline(ws);
   expectOk(await ws.kmatrix(['crawl', 'deb', '--release', 'bookworm', '--arch', 'aarch64']), 'crawl bookworm arm64');
-  expectOk(await ws.kmatrix(['crawl', 'deb', '--release', 'bullseye', '--arch', 'x86_64']), 'crawl bullseye');
-  // Amazon Linux 2's 5.10 kernels are built with gcc 10: bullseye's toolchain (its distro declared, as a toolchain's must be).
-  const bookwormOnly = JSON.parse(await ws.read('support-matrix.json'));
-  bookwormOnly.distros['debian-bullseye'] = { family: 'deb', release: 'bullseye', toolchain: 'debian-bullseye' };
-  await ws.write('support-matrix.json', JSON.stringify(bookwormOnly, null, 2));
-  expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bullseye']), 'toolchain build debian-bullseye');
+  // Debian 11 and 13 beside 12, from the real archive, each with its own toolchain (gcc 10, gcc 14);
+  // Amazon Linux 2's 5.10 kernels are built with gcc 10 too: bullseye's toolchain builds them.
+  const withDebian = JSON.parse(await ws.read('support-matrix.json'));
+  for (const release of ['bullseye', 'trixie']) {
+    expectOk(await ws.kmatrix(['crawl', 'deb', '--release', release, '--arch', 'x86_64']), `crawl ${release}`);
+    withDebian.distros[`debian-${release}`] = { family: 'deb', release, toolchain: `debian-${release}` };
+    await ws.write('support-matrix.json', JSON.stringify(withDebian, null, 2));
+    expectOk(await ws.kmatrix(['toolchain', 'build', `debian-${release}`]), `toolchain build debian-${release}`);
+  }
   const kernels = {
     x86_64: await debianKernel(ws, 'bookworm', 'x86_64'),
     aarch64: await debianKernel(ws, 'bookworm', 'aarch64'),
   };
   const bullseye = await debianKernel(ws, 'bullseye', 'x86_64');
   const bookworm612 = await debianKernel(ws, 'bookworm-6.12', 'x86_64');
+  const trixie = await debianKernel(ws, 'trixie', 'x86_64');
   const kernelOf = (r: Release, arch: Arch) =>
     r.base === 'bookworm' ? kernels[arch] : r.base === 'bullseye' ? bullseye : bookworm612;
 
@@ -174,13 +185,13 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     // Debian, from the real archive, beside them: the grid has all six distros.
     ...(arch === 'x86_64'
       ? [
-          {
-            distro: 'debian-bookworm',
-            uname: kernels.x86_64.kernelrelease,
-            arch,
-            family: 'deb',
-            toolchain: 'debian-bookworm',
-          },
+          ...(
+            [
+              ['debian-bookworm', kernels.x86_64],
+              ['debian-bullseye', bullseye],
+              ['debian-trixie', trixie],
+            ] as const
+          ).map(([distro, k]) => ({ distro, uname: k.kernelrelease, arch, family: 'deb', toolchain: distro })),
         ]
       : []),
     ...UBUNTU.filter((k) => k.archs.includes(arch)).map((k) => ({
@@ -202,13 +213,19 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   const policy = JSON.parse(await ws.read('support-matrix.json'));
   policy.distros['ubuntu-jammy'] = { family: 'deb', distro: 'ubuntu', release: 'jammy', toolchain: 'debian-bookworm' };
   policy.matrix = [
-    {
+    ...(
+      [
+        ['debian-bookworm', kernels.x86_64],
+        ['debian-bullseye', bullseye],
+        ['debian-trixie', trixie],
+      ] as const
+    ).map(([distro, k]) => ({
       driver: 'kmx-echo',
-      distro: 'debian-bookworm',
+      distro,
       archs: ['x86_64'],
       flavours: ['amd64'],
-      kernels: [kernels.x86_64.kernelrelease.replace(/-amd64$/, '')],
-    },
+      kernels: [k.kernelrelease.replace(/-amd64$/, '')],
+    })),
     { driver: 'kmx-echo', distro: 'ubuntu-jammy', archs: ARCHS, flavours: ['generic', 'aws'], kernels: ['6.1.0-*'] },
   ];
   for (const r of RELEASES) {
@@ -281,7 +298,7 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
       target.headers.map((h: { role: string }) => h.role),
       e.family === 'rpm'
         ? ['devel']
-        : e.distro === 'debian-bookworm'
+        : e.distro.startsWith('debian-')
           ? ['common', 'flavour', 'kbuild']
           : ['common', 'flavour'],
     );
@@ -327,6 +344,8 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     'amazonlinux-2',
     'amazonlinux-2023',
     'debian-bookworm',
+    'debian-bullseye',
+    'debian-trixie',
     'fedora-41',
     'ubuntu-jammy',
   ]);
