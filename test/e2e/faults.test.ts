@@ -1,6 +1,6 @@
 /**
- * Builds killed midway — the container by SIGKILL, nx by Ctrl-C — leave no partial .ko and no
- * container behind; the next run builds cleanly and clears what the interrupted one left.
+ * Builds killed midway — the container by SIGKILL, nx by Ctrl-C or by SIGKILL — leave no partial
+ * .ko and no container behind; the next run builds cleanly and clears what the interrupted one left.
  * (Half-written store entries are covered in bad-input.test.ts: downloads go to temp names.)
  */
 import { test } from 'node:test';
@@ -55,7 +55,7 @@ function assertNothingLeft(outDir: string, scratchToo = true): void {
   if (scratchToo) assert.deepEqual(scratchOf(outDir), [], 'no scratch folder');
 }
 
-test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C, leaves nothing behind and rebuilds cleanly', {
+test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C or SIGKILL, leaves nothing behind and rebuilds cleanly', {
   timeout: 15 * 60_000,
 }, async (t) => {
   const ws = await createWorkspace('kmatrix-faults-');
@@ -86,7 +86,24 @@ test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C, leaves noth
   // The executor is killed before it can clean up its (hidden) scratch folder; the next build does.
   assertNothingLeft(outDir, false);
 
-  // 3. The next run builds cleanly.
+  // 3. nx is SIGKILLed (no handler runs) while make would go on for ten minutes: the dead man's
+  // switch in the container sees its client gone and stops the build within seconds.
+  const kbuild = await ws.read('drivers/kmx-echo/Kbuild');
+  await ws.write('drivers/kmx-echo/Kbuild', `${kbuild}$(shell sleep 600)\n`);
+  const killedNx = startBuild(ws, name, outDir);
+  await killedNx.running;
+  await new Promise((r) => setTimeout(r, 2_000));
+  assert.equal((await containersOf(outDir)).length, 1, 'the build is running');
+  const killedAt = Date.now();
+  process.kill(-killedNx.child.pid!, 'SIGKILL');
+  await killedNx.child;
+  while ((await containersOf(outDir)).length > 0) {
+    assert.ok(Date.now() - killedAt < 30_000, 'the build container outlived its killed client by 30 s');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await ws.write('drivers/kmx-echo/Kbuild', kbuild);
+
+  // 4. The next run builds cleanly.
   expectOk(await ws.nx(['run', `${name}:build-driver`, '--skip-nx-cache']), 'rebuild');
   assert.ok(existsSync(join(outDir, 'kmx_echo.ko')));
   assert.deepEqual(scratchOf(outDir), [], "the interrupted build's scratch folder is gone");
