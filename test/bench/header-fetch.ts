@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import type { HeaderPackage } from '../../tools/kmatrix/model/kernel-list.ts';
+import { execa } from 'execa';
+import { inParallel } from '../../tools/kmatrix/core/pool.ts';
 import { repoRoot } from '../support/workspace.ts';
 
 export interface HeaderFetch {
@@ -25,7 +27,11 @@ export interface HeaderFetch {
   seconds: number;
 }
 
-export async function headerFetch(): Promise<HeaderFetch> {
+/**
+ * `mode`: `shared` — one process and one store object for every target (--batch); `processes` —
+ * a process per target, `parallel` at a time, sharing only the store folder (Nx's default).
+ */
+export async function headerFetch(mode: 'shared' | 'processes' = 'shared', parallel = 2): Promise<HeaderFetch> {
   const list = JSON.parse(await readFile(join(repoRoot, 'kernels/debian-bookworm-x86_64.json'), 'utf8')) as {
     debian: { kmatrix: { packages: HeaderPackage[] } }[];
   };
@@ -65,8 +71,26 @@ export async function headerFetch(): Promise<HeaderFetch> {
   });
   const start = process.hrtime.bigint();
   try {
-    // Like a run-many: every target asks for its packages at once; shared ones must be fetched once.
-    await Promise.all(targets.map((pkgs) => Promise.all(pkgs.map((p) => store.tree(p)))));
+    if (mode === 'shared') {
+      // Like a run-many: every target asks for its packages at once; shared ones must be fetched once.
+      await Promise.all(targets.map((pkgs) => Promise.all(pkgs.map((p) => store.tree(p)))));
+    } else {
+      // Like Nx without --batch: a process per task; shared packages must still be fetched once.
+      const task = join(repoRoot, 'test/bench/header-fetch-task.ts');
+      await inParallel(
+        targets,
+        async (pkgs) => {
+          const r = await execa(process.execPath, [task, dir], {
+            input: JSON.stringify(pkgs),
+            reject: false,
+            all: true,
+          });
+          for (const line of r.all.split('\n')) if (/^\s*retry \d+:/.test(line)) retries++;
+          if (r.exitCode !== 0) throw new Error(`a fetching process failed:\n${r.all}`);
+        },
+        parallel,
+      );
+    }
   } finally {
     proxy.close();
     await rm(dir, { recursive: true, force: true });

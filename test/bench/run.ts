@@ -193,10 +193,16 @@ async function main(): Promise<void> {
   if (figures.has('headers')) {
     figure = 'headers';
     process.stderr.write('fetching every header package of the bookworm amd64 matrix into an empty store…\n');
-    const h = await headerFetch();
+    const h = await headerFetch('shared');
     print(
-      `header fetching, ${h.packages} unique packages: ours ${(h.downloadedBytes / 2 ** 20).toFixed(1)} MiB downloaded in ${h.seconds.toFixed(1)} s (${h.requests} requests, ${h.retries} retried after a network fault), ` +
+      `header fetching, ${h.packages} unique packages, one process (--batch): ours ${(h.downloadedBytes / 2 ** 20).toFixed(1)} MiB downloaded in ${h.seconds.toFixed(1)} s (${h.requests} requests, ${h.retries} retried after a network fault), ` +
         `baseline ${(h.uniqueBytes / 2 ** 20).toFixed(1)} MiB needed, ratio ${(h.downloadedBytes / h.uniqueBytes).toFixed(2)}`,
+    );
+    process.stderr.write('…and again with a process per target, 2 at a time, sharing the store folder…\n');
+    const p = await headerFetch('processes', 2);
+    print(
+      `header fetching, ${p.packages} unique packages, a process per target (Nx's default), 2 at a time: ours ${(p.downloadedBytes / 2 ** 20).toFixed(1)} MiB downloaded in ${p.seconds.toFixed(1)} s (${p.requests} requests, ${p.retries} retried), ` +
+        `baseline ${(p.uniqueBytes / 2 ** 20).toFixed(1)} MiB needed, ratio ${(p.downloadedBytes / p.uniqueBytes).toFixed(2)}`,
     );
   }
   for (const n of figures.has('scale') ? sizes : []) {

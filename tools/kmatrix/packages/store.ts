@@ -7,6 +7,7 @@
  * live here too, as verified package files (see boot/kernel-image.ts).
  */
 import { KeyedRuns } from '../core/pool.ts';
+import { withLock } from '../core/file-lock.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
@@ -61,7 +62,10 @@ export class StoreWriteError extends KmatrixError {}
 export class HeaderStore {
   readonly dir: string;
   private readonly log: (line: string) => void;
-  /** Each package is downloaded and unpacked once per process, however many builds ask at once. */
+  /**
+   * Each package is downloaded and unpacked once per process, however many builds ask at once,
+   * and once per store across processes (Nx's one process per task): a lock per package.
+   */
   private readonly runs = new KeyedRuns<string>({ remember: true });
 
   constructor(dir: string, log: (line: string) => void = () => {}) {
@@ -91,24 +95,39 @@ export class HeaderStore {
     return this.runs.run(`file:${pkg.sha256}`, async () => {
       const deb = this.debPath(pkg.sha256);
       if (existsSync(deb)) return deb;
-      try {
-        await this.download(pkg);
-      } catch (error) {
-        if (!(error instanceof DigestMismatchError)) throw error;
-        this.log(`${error.message}; fetching it once more`);
-        await this.download(pkg);
-      }
-      return deb;
+      return this.exclusively(pkg, async () => {
+        if (existsSync(deb)) return deb; // another process fetched it while we waited
+        try {
+          await this.download(pkg);
+        } catch (error) {
+          if (!(error instanceof DigestMismatchError)) throw error;
+          this.log(`${error.message}; fetching it once more`);
+          await this.download(pkg);
+        }
+        return deb;
+      });
     });
   }
 
   private async materialize(pkg: HeaderPackage): Promise<string> {
     const tree = this.treePath(pkg.sha256);
     if (existsSync(tree)) return tree;
-    const deb = this.debPath(pkg.sha256);
-    if (!existsSync(deb)) await this.download(pkg);
-    await this.unpack(pkg, deb, tree);
-    return tree;
+    return this.exclusively(pkg, async () => {
+      if (existsSync(tree)) return tree; // another process unpacked it while we waited
+      const deb = this.debPath(pkg.sha256);
+      if (!existsSync(deb)) await this.download(pkg);
+      await this.unpack(pkg, deb, tree);
+      return tree;
+    });
+  }
+
+  /** One process of all that share this store fetches a package; the others wait, then find it. */
+  private exclusively<T>(pkg: ImagePackage, fn: () => Promise<T>): Promise<T> {
+    return withLock(
+      join(this.dir, 'locks', `package-${pkg.sha256}`),
+      () => this.log(`waiting for another kmatrix fetching ${pkg.name} ${pkg.version}`),
+      fn,
+    );
   }
 
   /**
