@@ -134,7 +134,8 @@ function projectFor(file: string, target: TargetNode, options: KmatrixPluginOpti
         ],
         targets: {
           'build-driver': buildDriverTarget(target, root, options),
-          ...(options.benchmarkNoopBuild ? {} : { 'test-driver': testDriverTarget(target, root) }),
+          // In the bench too: its graph must weigh what production's does.
+          'test-driver': testDriverTarget(target, root),
         },
       },
     },

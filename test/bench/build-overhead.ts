@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { openBuild, targetFileFor } from '../../tools/kmatrix/compile/execute.ts';
 import { makeCommand, prepareContainer, type BuildContainer } from '../../tools/kmatrix/compile/run.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
-import { createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
+import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';
 
@@ -129,20 +129,23 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
     };
     const nx = async (batch: boolean): Promise<number> => {
       await rm(join(ws.dir, 'dist'), { recursive: true, force: true });
+      // A real cold run: an empty Nx cache that every task then writes to (--skip-nx-cache would
+      // also skip those writes, and leave part of a cold run's cost out).
+      const cache = await mkdtemp(join(tmpdir(), 'kmatrix-bench-nx-cache-'));
       const args = [
         'run-many',
         '-t',
         'build-driver',
         `--parallel=${parallel}`,
-        '--skip-nx-cache',
         '--output-style=static',
         ...(batch ? ['--batch'] : []),
       ];
       const m = await measure(process.execPath, [nxBin, ...args], {
         cwd: ws.dir,
-        env: { ...ws.env, KMATRIX_PARALLEL: String(parallel) },
-      });
+        env: { ...ws.env, KMATRIX_PARALLEL: String(parallel), NX_CACHE_DIRECTORY: cache },
+      }).finally(() => rm(cache, { recursive: true, force: true }));
       if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${m.output.slice(-3000)}`);
+      if (cacheHits(m.output)?.hits) throw new Error(`a cold run hit the cache:\n${m.output.slice(-3000)}`);
       for (const name of names) {
         if (!existsSync(join(outputDir(ws.dir, nameParts(name)), 'kmx_echo.ko')))
           throw new Error(`nx built no kmx_echo.ko for ${name}`);

@@ -11,11 +11,10 @@
  *   serves and stores the same bodies as plain files — the floor for HTTP on this machine.
  *   Every response is checked; any error fails the bench.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheHits, cloneWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
@@ -96,23 +95,20 @@ export interface Load {
   baseline: { seconds: number; p50: number; p99: number };
 }
 
-/** The floor: a bare HTTP server storing bodies as files, no auth, no verification. */
-async function bareServer(dir: string): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    const file = join(dir, (req.url ?? '').replace(/\D/g, ''));
-    if (req.method === 'GET') {
-      readFile(file).then(
-        (b) => res.writeHead(200, { 'content-length': b.length }).end(b),
-        () => res.writeHead(404).end(),
-      );
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => void writeFile(file, Buffer.concat(chunks)).then(() => res.writeHead(200).end()));
+/** The floor (bare-server.ts), started as a process of its own, as ours is. */
+async function bareServer(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = execa(process.execPath, [join(repoRoot, 'test/bench/bare-server.ts'), dir], { reject: false });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (b: Buffer) => resolve(b.toString().trim()));
+    void child.then((r) => reject(new Error(`the bare server exited before it listened: ${r.stderr}`)));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await child;
+    },
+  };
 }
 
 export interface Plan {
@@ -169,38 +165,42 @@ export async function hammer(
   return { seconds: (performance.now() - start) / 1000, latencies, errors };
 }
 
-export async function loadTest(clients = 32, perClient = 50, bytes = MODULE_BYTES): Promise<Load> {
-  const objects = 200;
-  const result: Partial<Load> = { clients, requests: clients * perClient };
-  let errors = 0;
-  for (const side of ['ours', 'baseline'] as const) {
-    const dir = await mkdtemp(join(tmpdir(), `kmatrix-bench-load-${side}-`));
-    const p = plan(objects, Math.ceil((clients * perClient) / 10), bytes);
-    const server = side === 'ours' ? await startCacheServer(dir) : await bareServer(dir);
-    try {
-      for (const o of p.stored) {
-        const res = await fetch(`${server.url}/v1/cache/${o.hash}`, {
-          method: 'PUT',
-          headers: { authorization: `Bearer ${WRITE_TOKEN}` },
-          body: o.body,
-        });
-        if (res.status !== 200)
-          throw new Error(`seeding the ${side} server failed: PUT ${o.hash} → ${res.status} ${await res.text()}`);
-      }
-      const run = await hammer(server.url, WRITE_TOKEN, p, clients, perClient);
-      if (run.errors.length > 0)
-        throw new Error(`${run.errors.length} errors under load (${side}): ${run.errors.slice(0, 5).join('; ')}`);
-      errors += run.errors.length;
-      result[side] = {
-        seconds: run.seconds,
-        p50: percentile(run.latencies, 0.5),
-        p99: percentile(run.latencies, 0.99),
-      };
-    } finally {
-      if ('stop' in server) await server.stop();
-      else await new Promise((resolve) => server.server.close(resolve));
-      await rm(dir, { recursive: true, force: true });
+type Side = { seconds: number; p50: number; p99: number };
+
+/** One run of one side: a fresh server and store, seeded, then hammered. */
+async function loadRun(side: 'ours' | 'baseline', clients: number, perClient: number, bytes: number): Promise<Side> {
+  const dir = await mkdtemp(join(tmpdir(), `kmatrix-bench-load-${side}-`));
+  const p = plan(200, Math.ceil((clients * perClient) / 10), bytes);
+  const server = side === 'ours' ? await startCacheServer(dir) : await bareServer(dir);
+  try {
+    for (const o of p.stored) {
+      const res = await fetch(`${server.url}/v1/cache/${o.hash}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${WRITE_TOKEN}` },
+        body: o.body,
+      });
+      if (res.status !== 200)
+        throw new Error(`seeding the ${side} server failed: PUT ${o.hash} → ${res.status} ${await res.text()}`);
     }
+    const run = await hammer(server.url, WRITE_TOKEN, p, clients, perClient);
+    if (run.errors.length > 0)
+      throw new Error(`${run.errors.length} errors under load (${side}): ${run.errors.slice(0, 5).join('; ')}`);
+    return { seconds: run.seconds, p50: percentile(run.latencies, 0.5), p99: percentile(run.latencies, 0.99) };
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
   }
-  return { ...(result as Load), errors };
+}
+
+/** Both servers in processes of their own, the runs interleaved; each figure the median of `runs`. */
+export async function loadTest(runs: number, clients = 32, perClient = 50, bytes = MODULE_BYTES): Promise<Load> {
+  const sides: Record<'ours' | 'baseline', Side[]> = { ours: [], baseline: [] };
+  for (let i = 0; i < runs; i++)
+    for (const side of ['ours', 'baseline'] as const) sides[side].push(await loadRun(side, clients, perClient, bytes));
+  const med = (xs: Side[]): Side => ({
+    seconds: median(xs.map((x) => x.seconds)),
+    p50: median(xs.map((x) => x.p50)),
+    p99: median(xs.map((x) => x.p99)),
+  });
+  return { clients, requests: clients * perClient, errors: 0, ours: med(sides.ours), baseline: med(sides.baseline) };
 }

@@ -12,7 +12,8 @@
  *
  *   build overhead (build-overhead.ts), remote cache restore and load (remote-cache.ts), and the
  *   incremental figure: one changed target among the largest size → exactly one task, and the
- *   wall time of `nx affected` around a no-op build, i.e. wall time minus one build (limit 3 s).
+ *   wall time of `nx affected` around a no-op build: what a real build's time is added to (the
+ *   goal, ≤ 3 s, is reported as met or not).
  *
  *   boot tests (boot.ts): test-driver over the default matrix vs bare boots of the same kernels.
  *
@@ -127,6 +128,15 @@ async function baseline(n: number): Promise<Side> {
             cache: true,
             inputs: ['{projectRoot}/**/*'],
             outputs: [`{workspaceRoot}/dist/${root}`],
+          },
+          // As ours has: a second cached target on the build's outputs (never run by the bench).
+          'test-driver': {
+            executor: 'nx:run-commands',
+            options: { command: 'true' },
+            dependsOn: ['build-driver'],
+            cache: true,
+            inputs: ['{projectRoot}/target.json', { dependentTasksOutputFiles: '**/*', transitive: false }],
+            outputs: [`{workspaceRoot}/dist/boot/${root}`],
           },
         },
       }),
@@ -249,7 +259,7 @@ async function main(): Promise<void> {
       );
       if (n === Math.max(...sizes)) {
         print(
-          `incremental, one changed target among ${n}: exactly 1 task ran; ours ${aff[0].seconds.toFixed(2)} s wall time minus the build (limit 3 s), baseline ${aff[1].seconds.toFixed(2)} s (plain Nx), ratio ${(aff[0].seconds / aff[1].seconds).toFixed(2)}`,
+          `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff[0].seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${aff[0].seconds <= 3 ? 'met' : 'not met'}), baseline ${aff[1].seconds.toFixed(2)} s (plain Nx), ratio ${(aff[0].seconds / aff[1].seconds).toFixed(2)}`,
         );
       }
     } finally {
@@ -276,10 +286,10 @@ async function main(): Promise<void> {
   }
   if (figures.has('load')) {
     figure = 'load';
-    const l = await loadTest();
+    const l = await loadTest(runs);
     const ms = (x: number) => `${x.toFixed(1)} ms`;
     print(
-      `cache server load, ${l.clients} concurrent clients × ${l.requests / l.clients} requests (9 GET : 1 PUT, 64 KiB bodies): ${l.errors} errors; ` +
+      `cache server load, ${l.clients} concurrent clients × ${l.requests / l.clients} requests (9 GET : 1 PUT, 64 KiB bodies), each server in a process of its own, median of ${runs}: ${l.errors} errors; ` +
         `ours ${l.ours.seconds.toFixed(2)} s (p50 ${ms(l.ours.p50)}, p99 ${ms(l.ours.p99)}), baseline ${l.baseline.seconds.toFixed(2)} s (bare Node HTTP file server: p50 ${ms(l.baseline.p50)}, p99 ${ms(l.baseline.p99)}), ratio ${(l.ours.seconds / l.baseline.seconds).toFixed(2)}`,
     );
   }
