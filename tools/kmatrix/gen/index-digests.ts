@@ -10,12 +10,14 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadKernelList, type ListedKernel, type ListedPackage } from '../model/kernel-list.ts';
+import { loadKernelList, packageLabel, type ListedKernel, type ListedPackage } from '../model/kernel-list.ts';
 import { familyOfHeaders } from '../distros/registry.ts';
 
 interface Indexed {
   sha256: string;
   size: number;
+  /** Where the archive serves it (checked by the crawl's HEAD), tried after the list's own URLs. */
+  url: string;
   gcc?: string;
 }
 
@@ -33,9 +35,16 @@ export async function crawledIndex(root: string): Promise<Map<string, Indexed>> 
       if (!k) continue;
       // The kernel's gcc goes with the package holding its .config (its own), never a shared one.
       const holder = familyOfHeaders(k.packages).configPackage(k.packages);
-      for (const p of [...k.packages, ...(k.image ? [k.image] : [])]) {
-        if (!p.sha256 || !p.size || p.pinnedBy) continue;
-        out.set(fileOf(p.url), { sha256: p.sha256, size: p.size, ...(p === holder && k.gcc ? { gcc: k.gcc } : {}) });
+      const gone = new Set(k.unavailable ?? []);
+      const named = [
+        ...k.packages.map((p) => ({ p, label: packageLabel(p) })),
+        ...(k.image ? [{ p: k.image, label: k.image.name }] : []),
+      ];
+      for (const { p, label } of named) {
+        // A file the mirror did not serve at crawl time pins nothing.
+        if (!p.sha256 || !p.size || p.pinnedBy || gone.has(label)) continue;
+        const gcc = p === holder && k.gcc ? { gcc: k.gcc } : {};
+        out.set(fileOf(p.url), { sha256: p.sha256, size: p.size, url: p.url, ...gcc });
       }
     }
   }
@@ -56,6 +65,7 @@ export function pinFromIndex(kernels: ListedKernel[], index: Map<string, Indexed
     if (!hit) return undefined;
     p.sha256 = hit.sha256;
     p.size = hit.size;
+    if (![p.url, ...(p.alternatives ?? [])].includes(hit.url)) p.alternatives = [...(p.alternatives ?? []), hit.url];
     pinned++;
     return hit;
   };
