@@ -73,22 +73,51 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
+  /** The object's ETag now, or undefined when there is none. */
+  private async currentVersion(key: string): Promise<string | undefined> {
+    const head = await this.client
+      .send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) }))
+      .catch((error) => {
+        if (isStatus(error, 404)) return undefined;
+        throw error;
+      });
+    return head?.ETag;
+  }
+
   async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
     // A single PUT replaces an S3 object atomically; If-Match / If-None-Match make it conditional
-    // (AWS S3 and MinIO honour both).
-    try {
-      await this.client.send(
+    // (AWS S3, MinIO and Ceph's RADOS Gateway honour both).
+    const put = (condition: { IfMatch: string } | { IfNoneMatch: '*' }) =>
+      this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: this.key(key),
           Body: body,
           Metadata: { sha256: sha256(body) },
-          ...(version ? { IfMatch: version } : { IfNoneMatch: '*' }),
+          ...condition,
         }),
       );
+    try {
+      await put(version ? { IfMatch: version } : { IfNoneMatch: '*' });
       return true;
     } catch (error) {
-      if (isStatus(error, 412, 409)) return false;
+      if (!isStatus(error, 412, 409, 500)) throw error;
+      // Refused: find out whether someone else wrote (we lost the race) or the store differs.
+      const now = await this.currentVersion(key);
+      if (now !== version) return false;
+      // Ceph's RADOS Gateway compares If-Match with the stored ETag without its quotes, so the
+      // ETag as S3 returns it ("…") never matches there: the same version, unquoted, once more.
+      if (isStatus(error, 412) && version && /^".*"$/.test(version)) {
+        try {
+          await put({ IfMatch: version.slice(1, -1) });
+          return true;
+        } catch (retry) {
+          if (isStatus(retry, 412, 409, 500))
+            return (await this.currentVersion(key)) === version ? Promise.reject(retry) : false;
+          throw retry;
+        }
+      }
+      // Unchanged and still refused: a real error (a 500 under contention is RGW's lost race, above).
       throw error;
     }
   }
