@@ -45,6 +45,10 @@ command -v gpgv >/dev/null || need+=(gpgv)
 # apt-ftparchive and gpg: the tests build signed local mirrors with Debian's own tools
 command -v apt-ftparchive >/dev/null || need+=(apt-utils)
 command -v gpg >/dev/null || need+=(gpg)
+# Ceph's RADOS Gateway (+ a monitor and an OSD): the one S3 implementation in Debian that honours
+# conditional writes (If-Match, If-None-Match), which the publish and cache claims rest on
+command -v radosgw >/dev/null || need+=(radosgw ceph-mon ceph-osd)
+command -v uuidgen >/dev/null || need+=(uuid-runtime)
 # securesystemslib: the tests check provenance signatures with an implementation that is not ours
 [ -d /usr/lib/python3/dist-packages/securesystemslib ] || need+=(python3-securesystemslib)
 # qemu-user-static + binfmt-support: Ubuntu's and the RPM distros' arm64 header packages carry
