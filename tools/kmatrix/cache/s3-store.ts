@@ -40,7 +40,19 @@ export function openS3(
 ): { client: S3Client; bucket: string; prefix: string; description: string } {
   const { bucket, prefix } = parseS3Url(url);
   const endpoint = env.KMATRIX_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  // Keys in the environment given (not only this process's) are used as such; else the SDK's chain.
+  const keys =
+    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          },
+        }
+      : {};
   const client = new S3Client({
+    ...keys,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     // Plain signed uploads: the SDK's default streaming checksums (aws-chunked trailers) are not
