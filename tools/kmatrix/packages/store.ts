@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../core/errors.ts';
@@ -29,6 +29,9 @@ import { writeFileAtomic } from '../core/atomic-file.ts';
 import { extractRpm, isRpm, RpmError } from './rpm.ts';
 import { DebError, extractDeb } from './deb.ts';
 import { CpioError } from './cpio.ts';
+
+/** In-process runs per store folder (see HeaderStore.runs). */
+const RUNS_BY_STORE = new Map<string, KeyedRuns<string>>();
 
 export function defaultStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.KMATRIX_STORE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kmatrix');
@@ -63,14 +66,19 @@ export class HeaderStore {
   readonly dir: string;
   private readonly log: (line: string) => void;
   /**
-   * Each package is downloaded and unpacked once per process, however many builds ask at once,
-   * and once per store across processes (Nx's one process per task): a lock per package.
+   * Each package is downloaded and unpacked once per process, however many builds ask at once
+   * (every HeaderStore of one folder shares these: a --batch run makes one per build), and once
+   * per store across processes (Nx's one process per task): a lock per package.
    */
-  private readonly runs = new KeyedRuns<string>({ remember: true });
+  private readonly runs: KeyedRuns<string>;
 
   constructor(dir: string, log: (line: string) => void = () => {}) {
     this.dir = dir;
     this.log = log;
+    const key = resolve(dir);
+    const runs = RUNS_BY_STORE.get(key) ?? new KeyedRuns<string>({ remember: true });
+    RUNS_BY_STORE.set(key, runs);
+    this.runs = runs;
   }
 
   debPath(sha256: string): string {
