@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crawlerDistro, kernelList } from '../../tools/kmatrix/model/kernel-list.ts';
+import { crawlerDistro, kernelList, type ListedKernel } from '../../tools/kmatrix/model/kernel-list.ts';
 import { listedKernels } from '../../tools/kmatrix/gen/crawler-list.ts';
 import {
   debianCandidates,
@@ -258,4 +258,62 @@ test('`crawl deb --distro ubuntu` crawls the policy’s Ubuntu distros only; a d
     ],
   );
   await assert.rejects(crawlJobs(file, { os: 'fedora' }), /the policy has no fedora distro to crawl/);
+});
+
+test('kernel-crawler entries are pinned by the crawled index of their own distro only (AlmaLinux and Rocky share file names)', async (t) => {
+  const { crawledIndex, pinFromIndex } = await import('../../tools/kmatrix/gen/index-digests.ts');
+  const root = await mkdtemp(join(tmpdir(), 'kmatrix-index-digests-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const file = 'kernel-devel-5.14.0-427.13.1.el9_4.x86_64.rpm';
+  const crawled = (distro: string, digit: string, roles = ['devel']) => ({
+    kernelversion: '1',
+    kernelrelease: '5.14.0-427.13.1.el9_4.x86_64',
+    target: distro.split('-')[0],
+    kmatrix: {
+      distro,
+      arch: 'x86_64',
+      abi: '5.14.0-427.13.1.el9_4',
+      flavour: 'default',
+      packageVersion: '5.14.0-427.13.1.el9_4',
+      packages: roles.map((role) => ({
+        role,
+        name: 'kernel-devel',
+        version: '5.14.0-427.13.1.el9_4',
+        url: `https://${distro}.example/os/Packages/${file}`,
+        sha256: digit.repeat(64),
+        size: 100,
+      })),
+    },
+  });
+  await mkdir(join(root, 'kernels'));
+  await writeFile(
+    join(root, 'kernels/almalinux-9-x86_64.json'),
+    JSON.stringify({ almalinux: [crawled('almalinux-9', 'a')] }),
+  );
+  await writeFile(join(root, 'kernels/rocky-9-x86_64.json'), JSON.stringify({ rocky: [crawled('rocky-9', 'b')] }));
+  // A hand-edited list whose roles no family has is not a source, and breaks nothing.
+  await writeFile(join(root, 'kernels/odd.json'), JSON.stringify({ odd: [crawled('odd-1', 'c', ['sideways'])] }));
+  const index = await crawledIndex(root);
+  const listed = (distro: string) => ({
+    kernelrelease: '5.14.0-427.13.1.el9_4.x86_64',
+    kmatrix: {
+      ...crawled(distro, 'a').kmatrix,
+      packages: [
+        {
+          role: 'devel',
+          name: 'kernel-devel',
+          version: '5.14.0-427.13.1.el9_4',
+          url: `https://mirror.example/${file}`,
+        },
+      ],
+    },
+  });
+  const kernels = [listed('rocky-9'), listed('almalinux-9'), listed('centos-9')] as unknown as ListedKernel[];
+  assert.equal(pinFromIndex(kernels, index), 2);
+  assert.equal(kernels[0]!.kmatrix.packages[0]!.sha256, 'b'.repeat(64), "Rocky's own digest");
+  assert.equal(kernels[1]!.kmatrix.packages[0]!.sha256, 'a'.repeat(64), "AlmaLinux's own digest");
+  assert.equal(kernels[2]!.kmatrix.packages[0]!.sha256, undefined, 'no index of CentOS: left to the download');
+  assert.deepEqual((kernels[0]!.kmatrix.packages[0] as { alternatives?: string[] }).alternatives, [
+    `https://rocky-9.example/os/Packages/${file}`,
+  ]);
 });

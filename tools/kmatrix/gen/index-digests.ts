@@ -5,13 +5,14 @@
  * with no download and its gcc known from the same index. Only what no crawled index lists is
  * downloaded once and trusted on first download (gen/resolve.ts).
  *
- * A package file is matched by its file name: an archive never serves two different files under
- * one pool name (Debian's dak and the RPM tools both refuse to reuse one).
+ * A package file is matched by its distro and file name: an archive never serves two different
+ * files under one pool name (Debian's dak and the RPM tools both refuse to reuse one), but two
+ * archives can (AlmaLinux and Rocky name their kernel-devel rpms alike), so never across distros.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadKernelList, packageLabel, type ListedKernel, type ListedPackage } from '../model/kernel-list.ts';
-import { familyOfHeaders } from '../distros/registry.ts';
+import { familyOwning } from '../distros/registry.ts';
 
 interface Indexed {
   sha256: string;
@@ -21,9 +22,16 @@ interface Indexed {
   gcc?: string;
 }
 
-const fileOf = (url: string) => decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+/** "<distro> <file name>", or undefined for a URL whose file name does not decode. */
+function keyOf(distro: string, url: string): string | undefined {
+  try {
+    return `${distro} ${decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '')}`;
+  } catch {
+    return undefined;
+  }
+}
 
-/** What the crawled kernel lists in `<root>/kernels` say of each package file, by file name. */
+/** What the crawled kernel lists in `<root>/kernels` say of each package file, by distro and file name. */
 export async function crawledIndex(root: string): Promise<Map<string, Indexed>> {
   const out = new Map<string, Indexed>();
   const files = await readdir(join(root, 'kernels')).catch(() => [] as string[]);
@@ -32,9 +40,10 @@ export async function crawledIndex(root: string): Promise<Map<string, Indexed>> 
     const list = await loadKernelList(join(root, 'kernels', f)).catch(() => undefined);
     for (const entry of Object.values(list ?? {}).flat()) {
       const k = entry.kmatrix;
-      if (!k) continue;
+      const family = k && familyOwning([...new Set(k.packages.map((p) => p.role))]);
+      if (!k || !family) continue; // roles no family has: gen reports the entry where it is listed
       // The kernel's gcc goes with the package holding its .config (its own), never a shared one.
-      const holder = familyOfHeaders(k.packages).configPackage(k.packages);
+      const holder = family.configPackage(k.packages);
       const gone = new Set(k.unavailable ?? []);
       const named = [
         ...k.packages.map((p) => ({ p, label: packageLabel(p) })),
@@ -44,7 +53,8 @@ export async function crawledIndex(root: string): Promise<Map<string, Indexed>> 
         // A file the mirror did not serve at crawl time pins nothing.
         if (!p.sha256 || !p.size || p.pinnedBy || gone.has(label)) continue;
         const gcc = p === holder && k.gcc ? { gcc: k.gcc } : {};
-        out.set(fileOf(p.url), { sha256: p.sha256, size: p.size, url: p.url, ...gcc });
+        const key = keyOf(k.distro, p.url);
+        if (key) out.set(key, { sha256: p.sha256, size: p.size, url: p.url, ...gcc });
       }
     }
   }
@@ -59,9 +69,10 @@ export function pinFromIndex(kernels: ListedKernel[], index: Map<string, Indexed
   let pinned = 0;
   const pin = <P extends Pick<ListedPackage, 'url' | 'alternatives' | 'sha256' | 'size'>>(
     p: P,
+    distro: string,
   ): Indexed | undefined => {
     if (p.sha256) return undefined;
-    const hit = [p.url, ...(p.alternatives ?? [])].map((u) => index.get(fileOf(u))).find(Boolean);
+    const hit = [p.url, ...(p.alternatives ?? [])].map((u) => index.get(keyOf(distro, u) ?? '')).find(Boolean);
     if (!hit) return undefined;
     p.sha256 = hit.sha256;
     p.size = hit.size;
@@ -71,10 +82,10 @@ export function pinFromIndex(kernels: ListedKernel[], index: Map<string, Indexed
   };
   for (const k of kernels) {
     for (const p of k.kmatrix.packages) {
-      const hit = pin(p);
+      const hit = pin(p, k.kmatrix.distro);
       if (hit?.gcc && !k.kmatrix.gcc) k.kmatrix.gcc = hit.gcc;
     }
-    if (k.kmatrix.image) pin(k.kmatrix.image);
+    if (k.kmatrix.image) pin(k.kmatrix.image, k.kmatrix.distro);
   }
   return pinned;
 }
