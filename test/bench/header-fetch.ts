@@ -76,7 +76,7 @@ export async function headerFetch(mode: 'shared' | 'processes' = 'shared', paral
       await Promise.all(targets.map((pkgs) => Promise.all(pkgs.map((p) => store.tree(p)))));
     } else {
       // Like Nx without --batch: a process per task; shared packages must still be fetched once.
-      const task = join(repoRoot, 'test/bench/header-fetch-task.ts');
+      const task = join(repoRoot, 'test/support/header-fetch-task.ts');
       await inParallel(
         targets,
         async (pkgs) => {

@@ -27,9 +27,15 @@ test('two processes asking for one package at once: one download, one tree, both
   );
   await execa('dpkg-deb', ['--build', '--root-owner-group', root, join(dir, 'p.deb')]);
   const deb = await readFile(join(dir, 'p.deb'));
-  // Slow enough that both processes ask before either has it.
+  // The server answers only once the second process is seen waiting (or after 20 s): both ask
+  // before either has the package, however slowly each starts.
+  let seeWaiting: () => void = () => {};
+  const waiting = new Promise<void>((resolve) => {
+    seeWaiting = resolve;
+    setTimeout(resolve, 20_000);
+  });
   const server = await startServer((_req, res) => {
-    setTimeout(() => res.writeHead(200, { 'content-length': deb.length }).end(deb), 1_500);
+    void waiting.then(() => res.writeHead(200, { 'content-length': deb.length }).end(deb));
   });
   t.after(() => server.close());
   const pkg = {
@@ -41,8 +47,14 @@ test('two processes asking for one package at once: one download, one tree, both
     size: deb.length,
   };
   const store = join(dir, 'store');
-  const task = join(repoRoot, 'test/bench/header-fetch-task.ts');
-  const run = () => execa(process.execPath, [task, store], { input: JSON.stringify([pkg]), all: true });
+  const task = join(repoRoot, 'test/support/header-fetch-task.ts');
+  const run = () => {
+    const child = execa(process.execPath, [task, store], { input: JSON.stringify([pkg]), all: true });
+    child.stderr!.on('data', (b: Buffer) => {
+      if (b.toString().includes('waiting for another kmatrix')) seeWaiting();
+    });
+    return child;
+  };
   const [a, b] = await Promise.all([run(), run()]);
   assert.equal(server.hits.get('/p.deb'), 1, `${a.all}\n${b.all}`);
   assert.match(`${a.all}\n${b.all}`, /waiting for another kmatrix fetching linux-headers-1\.0\.0-1-common 1\.0\.0-1/);

@@ -129,12 +129,21 @@ export class HeaderStore {
     });
   }
 
-  /** One process of all that share this store fetches a package; the others wait, then find it. */
+  /**
+   * One process of all that share this store fetches a package; the others wait, then find it.
+   * Only an optimisation (every write is a temp file renamed into place), so a wait that goes on
+   * too long ends, and the waiter fetches the package itself.
+   */
   private exclusively<T>(pkg: ImagePackage, fn: () => Promise<T>): Promise<T> {
+    const lock = join(this.dir, 'locks', `package-${pkg.sha256}`);
     return withLock(
-      join(this.dir, 'locks', `package-${pkg.sha256}`),
-      () => this.log(`waiting for another kmatrix fetching ${pkg.name} ${pkg.version}`),
+      lock,
+      () => this.log(`waiting for another kmatrix fetching ${pkg.name} ${pkg.version} (${lock})`),
       fn,
+      {
+        maxWaitMs: 10 * 60_000,
+        onGiveUp: () => this.log(`waited 10 minutes for ${lock}; fetching ${pkg.name} ${pkg.version} here as well`),
+      },
     );
   }
 
