@@ -48,7 +48,7 @@ const FULL_BOOKWORM_AMD64 = {
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** One target's line of the baseline: fresh sources, then `docker run` of the very same make. */
-function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: string): string {
+function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: string, placeholder: string): string {
   const src = join(work, 'src');
   const run = [
     'docker',
@@ -64,7 +64,7 @@ function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: str
     ...Object.entries(c.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
     ...c.binds.flatMap((b) => [
       '--volume',
-      `${b.host === '@SRC@' ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`,
+      `${b.host === placeholder ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`,
     ]),
     c.image,
     ...cmd,
@@ -92,16 +92,20 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
   // Headers into the store and the image present, for both sides, before anything is timed.
   process.env.KMATRIX_STORE = testStore;
   const work = await mkdtemp(join(tmpdir(), 'kmatrix-bench-loop-'));
+  // The container's description needs a real sources folder (it is handed to the sandbox user);
+  // each shell job mounts its own copy in that folder's place.
+  const placeholder = await mkdtemp(join(work, 'placeholder-'));
   const jobs: string[] = [];
   for (const [i, name] of names.entries()) {
     const opened = await openBuild(ws.dir, targetFileFor(ws.dir, name), (l) => process.stderr.write(`  ${l}\n`));
     const prepared = await prepareContainer(opened);
     jobs.push(
       shellJob(
-        await prepared.container('@SRC@'),
+        await prepared.container(placeholder),
         makeCommand(opened.target),
         join(ws.dir, opened.target.driver.path),
         join(work, String(i)),
+        placeholder,
       ),
     );
   }

@@ -143,14 +143,27 @@ test('the crawl reads only indexes whose Release the archive key signed', { time
   assert.match(midSync.all, /bookworm-security\/main\/binary-amd64\/Packages\.xz \(by hash\)/);
   assert.ok(JSON.parse(await ws.read('kernels/debian-bookworm-x86_64.json')).debian.length > 0);
 
-  // …and a by-hash copy that is not what its name says is refused like any other.
+  // …a by-hash copy that is not what its name says is refused like any other, and so is the plain
+  // file the crawl then tries (it is the newer one here): nothing written.
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });
   const byHashDir = join(syncing, 'dists/bookworm-security/main/binary-amd64/by-hash/SHA256');
-  for (const name of await readdir(byHashDir)) await writeFile(join(byHashDir, name), Buffer.from('forged'));
+  const byHashFiles = await readdir(byHashDir);
+  for (const name of byHashFiles) await writeFile(join(byHashDir, name), Buffer.from('forged'));
   const forgedByHash = await crawl(ws, syncingServer, archive.keyring);
   assert.equal(forgedByHash.exitCode, 1, forgedByHash.all);
-  assert.match(forgedByHash.all, /by-hash\/SHA256\/[0-9a-f]{64} is 6 bytes with SHA256 [0-9a-f]{64}, but the signed/);
+  assert.match(
+    forgedByHash.all,
+    /by-hash\/SHA256\/[0-9a-f]{64}: \S+ is 6 bytes with SHA256 [0-9a-f]{64}, but the signed/,
+  );
+  assert.match(forgedByHash.all, /Packages\.xz is 5 bytes with SHA256 [0-9a-f]{64}, but the signed .*InRelease says/);
   await nothingWritten();
+
+  // A mirror that lists by-hash but lacks the copy (404): the plain file, checked the same way, is read.
+  for (const name of byHashFiles) await rm(join(byHashDir, name));
+  await writeFile(join(syncing, 'dists/bookworm-security/main/binary-amd64/Packages.xz'), good);
+  const plainAfter404 = await crawl(ws, syncingServer, archive.keyring);
+  assert.equal(plainAfter404.exitCode, 0, plainAfter404.all);
+  assert.match(plainAfter404.all, /by-hash\/SHA256\/[0-9a-f]{64}: HTTP 404; reading \S+\/Packages\.xz/);
 
   // A copy past its Valid-Until (a mirror replaying an old, once-valid archive): refused.
   await rm(join(ws.dir, 'kernels'), { recursive: true, force: true });

@@ -1,6 +1,7 @@
 /** The artifact store on S3-compatible object storage (see artifact-store.ts for the contract). */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sha256 } from '../core/hash.ts';
+import { KmatrixError } from '../core/errors.ts';
 import { isStatus, openS3 } from '../cache/s3-store.ts';
 import { checkKey, type ArtifactStore, type PutResult } from './artifact-store.ts';
 
@@ -97,28 +98,40 @@ export class S3ArtifactStore implements ArtifactStore {
           ...condition,
         }),
       );
+    // 409 (AWS: a competing conditional write is still in flight): lost this round, read again.
+    const refused = (error: unknown) => isStatus(error, 412, 500);
     try {
       await put(version ? { IfMatch: version } : { IfNoneMatch: '*' });
       return true;
     } catch (error) {
-      if (!isStatus(error, 412, 409, 500)) throw error;
+      if (isStatus(error, 409)) return false;
+      if (!refused(error)) throw error;
       // Refused: find out whether someone else wrote (we lost the race) or the store differs.
-      const now = await this.currentVersion(key);
-      if (now !== version) return false;
+      if ((await this.currentVersion(key)) !== version) return false;
       // Ceph's RADOS Gateway compares If-Match with the stored ETag without its quotes, so the
       // ETag as S3 returns it ("…") never matches there: the same version, unquoted, once more.
-      if (isStatus(error, 412) && version && /^".*"$/.test(version)) {
-        try {
-          await put({ IfMatch: version.slice(1, -1) });
-          return true;
-        } catch (retry) {
-          if (isStatus(retry, 412, 409, 500))
-            return (await this.currentVersion(key)) === version ? Promise.reject(retry) : false;
-          throw retry;
-        }
+      if (!isStatus(error, 412) || !version || !/^".*"$/.test(version)) throw this.unconditional(key, error);
+      try {
+        await put({ IfMatch: version.slice(1, -1) });
+        return true;
+      } catch (retry) {
+        if (isStatus(retry, 409)) return false;
+        if (!refused(retry) || (await this.currentVersion(key)) === version) throw this.unconditional(key, retry);
+        return false;
       }
-      // Unchanged and still refused: a real error (a 500 under contention is RGW's lost race, above).
-      throw error;
     }
+  }
+
+  /** The object did not change and the store still refused the write: it does not do conditional writes as S3 does. */
+  private unconditional(key: string, error: unknown): KmatrixError {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    return new KmatrixError(
+      `${this.locate(key)} refused a conditional write (HTTP ${status ?? '?'}) although it had not changed`,
+      {
+        stage: 'publish',
+        remedy:
+          'use an S3 store that honours If-Match and If-None-Match on PUT (AWS S3, MinIO, Ceph RGW), or a directory store',
+      },
+    );
   }
 }

@@ -32,8 +32,11 @@ export function keyringOf(env: NodeJS.ProcessEnv = process.env): string {
   return env.KMATRIX_DEBIAN_KEYRING ?? '/usr/share/keyrings/debian-archive-keyring.gpg';
 }
 
+/** An index file that is not what the signed Release says. */
+export class UntrustedIndexError extends KmatrixError {}
+
 const untrusted = (url: string, why: string, remedy: string) =>
-  new KmatrixError(`${url} ${why}; nothing was written`, { stage: 'crawl', remedy });
+  new UntrustedIndexError(`${url} ${why}; nothing was written`, { stage: 'crawl', remedy });
 
 /** The SHA256 list of a Release file (" <sha256> <size> <path>" lines) and its by-hash promise. */
 function parseRelease(url: string, text: string, now: Date): Omit<SignedRelease, 'url'> {
@@ -127,9 +130,14 @@ export async function fetchListed(
       checkAgainstRelease(release, path, byHash, data);
       return { url: byHash, data };
     } catch (error) {
+      // Missing (404, or 403 from a bucket-backed mirror) or not the signed bytes: the plain path
+      // is checked against the same signed Release, so trying it costs no trust.
       const cause = (error as { cause?: unknown }).cause;
-      if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
-      log(`  ${byHash} is missing; reading ${plain}`);
+      const client = cause instanceof HttpStatusError && cause.status >= 400 && cause.status < 500;
+      if (!client && !(error instanceof UntrustedIndexError)) throw error;
+      log(
+        `  ${byHash}: ${client ? `HTTP ${(cause as HttpStatusError).status}` : (error as Error).message}; reading ${plain}`,
+      );
     }
   } else {
     log(`fetching ${plain}`);
