@@ -219,6 +219,9 @@ test('an object evicted while a reader is sending it: the reader still gets the 
 
   // Another upload pushes the store over --max-bytes: the object being read is the least recently used.
   assert.equal((await put(server.url, '1002', Buffer.alloc(64 * 1024 * 1024, 9))).status, 200);
+  // The log line and the PUT's answer travel apart: wait for the line a little.
+  for (let i = 0; i < 50 && !/evicted main\/1001 /.test(server.output()); i++)
+    await new Promise((r) => setTimeout(r, 100));
   assert.match(server.output(), /evicted main\/1001 \(67108864 bytes/);
   assert.equal((await get(server.url, '1001')).status, 404, 'the next reader gets a miss');
 

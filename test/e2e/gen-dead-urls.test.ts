@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { readdir, rm } from 'node:fs/promises';
+import { genReportFile } from '../../tools/kmatrix/model/paths.ts';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -201,9 +202,11 @@ test('gen skips each kernel whose packages cannot be fetched, with the reason, a
   await ws.commitAll('generated');
   await ws.write('gone.json', JSON.stringify({ debian: [crawlerEntry(base, 920)] }));
   await ws.commitAll('a list without the live kernel');
+  const report = await readFile(genReportFile(ws.dir)); // under dist/, which git does not see
   const wouldRemove = expectOk(await ws.kmatrix(['gen', '--kernels', 'gone.json', '--dry-run'], env), 'dry run');
   assert.match(wouldRemove.all, /\b1 would be removed\b/);
-  assert.equal((await ws.git(['status', '--porcelain', '--untracked-files=all'])).stdout, '', 'nothing written');
+  assert.equal((await ws.git(['status', '--porcelain', '--untracked-files=all'])).stdout, '', 'no target file written');
+  assert.deepEqual(await readFile(genReportFile(ws.dir)), report, 'the gen report is as the real gen left it');
 
   // --verbose: every entry on its own line, with its own packages.
   const verbose = expectOk(

@@ -277,7 +277,7 @@ test('a policy distro of a family serving several names which one, or is the fam
   const problems = bad.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
   assert.match(
     problems[0]!,
-    /^distros\.el\.distro: is required: family rpm serves several distros \(fedora, almalinux/,
+    /^distros\.el\.distro: is required: family rpm serves several distros; add "distro": one of "fedora", "almalinux"/,
   );
   assert.match(problems[1]!, /^distros\.arch\.distro: family deb does not serve "arch" \(it serves: debian, ubuntu\)$/);
   // Without `distro`, a deb distro is Debian's: an Ubuntu jammy kernel is not filed under it.

@@ -73,12 +73,9 @@ async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> 
 }
 
 /**
- * The kernel's own .config says which compiler built it; a module built with another gcc major
- * may still load but is a risk (plugins, flags). A warning in the log, or an error when strict.
- */
-/**
- * The kernel's gcc against the toolchain's: another major is an error under strictCompiler, else a
- * warning; another minor release or vendor build is a warning; each is recorded in build.json.
+ * The kernel's own .config says which compiler built it; a module built with another gcc may
+ * still load but is a risk (plugins, flags). Another major is an error under strictCompiler, else
+ * a warning; another minor release or vendor build is a warning; each is recorded in build.json.
  */
 async function checkCompiler(
   target: Target,

@@ -102,11 +102,6 @@ export async function crawlJobs(policyFile: string, want: CrawlSelection): Promi
 }
 
 /**
- * Crawls each job's archive and hands its kernel list to `write` as soon as it is done (a crawl
- * of several distros keeps what it finished). With `check`, each package URL is HEAD-checked and
- * the ones the mirror does not serve are recorded in kmatrix.unavailable.
- */
-/**
  * What an archive's index says is read, not trusted: an entry that would not pass the kernel
  * list's schema (an odd version string, a path in a release) is left out and named, and costs
  * only itself.
@@ -122,6 +117,11 @@ function valid(kernels: KernelEntry[], log: Log): KernelEntry[] {
   });
 }
 
+/**
+ * Crawls each job's archive and hands its kernel list to `write` as soon as it is done (a crawl
+ * of several distros keeps what it finished). With `check`, each package URL is HEAD-checked and
+ * the ones the mirror does not serve are recorded in kmatrix.unavailable.
+ */
 export async function crawl(
   jobs: CrawlJob[],
   check: boolean,

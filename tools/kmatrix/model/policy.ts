@@ -182,7 +182,7 @@ export function crossFieldProblems(
     } else if (known && distro === undefined && !impliedDistro(known)) {
       out.push({
         path: ['distros', name, 'distro'],
-        message: `is required: family ${known.name} serves several distros (${known.distros.join(', ')})`,
+        message: `is required: family ${known.name} serves several distros; add "distro": one of ${known.distros.map((d) => `"${d}"`).join(', ')}`,
       });
     }
     // Kernels are filed under the distro of their family, os and release: two distros cannot share one.
