@@ -10,19 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nxCacheEnv, READ_TOKEN, startCacheServer, WRITE_TOKEN } from '../support/cache-server.ts';
 import { cacheHits, cloneWorkspace, createWorkspace, expectOk, prepareOneTarget } from '../support/workspace.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
+import { freePort } from '../support/http.ts';
 
 /** Debian's docker-registry on its own port and storage: machine B's registry. */
 async function secondRegistry(dir: string): Promise<{ address: string; stop: () => void }> {

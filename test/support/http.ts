@@ -50,3 +50,12 @@ export async function serveDirectory(root: string): Promise<TestServer> {
     );
   });
 }
+
+/** A port nothing on 127.0.0.1 listens on right now (for servers that must be told their port). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -9,24 +9,15 @@
  */
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { TestS3 } from './s3.ts';
+import { freePort } from './http.ts';
 
 const ACCESS = 'KMATRIXTESTACCESS';
 const SECRET = 'KMATRIXTESTSECRET';
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function cephConf(dir: string, fsid: string, ports: { v2: number; v1: number; rgw: number }): string {
   return `[global]
