@@ -6,8 +6,8 @@
  * and boots every one — x86_64 for all, and aarch64 for one distro of each family (Ubuntu generic,
  * Fedora), whose arm64 host programs run under qemu-user — and the second run comes entirely from
  * the cache. Debian 11, 12 and 13 come from the real archive beside them, each built by its own
- * toolchain and booted. Fedora 42 and AlmaLinux 8 are crawled and generated only (the layouts of
- * 41 and 9); Amazon Linux 2023 has both its 6.1 and its kernel6.12 streams. A mirror signed by a
+ * toolchain and booted. Ubuntu noble, Fedora 42 and AlmaLinux 8 are crawled and generated only
+ * (the layouts of jammy, 41 and 9); Amazon Linux 2023 has both its 6.1 and its kernel6.12 streams. A mirror signed by a
  * key the user does not trust is refused.
  */
 import { test } from 'node:test';
@@ -124,6 +124,7 @@ const UBUNTU: (UbuntuKernel & { archs: Arch[] })[] = [
   { flavour: 'generic', abiNumber: '57', archs: ['x86_64', 'aarch64'] },
   { flavour: 'aws', abiNumber: '1057', archs: ['x86_64'] },
 ];
+const NOBLE: UbuntuKernel = { flavour: 'generic', abiNumber: '58' };
 const ARCHS: Arch[] = ['x86_64', 'aarch64'];
 
 /** The newest kernel of the plain flavour of a Debian release for `arch`, with its image. */
@@ -174,6 +175,9 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   for (const arch of ARCHS) {
     const ubuntu = UBUNTU.filter((k) => k.archs.includes(arch));
     env = { ...env, ...(await buildUbuntuMirror(root, server.url, kernels[arch], ubuntu, 'jammy', store, key)) };
+    // Ubuntu 24.04 beside 22.04 (amd64): its own suites in the same archive, crawled and generated.
+    if (arch === 'x86_64')
+      env = { ...env, ...(await buildUbuntuMirror(root, server.url, kernels[arch], [NOBLE], 'noble', store, key)) };
     for (const base of ['bookworm', 'bookworm-6.12', 'bullseye'] as const) {
       const rpms = RELEASES.filter((r) => r.archs.includes(arch) && r.base === base);
       if (rpms.length > 0)
@@ -212,6 +216,7 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
 
   const policy = JSON.parse(await ws.read('support-matrix.json'));
   policy.distros['ubuntu-jammy'] = { family: 'deb', distro: 'ubuntu', release: 'jammy', toolchain: 'debian-bookworm' };
+  policy.distros['ubuntu-noble'] = { family: 'deb', distro: 'ubuntu', release: 'noble', toolchain: 'debian-bookworm' };
   policy.matrix = [
     ...(
       [
@@ -227,6 +232,7 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
       kernels: [k.kernelrelease.replace(/-amd64$/, '')],
     })),
     { driver: 'kmx-echo', distro: 'ubuntu-jammy', archs: ARCHS, flavours: ['generic', 'aws'], kernels: ['6.1.0-*'] },
+    { driver: 'kmx-echo', distro: 'ubuntu-noble', archs: ['x86_64'], flavours: ['generic'], kernels: ['6.1.0-58'] },
   ];
   for (const r of RELEASES) {
     // Amazon Linux 2023's two kernel streams are one distro: its default toolchain is the 6.1 stream's.
@@ -281,6 +287,10 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   // arm64 kernel's host programs are arm64 binaries, run under qemu-user on this x86_64 runner.
   expectOk(await ws.kmatrix(['gen'], env), 'kmatrix gen');
   // The releases that are crawled and generated only: their targets exist, in the same layout.
+  const noble = ubuntuNames(kernels.x86_64, NOBLE).uname;
+  const nobleTarget = JSON.parse(await ws.read(`targets/kmx-echo/ubuntu-noble/${noble}/x86_64/target.json`));
+  assert.equal(nobleTarget.kernelDir, `/usr/src/linux-headers-${noble}`);
+  await rm(join(ws.dir, 'targets/kmx-echo/ubuntu-noble'), { recursive: true });
   for (const r of RELEASES.filter((x) => x.build === false)) {
     const uname = unameIn(kernelOf(r, 'x86_64'), r).uname;
     const target = JSON.parse(await ws.read(`targets/kmx-echo/${r.name}/${uname}/x86_64/target.json`));
