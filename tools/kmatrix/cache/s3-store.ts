@@ -63,8 +63,11 @@ export function openS3(
   return { client, bucket, prefix, description: `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}` };
 }
 
-export const isStatus = (error: unknown, ...codes: number[]) =>
-  codes.includes((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0);
+/** The HTTP status an S3 call failed with, if it got that far. */
+export const s3StatusOf = (error: unknown): number | undefined =>
+  (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
+export const isStatus = (error: unknown, ...codes: number[]) => codes.includes(s3StatusOf(error) ?? 0);
 
 export class S3Store implements BlobStore {
   readonly description: string;

@@ -30,6 +30,12 @@ export class HttpStatusError extends Error {
   }
 }
 
+/** The HTTP status a fetch failed with (the error itself, or the cause a failed fetchBytes carries), if any. */
+export function httpStatusOf(error: unknown): number | undefined {
+  const e = error instanceof HttpStatusError ? error : (error as { cause?: unknown } | undefined)?.cause;
+  return e instanceof HttpStatusError ? e.status : undefined;
+}
+
 function retriable(error: unknown): boolean {
   if (error instanceof HttpStatusError) return error.status >= 500 || error.status === 429;
   return true; // DNS, reset, timeout, truncated body: worth another try

@@ -2,7 +2,7 @@
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sha256 } from '../core/hash.ts';
 import { KmatrixError } from '../core/errors.ts';
-import { isStatus, openS3 } from '../cache/s3-store.ts';
+import { isStatus, openS3, s3StatusOf } from '../cache/s3-store.ts';
 import { checkKey, type ArtifactStore, type PutResult } from './artifact-store.ts';
 
 export class S3ArtifactStore implements ArtifactStore {
@@ -40,10 +40,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async putOnce(key: string, body: Buffer): Promise<PutResult> {
     const Key = this.key(key);
-    const existing = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key })).catch((error) => {
-      if (isStatus(error, 404)) return undefined;
-      throw error;
-    });
+    const existing = await this.head(key);
     const compare = async () => ((await this.get(key))?.equals(body) ? 'same' : 'different');
     if (existing) return existing.Metadata?.sha256 === sha256(body) ? 'same' : compare();
     try {
@@ -74,15 +71,17 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
+  /** The object's metadata, or undefined when there is none. */
+  private head(key: string) {
+    return this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) })).catch((error) => {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    });
+  }
+
   /** The object's ETag now, or undefined when there is none. */
   private async currentVersion(key: string): Promise<string | undefined> {
-    const head = await this.client
-      .send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) }))
-      .catch((error) => {
-        if (isStatus(error, 404)) return undefined;
-        throw error;
-      });
-    return head?.ETag;
+    return (await this.head(key))?.ETag;
   }
 
   async replace(key: string, body: Buffer, version: string | undefined): Promise<boolean> {
@@ -124,9 +123,8 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /** The object did not change and the store still refused the write: it does not do conditional writes as S3 does. */
   private unconditional(key: string, error: unknown): KmatrixError {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     return new KmatrixError(
-      `${this.locate(key)} refused a conditional write (HTTP ${status ?? '?'}) although it had not changed`,
+      `${this.locate(key)} refused a conditional write (HTTP ${s3StatusOf(error) ?? '?'}) although it had not changed`,
       {
         stage: 'publish',
         remedy:

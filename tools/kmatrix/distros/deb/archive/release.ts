@@ -5,7 +5,7 @@
  * list then pins each Packages file; each .deb is pinned by its Packages stanza, as before.
  * Falls back to `Release` + `Release.gpg` for a mirror without InRelease.
  */
-import { HttpStatusError, fetchBytes } from '../../../core/fetch.ts';
+import { fetchBytes, httpStatusOf } from '../../../core/fetch.ts';
 import { KmatrixError } from '../../../core/errors.ts';
 import { sha256 } from '../../../core/hash.ts';
 import { gpgvVerified } from '../../../core/gpgv.ts';
@@ -76,8 +76,7 @@ export async function signedRelease(
     const data = await fetchOf(url);
     text = await gpgvVerified(keyring, url, { data }, remedy);
   } catch (error) {
-    const cause = (error as { cause?: unknown }).cause;
-    if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
+    if (httpStatusOf(error) !== 404) throw error;
     url = `${base}/Release`;
     const [data, signature] = [await fetchOf(url), await fetchOf(`${url}.gpg`)];
     text = await gpgvVerified(keyring, url, { data, signature }, remedy);
@@ -132,12 +131,10 @@ export async function fetchListed(
     } catch (error) {
       // Missing (404, or 403 from a bucket-backed mirror) or not the signed bytes: the plain path
       // is checked against the same signed Release, so trying it costs no trust.
-      const cause = (error as { cause?: unknown }).cause;
-      const client = cause instanceof HttpStatusError && cause.status >= 400 && cause.status < 500;
+      const status = httpStatusOf(error);
+      const client = status !== undefined && status >= 400 && status < 500;
       if (!client && !(error instanceof UntrustedIndexError)) throw error;
-      log(
-        `  ${byHash}: ${client ? `HTTP ${(cause as HttpStatusError).status}` : (error as Error).message}; reading ${plain}`,
-      );
+      log(`  ${byHash}: ${client ? `HTTP ${status}` : (error as Error).message}; reading ${plain}`);
     }
   } else {
     log(`fetching ${plain}`);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { execa } from 'execa';
 import { XMLParser } from 'fast-xml-parser';
-import { HttpStatusError, fetchBytes } from '../../../core/fetch.ts';
+import { fetchBytes, httpStatusOf } from '../../../core/fetch.ts';
 import { gpgvVerified } from '../../../core/gpgv.ts';
 import { KmatrixError } from '../../../core/errors.ts';
 
@@ -34,8 +34,7 @@ export async function readRepomd(base: string, keyring: string | undefined, env:
   const data = await fetchOf(url, log);
   if (keyring) {
     const signature = await fetchOf(`${url}.asc`, log).catch((error: unknown) => {
-      const cause = (error as { cause?: unknown }).cause;
-      if (!(cause instanceof HttpStatusError && cause.status === 404)) throw error;
+      if (httpStatusOf(error) !== 404) throw error;
       throw untrusted(
         url,
         `has no signature (${url}.asc is missing) while KMATRIX_${env}_KEYRING asks for one`,
