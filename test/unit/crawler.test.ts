@@ -317,3 +317,31 @@ test('kernel-crawler entries are pinned by the crawled index of their own distro
     `https://rocky-9.example/os/Packages/${file}`,
   ]);
 });
+
+test('repeated entries cost only themselves and print as one reason, whichever entry they repeat', async () => {
+  const { renderSkipped } = await import('../../tools/kmatrix/gen/skipped.ts');
+  const entry = (kernelrelease: string) => ({
+    kernelversion: '1',
+    kernelrelease,
+    target: 'minikube',
+    kernelconfigdata: 'eA==',
+  });
+  const r = await listedKernels(
+    { Minikube: [entry('4.19.1'), entry('5.10.1'), entry('4.19.1'), entry('5.10.1'), entry('5.10.1')] },
+    (family, release) => `${family}-${release}`,
+  );
+  const dups = r.unusable.filter((u) => u.why.startsWith('a duplicate of'));
+  assert.deepEqual(
+    dups.map((u) => u.why.slice(0, 'a duplicate of Minikube[0]'.length)),
+    ['a duplicate of Minikube[0]', 'a duplicate of Minikube[1]', 'a duplicate of Minikube[1]'],
+  );
+  const lines = renderSkipped(
+    dups.map((u) => ({ ...u })),
+    new Map(),
+    false,
+  );
+  assert.match(
+    lines[0]!,
+    /^skipped 3 entries \(Minikube 4\.19\.1, Minikube 5\.10\.1 ×2\): a duplicate of an earlier entry/,
+  );
+});

@@ -54,6 +54,7 @@ export async function listedKernels(list: Record<string, KernelEntry[]>, distroO
           what,
           distro,
           why: `a duplicate of ${name}[${first}] (same target, kernelrelease and kernelversion)`,
+          kind: 'a duplicate of an earlier entry (same target, kernelrelease and kernelversion)',
         });
         continue;
       }
