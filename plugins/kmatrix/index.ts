@@ -1,8 +1,8 @@
 /**
  * The kmatrix Nx plugin: one project per targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json,
- * each with a cached `build-driver` target. Everything that can reach a build's output is an input
- * of it, including this plugin's and the build library's own code (otherwise a change to them would
- * change every result while `nx affected` selected nothing).
+ * each with cached `build-driver` and `test-driver` targets. Their inputs are what runs — the
+ * recipes in target.json, the driver's files, RECIPE_VERSION (compile/inputs.ts) — never this
+ * plugin's or the library's source.
  */
 import { createNodesFromFiles, type CreateNodes, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,9 +14,8 @@ import { toolchainSchema } from '../../tools/kmatrix/model/toolchain.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 import { recordCachedResults, renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
 import type { PostTasksExecutionContext } from '@nx/devkit';
-import { GUEST_LOCK } from '../../tools/kmatrix/boot/guest.ts';
-import { QEMU_BINARY } from '../../tools/kmatrix/boot/qemu.ts';
-import { BOOT_CODE_GLOBS, BOOT_PACKAGES, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
+import { QEMU_BINARY } from '../../tools/kmatrix/recipe/guest.ts';
+import { bootInputs, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
 import { recordTimings } from '../../tools/kmatrix/fleet/timings.ts';
 import { timingsFile } from '../../tools/kmatrix/model/paths.ts';
 
@@ -73,27 +72,13 @@ export function buildDriverTarget(
   };
 }
 
-/**
- * Boots the target's kernel under QEMU with the built modules (boot/test.ts). Its inputs are the
- * built .ko files themselves (whatever produced them: a build or a cache hit), the kernel image's
- * SHA256 (in target.json), the smoke test, the guest's busybox (the lock) and QEMU's version.
- */
+/** Boots the target's kernel under QEMU with the built modules (boot/test.ts); its inputs: compile/inputs.ts. */
 export function testDriverTarget(target: TargetNode, projectRoot: string): TargetConfiguration {
-  const qemu = QEMU_BINARY[target.arch];
   return {
     executor: './plugins/kmatrix:test-driver',
     dependsOn: ['build-driver'],
     cache: true,
-    inputs: [
-      `{projectRoot}/target.json`,
-      ...(target.driver.smokeTest ? [`{workspaceRoot}/${target.driver.path}/${target.driver.smokeTest}`] : []),
-      `{workspaceRoot}/${GUEST_LOCK}`,
-      ...BOOT_CODE_GLOBS,
-      { dependentTasksOutputFiles: '**/*.ko', transitive: false },
-      // Without QEMU the hash still computes; the task then fails saying what to install.
-      { runtime: `${qemu} --version 2>/dev/null | head -n 1 || echo no-${qemu}` },
-      { externalDependencies: BOOT_PACKAGES },
-    ],
+    inputs: bootInputs(target, QEMU_BINARY[target.arch]),
     outputs: [`{workspaceRoot}/dist/boot/${projectRoot}`],
     metadata: {
       description: `Boot ${target.kernelrelease} (${target.arch}) under QEMU and prove ${modulesLabel(target)} load${target.driver.smokeTest ? ', pass the smoke test' : ''} and unload`,

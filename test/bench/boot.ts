@@ -9,11 +9,11 @@ import { cpus } from 'node:os';
 import { mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadGuestLock, busyboxOf } from '../../tools/kmatrix/boot/guest.ts';
-import { familyOfHeaders } from '../../tools/kmatrix/distros/registry.ts';
+import { loadGuestLock, busyboxOf } from '../../tools/kmatrix/model/guest-lock.ts';
 import { bootableKernel, guestBusybox } from '../../tools/kmatrix/boot/kernel-image.ts';
 import { bareGuest } from '../../tools/kmatrix/boot/initramfs.ts';
-import { DONE_MARKER, qemuArgs, runGuest } from '../../tools/kmatrix/boot/qemu.ts';
+import { DONE_MARKER, runGuest } from '../../tools/kmatrix/boot/qemu.ts';
+import { guestArgv } from '../../tools/kmatrix/recipe/guest.ts';
 import { bootOutputDir, type BootResult } from '../../tools/kmatrix/boot/result.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { loadTarget, type Target } from '../../tools/kmatrix/model/target.ts';
@@ -50,12 +50,7 @@ async function bareBoots(targets: Target[], parallel: number, store: HeaderStore
   try {
     const prepared = await Promise.all(
       targets.map(async (t, i) => {
-        const kernel = await bootableKernel(
-          store,
-          t.kernel.image!,
-          familyOfHeaders(t.headers).kernelImageFile(t.kernelrelease),
-          t.arch,
-        );
+        const kernel = await bootableKernel(store, t.kernel.image!, t.boot.kernel!.file, t.arch);
         const initrd = join(dir, `${i}.cpio`);
         const busybox = await guestBusybox(store, busyboxOf(lock, t.arch));
         await writeFile(initrd, bareGuest(busybox, DONE_MARKER));
@@ -64,7 +59,7 @@ async function bareBoots(targets: Target[], parallel: number, store: HeaderStore
     );
     const start = process.hrtime.bigint();
     await pool(prepared, parallel, async ({ t, kernel, initrd }) => {
-      const run = await runGuest(t.arch, qemuArgs(t.arch, kernel, initrd, 'tcg'), 120_000);
+      const run = await runGuest(t.arch, guestArgv(t.boot.qemu, { kernel: kernel.path, initrd }, 'tcg'), 120_000);
       if (!run.console.includes('KMX-RESULT booted'))
         throw new Error(`bare boot of ${t.kernelrelease} did not come up:\n${run.console.slice(-2000)}`);
     });

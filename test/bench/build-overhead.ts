@@ -13,7 +13,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBuild, targetFileFor } from '../../tools/kmatrix/compile/execute.ts';
-import { makeCommand, prepareContainer, type BuildContainer } from '../../tools/kmatrix/compile/run.ts';
+import { prepareContainer, type BuildContainer } from '../../tools/kmatrix/compile/prepare.ts';
+import { expandScripts } from '../../tools/kmatrix/recipe/scripts.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
 import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
@@ -47,8 +48,8 @@ const FULL_BOOKWORM_AMD64 = {
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
-/** One target's line of the baseline: fresh sources, then `docker run` of the very same make. */
-function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: string, placeholder: string): string {
+/** One target's line of the baseline: fresh sources, then `docker run` of the very same command, without the watchdog. */
+function shellJob(c: BuildContainer, argv: string[], driverDir: string, work: string): string {
   const src = join(work, 'src');
   const run = [
     'docker',
@@ -60,14 +61,14 @@ function shellJob(c: BuildContainer, cmd: string[], driverDir: string, work: str
     '--user',
     `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
     '--workdir',
-    c.workdir,
-    ...Object.entries(c.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
-    ...c.binds.flatMap((b) => [
+    c.options.WorkingDir!,
+    ...(c.options.Env ?? []).flatMap((e) => ['--env', e]),
+    ...(c.options.HostConfig?.Binds ?? []).flatMap((b) => [
       '--volume',
-      `${b.host === placeholder ? src : b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`,
+      b.startsWith(`${c.sourceDir}:`) ? `${src}${b.slice(c.sourceDir.length)}` : b,
     ]),
-    c.image,
-    ...cmd,
+    c.options.Image!,
+    ...argv,
   ];
   return [
     `rm -rf ${quote(work)}`,
@@ -92,20 +93,18 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
   // Headers into the store and the image present, for both sides, before anything is timed.
   process.env.KMATRIX_STORE = testStore;
   const work = await mkdtemp(join(tmpdir(), 'kmatrix-bench-loop-'));
-  // The container's description needs a real sources folder (it is handed to the sandbox user);
-  // each shell job mounts its own copy in that folder's place.
-  const placeholder = await mkdtemp(join(work, 'placeholder-'));
   const jobs: string[] = [];
   for (const [i, name] of names.entries()) {
     const opened = await openBuild(ws.dir, targetFileFor(ws.dir, name), (l) => process.stderr.write(`  ${l}\n`));
     const prepared = await prepareContainer(opened);
+    // The container's description needs a real folder for its sources copy; each shell job mounts its own fresh copy there instead.
+    const container = await prepared.container(ws.dir, await mkdtemp(join(work, 'recipe-')));
     jobs.push(
       shellJob(
-        await prepared.container(placeholder),
-        makeCommand(opened.target),
+        container,
+        expandScripts(opened.target.recipe.argv),
         join(ws.dir, opened.target.driver.path),
         join(work, String(i)),
-        placeholder,
       ),
     );
   }

@@ -12,7 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
 import { kernelsFromIndex } from '../../tools/kmatrix/distros/deb/archive/crawl.ts';
-import { BOOKWORM_AMD64_POLICY, createWorkspace, expectOk, repoRoot, type Workspace } from '../support/workspace.ts';
+import {
+  BOOKWORM_AMD64_POLICY,
+  createWorkspace,
+  expectOk,
+  repoRoot,
+  type Workspace,
+  writeTarget,
+} from '../support/workspace.ts';
 import { startServer } from '../support/http.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 
@@ -211,7 +218,7 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
   const claimed = createHash('sha256').update('what the index promised').digest('hex');
 
   target.headers = [{ ...target.headers[0], url: `${server.url}/wrong.deb`, sha256: claimed, size: junk.length }];
-  await ws.write(file, JSON.stringify(target, null, 2));
+  await writeTarget(ws, file, target);
   const r = await ws.kmatrix(['build', file], { KMATRIX_STORE: store });
   assert.equal(r.exitCode, 1);
   assert.match(r.stderr, new RegExp(`SHA256 mismatch for ${target.headers[0].name}.*expected ${claimed}`));
@@ -225,7 +232,7 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
       sha256: createHash('sha256').update(junk).digest('hex'),
     },
   ];
-  await ws.write(file, JSON.stringify(target, null, 2));
+  await writeTarget(ws, file, target);
   const r2 = await ws.kmatrix(['build', file], { KMATRIX_STORE: store });
   assert.equal(r2.exitCode, 1);
   assert.match(
@@ -356,7 +363,7 @@ test('a full disk under the header store is a clear error, not a network retry, 
       size: big.length,
     },
   ];
-  await ws.write(file, JSON.stringify(target, null, 2));
+  await writeTarget(ws, file, target);
 
   const r = await ws.kmatrix(['build', file], { KMATRIX_STORE: store });
   assert.equal(r.exitCode, 1);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheHits, createWorkspace, expectOk, preparePipeline, tasksRun } from '../support/workspace.ts';
+import { cacheHits, createWorkspace, expectOk, preparePipeline, tasksRun, writeTarget } from '../support/workspace.ts';
 
 test('a user builds the default matrix, then everything comes from cache, then affected runs exactly what changed', {
   timeout: 20 * 60_000,
@@ -62,7 +62,7 @@ test('a user builds the default matrix, then everything comes from cache, then a
     const file = join('targets', ...names[0]!.split('--'), 'target.json');
     const target = JSON.parse(await ws.read(file));
     target.build.env.KBUILD_BUILD_USER = 'someone-else';
-    await ws.write(file, `${JSON.stringify(target, null, 2)}\n`);
+    await writeTarget(ws, file, target);
     await ws.commitAll('edit one target');
     const { run, output } = await affected();
     assert.equal(run, 1, output);
@@ -99,26 +99,90 @@ test('a user builds the default matrix, then everything comes from cache, then a
     await ws.commitAll(`touch ${file}`);
   };
 
-  await t.test("a change to the executor's own code affects every target (never zero)", async () => {
-    await touch('tools/kmatrix/compile/run.ts', '// touched');
-    assert.equal((await affectedProjects()).length, names.length);
-    await touch('plugins/kmatrix/index.ts', '// touched');
-    assert.equal((await affectedProjects()).length, names.length);
+  const edit = async (file: string, from: string, to: string) => {
+    const text = await ws.read(file);
+    assert.ok(text.includes(from), `${file} holds ${from}`);
+    await ws.write(file, text.replace(from, to));
+  };
+
+  await t.test('a comment and a pure refactor in the build library run no task, and `gen --check` passes', async () => {
+    await touch('tools/kmatrix/compile/run.ts', '// a comment nobody runs');
+    await edit(
+      'tools/kmatrix/compile/prepare.ts',
+      'const trees = new Map<string, string>();',
+      'const byDigest = new Map<string, string>();',
+    );
+    await edit(
+      'tools/kmatrix/compile/prepare.ts',
+      'trees.set(pkg.sha256, await store.tree(pkg));\n  return trees;',
+      'byDigest.set(pkg.sha256, await store.tree(pkg));\n  return byDigest;',
+    );
+    await ws.commitAll('refactor: rename a local');
+    expectOk(await ws.kmatrix(['gen', '--check']), 'kmatrix gen --check');
+    assert.deepEqual(await affectedProjects(), []);
+    const { run, output } = await affected();
+    assert.equal(run, 0, output);
   });
 
-  await t.test('a toolchain change affects the targets built with it', async () => {
-    // toolchain.json defines the image (with the package versions in the lock): one more blank line is a change.
-    const spec = 'toolchains/debian-bookworm/toolchain.json';
-    await ws.write(spec, `${await ws.read(spec)}\n`);
-    await ws.commitAll('touch the toolchain definition');
-    assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
-    const lockFile = 'toolchains/debian-bookworm/toolchain.lock.json';
-    const lock = JSON.parse(await ws.read(lockFile));
-    lock.contextSha256 = '0'.repeat(64);
-    await ws.write(lockFile, `${JSON.stringify(lock, null, 2)}\n`);
-    await ws.commitAll('re-pin');
+  const cloud = names.filter((n) => n.includes('-cloud-amd64--'));
+  await t.test(
+    'a change to how the make command is rendered: gen rewrites exactly the targets it changes, and affected runs exactly those',
+    async () => {
+      assert.ok(cloud.length > 0 && cloud.length < names.length, names.join(', '));
+      await edit(
+        'tools/kmatrix/recipe/build.ts',
+        "    'modules',\n  ];",
+        "    ...(spec.kernelrelease.endsWith('-cloud-amd64') ? ['KBUILD_VERBOSE=0'] : []),\n    'modules',\n  ];",
+      );
+      await ws.commitAll('render KBUILD_VERBOSE=0 for cloud kernels');
+      assert.deepEqual(await affectedProjects(), [], 'the code change alone keys nothing');
+      const check = await ws.kmatrix(['gen', '--check']);
+      assert.equal(check.exitCode, 1, check.all);
+      for (const n of cloud)
+        assert.match(check.all, new RegExp(`stale ${n.replace(/[+.]/g, '\\$&')}\\n\\s+recipe\\.argv`));
+      assert.match(check.all, new RegExp(`${cloud.length} of ${names.length} targets hold recipes`));
+      const gen = expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
+      assert.deepEqual([...gen.all.matchAll(/^~ (\S+)$/gm)].map((m) => m[1]).sort(), [...cloud].sort());
+      await ws.commitAll('gen: re-rendered recipes');
+      expectOk(await ws.kmatrix(['gen', '--check']), 'kmatrix gen --check after gen');
+      assert.deepEqual((await affectedProjects()).sort(), [...cloud].sort());
+      const { run, output } = await affected();
+      assert.equal(run, cloud.length, output);
+    },
+  );
+
+  await t.test('a bumped RECIPE_VERSION affects every target', async () => {
+    await edit(
+      'tools/kmatrix/recipe/version.ts',
+      'export const RECIPE_VERSION = 1;',
+      'export const RECIPE_VERSION = 2;',
+    );
+    await ws.commitAll('bump RECIPE_VERSION');
     assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
   });
+
+  await t.test(
+    'a toolchain reaches its targets through gen: its definition alone affects none, a re-pinned image every target built with it',
+    async () => {
+      const spec = 'toolchains/debian-bookworm/toolchain.json';
+      await ws.write(spec, `${await ws.read(spec)}\n`);
+      await ws.commitAll('touch the toolchain definition');
+      assert.deepEqual(await affectedProjects(), []);
+      const lockFile = 'toolchains/debian-bookworm/toolchain.lock.json';
+      const lock = JSON.parse(await ws.read(lockFile));
+      lock.digest = `sha256:${'0'.repeat(64)}`;
+      await ws.write(lockFile, `${JSON.stringify(lock, null, 2)}\n`);
+      await ws.commitAll('re-pin');
+      assert.deepEqual(
+        await affectedProjects(),
+        [],
+        'the lock alone keys nothing: gen carries the digest into the recipes',
+      );
+      expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
+      await ws.commitAll('gen: new toolchain digest');
+      assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
+    },
+  );
 
   await t.test('a change to CLI-only code (crawl, commands) affects no build', async () => {
     await touch('tools/kmatrix/commands/gen.ts', '// touched');

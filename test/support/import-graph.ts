@@ -13,6 +13,7 @@ export const LAYERS = [
   'packages',
   'distros',
   'toolchain',
+  'recipe',
   'gen',
   'compile',
   'cache',

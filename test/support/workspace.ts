@@ -193,3 +193,15 @@ export function cacheHits(output: string): { hits: number; total: number } | und
   const m = output.match(/Cache:\s+(\d+)\/(\d+) hit/);
   return m ? { hits: Number(m[1]), total: Number(m[2]) } : undefined;
 }
+
+/**
+ * A hand-edited target written as gen would write it: the edited spec with its recipes rendered
+ * again (a target.json whose recipes do not match its spec is refused by the build).
+ */
+export async function writeTarget(ws: Workspace, file: string, target: Record<string, unknown>): Promise<void> {
+  const { recipe: _r, boot: _b, ...spec } = target;
+  const { withRecipes } = await import('../../tools/kmatrix/recipe/check.ts');
+  const { loadGuestLock } = await import('../../tools/kmatrix/model/guest-lock.ts');
+  const rendered = withRecipes(spec as Parameters<typeof withRecipes>[0], await loadGuestLock(ws.dir));
+  await ws.write(file, `${JSON.stringify(rendered, null, 2)}\n`);
+}

@@ -13,7 +13,7 @@ import { writeInitramfs } from '../../tools/kmatrix/boot/initramfs.ts';
 import { extractCpio } from '../../tools/kmatrix/packages/cpio.ts';
 import { readConsole } from '../../tools/kmatrix/boot/console.ts';
 import { bzImagePayload, hasPvhNote } from '../../tools/kmatrix/boot/kernel-image.ts';
-import { initScript } from '../../tools/kmatrix/boot/init-script.ts';
+import { initScript } from '../../tools/kmatrix/recipe/init-script.ts';
 import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
 import { kernelsFromIndex } from '../../tools/kmatrix/distros/deb/archive/crawl.ts';
 

@@ -4,7 +4,7 @@
  * the kernel rejected.
  */
 import { join } from 'node:path';
-import { loadGuestLock } from '../../../tools/kmatrix/boot/guest.ts';
+import { loadGuestLock } from '../../../tools/kmatrix/model/guest-lock.ts';
 import { bootTest, DEFAULT_BOOT_TIMEOUT_S } from '../../../tools/kmatrix/boot/test.ts';
 import { bootOutputDir, passed, renderBootResult, type BootResult } from '../../../tools/kmatrix/boot/result.ts';
 import { renderError } from '../../../tools/kmatrix/core/errors.ts';

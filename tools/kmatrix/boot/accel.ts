@@ -14,7 +14,8 @@ import { delimiter, join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import type { Arch } from '../model/names.ts';
-import { QEMU_BINARY, qemuVersion, type Accel } from './qemu.ts';
+import { qemuVersion } from './qemu.ts';
+import { QEMU_BINARY, type Accel } from '../recipe/guest.ts';
 
 /** Boots a bare guest under `accel` and says whether it booted; may throw (QEMU could not start). */
 export type AccelProbe = (accel: Accel) => Promise<boolean>;

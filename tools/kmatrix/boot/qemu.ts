@@ -1,50 +1,14 @@
 /**
- * Running one guest under QEMU: the command line per arch (the accelerator is chosen in accel.ts),
- * and a hard timeout that holds even if we die —
+ * Running one guest under QEMU (its command line is the boot recipe's, recipe/guest.ts; the
+ * accelerator is chosen in accel.ts), with a hard timeout that holds even if we die —
  * QEMU runs under coreutils `timeout`, so no guest outlives its deadline by more than 2 s.
  */
 import { spawn } from 'node:child_process';
 import { KmatrixError } from '../core/errors.ts';
 import type { Arch } from '../model/names.ts';
-import type { BootableKernel } from './kernel-image.ts';
+import { QEMU_BINARY } from '../recipe/guest.ts';
 
-export type Accel = 'kvm' | 'tcg';
-
-export const QEMU_BINARY: Record<Arch, string> = { x86_64: 'qemu-system-x86_64', aarch64: 'qemu-system-aarch64' };
 const QEMU_PACKAGE: Record<Arch, string> = { x86_64: 'qemu-system-x86', aarch64: 'qemu-system-arm' };
-
-export function qemuArgs(arch: Arch, kernel: BootableKernel, initrd: string, accel: Accel, memoryMiB = 256): string[] {
-  const common = [
-    '-nodefaults',
-    '-display',
-    'none',
-    '-no-reboot',
-    '-m',
-    String(memoryMiB),
-    '-smp',
-    '1',
-    '-serial',
-    'stdio',
-    '-kernel',
-    kernel.path,
-    '-initrd',
-    initrd,
-  ];
-  // quiet: the emulated UART is slow and boot chatter is not what we test; panic=-1 + -no-reboot
-  // turns a panic into QEMU exiting instead of a guest spinning until the timeout.
-  const append = (console: string) => ['-append', `console=${console} quiet panic=-1`];
-  if (arch === 'x86_64') {
-    return [
-      ...(accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg']),
-      '-M',
-      'pc',
-      ...common,
-      ...append('ttyS0'),
-    ];
-  }
-  // pauth-impdef: the architected pointer-authentication algorithm costs TCG ~4× the boot time.
-  return ['-accel', 'tcg', '-M', 'virt', '-cpu', 'max,pauth-impdef=on', ...common, ...append('ttyAMA0')];
-}
 
 export interface GuestRun {
   console: string;

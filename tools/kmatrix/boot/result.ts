@@ -3,7 +3,7 @@ import { bootDir } from '../model/paths.ts';
 import { join } from 'node:path';
 import { targetDir, type TargetPlace } from '../model/target.ts';
 import type { BootStatus } from './console.ts';
-import type { Accel } from './qemu.ts';
+import type { Accel } from '../recipe/guest.ts';
 
 /** gap: nothing to boot (no kernel image in the archive, or a build DKMS skipped); error: the test could not run (QEMU, a download) */
 export type BootOutcome = BootStatus | 'gap' | 'error';

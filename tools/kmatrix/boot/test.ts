@@ -15,12 +15,13 @@ import type { HeaderStore } from '../packages/store.ts';
 import { outputDir, type Target } from '../model/target.ts';
 import { readConsole } from './console.ts';
 import { bootOutputDir, type BootResult } from './result.ts';
-import { busyboxOf, type GuestLock } from './guest.ts';
-import { GUEST_MODULES, GUEST_SMOKE, initScript } from './init-script.ts';
+import { busyboxOf, type GuestLock } from '../model/guest-lock.ts';
+import { GUEST_MODULES, GUEST_SMOKE, initScript } from '../recipe/init-script.ts';
 import { bareGuest, writeInitramfs, type InitramfsEntry } from './initramfs.ts';
-import { familyOfHeaders } from '../distros/registry.ts';
 import { bootableKernel, guestBusybox, type BootableKernel } from './kernel-image.ts';
-import { BOOTED_MARKER, DONE_MARKER, qemuArgs, qemuVersion, runGuest, type Accel, type GuestRun } from './qemu.ts';
+import { BOOTED_MARKER, DONE_MARKER, qemuVersion, runGuest, type GuestRun } from './qemu.ts';
+import { guestArgv, type Accel } from '../recipe/guest.ts';
+import { requireCurrentBootRecipe } from '../recipe/check.ts';
 import { chooseAccel, demoteKvm } from './accel.ts';
 
 export const DEFAULT_BOOT_TIMEOUT_S = 90;
@@ -82,7 +83,12 @@ async function bootOnce(
   try {
     const initrd = join(dir, 'initramfs.cpio');
     await writeFile(initrd, initramfs);
-    return await runGuest(target.arch, qemuArgs(target.arch, kernel, initrd, accel), timeoutMs, onLine);
+    return await runGuest(
+      target.arch,
+      guestArgv(target.boot.qemu, { kernel: kernel.path, initrd }, accel),
+      timeoutMs,
+      onLine,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -146,6 +152,7 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
     kernelLines: [],
     smokeOutput: [],
   };
+  requireCurrentBootRecipe(target, options.lock);
   const image = target.kernel.image;
   const modulesDir = options.modulesDir ?? outputDir(root, target);
   const record = await readBuildRecord(modulesDir);
@@ -181,12 +188,7 @@ export async function bootTest(root: string, target: Target, options: BootTestOp
   }
   const qemu = await qemuVersion(target.arch);
   log(`preparing ${image.name} ${image.version}`);
-  const kernel = await bootableKernel(
-    options.store,
-    image,
-    familyOfHeaders(target.headers).kernelImageFile(target.kernelrelease),
-    target.arch,
-  );
+  const kernel = await bootableKernel(options.store, image, target.boot.kernel!.file, target.arch);
   const busybox = await guestBusybox(options.store, busyboxOf(options.lock, target.arch));
   const files = await guestFiles(
     root,

@@ -1,17 +1,20 @@
 /**
  * Why a target will miss the cache: its inputs now against those recorded in build.json by the
  * last cached build of it, input by input — which header package, which toolchain image, which
- * make argument or environment variable, which driver source file.
+ * field of the build recipe (by its path in target.json, e.g. `recipe.argv[5]`), which driver
+ * source file.
  */
 import { join } from 'node:path';
 import { hashTree } from '../core/hash.ts';
-import { makeCommand } from '../compile/run.ts';
+import { fieldDifferences, renderDifference } from '../recipe/check.ts';
+import { RECIPE_VERSION } from '../recipe/version.ts';
+import type { BuildRecipe } from '../model/recipe.ts';
 import type { Target } from '../model/target.ts';
 import type { BuildRecord } from '../model/build-record.ts';
 import { packageChanges } from '../model/toolchain.ts';
 
 export interface Difference {
-  input: 'headers' | 'toolchain' | 'flags' | 'source';
+  input: 'headers' | 'toolchain' | 'recipe' | 'flags' | 'source';
   detail: string;
 }
 
@@ -29,8 +32,10 @@ export async function currentInputs(
     },
     headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
     driverSources: await hashTree(join(root, target.driver.path)),
-    make: makeCommand(target),
-    env: target.build.env,
+    make: target.recipe.argv,
+    env: target.recipe.env,
+    recipe: target.recipe,
+    recipeVersion: RECIPE_VERSION,
   };
 }
 
@@ -59,6 +64,36 @@ export function compareInputs(then: BuildRecord['inputs'], now: BuildRecord['inp
       for (const change of packageChanges(then.toolchain.packages, now.toolchain.packages))
         out.push({ input: 'toolchain', detail: `package ${change}` });
   }
+  if (then.recipe && now.recipe) out.push(...recipeChanges(then, now));
+  else out.push(...flagChanges(then, now));
+  for (const f of new Set([...Object.keys(then.driverSources), ...Object.keys(now.driverSources)])) {
+    const [x, y] = [then.driverSources[f], now.driverSources[f]];
+    if (x === y) continue;
+    out.push({ input: 'source', detail: !x ? `${f} added` : !y ? `${f} removed` : `${f} changed` });
+  }
+  return out;
+}
+
+/** The image and the header packages are named above, by name and version: the recipe's own fields are compared without their digests. */
+const withoutDigests = (r: BuildRecipe) => ({
+  ...r,
+  image: undefined,
+  mounts: r.mounts.map((m) => (m.kind === 'package' ? { ...m, sha256: undefined } : m)),
+});
+
+/** Each field of the recipe that differs, named by its path in target.json, and the recipe version. */
+function recipeChanges(then: BuildRecord['inputs'], now: BuildRecord['inputs']): Difference[] {
+  const out: Difference[] = fieldDifferences(withoutDigests(then.recipe!), withoutDigests(now.recipe!), 'recipe').map(
+    (d) => ({ input: 'recipe', detail: renderDifference(d) }),
+  );
+  if (then.recipeVersion !== now.recipeVersion)
+    out.push({ input: 'recipe', detail: `RECIPE_VERSION: ${then.recipeVersion ?? '(none)'} → ${now.recipeVersion}` });
+  return out;
+}
+
+/** A record from before recipes: its make command and environment. */
+function flagChanges(then: BuildRecord['inputs'], now: BuildRecord['inputs']): Difference[] {
+  const out: Difference[] = [];
   const [a, b] = [then.make, now.make];
   for (const arg of b) if (!a.includes(arg)) out.push({ input: 'flags', detail: `make argument added: ${arg}` });
   for (const arg of a) if (!b.includes(arg)) out.push({ input: 'flags', detail: `make argument removed: ${arg}` });
@@ -68,11 +103,6 @@ export function compareInputs(then: BuildRecord['inputs'], now: BuildRecord['inp
         input: 'flags',
         detail: `environment ${k}: ${then.env[k] ?? '(unset)'} → ${now.env[k] ?? '(unset)'}`,
       });
-  }
-  for (const f of new Set([...Object.keys(then.driverSources), ...Object.keys(now.driverSources)])) {
-    const [x, y] = [then.driverSources[f], now.driverSources[f]];
-    if (x === y) continue;
-    out.push({ input: 'source', detail: !x ? `${f} added` : !y ? `${f} removed` : `${f} changed` });
   }
   return out;
 }

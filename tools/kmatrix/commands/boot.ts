@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { targetFileFor } from '../compile/execute.ts';
-import { loadGuestLock } from '../boot/guest.ts';
+import { loadGuestLock } from '../model/guest-lock.ts';
 import { bootTest, DEFAULT_BOOT_TIMEOUT_S } from '../boot/test.ts';
 import { passed, renderBootResult } from '../boot/result.ts';
 import { KmatrixError } from '../core/errors.ts';

@@ -3,6 +3,8 @@ import { KmatrixError } from '../core/errors.ts';
 import { POLICY_FILE } from '../model/policy.ts';
 import { generate, type KernelKey } from '../gen/pipeline.ts';
 import { renderSkipped } from '../gen/skipped.ts';
+import { staleRecipes } from '../gen/recipe-check.ts';
+import { renderDifference } from '../recipe/check.ts';
 import { defineCommand, log } from './command.ts';
 
 const about = `Turns the support-matrix policy and the kernel lists into one folder per target:
@@ -26,6 +28,13 @@ A target that leaves the matrix is not deleted: its target.json becomes a small 
 marker (no Nx project). Nx treats a deleted project file as a reason to re-run every task,
 so deleting it would make \`nx affected\` rebuild the whole matrix for one dropped kernel.
 --prune-removed deletes the markers (do it when a full, cached re-check is fine).
+
+Each target.json carries its recipes: everything that reaches the build container and
+the boot test's guest, rendered from the target. They are the tasks' cache keys (with
+the driver's files and RECIPE_VERSION), so a change to kmatrix's code rebuilds only
+the targets whose recipes it changes. --check renders every committed target's recipes
+again and fails, naming each target and field, if any differs (run it in CI); it reads
+no kernel list and writes nothing.
 `;
 
 /** DISTRO/KERNELRELEASE/ARCH, e.g. debian-bookworm/6.1.0-47-amd64/x86_64. */
@@ -37,6 +46,23 @@ function parseKernelKey(text: string): KernelKey {
       { stage: 'usage', remedy: 'see `npx kmatrix gen --help`' },
     );
   return { distro: m[1]!, kernelrelease: m[2]!, arch: m[3]! };
+}
+
+/** `gen --check`: 0 when every committed recipe is current, else each stale field and exit 1. */
+async function checkRecipes(root: string): Promise<number> {
+  const { checked, stale } = await staleRecipes(root);
+  if (stale.length === 0) {
+    log(`${checked} targets: every recipe is what this code renders`);
+    return 0;
+  }
+  for (const t of stale) {
+    log(`stale ${t.name}`);
+    for (const d of t.differences) log(`    ${renderDifference(d)}`);
+  }
+  throw new KmatrixError(`${stale.length} of ${checked} targets hold recipes this code would render differently`, {
+    stage: 'gen',
+    remedy: 'run `npx kmatrix gen` and commit targets/ (the diff shows what now runs differently)',
+  });
 }
 
 export const genCommand = defineCommand({
@@ -58,6 +84,11 @@ export const genCommand = defineCommand({
       help: 'list every skipped entry (by default each reason is printed once, with a count)',
     },
     'prune-removed': { type: 'boolean', default: false, help: 'delete the markers of removed targets (see above)' },
+    check: {
+      type: 'boolean',
+      default: false,
+      help: 'fail if a committed target.json holds a recipe this code would render differently (writes nothing)',
+    },
     only: {
       type: 'string',
       multiple: true,
@@ -68,6 +99,7 @@ export const genCommand = defineCommand({
     },
   },
   async run({ values }) {
+    if (values.check) return checkRecipes(resolve('.'));
     const only = (values.only ?? []).map(parseKernelKey);
     const result = await generate({
       root: resolve('.'),

@@ -1,29 +1,14 @@
 /**
- * Runs one command in a toolchain container through dockerode and always checks its exit status
- * (driverkit's runner famously does not). Output is streamed line by line as it arrives.
+ * Runs one container through dockerode and always checks its exit status (driverkit's runner
+ * famously does not). Output is streamed line by line as it arrives.
  */
 import type Docker from 'dockerode';
+import type { ContainerCreateOptions } from 'dockerode';
 import { PassThrough } from 'node:stream';
-import { type SandboxLimits, sandboxHostConfig, userSpec } from './sandbox.ts';
 
-export interface Bind {
-  host: string;
-  container: string;
-  readOnly: boolean;
-}
-
-export interface RunSpec {
-  image: string;
-  cmd: string[];
-  env: Record<string, string>;
-  workdir: string;
-  binds: Bind[];
-  /** The sandbox's limits (sandbox.ts); its user is always the sandbox user. */
-  limits: SandboxLimits;
-  /** Extra labels, so a container can be found again (e.g. by the output folder it builds). */
-  labels?: Record<string, string>;
+export interface RunOptions {
   /** Kill the container after this long. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   onLine: (line: string) => void;
 }
 
@@ -51,44 +36,13 @@ function lineSplitter(onLine: (line: string) => void): PassThrough {
   return stream;
 }
 
-/**
- * A dead man's switch around the command. The executor holds the container's stdin open through
- * its attach connection; if the executor dies in any way (Ctrl-C on nx, SIGKILL, a crashed
- * runner) the kernel closes that connection, Docker closes stdin (StdinOnce), `cat` returns and
- * everything in the container is killed — no kill request from a dying process needed.
- * The command itself gets /dev/null as stdin and its arguments are passed as "$@", never
- * interpolated into the script.
- */
-const WATCHDOG = [
-  'exec 3<&0',
-  '"$@" </dev/null 3<&- & child=$!',
-  '{ cat <&3 >/dev/null; echo "kmatrix: the build\'s client went away; stopping the build" >&2; kill -KILL -1; } &',
-  'exec 3<&-',
-  'wait "$child"',
-].join('\n');
-
-export async function runInContainer(docker: Docker, spec: RunSpec): Promise<RunResult> {
-  const container = await docker.createContainer({
-    Image: spec.image,
-    Cmd: ['/bin/sh', '-c', WATCHDOG, 'kmatrix-watchdog', ...spec.cmd],
-    OpenStdin: true,
-    StdinOnce: true,
-    AttachStdin: true,
-    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-    WorkingDir: spec.workdir,
-    User: userSpec(),
-    Tty: false,
-    AttachStdout: true,
-    AttachStderr: true,
-    Labels: { 'kmatrix.role': 'build', ...spec.labels },
-    HostConfig: {
-      // Docker removes it when it exits, even if this process is killed first (Ctrl-C on nx
-      // ends the executor before a finally block could).
-      AutoRemove: true,
-      ...sandboxHostConfig(spec.limits),
-      Binds: spec.binds.map((b) => `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`),
-    },
-  });
+/** Creates the container exactly as configured (recipe/container.ts), runs it and streams its output. */
+export async function runInContainer(
+  docker: Docker,
+  options: ContainerCreateOptions,
+  spec: RunOptions,
+): Promise<RunResult> {
+  const container = await docker.createContainer(options);
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
   const stopOnSignal = () => void container.kill().catch(() => {});

@@ -19,8 +19,11 @@ import { policyText } from '../model/policy-migration.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import { FAMILIES, familyNamed } from '../distros/registry.ts';
 import { runInContainer } from './container.ts';
-import { sandboxLimits } from './sandbox.ts';
-import { dkmsCommand, dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from './dkms.ts';
+import { SANDBOX, sandboxLimits, userSpec } from '../recipe/sandbox.ts';
+import { containerOptions } from '../recipe/container.ts';
+import { dkmsArgv } from '../recipe/build.ts';
+import { scriptDigest, scriptRef } from '../recipe/scripts.ts';
+import { dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from './dkms.ts';
 
 export interface DkmsImport {
   root: string;
@@ -88,16 +91,28 @@ async function evaluateWithoutKernel(tree: string, toolchainName: string, root: 
   const docker = await connectDocker();
   await ensureImage(docker, image, `build it with \`npx kmatrix toolchain build ${toolchainName}\``);
   const output: string[] = [];
-  const r = await runInContainer(docker, {
-    image,
-    cmd: dkmsCommand('eval', '', 'x86_64'),
-    env: { LC_ALL: 'C' },
-    workdir: '/build/src',
-    binds: [{ host: tree, container: '/build/src', readOnly: true }],
-    limits: sandboxLimits(1),
-    timeoutMs: 60_000,
-    onLine: (l) => output.push(l),
-  });
+  // The build's sandbox and watchdog, with the tree read-only and only dkms.conf evaluated.
+  const options = containerOptions(
+    {
+      image: lock.digest,
+      mounts: [],
+      user: 'unprivileged',
+      workdir: '/build/src',
+      env: { LC_ALL: 'C' },
+      argv: dkmsArgv('eval', '', 'x86_64'),
+      wrapper: ['/bin/sh', '-c', scriptRef('watchdog'), 'kmatrix-watchdog'],
+      scripts: { watchdog: scriptDigest('watchdog'), 'dkms-build': scriptDigest('dkms-build') },
+      sandbox: SANDBOX,
+    },
+    {
+      repository: lock.repository,
+      binds: [{ host: tree, container: '/build/src', readOnly: true }],
+      user: userSpec(),
+      limits: sandboxLimits(1),
+      jobs: 1,
+    },
+  );
+  const r = await runInContainer(docker, options, { timeoutMs: 60_000, onLine: (l) => output.push(l) });
   if (r.exitCode !== 0) {
     throw new KmatrixError(`bash could not evaluate dkms.conf (exit ${r.exitCode})`, {
       stage: 'build',

@@ -12,7 +12,6 @@
  * KERNELRELEASE. Differences, on purpose: a PRE_BUILD/POST_BUILD script that fails fails the
  * build (DKMS 3.0 only warns), and STRIP uses the cross toolchain's strip for a cross build.
  */
-import { readFileSync } from 'node:fs';
 import { KmatrixError } from '../core/errors.ts';
 import { moduleName } from '../model/names.ts';
 
@@ -22,14 +21,6 @@ const SKIP_MARKER = 'kmatrix-dkms-skip:';
 export const DKMS_VAR_MARKER = 'kmatrix-dkms-var ';
 /** Where dkms-build.sh leaves the modules, inside the build's source folder. */
 export const DKMS_OUT = '.kmatrix-out';
-
-const SCRIPT = readFileSync(new URL('./dkms-build.sh', import.meta.url), 'utf8');
-
-/** The command a DKMS driver's build (or evaluation, with no kernel) runs in the container; make's -j comes from KMATRIX_JOBS. */
-export function dkmsCommand(mode: 'eval' | 'build', kernelrelease: string, arch: string): string[] {
-  const kernelDir = kernelrelease ? `/lib/modules/${kernelrelease}/build` : '/nonexistent';
-  return ['bash', '-c', SCRIPT, 'kmatrix-dkms', mode, kernelrelease, kernelDir, arch];
-}
 
 /** What one evaluation of dkms.conf said: each variable's value, arrays by index. */
 export interface DkmsEvaluation {

@@ -1,92 +1,67 @@
 /**
- * The one definition of what a target's build depends on. The Nx plugin renders it as the
- * build-driver task's inputs, and `kmatrix diff` matches changed files against it, so what
- * `nx affected` rebuilds and what `kmatrix diff` reports cannot disagree.
+ * The one definition of what a target's tasks depend on. The Nx plugin declares it as the
+ * build-driver and test-driver inputs, and `kmatrix diff` matches changed files against it, so
+ * what `nx affected` rebuilds and what `kmatrix diff` reports cannot disagree.
+ *
+ * A task's key is what runs, not the code that runs it: target.json (its spec and the recipes
+ * rendered from it), the driver's files and RECIPE_VERSION. kmatrix's own source is not an input:
+ * a refactor, a log line or a comment rebuilds nothing, and a change that would make the code
+ * render another recipe shows up as a target.json change (`kmatrix gen` writes it; `gen --check`
+ * and the build itself refuse a stale one). Changing this list means bumping RECIPE_VERSION.
  */
-import type { Target } from '../model/target.ts';
+import type { TargetSpec } from '../model/target.ts';
+import { RECIPE_VERSION_FILE } from '../recipe/version.ts';
 
-/** Library code under a root: every file, or only files with these extensions. */
-interface CodeRoot {
-  dir: string;
-  extensions?: readonly string[];
-}
+/** An Nx task input: a file pattern or one of Nx's input objects. */
+export type TaskInput =
+  | string
+  | { externalDependencies: string[] }
+  | { dependentTasksOutputFiles: string; transitive: boolean }
+  | { runtime: string };
 
-const LIBRARY: readonly CodeRoot[] = [{ dir: 'plugins/kmatrix' }, { dir: 'tools/kmatrix', extensions: ['.ts', '.sh'] }];
+const RECIPE_VERSION_INPUT = `{workspaceRoot}/${RECIPE_VERSION_FILE}`;
 
 /**
- * Code that runs before or after builds, never inside one: the CLI, generating the matrix,
- * publishing, the fleet, and each distro family's archive/ (crawling, crawler entries, mirrors,
- * base images; a family loads it only when asked). test/unit/build-inputs.test.ts checks that
- * nothing a build imports is in here. `*` stands for one folder name.
+ * npm packages: what runs is the recipe, so no package's version belongs in a key — but Nx hashes
+ * every package of the lockfile for a task that names none (its hash planner falls back to "all
+ * external dependencies"), so each task names the one package that hands its recipe over: the
+ * Docker client for a build, the process runner for a boot test.
  */
-const NEVER_IN_A_TASK = [
-  'tools/kmatrix/commands/',
-  'tools/kmatrix/gen/',
-  'tools/kmatrix/publish/',
-  'tools/kmatrix/fleet/',
-  'tools/kmatrix/distros/*/archive/',
-  'tools/kmatrix/cli.ts',
-];
+const BUILD_PACKAGES = { externalDependencies: ['dockerode'] };
+const BOOT_PACKAGES = { externalDependencies: ['execa'] };
 
-/** How modules are booted and judged: an input of the boot test, never of the build. */
-const BOOT_ONLY = ['tools/kmatrix/boot/', 'plugins/kmatrix/test-driver/'];
-
-/** npm packages whose code runs in the build; any other lockfile change must not rebuild drivers. */
-export const BUILD_PACKAGES = ['dockerode', 'execa', 'zod'];
-/** npm packages whose code runs in the boot test. */
-export const BOOT_PACKAGES = ['execa', 'zod'];
-
-function inLibrary(path: string): boolean {
-  return LIBRARY.some(
-    (r) => path.startsWith(`${r.dir}/`) && (!r.extensions || r.extensions.some((e) => path.endsWith(e))),
-  );
-}
-
-/** A path pattern as a regular expression: a folder (trailing "/") and everything in it, or one file. */
-const patternOf = (p: string) =>
-  new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]+')}${p.endsWith('/') ? '' : '$'}`);
-
-const under = (path: string, patterns: readonly string[]) => patterns.some((p) => patternOf(p).test(path));
-
-/** Whether a changed file (relative to the repository root) is code that every build runs. */
+/** Whether a changed file (relative to the repository root) changes how every recipe runs: RECIPE_VERSION. */
 export function isBuildCode(path: string): boolean {
-  return inLibrary(path) && !under(path, NEVER_IN_A_TASK) && !under(path, BOOT_ONLY);
+  return path === RECIPE_VERSION_FILE;
 }
-
-function globsOf(excluded: readonly string[]): string[] {
-  const include = LIBRARY.flatMap((r) =>
-    r.extensions ? r.extensions.map((e) => `{workspaceRoot}/${r.dir}/**/*${e}`) : [`{workspaceRoot}/${r.dir}/**/*`],
-  );
-  const exclude = excluded.map((p) => (p.endsWith('/') ? `!{workspaceRoot}/${p}**` : `!{workspaceRoot}/${p}`));
-  return [...include, ...exclude];
-}
-
-/** The library code as Nx input globs: what a build runs. */
-export const BUILD_CODE_GLOBS = globsOf([...NEVER_IN_A_TASK, ...BOOT_ONLY]);
-/** The library code as Nx input globs: what a boot test runs (the build's code and the boot code). */
-export const BOOT_CODE_GLOBS = globsOf(NEVER_IN_A_TASK);
 
 /** Files of the driver that are inputs of the build: its folder, minus the smoke test (it runs in the guest). */
-export function driverGlobs(driver: Target['driver']): string[] {
+export function driverGlobs(driver: TargetSpec['driver']): string[] {
   return [
     `{workspaceRoot}/${driver.path}/**/*`,
     ...(driver.smokeTest ? [`!{workspaceRoot}/${driver.path}/${driver.smokeTest}`] : []),
   ];
 }
 
+/** Every input of a target's build-driver task: target.json (its build recipe), the driver's sources, RECIPE_VERSION. */
+export function buildInputs(target: { driver: TargetSpec['driver'] }): TaskInput[] {
+  return ['{projectRoot}/target.json', ...driverGlobs(target.driver), RECIPE_VERSION_INPUT, BUILD_PACKAGES];
+}
+
 /**
- * Every input of a target's build-driver task: its target.json (headers by digest, flags, the
- * toolchain by digest), the driver's sources, the toolchain's definition and the build code.
+ * Every input of a target's test-driver task: target.json (its boot recipe: kernel image, busybox,
+ * /init and QEMU's arguments), the smoke test, the built .ko files themselves (whatever produced
+ * them: a build or a cache hit), RECIPE_VERSION and the installed QEMU's version.
  */
-export function buildInputs(target: {
-  driver: Target['driver'];
-  toolchain: { name: string };
-}): (string | { externalDependencies: string[] })[] {
+export function bootInputs(target: { driver: TargetSpec['driver'] }, qemuBinary: string): TaskInput[] {
+  const { driver } = target;
   return [
     '{projectRoot}/target.json',
-    ...driverGlobs(target.driver),
-    `{workspaceRoot}/toolchains/${target.toolchain.name}/**/*`,
-    ...BUILD_CODE_GLOBS,
-    { externalDependencies: BUILD_PACKAGES },
+    ...(driver.smokeTest ? [`{workspaceRoot}/${driver.path}/${driver.smokeTest}`] : []),
+    RECIPE_VERSION_INPUT,
+    { dependentTasksOutputFiles: '**/*.ko', transitive: false },
+    // Without QEMU the hash still computes; the task then fails saying what to install.
+    { runtime: `${qemuBinary} --version 2>/dev/null | head -n 1 || echo no-${qemuBinary}` },
+    BOOT_PACKAGES,
   ];
 }

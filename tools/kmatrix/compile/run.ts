@@ -1,43 +1,30 @@
 /**
- * Builds one target: header packages from the store, the driver's sources copied into a scratch
- * folder, `make modules` in the toolchain container (by digest, network none), then the .ko files
- * and build.json moved into the output folder in one rename. Shared by the Nx executor and the CLI.
+ * Builds one target by running its recipe (target.json's `recipe`: the toolchain image by digest,
+ * the header trees and a scratch copy of the driver's sources mounted, the command, the sandbox),
+ * then checks the .ko files and moves them and build.json into the output folder in one rename.
+ * Shared by the Nx executor and the CLI.
  */
-import type Docker from 'dockerode';
-import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { stableJson } from '../core/atomic-file.ts';
-import { CONTAINER_SRC, type Target } from '../model/target.ts';
-import { familyOfHeaders } from '../distros/registry.ts';
-import { ensureImage } from '../core/docker.ts';
-import type { HeaderStore } from '../packages/store.ts';
-import { runInContainer, type Bind } from './container.ts';
-import { handToSandbox, type SandboxLimits, sandboxLimits } from './sandbox.ts';
-import { checkForeignHostTools } from './foreign-host-tools.ts';
+import type { Target } from '../model/target.ts';
+import { runInContainer } from './container.ts';
+import { prepareContainer, type PrepareOptions } from './prepare.ts';
+import { RECIPE_VERSION } from '../recipe/version.ts';
 import { BuildOutput } from './build-output.ts';
 import { modinfoField } from '../model/modinfo.ts';
 import { hashTree, sha256 } from '../core/hash.ts';
-import { elfArch, kernelCompiler } from '../model/kernel-config.ts';
-import { compilerDifference, gccOfToolchain, type CompilerRecord } from '../model/compiler.ts';
+import { elfArch } from '../model/kernel-config.ts';
 import { BUILD_RECORD, builderFromEnv, type BuildRecord } from '../model/build-record.ts';
 import { BuildFailedError } from './result.ts';
-import { DKMS_OUT, DKMS_VAR_MARKER, dkmsCommand, dkmsModules, dkmsSkip, readEvaluation } from './dkms.ts';
+import { DKMS_OUT, DKMS_VAR_MARKER, dkmsModules, dkmsSkip, readEvaluation } from './dkms.ts';
 
-export interface BuildOptions {
+export interface BuildOptions extends PrepareOptions {
   root: string;
-  target: Target;
-  /** The image repository the toolchain was pushed to (from its lock). */
-  repository: string;
-  /** Every package in the toolchain image with its version (from its lock), for the record. */
-  toolchainPackages?: Record<string, string>;
   outDir: string;
-  store: HeaderStore;
-  docker: Docker;
   log: (line: string) => void;
   timeoutMs?: number;
-  /** make -j for the build (a DKMS driver's MAKE): its share of the machine's CPUs. Default 1. */
-  jobs?: number;
 }
 
 export interface BuiltModule {
@@ -52,61 +39,6 @@ export interface BuildResult {
   logFile: string;
   /** Why the driver does not build for this kernel (DKMS BUILD_EXCLUSIVE_*), when it does not. */
   skipped?: string;
-}
-
-/** Each header package's folders, mounted read-only where its distro family's layout puts them. */
-async function headerBinds(store: HeaderStore, target: Target): Promise<Bind[]> {
-  const family = familyOfHeaders(target.headers);
-  const binds: Bind[] = [];
-  for (const pkg of target.headers) {
-    for (const m of await family.headerMounts(await store.tree(pkg)))
-      binds.push({ host: m.host, container: m.container, readOnly: true });
-  }
-  if (!binds.some((b) => b.container === target.kernelDir)) {
-    throw new KmatrixError(`the header packages do not contain ${target.kernelDir}`, {
-      stage: 'headers',
-      target: target.name,
-      remedy: 'the target.json header list is inconsistent: re-run `npx kmatrix gen`',
-    });
-  }
-  return binds;
-}
-
-/**
- * The kernel's own .config says which compiler built it; a module built with another gcc may
- * still load but is a risk (plugins, flags). Another major is an error under strictCompiler, else
- * a warning; another minor release or vendor build is a warning; each is recorded in build.json.
- */
-async function checkCompiler(
-  target: Target,
-  kernelTree: string,
-  toolchainPackages: Record<string, string> | undefined,
-): Promise<{ note?: string; record?: CompilerRecord }> {
-  const kernel = await kernelCompiler(kernelTree);
-  if (!kernel)
-    return {
-      note: `warning: ${target.kernelDir}/.config names no gcc (CONFIG_CC_VERSION_TEXT, CONFIG_GCC_VERSION); compiler not checked`,
-    };
-  const toolchain = gccOfToolchain(target.toolchain.gcc, toolchainPackages);
-  const difference = compilerDifference(kernel, toolchain);
-  const record = { kernel: kernel.text, toolchain: toolchain.text, difference };
-  if (difference !== 'major') {
-    if (difference !== 'minor' && difference !== 'vendor') return { record };
-    const what = difference === 'minor' ? `gcc ${kernel.version}` : `${kernel.vendor}'s gcc ${kernel.version}`;
-    return {
-      record,
-      note: `warning: the kernel was built with "${kernel.text}" (${what}); toolchain ${target.toolchain.name} has ${toolchain.vendor ? `${toolchain.vendor}'s ` : ''}gcc ${toolchain.version} (same major: the module builds, but code generation may differ)`,
-    };
-  }
-  const text = `the kernel was built with "${kernel.text}" (gcc-${kernel.major}) but toolchain ${target.toolchain.name} has gcc-${target.toolchain.gcc}`;
-  if (target.build.strictCompiler) {
-    throw new KmatrixError(text, {
-      stage: 'build',
-      target: target.name,
-      remedy: `add a toolchain for ${target.distro} with "gcc": "${kernel.major}", run \`npx kmatrix gen\`, or set strictCompiler to false in support-matrix.json`,
-    });
-  }
-  return { note: `warning: ${text}`, record };
 }
 
 /** A kernel module is a few MB; anything past this is not one (the build's folder is the driver's to write). */
@@ -127,20 +59,6 @@ async function findKo(dir: string, module: string): Promise<string | undefined> 
     if (e.isFile() && e.name === `${module}.ko`) return join(e.parentPath, e.name);
   }
   return undefined;
-}
-
-/** The exact command a build runs (also what `kmatrix cache explain` compares). */
-export function makeCommand(target: Target): string[] {
-  if (target.driver.dkms) return dkmsCommand('build', target.kernelrelease, target.arch);
-  return [
-    'make',
-    '-C',
-    target.kernelDir,
-    `M=${CONTAINER_SRC}`,
-    ...target.build.makeArgs,
-    `KCFLAGS=${target.build.kcflags.join(' ')}`,
-    'modules',
-  ];
 }
 
 /**
@@ -173,71 +91,6 @@ async function builtModules(
   const out = join(src, DKMS_OUT);
   if (!(await lstat(out).catch(() => undefined))?.isDirectory()) return modules.map((name) => ({ name }));
   return modules.map((name) => ({ name, file: join(out, `${name}.ko`) }));
-}
-
-/** Everything about the build container except the command: the image by digest, the header
- * trees and the driver's sources mounted where the build expects them, the environment, the
- * sandbox's limits (its user is sandbox.ts's). `kmatrix reproduce --shell` opens exactly this container. */
-export interface BuildContainer {
-  image: string;
-  env: Record<string, string>;
-  workdir: string;
-  binds: Bind[];
-  limits: SandboxLimits;
-}
-
-/** Header trees in the store and the image by digest: everything a build needs before it writes anything. */
-export async function prepareContainer(
-  o: Pick<BuildOptions, 'target' | 'repository' | 'store' | 'docker' | 'jobs' | 'toolchainPackages'>,
-): Promise<{
-  container: (src: string) => Promise<BuildContainer>;
-  compiler: { note?: string; record?: CompilerRecord };
-}> {
-  const { target } = o;
-  const limits = sandboxLimits(o.jobs ?? 1);
-  const image = `${o.repository}@${target.toolchain.digest}`;
-  const binds = await headerBinds(o.store, target);
-  const kernelTree = binds.find((b) => b.container === target.kernelDir)!.host;
-  const compiler = await checkCompiler(target, kernelTree, o.toolchainPackages);
-  checkForeignHostTools(target.build.env);
-  await ensureImage(
-    o.docker,
-    image,
-    `build and push it with \`npx kmatrix toolchain build ${target.toolchain.name}\`, then \`npx kmatrix gen\``,
-  );
-  // DKMS trees run their own make command: kbuild takes ARCH, CROSS_COMPILE and KCFLAGS from the
-  // environment, and many dkms.conf files look for the kernel at /lib/modules/<release>/build.
-  const dkmsEnv = target.driver.dkms
-    ? {
-        ...Object.fromEntries(target.build.makeArgs.map((a) => a.split('=') as [string, string])),
-        KCFLAGS: target.build.kcflags.join(' '),
-      }
-    : {};
-  return {
-    container: async (src) => {
-      // /lib/modules/<release>/build is a symlink to the headers, as on a real machine: kbuild
-      // follows the physical path, and the headers' relative links (tools -> ../../lib/linux-kbuild-*)
-      // only resolve from /usr/src. A folder beside the sources holds it, mounted read-only.
-      const dkmsBinds: Bind[] = [];
-      if (target.driver.dkms) {
-        const links = join(dirname(src), 'lib-modules');
-        await mkdir(links, { recursive: true });
-        await symlink(target.kernelDir, join(links, 'build')).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
-        });
-        dkmsBinds.push({ host: links, container: `/lib/modules/${target.kernelrelease}`, readOnly: true });
-      }
-      await handToSandbox(src);
-      return {
-        image,
-        env: { ...target.build.env, ...dkmsEnv },
-        workdir: CONTAINER_SRC,
-        binds: [...binds, ...dkmsBinds, { host: src, container: CONTAINER_SRC, readOnly: false }],
-        limits,
-      };
-    },
-    compiler,
-  };
 }
 
 /**
@@ -300,22 +153,17 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
   try {
     // What dkms.conf evaluated to is for us (and the log file), not for the terminal.
     output = new BuildOutput(logFile, (line) => line.startsWith(DKMS_VAR_MARKER) || o.log(line));
-    const src = join(scratch, 'src');
-    await cp(join(o.root, target.driver.path), src, { recursive: true });
+    const container = await prepared.container(o.root, scratch, {
+      'kmatrix.target': target.name,
+      'kmatrix.out': o.outDir,
+    });
+    const src = container.sourceDir;
     const sources = await hashTree(src);
-    const container = await prepared.container(src);
-    const { image } = container;
-    const cmd = makeCommand(target);
+    const { recipe } = target;
     if (prepared.compiler.note) output.add(prepared.compiler.note);
-    // The DKMS script is long; the log names it (its text is in build.json's provenance).
-    const shown = target.driver.dkms ? ['tools/kmatrix/compile/dkms-build.sh', ...cmd.slice(4)] : cmd;
-    o.log(`$ ${shown.join(' ')}   [${image}]`);
-    const result = await runInContainer(o.docker, {
-      ...container,
-      // make -j: the build's CPU share (DKMS's MAKE; it changes no byte, so it is not recorded).
-      env: { ...container.env, ...(target.driver.dkms ? { KMATRIX_JOBS: String(o.jobs ?? 1) } : {}) },
-      cmd,
-      labels: { 'kmatrix.target': target.name, 'kmatrix.out': o.outDir },
+    // A script's text is long: the log names it by its recipe reference (its digest is in the recipe).
+    o.log(`$ ${recipe.argv.join(' ')}   [${container.options.Image}]`);
+    const result = await runInContainer(o.docker, container.options, {
       timeoutMs: o.timeoutMs,
       onLine: (line) => output!.add(line),
     }).finally(() => output!.close());
@@ -354,13 +202,15 @@ export async function buildTarget(o: BuildOptions): Promise<BuildResult> {
         targetJsonSha256: sha256(stableJson(target)),
         toolchain: {
           name: target.toolchain.name,
-          image,
+          image: container.options.Image!,
           ...(o.toolchainPackages ? { packages: o.toolchainPackages } : {}),
         },
         headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
         driverSources: sources,
-        make: cmd,
-        env: target.build.env,
+        make: recipe.argv,
+        env: recipe.env,
+        recipe,
+        recipeVersion: RECIPE_VERSION,
       },
       outputs: modules,
       ...(prepared.compiler.record ? { compiler: prepared.compiler.record } : {}),

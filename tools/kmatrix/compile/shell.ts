@@ -1,14 +1,15 @@
 /**
- * `kmatrix reproduce --shell`: the exact build container of a target (its image by digest, the
- * headers mounted read-only, a copy of the driver's sources, the build's sandbox and environment),
- * opened interactively or running a given command.
+ * `kmatrix reproduce --shell`: the exact build container of a target (its recipe: the image by
+ * digest, the headers mounted read-only, a copy of the driver's sources, the sandbox and the
+ * environment), opened interactively or running a given command.
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { openBuild } from './execute.ts';
-import { makeCommand, prepareContainer } from './run.ts';
-import { sandboxRunFlags } from './sandbox.ts';
+import { prepareContainer } from './prepare.ts';
+import { dockerRunFlags } from '../recipe/container.ts';
+import { expandScripts } from '../recipe/scripts.ts';
 
 /** Runs `command` (default: an interactive bash) in the target's build container; its exit code. */
 export async function openShell(
@@ -20,28 +21,23 @@ export async function openShell(
   const opened = await openBuild(root, file, log);
   const scratch = await mkdtemp(join(root, '.kmatrix-shell-'));
   try {
-    const src = join(scratch, 'src');
-    await cp(join(root, opened.target.driver.path), src, { recursive: true });
     const prepared = await prepareContainer(opened);
-    const container = await prepared.container(src);
+    const { options, sourceDir } = await prepared.container(root, scratch);
     if (prepared.compiler.note) log(prepared.compiler.note);
     const argv = command ?? ['bash'];
     const tty = process.stdin.isTTY && !command;
-    log(`opening ${container.image} for ${opened.target.name} (sources: a copy in ${relative(root, src)})`);
+    log(`opening ${options.Image} for ${opened.target.name} (sources: a copy in ${relative(root, sourceDir)})`);
     const r = await execa(
       'docker',
       [
         'run',
         '--rm',
         tty ? '-it' : '-i',
-        ...sandboxRunFlags(container.limits),
-        '--workdir',
-        container.workdir,
-        ...Object.entries({ ...container.env, KMATRIX_MAKE: makeCommand(opened.target).join(' ') }).flatMap(
-          ([k, v]) => ['--env', `${k}=${v}`],
-        ),
-        ...container.binds.flatMap((b) => ['--volume', `${b.host}:${b.container}:${b.readOnly ? 'ro' : 'rw'}`]),
-        container.image,
+        ...dockerRunFlags(options),
+        // The build's own command, to run by hand: bash -c "$KMATRIX_MAKE".
+        '--env',
+        `KMATRIX_MAKE=${expandScripts(opened.target.recipe.argv).join(' ')}`,
+        options.Image!,
         ...argv,
       ],
       { stdio: 'inherit', reject: false },

@@ -6,14 +6,9 @@
 import type { HeaderPackage, KernelEntry, ListedKernel, ListedPackage } from '../model/kernel-list.ts';
 import type { Arch } from '../model/names.ts';
 import type { ToolchainSpec } from '../model/toolchain.ts';
+import type { MountRule } from '../model/mount-rule.ts';
 
 export type Log = (line: string) => void;
-
-/** A folder of an unpacked header package and where the build container sees it (read-only). */
-export interface HeaderMount {
-  host: string;
-  container: string;
-}
 
 /** A crawl of the family's archive; one per command run, so indexes shared by several arches are fetched once. */
 export interface ArchiveCrawl {
@@ -58,8 +53,8 @@ export interface DistroFamily {
 
   /** KDIR in the build container: the kernel's header tree, where the family's own Makefiles expect it. */
   kernelDir(kernelrelease: string): string;
-  /** Where an unpacked header package's folders go in the build container (as installing it would place them). */
-  headerMounts(tree: string): Promise<HeaderMount[]>;
+  /** Where an unpacked header package's folders go in the build container (as installing it would place them), read-only. */
+  readonly headerMountRules: readonly MountRule[];
   /** Why a `kernelArch` kernel's header packages cannot build on a `hostArch` machine (no host tools for it), or undefined. */
   missingHostTools(headers: ListedPackage[], hostArch: Arch, kernelArch: Arch): string | undefined;
   /** Environment the build needs to run the headers' host programs on a `hostArch` runner (e.g. under qemu-user). */

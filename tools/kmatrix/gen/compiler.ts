@@ -7,8 +7,9 @@
 import { KmatrixError } from '../core/errors.ts';
 import { StoreWriteError, type HeaderStore } from '../packages/store.ts';
 import { kernelCompiler } from '../model/kernel-config.ts';
-import type { Target } from '../model/target.ts';
+import type { TargetSpec } from '../model/target.ts';
 import { familyOfHeaders } from '../distros/registry.ts';
+import { treeMountsOf } from '../packages/tree-mounts.ts';
 
 export const kernelKey = (kernelrelease: string, arch: string) => `${kernelrelease} ${arch}`;
 
@@ -18,7 +19,7 @@ export const kernelKey = (kernelrelease: string, arch: string) => `${kernelrelea
  * returned in `failed`, with why.
  */
 export async function compilersFromHeaders(
-  targets: Target[],
+  targets: TargetSpec[],
   store: HeaderStore,
 ): Promise<{ learned: Map<string, string>; failed: Map<string, string> }> {
   const learned = new Map<string, string>();
@@ -29,7 +30,9 @@ export async function compilersFromHeaders(
     const holder = family.configPackage(t.headers);
     if (learned.has(key) || failed.has(key) || !holder) continue;
     try {
-      const mount = (await family.headerMounts(await store.tree(holder))).find((m) => m.container === t.kernelDir);
+      const mount = (await treeMountsOf(await store.tree(holder), family.headerMountRules)).find(
+        (m) => m.container === t.kernelDir,
+      );
       const cc = mount && (await kernelCompiler(mount.host));
       if (cc) learned.set(key, cc.major);
     } catch (error) {

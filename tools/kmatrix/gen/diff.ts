@@ -4,10 +4,27 @@
  * hashes, so what this reports is what `nx affected` rebuilds.
  */
 import type { Target } from '../model/target.ts';
+import { fieldDifferences, renderDifference, type FieldDifference } from '../recipe/check.ts';
+
+/**
+ * Recipe fields that changed while the spec fields they come from did not (those are reported
+ * above): a change in how kmatrix renders recipes, e.g. a new make argument or script.
+ */
+function recipeChanges(before: Target, after: Target): FieldDifference[] {
+  const specChanged = (field: string) =>
+    (field.startsWith('recipe.image') && before.toolchain.digest !== after.toolchain.digest) ||
+    (/^recipe\.mounts\[\d+\]\.sha256$/.test(field) && !same(before.headers, after.headers)) ||
+    ((field.startsWith('recipe.env') || field.startsWith('recipe.argv')) && !same(before.build, after.build)) ||
+    (field.startsWith('boot.kernel') && !same(before.kernel.image, after.kernel.image));
+  return [
+    ...fieldDifferences(before.recipe, after.recipe, 'recipe'),
+    ...fieldDifferences(before.boot, after.boot, 'boot'),
+  ].filter((d) => !specChanged(d.field));
+}
 
 /** The kinds of input a target's build hashes (compile/inputs.ts). */
 /** image: the kernel test-driver boots (it never changes a build) */
-export type InputKind = 'headers' | 'toolchain' | 'flags' | 'source' | 'build-code' | 'image' | 'target';
+export type InputKind = 'headers' | 'toolchain' | 'flags' | 'recipe' | 'source' | 'build-code' | 'image' | 'target';
 
 export interface InputChange {
   input: InputKind;
@@ -31,8 +48,6 @@ export interface MatrixDiff {
 export interface FileChanges {
   /** driver path → changed files under it */
   drivers: Map<string, string[]>;
-  /** toolchain name → changed files of its folder */
-  toolchains: Map<string, string[]>;
   /** toolchain name → its packages whose pinned version changed ("make: 4.3-4.1 → 4.3-4.2"), if its lock did */
   toolchainPackages?: Map<string, string[]>;
   /** changed files of the plugin and build library */
@@ -73,10 +88,10 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
   else if (tb.digest !== ta.digest)
     out.push({ input: 'toolchain', detail: `${ta.name} ${short(tb.digest)} → ${short(ta.digest)}` });
   if (tb.gcc !== ta.gcc) out.push({ input: 'toolchain', detail: `gcc ${tb.gcc} → ${ta.gcc}` });
-  const toolchainFiles = files.toolchains.get(ta.name) ?? [];
-  if (toolchainFiles.length > 0) out.push({ input: 'toolchain', detail: `changed: ${listed(toolchainFiles)}` });
-  for (const change of files.toolchainPackages?.get(ta.name) ?? [])
-    out.push({ input: 'toolchain', detail: `package ${change}` });
+  // The image is in the recipe by digest: the lock's package changes say what made a new one.
+  if (tb.digest !== ta.digest)
+    for (const change of files.toolchainPackages?.get(ta.name) ?? [])
+      out.push({ input: 'toolchain', detail: `package ${change}` });
   for (const field of ['makeArgs', 'kcflags', 'env', 'strictCompiler'] as const) {
     if (!same(before.build[field], after.build[field]))
       out.push({
@@ -84,6 +99,7 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
         detail: `${field}: ${JSON.stringify(before.build[field])} → ${JSON.stringify(after.build[field])}`,
       });
   }
+  for (const d of recipeChanges(before, after)) out.push({ input: 'recipe', detail: renderDifference(d) });
   if (!same(before.driver, after.driver))
     out.push({ input: 'source', detail: `driver ${JSON.stringify(before.driver)} → ${JSON.stringify(after.driver)}` });
   const sources = files.drivers.get(after.driver.path) ?? [];

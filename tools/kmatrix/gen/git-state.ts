@@ -112,7 +112,6 @@ export async function fileChanges(
   const under = (dir: string) => changed.filter((f) => f.startsWith(`${dir}/`) && !smokeTests.has(f));
   return {
     drivers: new Map([...drivers].map((d) => [d, under(d)])),
-    toolchains: new Map([...toolchains].map((n) => [n, under(`toolchains/${n}`)])),
     toolchainPackages: await lockPackageChanges(root, commit, [...toolchains], changed),
     buildCode: changed.filter(isBuildCode),
   };

@@ -4,7 +4,7 @@
  */
 import { genReportFile } from '../model/paths.ts';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
@@ -17,7 +17,9 @@ import {
 } from '../model/kernel-list.ts';
 import { crawledIndex, pinFromIndex } from './index-digests.ts';
 import { distroOfPolicy, loadPolicy, type Policy } from '../model/policy.ts';
-import { isRemoved, loadTargetFile, type Target } from '../model/target.ts';
+import { TARGET_SCHEMA_VERSION, targetSpecSchema, type Target, type TargetSpec } from '../model/target.ts';
+import { loadGuestLock } from '../model/guest-lock.ts';
+import { withRecipes } from '../recipe/check.ts';
 import { loadAllToolchains, loadToolchain, requireLock } from '../model/toolchain.ts';
 import { HeaderStore, defaultStoreDir, type Unavailable } from '../packages/store.ts';
 import { FAMILIES, familyOfHeaders } from '../distros/registry.ts';
@@ -163,6 +165,20 @@ const asked = (only: KernelKey[], k: ListedKernel) =>
   );
 
 /**
+ * The spec of an existing target file, of this schema version or an earlier one (a file gen
+ * cannot read is regenerated; it only loses what it could have taught).
+ */
+async function earlierSpec(file: string): Promise<TargetSpec | undefined> {
+  try {
+    const { recipe: _r, boot: _b, schemaVersion: _v, ...rest } = JSON.parse(await readFile(file, 'utf8'));
+    const parsed = targetSpecSchema.safeParse({ ...rest, schemaVersion: TARGET_SCHEMA_VERSION });
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * What earlier runs learned (digests of crawler-listed packages, compilers read from headers) is
  * in the existing targets: reused, so regenerating needs no network. Fills in the compilers.
  */
@@ -170,9 +186,9 @@ async function earlierFindings(
   root: string,
   unknown: ListedKernel[],
 ): Promise<Map<string, { sha256: string; size: number }>> {
-  const existing = (
-    await Promise.all((await existingTargetFiles(root)).map((f) => loadTargetFile(join(root, f))))
-  ).filter((t): t is Target => !isRemoved(t));
+  const existing = (await Promise.all((await existingTargetFiles(root)).map((f) => earlierSpec(join(root, f))))).filter(
+    (t): t is TargetSpec => t !== undefined,
+  );
   const recorded = new Map(
     existing.filter((t) => t.kernel.gcc).map((t) => [kernelKey(t.kernelrelease, t.arch), t.kernel.gcc!]),
   );
@@ -183,6 +199,8 @@ async function earlierFindings(
 export async function generate(o: GenOptions): Promise<GenResult> {
   const only = o.only ?? [];
   const { policy, list, toolchains } = await loadInputs(o);
+  // Every target's boot recipe names the guest's busybox by digest.
+  const guestLock = await loadGuestLock(o.root);
   const listed = await listedKernels(list, distroOfPolicy(policy));
   // A kernel of a distro the policy does not name is never built: one reason per kernel, which
   // the summary prints once per distro with a count.
@@ -238,7 +256,8 @@ export async function generate(o: GenOptions): Promise<GenResult> {
       ));
     }
   }
-  const sync = await syncTargets(o.root, resolved.targets, {
+  const targets = resolved.targets.map((t) => withRecipes(t, guestLock));
+  const sync = await syncTargets(o.root, targets, {
     dryRun: o.dryRun ?? false,
     keepDistros: plan.keptDistros,
     pruneRemoved: o.pruneRemoved ?? false,
@@ -251,7 +270,7 @@ export async function generate(o: GenOptions): Promise<GenResult> {
   }
   return {
     sync,
-    targets: resolved.targets,
+    targets,
     excluded: plan.excluded,
     warnings: plan.warnings,
     skipped,

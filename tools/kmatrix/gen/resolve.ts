@@ -8,13 +8,13 @@
 import { inParallel } from '../core/pool.ts';
 import type { HeaderPackage, ImagePackage, ListedImage } from '../model/kernel-list.ts';
 import { unavailableText, type Fetched, type HeaderStore, type Unavailable } from '../packages/store.ts';
-import { targetSchema, type DraftTarget, type Target } from '../model/target.ts';
+import { targetSpecSchema, type DraftTarget, type TargetSpec } from '../model/target.ts';
 import type { Skipped } from './plan.ts';
 
 export type KnownDigests = Map<string, { sha256: string; size: number }>;
 
 /** Digests recorded in existing targets, by URL. */
-export function knownDigests(targets: Target[]): KnownDigests {
+export function knownDigests(targets: TargetSpec[]): KnownDigests {
   const out: KnownDigests = new Map();
   for (const t of targets) {
     for (const h of t.headers) out.set(h.url, { sha256: h.sha256, size: h.size });
@@ -27,7 +27,7 @@ export function knownDigests(targets: Target[]): KnownDigests {
 type Resolution = { served: Fetched } | Unavailable;
 
 export interface Resolved {
-  targets: Target[];
+  targets: TargetSpec[];
   skipped: Skipped[];
   /** Header package URLs (as listed) that no mirror served */
   unserved: Set<string>;
@@ -63,7 +63,7 @@ export async function resolveTargets(
     parallel,
   );
 
-  const targets: Target[] = [];
+  const targets: TargetSpec[] = [];
   const skipped: Skipped[] = [];
   const unserved = new Set<string>();
   for (const draft of drafts) {
@@ -91,7 +91,7 @@ export async function resolveTargets(
       continue;
     }
     targets.push(
-      targetSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }),
+      targetSpecSchema.parse({ ...draft, headers, kernel: { ...draft.kernel, ...imageResolution(draft, resolved) } }),
     );
   }
   return { targets, skipped, unserved };
@@ -100,7 +100,7 @@ export async function resolveTargets(
 function imageResolution(
   draft: DraftTarget,
   resolved: Map<string, Resolution>,
-): Pick<Target['kernel'], 'image' | 'imageGap'> {
+): Pick<TargetSpec['kernel'], 'image' | 'imageGap'> {
   const image = draft.kernel.image;
   if (!image) return {};
   if (image.sha256) return { image: image as ImagePackage };

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { readOwnRecord } from '../core/json-file.ts';
 import { compilerRecordSchema } from './compiler.ts';
+import { buildRecipeSchema } from './recipe.ts';
 
 export const BUILD_RECORD = 'build.json';
 
@@ -22,6 +23,9 @@ export const buildRecordSchema = z.object({
     driverSources: z.record(z.string(), z.string()),
     make: z.array(z.string()),
     env: z.record(z.string(), z.string()),
+    /** The recipe the build ran and the RECIPE_VERSION of the code that ran it (absent in records of older builds). */
+    recipe: buildRecipeSchema.optional(),
+    recipeVersion: z.number().optional(),
   }),
   /** The modules in the order the build names them (a DKMS driver's: its dkms.conf's order) */
   outputs: z.array(z.object({ file: z.string(), sha256: z.string(), size: z.number(), vermagic: z.string() })),

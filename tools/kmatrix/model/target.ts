@@ -10,8 +10,10 @@ import { headerPackage, imagePackage, type ListedImage, type ListedPackage } fro
 import { digest } from './toolchain.ts';
 import { parseWith, readJsonFile } from '../core/json-file.ts';
 import { KmatrixError } from '../core/errors.ts';
+import { bootRecipeSchema, buildRecipeSchema } from './recipe.ts';
 
-export const TARGET_SCHEMA_VERSION = 1;
+/** 2: target.json carries its build and boot recipes. */
+export const TARGET_SCHEMA_VERSION = 2;
 
 /**
  * Fixed so two builds of one target are byte-identical: kbuild stamps the time into the module,
@@ -21,7 +23,8 @@ export const BUILD_TIMESTAMP = '1970-01-01 00:00:00 UTC';
 /** Where the driver's sources are mounted in the build container, and what debug info calls them. */
 export const CONTAINER_SRC = '/build/src';
 
-export const targetSchema = z
+/** What gen decides for a target; its recipes are rendered from it (tools/kmatrix/recipe/). */
+export const targetSpecSchema = z
   .object({
     schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
     name: z.string().regex(/^[a-z0-9][a-z0-9._+~-]*$/),
@@ -70,12 +73,21 @@ export const targetSchema = z
       .strict(),
   })
   .strict();
+export type TargetSpec = z.infer<typeof targetSpecSchema>;
+
+/** target.json: the spec and what it renders to, the build's and the boot test's recipes. */
+export const targetSchema = targetSpecSchema
+  .extend({
+    recipe: buildRecipeSchema,
+    boot: bootRecipeSchema,
+  })
+  .strict();
 export type Target = z.infer<typeof targetSchema>;
 
 /** A target as planned, before the digests of crawler-listed packages are resolved. */
-export type DraftTarget = Omit<Target, 'headers' | 'kernel'> & {
+export type DraftTarget = Omit<TargetSpec, 'headers' | 'kernel'> & {
   headers: ListedPackage[];
-  kernel: Omit<Target['kernel'], 'image'> & { image?: ListedImage };
+  kernel: Omit<TargetSpec['kernel'], 'image'> & { image?: ListedImage };
 };
 
 /** Readable and unique: `<driver>--<distro>--<kernelrelease>--<arch>`. */
@@ -110,8 +122,9 @@ export function targetDir(t: TargetPlace): string {
  */
 export const removedTargetSchema = z
   .object({
-    schemaVersion: z.literal(TARGET_SCHEMA_VERSION),
-    name: targetSchema.shape.name,
+    // A marker holds nothing a schema change touches: markers of version 1 stay valid.
+    schemaVersion: z.union([z.literal(1), z.literal(TARGET_SCHEMA_VERSION)]),
+    name: targetSpecSchema.shape.name,
     removed: z.literal(true),
     reason: z.string(),
   })

@@ -14,7 +14,7 @@ import type { CrawlMemo } from './archive/crawl.ts';
 import type { Mirrors } from './archive/mirrors.ts';
 import {
   configPackage,
-  headerMounts,
+  HEADER_MOUNT_RULES,
   hostToolsEnv,
   kernelDir,
   missingHostTools,
@@ -77,7 +77,7 @@ KMATRIX_UBUNTU_MIRROR, KMATRIX_UBUNTU_SECURITY_MIRROR, KMATRIX_UBUNTU_PORTS_MIRR
   },
 
   kernelDir,
-  headerMounts,
+  headerMountRules: HEADER_MOUNT_RULES,
   missingHostTools,
   hostToolsEnv,
   configPackage,

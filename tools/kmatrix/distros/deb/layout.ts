@@ -8,12 +8,10 @@
  * Ubuntu: two — the flavour's tree, which carries the host programs itself (built for the
  * kernel's arch), and the shared linux-headers-<abi> (or linux-<x>-headers-<abi>) tree.
  */
-import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { HeaderPackage, ListedPackage } from '../../model/kernel-list.ts';
 import type { Arch } from '../../model/names.ts';
-import type { HeaderMount, SigningTool } from '../family.ts';
+import type { SigningTool } from '../family.ts';
+import type { MountRule } from '../../model/mount-rule.ts';
 import { foreignHostToolsEnv } from '../../model/host-tools.ts';
 
 export const ROLES = ['flavour', 'common', 'kbuild'] as const;
@@ -21,19 +19,10 @@ export const ROLES = ['flavour', 'common', 'kbuild'] as const;
 export const kernelDir = (kernelrelease: string) => `/usr/src/linux-headers-${kernelrelease}`;
 
 /** Each package's trees go where Debian's absolute-path Makefiles expect them: /usr/src/*, /usr/lib/linux-kbuild-*. */
-export async function headerMounts(tree: string): Promise<HeaderMount[]> {
-  const mounts: HeaderMount[] = [];
-  for (const sub of ['usr/src', 'usr/lib']) {
-    const dir = join(tree, sub);
-    if (!existsSync(dir)) continue;
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      if (sub === 'usr/lib' && !entry.name.startsWith('linux-kbuild-')) continue;
-      mounts.push({ host: join(dir, entry.name), container: `/${sub}/${entry.name}` });
-    }
-  }
-  return mounts;
-}
+export const HEADER_MOUNT_RULES: readonly MountRule[] = [
+  { from: 'usr/src', to: '/usr/src' },
+  { from: 'usr/lib', to: '/usr/lib', prefix: 'linux-kbuild-' },
+];
 
 /** Ubuntu's kernels have no kbuild package: the host programs are in the flavour's own tree. */
 const hostToolsInFlavour = (headers: ListedPackage[]) => !headers.some((h) => h.role === 'kbuild');

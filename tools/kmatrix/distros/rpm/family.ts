@@ -14,7 +14,7 @@ import type { DistroFamily } from '../family.ts';
 import { RPM_DISTRO_IDS, rpmListKey } from './names.ts';
 import {
   configPackage,
-  headerMounts,
+  HEADER_MOUNT_RULES,
   kernelDir,
   kernelImageFile,
   missingHostTools,
@@ -57,7 +57,7 @@ otherwise only an https mirror is trusted.`,
   },
 
   kernelDir,
-  headerMounts,
+  headerMountRules: HEADER_MOUNT_RULES,
   missingHostTools,
   hostToolsEnv,
   configPackage,

@@ -4,12 +4,10 @@
  * programs fixdep, modpost and sign-file, built for the kernel's own architecture). The kernel
  * itself is vmlinuz in kernel-core (or kernel, where there is no -core split).
  */
-import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { HeaderPackage, ListedPackage } from '../../model/kernel-list.ts';
 import type { Arch } from '../../model/names.ts';
-import type { HeaderMount, SigningTool } from '../family.ts';
+import type { SigningTool } from '../family.ts';
+import type { MountRule } from '../../model/mount-rule.ts';
 import { foreignHostToolsEnv } from '../../model/host-tools.ts';
 
 /** kernel-devel (kernel6.12-devel, kernel-64k-devel, …): the whole header tree in one package. */
@@ -17,13 +15,8 @@ export const ROLES = ['devel'] as const;
 
 export const kernelDir = (kernelrelease: string) => `/usr/src/kernels/${kernelrelease}`;
 
-export async function headerMounts(tree: string): Promise<HeaderMount[]> {
-  const dir = join(tree, 'usr/src/kernels');
-  if (!existsSync(dir)) return [];
-  return (await readdir(dir, { withFileTypes: true }))
-    .filter((e) => e.isDirectory())
-    .map((e) => ({ host: join(dir, e.name), container: `/usr/src/kernels/${e.name}` }));
-}
+/** kernel-devel's one tree, at /usr/src/kernels/<uname -r>. */
+export const HEADER_MOUNT_RULES: readonly MountRule[] = [{ from: 'usr/src/kernels', to: '/usr/src/kernels' }];
 
 /**
  * kernel-devel's host programs are built for the kernel's architecture: an aarch64 kernel's run on

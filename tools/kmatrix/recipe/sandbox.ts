@@ -2,13 +2,14 @@
  * What a build container may do. The driver's Makefile and its dkms.conf are code from outside:
  * they run as an unprivileged user (a fixed one when kmatrix itself runs as root), with no
  * capabilities, no privilege gain through setuid files, bounded processes, memory and CPU, a
- * read-only root filesystem with a small tmpfs for scratch, and no network. The Docker API call
- * and `kmatrix reproduce --shell`'s `docker run` both come from this one definition.
+ * read-only root filesystem with a small tmpfs for scratch, and no network. A recipe states the
+ * sandbox (SANDBOX); the limits are this runner's resources, settable from the environment.
  */
 import { lchown, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { KmatrixError } from '../core/errors.ts';
+import type { BuildRecipe } from '../model/recipe.ts';
 
 /** The uid:gid builds run as when kmatrix runs as root (distroless's "nonroot"): never uid 0. */
 export const SANDBOX_UID = 65532;
@@ -69,14 +70,14 @@ export function userSpec(): string {
 
 const TMPFS_OPTIONS = 'rw,nosuid,nodev';
 
-/** The HostConfig fields of the sandbox, for the Docker Engine API. */
-export function sandboxHostConfig(limits: SandboxLimits) {
+/** The HostConfig fields of a recipe's sandbox with this runner's limits, for the Docker Engine API. */
+export function sandboxHostConfig(sandbox: BuildRecipe['sandbox'], limits: SandboxLimits) {
   return {
-    NetworkMode: 'none',
-    CapDrop: ['ALL'],
-    SecurityOpt: ['no-new-privileges'],
-    ReadonlyRootfs: true,
-    Tmpfs: { '/tmp': `${TMPFS_OPTIONS},size=${limits.tmpfsBytes}` },
+    NetworkMode: sandbox.network,
+    CapDrop: sandbox.capDrop,
+    SecurityOpt: sandbox.noNewPrivileges ? ['no-new-privileges'] : [],
+    ReadonlyRootfs: sandbox.readOnlyRoot,
+    Tmpfs: Object.fromEntries(sandbox.tmpfs.map((p) => [p, `${TMPFS_OPTIONS},size=${limits.tmpfsBytes}`])),
     PidsLimit: limits.pids,
     Memory: limits.memoryBytes,
     // Equal to Memory: no swap on top, so the limit is the limit.
@@ -85,21 +86,14 @@ export function sandboxHostConfig(limits: SandboxLimits) {
   };
 }
 
-/** The same sandbox as `docker run` flags. */
-export function sandboxRunFlags(limits: SandboxLimits): string[] {
-  return [
-    '--network=none',
-    '--cap-drop=ALL',
-    '--security-opt=no-new-privileges',
-    '--read-only',
-    `--tmpfs=/tmp:${TMPFS_OPTIONS},size=${limits.tmpfsBytes}`,
-    `--pids-limit=${limits.pids}`,
-    `--memory=${limits.memoryBytes}`,
-    `--memory-swap=${limits.memoryBytes}`,
-    `--cpus=${limits.cpus}`,
-    `--user=${userSpec()}`,
-  ];
-}
+/** The sandbox builds run in (and `kmatrix driver import`'s evaluation of a dkms.conf). */
+export const SANDBOX: BuildRecipe['sandbox'] = {
+  network: 'none',
+  capDrop: ['ALL'],
+  noNewPrivileges: true,
+  readOnlyRoot: true,
+  tmpfs: ['/tmp'],
+};
 
 /**
  * A folder the build writes (the copy of the driver's sources) handed to the sandbox user. Only

@@ -1,13 +1,13 @@
 /**
  * The guest's userland: one static busybox per arch from Debian's archive, pinned by SHA256 in
  * toolchains/_guest/guest.lock.json so that what runs the smoke test is as fixed as the toolchain
- * that built the module (the lock is an input of every test-driver task).
+ * that built the module (its busybox digests are in every target's boot recipe).
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { imagePackage } from '../model/kernel-list.ts';
+import { imagePackage } from './kernel-list.ts';
 import { readJsonFile } from '../core/json-file.ts';
-import type { Arch } from '../model/names.ts';
+import type { Arch } from './names.ts';
 
 export const GUEST_LOCK = 'toolchains/_guest/guest.lock.json';
 

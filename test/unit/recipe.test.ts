@@ -1,0 +1,223 @@
+/**
+ * Recipes are the cache keys of build-driver and test-driver. These tests hold kmatrix to that:
+ * the committed targets' recipes are what the code renders; the container and the guest a recipe
+ * turns into are pinned by a golden table that may change only together with RECIPE_VERSION; each
+ * field of a recipe reaches the container; a stale recipe is refused and named by field.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerCreateOptions } from 'dockerode';
+import { repoRoot } from '../support/workspace.ts';
+import { loadTarget, type Target, type TargetSpec } from '../../tools/kmatrix/model/target.ts';
+import { loadGuestLock } from '../../tools/kmatrix/model/guest-lock.ts';
+import type { BuildRecipe } from '../../tools/kmatrix/model/recipe.ts';
+import { RECIPE_VERSION } from '../../tools/kmatrix/recipe/version.ts';
+import { containerOptions, materializeMounts } from '../../tools/kmatrix/recipe/container.ts';
+import { guestArgv } from '../../tools/kmatrix/recipe/guest.ts';
+import {
+  buildRecipeDifferences,
+  requireCurrentBuildRecipe,
+  StaleRecipeError,
+  withRecipes,
+} from '../../tools/kmatrix/recipe/check.ts';
+import { staleRecipes } from '../../tools/kmatrix/gen/recipe-check.ts';
+import { bootInputs, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
+import { compareInputs } from '../../tools/kmatrix/cache/explain.ts';
+import type { BuildRecord } from '../../tools/kmatrix/model/build-record.ts';
+
+const GOLDEN = join(repoRoot, 'test/unit/golden/recipe-interpreter.json');
+const committed = (path: string) => loadTarget(join(repoRoot, 'targets/kmx-echo', path, 'target.json'));
+
+/** The specs the golden table covers: committed Debian targets (native and cross), a DKMS driver, an RPM kernel. */
+async function fixtureSpecs(): Promise<Record<string, TargetSpec>> {
+  const { recipe: _r, boot: _b, ...amd64 } = await committed('debian-bookworm/6.1.0-57-amd64/x86_64');
+  const { recipe: _r2, boot: _b2, ...arm64 } = await committed('debian-bookworm/6.1.0-57-arm64/aarch64');
+  const rpm: TargetSpec = {
+    ...amd64,
+    name: 'kmx-echo--fedora-41--6.11.4-301.fc41.x86_64--x86_64',
+    kernelrelease: '6.11.4-301.fc41.x86_64',
+    kernelDir: '/usr/src/kernels/6.11.4-301.fc41.x86_64',
+    headers: [{ ...amd64.headers[0]!, role: 'devel', name: 'kernel-devel', sha256: 'd'.repeat(64) }],
+  };
+  return {
+    'debian amd64': amd64,
+    'debian arm64 (cross)': arm64,
+    'dkms driver': { ...amd64, driver: { name: 'kmx-echo', path: 'drivers/kmx-echo', dkms: true } },
+    'rpm kernel': rpm,
+  };
+}
+
+const RUNTIME = {
+  repository: '127.0.0.1:5000/kmatrix/example',
+  user: '65532:65532',
+  limits: { memoryBytes: 4 * 1024 ** 3, pids: 4096, cpus: 2, tmpfsBytes: 1024 ** 3 },
+  jobs: 2,
+};
+
+/** A recipe made real in a scratch folder whose package trees all hold the same folders; paths shown relative to it. */
+async function interpret(recipe: BuildRecipe): Promise<ContainerCreateOptions> {
+  const tmp = await mkdtemp(join(tmpdir(), 'kmatrix-recipe-'));
+  try {
+    const tree = join(tmp, 'tree');
+    for (const d of ['usr/src/linux-headers-x', 'usr/lib/linux-kbuild-6.1', 'usr/lib/other', 'usr/src/kernels/k'])
+      await mkdir(join(tree, d), { recursive: true });
+    const scratch = join(tmp, 'scratch');
+    await mkdir(scratch);
+    const { binds } = await materializeMounts(recipe.mounts, { tree: async () => tree, root: repoRoot, scratch });
+    return JSON.parse(JSON.stringify(containerOptions(recipe, { ...RUNTIME, binds })).replaceAll(tmp, '<tmp>'));
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+interface GoldenCase {
+  name: string;
+  target: Pick<Target, 'recipe' | 'boot' | 'driver'>;
+  container: ContainerCreateOptions;
+  guest: Record<string, string[]>;
+  inputs: { build: unknown; boot: unknown };
+}
+
+async function caseOf(name: string, target: GoldenCase['target']): Promise<GoldenCase> {
+  const files = { kernel: '<kernel>', initrd: '<initrd>' };
+  return {
+    name,
+    target,
+    container: await interpret(target.recipe),
+    guest: Object.fromEntries(
+      Object.keys(target.boot.qemu.accel).map((a) => [a, guestArgv(target.boot.qemu, files, a as 'tcg' | 'kvm')]),
+    ),
+    inputs: { build: buildInputs(target), boot: bootInputs(target, target.boot.qemu.binary) },
+  };
+}
+
+test("the committed targets' recipes are what this code renders (as `kmatrix gen --check` says)", async () => {
+  const { checked, stale } = await staleRecipes(repoRoot);
+  assert.ok(checked >= 8, `checked ${checked}`);
+  assert.deepEqual(stale, []);
+});
+
+test('the golden table: the same recipe gives the same container, guest and task inputs unless RECIPE_VERSION changes', async () => {
+  if (process.env.KMATRIX_UPDATE_GOLDEN || !existsSync(GOLDEN)) {
+    const lock = await loadGuestLock(repoRoot);
+    const cases: GoldenCase[] = [];
+    for (const [name, spec] of Object.entries(await fixtureSpecs())) {
+      const { recipe, boot, driver } = withRecipes(spec, lock);
+      cases.push(await caseOf(name, { recipe, boot, driver }));
+    }
+    await writeFile(GOLDEN, `${JSON.stringify({ recipeVersion: RECIPE_VERSION, cases }, null, 2)}\n`);
+  }
+  const golden = JSON.parse(await readFile(GOLDEN, 'utf8')) as { recipeVersion: number; cases: GoldenCase[] };
+  assert.ok(golden.cases.length >= 4);
+  for (const c of golden.cases) {
+    const now = await caseOf(c.name, c.target);
+    const changed = JSON.stringify(now) !== JSON.stringify(c);
+    if (changed && golden.recipeVersion === RECIPE_VERSION) {
+      assert.deepEqual(
+        now,
+        c,
+        `"${c.name}": the same recipe now runs differently while RECIPE_VERSION is still ${RECIPE_VERSION}: bump it in tools/kmatrix/recipe/version.ts, then KMATRIX_UPDATE_GOLDEN=1 node --test ${'test/unit/recipe.test.ts'}`,
+      );
+    }
+    assert.equal(
+      golden.recipeVersion,
+      RECIPE_VERSION,
+      'RECIPE_VERSION changed: refresh the table with KMATRIX_UPDATE_GOLDEN=1 node --test test/unit/recipe.test.ts',
+    );
+  }
+});
+
+test('each field of a recipe reaches the container configuration', async () => {
+  const { recipe } = await committed('debian-bookworm/6.1.0-57-arm64/aarch64');
+  const base = await interpret(recipe);
+  const changes: [string, (r: BuildRecipe) => BuildRecipe, (c: ContainerCreateOptions) => unknown][] = [
+    ['image', (r) => ({ ...r, image: `sha256:${'e'.repeat(64)}` }), (c) => c.Image],
+    [
+      'mounts (a rule)',
+      (r) => ({ ...r, mounts: r.mounts.map((m) => (m.kind === 'package' ? { ...m, to: '/opt' } : m)) }),
+      (c) => c.HostConfig?.Binds,
+    ],
+    [
+      'mounts (a link folder)',
+      (r) => ({ ...r, mounts: [...r.mounts, { kind: 'links', to: '/lib/modules/x', links: { build: '/usr/src/x' } }] }),
+      (c) => c.HostConfig?.Binds,
+    ],
+    ['workdir', (r) => ({ ...r, workdir: '/elsewhere' }), (c) => c.WorkingDir],
+    ['env', (r) => ({ ...r, env: { ...r.env, KBUILD_BUILD_USER: 'someone' } }), (c) => c.Env],
+    ['argv', (r) => ({ ...r, argv: [...r.argv, 'V=1'] }), (c) => c.Cmd],
+    ['wrapper', (r) => ({ ...r, wrapper: r.wrapper.slice(0, 3) }), (c) => c.Cmd],
+    ['jobsEnv', (r) => ({ ...r, jobsEnv: 'KMATRIX_JOBS' }), (c) => c.Env],
+    [
+      'sandbox.network',
+      (r) => ({ ...r, sandbox: { ...r.sandbox, network: 'host' } }),
+      (c) => c.HostConfig?.NetworkMode,
+    ],
+    ['sandbox.capDrop', (r) => ({ ...r, sandbox: { ...r.sandbox, capDrop: [] } }), (c) => c.HostConfig?.CapDrop],
+    [
+      'sandbox.noNewPrivileges',
+      (r) => ({ ...r, sandbox: { ...r.sandbox, noNewPrivileges: false } }),
+      (c) => c.HostConfig?.SecurityOpt,
+    ],
+    [
+      'sandbox.readOnlyRoot',
+      (r) => ({ ...r, sandbox: { ...r.sandbox, readOnlyRoot: false } }),
+      (c) => c.HostConfig?.ReadonlyRootfs,
+    ],
+    [
+      'sandbox.tmpfs',
+      (r) => ({ ...r, sandbox: { ...r.sandbox, tmpfs: ['/tmp', '/var/tmp'] } }),
+      (c) => c.HostConfig?.Tmpfs,
+    ],
+  ];
+  for (const [field, change, read] of changes) {
+    const changed = await interpret(change(structuredClone(recipe)));
+    assert.notDeepEqual(read(changed), read(base), `${field} changed nothing in the container`);
+  }
+  // The scripts' digests are what the text that runs must match: another digest is refused.
+  await assert.rejects(
+    interpret({ ...recipe, scripts: { watchdog: 'f'.repeat(64) } }),
+    /script watchdog with sha256 f{64}/,
+  );
+  await assert.rejects(interpret({ ...recipe, argv: ['@script:nope'] }), /script "nope" this kmatrix does not have/);
+});
+
+test('a target.json whose recipe this code would render differently is refused, naming the field', async () => {
+  const target = await committed('debian-bookworm/6.1.0-57-amd64/x86_64');
+  const edited: Target = {
+    ...target,
+    recipe: { ...target.recipe, argv: target.recipe.argv.map((a) => (a === 'modules' ? 'all' : a)) },
+  };
+  assert.throws(
+    () => requireCurrentBuildRecipe(edited),
+    (e: unknown) =>
+      e instanceof StaleRecipeError &&
+      e.differences.length === 1 &&
+      e.differences[0]!.field === `recipe.argv[${target.recipe.argv.indexOf('modules')}]` &&
+      /"all" → "modules"/.test(e.problems[0]!),
+  );
+  assert.deepEqual(buildRecipeDifferences(target), []);
+});
+
+test('`kmatrix cache explain` names the recipe field that differs, and a new RECIPE_VERSION', async () => {
+  const target = await committed('debian-bookworm/6.1.0-57-amd64/x86_64');
+  const inputs = (recipe: BuildRecipe, recipeVersion: number): BuildRecord['inputs'] => ({
+    targetJsonSha256: '',
+    toolchain: { name: 'debian-bookworm', image: `r@${recipe.image}` },
+    headers: [],
+    driverSources: {},
+    make: recipe.argv,
+    env: recipe.env,
+    recipe,
+    recipeVersion,
+  });
+  const then = inputs(target.recipe, 1);
+  const now = inputs({ ...target.recipe, env: { ...target.recipe.env, TZ: 'Europe/Berlin' } }, 2);
+  assert.deepEqual(
+    compareInputs(then, now).map((d) => `${d.input}: ${d.detail}`),
+    ['recipe: recipe.env.TZ: "UTC" → "Europe/Berlin"', 'recipe: RECIPE_VERSION: 1 → 2'],
+  );
+});
