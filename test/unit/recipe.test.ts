@@ -20,6 +20,7 @@ import { containerOptions, materializeMounts } from '../../tools/kmatrix/recipe/
 import { guestArgv } from '../../tools/kmatrix/recipe/guest.ts';
 import {
   buildRecipeDifferences,
+  requireCurrentBootRecipe,
   requireCurrentBuildRecipe,
   StaleRecipeError,
   withRecipes,
@@ -200,6 +201,18 @@ test('a target.json whose recipe this code would render differently is refused, 
       /"all" → "modules"/.test(e.problems[0]!),
   );
   assert.deepEqual(buildRecipeDifferences(target), []);
+  // The boot test's guest too: another QEMU argument than this code renders is refused.
+  const lock = await loadGuestLock(repoRoot);
+  const guest: Target = {
+    ...target,
+    boot: { ...target.boot, qemu: { ...target.boot.qemu, argv: [...target.boot.qemu.argv, '-s'] } },
+  };
+  assert.throws(
+    () => requireCurrentBootRecipe(guest, lock),
+    (e: unknown) =>
+      e instanceof StaleRecipeError && /boot recipe/.test(e.message) && e.differences[0]!.field === 'boot.qemu.argv',
+  );
+  requireCurrentBootRecipe(target, lock);
 });
 
 test('`kmatrix cache explain` names the recipe field that differs, and a new RECIPE_VERSION', async () => {

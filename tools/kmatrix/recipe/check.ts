@@ -51,7 +51,7 @@ export class StaleRecipeError extends KmatrixError {
   readonly differences: FieldDifference[];
   constructor(target: string, differences: FieldDifference[]) {
     super(
-      `target.json's ${differences[0]!.field.split(/[.[]/)[0]} recipe is not what this version of kmatrix renders`,
+      `target.json's ${differences[0]!.field.startsWith('boot') ? 'boot' : 'build'} recipe is not what this version of kmatrix renders`,
       {
         stage: 'target',
         target,
