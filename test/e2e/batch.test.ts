@@ -9,7 +9,14 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheHits, createWorkspace, expectOk, preparePipeline, type Workspace } from '../support/workspace.ts';
+import {
+  cacheHits,
+  createWorkspace,
+  expectOk,
+  preparePipeline,
+  type Workspace,
+  writeTarget,
+} from '../support/workspace.ts';
 
 const koSha = async (ws: Workspace, name: string) =>
   createHash('sha256')
@@ -39,7 +46,7 @@ test('a batch run builds every target in one process, isolates a failure and cac
   const good = await ws.read(badFile);
   const tampered = JSON.parse(good);
   tampered.headers.find((h: { role: string }) => h.role === 'flavour').sha256 = '0'.repeat(64);
-  await ws.write(badFile, JSON.stringify(tampered, null, 2));
+  await writeTarget(ws, badFile, tampered);
   const batch = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], {
     KMATRIX_PARALLEL: '2',
   });

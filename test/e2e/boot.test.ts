@@ -11,7 +11,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
-import { BOOT_POLICY, cacheHits, createWorkspace, expectOk, preparePipeline, testStore } from '../support/workspace.ts';
+import {
+  BOOT_POLICY,
+  cacheHits,
+  createWorkspace,
+  expectOk,
+  preparePipeline,
+  testStore,
+  writeTarget,
+} from '../support/workspace.ts';
 
 /**
  * The accelerator an x86_64 guest must get on this machine: KVM only when /dev/kvm exists and the
@@ -192,14 +200,10 @@ test('a kernel the archive has no image for is reported as a gap; a corrupt imag
 
   // No image: nothing to boot is the archive's gap, not the driver's failure.
   const { image, ...kernel } = target.kernel;
-  await ws.write(
-    file,
-    JSON.stringify(
-      { ...target, kernel: { ...kernel, imageGap: 'the archive index lists no linux-image-x-unsigned' } },
-      null,
-      2,
-    ),
-  );
+  await writeTarget(ws, file, {
+    ...target,
+    kernel: { ...kernel, imageGap: 'the archive index lists no linux-image-x-unsigned' },
+  });
   const gap = await ws.kmatrix(['boot', name]);
   assert.equal(gap.exitCode, 0, gap.all);
   assert.match(
@@ -219,10 +223,10 @@ test('a kernel the archive has no image for is reported as a gap; a corrupt imag
   });
   t.after(() => server.close());
   const store = join(ws.dir, '.fresh-store');
-  await ws.write(
-    file,
-    JSON.stringify({ ...target, kernel: { ...kernel, image: { ...image, url: `${server.url}/image.deb` } } }, null, 2),
-  );
+  await writeTarget(ws, file, {
+    ...target,
+    kernel: { ...kernel, image: { ...image, url: `${server.url}/image.deb` } },
+  });
   const corrupt = await ws.kmatrix(['boot', name], { KMATRIX_STORE: store, KMATRIX_ACCEL: 'tcg' });
   assert.equal(corrupt.exitCode, 1, corrupt.all);
   assert.match(corrupt.stderr, /SHA256 mismatch for linux-image-6\.1\.0-\d+-amd64-unsigned .*; fetching it once more/);

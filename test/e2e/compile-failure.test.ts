@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { launchChromium } from '../support/browser.ts';
-import { createWorkspace, expectOk, preparePipeline, repoRoot } from '../support/workspace.ts';
+import { createWorkspace, expectOk, preparePipeline, repoRoot, writeTarget } from '../support/workspace.ts';
 
 test('a compile error fails the build with the first error lines and leaves no .ko behind', {
   timeout: 10 * 60_000,
@@ -26,7 +26,7 @@ test('a compile error fails the build with the first error lines and leaves no .
   const badFile = join('targets', ...bad.split('--'), 'target.json');
   const tampered = JSON.parse(await ws.read(badFile));
   tampered.headers.find((h: { role: string }) => h.role === 'flavour').sha256 = '0'.repeat(64);
-  await ws.write(badFile, JSON.stringify(tampered, null, 2));
+  await writeTarget(ws, badFile, tampered);
   await ws.commitAll('a header digest the mirror does not serve');
   const mixed = await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']);
   assert.notEqual(mixed.exitCode, 0);

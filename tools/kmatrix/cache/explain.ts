@@ -4,9 +4,8 @@
  * field of the build recipe (by its path in target.json, e.g. `recipe.argv[5]`), which driver
  * source file.
  */
-import { join } from 'node:path';
-import { hashTree } from '../core/hash.ts';
 import { fieldDifferences, renderDifference } from '../recipe/check.ts';
+import { sourceDigests } from '../recipe/container.ts';
 import { RECIPE_VERSION } from '../recipe/version.ts';
 import type { BuildRecipe } from '../model/recipe.ts';
 import type { Target } from '../model/target.ts';
@@ -31,7 +30,7 @@ export async function currentInputs(
       ...(lock.packages ? { packages: lock.packages } : {}),
     },
     headers: target.headers.map((h) => ({ name: h.name, version: h.version, sha256: h.sha256 })),
-    driverSources: await hashTree(join(root, target.driver.path)),
+    driverSources: await sourceDigests(root, target.recipe),
     make: target.recipe.argv,
     env: target.recipe.env,
     recipe: target.recipe,

@@ -150,10 +150,8 @@ export const cacheCommand = defineCommand({
       out(`${target.name}: against the cached build ${entry.hash} (${age(entry.createdAt)} ago)`);
       for (const d of diffs) out(`  ${d.input}: ${d.detail}`);
       if (diffs.length === 0) {
-        out('  headers, toolchain, flags and driver sources are all as cached: if nx still misses, the build code');
-        out(
-          '  (plugins/kmatrix, tools/kmatrix) or an npm dependency changed — `npx nx affected --explain` shows which file',
-        );
+        out('  headers, toolchain, recipe, RECIPE_VERSION and driver sources are all as cached: if nx still misses,');
+        out("  the task's other inputs changed (the installed dockerode) — `npx nx affected --explain` shows which");
       }
       return diffs.length === 0 ? 0 : 1;
     }

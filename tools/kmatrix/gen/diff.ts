@@ -3,14 +3,17 @@
  * target, and for each changed one which build input changed — the same inputs the Nx plugin
  * hashes, so what this reports is what `nx affected` rebuilds.
  */
-import type { Target } from '../model/target.ts';
+import type { AnyTarget, Target } from '../model/target.ts';
 import { fieldDifferences, renderDifference, type FieldDifference } from '../recipe/check.ts';
 
 /**
  * Recipe fields that changed while the spec fields they come from did not (those are reported
  * above): a change in how kmatrix renders recipes, e.g. a new make argument or script.
  */
-function recipeChanges(before: Target, after: Target): FieldDifference[] {
+function recipeChanges(before: AnyTarget, after: Target): FieldDifference[] {
+  // A target of schema 1 (before recipes): its recipe is new, not changed field by field.
+  if (!('recipe' in before))
+    return [{ field: 'recipe', committed: '(none: target.json of schema 1)', rendered: 'rendered by gen' }];
   const specChanged = (field: string) =>
     (field.startsWith('recipe.image') && before.toolchain.digest !== after.toolchain.digest) ||
     (/^recipe\.mounts\[\d+\]\.sha256$/.test(field) && !same(before.headers, after.headers)) ||
@@ -80,7 +83,7 @@ const listed = (files: string[]) =>
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-export function targetChanges(before: Target, after: Target, files: FileChanges): InputChange[] {
+export function targetChanges(before: AnyTarget, after: Target, files: FileChanges): InputChange[] {
   const out = headerChanges(before.headers, after.headers);
   const tb = before.toolchain;
   const ta = after.toolchain;
@@ -125,7 +128,7 @@ export function targetChanges(before: Target, after: Target, files: FileChanges)
 /** `files` per target when targets were published from different commits. */
 export function diffMatrix(
   base: string,
-  before: Map<string, Target>,
+  before: Map<string, AnyTarget>,
   after: Map<string, Target>,
   files: FileChanges | ((name: string) => FileChanges),
 ): MatrixDiff {

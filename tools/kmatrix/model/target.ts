@@ -84,6 +84,12 @@ export const targetSchema = targetSpecSchema
   .strict();
 export type Target = z.infer<typeof targetSchema>;
 
+/** A target as an index or a commit from before recipes holds it (schema 1): its spec only. */
+export const legacyTargetSchema = targetSpecSchema.extend({ schemaVersion: z.literal(1) }).strict();
+/** A target as published: of this schema, or of the one before (indexes outlive upgrades). */
+export const anyTargetSchema = z.union([targetSchema, legacyTargetSchema]);
+export type AnyTarget = z.infer<typeof anyTargetSchema>;
+
 /** A target as planned, before the digests of crawler-listed packages are resolved. */
 export type DraftTarget = Omit<TargetSpec, 'headers' | 'kernel'> & {
   headers: ListedPackage[];

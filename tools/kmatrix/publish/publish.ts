@@ -10,7 +10,7 @@ import { uncommitted } from '../gen/git-state.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILD_RECORD, readBuildRecord, type BuildRecord } from '../model/build-record.ts';
-import { hashTree, sha256 } from '../core/hash.ts';
+import { sha256 } from '../core/hash.ts';
 import { KmatrixError } from '../core/errors.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { existingTargetFiles } from '../gen/sync.ts';
@@ -18,6 +18,7 @@ import { inParallel, KeyedRuns } from '../core/pool.ts';
 import { isRemoved, loadTargetFile, outputDir, targetDir, type Target } from '../model/target.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { signModule, keyIdOf, type SigningKey } from './module-signature.ts';
+import { sourceDigests } from '../recipe/container.ts';
 import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';
 import { envelopeOf, envelopeSchema, envelopeSignedBy, type ProvenanceKey } from './dsse.ts';
 import { createPublicKey } from 'node:crypto';
@@ -58,14 +59,14 @@ async function currentBuild(
   root: string,
   target: Target,
   targetJson: Buffer,
-  sources: (path: string) => Promise<Record<string, string>>,
+  sources: (target: Target) => Promise<Record<string, string>>,
 ): Promise<BuildRecord | { why: string } | 'skipped'> {
   const record = await readBuildRecord(outputDir(root, target));
   if (!record) return { why: `not built (no kmatrix ${BUILD_RECORD} in dist/…)` };
   if (record.skipped) return 'skipped';
   if (record.inputs.targetJsonSha256 !== sha256(targetJson))
     return { why: 'the build in dist/ is of an older target.json' };
-  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target.driver.path)))
+  if (JSON.stringify(record.inputs.driverSources) !== JSON.stringify(await sources(target)))
     return { why: 'the build in dist/ is of other driver sources' };
   return record;
 }
@@ -181,9 +182,12 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
     return { key, sha256: sha256(body), size: body.length };
   };
 
-  // Each driver's tree is hashed once, not once per target.
+  // Each driver's tree is hashed once per source mount (the driver, without its smoke test), not once per target.
   const trees = new KeyedRuns<Record<string, string>>({ remember: true });
-  const sources = (path: string) => trees.run(path, () => hashTree(join(o.root, path)));
+  const sources = (target: Target) => {
+    const mount = target.recipe.mounts.find((m) => m.kind === 'source');
+    return trees.run(JSON.stringify(mount ?? null), () => sourceDigests(o.root, target.recipe));
+  };
   // Targets go a few at a time: each is a handful of round trips to the store (HEAD, PUT).
   await inParallel(
     await existingTargetFiles(o.root),

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { buildRecordSchema } from '../model/build-record.ts';
 import { sha256Hex } from '../model/names.ts';
-import { targetSchema } from '../model/target.ts';
+import { anyTargetSchema } from '../model/target.ts';
 import { KmatrixError } from '../core/errors.ts';
 import { parseWith } from '../core/json-file.ts';
 import type { ArtifactStore } from './artifact-store.ts';
@@ -33,11 +33,20 @@ export const publishedTargetSchema = z
     /** The commit the target was published from. */
     revision: z.string().regex(/^[0-9a-f]{40}$/),
     publishedAt: z.string(),
-    target: targetSchema,
+    target: anyTargetSchema,
     inputs: buildRecordSchema.shape.inputs,
     modules: z.array(publishedModuleSchema).min(1),
     /** The DSSE envelope of the in-toto statement; keyId: the key that signed it, if one did. */
     provenance: stored.extend({ keyId: sha256Hex.optional() }).strict(),
+    /** The KMM kmod image of these modules (`publish --kmm`): by digest, its tag and the kernel directory in it. */
+    kmm: z
+      .object({
+        image: z.string().regex(/^[^@\s]+@sha256:[0-9a-f]{64}$/),
+        tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/),
+        kernel: z.string(),
+      })
+      .strict()
+      .optional(),
     /** Published by `kmatrix request` for a kernel the committed matrix does not list: kept by later publishes. */
     requested: z.literal(true).optional(),
   })

@@ -11,6 +11,7 @@ import { cp, mkdir, symlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { BuildRecipe, RecipeMount } from '../model/recipe.ts';
 import { treeMounts } from '../packages/tree-mounts.ts';
+import { hashTree } from '../core/hash.ts';
 import { expandScripts } from './scripts.ts';
 import { sandboxHostConfig, type SandboxLimits } from './sandbox.ts';
 
@@ -127,4 +128,16 @@ export function dockerRunFlags(options: ContainerCreateOptions): string[] {
     ...(options.Env ?? []).flatMap((e) => ['--env', e]),
     ...(h.Binds ?? []).flatMap((b) => ['--volume', b]),
   ];
+}
+
+/** The SHA256 of each file a recipe's source mount copies into the build (what build.json records). */
+export async function sourceDigests(
+  root: string,
+  recipe: Pick<BuildRecipe, 'mounts'>,
+): Promise<Record<string, string>> {
+  const source = recipe.mounts.find((m) => m.kind === 'source');
+  if (!source) return {};
+  const excluded = new Set(source.exclude);
+  const all = await hashTree(join(root, source.path));
+  return Object.fromEntries(Object.entries(all).filter(([file]) => !excluded.has(file)));
 }
