@@ -361,6 +361,25 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   ]);
   assert.equal(loading.length, names.length);
 
+  // KMM, RPM family: the Fedora targets' kmod images, booted on their own kernels as KMM's worker
+  // uses them (the Debian family's are in kmm.test.ts).
+  const kmmRepository = `${process.env.KMATRIX_REGISTRY ?? '127.0.0.1:5000'}/kmm-distros-${process.pid}/kmx-echo`;
+  const kmmStore = join(ws.dir, '.published-kmm');
+  const kmm = expectOk(
+    await ws.kmatrix(['publish', '--store', kmmStore, '--kmm', kmmRepository, '--allow-dirty', '--partial'], env),
+    'publish --kmm',
+  );
+  assert.match(kmm.stdout, new RegExp(`kmm: ${names.length} images pushed`));
+  for (const arch of ['x86_64', 'aarch64']) {
+    const e = expected.find((x) => x.distro === 'fedora-41' && x.arch === arch)!;
+    const boot = await ws.kmatrix(
+      ['kmm', 'boot', `kmx-echo--fedora-41--${e.uname}--${arch}`, '--store', kmmStore],
+      env,
+    );
+    assert.equal(boot.exitCode, 0, boot.all);
+    assert.match(boot.stdout, new RegExp(`loads ✓ .* on ${e.uname.replace(/[.+]/g, '\\$&')}`));
+  }
+
   // On demand, for each family: a published Ubuntu module is a lookup; a Fedora kernel yesterday's
   // crawl did not list is crawled from Fedora's repositories, generated and served.
   const fedora41 = expected.find((e) => e.distro === 'fedora-41' && e.arch === 'x86_64')!;

@@ -18,6 +18,7 @@ import { reproduceCommand } from './commands/reproduce.ts';
 import { reportCommand } from './commands/report.ts';
 import { driverCommand } from './commands/driver.ts';
 import { bootCommand } from './commands/boot.ts';
+import { kmmCommand } from './commands/kmm.ts';
 import { publishCommand } from './commands/publish.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { shardCommand } from './commands/shard.ts';
@@ -37,6 +38,7 @@ const commands: Command[] = [
   shardCommand,
   dispatchCommand,
   publishCommand,
+  kmmCommand,
   verifyCommand,
   requestCommand,
   serveRequestsCommand,

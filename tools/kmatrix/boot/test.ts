@@ -101,7 +101,7 @@ async function bootOnce(
  * under it or the same guest finishes without it. KMATRIX_ACCEL=kvm keeps a KVM run's verdict, and
  * makes a guest that does not even boot under KVM an error.
  */
-async function bootGuest(
+export async function bootGuest(
   target: Target,
   kernel: BootableKernel,
   initramfs: Buffer,

@@ -6,6 +6,9 @@ import { provenanceKeyFromEnv } from '../publish/dsse.ts';
 import { signingKeyFromEnv } from '../publish/module-signature.ts';
 import { builderFromEnv } from '../model/build-record.ts';
 import { assertCommitted, publish } from '../publish/publish.ts';
+import { publishKmm } from '../publish/kmm.ts';
+import { connectDocker } from '../core/docker.ts';
+import { loadGuestLock } from '../model/guest-lock.ts';
 import { defineCommand, log } from './command.ts';
 
 const about = `Uploads the built modules of every target in targets/ (from dist/, as \`nx run-many -t
@@ -62,6 +65,13 @@ export const publishCommand = defineCommand({
         toolchains/ or the build code (the provenance then names HEAD, which is not
         what was built)`,
     },
+    kmm: {
+      type: 'string',
+      value: 'REGISTRY/REPO',
+      help: `also push a KMM kmod image per published target to this repository (tag: the
+        kernel version; needs Docker for depmod in the target's toolchain image) and record it
+        in the index; see \`kmatrix kmm --help\``,
+    },
   },
   async run({ values }) {
     const root = resolve('.');
@@ -88,6 +98,20 @@ export const publishCommand = defineCommand({
     if (report.dropped.length) parts.push(`${report.dropped.length} removed from the index`);
     if (report.notBuilt.length) parts.push(`${report.notBuilt.length} not built`);
     process.stdout.write(`${parts.join(', ')}; index: ${store.locate('index.json')}\n`);
+    if (values.kmm) {
+      const kmm = await publishKmm({
+        root,
+        store,
+        repository: values.kmm,
+        docker: await connectDocker(),
+        headers: new HeaderStore(defaultStoreDir(), log),
+        lock: await loadGuestLock(root),
+        log: (line) => process.stdout.write(`${line}\n`),
+      });
+      process.stdout.write(
+        `kmm: ${kmm.pushed.length} images pushed, ${kmm.unchanged.length} unchanged (${values.kmm})\n`,
+      );
+    }
     if (report.notBuilt.length > 0 && !values.partial) {
       log('run `npx nx run-many -t build-driver` first (or pass --partial to publish only what is built)');
       return 1;

@@ -123,3 +123,61 @@ export async function hasManifest(repository: string, digest: string): Promise<b
     return false;
   }
 }
+
+/** A body read whole but never past `max` bytes: a registry answer is data from outside. */
+async function boundedBody(res: Response, max: number, what: string): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > max) throw new KmatrixError(`${what} is ${declared} bytes, more than ${max}`, { stage: 'publish' });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.length;
+    if (size > max) throw new KmatrixError(`${what} is more than ${max} bytes`, { stage: 'publish' });
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+const MAX_MANIFEST = 1024 * 1024;
+const MAX_LAYER = 512 * 1024 * 1024;
+
+/**
+ * An image's uncompressed tar layers, fetched from the registry by tag or digest and each checked
+ * against the digest that names it (the manifest against a digest reference, each blob against
+ * its descriptor) — what a node would run, read back.
+ */
+export async function pullLayers(repository: string, reference: string): Promise<{ digest: string; layers: Buffer[] }> {
+  const { base, name } = apiOf(repository);
+  const failed = (what: string, detail: string) =>
+    new KmatrixError(`pulling ${repository}:${reference}: ${what} (${detail})`, {
+      stage: 'publish',
+      remedy: 'check the image reference and that the registry is up',
+    });
+  const res = await fetch(`${base}/${name}/manifests/${reference}`, {
+    headers: { accept: OCI_MANIFEST },
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!res.ok) throw failed('no manifest', `HTTP ${res.status}`);
+  const bytes = await boundedBody(res, MAX_MANIFEST, 'the manifest');
+  const digest = sha256Of(bytes);
+  if (reference.startsWith('sha256:') && digest !== reference)
+    throw failed('the manifest is not the one named', digest);
+  let layers: Descriptor[];
+  try {
+    layers = (JSON.parse(bytes.toString('utf8')) as { layers: Descriptor[] }).layers;
+    if (!Array.isArray(layers)) throw new Error('no layers');
+  } catch (error) {
+    throw failed('not an image manifest', (error as Error).message);
+  }
+  const out: Buffer[] = [];
+  for (const l of layers) {
+    if (l.mediaType !== OCI_LAYER_TAR)
+      throw failed(`layer ${l.digest} is ${l.mediaType}`, 'kmatrix images have uncompressed tar layers');
+    const blob = await fetch(`${base}/${name}/blobs/${l.digest}`, { signal: AbortSignal.timeout(120_000) });
+    if (!blob.ok) throw failed(`no layer ${l.digest}`, `HTTP ${blob.status}`);
+    const body = await boundedBody(blob, MAX_LAYER, `layer ${l.digest}`);
+    if (sha256Of(body) !== l.digest) throw failed(`layer ${l.digest} has other bytes`, sha256Of(body));
+    out.push(body);
+  }
+  return { digest, layers: out };
+}

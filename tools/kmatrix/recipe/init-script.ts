@@ -13,11 +13,10 @@
 export const GUEST_MODULES = 'kmatrix/modules';
 export const GUEST_SMOKE = 'kmatrix/smoke.sh';
 
-export function initScript(modules: string[], hasSmokeTest: boolean): string {
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const list = modules.map(q).join(' ');
-  const reversed = [...modules].reverse().map(q).join(' ');
-  return `#!/bin/busybox sh
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Mounts, the say/finish helpers and the first line the host waits for: every guest's start. */
+const PROLOGUE = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -36,9 +35,13 @@ finish() {
 say booted "$(uname -r)"
 before=$(dmesg | wc -l)
 loaded=""
-for m in ${list}; do
+`;
+
+/** Loads each module with `load` (given the name), reporting each; the first failure ends the test. */
+function loadLoop(modules: string[], load: string): string {
+  return `for m in ${modules.map(q).join(' ')}; do
   say step insmod "$m"
-  if out=$(insmod "/${GUEST_MODULES}/$m.ko" 2>&1); then
+  if out=$(${load} 2>&1); then
     say insmod-ok "$m"
     loaded="$m $loaded"
   else
@@ -46,18 +49,51 @@ for m in ${list}; do
     finish
   fi
 done
-${
-  hasSmokeTest
-    ? `say step smoke
+`;
+}
+
+/** The smoke test (or that there is none), the unloads in reverse with `unload`, the end. */
+function epilogue(modules: string[], hasSmokeTest: boolean, unload: string): string {
+  const reversed = [...modules].reverse().map(q).join(' ');
+  return `${
+    hasSmokeTest
+      ? `say step smoke
 { cd /tmp && sh /${GUEST_SMOKE} 2>&1; echo $? > /tmp/.smoke-rc; } | while IFS= read -r l; do echo "KMX-SMOKE $l"; done
 rc=$(cat /tmp/.smoke-rc)
 if [ "$rc" = 0 ]; then say smoke-ok; else say smoke-failed "$rc"; fi`
-    : 'say smoke-none'
-}
+      : 'say smoke-none'
+  }
 for m in ${reversed}; do
   say step rmmod "$m"
-  if out=$(rmmod "$m" 2>&1); then say rmmod-ok "$m"; else say rmmod-failed "$m" "$(echo "$out" | tr '\\n' ' ')"; fi
+  if out=$(${unload} 2>&1); then say rmmod-ok "$m"; else say rmmod-failed "$m" "$(echo "$out" | tr '\\n' ' ')"; fi
 done
 finish
 `;
+}
+
+export function initScript(modules: string[], hasSmokeTest: boolean): string {
+  return (
+    PROLOGUE + loadLoop(modules, `insmod "/${GUEST_MODULES}/$m.ko"`) + epilogue(modules, hasSmokeTest, 'rmmod "$m"')
+  );
+}
+
+/**
+ * The guest's /init for a KMM kmod image whose files are the guest's root: what KMM does on a
+ * node. Its image-extractor step runs the image's own `/bin/sh -c "mkdir -p /tmp/opt/lib/modules;
+ * cp -R /opt/lib/modules/<kernel> /tmp/opt/lib/modules;"`; its worker then runs `modprobe -vd
+ * /tmp/opt <module>` (each module of modulesLoadingOrder in turn). The guest's busybox modprobe
+ * has no -d, so /tmp/opt/lib/modules is bind-mounted where modprobe looks: the same lookup of
+ * <dir>/lib/modules/$(uname -r)/modules.dep that -d /tmp/opt makes.
+ */
+export function kmmInitScript(kernel: string, modules: string[], hasSmokeTest: boolean): string {
+  const extract = `mkdir -p /tmp/opt/lib/modules; cp -R /opt/lib/modules/${kernel} /tmp/opt/lib/modules;`;
+  return (
+    PROLOGUE +
+    `say step kmm-extract
+if ! out=$(/bin/sh -c ${q(extract)} 2>&1); then say insmod-failed ${q(modules[0] ?? '')} "image-extractor: $out"; finish; fi
+mkdir -p /lib/modules && mount --bind /tmp/opt/lib/modules /lib/modules
+` +
+    loadLoop(modules, 'modprobe -v "$m"') +
+    epilogue(modules, hasSmokeTest, 'modprobe -r "$m"')
+  );
 }

@@ -1,0 +1,113 @@
+/**
+ * `kmatrix publish --kmm REGISTRY/REPO`: a KMM kmod image for every target in the published
+ * index (kmod-image.ts), pushed once per set of module bytes and recorded in the index entry — so
+ * the index says which image serves which kernel, and `kmatrix kmm manifest` maps exactly the
+ * published kernels. Runs after the modules are published; reads them back from the store.
+ */
+import type Docker from 'dockerode';
+import { KmatrixError } from '../core/errors.ts';
+import { sha256 } from '../core/hash.ts';
+import { busyboxOf, type GuestLock } from '../model/guest-lock.ts';
+import { loadToolchain, requireLock } from '../model/toolchain.ts';
+import type { HeaderStore } from '../packages/store.ts';
+import { guestBusybox } from '../boot/kernel-image.ts';
+import type { ArtifactStore } from './artifact-store.ts';
+import {
+  INDEX_KEY,
+  loadIndex,
+  loadIndexVersioned,
+  type PublishedIndex,
+  type PublishedTarget,
+} from './published-index.ts';
+import { kmmKernel, pushKmodImage } from './kmod-image.ts';
+
+export interface KmmPublishOptions {
+  root: string;
+  store: ArtifactStore;
+  /** REGISTRY/REPO the images go to, e.g. 127.0.0.1:5000/kmm/kmx-echo. */
+  repository: string;
+  docker: Docker;
+  headers: HeaderStore;
+  lock: GuestLock;
+  log: (line: string) => void;
+}
+
+/** The module files of an entry as published (the signed bytes when it was signed), checked against the index. */
+async function publishedModules(store: ArtifactStore, entry: PublishedTarget): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const m of entry.modules) {
+    const stored = m.signed ?? m;
+    const body = await store.get(stored.key);
+    if (!body || sha256(body) !== stored.sha256) {
+      throw new KmatrixError(`${store.locate(stored.key)} is missing or not the published bytes`, {
+        stage: 'publish',
+        target: entry.target.name,
+        remedy: 'publish the modules again (`npx kmatrix publish`), then push the images',
+      });
+    }
+    // Signed modules keep the module's own name: modprobe looks for <name>.ko.
+    files.set(m.file, body);
+  }
+  return files;
+}
+
+/** Records each pushed image in the index entry it was made from, merged into the index as it is now. */
+async function recordImages(
+  store: ArtifactStore,
+  pushed: Map<string, { buildId: string; kmm: PublishedTarget['kmm'] }>,
+) {
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const { index, version } = await loadIndexVersioned(store);
+    const targets: PublishedIndex['targets'] = { ...index.targets };
+    for (const [name, p] of pushed) {
+      const entry = targets[name];
+      if (entry?.buildId === p.buildId) targets[name] = { ...entry, kmm: p.kmm };
+    }
+    const body: PublishedIndex = { ...index, updatedAt: new Date().toISOString(), targets };
+    if (await store.replace(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`), version)) return;
+  }
+  throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while the images were recorded (5 attempts)`, {
+    stage: 'publish',
+    remedy: 'the images are pushed; run the publish again (it is idempotent)',
+  });
+}
+
+export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string[]; unchanged: string[] }> {
+  if (!/^[A-Za-z0-9.-]+(:\d+)?\/[a-z0-9]+([._/-][a-z0-9]+)*$/.test(o.repository)) {
+    throw new KmatrixError(
+      `--kmm ${o.repository} is not a repository (REGISTRY/NAME, e.g. 127.0.0.1:5000/kmm/kmx-echo)`,
+      {
+        stage: 'usage',
+        remedy: 'name the registry host and the repository, without a tag',
+      },
+    );
+  }
+  const index = await loadIndex(o.store);
+  const pushed = new Map<string, { buildId: string; kmm: PublishedTarget['kmm'] }>();
+  const unchanged: string[] = [];
+  const repositories = new Map<string, string>();
+  for (const [name, entry] of Object.entries(index.targets).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (entry.kmm?.image.startsWith(`${o.repository}@`)) {
+      unchanged.push(name);
+      continue;
+    }
+    const { target } = entry;
+    if (!repositories.has(target.toolchain.name))
+      repositories.set(
+        target.toolchain.name,
+        requireLock(await loadToolchain(o.root, target.toolchain.name)).repository,
+      );
+    const { tag, digest } = await pushKmodImage(o.repository, {
+      target,
+      modules: await publishedModules(o.store, entry),
+      busybox: await guestBusybox(o.headers, busyboxOf(o.lock, target.arch)),
+      toolchain: { repository: repositories.get(target.toolchain.name)!, digest: target.toolchain.digest },
+      docker: o.docker,
+    });
+    const kmm = { image: `${o.repository}@${digest}`, tag, kernel: kmmKernel(target.kernelrelease) };
+    pushed.set(name, { buildId: entry.buildId, kmm });
+    o.log(`kmm ${name}  ${o.repository}:${tag}  ${digest}`);
+  }
+  if (pushed.size > 0) await recordImages(o.store, pushed);
+  return { pushed: [...pushed.keys()], unchanged };
+}
