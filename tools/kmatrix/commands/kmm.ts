@@ -12,7 +12,8 @@ import { loadTarget } from '../model/target.ts';
 import { targetFileFor } from '../compile/execute.ts';
 import { bootKmodImage } from '../boot/kmm-guest.ts';
 import { passed, renderBootResult } from '../boot/result.ts';
-import { defaultPublishStore, openArtifactStore } from '../publish/open-artifact-store.ts';
+import { openArtifactStore } from '../publish/open-artifact-store.ts';
+import { publishStoreOption } from './publish.ts';
 import { loadIndex } from '../publish/published-index.ts';
 import { kmmKernel } from '../publish/kmod-image.ts';
 import { manifestYaml, moduleManifest } from '../publish/kmm-manifest.ts';
@@ -102,12 +103,7 @@ export const kmmCommand = defineCommand({
   args: 'manifest DRIVER | boot TARGET',
   about,
   options: {
-    store: {
-      type: 'string',
-      default: defaultPublishStore(),
-      value: 'LOC',
-      help: 'the artifact store whose index to read',
-    },
+    store: publishStoreOption,
     namespace: { type: 'string', default: 'default', value: 'NS', help: "manifest: the Module's namespace" },
     out: { type: 'string', value: 'FILE', help: 'manifest: write it here instead of stdout' },
     image: { type: 'string', value: 'REF', help: "boot: this image (REPO:TAG or REPO@DIGEST) instead of the index's" },

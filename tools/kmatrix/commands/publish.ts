@@ -39,18 +39,21 @@ recorded without credentials; runDetails.builder names who ran the build (KMATRI
 the CI run, recorded in build.json), not who published it.
 `;
 
+/** --store: the artifact store (publish writes it, kmm reads its index). */
+export const publishStoreOption = {
+  type: 'string',
+  default: defaultPublishStore(),
+  value: 'LOC',
+  help: `directory or s3://bucket/prefix (default: $KMATRIX_PUBLISH_STORE, else
+        dist/published). S3: AWS_* credentials, KMATRIX_S3_ENDPOINT for MinIO & co.`,
+} as const;
+
 export const publishCommand = defineCommand({
   name: 'publish',
   summary: 'upload built modules with provenance to the artifact store and update its index',
   about,
   options: {
-    store: {
-      type: 'string',
-      default: defaultPublishStore(),
-      value: 'LOC',
-      help: `directory or s3://bucket/prefix (default: $KMATRIX_PUBLISH_STORE, else
-        dist/published). S3: AWS_* credentials, KMATRIX_S3_ENDPOINT for MinIO & co.`,
-    },
+    store: publishStoreOption,
     partial: {
       type: 'boolean',
       default: false,

@@ -19,10 +19,8 @@ import { policyText } from '../model/policy-migration.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import { FAMILIES, familyNamed } from '../distros/registry.ts';
 import { runInContainer } from './container.ts';
-import { SANDBOX, sandboxLimits, userSpec } from '../recipe/sandbox.ts';
-import { containerOptions } from '../recipe/container.ts';
-import { dkmsArgv } from '../recipe/build.ts';
-import { scriptDigest, scriptRef } from '../recipe/scripts.ts';
+import { containerOptions, toolRuntime } from '../recipe/container.ts';
+import { dkmsArgv, toolRecipe } from '../recipe/build.ts';
 import { dkmsModules, dkmsPackage, readEvaluation, type DkmsEvaluation } from './dkms.ts';
 
 export interface DkmsImport {
@@ -93,24 +91,8 @@ async function evaluateWithoutKernel(tree: string, toolchainName: string, root: 
   const output: string[] = [];
   // The build's sandbox and watchdog, with the tree read-only and only dkms.conf evaluated.
   const options = containerOptions(
-    {
-      image: lock.digest,
-      mounts: [],
-      user: 'unprivileged',
-      workdir: '/build/src',
-      env: { LC_ALL: 'C' },
-      argv: dkmsArgv('eval', '', 'x86_64'),
-      wrapper: ['/bin/sh', '-c', scriptRef('watchdog'), 'kmatrix-watchdog'],
-      scripts: { watchdog: scriptDigest('watchdog'), 'dkms-build': scriptDigest('dkms-build') },
-      sandbox: SANDBOX,
-    },
-    {
-      repository: lock.repository,
-      binds: [{ host: tree, container: '/build/src', readOnly: true }],
-      user: userSpec(),
-      limits: sandboxLimits(1),
-      jobs: 1,
-    },
+    toolRecipe(lock.digest, dkmsArgv('eval', '', 'x86_64'), '/build/src'),
+    toolRuntime(lock.repository, [{ host: tree, container: '/build/src', readOnly: true }]),
   );
   const r = await runInContainer(docker, options, { timeoutMs: 60_000, onLine: (l) => output.push(l) });
   if (r.exitCode !== 0) {

@@ -12,13 +12,7 @@ import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { guestBusybox } from '../boot/kernel-image.ts';
 import type { ArtifactStore } from './artifact-store.ts';
-import {
-  INDEX_KEY,
-  loadIndex,
-  loadIndexVersioned,
-  type PublishedIndex,
-  type PublishedTarget,
-} from './published-index.ts';
+import { loadIndex, updateIndex, type PublishedTarget } from './published-index.ts';
 import { kmmKernel, pushKmodImage } from './kmod-image.ts';
 
 export interface KmmPublishOptions {
@@ -49,27 +43,6 @@ async function publishedModules(store: ArtifactStore, entry: PublishedTarget): P
     files.set(m.file, body);
   }
   return files;
-}
-
-/** Records each pushed image in the index entry it was made from, merged into the index as it is now. */
-async function recordImages(
-  store: ArtifactStore,
-  pushed: Map<string, { buildId: string; kmm: PublishedTarget['kmm'] }>,
-) {
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    const { index, version } = await loadIndexVersioned(store);
-    const targets: PublishedIndex['targets'] = { ...index.targets };
-    for (const [name, p] of pushed) {
-      const entry = targets[name];
-      if (entry?.buildId === p.buildId) targets[name] = { ...entry, kmm: p.kmm };
-    }
-    const body: PublishedIndex = { ...index, updatedAt: new Date().toISOString(), targets };
-    if (await store.replace(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`), version)) return;
-  }
-  throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while the images were recorded (5 attempts)`, {
-    stage: 'publish',
-    remedy: 'the images are pushed; run the publish again (it is idempotent)',
-  });
 }
 
 export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string[]; unchanged: string[] }> {
@@ -108,6 +81,15 @@ export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string
     pushed.set(name, { buildId: entry.buildId, kmm });
     o.log(`kmm ${name}  ${o.repository}:${tag}  ${digest}`);
   }
-  if (pushed.size > 0) await recordImages(o.store, pushed);
+  // Each image goes into the entry it was made from, if that entry still holds the same build.
+  if (pushed.size > 0) {
+    await updateIndex(o.store, (targets) => {
+      for (const [name, p] of pushed) {
+        const entry = targets[name];
+        if (entry?.buildId === p.buildId) targets[name] = { ...entry, kmm: p.kmm };
+      }
+      return targets;
+    });
+  }
   return { pushed: [...pushed.keys()], unchanged };
 }

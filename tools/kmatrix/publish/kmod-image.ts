@@ -18,9 +18,9 @@ import { create } from 'tar';
 import { KmatrixError } from '../core/errors.ts';
 import { fileDigest, pushImage } from '../core/oci-registry.ts';
 import type { TargetSpec } from '../model/target.ts';
-import { SANDBOX, handToSandbox, sandboxLimits, userSpec } from '../recipe/sandbox.ts';
-import { containerOptions } from '../recipe/container.ts';
-import { scriptDigest, scriptRef } from '../recipe/scripts.ts';
+import { handToSandbox } from '../recipe/sandbox.ts';
+import { containerOptions, toolRuntime } from '../recipe/container.ts';
+import { toolRecipe } from '../recipe/build.ts';
 import { runInContainer } from '../compile/container.ts';
 
 /** The kernel version KMM matches and copies by: the node's `uname -r` without a trailing "+". */
@@ -62,25 +62,10 @@ async function layerOf(root: string, out: string): Promise<void> {
 async function depmod(docker: Docker, dir: string, kernel: string, toolchain: { repository: string; digest: string }) {
   await handToSandbox(dir);
   const options = containerOptions(
-    {
-      image: toolchain.digest,
-      mounts: [],
-      user: 'unprivileged',
-      workdir: '/',
-      env: { LC_ALL: 'C' },
-      argv: ['depmod', '-b', '/opt', kernel],
-      wrapper: ['/bin/sh', '-c', scriptRef('watchdog'), 'kmatrix-watchdog'],
-      scripts: { watchdog: scriptDigest('watchdog') },
-      sandbox: SANDBOX,
-    },
-    {
-      repository: toolchain.repository,
-      binds: [{ host: dir, container: '/opt', readOnly: false }],
-      user: userSpec(),
-      limits: sandboxLimits(1),
-      jobs: 1,
-      labels: { 'kmatrix.role': 'kmm-depmod' },
-    },
+    toolRecipe(toolchain.digest, ['depmod', '-b', '/opt', kernel], '/'),
+    toolRuntime(toolchain.repository, [{ host: dir, container: '/opt', readOnly: false }], {
+      'kmatrix.role': 'kmm-depmod',
+    }),
   );
   const lines: string[] = [];
   const r = await runInContainer(docker, options, { timeoutMs: 120_000, onLine: (l) => lines.push(l) });

@@ -22,13 +22,7 @@ import { sourceDigests } from '../recipe/container.ts';
 import { provenanceStatement, statementSchema, type ProvenanceInput } from './provenance.ts';
 import { envelopeOf, envelopeSchema, envelopeSignedBy, type ProvenanceKey } from './dsse.ts';
 import { createPublicKey } from 'node:crypto';
-import {
-  INDEX_KEY,
-  loadIndex,
-  loadIndexVersioned,
-  type PublishedIndex,
-  type PublishedTarget,
-} from './published-index.ts';
+import { loadIndex, updateIndex, type PublishedIndex, type PublishedTarget } from './published-index.ts';
 
 export interface PublishOptions {
   root: string;
@@ -140,29 +134,6 @@ async function putProvenance(put: Put, dir: string, statement: Buffer, record: B
   const name = `provenance.${key ? key.keyId.slice(0, 16) : 'unsigned'}.dsse.json`;
   const stored = await put(`${dir}/${name}`, body, 'provenance envelope', namesOurs);
   return { ...stored, ...(key ? { keyId: key.keyId } : {}) };
-}
-
-/**
- * Applies this publish's changes to the index as it is *now*: another publisher (CI, the request
- * service) may have written it since we read it, and its entries must survive. A conditional
- * write that loses the race reads and merges again.
- */
-async function writeIndex(store: ArtifactStore, report: PublishReport, next: PublishedIndex['targets']): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const { index, version } = await loadIndexVersioned(store);
-    const targets = { ...index.targets };
-    for (const name of report.dropped) delete targets[name];
-    for (const name of report.published) targets[name] = next[name]!;
-    const sorted = Object.fromEntries(Object.entries(targets).sort(([a], [b]) => (a < b ? -1 : 1)));
-    const body: PublishedIndex = { format: 1, updatedAt: new Date().toISOString(), targets: sorted };
-    if (await store.replace(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`), version)) return;
-    if (attempt === 5) {
-      throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while this publish wrote it (5 attempts)`, {
-        stage: 'publish',
-        remedy: 'the artifacts are stored; run the publish again (it is idempotent)',
-      });
-    }
-  }
 }
 
 export async function publish(o: PublishOptions): Promise<PublishReport> {
@@ -283,7 +254,13 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       },
     );
   }
-  if (report.published.length > 0 || report.dropped.length > 0) await writeIndex(o.store, report, next);
+  if (report.published.length > 0 || report.dropped.length > 0) {
+    await updateIndex(o.store, (targets) => {
+      for (const name of report.dropped) delete targets[name];
+      for (const name of report.published) targets[name] = next[name]!;
+      return targets;
+    });
+  }
   return report;
 }
 

@@ -109,3 +109,25 @@ export function findModule(
   }
   return undefined;
 }
+
+/**
+ * Rewrites the index by compare-and-swap: `change` is applied to the entries as they are *now*
+ * (another publisher — CI, the request service — may have written since this one read them, and
+ * its entries must survive), and applied again to a fresh read when another writer came first.
+ */
+export async function updateIndex(
+  store: ArtifactStore,
+  change: (targets: PublishedIndex['targets']) => PublishedIndex['targets'],
+): Promise<void> {
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const { index, version } = await loadIndexVersioned(store);
+    const targets = change({ ...index.targets });
+    const sorted = Object.fromEntries(Object.entries(targets).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const body: PublishedIndex = { format: 1, updatedAt: new Date().toISOString(), targets: sorted };
+    if (await store.replace(INDEX_KEY, Buffer.from(`${JSON.stringify(body, null, 2)}\n`), version)) return;
+  }
+  throw new KmatrixError(`${store.locate(INDEX_KEY)} kept changing while this publish wrote it (5 attempts)`, {
+    stage: 'publish',
+    remedy: 'the artifacts are stored; run the publish again (it is idempotent)',
+  });
+}

@@ -7,7 +7,7 @@
 import type { BuildRecipe, RecipeMount } from '../model/recipe.ts';
 import { CONTAINER_SRC, type TargetSpec } from '../model/target.ts';
 import { familyOfHeaders } from '../distros/registry.ts';
-import { scriptDigest, scriptRef, type ScriptName } from './scripts.ts';
+import { scriptDigest, scriptOf, scriptRef, type ScriptName } from './scripts.ts';
 import { SANDBOX } from './sandbox.ts';
 
 /** What a build recipe is rendered from. */
@@ -68,8 +68,30 @@ function mountsOf(spec: BuildSpec): RecipeMount[] {
   return mounts;
 }
 
+/** Every command runs under the watchdog (scripts.ts). */
+const WRAPPER = ['/bin/sh', '-c', scriptRef('watchdog'), 'kmatrix-watchdog'];
+
+/**
+ * A recipe that runs one tool of a toolchain image (by digest) in the build sandbox, with no mounts
+ * of its own: `kmatrix driver import`'s evaluation of a dkms.conf, depmod for a KMM image.
+ */
+export function toolRecipe(image: string, argv: string[], workdir: string): BuildRecipe {
+  const used = [...WRAPPER, ...argv].map(scriptOf).filter((n): n is ScriptName => n !== undefined);
+  return {
+    image,
+    mounts: [],
+    user: 'unprivileged',
+    workdir,
+    env: { LC_ALL: 'C' },
+    argv,
+    wrapper: WRAPPER,
+    scripts: Object.fromEntries(used.map((name) => [name, scriptDigest(name)])),
+    sandbox: SANDBOX,
+  };
+}
+
 export function renderBuildRecipe(spec: BuildSpec): BuildRecipe {
-  const wrapper = ['/bin/sh', '-c', scriptRef('watchdog'), 'kmatrix-watchdog'];
+  const wrapper = WRAPPER;
   const used: ScriptName[] = spec.driver.dkms ? ['watchdog', 'dkms-build'] : ['watchdog'];
   return {
     image: spec.toolchain.digest,

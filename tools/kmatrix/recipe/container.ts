@@ -13,7 +13,7 @@ import type { BuildRecipe, RecipeMount } from '../model/recipe.ts';
 import { treeMounts } from '../packages/tree-mounts.ts';
 import { hashTree } from '../core/hash.ts';
 import { expandScripts } from './scripts.ts';
-import { sandboxHostConfig, type SandboxLimits } from './sandbox.ts';
+import { sandboxHostConfig, sandboxLimits, userSpec, type SandboxLimits } from './sandbox.ts';
 
 export interface Bind {
   host: string;
@@ -141,3 +141,13 @@ export async function sourceDigests(
   const all = await hashTree(join(root, source.path));
   return Object.fromEntries(Object.entries(all).filter(([file]) => !excluded.has(file)));
 }
+
+/** This runner's resources for a one-off tool container (one CPU, the sandbox's limits). */
+export const toolRuntime = (repository: string, binds: Bind[], labels?: Record<string, string>): Runtime => ({
+  repository,
+  binds,
+  user: userSpec(),
+  limits: sandboxLimits(1),
+  jobs: 1,
+  ...(labels ? { labels } : {}),
+});
