@@ -92,7 +92,7 @@ test('a paged engineer reproduces one target with one command, verifies it, and 
       '--',
       'sh',
       '-c',
-      'ls /usr/src; echo "TS=$KBUILD_BUILD_TIMESTAMP"; echo "MAKE=$KMATRIX_MAKE"; ls /build/src/kmx_echo_main.c; getent hosts deb.debian.org || echo offline',
+      'ls /usr/src; echo "TS=$KBUILD_BUILD_TIMESTAMP"; echo "MAKE=$KMATRIX_MAKE"; ls /build/src/kmx_echo_main.c; getent hosts deb.debian.org || echo offline; eval "$KMATRIX_MAKE" > /tmp/make.log 2>&1 && ls /build/src/kmx_echo.ko',
     ]),
     'reproduce --shell',
   );
@@ -100,7 +100,12 @@ test('a paged engineer reproduces one target with one command, verifies it, and 
   assert.match(shell.stdout, /^TS=1970-01-01 00:00:00 UTC$/m);
   assert.match(
     shell.stdout,
-    new RegExp(`^MAKE=make -C /usr/src/linux-headers-${release.replace(/[.+]/g, '\\$&')} M=/build/src ARCH=x86 `, 'm'),
+    new RegExp(
+      `^MAKE='make' '-C' '/usr/src/linux-headers-${release.replace(/[.+]/g, '\\$&')}' 'M=/build/src' 'ARCH=x86' `,
+      'm',
+    ),
   );
+  // The command runs as it is, by hand, in the very container.
+  assert.match(shell.stdout, /^\/build\/src\/kmx_echo\.ko$/m);
   assert.match(shell.stdout, /^offline$/m);
 });

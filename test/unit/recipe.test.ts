@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerCreateOptions } from 'dockerode';
@@ -16,7 +17,7 @@ import { loadTarget, type Target, type TargetSpec } from '../../tools/kmatrix/mo
 import { loadGuestLock } from '../../tools/kmatrix/model/guest-lock.ts';
 import type { BuildRecipe } from '../../tools/kmatrix/model/recipe.ts';
 import { RECIPE_VERSION } from '../../tools/kmatrix/recipe/version.ts';
-import { containerOptions, materializeMounts } from '../../tools/kmatrix/recipe/container.ts';
+import { containerOptions, materializeMounts, sourceDigests } from '../../tools/kmatrix/recipe/container.ts';
 import { guestArgv } from '../../tools/kmatrix/recipe/guest.ts';
 import {
   buildRecipeDifferences,
@@ -26,6 +27,10 @@ import {
   withRecipes,
 } from '../../tools/kmatrix/recipe/check.ts';
 import { staleRecipes } from '../../tools/kmatrix/gen/recipe-check.ts';
+import { writeInitramfs } from '../../tools/kmatrix/boot/initramfs.ts';
+import { readConsole } from '../../tools/kmatrix/boot/console.ts';
+import { initScript } from '../../tools/kmatrix/recipe/init-script.ts';
+import { createHash } from 'node:crypto';
 import { bootInputs, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
 import { compareInputs } from '../../tools/kmatrix/cache/explain.ts';
 import type { BuildRecord } from '../../tools/kmatrix/model/build-record.ts';
@@ -75,6 +80,81 @@ async function interpret(recipe: BuildRecipe): Promise<ContainerCreateOptions> {
   }
 }
 
+/**
+ * How the boot test turns a guest into bytes and a console into a verdict: the initramfs writer on
+ * fixed entries (the /init of a smoke-tested module included), and the verdicts of fixed consoles.
+ */
+function bootInterpreter() {
+  const initramfs = writeInitramfs([
+    { type: 'dir', path: 'bin' },
+    { type: 'file', path: 'bin/busybox', data: Buffer.from('busybox'), mode: 0o755 },
+    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { type: 'dir', path: 'kmatrix' },
+    { type: 'file', path: 'init', data: Buffer.from(initScript(['kmx_echo'], true)), mode: 0o755 },
+    { type: 'file', path: 'kmatrix/kmx_echo.ko', data: Buffer.from('module') },
+  ]);
+  const head = ['KMX-RESULT booted 6.1.0-57-amd64', 'KMX-RESULT step insmod kmx_echo'];
+  const consoles: Record<string, [string[], 'exited' | 'timeout']> = {
+    loads: [
+      [
+        ...head,
+        'KMX-RESULT insmod-ok kmx_echo',
+        'KMX-RESULT step smoke',
+        'KMX-SMOKE ok',
+        'KMX-RESULT smoke-ok',
+        'KMX-RESULT step rmmod kmx_echo',
+        'KMX-RESULT rmmod-ok kmx_echo',
+        'KMX-RESULT done',
+      ],
+      'exited',
+    ],
+    rejected: [
+      [
+        ...head,
+        'KMX-RESULT insmod-failed kmx_echo Invalid module format',
+        'KMX-DMESG [    1.2] kmx_echo: disagrees about version of symbol module_layout',
+        'KMX-RESULT done',
+      ],
+      'exited',
+    ],
+    smokeFailed: [
+      [
+        ...head,
+        'KMX-RESULT insmod-ok kmx_echo',
+        'KMX-RESULT step smoke',
+        'KMX-SMOKE bad',
+        'KMX-RESULT smoke-failed 1',
+        'KMX-RESULT step rmmod kmx_echo',
+        'KMX-RESULT rmmod-ok kmx_echo',
+        'KMX-RESULT done',
+      ],
+      'exited',
+    ],
+    oops: [
+      [
+        ...head,
+        'KMX-RESULT insmod-ok kmx_echo',
+        'KMX-RESULT smoke-none',
+        'KMX-RESULT rmmod-ok kmx_echo',
+        'KMX-DMESG [    1.3] BUG: kernel NULL pointer dereference',
+        'KMX-RESULT done',
+      ],
+      'exited',
+    ],
+    hung: [[...head], 'timeout'],
+    wrongKernel: [['KMX-RESULT booted 6.1.0-56-amd64', 'KMX-RESULT done'], 'exited'],
+  };
+  return {
+    initramfsSha256: createHash('sha256').update(initramfs).digest('hex'),
+    verdicts: Object.fromEntries(
+      Object.entries(consoles).map(([name, [lines, ended]]) => [
+        name,
+        readConsole(lines.join('\n'), { kernelrelease: '6.1.0-57-amd64', modules: ['kmx_echo'] }, ended),
+      ]),
+    ),
+  };
+}
+
 interface GoldenCase {
   name: string;
   target: Pick<Target, 'recipe' | 'boot' | 'driver'>;
@@ -104,16 +184,50 @@ test("the committed targets' recipes are what this code renders (as `kmatrix gen
 
 test('the golden table: the same recipe gives the same container, guest and task inputs unless RECIPE_VERSION changes', async () => {
   if (process.env.KMATRIX_UPDATE_GOLDEN || !existsSync(GOLDEN)) {
+    assert.ok(!process.env.CI || existsSync(GOLDEN), `${GOLDEN} is missing: it is committed`);
     const lock = await loadGuestLock(repoRoot);
     const cases: GoldenCase[] = [];
     for (const [name, spec] of Object.entries(await fixtureSpecs())) {
       const { recipe, boot, driver } = withRecipes(spec, lock);
       cases.push(await caseOf(name, { recipe, boot, driver }));
     }
-    await writeFile(GOLDEN, `${JSON.stringify({ recipeVersion: RECIPE_VERSION, cases }, null, 2)}\n`);
+    const fresh = { recipeVersion: RECIPE_VERSION, cases, boot: bootInterpreter() };
+    if (existsSync(GOLDEN)) {
+      // A refresh that changes what a recipe means needs a new RECIPE_VERSION, or no cache key would change.
+      const old = JSON.parse(await readFile(GOLDEN, 'utf8')) as {
+        recipeVersion: number;
+        cases: GoldenCase[];
+        boot: unknown;
+      };
+      // Only a recipe that stayed the same must interpret the same (a recipe rendered anew is gen's business).
+      const interpretedDiffers = old.cases.some((c) => {
+        const now = cases.find((n) => n.name === c.name);
+        return (
+          now && JSON.stringify(now.target) === JSON.stringify(c.target) && JSON.stringify(now) !== JSON.stringify(c)
+        );
+      });
+      const changed =
+        interpretedDiffers || (old.boot !== undefined && JSON.stringify(old.boot) !== JSON.stringify(fresh.boot));
+      assert.ok(
+        !changed || old.recipeVersion !== RECIPE_VERSION,
+        `the table changes while RECIPE_VERSION stays ${RECIPE_VERSION}: bump it in tools/kmatrix/recipe/version.ts first`,
+      );
+    }
+    await writeFile(GOLDEN, `${JSON.stringify(fresh, null, 2)}\n`);
   }
-  const golden = JSON.parse(await readFile(GOLDEN, 'utf8')) as { recipeVersion: number; cases: GoldenCase[] };
+  const golden = JSON.parse(await readFile(GOLDEN, 'utf8')) as {
+    recipeVersion: number;
+    cases: GoldenCase[];
+    boot: unknown;
+  };
   assert.ok(golden.cases.length >= 4);
+  const boot = JSON.parse(JSON.stringify(bootInterpreter()));
+  if (golden.recipeVersion === RECIPE_VERSION)
+    assert.deepEqual(
+      boot,
+      golden.boot,
+      `the boot test now builds guests or reads consoles differently while RECIPE_VERSION is still ${RECIPE_VERSION}: bump it in tools/kmatrix/recipe/version.ts, then KMATRIX_UPDATE_GOLDEN=1 node --test test/unit/recipe.test.ts`,
+    );
   for (const c of golden.cases) {
     const now = await caseOf(c.name, c.target);
     const changed = JSON.stringify(now) !== JSON.stringify(c);
@@ -233,4 +347,36 @@ test('`kmatrix cache explain` names the recipe field that differs, and a new REC
     compareInputs(then, now).map((d) => `${d.input}: ${d.detail}`),
     ['recipe: recipe.env.TZ: "UTC" → "Europe/Berlin"', 'recipe: RECIPE_VERSION: 1 → 2'],
   );
+});
+
+test("the build's copy of the driver is what Nx hashes: no git-ignored leftovers, no smoke test, links kept as links", async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kmatrix-source-'));
+  try {
+    const driver = join(root, 'drivers/d');
+    await mkdir(join(driver, 'sub'), { recursive: true });
+    for (const [f, text] of [
+      ['main.c', 'int x;'],
+      ['sub/part.c', 'int y;'],
+      ['.gitignore', '*.o\n'],
+      ['stale.o', 'an object a local make left'],
+      ['smoke-test.sh', 'true'],
+    ])
+      await writeFile(join(driver, f!), text!);
+    await symlink('main.c', join(driver, 'alias.c'));
+    await execa('git', ['init', '-q'], { cwd: root });
+    const mount = { kind: 'source' as const, path: 'drivers/d', exclude: ['smoke-test.sh'], to: '/build/src' };
+    const scratch = join(root, 'scratch');
+    await mkdir(scratch);
+    const { sourceDir } = await materializeMounts([mount], { tree: async () => '', root, scratch });
+    const copied = (await readdir(sourceDir!, { recursive: true })).sort();
+    assert.deepEqual(copied, ['.gitignore', 'alias.c', 'main.c', 'sub', 'sub/part.c']);
+    assert.equal(await readlink(join(sourceDir!, 'alias.c')), 'main.c');
+    assert.deepEqual(Object.keys(await sourceDigests(root, { mounts: [mount] })).sort(), [
+      '.gitignore',
+      'main.c',
+      'sub/part.c',
+    ]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

@@ -44,10 +44,10 @@ export interface KmodBootOptions extends Pick<BootTestOptions, 'store' | 'lock' 
   kernel: string;
 }
 
-/** Boots `imageDir` (an unpacked kmod image) on the target's kernel the way KMM would use it. */
 /** A boot result and the guest's whole serial console. */
 export type KmodBootResult = BootResult & { consoleText: string };
 
+/** Boots `imageDir` (an unpacked kmod image) on the target's kernel the way KMM would use it. */
 export async function bootKmodImage(
   root: string,
   target: Target,
@@ -61,6 +61,14 @@ export async function bootKmodImage(
       stage: 'boot',
       target: target.name,
       remedy: target.kernel.imageGap ?? 'pick a target whose kernel image the archive serves',
+    });
+  }
+  // A guest with no module to load proves nothing: never "loads ✓" for an empty list.
+  if (o.modules.length === 0) {
+    throw new KmatrixError(`no modules of ${target.name} to load from the image`, {
+      stage: 'boot',
+      target: target.name,
+      remedy: 'boot an image the index records for this target (its entry names the modules)',
     });
   }
   const files = await treeEntries(imageDir);

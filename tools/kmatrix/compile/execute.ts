@@ -44,10 +44,13 @@ export function targetFileFor(root: string, ref: string): string {
 export async function openBuild(root: string, file: string, log: (line: string) => void) {
   const target = await loadTarget(file);
   const lock = requireLock(await loadToolchain(root, target.toolchain.name));
+  // The lock's package list describes the image it pins: after a re-pin without `gen`, the
+  // target still runs its recipe's (older) image, whose packages the lock no longer lists.
+  const packages = lock.digest === target.recipe.image ? lock.packages : undefined;
   return {
     target,
     repository: lock.repository,
-    ...(lock.packages ? { toolchainPackages: lock.packages } : {}),
+    ...(packages ? { toolchainPackages: packages } : {}),
     store: new HeaderStore(defaultStoreDir(), log),
     docker: await connectDocker(),
   };

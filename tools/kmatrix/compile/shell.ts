@@ -11,6 +11,8 @@ import { prepareContainer } from './prepare.ts';
 import { dockerRunFlags } from '../recipe/container.ts';
 import { expandScripts } from '../recipe/scripts.ts';
 
+const shellQuote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+
 /** Runs `command` (default: an interactive bash) in the target's build container; its exit code. */
 export async function openShell(
   root: string,
@@ -34,9 +36,9 @@ export async function openShell(
         '--rm',
         tty ? '-it' : '-i',
         ...dockerRunFlags(options),
-        // The build's own command, to run by hand: bash -c "$KMATRIX_MAKE".
+        // The build's own command, each argument shell-quoted, to run by hand: eval "$KMATRIX_MAKE".
         '--env',
-        `KMATRIX_MAKE=${expandScripts(opened.target.recipe.argv).join(' ')}`,
+        `KMATRIX_MAKE=${expandScripts(opened.target.recipe.argv, opened.target.recipe.scripts).map(shellQuote).join(' ')}`,
         options.Image!,
         ...argv,
       ],

@@ -16,8 +16,14 @@ function recipeChanges(before: AnyTarget, after: Target): FieldDifference[] {
     return [{ field: 'recipe', committed: '(none: target.json of schema 1)', rendered: 'rendered by gen' }];
   const specChanged = (field: string) =>
     (field.startsWith('recipe.image') && before.toolchain.digest !== after.toolchain.digest) ||
-    (/^recipe\.mounts\[\d+\]\.sha256$/.test(field) && !same(before.headers, after.headers)) ||
+    (field.startsWith('recipe.mounts') && !same(before.headers, after.headers)) ||
     ((field.startsWith('recipe.env') || field.startsWith('recipe.argv')) && !same(before.build, after.build)) ||
+    ((field.startsWith('recipe.mounts') ||
+      field.startsWith('recipe.scripts') ||
+      field.startsWith('recipe.argv') ||
+      field.startsWith('boot.smokeTest') ||
+      field.startsWith('boot.init')) &&
+      !same(before.driver, after.driver)) ||
     (field.startsWith('boot.kernel') && !same(before.kernel.image, after.kernel.image));
   return [
     ...fieldDifferences(before.recipe, after.recipe, 'recipe'),

@@ -7,7 +7,8 @@
  * what it runs. Changing how a recipe is interpreted means bumping RECIPE_VERSION (version.ts).
  */
 import type { ContainerCreateOptions } from 'dockerode';
-import { cp, mkdir, symlink } from 'node:fs/promises';
+import { cp, lstat, mkdir, symlink } from 'node:fs/promises';
+import { execa } from 'execa';
 import { join, relative } from 'node:path';
 import type { BuildRecipe, RecipeMount } from '../model/recipe.ts';
 import { treeMounts } from '../packages/tree-mounts.ts';
@@ -31,12 +32,47 @@ export interface MountSources {
   scratch: string;
 }
 
-/** The build's copy of a source mount: the driver's folder without the excluded files. */
-async function copySource(m: Extract<RecipeMount, { kind: 'source' }>, sources: MountSources): Promise<string> {
+type SourceMount = Extract<RecipeMount, { kind: 'source' }>;
+
+/**
+ * The files of a source mount (relative to its folder), as Nx sees them: what git tracks or would
+ * track (`git ls-files -co --exclude-standard`), so an ignored leftover of a local `make` (a stale
+ * .o) never reaches a build whose key does not hash it; outside a git work tree, every file.
+ * Without the excluded files.
+ */
+async function sourceFiles(root: string, m: SourceMount): Promise<Set<string> | undefined> {
+  const listed = await execa('git', ['ls-files', '-z', '-co', '--exclude-standard', '--', m.path], {
+    cwd: root,
+    reject: false,
+  });
+  if (listed.exitCode !== 0) return undefined;
+  const excluded = new Set(m.exclude);
+  return new Set(
+    listed.stdout
+      .split('\0')
+      .filter((f) => f.startsWith(`${m.path}/`))
+      .map((f) => f.slice(m.path.length + 1))
+      .filter((f) => !excluded.has(f)),
+  );
+}
+
+/** The build's copy of a source mount: the driver's files (sourceFiles), symbolic links as they are. */
+async function copySource(m: SourceMount, sources: MountSources): Promise<string> {
   const from = join(sources.root, m.path);
   const to = join(sources.scratch, 'src');
+  const files = await sourceFiles(sources.root, m);
   const excluded = new Set(m.exclude);
-  await cp(from, to, { recursive: true, filter: (f) => !excluded.has(relative(from, f)) });
+  await cp(from, to, {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: async (f) => {
+      const rel = relative(from, f);
+      if (rel === '' || !files) return !excluded.has(rel);
+      if (files.has(rel)) return true;
+      // A folder is copied when it holds a listed file (its own entries are filtered in turn).
+      return (await lstat(f)).isDirectory() && [...files].some((x) => x.startsWith(`${rel}/`));
+    },
+  });
   return to;
 }
 
@@ -138,8 +174,9 @@ export async function sourceDigests(
   const source = recipe.mounts.find((m) => m.kind === 'source');
   if (!source) return {};
   const excluded = new Set(source.exclude);
+  const files = await sourceFiles(root, source);
   const all = await hashTree(join(root, source.path));
-  return Object.fromEntries(Object.entries(all).filter(([file]) => !excluded.has(file)));
+  return Object.fromEntries(Object.entries(all).filter(([file]) => !excluded.has(file) && (!files || files.has(file))));
 }
 
 /** This runner's resources for a one-off tool container (one CPU, the sandbox's limits). */

@@ -16,8 +16,8 @@ export const GUEST_SMOKE = 'kmatrix/smoke.sh';
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Mounts, the say/finish helpers and the first line the host waits for: every guest's start. */
-const PROLOGUE = `#!/bin/busybox sh
-/bin/busybox --install -s /bin
+const SHEBANG = '#!/bin/busybox sh\n';
+const PROLOGUE = `${SHEBANG}/bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -87,9 +87,14 @@ export function initScript(modules: string[], hasSmokeTest: boolean): string {
  */
 export function kmmInitScript(kernel: string, modules: string[], hasSmokeTest: boolean): string {
   const extract = `mkdir -p /tmp/opt/lib/modules; cp -R /opt/lib/modules/${kernel} /tmp/opt/lib/modules;`;
+  // Before busybox installs its own links: the image must bring sh, mkdir and cp itself.
+  const own = `lacks=""; for p in sh mkdir cp; do [ -e /bin/$p ] || lacks="$lacks /bin/$p"; done\n`;
   return (
-    PROLOGUE +
+    SHEBANG +
+    own +
+    PROLOGUE.slice(SHEBANG.length) +
     `say step kmm-extract
+if [ -n "$lacks" ]; then say insmod-failed ${q(modules[0] ?? '')} "image-extractor: the image has no$lacks"; finish; fi
 if ! out=$(/bin/sh -c ${q(extract)} 2>&1); then say insmod-failed ${q(modules[0] ?? '')} "image-extractor: $out"; finish; fi
 mkdir -p /lib/modules && mount --bind /tmp/opt/lib/modules /lib/modules
 ` +
