@@ -71,12 +71,17 @@ function mountsOf(spec: BuildSpec): RecipeMount[] {
 /** Every command runs under the watchdog (scripts.ts). */
 const WRAPPER = ['/bin/sh', '-c', scriptRef('watchdog'), 'kmatrix-watchdog'];
 
+/** The SHA256 of each script the wrapper and `argv` name, read from the command itself. */
+function scriptDigestsOf(argv: string[]): Record<string, string> {
+  const used = [...WRAPPER, ...argv].map(scriptOf).filter((n): n is ScriptName => n !== undefined);
+  return Object.fromEntries(used.map((name) => [name, scriptDigest(name)]));
+}
+
 /**
  * A recipe that runs one tool of a toolchain image (by digest) in the build sandbox, with no mounts
  * of its own: `kmatrix driver import`'s evaluation of a dkms.conf, depmod for a KMM image.
  */
 export function toolRecipe(image: string, argv: string[], workdir: string): BuildRecipe {
-  const used = [...WRAPPER, ...argv].map(scriptOf).filter((n): n is ScriptName => n !== undefined);
   return {
     image,
     mounts: [],
@@ -85,23 +90,22 @@ export function toolRecipe(image: string, argv: string[], workdir: string): Buil
     env: { LC_ALL: 'C' },
     argv,
     wrapper: WRAPPER,
-    scripts: Object.fromEntries(used.map((name) => [name, scriptDigest(name)])),
+    scripts: scriptDigestsOf(argv),
     sandbox: SANDBOX,
   };
 }
 
 export function renderBuildRecipe(spec: BuildSpec): BuildRecipe {
-  const wrapper = WRAPPER;
-  const used: ScriptName[] = spec.driver.dkms ? ['watchdog', 'dkms-build'] : ['watchdog'];
+  const argv = argvOf(spec);
   return {
     image: spec.toolchain.digest,
     mounts: mountsOf(spec),
     user: 'unprivileged',
     workdir: CONTAINER_SRC,
     env: envOf(spec),
-    argv: argvOf(spec),
-    wrapper,
-    scripts: Object.fromEntries(used.map((name) => [name, scriptDigest(name)])),
+    argv,
+    wrapper: WRAPPER,
+    scripts: scriptDigestsOf(argv),
     ...(spec.driver.dkms ? { jobsEnv: 'KMATRIX_JOBS' } : {}),
     sandbox: SANDBOX,
   };
