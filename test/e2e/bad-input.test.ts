@@ -327,9 +327,15 @@ test('a hand-edited target.json with a path outside the repo is rejected by nx a
   assert.notEqual(shown.exitCode, 0);
   assert.match(shown.all, new RegExp(`${file.replace(/[.+]/g, '\\$&')}: driver\\.path: `));
   assert.match(shown.all, /run `npx kmatrix gen` to regenerate targets\//);
-  const built = await ws.kmatrix(['build', file]);
+  const built = await ws.kmatrix(['build', file, '--json']);
   assert.equal(built.exitCode, 1);
   assert.match(built.stderr, /driver\.path/);
+  const builtDoc = JSON.parse(built.stdout);
+  assert.deepEqual([builtDoc.command, builtDoc.ok, builtDoc.result], ['build', false, undefined]);
+  assert.ok(
+    builtDoc.error.problems.some((p: string) => p.includes('driver.path')),
+    built.stdout,
+  );
   assertNothingBuilt(ws.dir, 'nothing built');
 
   await ws.write(file, good);

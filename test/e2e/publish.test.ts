@@ -78,8 +78,13 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
 
   // Publishing again is a no-op: same index bytes, nothing uploaded.
   const indexBytes = await readFile(join(store, 'index.json'));
-  const again = expectOk(await ws.kmatrix(['publish', '--store', store], key), 'kmatrix publish (again)');
-  assert.match(again.stdout, /^0 published, 4 unchanged/m);
+  const again = expectOk(await ws.kmatrix(['publish', '--store', store, '--json'], key), 'kmatrix publish (again)');
+  assert.match(again.stderr, /^0 published, 4 unchanged/m);
+  const againDoc = JSON.parse(again.stdout);
+  assert.deepEqual(
+    [againDoc.command, againDoc.ok, againDoc.result.published, againDoc.result.unchanged.length],
+    ['publish', true, [], 4],
+  );
   assert.deepEqual(await readFile(join(store, 'index.json')), indexBytes);
 
   // A node checks what it downloaded.

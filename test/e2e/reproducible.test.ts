@@ -62,12 +62,15 @@ test('a paged engineer reproduces one target with one command, verifies it, and 
 
   const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];
   const same = expectOk(
-    await ws.kmatrix(['reproduce', `${driver}/${distro}/${release}/${arch}`, '--verify']),
-    'reproduce --verify',
+    await ws.kmatrix(['reproduce', `${driver}/${distro}/${release}/${arch}`, '--verify', '--json']),
+    'reproduce --verify --json',
   );
   const ko = await sha256(join(ws.dir, 'reproduce', name, 'kmx_echo.ko'));
-  assert.match(same.stdout, new RegExp(`^${ko}  reproduce/${name.replace(/[.+]/g, '\\$&')}/kmx_echo\\.ko$`, 'm'));
-  assert.match(same.stdout, /^identical to the local Nx cache entry \d+$/m);
+  assert.match(same.stderr, new RegExp(`^${ko}  reproduce/${name.replace(/[.+]/g, '\\$&')}/kmx_echo\\.ko$`, 'm'));
+  assert.match(same.stderr, /^identical to the local Nx cache entry \d+$/m);
+  const sameDoc = JSON.parse(same.stdout);
+  assert.deepEqual(sameDoc.result.modules, [{ file: `reproduce/${name}/kmx_echo.ko`, sha256: ko }]);
+  assert.equal(sameDoc.result.verify.identical, true);
   assert.equal(ko, await sha256(join(ws.dir, 'dist/targets', driver, distro, release, arch, 'kmx_echo.ko')));
 
   // A local edit: the reproduction differs, and says which input.

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 /**
  * The kmatrix command line. This is the one place that maps errors to text and exit codes:
- * 0 done, 1 failed (the message says why and what to do), 2 wrong usage.
+ * 0 done, 1 failed (the message says why and what to do), 2 wrong usage. Commands run from the
+ * workspace root found above the current folder (core/workspace-root.ts), so they work from any
+ * subfolder; paths the user typed are read from where they were typed.
  */
 import { KmatrixError, renderError } from './core/errors.ts';
+import { KMATRIX_VERSION } from './core/version.ts';
+import { findWorkspaceRoot } from './core/workspace-root.ts';
 import type { Command } from './commands/command.ts';
 import { crawlCommand } from './commands/crawl.ts';
 import { genCommand } from './commands/gen.ts';
@@ -52,6 +56,7 @@ function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'Usage: npx kmatrix <command> [options]',
+    '       npx kmatrix --version',
     '',
     'Builds out-of-tree Linux kernel drivers for every driver × distro × kernel × arch in',
     'support-matrix.json; Nx (`npx nx run-many -t build-driver`) runs and caches the builds.',
@@ -66,6 +71,10 @@ function usage(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${KMATRIX_VERSION}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
@@ -81,7 +90,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.help);
     return 0;
   }
-  return command.run(rest);
+  const invokedIn = process.cwd();
+  const root = findWorkspaceRoot(invokedIn);
+  if (root && root !== invokedIn) process.chdir(root);
+  return command.run(rest, invokedIn);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { targetFileFor } from '../compile/execute.ts';
+import { targetFileFor, isTargetFilePath } from '../compile/execute.ts';
 import { loadGuestLock } from '../model/guest-lock.ts';
 import { bootTest, DEFAULT_BOOT_TIMEOUT_S } from '../boot/test.ts';
 import { passed, renderBootResult } from '../boot/result.ts';
@@ -33,14 +33,17 @@ export const bootCommand = defineCommand({
   summary: "boot a target's kernel under QEMU and prove its modules load",
   args: 'TARGET',
   about,
+  json: true,
+  pathPositional: isTargetFilePath,
   options: {
     modules: {
       type: 'string',
+      path: true,
       value: 'DIR',
       help: `boot these .ko files instead of the target's build output (e.g. a
         module built for another kernel, to see the kernel reject it)`,
     },
-    out: { type: 'string', value: 'DIR', help: 'where to write the result instead' },
+    out: { type: 'string', path: true, value: 'DIR', help: 'where to write the result instead' },
     timeout: {
       type: 'string',
       value: 'SECONDS',
@@ -49,7 +52,7 @@ export const bootCommand = defineCommand({
     },
     console: { type: 'boolean', default: false, help: "print the guest's serial console as it runs" },
   },
-  async run({ values, positionals }) {
+  async run({ values, positionals }, _, out) {
     if (positionals.length !== 1)
       throw new KmatrixError('boot takes exactly one TARGET', {
         stage: 'usage',
@@ -78,7 +81,8 @@ export const bootCommand = defineCommand({
       log,
       ...(values.console ? { onConsole: (line: string) => process.stderr.write(`  | ${line}\n`) } : {}),
     });
-    process.stdout.write(`${renderBootResult(result).join('\n')}\n`);
+    out.print(renderBootResult(result).join('\n'));
+    out.result({ ...result, passed: passed(result) });
     return passed(result) ? 0 : 1;
   },
 });

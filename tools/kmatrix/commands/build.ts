@@ -1,5 +1,5 @@
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { buildAndRecord, buildFromTargetFile, targetFileFor } from '../compile/execute.ts';
+import { buildAndRecord, buildFromTargetFile, targetFileFor, isTargetFilePath } from '../compile/execute.ts';
 import { KmatrixError } from '../core/errors.ts';
 import { defineCommand, log } from './command.ts';
 
@@ -14,14 +14,17 @@ export const buildCommand = defineCommand({
   summary: 'build one target directly (what the Nx build-driver task runs)',
   args: 'TARGET',
   about,
+  json: true,
+  pathPositional: isTargetFilePath,
   options: {
     out: {
       type: 'string',
+      path: true,
       value: 'DIR',
       help: 'output folder (default: dist/targets/<driver>/<distro>/<kernelrelease>/<arch>)',
     },
   },
-  async run({ values, positionals }) {
+  async run({ values, positionals }, _, out) {
     if (positionals.length !== 1) {
       throw new KmatrixError('build takes exactly one TARGET', {
         stage: 'usage',
@@ -36,8 +39,14 @@ export const buildCommand = defineCommand({
     const { outDir, result } = own
       ? await buildAndRecord(root, place.join('--'), { log })
       : await buildFromTargetFile(root, file, { outDir: values.out ? resolve(values.out) : undefined, log });
-    for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, `${outDir}/${m.file}`)}\n`);
+    for (const m of result.modules) out.print(`${m.sha256}  ${relative(root, `${outDir}/${m.file}`)}`);
     if (result.skipped) log(`skipped: ${result.skipped}`);
+    out.result({
+      target: own ? place.join('--') : file,
+      outDir: relative(root, outDir),
+      modules: result.modules.map((m) => ({ file: relative(root, `${outDir}/${m.file}`), sha256: m.sha256 })),
+      ...(result.skipped ? { skipped: result.skipped } : {}),
+    });
     return 0;
   },
 });

@@ -6,13 +6,16 @@
  */
 import { parseArgs } from 'node:util';
 import { KmatrixError } from '../core/errors.ts';
+import { userPath } from '../core/workspace-root.ts';
+import { type CommandOutput, commandOutput } from './json-output.ts';
 
 export interface Command {
   name: string;
   summary: string;
   /** Full --help text. */
   help: string;
-  run(argv: string[]): Promise<number>;
+  /** `invokedIn`: the folder the user typed the command in (the CLI runs it from the workspace root). */
+  run(argv: string[], invokedIn?: string): Promise<number>;
 }
 
 /** One option: how parseArgs reads it, and how the help shows it. */
@@ -25,6 +28,8 @@ export interface OptionSpec {
   value?: string;
   /** The command cannot run without it (a boolean: without it set); shown without brackets, checked before `run`. */
   required?: boolean;
+  /** A file or folder the user names: read relative to the folder the command was typed in. */
+  path?: boolean;
   /** What it does; may span lines (each continued line is indented under the first). */
   help: string;
 }
@@ -49,8 +54,18 @@ export interface CommandSpec<O extends Options> {
   options: O;
   /** Arguments after `--` go to `run` untouched (a command to run), or undefined without `--`. */
   passThrough?: boolean;
-  run(parsed: Parsed<O>, afterDashes?: string[]): Promise<number>;
+  /** Which positionals are paths, read relative to where the command was typed (default: none). */
+  pathPositional?: (typed: string, index: number) => boolean;
+  /** The command answers `--json` (json-output.ts): it hands its data to `out.result`. */
+  json?: boolean;
+  run(parsed: Parsed<O>, afterDashes: string[] | undefined, out: CommandOutput): Promise<number>;
 }
+
+const JSON_OPTION = {
+  type: 'boolean',
+  default: false,
+  help: 'print one JSON document on stdout (its shape: README "Scripting"); progress stays on stderr',
+} as const satisfies OptionSpec;
 
 const LEFT = 2;
 const LONG = 22;
@@ -127,18 +142,43 @@ function checkRequired(command: string, options: Options, values: Record<string,
   }
 }
 
+/** Paths the user typed (options marked `path`, path positionals that exist there), made absolute against where they typed them. */
+function resolveUserPaths(spec: CommandSpec<Options>, parsed: Parsed<Options>, invokedIn: string): void {
+  const values = parsed.values as Record<string, unknown>;
+  for (const [name, o] of Object.entries(spec.options)) {
+    const v = values[name];
+    if (!o.path || v === undefined || v === o.default) continue;
+    values[name] = Array.isArray(v) ? v.map((x: string) => userPath(x, invokedIn)) : userPath(v as string, invokedIn);
+  }
+  const isPath = spec.pathPositional;
+  parsed.positionals.forEach((typed, i) => {
+    if (isPath?.(typed, i)) parsed.positionals[i] = userPath(typed, invokedIn);
+  });
+}
+
 /** A command from its spec: the help is rendered from the same option table that parses. */
-export function defineCommand<O extends Options>(spec: CommandSpec<O>): Command {
+export function defineCommand<O extends Options>(input: CommandSpec<O>): Command {
+  const spec = input.json ? { ...input, options: { ...input.options, json: JSON_OPTION } } : input;
   return {
     name: spec.name,
     summary: spec.summary,
     help: `${usageLine(spec)}\n\n${spec.about.trim()}\n\n${optionsHelp(spec.options)}`,
-    run: async (argv) => {
+    run: async (argv, invokedIn = process.cwd()) => {
       const dash = spec.passThrough ? argv.indexOf('--') : -1;
       const own = dash >= 0 ? argv.slice(0, dash) : argv;
       const parsed = parse(spec.name, own, spec.options, spec.args !== undefined);
       checkRequired(spec.name, spec.options, parsed.values);
-      return spec.run(parsed, dash >= 0 ? argv.slice(dash + 1) : undefined);
+      resolveUserPaths(spec as CommandSpec<Options>, parsed as Parsed<Options>, invokedIn);
+      const json = (parsed.values as Record<string, unknown>).json === true;
+      const { output, finish } = commandOutput(spec.name, json);
+      try {
+        const code = await spec.run(parsed as Parsed<O>, dash >= 0 ? argv.slice(dash + 1) : undefined, output);
+        finish(code);
+        return code;
+      } catch (error) {
+        finish(error instanceof KmatrixError && error.stage === 'usage' ? 2 : 1, error);
+        throw error;
+      }
     },
   };
 }

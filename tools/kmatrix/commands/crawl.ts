@@ -47,7 +47,12 @@ export const crawlCommand = defineCommand({
       help: 'with --release: the distro of a family that serves several (rpm: fedora, almalinux, amazonlinux, …)',
     },
     arch: { type: 'string', value: 'LIST', help: 'x86_64, aarch64' },
-    out: { type: 'string', value: 'FILE', help: 'where to write, for a single distro and arch ("-" = stdout)' },
+    out: {
+      type: 'string',
+      path: true,
+      value: 'FILE',
+      help: 'where to write, for a single distro and arch ("-" = stdout)',
+    },
     check: {
       type: 'boolean',
       default: true,

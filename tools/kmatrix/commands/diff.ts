@@ -29,6 +29,7 @@ export const diffCommand = defineCommand({
     },
     published: {
       type: 'string',
+      path: true,
       value: 'LOC',
       help: `compare with what the artifact store at LOC (directory or s3://bucket/prefix,
         see \`kmatrix publish\`) has published: its index holds each target's target.json

@@ -64,7 +64,12 @@ export const dispatchCommand = defineCommand({
       help: `run on this Karpenter NodePool (nodeSelector karpenter.sh/nodepool,
         tolerating its kmatrix.dev/build taint), e.g. kmatrix-build`,
     },
-    kubeconfig: { type: 'string', value: 'FILE', help: 'default: $KUBECONFIG, ~/.kube/config, or in-cluster' },
+    kubeconfig: {
+      type: 'string',
+      path: true,
+      value: 'FILE',
+      help: 'default: $KUBECONFIG, ~/.kube/config, or in-cluster',
+    },
     'dry-run': { type: 'boolean', default: false, help: 'print the Job (JSON) and create nothing' },
     wait: { type: 'boolean', default: false, help: 'follow the Job to its end (exit 1 if an index failed)' },
     poll: { type: 'string', default: '5', value: 'S', help: 'seconds between status checks with --wait' },

@@ -25,6 +25,7 @@ export const driverCommand = defineCommand({
   name: 'driver',
   summary: 'import a DKMS driver (source tree or -dkms .deb)',
   args: 'import SOURCE',
+  pathPositional: (_, i) => i === 1,
   about,
   options: {
     name: { type: 'string', value: 'NAME', help: 'driver name (default: the PACKAGE_NAME of dkms.conf)' },
@@ -33,7 +34,7 @@ export const driverCommand = defineCommand({
       value: 'NAME',
       help: "toolchain whose container evaluates dkms.conf (default: the policy's first distro's)",
     },
-    policy: { type: 'string', default: POLICY_FILE, value: 'FILE', help: 'the policy to add it to' },
+    policy: { type: 'string', default: POLICY_FILE, path: true, value: 'FILE', help: 'the policy to add it to' },
   },
   async run({ values, positionals }) {
     if (positionals[0] !== 'import' || positionals.length !== 2)

@@ -6,6 +6,7 @@ import { renderSkipped } from '../gen/skipped.ts';
 import { staleRecipes } from '../gen/recipe-check.ts';
 import { renderDifference } from '../recipe/check.ts';
 import { defineCommand, log } from './command.ts';
+import type { CommandOutput } from './json-output.ts';
 
 const about = `Turns the support-matrix policy and the kernel lists into one folder per target:
   targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json
@@ -49,8 +50,12 @@ function parseKernelKey(text: string): KernelKey {
 }
 
 /** `gen --check`: 0 when every committed recipe is current, else each stale field and exit 1. */
-async function checkRecipes(root: string): Promise<number> {
+async function checkRecipes(root: string, out: CommandOutput): Promise<number> {
   const { checked, stale } = await staleRecipes(root);
+  out.result({
+    checked,
+    stale: stale.map((t) => ({ target: t.name, differences: t.differences.map(renderDifference) })),
+  });
   if (stale.length === 0) {
     log(`${checked} targets: every recipe is what this code renders`);
     return 0;
@@ -69,11 +74,13 @@ export const genCommand = defineCommand({
   name: 'gen',
   summary: 'generate targets/ from the policy and kernel lists',
   about,
+  json: true,
   options: {
-    policy: { type: 'string', default: POLICY_FILE, value: 'FILE', help: 'the policy' },
+    policy: { type: 'string', default: POLICY_FILE, path: true, value: 'FILE', help: 'the policy' },
     kernels: {
       type: 'string',
       multiple: true,
+      path: true,
       value: 'FILE',
       help: 'a kernel list (repeatable; default: kernels/*.json)',
     },
@@ -98,8 +105,8 @@ export const genCommand = defineCommand({
         other target file as it is; exit 1 if the policy selects no target for it`,
     },
   },
-  async run({ values }) {
-    if (values.check) return checkRecipes(resolve('.'));
+  async run({ values }, _, out) {
+    if (values.check) return checkRecipes(resolve('.'), out);
     const only = (values.only ?? []).map(parseKernelKey);
     const result = await generate({
       root: resolve('.'),
@@ -122,6 +129,20 @@ export const genCommand = defineCommand({
     for (const x of result.excluded) log(`excluded ${x.target}: ${x.reason}`);
     // A gap each, or (a list with many) one line with a count: the gaps are the archive's, not errors.
     const gaps = result.targets.filter((t) => t.kernel.imageGap);
+    out.result({
+      dryRun: values['dry-run'],
+      targets: result.targets.length,
+      added: sync.added,
+      changed: sync.changed,
+      removed: sync.removed,
+      unchanged: sync.unchanged,
+      pruned: sync.pruned,
+      excluded: result.excluded,
+      imageGaps: gaps.map((t) => ({ target: t.name, gap: t.kernel.imageGap })),
+      warnings: result.warnings,
+      skipped: result.skipped,
+      unsupported: result.unsupported,
+    });
     if (values.verbose || gaps.length <= 3) {
       for (const t of gaps)
         log(`no kernel image for ${t.name}: ${t.kernel.imageGap} (it builds; test-driver reports the gap)`);

@@ -105,7 +105,7 @@ export const kmmCommand = defineCommand({
   options: {
     store: publishStoreOption,
     namespace: { type: 'string', default: 'default', value: 'NS', help: "manifest: the Module's namespace" },
-    out: { type: 'string', value: 'FILE', help: 'manifest: write it here instead of stdout' },
+    out: { type: 'string', path: true, value: 'FILE', help: 'manifest: write it here instead of stdout' },
     image: { type: 'string', value: 'REF', help: "boot: this image (REPO:TAG or REPO@DIGEST) instead of the index's" },
   },
   async run({ values, positionals }) {

@@ -21,7 +21,7 @@ export const policyCommand = defineCommand({
   args: 'migrate',
   about,
   options: {
-    policy: { type: 'string', default: POLICY_FILE, value: 'FILE', help: 'the policy' },
+    policy: { type: 'string', default: POLICY_FILE, path: true, value: 'FILE', help: 'the policy' },
   },
   async run({ values, positionals }) {
     if (positionals.length !== 1 || positionals[0] !== 'migrate')

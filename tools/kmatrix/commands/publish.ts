@@ -43,6 +43,7 @@ the CI run, recorded in build.json), not who published it.
 export const publishStoreOption = {
   type: 'string',
   default: defaultPublishStore(),
+  path: true,
   value: 'LOC',
   help: `directory or s3://bucket/prefix (default: $KMATRIX_PUBLISH_STORE, else
         dist/published). S3: AWS_* credentials, KMATRIX_S3_ENDPOINT for MinIO & co.`,
@@ -52,6 +53,7 @@ export const publishCommand = defineCommand({
   name: 'publish',
   summary: 'upload built modules with provenance to the artifact store and update its index',
   about,
+  json: true,
   options: {
     store: publishStoreOption,
     partial: {
@@ -76,7 +78,7 @@ export const publishCommand = defineCommand({
         in the index; see \`kmatrix kmm --help\``,
     },
   },
-  async run({ values }) {
+  async run({ values }, _, out) {
     const root = resolve('.');
     if (!values['allow-dirty']) await assertCommitted(root);
     const store = await openArtifactStore(values.store);
@@ -93,14 +95,16 @@ export const publishCommand = defineCommand({
       builder: builderFromEnv(),
       ...(key ? { signing: { key, headers: new HeaderStore(defaultStoreDir(), log) } } : {}),
       ...(provenanceKey ? { provenanceKey } : {}),
-      log: (line) => process.stdout.write(`${line}\n`),
+      log: out.print,
     });
     for (const n of report.notBuilt) log(`! ${n.name}: ${n.why} — kept at its last published state`);
     const parts = [`${report.published.length} published`, `${report.unchanged.length} unchanged`];
     if (report.skipped.length) parts.push(`${report.skipped.length} skipped by the driver (DKMS)`);
     if (report.dropped.length) parts.push(`${report.dropped.length} removed from the index`);
     if (report.notBuilt.length) parts.push(`${report.notBuilt.length} not built`);
-    process.stdout.write(`${parts.join(', ')}; index: ${store.locate('index.json')}\n`);
+    out.print(`${parts.join(', ')}; index: ${store.locate('index.json')}`);
+    const result: Record<string, unknown> = { store: store.description, index: store.locate('index.json'), ...report };
+    out.result(result);
     if (values.kmm) {
       const kmm = await publishKmm({
         root,
@@ -109,11 +113,10 @@ export const publishCommand = defineCommand({
         docker: await connectDocker(),
         headers: new HeaderStore(defaultStoreDir(), log),
         lock: await loadGuestLock(root),
-        log: (line) => process.stdout.write(`${line}\n`),
+        log: out.print,
       });
-      process.stdout.write(
-        `kmm: ${kmm.pushed.length} images pushed, ${kmm.unchanged.length} unchanged (${values.kmm})\n`,
-      );
+      out.print(`kmm: ${kmm.pushed.length} images pushed, ${kmm.unchanged.length} unchanged (${values.kmm})`);
+      result.kmm = { repository: values.kmm, ...kmm };
     }
     if (report.notBuilt.length > 0 && !values.partial) {
       log('run `npx nx run-many -t build-driver` first (or pass --partial to publish only what is built)');

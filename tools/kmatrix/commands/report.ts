@@ -17,15 +17,17 @@ export const reportCommand = defineCommand({
   options: {
     out: {
       type: 'string',
+      path: true,
       value: 'FILE.html',
       help: `a self-contained page (no network at view time): per driver a grid of
         kernels × (distro, arch), each cell built / cached / failed / skipped /
         excluded / not built, with the module sha256 and a link to its log;
         filters by distro, arch and status; counts on top`,
     },
-    json: { type: 'string', value: 'FILE', help: 'the same data as JSON ("-" for stdout)' },
+    json: { type: 'string', path: true, value: 'FILE', help: 'the same data as JSON ("-" for stdout)' },
     markdown: {
       type: 'string',
+      path: true,
       value: 'FILE',
       help: `counts per distro × arch and the failures, fit for a CI job summary
         (e.g. --markdown "$GITHUB_STEP_SUMMARY")`,

@@ -1,5 +1,5 @@
 import { join, relative, resolve } from 'node:path';
-import { buildFromTargetFile, targetFileFor } from '../compile/execute.ts';
+import { buildFromTargetFile, targetFileFor, isTargetFilePath } from '../compile/execute.ts';
 import { openShell } from '../compile/shell.ts';
 import { compareBuilds, referenceBuild } from '../cache/reproduce.ts';
 import { BUILD_RECORD, readBuildRecord } from '../model/build-record.ts';
@@ -20,8 +20,15 @@ export const reproduceCommand = defineCommand({
   args: 'TARGET',
   about,
   passThrough: true,
+  json: true,
+  pathPositional: isTargetFilePath,
   options: {
-    out: { type: 'string', value: 'DIR', help: 'where to put the result (default: reproduce/<project name>)' },
+    out: {
+      type: 'string',
+      path: true,
+      value: 'DIR',
+      help: 'where to put the result (default: reproduce/<project name>)',
+    },
     verify: {
       type: 'boolean',
       default: false,
@@ -44,7 +51,7 @@ export const reproduceCommand = defineCommand({
         of an interactive shell. The make command the build runs is in $KMATRIX_MAKE.`,
     },
   },
-  async run({ values, positionals }, afterDashes) {
+  async run({ values, positionals }, afterDashes, out) {
     if (positionals.length !== 1)
       throw new KmatrixError('reproduce takes exactly one TARGET', {
         stage: 'usage',
@@ -59,7 +66,13 @@ export const reproduceCommand = defineCommand({
       outDir: resolve(values.out ?? join('reproduce', file.split('/').slice(-5, -1).join('--'))),
       log,
     });
-    for (const m of result.modules) process.stdout.write(`${m.sha256}  ${relative(root, join(outDir, m.file))}\n`);
+    for (const m of result.modules) out.print(`${m.sha256}  ${relative(root, join(outDir, m.file))}`);
+    const built = {
+      target: target.name,
+      outDir: relative(root, outDir),
+      modules: result.modules.map((m) => ({ file: relative(root, join(outDir, m.file)), sha256: m.sha256 })),
+    };
+    out.result(built);
     if (!values.verify) return 0;
 
     const ref = await referenceBuild(root, target, values.remote);
@@ -78,15 +91,16 @@ export const reproduceCommand = defineCommand({
         target: target.name,
       });
     const { differences, inputs } = compareBuilds(mine, ref.record);
+    out.result({ ...built, verify: { against: ref.from, identical: differences.length === 0, differences, inputs } });
     if (differences.length === 0) {
-      process.stdout.write(`identical to ${ref.from}\n`);
+      out.print(`identical to ${ref.from}`);
       return 0;
     }
-    process.stdout.write(`differs from ${ref.from}:\n${differences.map((d) => `  ${d}`).join('\n')}\n`);
-    if (inputs.length > 0) for (const d of inputs) process.stdout.write(`  input ${d.input}: ${d.detail}\n`);
+    out.print(`differs from ${ref.from}:\n${differences.map((d) => `  ${d}`).join('\n')}`);
+    if (inputs.length > 0) for (const d of inputs) out.print(`  input ${d.input}: ${d.detail}`);
     else
-      process.stdout.write(
-        '  the recorded inputs are the same: the build is not reproducible (compare the two .ko files with diffoscope)\n',
+      out.print(
+        '  the recorded inputs are the same: the build is not reproducible (compare the two .ko files with diffoscope)',
       );
     return 1;
   },

@@ -72,6 +72,7 @@ const store = () =>
   ({
     type: 'string',
     default: defaultPublishStore(),
+    path: true,
     value: 'LOC',
     help: 'artifact store (default: $KMATRIX_PUBLISH_STORE, else dist/published)',
   }) as const;

@@ -97,6 +97,7 @@ export const serveCacheCommand = defineCommand({
     store: {
       type: 'string',
       required: true,
+      path: true,
       value: 'DIR|s3://B/P',
       help: `where objects live: a directory, or S3-compatible storage (endpoint from
         KMATRIX_S3_ENDPOINT or AWS_ENDPOINT_URL, credentials from AWS_* variables)`,
@@ -119,10 +120,10 @@ export const serveCacheCommand = defineCommand({
       value: 'N',
       help: "remove other namespaces' objects unused for N days (a closed pull request's; 0: never)",
     },
-    'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this PEM certificate chain' },
-    'tls-key': { type: 'string', value: 'FILE', help: 'and this PEM private key' },
+    'tls-cert': { type: 'string', path: true, value: 'FILE', help: 'serve HTTPS with this PEM certificate chain' },
+    'tls-key': { type: 'string', path: true, value: 'FILE', help: 'and this PEM private key' },
     'max-body': { type: 'string', default: '2G', value: 'SIZE', help: 'largest accepted upload' },
-    tokens: { type: 'string', value: 'FILE', help: 'namespaced tokens (see above)' },
+    tokens: { type: 'string', path: true, value: 'FILE', help: 'namespaced tokens (see above)' },
   },
   async run({ values }) {
     if (!/^\d+$/.test(values.port))

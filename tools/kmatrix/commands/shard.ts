@@ -71,6 +71,7 @@ export const shardCommand = defineCommand({
     },
     'github-output': {
       type: 'string',
+      path: true,
       value: 'FILE',
       help: `with --plan: also append matrix=<chunk 0's matrix>, chunks=<JSON>, total=<N> to FILE
         ($GITHUB_OUTPUT), refusing to pass GitHub's 1 MB limit per job`,
@@ -78,9 +79,14 @@ export const shardCommand = defineCommand({
     base: { type: 'string', value: 'REF', help: 'only the projects `nx affected --base=REF` would run' },
     head: { type: 'string', value: 'REF', help: 'with --base: the head of the comparison' },
     projects: { type: 'string', value: 'a,b,…', help: 'exactly these projects' },
-    'projects-file': { type: 'string', value: 'FILE', help: 'one project per line ("-": stdin)' },
+    'projects-file': { type: 'string', path: true, value: 'FILE', help: 'one project per line ("-": stdin)' },
     target: { type: 'string', default: 'build-driver', value: 'NAME', help: 'the Nx target' },
-    timings: { type: 'string', value: 'FILE', help: 'durations to balance by (default dist/kmatrix/timings.json)' },
+    timings: {
+      type: 'string',
+      path: true,
+      value: 'FILE',
+      help: 'durations to balance by (default dist/kmatrix/timings.json)',
+    },
   },
   async run({ values }) {
     const root = resolve('.');

@@ -41,6 +41,7 @@ export const toolchainCommand = defineCommand({
     policy: {
       type: 'string',
       default: POLICY_FILE,
+      path: true,
       value: 'FILE',
       help: "the policy that declares the toolchain's distro and its family",
     },

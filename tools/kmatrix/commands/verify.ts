@@ -33,19 +33,32 @@ export const verifyCommand = defineCommand({
   summary: 'check a module against its published digest, provenance and signature',
   args: 'ARTIFACT.ko',
   about,
+  json: true,
+  pathPositional: () => true,
   options: {
     store: {
       type: 'string',
+      path: true,
       value: 'LOC',
       help: 'directory or s3://bucket/prefix it was published to (default: $KMATRIX_PUBLISH_STORE, else dist/published)',
     },
-    provenance: { type: 'string', value: 'FILE', help: 'a provenance envelope or statement, with --provenance-sha256' },
+    provenance: {
+      type: 'string',
+      path: true,
+      value: 'FILE',
+      help: 'a provenance envelope or statement, with --provenance-sha256',
+    },
     'provenance-sha256': { type: 'string', value: 'HEX', help: 'the SHA256 that --provenance FILE must have' },
-    'provenance-key': { type: 'string', value: 'FILE', help: 'PEM public key the provenance is signed with' },
-    cert: { type: 'string', value: 'FILE', help: 'X.509 certificate (PEM) of the module signing key' },
+    'provenance-key': {
+      type: 'string',
+      path: true,
+      value: 'FILE',
+      help: 'PEM public key the provenance is signed with',
+    },
+    cert: { type: 'string', path: true, value: 'FILE', help: 'X.509 certificate (PEM) of the module signing key' },
     'require-signature': { type: 'boolean', default: false, help: 'an unsigned module or provenance fails' },
   },
-  async run({ values, positionals }) {
+  async run({ values, positionals }, _, out) {
     const usage = (why: string) =>
       new KmatrixError(why, { stage: 'usage', remedy: 'npx kmatrix verify path/to/module.ko [--store LOC]' });
     if (positionals.length !== 1) throw usage('verify takes one module file');
@@ -74,11 +87,10 @@ export const verifyCommand = defineCommand({
       ...(cert ? { cert } : {}),
       requireSignature: values['require-signature'],
     });
-    for (const c of checks) process.stdout.write(`${c.ok ? '✓' : '✗'} ${c.what.padEnd(10)} ${c.detail}\n`);
+    for (const c of checks) out.print(`${c.ok ? '✓' : '✗'} ${c.what.padEnd(10)} ${c.detail}`);
     const failed = checks.filter((c) => !c.ok).length;
-    process.stdout.write(
-      failed === 0 ? 'verified\n' : `NOT verified: ${failed} check${failed === 1 ? '' : 's'} failed\n`,
-    );
+    out.print(failed === 0 ? 'verified' : `NOT verified: ${failed} check${failed === 1 ? '' : 's'} failed`);
+    out.result({ file: positionals[0], verified: failed === 0, checks });
     return failed === 0 ? 0 : 1;
   },
 });

@@ -16,8 +16,11 @@ import { buildTarget, type BuildResult } from './run.ts';
 export { outputDir };
 
 /** Accepts a project name (driver--distro--kernelrelease--arch) or a path to a target.json. */
+/** Whether a TARGET argument is a path to a target.json (else a project name or driver/distro/kernelrelease/arch). */
+export const isTargetFilePath = (ref: string): boolean => ref.endsWith('target.json');
+
 export function targetFileFor(root: string, ref: string): string {
-  if (ref.endsWith('target.json')) return ref;
+  if (isTargetFilePath(ref)) return ref;
   // driver/distro/kernelrelease/arch is accepted too
   const parts = ref.includes('/') ? ref.split('/') : ref.split('--');
   if (parts.length !== 4 || parts.some((p) => !p || p.includes('/') || p === '..')) {

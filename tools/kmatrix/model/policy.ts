@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { readJsonFile } from '../core/json-file.ts';
+import { ROOT_MARKER } from '../core/workspace-root.ts';
 import { arch, identifier, kernelRelease, moduleName, repoPath } from './names.ts';
 
 const driver = z
@@ -121,7 +122,8 @@ export const policySchema = z
 export type Policy = z.infer<typeof policySchema>;
 export type MatrixRule = Policy['matrix'][number];
 
-export const POLICY_FILE = 'support-matrix.json';
+/** The policy file; its presence is what marks a workspace's root (core/workspace-root.ts). */
+export const POLICY_FILE = ROOT_MARKER;
 
 /** A distro family as the policy sees it: its name, the distros (os-release IDs) it serves, and which one is implied. */
 export interface FamilyNames {

@@ -6,6 +6,7 @@
  * provenance envelope's SHA256), or a statement whose SHA256 the caller pins. Nothing found beside
  * the module is believed: whoever could change the module could change that too.
  */
+import { KmatrixError } from '../core/errors.ts';
 import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -187,7 +188,12 @@ async function checkModuleSignature(signature: Signature | undefined, o: VerifyO
 export async function verifyArtifact(o: VerifyOptions): Promise<Check[]> {
   const checks: Check[] = [];
   const check: Add = (ok, what, detail) => checks.push({ ok, what, detail });
-  const bytes = await readFile(o.file);
+  const bytes = await readFile(o.file).catch((error: NodeJS.ErrnoException) => {
+    throw new KmatrixError(`cannot read ${o.file} (${error.code ?? error.message})`, {
+      stage: 'verify',
+      remedy: 'give the path of the module file the node downloaded',
+    });
+  });
   let signature: Signature | undefined;
   try {
     signature = splitSignature(bytes);
