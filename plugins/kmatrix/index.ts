@@ -1,10 +1,17 @@
 /**
  * The kmatrix Nx plugin: one project per targets/<driver>/<distro>/<kernelrelease>/<arch>/target.json,
- * each with cached `build-driver` and `test-driver` targets. Their inputs are what runs — the
- * recipes in target.json, the driver's files, RECIPE_VERSION (compile/inputs.ts) — never this
- * plugin's or the library's source.
+ * each with cached `build-driver` and `test-driver` targets (their names: plugin options in
+ * nx.json). Their inputs are what runs — the recipes in target.json, the driver's files,
+ * RECIPE_VERSION (compile/inputs.ts) — never this plugin's or the library's source. Drivers and
+ * toolchains are projects too, and each target depends on its own (graph.ts).
  */
-import { createNodesFromFiles, type CreateNodes, type CreateNodesResult, type TargetConfiguration } from '@nx/devkit';
+import {
+  type CreateDependencies,
+  createNodesFromFiles,
+  type CreateNodes,
+  type CreateNodesResult,
+  type TargetConfiguration,
+} from '@nx/devkit';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isRemoved, targetFileSchemaOf } from '../../tools/kmatrix/model/target.ts';
@@ -13,24 +20,25 @@ import { zodProblems } from '../../tools/kmatrix/core/json-file.ts';
 import { toolchainSchema } from '../../tools/kmatrix/model/toolchain.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 import { recordCachedResults, renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
-import type { PostTasksExecutionContext } from '@nx/devkit';
+import type { PostTasksExecutionContext, PreTasksExecutionContext } from '@nx/devkit';
 import { QEMU_BINARY } from '../../tools/kmatrix/recipe/guest.ts';
 import { bootInputs, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
 import { recordTimings } from '../../tools/kmatrix/fleet/timings.ts';
 import { timingsFile } from '../../tools/kmatrix/model/paths.ts';
+import { type PluginOptions, pluginOptions } from '../../tools/kmatrix/model/plugin-options.ts';
+import { POLICY_FILE } from '../../tools/kmatrix/model/policy.ts';
+import { driverProjects, TOOLCHAIN_FILES, targetEdges, toolchainProject } from './graph.ts';
+import { nxParallelism, PARALLEL_ENV } from './parallelism.ts';
 
-export interface KmatrixPluginOptions {
-  /**
-   * For `npm run bench` only: the task runs `true` instead of building, with the same inputs,
-   * outputs and caching, so Nx's graph, hashing and cache can be measured at 5,000 targets
-   * without 5,000 compiles. Never set it in a real workspace.
-   */
-  benchmarkNoopBuild?: boolean;
-  /** For `npm run bench` only, with benchmarkNoopBuild: the task writes a module of this many random bytes, so the cache has outputs to store and restore. */
-  benchmarkModuleBytes?: number;
+/** What the plugin is given in nx.json (validated by pluginOptions). */
+export type KmatrixPluginOptions = Partial<PluginOptions>;
+
+/** What `nx show project` shows beside each target, as Nx's own plugins do. */
+function targetMetadata(description: string, command: string, technologies: string[]) {
+  return { description, technologies, help: { command, example: { args: ['--skip-nx-cache'] } } };
 }
 
-function benchmarkCommand(projectRoot: string, options: KmatrixPluginOptions): string {
+function benchmarkCommand(projectRoot: string, options: PluginOptions): string {
   if (!options.benchmarkModuleBytes) return 'true';
   const out = `dist/${projectRoot}`;
   return `mkdir -p '${out}' && head -c ${Math.floor(options.benchmarkModuleBytes)} /dev/urandom > '${out}/kmx_echo.ko'`;
@@ -57,32 +65,42 @@ function modulesLabel(target: TargetNode): string {
 export function buildDriverTarget(
   target: TargetNode,
   projectRoot: string,
-  options: KmatrixPluginOptions = {},
+  options: PluginOptions = pluginOptions({}),
+  namedInputs: readonly string[] = [],
 ): TargetConfiguration {
   return {
     ...(options.benchmarkNoopBuild
       ? { executor: 'nx:run-commands', options: { command: benchmarkCommand(projectRoot, options) } }
       : { executor: './plugins/kmatrix:build-driver' }),
     cache: true,
-    inputs: buildInputs(target),
+    inputs: buildInputs(target, namedInputs),
     outputs: [`{workspaceRoot}/dist/${projectRoot}`],
-    metadata: {
-      description: `Build ${modulesLabel(target)} for ${target.kernelrelease} (${target.arch})`,
-    },
+    metadata: targetMetadata(
+      `Build ${modulesLabel(target)} for ${target.kernelrelease} (${target.arch}) in its toolchain container`,
+      'npx kmatrix build --help',
+      ['kmatrix', 'docker'],
+    ),
   };
 }
 
 /** Boots the target's kernel under QEMU with the built modules (boot/test.ts); its inputs: compile/inputs.ts. */
-export function testDriverTarget(target: TargetNode, projectRoot: string): TargetConfiguration {
+export function testDriverTarget(
+  target: TargetNode,
+  projectRoot: string,
+  options: PluginOptions = pluginOptions({}),
+  namedInputs: readonly string[] = [],
+): TargetConfiguration {
   return {
     executor: './plugins/kmatrix:test-driver',
-    dependsOn: ['build-driver'],
+    dependsOn: [options.buildTargetName],
     cache: true,
-    inputs: bootInputs(target, QEMU_BINARY[target.arch]),
+    inputs: bootInputs(target, QEMU_BINARY[target.arch], namedInputs),
     outputs: [`{workspaceRoot}/dist/boot/${projectRoot}`],
-    metadata: {
-      description: `Boot ${target.kernelrelease} (${target.arch}) under QEMU and prove ${modulesLabel(target)} load${target.driver.smokeTest ? ', pass the smoke test' : ''} and unload`,
-    },
+    metadata: targetMetadata(
+      `Boot ${target.kernelrelease} (${target.arch}) under QEMU and prove ${modulesLabel(target)} load${target.driver.smokeTest ? ', pass the smoke test' : ''} and unload`,
+      'npx kmatrix boot --help',
+      ['kmatrix', 'qemu'],
+    ),
   };
 }
 
@@ -103,7 +121,12 @@ function readTarget(file: string, text: string): TargetNode | null {
   return isRemoved(parsed.data) ? null : nodeOf(parsed.data);
 }
 
-function projectFor(file: string, target: TargetNode, options: KmatrixPluginOptions): CreateNodesResult {
+function projectFor(
+  file: string,
+  target: TargetNode,
+  options: PluginOptions,
+  namedInputs: readonly string[],
+): CreateNodesResult {
   const root = dirname(file);
   return {
     projects: {
@@ -118,23 +141,28 @@ function projectFor(file: string, target: TargetNode, options: KmatrixPluginOpti
           `toolchain:${target.toolchain.name}`,
         ],
         targets: {
-          'build-driver': buildDriverTarget(target, root, options),
+          [options.buildTargetName]: buildDriverTarget(target, root, options, namedInputs),
           // In the bench too: its graph must weigh what production's does.
-          'test-driver': testDriverTarget(target, root),
+          [options.testTargetName]: testDriverTarget(target, root, options, namedInputs),
         },
       },
     },
   };
 }
 
+const TARGET_FILES = 'targets/**/target.json';
+
 export const createNodes: CreateNodes<KmatrixPluginOptions> = [
-  'targets/**/target.json',
-  async (files, options, context) => {
+  `{${TARGET_FILES},${TOOLCHAIN_FILES},${POLICY_FILE}}`,
+  async (files, rawOptions, context) => {
+    const options = pluginOptions(rawOptions);
+    const namedInputs = Object.keys(context.nxJsonConfiguration.namedInputs ?? {});
     // Parse each target once; a broken one is reported by name (createNodesFromFiles aggregates)
     // while the others still load. Toolchains are read once for all targets.
     const cache = new TargetCache(context.workspaceRoot);
     const targets = new Map<string, TargetNode | Error | null>();
     for (const file of files) {
+      if (!file.startsWith('targets/')) continue;
       try {
         const text = readFileSync(join(context.workspaceRoot, file), 'utf8');
         const sha1 = TargetCache.digest(text);
@@ -153,35 +181,53 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
     checkToolchains(context.workspaceRoot, used);
     return createNodesFromFiles(
       (file) => {
+        if (file === POLICY_FILE)
+          return { projects: driverProjects(file, readFileSync(join(context.workspaceRoot, file), 'utf8')) };
+        if (file.startsWith('toolchains/')) return { projects: toolchainProject(file) };
         const target = targets.get(file);
         if (target instanceof Error) throw target;
         if (!target) return {};
-        return projectFor(file, target, options ?? {});
+        return projectFor(file, target, options, namedInputs);
       },
       files,
-      options ?? {},
+      rawOptions ?? {},
       context,
     );
   },
 ];
 
+export const createDependencies: CreateDependencies<KmatrixPluginOptions> = (_options, context) =>
+  targetEdges(context.projects);
+
 /** Before any task: a remote cache that does not answer must not fail the run (see cache/probe.ts). */
-export async function preTasksExecution(): Promise<NodeJS.ProcessEnv> {
+export async function preTasksExecution(
+  _options: unknown,
+  context: PreTasksExecutionContext,
+): Promise<NodeJS.ProcessEnv> {
+  // One parallelism knob: Nx's own --parallel (or nx.json's "parallel"), handed to `--batch`.
+  const env: NodeJS.ProcessEnv = { [PARALLEL_ENV]: String(nxParallelism(context.argv, context.nxJsonConfiguration)) };
   const probe = await probeRemoteCache(process.env);
-  if (!probe.skip) return {};
+  if (!probe.skip) return env;
   process.stderr.write(`${probe.warning}\n`);
   process.env.NX_SKIP_REMOTE_CACHE = 'true';
-  return { NX_SKIP_REMOTE_CACHE: 'true' };
+  return { ...env, NX_SKIP_REMOTE_CACHE: 'true' };
 }
 
 /** After the tasks: the per distro × arch summary (with the boot verdicts when test-driver ran), and dist/kmatrix/last-run.json for `kmatrix report`. */
-export async function postTasksExecution(_options: unknown, context: PostTasksExecutionContext): Promise<void> {
+export async function postTasksExecution(
+  rawOptions: KmatrixPluginOptions | undefined,
+  context: PostTasksExecutionContext,
+): Promise<void> {
+  const { buildTargetName, testTargetName } = pluginOptions(rawOptions);
+  // The summary knows the targets by their role, whatever the workspace named them.
+  const role = (name: string) =>
+    name === buildTargetName ? 'build-driver' : name === testTargetName ? 'test-driver' : undefined;
   const results = Object.values(context.taskResults)
-    .filter((r) => r.task.target.target === 'build-driver' || r.task.target.target === 'test-driver')
+    .filter((r) => role(r.task.target.target))
     .map((r) => ({
       project: r.task.target.project,
       status: r.status,
-      target: r.task.target.target,
+      target: role(r.task.target.target)!,
       startTime: r.task.startTime,
     }));
   if (!results.some((r) => r.target === 'build-driver')) return;
@@ -189,7 +235,7 @@ export async function postTasksExecution(_options: unknown, context: PostTasksEx
   const seconds = Object.fromEntries(
     Object.values(context.taskResults)
       .filter(
-        (r) => r.task.target.target === 'build-driver' && r.status === 'success' && r.task.startTime && r.task.endTime,
+        (r) => r.task.target.target === buildTargetName && r.status === 'success' && r.task.startTime && r.task.endTime,
       )
       .map((r) => [r.task.target.project, (r.task.endTime! - r.task.startTime!) / 1000]),
   );

@@ -314,7 +314,7 @@ test('a hand-edited target.json with a path outside the repo is rejected by nx a
   expectOk(await ws.kmatrix(['gen']), 'gen');
   await ws.commitAll('targets');
   const projects = JSON.parse(
-    expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout,
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
   ) as string[];
   const file = 'targets/kmx-echo/debian-bookworm/6.1.0-57-amd64/x86_64/target.json';
   const good = await ws.read(file);
@@ -323,7 +323,7 @@ test('a hand-edited target.json with a path outside the repo is rejected by nx a
   const evil = JSON.parse(good);
   evil.driver.path = '../../outside';
   await ws.write(file, JSON.stringify(evil, null, 2));
-  const shown = await ws.nx(['show', 'projects', '--json']);
+  const shown = await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']);
   assert.notEqual(shown.exitCode, 0);
   assert.match(shown.all, new RegExp(`${file.replace(/[.+]/g, '\\$&')}: driver\\.path: `));
   assert.match(shown.all, /run `npx kmatrix gen` to regenerate targets\//);
@@ -340,7 +340,10 @@ test('a hand-edited target.json with a path outside the repo is rejected by nx a
 
   await ws.write(file, good);
   assert.deepEqual(
-    JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects again').stdout),
+    JSON.parse(
+      expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects again')
+        .stdout,
+    ),
     projects,
   );
 });

@@ -29,15 +29,22 @@ test('a batch run builds every target in one process, isolates a failure and cac
   const ws = await createWorkspace('kmatrix-batch-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
-  const all: string[] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  const all: string[] = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+  );
   assert.ok(all.length >= 3);
 
   // A bad parallelism setting is refused before anything is built.
-  const refused = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], {
-    KMATRIX_PARALLEL: 'many',
-  });
+  const refused = await ws.nx([
+    'run-many',
+    '-t',
+    'build-driver',
+    '--batch',
+    '--parallel=many',
+    '--output-style=static',
+  ]);
   assert.notEqual(refused.exitCode, 0);
-  assert.match(refused.all, /KMATRIX_PARALLEL must be a whole number ≥ 1, not "many"/);
+  assert.match(refused.all, /--parallel must be a whole number ≥ 1 \(or true\/false\), not "many"/);
   assert.ok(!existsSync(join(ws.dir, 'dist/targets')), 'nothing built');
 
   // One target's header digest is wrong: it fails as infrastructure, the rest are built.
@@ -47,11 +54,10 @@ test('a batch run builds every target in one process, isolates a failure and cac
   const tampered = JSON.parse(good);
   tampered.headers.find((h: { role: string }) => h.role === 'flavour').sha256 = '0'.repeat(64);
   await writeTarget(ws, badFile, tampered);
-  const batch = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--output-style=static'], {
-    KMATRIX_PARALLEL: '2',
-  });
+  // One parallelism knob: Nx's --parallel is how many builds the batch runs at once.
+  const batch = await ws.nx(['run-many', '-t', 'build-driver', '--batch', '--parallel=2', '--output-style=static']);
   assert.notEqual(batch.exitCode, 0);
-  assert.match(batch.all, new RegExp(`kmatrix: ${all.length} builds in one process, 2 at a time`));
+  assert.match(batch.all, new RegExp(`kmatrix: ${all.length} builds in one process, 2 at a time \\(nx --parallel\\)`));
   assert.match(
     batch.all,
     new RegExp(

@@ -50,7 +50,7 @@ test('a user proves every target loads on its own kernel, and sees what does not
   const ws = await createWorkspace('kmatrix-boot-');
   t.after(() => ws.remove());
   await preparePipeline(ws, BOOT_POLICY);
-  const projects = expectOk(await ws.nx(['show', 'projects']), 'nx show projects')
+  const projects = expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver']), 'nx show projects')
     .stdout.split('\n')
     .filter(Boolean)
     .sort();

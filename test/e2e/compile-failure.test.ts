@@ -17,7 +17,9 @@ test('a compile error fails the build with the first error lines and leaves no .
   const ws = await createWorkspace('kmatrix-broken-');
   t.after(() => ws.remove());
   await preparePipeline(ws);
-  const all: string[] = JSON.parse((await ws.nx(['show', 'projects', '--json'])).stdout);
+  const all: string[] = JSON.parse(
+    (await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json'])).stdout,
+  );
 
   // One target's header package does not match its recorded SHA256 (a mirror problem, not the
   // driver's): that target fails as infrastructure, every other one is built, and the run ends
@@ -88,7 +90,9 @@ test('a compile error fails the build with the first error lines and leaves no .
   await ws.write(source, (await ws.read(source)).replace('e->len = n;', 'e->len = n +;'));
   await ws.commitAll('break the driver');
 
-  const names: string[] = JSON.parse((await ws.nx(['show', 'projects', '--json'])).stdout);
+  const names: string[] = JSON.parse(
+    (await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json'])).stdout,
+  );
   const name = names.find((n) => n.includes('--6.1.0-'))!;
   const outDir = join(ws.dir, 'dist', 'targets', ...name.split('--'));
 

@@ -13,7 +13,9 @@ test('a user cross-builds the arm64 matrix on an x86_64 runner', { timeout: 15 *
   const ws = await createWorkspace('kmatrix-cross-');
   t.after(() => ws.remove());
   await preparePipeline(ws, 'test/fixtures/policy-cross-aarch64.json');
-  const names: string[] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  const names: string[] = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+  );
   assert.equal(names.length, 2, names.join(', '));
   for (const name of names) {
     const target = JSON.parse(await ws.read(join('targets', ...name.split('--'), 'target.json')));

@@ -46,7 +46,16 @@ async function affected(ws: Workspace, base: string): Promise<string[]> {
     .map((id) => id.replace(/:build-driver$/, ''))
     .sort();
   const shown = expectOk(
-    await ws.nx(['show', 'projects', '--affected', `--base=${base}`, '--head=HEAD', '--json']),
+    await ws.nx([
+      'show',
+      'projects',
+      '--with-target',
+      'build-driver',
+      '--affected',
+      `--base=${base}`,
+      '--head=HEAD',
+      '--json',
+    ]),
     'nx show projects --affected',
   );
   assert.deepEqual((JSON.parse(shown.stdout) as string[]).sort(), tasks, 'nx show projects --affected agrees');
@@ -148,7 +157,9 @@ test('changing one toolchain selects exactly the targets built with it', { timeo
   await ws.write('support-matrix.json', JSON.stringify(policy, null, 2));
   expectOk(await ws.kmatrix(['gen']), 'gen');
   await ws.commitAll('published matrix');
-  const projects: string[] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  const projects: string[] = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+  );
   const trixie = projects.filter((p) => p.includes('--debian-trixie--')).sort();
   assert.equal(trixie.length, 2);
   assert.ok(projects.length > trixie.length);

@@ -62,7 +62,9 @@ test('a build whose container is SIGKILLed, or whose nx gets Ctrl-C or SIGKILL, 
   t.after(() => ws.remove());
   await preparePipeline(ws);
   const name = (
-    JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]
+    JSON.parse(
+      expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+    ) as string[]
   ).find((n) => n.includes('--6.12.'))!;
   const outDir = join(ws.dir, 'dist/targets', ...name.split('--'));
 

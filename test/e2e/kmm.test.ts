@@ -24,7 +24,9 @@ test('a built matrix becomes KMM kmod images, a Module that maps its kernels, an
   const ws = await createWorkspace('kmatrix-kmm-');
   t.after(() => ws.remove());
   await preparePipeline(ws, BOOT_POLICY);
-  const names: string[] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  const names: string[] = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+  );
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'build the matrix');
 
   const repository = `${REGISTRY}/kmm-${randomBytes(4).toString('hex')}/kmx-echo`;

@@ -17,11 +17,33 @@ test('a user builds the default matrix, then everything comes from cache, then a
   t.after(() => ws.remove());
   await preparePipeline(ws);
 
-  const projects = expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects');
+  const projects = expectOk(
+    await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']),
+    'nx show projects',
+  );
   const names: string[] = JSON.parse(projects.stdout);
   const abis = new Set(names.map((n) => n.split('--')[2]!.replace(/-(cloud-)?amd64$/, '')));
   const flavours = new Set(names.map((n) => n.split('--')[2]!.match(/-((cloud-)?amd64)$/)![1]));
   assert.ok(abis.size >= 2 && flavours.size >= 2, `want ≥2 ABIs × ≥2 flavours, got ${names.join(', ')}`);
+
+  await t.test('nx graph shows driver → targets ← toolchain; nx show project stays clean JSON', async () => {
+    const graphFile = join(ws.dir, 'graph.json');
+    expectOk(await ws.nx(['graph', `--file=${graphFile}`]), 'nx graph --file');
+    const { graph } = JSON.parse(await ws.read('graph.json'));
+    assert.equal(graph.nodes['kmx-echo'].data.root, 'drivers/kmx-echo');
+    for (const name of names) {
+      const toolchain = JSON.parse(await ws.read(join('targets', ...name.split('--'), 'target.json'))).toolchain.name;
+      assert.deepEqual(
+        graph.dependencies[name].map((d: { target: string }) => d.target).sort(),
+        ['kmx-echo', `toolchain-${toolchain}`].sort(),
+      );
+      assert.equal(graph.nodes[`toolchain-${toolchain}`].data.root, `toolchains/${toolchain}`);
+    }
+    const shown = expectOk(await ws.nx(['show', 'project', names[0]!, '--json']), 'nx show project');
+    const project = JSON.parse(shown.stdout);
+    assert.deepEqual(project.targets['build-driver'].metadata.technologies, ['kmatrix', 'docker']);
+    assert.ok(project.targets['build-driver'].inputs.includes('kmatrixBuild'));
+  });
 
   await t.test('first run builds every target for real', async () => {
     const run = expectOk(await ws.nx(['run-many', '-t', 'build-driver', '--output-style=static']), 'nx run-many');
@@ -151,22 +173,30 @@ test('a user builds the default matrix, then everything comes from cache, then a
     },
   );
 
-  await t.test('a bumped RECIPE_VERSION affects every target', async () => {
-    await edit(
-      'tools/kmatrix/recipe/version.ts',
-      'export const RECIPE_VERSION = 1;',
-      'export const RECIPE_VERSION = 2;',
-    );
-    await ws.commitAll('bump RECIPE_VERSION');
-    assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
-  });
-
   await t.test(
-    'a toolchain reaches its targets through gen: its definition alone affects none, a re-pinned image every target built with it',
+    'a toolchain change: the graph reaches its targets, but only the digest gen carries into their recipes affects their builds',
     async () => {
+      const ofToolchain: string[] = [];
+      for (const n of names)
+        if (
+          JSON.parse(await ws.read(join('targets', ...n.split('--'), 'target.json'))).toolchain.name ===
+          'debian-bookworm'
+        )
+          ofToolchain.push(n);
+      assert.ok(ofToolchain.length > 0);
       const spec = 'toolchains/debian-bookworm/toolchain.json';
-      await ws.write(spec, `${await ws.read(spec)}\n`);
-      await ws.commitAll('touch the toolchain definition');
+      // A real JSON change (Nx ignores whitespace-only edits of .json files) that renders nothing new.
+      await edit(spec, '"$schema": "../toolchain.schema.json"', '"$schema": "./../toolchain.schema.json"');
+      await ws.commitAll('edit the toolchain definition');
+      // Project by project, Nx follows the edges target → toolchain …
+      const projectLevel = JSON.parse(
+        expectOk(
+          await ws.nx(['show', 'projects', '--affected', '--base=HEAD~1', '--head=HEAD', '--json']),
+          'nx show projects --affected',
+        ).stdout,
+      ) as string[];
+      assert.deepEqual(projectLevel.sort(), ['toolchain-debian-bookworm', ...ofToolchain].sort());
+      // … task by task (what `nx affected -t` runs), only a changed input counts: no build's key changed.
       assert.deepEqual(await affectedProjects(), []);
       const lockFile = 'toolchains/debian-bookworm/toolchain.lock.json';
       const lock = JSON.parse(await ws.read(lockFile));
@@ -180,9 +210,19 @@ test('a user builds the default matrix, then everything comes from cache, then a
       );
       expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
       await ws.commitAll('gen: new toolchain digest');
-      assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
+      assert.deepEqual((await affectedProjects()).sort(), [...ofToolchain].sort());
     },
   );
+
+  await t.test('a bumped RECIPE_VERSION affects every target', async () => {
+    await edit(
+      'tools/kmatrix/recipe/version.ts',
+      'export const RECIPE_VERSION = 1;',
+      'export const RECIPE_VERSION = 2;',
+    );
+    await ws.commitAll('bump RECIPE_VERSION');
+    assert.deepEqual((await affectedProjects()).sort(), [...names].sort());
+  });
 
   await t.test('a change to CLI-only code (crawl, commands) affects no build', async () => {
     await touch('tools/kmatrix/commands/gen.ts', '// touched');

@@ -31,7 +31,7 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   await preparePipeline(ws);
   expectOk(await ws.nx(['run-many', '-t', 'build-driver']), 'nx run-many -t build-driver');
   const names = JSON.parse(
-    expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout,
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'nx show projects').stdout,
   ) as string[];
   assert.equal(names.length, 4);
   const key = await signingKey(scratch, 'kmatrix-test-signing');

@@ -69,7 +69,9 @@ test('a fresh clone on another runner builds zero drivers the trusted runner alr
   const remote = nxCacheEnv(server.url, READ_TOKEN);
   const ls = expectOk(await b.kmatrix(['cache', 'ls', '--remote'], remote), 'cache ls --remote');
   assert.match(ls.stdout, new RegExp(`^${total} entries$`, 'm'));
-  const name = JSON.parse(expectOk(await b.nx(['show', 'projects', '--json']), 'show projects').stdout)[0] as string;
+  const name = JSON.parse(
+    expectOk(await b.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+  )[0] as string;
   assert.match(ls.stdout, new RegExp(`^${name.replace(/[.+]/g, '\\$&')} .* write \\(main\\)`, 'm'));
   const show = expectOk(await b.kmatrix(['cache', 'show', name, '--remote'], remote), 'cache show --remote');
   const [driver, distro, release, arch] = name.split('--') as [string, string, string, string];

@@ -30,7 +30,9 @@ test('two builds of one target in different folders give byte-identical modules'
   expectOk(await b.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'toolchain build in b');
   expectOk(await b.kmatrix(['gen']), 'gen in b');
 
-  const names: string[] = JSON.parse(expectOk(await a.nx(['show', 'projects', '--json']), 'show projects').stdout);
+  const names: string[] = JSON.parse(
+    expectOk(await a.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+  );
   // One 6.1 and one 6.12 kernel: 6.12 also runs pahole for BTF, which is parallel unless pinned.
   const picks = [names.find((n) => n.includes('--6.1.0-')), names.find((n) => n.includes('--6.12.'))];
   for (const name of picks) {
@@ -56,7 +58,9 @@ test('a paged engineer reproduces one target with one command, verifies it, and 
   t.after(() => ws.remove());
   await preparePipeline(ws);
   const name = (
-    JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'show projects').stdout) as string[]
+    JSON.parse(
+      expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'show projects').stdout,
+    ) as string[]
   ).find((n) => n.includes('--6.1.0-'))!;
   expectOk(await ws.nx(['run', `${name}:build-driver`]), 'CI builds it (into the Nx cache)');
 

@@ -21,6 +21,7 @@ export const LAYERS = [
   'publish',
   'report',
   'fleet',
+  'workspace',
   'commands',
   'plugins',
 ] as const;

@@ -177,7 +177,9 @@ export async function prepareOneTarget(
   };
   await ws.write('test/fixtures/policy-one-target.json', JSON.stringify(policy, null, 2));
   await preparePipeline(ws, join(ws.dir, 'test/fixtures/policy-one-target.json'));
-  const [project] = JSON.parse(expectOk(await ws.nx(['show', 'projects', '--json']), 'nx show projects').stdout);
+  const [project] = JSON.parse(
+    expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'nx show projects').stdout,
+  );
   return project as string;
 }
 

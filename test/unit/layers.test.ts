@@ -35,7 +35,7 @@ test('an upward import, a cycle, a folder outside the layers and a reach past th
   ]);
   assert.deepEqual(upwardImports(graph), [
     'tools/kmatrix/model/target.ts → tools/kmatrix/compile/run.ts (model imports compile, a layer above it)',
-    'tools/kmatrix/utils/more.ts is in no layer (its folder is not one of core, model, packages, distros, toolchain, recipe, gen, compile, cache, boot, publish, report, fleet, commands, plugins)',
+    'tools/kmatrix/utils/more.ts is in no layer (its folder is not one of core, model, packages, distros, toolchain, recipe, gen, compile, cache, boot, publish, report, fleet, workspace, commands, plugins)',
   ]);
   assert.deepEqual(cycles(graph), [['tools/kmatrix/compile/dkms.ts', 'tools/kmatrix/compile/run.ts']]);
   assert.deepEqual(seamViolations(graph), [

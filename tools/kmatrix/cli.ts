@@ -10,6 +10,7 @@ import { KMATRIX_VERSION } from './core/version.ts';
 import { findWorkspaceRoot } from './core/workspace-root.ts';
 import type { Command } from './commands/command.ts';
 import { crawlCommand } from './commands/crawl.ts';
+import { initCommand } from './commands/init.ts';
 import { genCommand } from './commands/gen.ts';
 import { toolchainCommand } from './commands/toolchain.ts';
 import { buildCommand } from './commands/build.ts';
@@ -30,6 +31,7 @@ import { dispatchCommand } from './commands/dispatch.ts';
 import { requestCommand, serveRequestsCommand } from './commands/request.ts';
 
 const commands: Command[] = [
+  initCommand,
   crawlCommand,
   genCommand,
   driverCommand,
@@ -95,6 +97,12 @@ async function main(argv: string[]): Promise<number> {
   if (root && root !== invokedIn) process.chdir(root);
   return command.run(rest, invokedIn);
 }
+
+// `kmatrix … | head` closes the pipe early: that ends the output, it is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

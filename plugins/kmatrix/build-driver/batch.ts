@@ -5,11 +5,12 @@
  * build on a 2-core runner (`npm run bench`, build overhead). The trade-off, which is Nx's: a
  * batch's results are cached when the whole batch ends, so an interrupted batch caches nothing.
  *
- * Builds run KMATRIX_PARALLEL at a time (default: the number of cores); each result is reported
- * to Nx as soon as it is known, with that target's own output.
+ * Builds run as many at a time as Nx runs tasks (`--parallel`, nx.json's "parallel":
+ * parallelism.ts); each result is reported to Nx as soon as it is known, with that target's own
+ * output.
  */
 import type { ExecutorContext, TaskGraph } from '@nx/devkit';
-import { availableParallelism } from 'node:os';
+import { nxParallelism, PARALLEL_ENV } from '../parallelism.ts';
 import { runBuildTask } from './task.ts';
 import { cpuShare } from '../../../tools/kmatrix/compile/execute.ts';
 import { inParallel } from '../../../tools/kmatrix/core/pool.ts';
@@ -19,15 +20,10 @@ interface Done {
   result: { success: boolean; terminalOutput: string; startTime: number; endTime: number };
 }
 
-export function batchParallelism(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.KMATRIX_PARALLEL;
-  if (raw === undefined || raw === '') return availableParallelism();
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(
-      `KMATRIX_PARALLEL must be a whole number ≥ 1, not "${raw}" — set it to how many builds may run at once, or unset it to use every core`,
-    );
-  return n;
+/** What the plugin read from Nx before the run; without it (a batch started some other way), nx.json's. */
+export function batchParallelism(env: NodeJS.ProcessEnv, nxJson: { parallel?: number }): number {
+  const handed = Number(env[PARALLEL_ENV]);
+  return Number.isInteger(handed) && handed >= 1 ? handed : nxParallelism([], nxJson);
 }
 
 export default async function* buildDriverBatch(
@@ -37,10 +33,10 @@ export default async function* buildDriverBatch(
   context: ExecutorContext,
 ): AsyncGenerator<Done> {
   const tasks = Object.values(taskGraph.tasks);
-  const parallel = Math.min(batchParallelism(), tasks.length);
+  const parallel = Math.min(batchParallelism(process.env, context.nxJsonConfiguration), tasks.length);
   // Each running build registers its own Ctrl-C handler (compile/container.ts).
   process.setMaxListeners(Math.max(process.getMaxListeners(), parallel * 2 + 10));
-  console.log(`kmatrix: ${tasks.length} builds in one process, ${parallel} at a time (KMATRIX_PARALLEL)`);
+  console.log(`kmatrix: ${tasks.length} builds in one process, ${parallel} at a time (nx --parallel)`);
 
   const finished: Done[] = [];
   let wake: (() => void) | undefined;

@@ -6,6 +6,7 @@ import { projectsToRun } from '../fleet/affected.ts';
 import { GITHUB_MAX_OUTPUT_BYTES, planShards, shardTasks } from '../fleet/shard.ts';
 import { loadTimings } from '../fleet/timings.ts';
 import { timingsFile } from '../model/paths.ts';
+import { workspacePluginOptions } from '../model/plugin-options.ts';
 import { defineCommand, wholeNumber } from './command.ts';
 
 const about = `Splits the tasks of a run over N runners: deterministically (every runner computes the same split
@@ -26,7 +27,7 @@ The tasks are every project with the target, or those --base/--head, --projects 
 `;
 
 async function selection(
-  values: { base?: string; head?: string; projects?: string; 'projects-file'?: string; target: string },
+  values: { base?: string; head?: string; projects?: string; 'projects-file'?: string; target?: string },
   root: string,
 ): Promise<string[]> {
   if (values.projects !== undefined)
@@ -45,7 +46,7 @@ async function selection(
       .filter(Boolean);
   }
   return projectsToRun(root, {
-    target: values.target,
+    target: values.target ?? workspacePluginOptions(root).buildTargetName,
     ...(values.base ? { base: values.base } : {}),
     ...(values.head ? { head: values.head } : {}),
   });
@@ -80,7 +81,11 @@ export const shardCommand = defineCommand({
     head: { type: 'string', value: 'REF', help: 'with --base: the head of the comparison' },
     projects: { type: 'string', value: 'a,b,…', help: 'exactly these projects' },
     'projects-file': { type: 'string', path: true, value: 'FILE', help: 'one project per line ("-": stdin)' },
-    target: { type: 'string', default: 'build-driver', value: 'NAME', help: 'the Nx target' },
+    target: {
+      type: 'string',
+      value: 'NAME',
+      help: "the Nx target (default: the plugin's buildTargetName in nx.json, build-driver)",
+    },
     timings: {
       type: 'string',
       path: true,

@@ -43,9 +43,29 @@ export function driverGlobs(driver: TargetSpec['driver']): string[] {
   ];
 }
 
+/**
+ * The inputs every build-driver task shares, and every test-driver task: Nx named inputs, so a
+ * workspace can add to them in nx.json (`namedInputs.kmatrixBuild`) and `targetDefaults` can
+ * override a target's inputs as a whole. When nx.json does not define them, the plugin declares
+ * these contents in their place (as @nx/jest does with "production").
+ */
+export const SHARED_INPUTS = {
+  kmatrixBuild: [RECIPE_VERSION_INPUT, BUILD_PACKAGES],
+  kmatrixBoot: [RECIPE_VERSION_INPUT],
+} satisfies Record<string, TaskInput[]>;
+export type SharedInputName = keyof typeof SHARED_INPUTS;
+
+/** The shared part: the named input when the workspace defines it, else its contents. */
+function shared(name: SharedInputName, namedInputs: readonly string[]): TaskInput[] {
+  return namedInputs.includes(name) ? [name] : SHARED_INPUTS[name];
+}
+
 /** Every input of a target's build-driver task: target.json (its build recipe), the driver's sources, RECIPE_VERSION. */
-export function buildInputs(target: { driver: TargetSpec['driver'] }): TaskInput[] {
-  return ['{projectRoot}/target.json', ...driverGlobs(target.driver), RECIPE_VERSION_INPUT, BUILD_PACKAGES];
+export function buildInputs(
+  target: { driver: TargetSpec['driver'] },
+  namedInputs: readonly string[] = [],
+): TaskInput[] {
+  return ['{projectRoot}/target.json', ...driverGlobs(target.driver), ...shared('kmatrixBuild', namedInputs)];
 }
 
 /**
@@ -53,12 +73,16 @@ export function buildInputs(target: { driver: TargetSpec['driver'] }): TaskInput
  * /init and QEMU's arguments), the smoke test, the built .ko files themselves (whatever produced
  * them: a build or a cache hit), RECIPE_VERSION and the installed QEMU's version.
  */
-export function bootInputs(target: { driver: TargetSpec['driver'] }, qemuBinary: string): TaskInput[] {
+export function bootInputs(
+  target: { driver: TargetSpec['driver'] },
+  qemuBinary: string,
+  namedInputs: readonly string[] = [],
+): TaskInput[] {
   const { driver } = target;
   return [
     '{projectRoot}/target.json',
     ...(driver.smokeTest ? [`{workspaceRoot}/${driver.path}/${driver.smokeTest}`] : []),
-    RECIPE_VERSION_INPUT,
+    ...shared('kmatrixBoot', namedInputs),
     { dependentTasksOutputFiles: '**/*.ko', transitive: false },
     // Without QEMU the hash still computes; the task then fails saying what to install.
     { runtime: `${qemuBinary} --version 2>/dev/null | head -n 1 || echo no-${qemuBinary}` },

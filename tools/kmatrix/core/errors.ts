@@ -20,6 +20,7 @@ export type Stage =
   | 'shard'
   | 'dispatch'
   | 'request'
+  | 'workspace'
   | 'usage';
 
 export interface KmatrixErrorOptions {

@@ -2,6 +2,7 @@
  * What `kmatrix dispatch` will run: the commits, a repository the pods can clone, and how many
  * shards (given, or planned from the tasks to run and their recorded build times).
  */
+import { workspacePluginOptions } from '../model/plugin-options.ts';
 import { KmatrixError } from '../core/errors.ts';
 import { git, resolveRef } from '../gen/git-state.ts';
 import { timingsFile } from '../model/paths.ts';
@@ -47,7 +48,10 @@ export async function dispatchPlan(root: string, r: DispatchRequest): Promise<Di
   }
   const where = { head, repository, ...(base ? { base } : {}) };
   if (r.shards) return { ...where, shards: r.shards };
-  const projects = await projectsToRun(root, { target: 'build-driver', ...(base ? { base, head } : {}) });
+  const projects = await projectsToRun(root, {
+    target: workspacePluginOptions(root).buildTargetName,
+    ...(base ? { base, head } : {}),
+  });
   const shards = planShards(projects, await loadTimings(timingsFile(root)), {
     maxShards: r.maxShards,
     targetSeconds: SHARD_SECONDS,

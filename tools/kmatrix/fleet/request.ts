@@ -12,6 +12,7 @@
  * as such, and failures answered without the internal detail (URLs, paths) they carry, which goes
  * to the service log instead.
  */
+import { workspacePluginOptions } from '../model/plugin-options.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -233,7 +234,13 @@ export class RequestService {
   private async build(name: string, names: string[]): Promise<boolean> {
     const nx = await execa(
       process.execPath,
-      [await nxBin(this.root), 'run-many', '-t', 'build-driver', `--projects=${names.join(',')}`],
+      [
+        await nxBin(this.root),
+        'run-many',
+        '-t',
+        workspacePluginOptions(this.root).buildTargetName,
+        `--projects=${names.join(',')}`,
+      ],
       { cwd: this.root, reject: false, all: true, env: { NX_TUI: 'false', FORCE_COLOR: '0' } },
     );
     const output = nx.all ?? '';
