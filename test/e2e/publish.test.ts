@@ -7,11 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
 import { startS3 } from '../support/s3.ts';
+import { serveDirectory } from '../support/http.ts';
 import { signingKey } from '../support/keys.ts';
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -109,6 +113,95 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
   assert.match(bad.stdout, /✗ published +no target in .* has a module with these bytes/);
   assert.match(bad.stdout, /NOT verified/);
 
+  // Installable packages and the stable per-kernel address: a node fetches by `uname -r` alone.
+  const packaged = expectOk(
+    await ws.kmatrix(['publish', '--store', store, '--packages', 'deb', '--json'], key),
+    'publish --packages deb',
+  );
+  assert.equal(JSON.parse(packaged.stdout).result.packages.built.length, 4);
+  const withPackages = JSON.parse(await readFile(join(store, 'index.json'), 'utf8')).targets[names[0]!];
+  const [deb] = withPackages.packages;
+  const kr = withPackages.target.kernelrelease as string;
+  assert.equal(deb.format, 'deb');
+  assert.equal(deb.name, `kmx-echo-modules-${kr}`);
+  assert.match(
+    deb.key,
+    new RegExp(`^modules/kmx-echo/debian-bookworm/${kr.replace(/[.+]/g, '\\$&')}/x86_64/[0-9a-f]{16}/`),
+  );
+  const latestDir = join(store, 'modules/kmx-echo/debian-bookworm', kr, 'x86_64');
+  const latest = JSON.parse(await readFile(join(latestDir, 'latest.json'), 'utf8'));
+  assert.deepEqual(
+    [latest.target, latest.buildId, latest.packages[0].sha256, latest.modules[0].signed.sha256],
+    [names[0], withPackages.buildId, deb.sha256, withPackages.modules[0].signed.sha256],
+  );
+  const again2 = expectOk(await ws.kmatrix(['publish', '--store', store, '--packages', 'deb'], key), 'again');
+  assert.match(again2.stdout, /packages: 0 made, 4 unchanged/);
+  const packagedIndex = await readFile(join(store, 'index.json'));
+
+  // The node-side script, over HTTP: the signed module under its own name, checked; then the package.
+  const served = await serveDirectory(store);
+  t.after(() => served.close());
+  const osRelease = join(scratch, 'os-release');
+  await writeFile(osRelease, 'ID=debian\nVERSION_CODENAME=bookworm\n');
+  const fetchScript = (out: string, ...args: string[]) =>
+    execa('sh', [join(ws.dir, 'tools/kmatrix-fetch.sh'), served.url, 'kmx-echo', '--out', out, ...args], {
+      reject: false,
+      all: true,
+      env: { KMATRIX_KERNEL: kr, KMATRIX_ARCH: 'x86_64', KMATRIX_OS_RELEASE: osRelease },
+    });
+  const fetched = await fetchScript(join(scratch, 'node'));
+  assert.equal(fetched.exitCode, 0, fetched.all);
+  assert.equal(fetched.stdout, join(scratch, 'node/kmx_echo.ko'));
+  assert.equal(
+    createHash('sha256')
+      .update(await readFile(join(scratch, 'node/kmx_echo.ko')))
+      .digest('hex'),
+    withPackages.modules[0].signed.sha256,
+  );
+  const pkg = await fetchScript(join(scratch, 'node'), '--package');
+  assert.equal(pkg.stdout, join(scratch, `node/${deb.file}`), pkg.all);
+  const nothing = await fetchScript(join(scratch, 'node'), '--distro', 'debian-trixie');
+  assert.equal(nothing.exitCode, 1);
+  assert.match(nothing.stderr, /nothing published for kmx-echo on debian-trixie/);
+  const debBytes = await readFile(join(store, deb.key));
+  await writeFile(join(store, deb.key), Buffer.concat([debBytes, Buffer.from('x')]));
+  const tamperedPkg = await fetchScript(join(scratch, 'tampered'), '--package');
+  assert.equal(tamperedPkg.exitCode, 1);
+  assert.match(tamperedPkg.stderr, /does not match its published SHA256; nothing kept/);
+  assert.ok(!existsSync(join(scratch, 'tampered', deb.file)), 'nothing kept');
+  await writeFile(join(store, deb.key), debBytes);
+
+  // Installed with dpkg -i in a real Debian container (the toolchain image): files, depmod, modinfo.
+  const image = `${withPackages.inputs.toolchain.image}`;
+  const installed = await execa(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '-v',
+      `${store}:/store:ro`,
+      '-v',
+      `${join(ws.dir, 'tools/kmatrix-fetch.sh')}:/kmatrix-fetch.sh:ro`,
+      '-e',
+      `KMATRIX_KERNEL=${kr}`,
+      '-e',
+      'KMATRIX_ARCH=x86_64',
+      image,
+      'sh',
+      '-c',
+      `set -e; sh /kmatrix-fetch.sh /store kmx-echo --install --out /tmp/p; dpkg -s ${deb.name} | grep '^Status:';
+       modinfo -F signer /lib/modules/${kr}/updates/kmx_echo.ko; grep -c '^updates/kmx_echo.ko:' /lib/modules/${kr}/modules.dep;
+       dpkg -r ${deb.name} >/dev/null; test ! -e /lib/modules/${kr}/updates/kmx_echo.ko; grep -c kmx_echo /lib/modules/${kr}/modules.dep || true`,
+    ],
+    { reject: false, all: true },
+  );
+  assert.equal(installed.exitCode, 0, installed.all);
+  assert.match(installed.stdout, /^Status: install ok installed$/m);
+  assert.match(installed.stdout, /^kmatrix-test-signing$/m, 'the signed module, signed by the test key');
+  assert.deepEqual(installed.stdout.trim().split('\n').slice(-2), ['1', '0'], 'depmod on install and on removal');
+
   // The published state is what diff compares against: nothing yet, then a driver change.
   const clean = await ws.kmatrix(['diff', '--published', store]);
   assert.equal(clean.exitCode, 0, clean.all);
@@ -131,7 +224,7 @@ test('publish uploads modules with provenance and signatures, idempotently, neve
     ),
   );
   assert.match(notBuilt.stdout, /0 published, 0 unchanged, 4 not built/);
-  assert.deepEqual(await readFile(join(store, 'index.json')), indexBytes, 'the index did not change');
+  assert.deepEqual(await readFile(join(store, 'index.json')), packagedIndex, 'the index did not change');
   await ws.write('drivers/kmx-echo/kmx_echo_main.c', original);
   await ws.commitAll('back to the published driver');
 

@@ -75,3 +75,48 @@ test("every command's --help names exactly the options it accepts", async () => 
     assert.ok(inOptions.length > 0, `${name} lists its options`);
   }
 });
+
+test('--json: one document from a command that takes part, none added to a command with a --json of its own', async () => {
+  const printed: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string) => {
+    printed.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const own = defineCommand({
+      name: 'own',
+      summary: 's',
+      about: 'a',
+      options: { json: { type: 'boolean', default: false, help: 'its own JSON' } },
+      run: async () => {
+        process.stdout.write('{"mine":1}\n');
+        return 0;
+      },
+    });
+    await own.run(['--json']);
+    const shared = defineCommand({
+      name: 'shared',
+      summary: 's',
+      about: 'a',
+      json: true,
+      options: {},
+      run: async (_p, _d, out) => {
+        out.print('for people');
+        out.result({ answer: 42 });
+        return 0;
+      },
+    });
+    assert.match(shared.help, /--json +print one JSON document/);
+    await shared.run(['--json']);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(printed[0], '{"mine":1}\n');
+  assert.equal(printed.length, 2, printed.join(''));
+  const doc = JSON.parse(printed[1]!);
+  assert.deepEqual(
+    { ...doc, kmatrix: 'v' },
+    { kmatrix: 'v', command: 'shared', ok: true, exitCode: 0, result: { answer: 42 } },
+  );
+});

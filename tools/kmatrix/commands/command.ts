@@ -169,7 +169,8 @@ export function defineCommand<O extends Options>(input: CommandSpec<O>): Command
       const parsed = parse(spec.name, own, spec.options, spec.args !== undefined);
       checkRequired(spec.name, spec.options, parsed.values);
       resolveUserPaths(spec as CommandSpec<Options>, parsed as Parsed<Options>, invokedIn);
-      const json = (parsed.values as Record<string, unknown>).json === true;
+      // Only commands that take part (spec.json); others may have a --json of their own (diff, report).
+      const json = input.json === true && (parsed.values as Record<string, unknown>).json === true;
       const { output, finish } = commandOutput(spec.name, json);
       try {
         const code = await spec.run(parsed as Parsed<O>, dash >= 0 ? argv.slice(dash + 1) : undefined, output);

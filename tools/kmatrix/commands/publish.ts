@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseFormats, publishPackages, requirePackageTools } from '../publish/packages.ts';
 import { defaultStoreDir, HeaderStore } from '../packages/store.ts';
 import { resolveRef, repositoryUrl } from '../gen/git-state.ts';
 import { defaultPublishStore, openArtifactStore } from '../publish/open-artifact-store.ts';
@@ -70,6 +71,13 @@ export const publishCommand = defineCommand({
         toolchains/ or the build code (the provenance then names HEAD, which is not
         what was built)`,
     },
+    packages: {
+      type: 'string',
+      value: 'deb,rpm',
+      help: `also make an installable package per published target, of its family's format
+        (<driver>-modules-<uname -r>.deb, kmod-<driver>-<uname -r>.rpm; needs dpkg-deb /
+        rpmbuild here), stored beside the modules and named in the index and latest.json`,
+    },
     kmm: {
       type: 'string',
       value: 'REGISTRY/REPO',
@@ -80,6 +88,8 @@ export const publishCommand = defineCommand({
   },
   async run({ values }, _, out) {
     const root = resolve('.');
+    const formats = values.packages ? parseFormats(values.packages) : undefined;
+    if (formats) await requirePackageTools(formats);
     if (!values['allow-dirty']) await assertCommitted(root);
     const store = await openArtifactStore(values.store);
     const key = signingKeyFromEnv();
@@ -117,6 +127,11 @@ export const publishCommand = defineCommand({
       });
       out.print(`kmm: ${kmm.pushed.length} images pushed, ${kmm.unchanged.length} unchanged (${values.kmm})`);
       result.kmm = { repository: values.kmm, ...kmm };
+    }
+    if (formats) {
+      const packages = await publishPackages({ store, formats, log: out.print });
+      out.print(`packages: ${packages.built.length} made, ${packages.unchanged.length} unchanged`);
+      result.packages = packages;
     }
     if (report.notBuilt.length > 0 && !values.partial) {
       log('run `npx nx run-many -t build-driver` first (or pass --partial to publish only what is built)');

@@ -6,13 +6,12 @@
  */
 import type Docker from 'dockerode';
 import { KmatrixError } from '../core/errors.ts';
-import { sha256 } from '../core/hash.ts';
 import { busyboxOf, type GuestLock } from '../model/guest-lock.ts';
 import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { guestBusybox } from '../boot/kernel-image.ts';
 import type { ArtifactStore } from './artifact-store.ts';
-import { loadIndex, updateIndex, type PublishedTarget } from './published-index.ts';
+import { loadIndex, readPublishedModules, updateIndex, type PublishedTarget } from './published-index.ts';
 import { kmmKernel, pushKmodImage } from './kmod-image.ts';
 
 export interface KmmPublishOptions {
@@ -24,25 +23,6 @@ export interface KmmPublishOptions {
   headers: HeaderStore;
   lock: GuestLock;
   log: (line: string) => void;
-}
-
-/** The module files of an entry as published (the signed bytes when it was signed), checked against the index. */
-async function publishedModules(store: ArtifactStore, entry: PublishedTarget): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (const m of entry.modules) {
-    const stored = m.signed ?? m;
-    const body = await store.get(stored.key);
-    if (!body || sha256(body) !== stored.sha256) {
-      throw new KmatrixError(`${store.locate(stored.key)} is missing or not the published bytes`, {
-        stage: 'publish',
-        target: entry.target.name,
-        remedy: 'publish the modules again (`npx kmatrix publish`), then push the images',
-      });
-    }
-    // Signed modules keep the module's own name: modprobe looks for <name>.ko.
-    files.set(m.file, body);
-  }
-  return files;
 }
 
 export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string[]; unchanged: string[] }> {
@@ -72,7 +52,7 @@ export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string
       );
     const { tag, digest } = await pushKmodImage(o.repository, {
       target,
-      modules: await publishedModules(o.store, entry),
+      modules: await readPublishedModules(o.store, entry),
       busybox: await guestBusybox(o.headers, busyboxOf(o.lock, target.arch)),
       toolchain: { repository: repositories.get(target.toolchain.name)!, digest: target.toolchain.digest },
       docker: o.docker,

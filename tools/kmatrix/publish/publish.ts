@@ -2,6 +2,7 @@
  * Publishing: the built modules of every target in targets/ go to the artifact store under
  *   modules/<driver>/<distro>/<kernelrelease>/<arch>/<build id>/<module>.ko   (+ .signed.ko)
  *                                                             /provenance.<key id|unsigned>.dsse.json
+ *   modules/<driver>/<distro>/<kernelrelease>/<arch>/latest.json, latest.sha256sums   (latest.ts)
  * and then the index is rewritten, once, to say what is published. The build id is the SHA256 of
  * the build's inputs, so one key always means one set of bytes: publishing again is a no-op, and
  * bytes that differ from what a key already holds stop the publish before the index changes.
@@ -23,6 +24,7 @@ import { provenanceStatement, statementSchema, type ProvenanceInput } from './pr
 import { envelopeOf, envelopeSchema, envelopeSignedBy, type ProvenanceKey } from './dsse.ts';
 import { createPublicKey } from 'node:crypto';
 import { loadIndex, updateIndex, type PublishedIndex, type PublishedTarget } from './published-index.ts';
+import { writeLatest } from './latest.ts';
 
 export interface PublishOptions {
   root: string;
@@ -261,6 +263,8 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       return targets;
     });
   }
+  // The stable per-kernel addresses (latest.ts), also for entries published before they existed.
+  await writeLatest(o.store, await loadIndex(o.store));
   return report;
 }
 

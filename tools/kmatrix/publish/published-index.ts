@@ -10,6 +10,7 @@ import { sha256Hex } from '../model/names.ts';
 import { anyTargetSchema } from '../model/target.ts';
 import { KmatrixError } from '../core/errors.ts';
 import { parseWith } from '../core/json-file.ts';
+import { sha256 } from '../core/hash.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 
 export const INDEX_KEY = 'index.json';
@@ -47,6 +48,10 @@ export const publishedTargetSchema = z
       })
       .strict()
       .optional(),
+    /** Installable packages of these modules (`publish --packages`): one per format, in the build's folder. */
+    packages: z
+      .array(stored.extend({ format: z.enum(['deb', 'rpm']), name: z.string(), file: z.string() }).strict())
+      .optional(),
     /** Published by `kmatrix request` for a kernel the committed matrix does not list: kept by later publishes. */
     requested: z.literal(true).optional(),
   })
@@ -61,6 +66,25 @@ export const publishedIndexSchema = z
   })
   .strict();
 export type PublishedIndex = z.infer<typeof publishedIndexSchema>;
+
+/** The module files of an entry as published (the signed bytes when it was signed), checked against the index. */
+export async function readPublishedModules(store: ArtifactStore, entry: PublishedTarget): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const m of entry.modules) {
+    const stored = m.signed ?? m;
+    const body = await store.get(stored.key);
+    if (!body || sha256(body) !== stored.sha256) {
+      throw new KmatrixError(`${store.locate(stored.key)} is missing or not the published bytes`, {
+        stage: 'publish',
+        target: entry.target.name,
+        remedy: 'publish the modules again (`npx kmatrix publish`)',
+      });
+    }
+    // Signed modules keep the module's own name: modprobe looks for <name>.ko.
+    files.set(m.file, body);
+  }
+  return files;
+}
 
 export const emptyIndex = (): PublishedIndex => ({ format: 1, updatedAt: new Date(0).toISOString(), targets: {} });
 
