@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -366,9 +366,13 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
   const kmmRepository = `${process.env.KMATRIX_REGISTRY ?? '127.0.0.1:5000'}/kmm-distros-${process.pid}/kmx-echo`;
   const kmmStore = join(ws.dir, '.published-kmm');
   const kmm = expectOk(
-    await ws.kmatrix(['publish', '--store', kmmStore, '--kmm', kmmRepository, '--allow-dirty', '--partial'], env),
-    'publish --kmm',
+    await ws.kmatrix(
+      ['publish', '--store', kmmStore, '--kmm', kmmRepository, '--packages', 'deb,rpm', '--allow-dirty', '--partial'],
+      env,
+    ),
+    'publish --kmm --packages deb,rpm',
   );
+  assert.match(kmm.stdout, new RegExp(`packages: ${names.length} made`));
   assert.match(kmm.stdout, new RegExp(`kmm: ${names.length} images pushed`));
   for (const arch of ['x86_64', 'aarch64']) {
     const e = expected.find((x) => x.distro === 'fedora-41' && x.arch === arch)!;
@@ -379,6 +383,47 @@ test('a user builds and boots Ubuntu, Fedora, AlmaLinux, Amazon Linux 2 and 2023
     assert.equal(boot.exitCode, 0, boot.all);
     assert.match(boot.stdout, new RegExp(`loads ✓ .* on ${e.uname.replace(/[.+]/g, '\\$&')}`));
   }
+
+  // Installable packages of each family's format: an Ubuntu .deb, a Fedora kmod RPM, the RPM
+  // installed with rpm -i in a container (Debian's rpm on the toolchain image: this machine has no
+  // Fedora userland), then modinfo and depmod's result there.
+  const indexed = JSON.parse(await readFile(join(kmmStore, 'index.json'), 'utf8')).targets;
+  const jammyAmd64 = expected.find((x) => x.distro === 'ubuntu-jammy' && x.arch === 'x86_64')!;
+  assert.equal(
+    indexed[`kmx-echo--ubuntu-jammy--${jammyAmd64.uname}--x86_64`].packages[0].name,
+    `kmx-echo-modules-${jammyAmd64.uname}`,
+  );
+  const f41 = expected.find((x) => x.distro === 'fedora-41' && x.arch === 'x86_64')!;
+  const fedoraEntry = indexed[`kmx-echo--fedora-41--${f41.uname}--x86_64`];
+  const [kmod] = fedoraEntry.packages;
+  assert.deepEqual([kmod.format, kmod.name], ['rpm', `kmod-kmx-echo-${f41.uname}`]);
+  const rpmInstalled = await execa(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '-v',
+      `${kmmStore}:/store:ro`,
+      fedoraEntry.inputs.toolchain.image,
+      'sh',
+      '-c',
+      `apt-get update -qq && apt-get install -y -qq --no-install-recommends rpm > /dev/null 2>&1 || exit 9
+       rpm -i /store/${kmod.key} 2>&1 | sed -n 's/^[[:space:]]*\\([^ ]*\\) is needed by .*/needs \\1/p'
+       rpm -i --nodeps /store/${kmod.key} && rpm -q ${kmod.name}
+       modinfo -F vermagic /lib/modules/${f41.uname}/updates/kmx_echo.ko
+       grep -c '^updates/kmx_echo.ko:' /lib/modules/${f41.uname}/modules.dep`,
+    ],
+    { reject: false, all: true },
+  );
+  assert.equal(rpmInstalled.exitCode, 0, rpmInstalled.all);
+  const [needs, installedAs, vermagic, depmodded] = rpmInstalled.stdout.trim().split('\n');
+  // The only dependency: the scriptlets' shell, which no Debian rpm database lists.
+  assert.equal(needs, 'needs /bin/sh', rpmInstalled.all);
+  assert.equal(installedAs, `${kmod.name}-0-${fedoraEntry.buildId.slice(0, 12)}.x86_64`);
+  assert.equal(vermagic?.split(' ')[0], f41.uname);
+  assert.equal(depmodded, '1', 'depmod ran in %post');
 
   // On demand, for each family: a published Ubuntu module is a lookup; a Fedora kernel yesterday's
   // crawl did not list is crawled from Fedora's repositories, generated and served.
