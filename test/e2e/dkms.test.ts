@@ -7,34 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execa } from 'execa';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectMirrors } from '../../tools/kmatrix/distros/deb/archive/mirrors.ts';
-import { parseStanzas } from '../../tools/kmatrix/distros/deb/archive/deb822.ts';
-import { fetchBytes } from '../../tools/kmatrix/core/fetch.ts';
 import { createWorkspace, expectOk, preparePipeline } from '../support/workspace.ts';
-
-/** A package of bookworm's binary-all index, fetched and checked against the index's SHA256. */
-async function debianPackage(name: string, dest: string): Promise<string> {
-  const { archive } = await detectMirrors();
-  const index = (
-    await execa('xz', ['-dc'], {
-      input: await fetchBytes(`${archive}/dists/bookworm/main/binary-all/Packages.xz`, { stage: 'crawl' }),
-      encoding: 'utf8',
-      maxBuffer: 1 << 28,
-    })
-  ).stdout;
-  const stanza = parseStanzas(index, (first) => first === `Package: ${name}`).find((s) => s.Package === name);
-  assert.ok(stanza?.Filename, `${name} is in bookworm`);
-  const bytes = await fetchBytes(`${archive}/${stanza.Filename}`, { stage: 'crawl' });
-  assert.equal(createHash('sha256').update(bytes).digest('hex'), stanza.SHA256);
-  const file = join(dest, `${name}.deb`);
-  await writeFile(file, bytes);
-  return file;
-}
+import { debianPackage } from '../support/debian-package.ts';
 
 test('DKMS drivers are built as DKMS builds them: dkms.conf evaluated for each kernel, every variable honoured', {
   timeout: 25 * 60_000,

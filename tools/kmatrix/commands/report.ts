@@ -4,11 +4,29 @@ import { KmatrixError } from '../core/errors.ts';
 import { collectReport } from '../report/data.ts';
 import { renderHtml, renderMarkdown } from '../report/html.ts';
 import { defineCommand, log } from './command.ts';
+import { existsSync } from 'node:fs';
+import { defaultPublishStore, openArtifactStore } from '../publish/open-artifact-store.ts';
+import { loadIndex } from '../publish/published-index.ts';
 
 const about = `The matrix at a glance, from targets/, the outputs in dist/ and the last build run
 (dist/kmatrix/last-run.json, written after every nx build-driver run) and gen's exclusions
 (dist/kmatrix/gen-report.json). At least one of the outputs below.
+
+Each output begins with the breakage windows: per driver × distro family × arch, the kernel
+range that builds and loads (from the lowest to the highest kernel whose build succeeded and
+whose boot test, where one ran, loaded the modules), the first kernel that fails with its first
+error, and the targets failing now that the last published state had published (--published,
+default $KMATRIX_PUBLISH_STORE, else dist/published when it exists).
 `;
+
+/** The targets the last published state holds: --published, else the default store if it exists. */
+async function publishedState(given: string | undefined): Promise<{ names: Set<string>; from: string } | undefined> {
+  const location = given ?? defaultPublishStore();
+  // Nothing published here yet (the default folder does not exist): nothing is newly failing.
+  if (!given && !process.env.KMATRIX_PUBLISH_STORE && !existsSync(location)) return undefined;
+  const index = await loadIndex(await openArtifactStore(location));
+  return { names: new Set(Object.keys(index.targets)), from: location };
+}
 
 export const reportCommand = defineCommand({
   name: 'report',
@@ -25,6 +43,12 @@ export const reportCommand = defineCommand({
         filters by distro, arch and status; counts on top`,
     },
     json: { type: 'string', path: true, value: 'FILE', help: 'the same data as JSON ("-" for stdout)' },
+    published: {
+      type: 'string',
+      path: true,
+      value: 'LOC',
+      help: 'the artifact store whose index is the last published state (directory or s3://bucket/prefix)',
+    },
     markdown: {
       type: 'string',
       path: true,
@@ -41,7 +65,7 @@ export const reportCommand = defineCommand({
       });
     }
     const root = resolve('.');
-    const data = await collectReport(root);
+    const data = await collectReport(root, await publishedState(values.published));
     if (values.out) {
       const out = resolve(values.out);
       await writeFileAtomic(out, renderHtml(data, root, out));

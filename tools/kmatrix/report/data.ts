@@ -17,6 +17,7 @@ import type { RunSummary } from './run-summary.ts';
 import { readBuildRecord } from '../model/build-record.ts';
 import { readResult, targetFileSha256 } from '../compile/result.ts';
 import { bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
+import { type BreakageWindow, breakageWindows } from './breakage.ts';
 
 export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
 
@@ -24,6 +25,8 @@ export interface Cell {
   target: string;
   driver: string;
   distro: string;
+  /** The distro's family (deb, rpm): the breakage window's grouping. */
+  family: string;
   arch: string;
   kernelrelease: string;
   /** The grid row: one ABI's kernels in their family's plain flavour share a row across arches (6.1.0-57-amd64, -arm64). */
@@ -45,6 +48,10 @@ export interface ReportData {
   cells: Cell[];
   skipped: { what: string; why: string }[];
   counts: Record<Status, number>;
+  /** Per driver × family × arch: what works, the first failure, what broke since the last publish (breakage.ts). */
+  windows: BreakageWindow[];
+  /** Where "newly failing" compares with: the artifact store read, if any. */
+  publishedState?: string;
 }
 
 async function json<T>(file: string): Promise<T | undefined> {
@@ -54,7 +61,10 @@ async function json<T>(file: string): Promise<T | undefined> {
   );
 }
 
-export async function collectReport(root: string): Promise<ReportData> {
+export async function collectReport(
+  root: string,
+  published: { names: ReadonlySet<string>; from: string } = { names: new Set(), from: '' },
+): Promise<ReportData> {
   const lastRun = await json<RunSummary>(lastRunFile(root));
   const gen = (await json<GenReport>(genReportFile(root))) ?? { excluded: [], skipped: [] };
   const cells: Cell[] = [];
@@ -69,6 +79,7 @@ export async function collectReport(root: string): Promise<ReportData> {
       target: x.target,
       driver,
       distro,
+      family: cells.find((c) => c.distro === distro)?.family ?? '',
       arch,
       kernelrelease,
       row: kernelrelease,
@@ -86,7 +97,15 @@ export async function collectReport(root: string): Promise<ReportData> {
   );
   const counts = { built: 0, cached: 0, failed: 0, skipped: 0, excluded: 0, 'not built': 0 } as Record<Status, number>;
   for (const c of cells) counts[c.status]++;
-  return { generatedAt: new Date().toISOString(), lastRunAt: lastRun?.finishedAt, cells, skipped: gen.skipped, counts };
+  return {
+    generatedAt: new Date().toISOString(),
+    lastRunAt: lastRun?.finishedAt,
+    cells,
+    skipped: gen.skipped,
+    counts,
+    windows: breakageWindows(cells, published.names),
+    ...(published.from ? { publishedState: published.from } : {}),
+  };
 }
 
 /**
@@ -99,6 +118,7 @@ async function cellOf(root: string, t: Target): Promise<Cell> {
     target: t.name,
     driver: t.driver.name,
     distro: t.distro,
+    family: familyOfHeaders(t.headers).name,
     arch: t.arch,
     kernelrelease: t.kernelrelease,
     row: familyOfHeaders(t.headers).plainFlavour(t.arch) === t.kernel.flavour ? t.kernel.abi : t.kernelrelease,

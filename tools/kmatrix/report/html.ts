@@ -3,6 +3,7 @@
  * time): per driver a grid of kernels × (distro, arch), each cell's status, module sha256 and a
  * link to its log; filters by distro, arch and status; counts on top.
  */
+import type { BreakageWindow } from './breakage.ts';
 import { relative, dirname, join } from 'node:path';
 import type { Cell, ReportData, Status } from './data.ts';
 import { bootLabel } from '../boot/result.ts';
@@ -41,6 +42,27 @@ function cellHtml(c: Cell, root: string, reportDir: string): string {
   return `<td class="cell s-${c.status.replace(' ', '-')}" data-distro="${esc(c.distro)}" data-arch="${esc(c.arch)}" data-status="${esc(c.status)}" data-boot="${bootColumn(c)}" data-target="${esc(c.target)}" title="${esc(c.detail ?? c.target)}"><span class="st">${esc(c.status)}</span> ${mods}${link}${why}${bootHtml(c, root, reportDir)}</td>`;
 }
 
+/** One breakage window as text cells: what works, the first failure, newly failing. */
+function windowText(w: BreakageWindow): [string, string, string] {
+  const works = w.works
+    ? `${w.works.from === w.works.to ? w.works.from : `${w.works.from} … ${w.works.to}`} (${w.works.kernels} kernel${w.works.kernels === 1 ? '' : 's'}, ${w.works.bootTested} boot-tested)`
+    : 'none';
+  const first = w.firstFailure
+    ? `${w.firstFailure.kernelrelease} (${w.firstFailure.stage}): ${w.firstFailure.error}`
+    : 'none';
+  return [works, first, w.newlyFailing.length ? w.newlyFailing.join(', ') : 'none'];
+}
+
+function windowsHtml(data: ReportData): string {
+  if (data.windows.length === 0) return '';
+  const rows = data.windows.map((w) => {
+    const [works, first, newly] = windowText(w);
+    return `<tr data-driver="${esc(w.driver)}"><td>${esc(w.driver)}</td><td>${esc(w.family)}</td><td>${esc(w.arch)}</td><td class="works">${esc(works)}</td><td class="first${w.firstFailure ? ' why' : ''}">${esc(first)}</td><td class="newly${w.newlyFailing.length ? ' why' : ''}">${esc(newly)}</td></tr>`;
+  });
+  const against = data.publishedState ? ` (against ${esc(data.publishedState)})` : ' (no published state given)';
+  return `<h2>Breakage windows</h2><table class="windows"><thead><tr><th>driver</th><th>family</th><th>arch</th><th>builds and loads</th><th>first failing kernel</th><th>newly failing since published${against}</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 export function renderHtml(data: ReportData, root: string, outFile: string): string {
   const reportDir = dirname(outFile);
   const drivers = [...new Set(data.cells.map((c) => c.driver))];
@@ -72,7 +94,7 @@ export function renderHtml(data: ReportData, root: string, outFile: string): str
 <html lang="en"><head><meta charset="utf-8"><title>kmatrix report</title>
 <style>
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
-table.grid{border-collapse:collapse;margin-bottom:2em}
+table.grid,table.windows{border-collapse:collapse;margin-bottom:2em}
 th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}
 td.cell code{font-size:12px}
 .s-built{background:#d9f2d9}.s-cached{background:#e3ecfa}.s-failed{background:#f8d4d4}
@@ -86,6 +108,7 @@ tr.hidden{display:none}
 <h1>kmatrix report</h1>
 <p>Generated ${esc(data.generatedAt)}${data.lastRunAt ? `; last build run finished ${esc(data.lastRunAt)}` : '; no build run recorded yet'}. ${data.cells.length} targets.</p>
 <p id="counts">${counts} <span id="shown"></span></p>
+${windowsHtml(data)}
 <form id="filters">
 <label>distro <select name="distro"><option value="">all</option>${distros.map(option).join('')}</select></label>
 <label>arch <select name="arch"><option value="">all</option>${archs.map(option).join('')}</select></label>
@@ -139,6 +162,19 @@ export function renderMarkdown(data: ReportData): string {
       return `| ${key} | ${STATUSES.map((s) => r[s]).join(' | ')} | ${boots('loads')} | ${boots('not loading')} |`;
     }),
   ];
+  if (data.windows.length) {
+    lines.push(
+      '',
+      '### Breakage windows',
+      '',
+      '| driver | family | arch | builds and loads | first failing kernel | newly failing since published |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const w of data.windows) {
+      const [works, first, newly] = windowText(w).map((t) => t.replace(/\|/g, '\\|').replace(/\n/g, ' '));
+      lines.push(`| ${w.driver} | ${w.family} | ${w.arch} | ${works} | ${first} | ${newly} |`);
+    }
+  }
   const failed = data.cells.filter((c) => c.status === 'failed');
   if (failed.length) {
     lines.push('', '### Failed', '');
