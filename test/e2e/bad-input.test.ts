@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import { execa } from 'execa';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -243,6 +243,8 @@ test('a header package with the wrong SHA256, or cut short by the server, never 
 
   assert.deepEqual(treeOf(join(store, 'debs')), [], 'no package, whole or partial, in the store');
   assert.deepEqual(treeOf(join(store, 'trees')), []);
+  // What did arrive waits outside the store's packages, to be resumed (HTTP Range) next time.
+  assert.equal(treeOf(join(store, 'partial')).length, 1);
   assertNothingBuilt(ws.dir, 'no output folder');
 });
 
@@ -297,7 +299,7 @@ test('a mirror answering 500, then cutting the package short, then sending wrong
   assert.equal(server.hits.get('/bad.deb'), 3, 'the 500 and the short read were retried; the wrong bytes were not');
   assert.equal(log.filter((l) => /retry \d+:/.test(l)).length, 2);
   assert.deepEqual(
-    treeOf(storeDir).filter((f) => f !== 'debs' && f !== 'locks'), // the folders, empty: no lock left either
+    treeOf(storeDir).filter((f) => f !== 'debs' && f !== 'locks' && f !== 'partial'), // the folders, empty: no lock left either
     [],
     'no package, whole or partial, and no tree',
   );
@@ -307,6 +309,100 @@ test('a mirror answering 500, then cutting the package short, then sending wrong
   assert.ok(existsSync(join(unpacked, 'usr/src/linux-headers-6.1.0-99-amd64/Makefile')));
   assert.deepEqual(treeOf(join(storeDir, 'debs')), [`${pkg.sha256}.deb`], 'exactly the verified package');
   assert.deepEqual(await readFile(join(storeDir, 'debs', `${pkg.sha256}.deb`)), good);
+});
+
+test('a download cut short resumes where it stopped (HTTP Range); a wrong range starts over, wrong bytes are refused whole', {
+  timeout: 120_000,
+}, async (t) => {
+  const tree = await mkdtemp(join(tmpdir(), 'kmatrix-deb-'));
+  t.after(() => rm(tree, { recursive: true, force: true }));
+  await mkdir(join(tree, 'pkg/DEBIAN'), { recursive: true });
+  await mkdir(join(tree, 'pkg/usr/src/linux-headers-6.1.0-98-amd64'), { recursive: true });
+  // Incompressible content, so the package is big enough to cut in half.
+  await writeFile(join(tree, 'pkg/usr/src/linux-headers-6.1.0-98-amd64/blob'), randomBytes(512 * 1024));
+  await writeFile(
+    join(tree, 'pkg/DEBIAN/control'),
+    'Package: linux-headers-6.1.0-98-amd64\nVersion: 6.1.998-1\nArchitecture: amd64\nMaintainer: test <test@example.invalid>\nDescription: test\n',
+  );
+  await execa('dpkg-deb', ['--build', '--root-owner-group', join(tree, 'pkg'), join(tree, 'good.deb')]);
+  const good = await readFile(join(tree, 'good.deb'));
+  const half = Math.floor(good.length / 2);
+  type Answer = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => number;
+  // The first answer of each path sends half the package, lets it arrive, then drops the connection.
+  const cut: Answer = (_q, res) => {
+    res.writeHead(200, { 'content-length': good.length }).write(good.subarray(0, half));
+    setTimeout(() => res.destroy(), 200);
+    return half;
+  };
+  /** Serves the range asked for (all of it without one) from `bytes` (default: the package's own). */
+  const ranged =
+    (bytes = good): Answer =>
+    (req, res) => {
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      const headers = from ? { 'content-range': `bytes ${from}-${good.length - 1}/${good.length}` } : {};
+      res.writeHead(from ? 206 : 200, { ...headers, 'content-length': good.length - from }).end(bytes.subarray(from));
+      return good.length - from;
+    };
+  const otherRange: Answer = (_q, res) => {
+    const headers = { 'content-range': `bytes 0-${good.length - 1}/${good.length}`, 'content-length': good.length };
+    res.writeHead(206, headers).end(good);
+    return good.length;
+  };
+  const plans: Record<string, Answer[]> = {
+    '/resumes.deb': [cut, ranged()],
+    '/other-range.deb': [cut, otherRange, ranged()],
+    '/poisoned.deb': [cut, ranged(Buffer.alloc(good.length, 9))],
+  };
+  const seen: { path: string; range?: string; sent: number }[] = [];
+  const server = await startServer((req, res) => {
+    const answer = plans[req.url ?? '']?.shift();
+    if (!answer) return void res.writeHead(404).end();
+    seen.push({ path: req.url!, ...(req.headers.range ? { range: req.headers.range } : {}), sent: answer(req, res) });
+  });
+  t.after(() => server.close());
+  const pkg = {
+    role: 'flavour' as const,
+    name: 'linux-headers-6.1.0-98-amd64',
+    version: '6.1.998-1',
+    sha256: createHash('sha256').update(good).digest('hex'),
+    size: good.length,
+  };
+  const storeDir = await mkdtemp(join(tmpdir(), 'kmatrix-store-'));
+  t.after(() => rm(storeDir, { recursive: true, force: true }));
+  const log: string[] = [];
+  const store = new HeaderStore(storeDir, (l) => log.push(l));
+
+  // Cut at half, resumed with a Range request: only the rest crosses the wire again.
+  await store.tree({ ...pkg, url: `${server.url}/resumes.deb` });
+  const [first, again] = seen.filter((s) => s.path === '/resumes.deb');
+  assert.equal(first?.range, undefined);
+  const from = Number(again?.range?.match(/^bytes=(\d+)-$/)?.[1]);
+  assert.ok(from > 0, `resumed with ${again?.range}`);
+  assert.equal(again?.sent, good.length - from);
+  assert.ok(
+    log.some((l) => /resuming .*resumes\.deb at/.test(l)),
+    log.join('\n'),
+  );
+  assert.deepEqual(treeOf(join(storeDir, 'debs')), [`${pkg.sha256}.deb`]);
+  assert.deepEqual(await readFile(join(storeDir, 'debs', `${pkg.sha256}.deb`)), good);
+  assert.deepEqual(treeOf(join(storeDir, 'partial')), [], 'the partial file became the package');
+
+  // A 206 for another range than asked: started over, and the right bytes still arrive.
+  const otherDir = await mkdtemp(join(tmpdir(), 'kmatrix-store-'));
+  t.after(() => rm(otherDir, { recursive: true, force: true }));
+  await new HeaderStore(otherDir, () => {}).tree({ ...pkg, url: `${server.url}/other-range.deb` });
+  const others = seen.filter((s) => s.path === '/other-range.deb').map((s) => s.range);
+  assert.equal(others.length, 3);
+  assert.match(others[1] ?? '', /^bytes=\d+-$/);
+  assert.equal(others[2], undefined, 'the next request asks for the whole package');
+
+  // The rest served as other bytes: the whole file fails its SHA256; nothing kept, not even the part.
+  const poisonedDir = await mkdtemp(join(tmpdir(), 'kmatrix-store-'));
+  t.after(() => rm(poisonedDir, { recursive: true, force: true }));
+  const poisoned = new HeaderStore(poisonedDir, () => {});
+  await assert.rejects(poisoned.tree({ ...pkg, url: `${server.url}/poisoned.deb` }), /SHA256 mismatch/);
+  assert.deepEqual(treeOf(join(poisonedDir, 'debs')), []);
+  assert.deepEqual(treeOf(join(poisonedDir, 'partial')), [], 'bytes that failed the check are never resumed');
 });
 
 test('a hand-edited target.json with a path outside the repo is rejected by nx and by the build, also after nx saw it valid', async (t) => {

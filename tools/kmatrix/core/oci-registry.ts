@@ -5,6 +5,7 @@
  * machine, into any registry. Layers are uncompressed tar: a compressor's output is not the same
  * everywhere (zlib builds differ by CPU and platform), a tar's bytes are.
  */
+import { byteProgress } from './progress.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -88,9 +89,25 @@ async function pushBlob(repository: string, d: Descriptor, body: () => Buffer | 
 }
 
 /** Pushes the image and tags it; returns the manifest digest, which the registry must agree on. */
-export async function pushImage(repository: string, tag: string, parts: ImageParts): Promise<string> {
+/** A layer file to upload, its bytes counted into a progress display when there is a log. */
+function layerStream(file: string, d: Descriptor, log?: (line: string) => void): Readable {
+  const stream = createReadStream(file);
+  if (!log) return stream;
+  const progress = byteProgress(`push ${d.digest.slice(7, 19)}`, d.size, log);
+  stream.on('data', (chunk) => progress.advance(chunk.length));
+  stream.on('close', () => progress.done());
+  return stream;
+}
+
+export async function pushImage(
+  repository: string,
+  tag: string,
+  parts: ImageParts,
+  log?: (line: string) => void,
+): Promise<string> {
   const docs = imageDocuments(parts);
-  for (const layer of parts.layers) await pushBlob(repository, layer.descriptor, () => createReadStream(layer.file));
+  for (const layer of parts.layers)
+    await pushBlob(repository, layer.descriptor, () => layerStream(layer.file, layer.descriptor, log));
   const configDescriptor = { mediaType: OCI_CONFIG, digest: sha256Of(docs.config), size: docs.config.length };
   await pushBlob(repository, configDescriptor, () => docs.config);
   const { base, name } = apiOf(repository);

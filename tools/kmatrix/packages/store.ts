@@ -9,13 +9,14 @@
 import { KeyedRuns } from '../core/pool.ts';
 import { withLock } from '../core/file-lock.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, lstat, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmatrixError } from '../core/errors.ts';
+import { byteProgress } from '../core/progress.ts';
 import {
   failureReason,
   HttpStatusError,
@@ -215,6 +216,7 @@ export class HeaderStore {
    */
   private async fetchInto(pkg: ListedImage, urls: string[], expect?: ImagePackage): Promise<Fetched | Unavailable> {
     await mkdir(join(this.dir, 'debs'), { recursive: true });
+    await mkdir(join(this.dir, 'partial'), { recursive: true });
     const unavailable: Unavailable['unavailable'] = [];
     for (const url of urls) {
       if (expect) this.log(`downloading ${pkg.name} ${pkg.version} (${(expect.size / 1e6).toFixed(1)} MB)`);
@@ -237,56 +239,101 @@ export class HeaderStore {
     return { unavailable };
   }
 
+  /** Where a download from `url` that was cut short waits to be resumed (HTTP Range). */
+  private partialPath(url: string): string {
+    return join(this.dir, 'partial', createHash('sha256').update(url).digest('hex').slice(0, 32));
+  }
+
+  /**
+   * One attempt at `url`, resuming what an earlier attempt (or run) left in the partial file with
+   * a Range request. A server that ignores the range (200), refuses it (416) or answers another
+   * range starts the file over; the SHA256 and size checks are over the whole file either way,
+   * and bytes that fail them are deleted, never resumed.
+   */
   private async fetchOne(pkg: ListedImage, url: string, expect?: ImagePackage): Promise<Fetched> {
-    const tmp = join(this.dir, 'debs', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-    try {
-      // 30 s of silence ends the attempt; in all, a slow but steady mirror (32 KiB/s) still
-      // finishes, and a download of unknown size gets 30 minutes.
-      const expectedSize = expect?.size ?? pkg.size;
-      const deadline = requestDeadline(30_000, expectedSize ? 300_000 + (expectedSize / 32_768) * 1000 : 1_800_000);
-      const response = await fetch(url, { signal: deadline.signal });
+    const partial = this.partialPath(url);
+    // 30 s of silence ends the attempt; in all, a slow but steady mirror (32 KiB/s) still
+    // finishes, and a download of unknown size gets 30 minutes.
+    const expectedSize = expect?.size ?? pkg.size;
+    const deadline = requestDeadline(30_000, expectedSize ? 300_000 + (expectedSize / 32_768) * 1000 : 1_800_000);
+    const { response, offset } = await this.requestFrom(url, partial, deadline.signal);
+    deadline.progress();
+    const declared = Number(response.headers.get('content-length') ?? NaN) + offset;
+    const hash = createHash('sha256');
+    if (offset > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
+    let size = offset;
+    const total = expectedSize ?? (Number.isFinite(declared) ? declared : undefined);
+    const progress = byteProgress(`${pkg.name} ${pkg.version}`, total, this.log);
+    progress.advance(offset);
+    const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+    body.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      size += chunk.length;
+      progress.advance(chunk.length);
       deadline.progress();
-      if (!response.ok || !response.body) {
-        deadline.done();
-        throw new HttpStatusError(url, response.status);
-      }
-      const declared = Number(response.headers.get('content-length') ?? NaN);
-      const hash = createHash('sha256');
-      let size = 0;
-      const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-      body.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-        deadline.progress();
-      });
-      await pipeline(body, createWriteStream(tmp))
-        .catch((error: NodeJS.ErrnoException) => {
-          throw storeWriteError(this.dir, error) ?? error;
-        })
-        .finally(deadline.done);
-      // The size the index (or the list) states, else what the server declared.
-      const wanted = expectedSize ?? declared;
-      if (Number.isFinite(wanted) && size < wanted)
-        throw new BodySizeError(`the download stopped at ${size} of ${wanted} bytes`);
-      // Pinned bytes of another size are a digest mismatch (below); a listed size is checked here.
-      if (!expect && pkg.size && size !== pkg.size)
-        throw new BodySizeError(`the download is ${size} bytes, the list says ${pkg.size}`);
-      const actual = hash.digest('hex');
-      if (expect && (actual !== expect.sha256 || size !== expect.size)) {
-        throw new DigestMismatchError(
-          `SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`,
-          {
-            stage: 'headers',
-            remedy:
-              'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
-          },
-        );
-      }
-      await rename(tmp, this.debPath(actual));
-      return { sha256: actual, size, url };
+    });
+    try {
+      await pipeline(body, createWriteStream(partial, { flags: offset > 0 ? 'a' : 'w' })).catch(
+        async (error: NodeJS.ErrnoException) => {
+          const full = storeWriteError(this.dir, error);
+          // A store that cannot be written keeps nothing; a cut connection keeps what arrived.
+          if (full) await rm(partial, { force: true });
+          throw full ?? error;
+        },
+      );
     } finally {
-      await rm(tmp, { force: true });
+      deadline.done();
+      progress.done();
     }
+    // The size the index (or the list) states, else what the server declared.
+    const wanted = expectedSize ?? declared;
+    if (Number.isFinite(wanted) && size < wanted)
+      throw new BodySizeError(`the download stopped at ${size} of ${wanted} bytes`); // kept: the next attempt resumes
+    const actual = hash.digest('hex');
+    // Pinned bytes of another size are a digest mismatch (below); a listed size is checked here.
+    const wrong =
+      !expect && pkg.size && size !== pkg.size
+        ? new BodySizeError(`the download is ${size} bytes, the list says ${pkg.size}`)
+        : expect && (actual !== expect.sha256 || size !== expect.size)
+          ? new DigestMismatchError(
+              `SHA256 mismatch for ${pkg.name} ${pkg.version}: expected ${expect.sha256} (${expect.size} bytes), got ${actual} (${size} bytes) from ${url}`,
+              {
+                stage: 'headers',
+                remedy:
+                  'the archive or mirror serves different bytes than the index said: re-run `npx kmatrix crawl` and `npx kmatrix gen`, or fix the mirror; nothing was stored',
+              },
+            )
+          : undefined;
+    if (wrong) {
+      await rm(partial, { force: true });
+      throw wrong;
+    }
+    await rename(partial, this.debPath(actual));
+    return { sha256: actual, size, url };
+  }
+
+  /** The response to a GET of `url`, resumed at the partial file's size when the server honours it. */
+  private async requestFrom(
+    url: string,
+    partial: string,
+    signal: AbortSignal,
+  ): Promise<{ response: Response & { body: ReadableStream }; offset: number }> {
+    const have = (await stat(partial).catch(() => undefined))?.size ?? 0;
+    if (have > 0) {
+      const response = await fetch(url, { signal, headers: { range: `bytes=${have}-` } });
+      const resumed = response.headers.get('content-range')?.match(/^bytes (\d+)-\d+\/(\d+|\*)$/);
+      if (response.status === 206 && response.body && Number(resumed?.[1]) === have) {
+        this.log(`  resuming ${url} at ${(have / 1e6).toFixed(1)} MB`);
+        return { response: response as Response & { body: ReadableStream }, offset: have };
+      }
+      if (response.ok && response.status === 200 && response.body)
+        return { response: response as Response & { body: ReadableStream }, offset: 0 };
+      await response.body?.cancel();
+      await rm(partial, { force: true }); // 416, or another range: start over
+    }
+    const response = await fetch(url, { signal });
+    if (!response.ok || !response.body) throw new HttpStatusError(url, response.status);
+    return { response: response as Response & { body: ReadableStream }, offset: 0 };
   }
 
   private async unpack(pkg: HeaderPackage, deb: string, tree: string): Promise<void> {

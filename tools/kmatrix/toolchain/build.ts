@@ -133,10 +133,15 @@ async function buildAndPush(o: BuildToolchainOptions, repository: string, contex
     log(
       `pushing ${repository} (${(descriptor.size / 2 ** 20).toFixed(0)} MiB, ${Object.keys(packages).length} packages)`,
     );
-    const digest = await pushImage(repository, 'latest', {
-      layers: [{ file: layer, descriptor }],
-      config: imageConfig(t, descriptor.digest),
-    });
+    const digest = await pushImage(
+      repository,
+      'latest',
+      {
+        layers: [{ file: layer, descriptor }],
+        config: imageConfig(t, descriptor.digest),
+      },
+      log,
+    );
     return lockSchema.parse({
       ...(t.lock?.repository ? { repository } : {}),
       digest,

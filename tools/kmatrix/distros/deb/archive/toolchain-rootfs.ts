@@ -92,6 +92,7 @@ export async function toolchainRootfs(
   log(
     `mmdebstrap ${release} ${debianArch[spec.hostArch]} with ${toolchainPackages(spec).join(' ')} (about half a minute)`,
   );
+  const started = Date.now();
   const child = execa('mmdebstrap', args, { all: true, env: { SOURCE_DATE_EPOCH: String(TOOLCHAIN_EPOCH) } });
   const tail: string[] = [];
   child.all?.on('data', (chunk: Buffer) => {
@@ -99,8 +100,10 @@ export async function toolchainRootfs(
       if (!line.trim()) continue;
       tail.push(line);
       if (tail.length > 20) tail.shift();
-      // The compilers' versions and mmdebstrap's errors; not one line per package.
-      if (/^(gcc|[a-z0-9_]+-linux-gnu-gcc)|^E: |^W: /.test(line)) log(`  ${line}`);
+      // mmdebstrap's stages (I: lines: download, extract, install, cleanup), the compilers'
+      // versions and its errors, each with the time since it started; not one line per package.
+      if (/^(gcc|[a-z0-9_]+-linux-gnu-gcc)|^[IEW]: /.test(line))
+        log(`  [${Math.round((Date.now() - started) / 1000)} s] ${line}`);
     }
   });
   try {
