@@ -10,18 +10,7 @@
  */
 import { compareVersions } from '../model/version.ts';
 
-/** What the window reads of a report cell (data.ts's Cell has these fields). */
-export interface WindowCell {
-  target: string;
-  driver: string;
-  distro: string;
-  family: string;
-  arch: string;
-  kernelrelease: string;
-  status: string;
-  detail?: string;
-  boot?: { status: string; message: string };
-}
+import type { Cell } from './cell.ts';
 
 export interface BreakageWindow {
   driver: string;
@@ -41,7 +30,7 @@ const UNTESTED = new Set(['gap', 'error']);
 
 type Verdict = { works: true; booted: boolean } | { works: false; stage: 'build' | 'boot'; error: string } | undefined;
 
-function verdict(c: WindowCell): Verdict {
+function verdict(c: Cell): Verdict {
   if (c.status === 'failed') return { works: false, stage: 'build', error: c.detail ?? 'the build failed' };
   if (c.status !== 'built' && c.status !== 'cached') return undefined;
   if (!c.boot || UNTESTED.has(c.boot.status)) return { works: true, booted: false };
@@ -49,8 +38,8 @@ function verdict(c: WindowCell): Verdict {
   return { works: false, stage: 'boot', error: `${c.boot.status}: ${c.boot.message}` };
 }
 
-export function breakageWindows(cells: readonly WindowCell[], published: ReadonlySet<string>): BreakageWindow[] {
-  const groups = new Map<string, WindowCell[]>();
+export function breakageWindows(cells: readonly Cell[], published: ReadonlySet<string>): BreakageWindow[] {
+  const groups = new Map<string, Cell[]>();
   for (const c of cells) {
     const key = [c.driver, c.family, c.arch].join('\0');
     groups.set(key, [...(groups.get(key) ?? []), c]);

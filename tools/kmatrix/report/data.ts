@@ -16,31 +16,11 @@ import { isRemoved, loadTargetFile, outputDir, type Target } from '../model/targ
 import type { RunSummary } from './run-summary.ts';
 import { readBuildRecord } from '../model/build-record.ts';
 import { readResult, targetFileSha256 } from '../compile/result.ts';
-import { bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
+import { bootOutputDir, type BootResult } from '../boot/result.ts';
+import type { Cell, Status } from './cell.ts';
 import { type BreakageWindow, breakageWindows } from './breakage.ts';
 
-export type Status = 'built' | 'cached' | 'failed' | 'skipped' | 'excluded' | 'not built';
-
-export interface Cell {
-  target: string;
-  driver: string;
-  distro: string;
-  /** The distro's family (deb, rpm): the breakage window's grouping. */
-  family: string;
-  arch: string;
-  kernelrelease: string;
-  /** The grid row: one ABI's kernels in their family's plain flavour share a row across arches (6.1.0-57-amd64, -arm64). */
-  row: string;
-  status: Status;
-  modules: { file: string; sha256: string }[];
-  /** relative to the workspace */
-  log?: string;
-  detail?: string;
-  /** When the target's latest result was recorded (ISO time) */
-  at?: string;
-  /** The last boot test of exactly these modules (test-driver), if any */
-  boot?: { status: BootOutcome; message: string; console?: string };
-}
+export type { Cell, Status } from './cell.ts';
 
 export interface ReportData {
   generatedAt: string;
