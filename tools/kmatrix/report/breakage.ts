@@ -9,7 +9,6 @@
  * Skipped, excluded and not-yet-built targets count neither way.
  */
 import { compareVersions } from '../model/version.ts';
-
 import type { Cell } from './cell.ts';
 
 export interface BreakageWindow {
