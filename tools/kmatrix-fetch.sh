@@ -10,7 +10,10 @@
 # from /etc/os-release (debian-bookworm, ubuntu-jammy, fedora-41, almalinux-9, amazonlinux-2023…).
 #   (default)   the module files (signed ones when published signed) into DIR (default .)
 #   --package   the .deb or .rpm instead (whichever this system installs)
-#   --install   the package, installed (dpkg -i / rpm -i: modules under /lib/modules/$(uname -r)/updates/, depmod)
+#   --install   the package, installed (dpkg -i / rpm -U: modules under /lib/modules/$(uname -r)/updates/,
+#               depmod); BASE must be https:// or a local folder
+# What it checks: every byte against the store's list (integrity). Who built the module is
+# `kmatrix verify`'s question (the provenance's signature), run where the publisher's key is known.
 # Exit 0 when every file matches its SHA256; 1 (nothing kept) otherwise.
 # Needs sh, curl or wget (for an http(s) BASE), sha256sum. KMATRIX_KERNEL, KMATRIX_ARCH and
 # KMATRIX_OS_RELEASE stand in for uname -r, uname -m and /etc/os-release (tests, other roots).
@@ -43,6 +46,13 @@ if [ -z "$distro" ]; then
   esac
 fi
 
+case $want:$base in
+  install:http://*)
+    # The list and the files come from the same server: over plain HTTP anyone on the path could
+    # change both. Installing as root needs https (or a local folder, or KMATRIX_ALLOW_HTTP=1).
+    [ "${KMATRIX_ALLOW_HTTP:-}" = 1 ] || { echo "kmatrix-fetch: --install needs an https:// BASE" >&2; exit 1; } ;;
+esac
+
 fetch() { # KEY DEST
   case $base in
     http://* | https://*)
@@ -74,8 +84,17 @@ if [ ! -s "$tmp/pick" ]; then
 fi
 
 while read -r _ key; do
+  # Only files of this kernel's folder, by plain names: a list naming anything else is refused.
+  case $key in
+    "$dir"/*/*/* | *..* | *[!A-Za-z0-9._+~/-]*) echo "kmatrix-fetch: refusing the key $key" >&2; exit 1 ;;
+    "$dir"/*/*) ;;
+    *) echo "kmatrix-fetch: refusing the key $key" >&2; exit 1 ;;
+  esac
   mkdir -p "$tmp/files/$(dirname "$key")"
-  fetch "$key" "$tmp/files/$key"
+  if ! fetch "$key" "$tmp/files/$key"; then
+    echo "kmatrix-fetch: cannot download $base/$key" >&2
+    exit 1
+  fi
 done < "$tmp/pick"
 if ! (cd "$tmp/files" && sha256sum --quiet -c "$tmp/pick"); then
   echo "kmatrix-fetch: a downloaded file does not match its published SHA256; nothing kept" >&2
@@ -92,7 +111,8 @@ while read -r _ key; do
   if [ "$want" = install ]; then
     case $name in
       *.deb) dpkg -i "$out/$name" ;;
-      *.rpm) rpm -i "$out/$name" ;;
+      # -U --oldpackage: a later build of the same kernel replaces the installed one (build ids do not sort).
+      *.rpm) rpm -U --oldpackage "$out/$name" ;;
     esac
   fi
 done < "$tmp/pick"

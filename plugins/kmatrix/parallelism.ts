@@ -1,10 +1,13 @@
 /**
- * One parallelism knob: Nx's. `nx run-many --parallel=N` (else nx.json's "parallel", else Nx's
- * default of 3) is how many tasks Nx runs at once; a `--batch` run is one task process, so the
- * plugin reads the same setting before the tasks start and hands it to the batch, which runs that
- * many builds at once. Read the way Nx reads it (its task orchestrator): `--parallel` alone or
- * `true` means `--maxParallel` or 3, `false` means 1.
+ * One parallelism knob: Nx's. `nx run-many --parallel=N` (or NX_PARALLEL, else nx.json's
+ * "parallel", else Nx's default of 3) is how many tasks Nx runs at once; a `--batch` run is one
+ * task process, so the plugin reads the same setting before the tasks start and hands it to the
+ * batch, which runs that many builds at once. Read the way Nx reads it (its shared options:
+ * readParallelFromArgsAndEnv and concurrency): `--parallel` alone or `true` means `--maxParallel`
+ * (or NX_PARALLEL, or 3), `false` means 1, `50%` half the cores. Never an error: whatever Nx
+ * accepts runs, and a value Nx cannot read either counts as Nx's default.
  */
+import { availableParallelism } from 'node:os';
 
 /** The variable the batch executor reads it from (set by the plugin's preTasksExecution). */
 export const PARALLEL_ENV = 'KMATRIX_NX_PARALLEL';
@@ -32,22 +35,23 @@ function flagValues(argv: readonly string[]): { parallel?: string; max?: string 
   return out;
 }
 
-function count(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1)
-    throw new Error(
-      `kmatrix: ${flag} must be a whole number ≥ 1 (or true/false), not "${text}" — it is how many builds run at once`,
-    );
-  return n;
+/** Nx's `concurrency`: a count, or a share of the cores ("50%"), at least 1. */
+function concurrency(text: string): number {
+  let n = Number.parseInt(text, 10);
+  if (text.endsWith('%')) n = (availableParallelism() * n) / 100;
+  return Number.isFinite(n) ? Math.max(1, Math.floor(n)) : NX_DEFAULT_PARALLEL;
 }
 
 /** How many tasks (or builds of a batch) this nx invocation runs at once. */
-export function nxParallelism(argv: readonly string[], nxJson: { parallel?: number }): number {
+export function nxParallelism(
+  argv: readonly string[],
+  nxJson: { parallel?: number },
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const { parallel, max } = flagValues(argv);
   if (parallel === 'false') return 1;
-  if (parallel === undefined && nxJson.parallel !== undefined)
-    return count('nx.json "parallel"', String(nxJson.parallel));
-  if (parallel === undefined || parallel === 'true' || parallel === '')
-    return max === undefined ? NX_DEFAULT_PARALLEL : count('--maxParallel', max);
-  return count('--parallel', parallel);
+  if (parallel === 'true' || parallel === '' || (parallel === undefined && env.NX_PARALLEL))
+    return concurrency(max ?? env.NX_PARALLEL ?? String(NX_DEFAULT_PARALLEL));
+  if (parallel !== undefined) return concurrency(parallel);
+  return nxJson.parallel !== undefined ? concurrency(String(nxJson.parallel)) : NX_DEFAULT_PARALLEL;
 }

@@ -34,7 +34,17 @@ test('kmatrix init adopts a driver repository idempotently, and its driver build
   const commit = (message: string) =>
     run('sh', ['-c', `git add -A && git -c user.name=t -c user.email=t@example.invalid commit -qm '${message}'`]);
 
-  const first = expectOk(await run(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), 'init']), 'init');
+  // Typed in the driver's own folder, naming it: the repository's top is the workspace.
+  const inDriver = await execa(process.execPath, [join(repoRoot, 'tools/kmatrix/cli.ts'), 'init', '--driver', '.'], {
+    cwd: join(dir, 'echo-driver'),
+    env,
+    reject: false,
+    all: true,
+  });
+  const first = expectOk(
+    { exitCode: inDriver.exitCode ?? -1, stdout: inDriver.stdout, stderr: inDriver.stderr, all: inDriver.all ?? '' },
+    'init',
+  );
   for (const line of [
     /^created {2}tools\/kmatrix\/ \(\d+ files\)$/m,
     /^created {2}plugins\/kmatrix\/ \(\d+ files\)$/m,
@@ -70,6 +80,9 @@ test('kmatrix init adopts a driver repository idempotently, and its driver build
     'a second init changes nothing',
   );
   assert.equal((await run('git', ['status', '--porcelain'])).stdout, '');
+  // `npx kmatrix` is this workspace's own copy (package.json's bin), never a registry package.
+  const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8'));
+  assert.equal(expectOk(await run('npx', ['--no-install', 'kmatrix', '--version']), 'npx kmatrix').stdout, version);
 
   // From here the user's own workspace: crawl, toolchain, gen, build.
   const kmatrix = (...args: string[]) => run(process.execPath, [join(dir, 'tools/kmatrix/cli.ts'), ...args]);

@@ -49,6 +49,23 @@ test('kernels in version order: the range that works, the first failure and its 
   ]);
 });
 
+test('an old kernel failing does not hide where the driver breaks: the break is the first failure above what works', () => {
+  const cells = [
+    cell('5.10.0-30-amd64', 'failed', { distro: 'debian-bullseye', detail: 'too old' }),
+    cell('6.1.0-9-amd64', 'built'),
+    cell('6.1.0-57-amd64', 'built'),
+    cell('6.12.57+deb12-amd64', 'failed', { detail: "error: implicit declaration of function 'strlcpy'" }),
+    cell('6.12.118+deb12-amd64', 'built'),
+  ];
+  const [w] = breakageWindows(cells, new Set());
+  assert.deepEqual(w?.works, { from: '6.1.0-9-amd64', to: '6.1.0-57-amd64', kernels: 2, bootTested: 0 });
+  assert.equal(w?.firstFailure?.kernelrelease, '6.12.57+deb12-amd64');
+  assert.equal(w?.failing, 2);
+  // Only failures below what works: the lowest of them.
+  const [below] = breakageWindows(cells.slice(0, 3), new Set());
+  assert.equal(below?.firstFailure?.kernelrelease, '5.10.0-30-amd64');
+});
+
 test('a module that builds but does not load breaks the window at its kernel; each family and arch apart', () => {
   const cells = [
     cell('6.1.0-9-amd64', 'built', { boot: { status: 'loads', message: 'loads' } }),
@@ -58,7 +75,7 @@ test('a module that builds but does not load breaks the window at its kernel; ea
     cell('6.1.0-9-arm64', 'failed', { arch: 'aarch64', target: 'drv--debian-bookworm--6.1.0-9-arm64--aarch64' }),
   ];
   const [debArm, deb, rpm] = breakageWindows(cells, new Set()) as [BreakageWindow, BreakageWindow, BreakageWindow];
-  assert.deepEqual(deb.works, { from: '6.1.0-9-amd64', to: '6.1.0-60-amd64', kernels: 2, bootTested: 1 });
+  assert.deepEqual(deb.works, { from: '6.1.0-9-amd64', to: '6.1.0-9-amd64', kernels: 1, bootTested: 1 });
   assert.deepEqual(deb.firstFailure, {
     kernelrelease: '6.1.0-57-amd64',
     target: 'drv--debian-bookworm--6.1.0-57-amd64--x86_64',

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { KmatrixError } from '../../tools/kmatrix/core/errors.ts';
 import { pluginOptions } from '../../tools/kmatrix/model/plugin-options.ts';
 import { buildInputs, bootInputs, SHARED_INPUTS } from '../../tools/kmatrix/compile/inputs.ts';
@@ -67,18 +68,20 @@ test("the shared inputs are nx.json's named inputs when it defines them, else th
   assert.equal(build.metadata?.help?.command, 'npx kmatrix build --help');
 });
 
-test('one parallelism knob: a --batch run gets what nx --parallel (or nx.json) says', () => {
-  const nx = (...argv: string[]) => nxParallelism(['node', 'nx', 'run-many', '-t', 'build-driver', ...argv], {});
+test('one parallelism knob: a --batch run gets what nx --parallel (or NX_PARALLEL, or nx.json) says, read as Nx reads it', () => {
+  const nx = (...argv: string[]) => nxParallelism(['node', 'nx', 'run-many', '-t', 'build-driver', ...argv], {}, {});
   assert.equal(nx(), 3, "Nx's default");
-  assert.equal(nxParallelism([], { parallel: 2 }), 2, "nx.json's");
-  assert.equal(nxParallelism(['--parallel=5'], { parallel: 2 }), 5, 'the command line wins');
+  assert.equal(nxParallelism([], { parallel: 2 }, {}), 2, "nx.json's");
+  assert.equal(nxParallelism(['--parallel=5'], { parallel: 2 }, {}), 5, 'the command line wins');
+  assert.equal(nxParallelism([], { parallel: 2 }, { NX_PARALLEL: '6' }), 6, 'NX_PARALLEL over nx.json');
   assert.equal(nx('--parallel', '4'), 4);
   assert.equal(nx('--parallel'), 3);
   assert.equal(nx('--parallel', '--maxParallel=6'), 6);
   assert.equal(nx('--parallel=false'), 1);
   assert.equal(nx('--no-parallel'), 1);
-  assert.throws(() => nx('--parallel=many'), /--parallel must be a whole number ≥ 1 \(or true\/false\), not "many"/);
-  assert.throws(() => nx('--parallel=0'), /not "0"/);
+  assert.equal(nx('--parallel=0'), 1, 'at least one, as Nx');
+  assert.equal(nx('--parallel=100%'), availableParallelism());
+  assert.equal(nx('--parallel=many'), 3, 'never an error: what Nx cannot read counts as its default');
 });
 
 test("the TUI is Nx's default: on in a local terminal, off in CI", () => {

@@ -93,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const invokedIn = process.cwd();
-  const root = findWorkspaceRoot(invokedIn);
+  const root = command.atWorkspaceRoot === false ? undefined : findWorkspaceRoot(invokedIn);
   if (root && root !== invokedIn) process.chdir(root);
   return command.run(rest, invokedIn);
 }

@@ -16,6 +16,8 @@ export interface Command {
   help: string;
   /** `invokedIn`: the folder the user typed the command in (the CLI runs it from the workspace root). */
   run(argv: string[], invokedIn?: string): Promise<number>;
+  /** false: runs where it was typed, not from an enclosing workspace's root (init makes a workspace). */
+  atWorkspaceRoot?: boolean;
 }
 
 /** One option: how parseArgs reads it, and how the help shows it. */
@@ -58,6 +60,8 @@ export interface CommandSpec<O extends Options> {
   pathPositional?: (typed: string, index: number) => boolean;
   /** The command answers `--json` (json-output.ts): it hands its data to `out.result`. */
   json?: boolean;
+  /** See Command.atWorkspaceRoot. */
+  atWorkspaceRoot?: boolean;
   run(parsed: Parsed<O>, afterDashes: string[] | undefined, out: CommandOutput): Promise<number>;
 }
 
@@ -142,17 +146,29 @@ function checkRequired(command: string, options: Options, values: Record<string,
   }
 }
 
-/** Paths the user typed (options marked `path`, path positionals that exist there), made absolute against where they typed them. */
-function resolveUserPaths(spec: CommandSpec<Options>, parsed: Parsed<Options>, invokedIn: string): void {
+/** Whether the user typed the option (not its default): --name, --name=…, or its short form. */
+function typed(argv: readonly string[], name: string, o: OptionSpec): boolean {
+  return argv.some(
+    (a) => a === `--${name}` || a.startsWith(`--${name}=`) || (o.short !== undefined && a.startsWith(`-${o.short}`)),
+  );
+}
+
+/** Paths the user typed (options marked `path`, and positionals the command says are paths), made absolute against where they typed them. */
+function resolveUserPaths(
+  spec: CommandSpec<Options>,
+  parsed: Parsed<Options>,
+  argv: readonly string[],
+  invokedIn: string,
+): void {
   const values = parsed.values as Record<string, unknown>;
   for (const [name, o] of Object.entries(spec.options)) {
     const v = values[name];
-    if (!o.path || v === undefined || v === o.default) continue;
+    if (!o.path || v === undefined || !typed(argv, name, o)) continue;
     values[name] = Array.isArray(v) ? v.map((x: string) => userPath(x, invokedIn)) : userPath(v as string, invokedIn);
   }
   const isPath = spec.pathPositional;
-  parsed.positionals.forEach((typed, i) => {
-    if (isPath?.(typed, i)) parsed.positionals[i] = userPath(typed, invokedIn);
+  parsed.positionals.forEach((positional, i) => {
+    if (isPath?.(positional, i)) parsed.positionals[i] = userPath(positional, invokedIn);
   });
 }
 
@@ -162,17 +178,19 @@ export function defineCommand<O extends Options>(input: CommandSpec<O>): Command
   return {
     name: spec.name,
     summary: spec.summary,
+    ...(spec.atWorkspaceRoot === false ? { atWorkspaceRoot: false } : {}),
     help: `${usageLine(spec)}\n\n${spec.about.trim()}\n\n${optionsHelp(spec.options)}`,
     run: async (argv, invokedIn = process.cwd()) => {
       const dash = spec.passThrough ? argv.indexOf('--') : -1;
       const own = dash >= 0 ? argv.slice(0, dash) : argv;
-      const parsed = parse(spec.name, own, spec.options, spec.args !== undefined);
-      checkRequired(spec.name, spec.options, parsed.values);
-      resolveUserPaths(spec as CommandSpec<Options>, parsed as Parsed<Options>, invokedIn);
-      // Only commands that take part (spec.json); others may have a --json of their own (diff, report).
-      const json = input.json === true && (parsed.values as Record<string, unknown>).json === true;
+      // Only commands that take part (spec.json); others may have a --json of their own (diff,
+      // report). Known before parsing, so a usage error is a document too.
+      const json = input.json === true && own.includes('--json');
       const { output, finish } = commandOutput(spec.name, json);
       try {
+        const parsed = parse(spec.name, own, spec.options, spec.args !== undefined);
+        checkRequired(spec.name, spec.options, parsed.values);
+        resolveUserPaths(spec as CommandSpec<Options>, parsed as Parsed<Options>, own, invokedIn);
         const code = await spec.run(parsed as Parsed<O>, dash >= 0 ? argv.slice(dash + 1) : undefined, output);
         finish(code);
         return code;

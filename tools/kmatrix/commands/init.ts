@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
+import { execa } from 'execa';
 import { initWorkspace } from '../workspace/init.ts';
 import { defineCommand, log } from './command.ts';
 
@@ -30,6 +31,7 @@ export const initCommand = defineCommand({
   summary: 'adopt an existing driver repository as a kmatrix workspace',
   about,
   json: true,
+  atWorkspaceRoot: false,
   options: {
     driver: { type: 'string', path: true, value: 'PATH', help: "the driver's folder (default: the one found)" },
     name: {
@@ -41,7 +43,9 @@ export const initCommand = defineCommand({
     distro: { type: 'string', default: 'debian-bookworm', value: 'DISTRO', help: 'the distro of the first rule' },
   },
   async run({ values }, _, out) {
-    const root = process.cwd();
+    // The repository's top, wherever in it the command was typed; never an enclosing workspace.
+    const top = await execa('git', ['rev-parse', '--show-toplevel'], { reject: false });
+    const root = top.exitCode === 0 ? top.stdout.trim() : process.cwd();
     const written = await initWorkspace({
       root,
       kmatrixRoot: KMATRIX_ROOT,

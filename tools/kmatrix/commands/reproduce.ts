@@ -60,6 +60,11 @@ export const reproduceCommand = defineCommand({
     const root = resolve('.');
     const file = targetFileFor(root, positionals[0]!);
 
+    if (values.shell && out.json)
+      throw new KmatrixError('--shell hands the terminal to the container: it has no JSON to print', {
+        stage: 'usage',
+        remedy: 'drop --json, or drop --shell to rebuild and get the result as JSON',
+      });
     if (values.shell) return openShell(root, file, afterDashes, log);
 
     const { target, outDir, result } = await buildFromTargetFile(root, file, {

@@ -88,7 +88,6 @@ async function pushBlob(repository: string, d: Descriptor, body: () => Buffer | 
     );
 }
 
-/** Pushes the image and tags it; returns the manifest digest, which the registry must agree on. */
 /** A layer file to upload, its bytes counted into a progress display when there is a log. */
 function layerStream(file: string, d: Descriptor, log?: (line: string) => void): Readable {
   const stream = createReadStream(file);
@@ -99,6 +98,7 @@ function layerStream(file: string, d: Descriptor, log?: (line: string) => void):
   return stream;
 }
 
+/** Pushes the image and tags it; returns the manifest digest, which the registry must agree on. */
 export async function pushImage(
   repository: string,
   tag: string,

@@ -27,31 +27,41 @@ function rate(bytes: number, since: number): string {
   return s > 0 ? `${mb(bytes / s)} MB/s` : '…';
 }
 
-/** Lines at every 10% (or 16 MiB): for logs. */
-function lineProgress(label: string, total: number | undefined, log: (line: string) => void): Progress {
+/** Bars drawn now: one at a time on a terminal; parallel transfers print lines instead of garbling it. */
+let barsDrawn = 0;
+
+/** Lines at every 10% (or 16 MiB): for logs. `already`: bytes a resumed transfer had before (not in the rate). */
+function lineProgress(
+  label: string,
+  total: number | undefined,
+  log: (line: string) => void,
+  already: number,
+): Progress {
   const start = Date.now();
-  let seen = 0;
-  let reported = 0;
+  let seen = already;
+  let reported = total ? Math.floor((already / total) * 10) : Math.floor(already / UNKNOWN_STEP);
   return {
     advance(bytes) {
       seen += bytes;
       const step = total ? Math.floor((seen / total) * 10) : Math.floor(seen / UNKNOWN_STEP);
       if (step <= reported || (total && seen >= total)) return;
       reported = step;
-      const left = total ? ((total - seen) / Math.max(seen, 1)) * ((Date.now() - start) / 1000) : undefined;
+      const now = seen - already;
+      const left = total ? ((total - seen) / Math.max(now, 1)) * ((Date.now() - start) / 1000) : undefined;
       log(
         total
-          ? `  ${label}: ${step * 10}% (${mb(seen)} of ${mb(total)} MB, ${rate(seen, start)}, ${Math.ceil(left!)} s left)`
-          : `  ${label}: ${mb(seen)} MB (${rate(seen, start)})`,
+          ? `  ${label}: ${step * 10}% (${mb(seen)} of ${mb(total)} MB, ${rate(now, start)}, ${Math.ceil(left!)} s left)`
+          : `  ${label}: ${mb(seen)} MB (${rate(now, start)})`,
       );
     },
     done() {},
   };
 }
 
-function barProgress(label: string, total: number): Progress {
+function barProgress(label: string, total: number, already: number): Progress {
   const start = Date.now();
-  let seen = 0;
+  let seen = already;
+  barsDrawn++;
   const bar = new SingleBar({
     format: `  ${label} [{bar}] {percentage}% | {done}/{all} MB | {rate} | ETA {eta_formatted}`,
     stream: process.stderr,
@@ -59,22 +69,34 @@ function barProgress(label: string, total: number): Progress {
     hideCursor: true,
     etaBuffer: 50,
   });
-  bar.start(total, 0, { done: mb(0), all: mb(total), rate: '…' });
+  bar.start(total, already, { done: mb(already), all: mb(total), rate: '…' });
+  let stopped = false;
   return {
     advance(bytes) {
       seen += bytes;
-      bar.update(Math.min(seen, total), { done: mb(seen), rate: rate(seen, start) });
+      bar.update(Math.min(seen, total), { done: mb(seen), rate: rate(seen - already, start) });
     },
-    done: () => bar.stop(),
+    done() {
+      if (stopped) return;
+      stopped = true;
+      bar.stop();
+      barsDrawn--;
+    },
   };
 }
 
-/** Progress of a transfer of `total` bytes (undefined: not known), shown as this output allows. */
+/**
+ * Progress of a transfer of `total` bytes (undefined: not known), shown as this output allows;
+ * `already`: what a resumed transfer had (shown, not counted in the rate).
+ */
 export function byteProgress(
   label: string,
   total: number | undefined,
   log: (line: string) => void,
   tty: boolean = interactive(),
+  already = 0,
 ): Progress {
-  return tty && total ? barProgress(label, total) : lineProgress(label, total, log);
+  return tty && total && barsDrawn === 0
+    ? barProgress(label, total, already)
+    : lineProgress(label, total, log, already);
 }

@@ -256,6 +256,8 @@ export class HeaderStore {
     // finishes, and a download of unknown size gets 30 minutes.
     const expectedSize = expect?.size ?? pkg.size;
     const deadline = requestDeadline(30_000, expectedSize ? 300_000 + (expectedSize / 32_768) * 1000 : 1_800_000);
+    // Resume only what can be checked whole: bytes of a known SHA256 or at least a known size.
+    if (!expect && !pkg.size) await rm(partial, { force: true });
     const { response, offset } = await this.requestFrom(url, partial, deadline.signal);
     deadline.progress();
     const declared = Number(response.headers.get('content-length') ?? NaN) + offset;
@@ -263,8 +265,7 @@ export class HeaderStore {
     if (offset > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
     let size = offset;
     const total = expectedSize ?? (Number.isFinite(declared) ? declared : undefined);
-    const progress = byteProgress(`${pkg.name} ${pkg.version}`, total, this.log);
-    progress.advance(offset);
+    const progress = byteProgress(`${pkg.name} ${pkg.version}`, total, this.log, undefined, offset);
     const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
     body.on('data', (chunk: Buffer) => {
       hash.update(chunk);
@@ -326,10 +327,12 @@ export class HeaderStore {
         this.log(`  resuming ${url} at ${(have / 1e6).toFixed(1)} MB`);
         return { response: response as Response & { body: ReadableStream }, offset: have };
       }
-      if (response.ok && response.status === 200 && response.body)
+      if (response.status === 200 && response.body)
         return { response: response as Response & { body: ReadableStream }, offset: 0 };
       await response.body?.cancel();
-      await rm(partial, { force: true }); // 416, or another range: start over
+      // 416 or another range than asked: what we have is not a prefix the server will complete.
+      if (response.status !== 416 && response.status !== 206) throw new HttpStatusError(url, response.status);
+      await rm(partial, { force: true });
     }
     const response = await fetch(url, { signal });
     if (!response.ok || !response.body) throw new HttpStatusError(url, response.status);

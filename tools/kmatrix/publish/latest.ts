@@ -7,12 +7,16 @@
  * latest.json names the build, each module (and its signed form), each package and the provenance
  * by store key (relative to the store's base URL) with its SHA256 and size. latest.sha256sums has one
  * `<sha256>  <key>` line per file, so a node with only sh, curl and sha256sum can fetch and check them
- * (tools/kmatrix-fetch.sh). Both are rewritten when the index entry changes, by compare-and-swap.
+ * (tools/kmatrix-fetch.sh). Both are written for the entries a publish changed, by compare-and-swap,
+ * and never replaced by an older publish's (a slower concurrent publisher, the request service):
+ * latest means the newest publishedAt. A target dropped from the index keeps its last latest.json
+ * (the store deletes nothing; its bytes stay valid for that kernel).
  */
 import { inParallel } from '../core/pool.ts';
 import { targetDir } from '../model/target.ts';
 import type { ArtifactStore } from './artifact-store.ts';
-import type { PublishedIndex, PublishedTarget } from './published-index.ts';
+import { KmatrixError } from '../core/errors.ts';
+import type { PublishedTarget } from './published-index.ts';
 
 export const latestDir = (entry: PublishedTarget) => `modules/${targetDir(entry.target).replace(/^targets\//, '')}`;
 
@@ -54,28 +58,42 @@ export function latestSums(entry: PublishedTarget): string {
   return files.map((f) => `${f.sha256}  ${f.key}\n`).join('');
 }
 
-/** Rewrites a stored object when its bytes differ (compare-and-swap; a lost race is retried). */
-async function putIfChanged(store: ArtifactStore, key: string, body: Buffer): Promise<boolean> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const old = await store.getVersioned(key);
-    if (old?.body.equals(body)) return false;
-    if (await store.replace(key, body, old?.version)) return true;
+/** When the stored latest.json was published (absent or unreadable: never). */
+function publishedAtOf(body: Buffer | undefined): string {
+  try {
+    return body ? String(JSON.parse(body.toString('utf8')).publishedAt ?? '') : '';
+  } catch {
+    return '';
   }
-  return false;
 }
 
-/** Brings every entry's latest.json and latest.sha256sums up to date; how many changed. */
-export async function writeLatest(store: ArtifactStore, index: PublishedIndex): Promise<number> {
-  let changed = 0;
+/**
+ * Writes an object unless it holds these bytes or a newer publish's (compare-and-swap; a lost race
+ * is read again). False when it was left as it is.
+ */
+async function putUnlessNewer(store: ArtifactStore, key: string, body: Buffer, publishedAt: string, guard: string) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [old, newest] = await Promise.all([store.getVersioned(key), store.get(guard)]);
+    if (old?.body.equals(body) || publishedAtOf(newest) > publishedAt) return false;
+    if (await store.replace(key, body, old?.version)) return true;
+  }
+  throw new KmatrixError(`${store.locate(key)} kept changing while this publish wrote it (5 attempts)`, {
+    stage: 'publish',
+    remedy: 'the artifacts and the index are stored; run the publish again (it is idempotent)',
+  });
+}
+
+/** Brings these entries' latest.sha256sums and latest.json up to date (the JSON last: it is the guard). */
+export async function writeLatest(store: ArtifactStore, entries: readonly PublishedTarget[]): Promise<void> {
   await inParallel(
-    Object.values(index.targets),
+    entries,
     async (entry) => {
       const dir = latestDir(entry);
+      const guard = `${dir}/latest.json`;
       const json = Buffer.from(`${JSON.stringify(latestJson(entry), null, 2)}\n`);
-      if (await putIfChanged(store, `${dir}/latest.json`, json)) changed++;
-      await putIfChanged(store, `${dir}/latest.sha256sums`, Buffer.from(latestSums(entry)));
+      await putUnlessNewer(store, `${dir}/latest.sha256sums`, Buffer.from(latestSums(entry)), entry.publishedAt, guard);
+      await putUnlessNewer(store, guard, json, entry.publishedAt, guard);
     },
     8,
   );
-  return changed;
 }

@@ -95,7 +95,11 @@ export async function publishPackages(o: {
       }
       return targets;
     });
-    await writeLatest(o.store, await loadIndex(o.store));
+    const index = await loadIndex(o.store);
+    await writeLatest(
+      o.store,
+      [...made.keys()].flatMap((name) => index.targets[name] ?? []),
+    );
   }
   return { built: [...made.keys()], unchanged };
 }

@@ -263,8 +263,11 @@ export async function publish(o: PublishOptions): Promise<PublishReport> {
       return targets;
     });
   }
-  // The stable per-kernel addresses (latest.ts), also for entries published before they existed.
-  await writeLatest(o.store, await loadIndex(o.store));
+  // The stable per-kernel addresses (latest.ts) of what this publish changed.
+  await writeLatest(
+    o.store,
+    report.published.map((name) => next[name]!),
+  );
   return report;
 }
 

@@ -17,9 +17,12 @@ export const INDEX_KEY = 'index.json';
 
 const stored = z.object({ key: z.string(), sha256: sha256Hex, size: z.number().int().nonnegative() }).strict();
 
+/** A module's file name: packages and images put it in paths and spec files, so nothing else passes. */
+const moduleFile = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.ko$/, 'must be a module file name (name.ko)');
+
 export const publishedModuleSchema = z
   .object({
-    file: z.string(),
+    file: moduleFile,
     vermagic: z.string(),
     ...stored.shape,
     /** The same module with a signature appended (scripts/sign-file), when publishing signs. */

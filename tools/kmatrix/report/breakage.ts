@@ -2,9 +2,12 @@
  * The breakage window: a driver maintainer's first question after a nightly run — from which
  * kernel on does my driver break, and why? For each driver × distro family × arch, the cells in
  * kernel version order (model/version.ts) give:
- *   - the range that works: the lowest and highest kernel whose build succeeded and whose boot
- *     test, where one ran, loaded the modules (and how many of them were boot-tested);
- *   - the first kernel that fails, with its first error (the compiler's, or the boot verdict);
+ *   - the range that works: from the lowest kernel whose build succeeded and whose boot test,
+ *     where one ran, loaded the modules, up through the kernels that work without a break (and
+ *     how many of them were boot-tested);
+ *   - the first kernel that fails above that range — where the driver breaks — with its first
+ *     error (the compiler's, or the boot verdict); with nothing failing above it, the lowest
+ *     failing kernel below it;
  *   - the targets failing now that the last published state had published (built then).
  * Skipped, excluded and not-yet-built targets count neither way.
  */
@@ -50,8 +53,11 @@ export function breakageWindows(cells: readonly Cell[], published: ReadonlySet<s
       (a, b) => compareVersions(a.kernelrelease, b.kernelrelease) || a.distro.localeCompare(b.distro),
     );
     const judged = sorted.map((c) => ({ c, v: verdict(c) })).filter((x) => x.v !== undefined);
-    const good = judged.filter((x) => x.v!.works);
     const bad = judged.filter((x) => !x.v!.works);
+    // The unbroken run of working kernels from the lowest one; the break is the failure after it.
+    const start = judged.findIndex((x) => x.v!.works);
+    const end = start < 0 ? -1 : judged.findIndex((x, i) => i > start && !x.v!.works);
+    const good = start < 0 ? [] : judged.slice(start, end < 0 ? undefined : end);
     const window: BreakageWindow = { driver, family, arch, failing: bad.length, newlyFailing: [] };
     if (good.length > 0)
       window.works = {
@@ -60,7 +66,7 @@ export function breakageWindows(cells: readonly Cell[], published: ReadonlySet<s
         kernels: good.length,
         bootTested: good.filter((x) => x.v!.works && x.v!.booted).length,
       };
-    const first = bad[0];
+    const first = end >= 0 ? judged[end] : bad[0];
     if (first && !first.v!.works)
       window.firstFailure = {
         kernelrelease: first.c.kernelrelease,

@@ -5,7 +5,7 @@
  * here — `kmatrix driver import` and every build evaluate it properly in the toolchain container.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { KmatrixError } from '../core/errors.ts';
 import { identifier, moduleName } from '../model/names.ts';
 
@@ -66,7 +66,8 @@ const usage = (message: string, remedy: string) => new KmatrixError(message, { s
 
 function whereIs(root: string, given?: string): string {
   if (given !== undefined) {
-    const path = relative(root, join(root, given)) || '.';
+    // Absolute when typed on the command line (read where it was typed), else the repository's.
+    const path = relative(root, resolve(root, given)) || '.';
     if (path === '.' || path.startsWith('..'))
       throw usage(
         `--driver ${given} must be a folder inside the repository, not its root`,

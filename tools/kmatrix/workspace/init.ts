@@ -42,6 +42,9 @@ const WORKFLOWS = '.github/workflows';
 // node_modules without a slash: it may be a link (a shared install), which `node_modules/` does not match.
 const IGNORED = ['node_modules', 'dist/', '.nx/', 'reproduce/', '*.tmp-*'];
 
+/** Files that run as programs: the scripts and the command itself (package.json's bin). */
+const EXECUTABLE = /\.sh$|^tools\/kmatrix\/cli\.ts$/;
+
 type Json = Record<string, unknown>;
 const readText = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : undefined);
 
@@ -101,12 +104,19 @@ function nxJsonFor(existing: Json | undefined): Json {
   return { ...nx, plugins, namedInputs, parallel: nx.parallel ?? 2, defaultBase: nx.defaultBase ?? 'main' };
 }
 
+/**
+ * kmatrix's dependencies and its command (`bin`: `npx kmatrix` runs this workspace's copy, never a
+ * package of that name from the registry); a repository's own `type` and `engines` are kept
+ * (kmatrix's folders carry their own `"type": "module"`).
+ */
 function packageJsonFor(root: string, own: Json, existing: Json | undefined): Json {
-  const pkg: Json = existing ?? { name: root.split('/').at(-1)!.toLowerCase(), version: '0.0.0', private: true };
+  const fresh = { name: root.split('/').at(-1)!.toLowerCase(), version: '0.0.0', private: true, type: 'module' };
+  const pkg: Json = existing ?? fresh;
   const deps = { ...((pkg.dependencies ?? {}) as Json), ...(own.dependencies as Json) };
   const dev = { ...((pkg.devDependencies ?? {}) as Json), node: (own.devDependencies as Json).node };
   const scripts = { kmatrix: 'node tools/kmatrix/cli.ts', ...((pkg.scripts ?? {}) as Json) };
-  return { ...pkg, type: 'module', engines: own.engines, scripts, dependencies: deps, devDependencies: dev };
+  const bin = { ...((pkg.bin ?? {}) as Json), kmatrix: 'tools/kmatrix/cli.ts' };
+  return { ...pkg, engines: pkg.engines ?? own.engines, bin, scripts, dependencies: deps, devDependencies: dev };
 }
 
 /** Every file init would write, with its content (not yet written). */
@@ -147,7 +157,7 @@ export async function initWorkspace(o: InitOptions): Promise<Written[]> {
     const action: Action = before === undefined ? 'created' : before === content ? 'unchanged' : 'updated';
     if (action !== 'unchanged') {
       await writeFileAtomic(join(o.root, path), content);
-      if (path.endsWith('.sh')) await chmod(join(o.root, path), 0o755);
+      if (EXECUTABLE.test(path)) await chmod(join(o.root, path), 0o755);
     }
     written.push({ path, action });
   }
