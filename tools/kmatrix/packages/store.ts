@@ -224,7 +224,7 @@ export class HeaderStore {
         return await withRetries(
           `download of ${url}`,
           { stage: 'headers', onRetry: (n, why) => this.log(`  retry ${n}: ${why}`) },
-          () => this.fetchOne(pkg, url, expect),
+          () => this.fetchExclusive(pkg, url, expect),
         );
       } catch (error) {
         // Bytes that do not match, or a store we cannot write: another mirror cannot help.
@@ -250,8 +250,31 @@ export class HeaderStore {
    * range starts the file over; the SHA256 and size checks are over the whole file either way,
    * and bytes that fail them are deleted, never resumed.
    */
-  private async fetchOne(pkg: ListedImage, url: string, expect?: ImagePackage): Promise<Fetched> {
-    const partial = this.partialPath(url);
+  /**
+   * One writer per partial file: a download of a URL that another process (or a retry still
+   * draining) is writing goes to a private file of its own instead — no resume, never interleaved.
+   */
+  private async fetchExclusive(pkg: ListedImage, url: string, expect?: ImagePackage): Promise<Fetched> {
+    const shared = this.partialPath(url);
+    let mine: string | undefined;
+    try {
+      return await withLock(
+        `${shared}.lock`,
+        () => {},
+        () => this.fetchOne(pkg, url, mine ?? shared, expect),
+        {
+          maxWaitMs: 0,
+          onGiveUp: () => {
+            mine = `${shared}.${process.pid}-${randomBytes(4).toString('hex')}`;
+          },
+        },
+      );
+    } finally {
+      if (mine) await rm(mine, { force: true });
+    }
+  }
+
+  private async fetchOne(pkg: ListedImage, url: string, partial: string, expect?: ImagePackage): Promise<Fetched> {
     // 30 s of silence ends the attempt; in all, a slow but steady mirror (32 KiB/s) still
     // finishes, and a download of unknown size gets 30 minutes.
     const expectedSize = expect?.size ?? pkg.size;
