@@ -160,6 +160,9 @@ function resolveUserPaths(
   argv: readonly string[],
   invokedIn: string,
 ): void {
+  // Typed at the workspace root (or outside one), a path is already where the command runs, and
+  // stays as typed in messages; typed in a subfolder, it is made absolute.
+  if (invokedIn === process.cwd()) return;
   const values = parsed.values as Record<string, unknown>;
   for (const [name, o] of Object.entries(spec.options)) {
     const v = values[name];

@@ -66,8 +66,8 @@ const usage = (message: string, remedy: string) => new KmatrixError(message, { s
 
 function whereIs(root: string, given?: string): string {
   if (given !== undefined) {
-    // Absolute when typed on the command line (read where it was typed), else the repository's.
-    const path = relative(root, resolve(root, given)) || '.';
+    // As typed: relative to the folder the command runs in (init runs where it was typed).
+    const path = relative(root, resolve(given)) || '.';
     if (path === '.' || path.startsWith('..'))
       throw usage(
         `--driver ${given} must be a folder inside the repository, not its root`,
