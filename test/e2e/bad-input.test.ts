@@ -38,6 +38,27 @@ async function workspaceWithKernelList(t: { after: (fn: () => Promise<void>) => 
   return ws;
 }
 
+/** A real linux-headers-<release> .deb made by dpkg-deb, holding one file under /usr/src. */
+async function headerDeb(
+  t: { after: (fn: () => Promise<void>) => void },
+  release: string,
+  version: string,
+  file: string,
+  content: string | Buffer,
+): Promise<Buffer> {
+  const tree = await mkdtemp(join(tmpdir(), 'kmatrix-deb-'));
+  t.after(() => rm(tree, { recursive: true, force: true }));
+  await mkdir(join(tree, 'pkg/DEBIAN'), { recursive: true });
+  await mkdir(join(tree, `pkg/usr/src/linux-headers-${release}`), { recursive: true });
+  await writeFile(join(tree, `pkg/usr/src/linux-headers-${release}`, file), content);
+  await writeFile(
+    join(tree, 'pkg/DEBIAN/control'),
+    `Package: linux-headers-${release}\nVersion: ${version}\nArchitecture: amd64\nMaintainer: test <test@example.invalid>\nDescription: test\n`,
+  );
+  await execa('dpkg-deb', ['--build', '--root-owner-group', join(tree, 'pkg'), join(tree, 'good.deb')]);
+  return readFile(join(tree, 'good.deb'));
+}
+
 const treeOf = (dir: string): string[] =>
   existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : [];
 
@@ -252,17 +273,7 @@ test('a mirror answering 500, then cutting the package short, then sending wrong
   timeout: 120_000,
 }, async (t) => {
   // A real (tiny) header package, so the store can unpack what finally arrives.
-  const tree = await mkdtemp(join(tmpdir(), 'kmatrix-deb-'));
-  t.after(() => rm(tree, { recursive: true, force: true }));
-  await mkdir(join(tree, 'pkg/DEBIAN'), { recursive: true });
-  await mkdir(join(tree, 'pkg/usr/src/linux-headers-6.1.0-99-amd64'), { recursive: true });
-  await writeFile(join(tree, 'pkg/usr/src/linux-headers-6.1.0-99-amd64/Makefile'), 'all:\n');
-  await writeFile(
-    join(tree, 'pkg/DEBIAN/control'),
-    'Package: linux-headers-6.1.0-99-amd64\nVersion: 6.1.999-1\nArchitecture: amd64\nMaintainer: test <test@example.invalid>\nDescription: test\n',
-  );
-  await execa('dpkg-deb', ['--build', '--root-owner-group', join(tree, 'pkg'), join(tree, 'good.deb')]);
-  const good = await readFile(join(tree, 'good.deb'));
+  const good = await headerDeb(t, '6.1.0-99-amd64', '6.1.999-1', 'Makefile', 'all:\n');
   const wrong = Buffer.from(good).fill(7, 200);
   const answers: Record<string, ((res: import('node:http').ServerResponse) => void)[]> = {};
   const sequence = (path: string, last: Buffer) => {
@@ -314,18 +325,8 @@ test('a mirror answering 500, then cutting the package short, then sending wrong
 test('a download cut short resumes where it stopped (HTTP Range); a wrong range starts over, wrong bytes are refused whole', {
   timeout: 120_000,
 }, async (t) => {
-  const tree = await mkdtemp(join(tmpdir(), 'kmatrix-deb-'));
-  t.after(() => rm(tree, { recursive: true, force: true }));
-  await mkdir(join(tree, 'pkg/DEBIAN'), { recursive: true });
-  await mkdir(join(tree, 'pkg/usr/src/linux-headers-6.1.0-98-amd64'), { recursive: true });
   // Incompressible content, so the package is big enough to cut in half.
-  await writeFile(join(tree, 'pkg/usr/src/linux-headers-6.1.0-98-amd64/blob'), randomBytes(512 * 1024));
-  await writeFile(
-    join(tree, 'pkg/DEBIAN/control'),
-    'Package: linux-headers-6.1.0-98-amd64\nVersion: 6.1.998-1\nArchitecture: amd64\nMaintainer: test <test@example.invalid>\nDescription: test\n',
-  );
-  await execa('dpkg-deb', ['--build', '--root-owner-group', join(tree, 'pkg'), join(tree, 'good.deb')]);
-  const good = await readFile(join(tree, 'good.deb'));
+  const good = await headerDeb(t, '6.1.0-98-amd64', '6.1.998-1', 'blob', randomBytes(512 * 1024));
   const half = Math.floor(good.length / 2);
   type Answer = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => number;
   // The first answer of each path sends half the package, lets it arrive, then drops the connection.

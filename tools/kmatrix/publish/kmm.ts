@@ -11,7 +11,7 @@ import { loadToolchain, requireLock } from '../model/toolchain.ts';
 import type { HeaderStore } from '../packages/store.ts';
 import { guestBusybox } from '../boot/kernel-image.ts';
 import type { ArtifactStore } from './artifact-store.ts';
-import { loadIndex, readPublishedModules, updateIndex, type PublishedTarget } from './published-index.ts';
+import { addToEntries, loadIndex, readPublishedModules, type PublishedTarget } from './published-index.ts';
 import { kmmKernel, pushKmodImage } from './kmod-image.ts';
 
 export interface KmmPublishOptions {
@@ -36,7 +36,7 @@ export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string
     );
   }
   const index = await loadIndex(o.store);
-  const pushed = new Map<string, { buildId: string; kmm: PublishedTarget['kmm'] }>();
+  const pushed = new Map<string, { buildId: string; fields: Partial<PublishedTarget> }>();
   const unchanged: string[] = [];
   const repositories = new Map<string, string>();
   for (const [name, entry] of Object.entries(index.targets).sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -58,18 +58,9 @@ export async function publishKmm(o: KmmPublishOptions): Promise<{ pushed: string
       docker: o.docker,
     });
     const kmm = { image: `${o.repository}@${digest}`, tag, kernel: kmmKernel(target.kernelrelease) };
-    pushed.set(name, { buildId: entry.buildId, kmm });
+    pushed.set(name, { buildId: entry.buildId, fields: { kmm } });
     o.log(`kmm ${name}  ${o.repository}:${tag}  ${digest}`);
   }
-  // Each image goes into the entry it was made from, if that entry still holds the same build.
-  if (pushed.size > 0) {
-    await updateIndex(o.store, (targets) => {
-      for (const [name, p] of pushed) {
-        const entry = targets[name];
-        if (entry?.buildId === p.buildId) targets[name] = { ...entry, kmm: p.kmm };
-      }
-      return targets;
-    });
-  }
+  await addToEntries(o.store, pushed);
   return { pushed: [...pushed.keys()], unchanged };
 }

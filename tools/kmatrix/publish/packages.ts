@@ -19,7 +19,7 @@ import {
 } from './node-package.ts';
 import { debPackage } from './package-deb.ts';
 import { rpmPackage } from './package-rpm.ts';
-import { loadIndex, type PublishedTarget, readPublishedModules, updateIndex } from './published-index.ts';
+import { addToEntries, loadIndex, type PublishedTarget, readPublishedModules } from './published-index.ts';
 
 const MAKERS: Record<PackageFormat, { make: (p: PackageInput) => Promise<BuiltPackage>; tool: string; apt: string }> = {
   deb: { make: debPackage, tool: 'dpkg-deb', apt: 'dpkg' },
@@ -52,7 +52,7 @@ export async function publishPackages(o: {
 }): Promise<{ built: string[]; unchanged: string[] }> {
   await requirePackageTools(o.formats);
   const index = await loadIndex(o.store);
-  const made = new Map<string, { buildId: string; packages: Stored[] }>();
+  const made = new Map<string, { buildId: string; fields: Partial<PublishedTarget> }>();
   const unchanged: string[] = [];
   for (const [name, entry] of Object.entries(index.targets).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const format = familyOfHeaders(entry.target.headers).name as PackageFormat;
@@ -83,23 +83,10 @@ export async function publishPackages(o: {
       sha256: sha256(pkg.body),
       size: pkg.body.length,
     };
-    made.set(name, { buildId: entry.buildId, packages: [...(entry.packages ?? []), stored] });
+    made.set(name, { buildId: entry.buildId, fields: { packages: [...(entry.packages ?? []), stored] } });
     o.log(`${format} ${name}  ${pkg.file}`);
   }
-  if (made.size > 0) {
-    // Each package goes into the entry it was made from, if that entry still holds the same build.
-    await updateIndex(o.store, (targets) => {
-      for (const [name, m] of made) {
-        const entry = targets[name];
-        if (entry?.buildId === m.buildId) targets[name] = { ...entry, packages: m.packages };
-      }
-      return targets;
-    });
-    const index = await loadIndex(o.store);
-    await writeLatest(
-      o.store,
-      [...made.keys()].flatMap((name) => index.targets[name] ?? []),
-    );
-  }
+  // The stable per-kernel addresses of the entries that gained a package.
+  await writeLatest(o.store, await addToEntries(o.store, made));
   return { built: [...made.keys()], unchanged };
 }

@@ -142,6 +142,30 @@ export function findModule(
  * (another publisher — CI, the request service — may have written since this one read them, and
  * its entries must survive), and applied again to a fresh read when another writer came first.
  */
+/**
+ * Adds what was made from published builds (a KMM image, packages) to their index entries: each
+ * goes into the entry it was made from only if that entry still holds the same build (a newer
+ * publish may have replaced it meanwhile). Returns the entries as written.
+ */
+export async function addToEntries(
+  store: ArtifactStore,
+  made: ReadonlyMap<string, { buildId: string; fields: Partial<PublishedTarget> }>,
+): Promise<PublishedTarget[]> {
+  const written: PublishedTarget[] = [];
+  if (made.size === 0) return written;
+  await updateIndex(store, (targets) => {
+    written.length = 0;
+    for (const [name, m] of made) {
+      const entry = targets[name];
+      if (entry?.buildId !== m.buildId) continue;
+      targets[name] = { ...entry, ...m.fields };
+      written.push(targets[name]);
+    }
+    return targets;
+  });
+  return written;
+}
+
 export async function updateIndex(
   store: ArtifactStore,
   change: (targets: PublishedIndex['targets']) => PublishedIndex['targets'],
