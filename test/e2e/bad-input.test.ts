@@ -38,14 +38,14 @@ async function workspaceWithKernelList(t: { after: (fn: () => Promise<void>) => 
   return ws;
 }
 
-/** A real linux-headers-<release> .deb made by dpkg-deb, holding one file under /usr/src. */
+/** A real linux-headers-<release> .deb made by dpkg-deb, holding one file under /usr/src, and the package as a target lists it. */
 async function headerDeb(
   t: { after: (fn: () => Promise<void>) => void },
   release: string,
   version: string,
   file: string,
   content: string | Buffer,
-): Promise<Buffer> {
+): Promise<{ good: Buffer; pkg: { role: 'flavour'; name: string; version: string; sha256: string; size: number } }> {
   const tree = await mkdtemp(join(tmpdir(), 'kmatrix-deb-'));
   t.after(() => rm(tree, { recursive: true, force: true }));
   await mkdir(join(tree, 'pkg/DEBIAN'), { recursive: true });
@@ -56,7 +56,12 @@ async function headerDeb(
     `Package: linux-headers-${release}\nVersion: ${version}\nArchitecture: amd64\nMaintainer: test <test@example.invalid>\nDescription: test\n`,
   );
   await execa('dpkg-deb', ['--build', '--root-owner-group', join(tree, 'pkg'), join(tree, 'good.deb')]);
-  return readFile(join(tree, 'good.deb'));
+  const good = await readFile(join(tree, 'good.deb'));
+  const name = `linux-headers-${release}`;
+  return {
+    good,
+    pkg: { role: 'flavour', name, version, sha256: createHash('sha256').update(good).digest('hex'), size: good.length },
+  };
 }
 
 const treeOf = (dir: string): string[] =>
@@ -273,7 +278,7 @@ test('a mirror answering 500, then cutting the package short, then sending wrong
   timeout: 120_000,
 }, async (t) => {
   // A real (tiny) header package, so the store can unpack what finally arrives.
-  const good = await headerDeb(t, '6.1.0-99-amd64', '6.1.999-1', 'Makefile', 'all:\n');
+  const { good, pkg } = await headerDeb(t, '6.1.0-99-amd64', '6.1.999-1', 'Makefile', 'all:\n');
   const wrong = Buffer.from(good).fill(7, 200);
   const answers: Record<string, ((res: import('node:http').ServerResponse) => void)[]> = {};
   const sequence = (path: string, last: Buffer) => {
@@ -295,13 +300,6 @@ test('a mirror answering 500, then cutting the package short, then sending wrong
   t.after(() => rm(storeDir, { recursive: true, force: true }));
   const log: string[] = [];
   const store = new HeaderStore(storeDir, (l) => log.push(l));
-  const pkg = {
-    role: 'flavour' as const,
-    name: 'linux-headers-6.1.0-99-amd64',
-    version: '6.1.999-1',
-    sha256: createHash('sha256').update(good).digest('hex'),
-    size: good.length,
-  };
 
   await assert.rejects(store.tree({ ...pkg, url: `${server.url}/bad.deb` }), (e: Error) => {
     assert.match(e.message, new RegExp(`SHA256 mismatch for ${pkg.name} 6\\.1\\.999-1: expected ${pkg.sha256}`));
@@ -326,7 +324,7 @@ test('a download cut short resumes where it stopped (HTTP Range); a wrong range 
   timeout: 120_000,
 }, async (t) => {
   // Incompressible content, so the package is big enough to cut in half.
-  const good = await headerDeb(t, '6.1.0-98-amd64', '6.1.998-1', 'blob', randomBytes(512 * 1024));
+  const { good, pkg } = await headerDeb(t, '6.1.0-98-amd64', '6.1.998-1', 'blob', randomBytes(512 * 1024));
   const half = Math.floor(good.length / 2);
   type Answer = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => number;
   // The first answer of each path sends half the package, lets it arrive, then drops the connection.
@@ -361,13 +359,6 @@ test('a download cut short resumes where it stopped (HTTP Range); a wrong range 
     seen.push({ path: req.url!, ...(req.headers.range ? { range: req.headers.range } : {}), sent: answer(req, res) });
   });
   t.after(() => server.close());
-  const pkg = {
-    role: 'flavour' as const,
-    name: 'linux-headers-6.1.0-98-amd64',
-    version: '6.1.998-1',
-    sha256: createHash('sha256').update(good).digest('hex'),
-    size: good.length,
-  };
   const storeDir = await mkdtemp(join(tmpdir(), 'kmatrix-store-'));
   t.after(() => rm(storeDir, { recursive: true, force: true }));
   const log: string[] = [];
