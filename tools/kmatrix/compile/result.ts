@@ -8,7 +8,7 @@
  * mistaken for the current one.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { KmatrixError, type Stage } from '../core/errors.ts';
@@ -57,8 +57,13 @@ export function resultFile(root: string, projectName: string): string {
 
 /** SHA256 of a target's target.json file as it is on disk now ('' when it cannot be read). */
 export async function targetFileSha256(root: string, projectName: string): Promise<string> {
-  const text = await readFile(join(root, targetDir(nameParts(projectName)), 'target.json')).catch(() => undefined);
-  return text ? createHash('sha256').update(text).digest('hex') : '';
+  let text: Buffer;
+  try {
+    text = readFileSync(join(root, targetDir(nameParts(projectName)), 'target.json')); // small, read by the thousand: see readOwnRecord
+  } catch {
+    return '';
+  }
+  return createHash('sha256').update(text).digest('hex');
 }
 
 export function failureKind(stage: Stage): FailureRecord['kind'] {

@@ -10,9 +10,20 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { readBuildRecord } from '../model/build-record.ts';
-import { readResult, recordResult, type FailureRecord, type Outcome } from '../compile/result.ts';
+import {
+  readResult,
+  recordResult,
+  targetFileSha256,
+  type FailureRecord,
+  type Outcome,
+  type TargetResult,
+} from '../compile/result.ts';
+import { inParallel } from '../core/pool.ts';
 import { nameParts, outputDir } from '../model/target.ts';
 import { bootLabel, bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
+
+/** How many small files are read or written at once. */
+const IO_WIDTH = 32;
 
 export interface TargetRun {
   name: string;
@@ -66,29 +77,34 @@ export interface TaskStatus {
 export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunSummary> {
   const targets: TargetRun[] = [];
   const results = tasks.filter((t) => (t.target ?? 'build-driver') === 'build-driver');
-  for (const r of results) {
-    const [, distro, , arch] = r.project.split('--');
-    if (!distro || !arch) continue;
-    const run: TargetRun = { name: r.project, distro, arch, outcome: OUTCOME[r.status] ?? 'skipped' };
-    if (run.outcome === 'cached') run.fromCache = true;
-    // A DKMS driver that excludes the kernel succeeds with a skip record: report it as skipped, with why.
-    const built = await readBuildRecord(outputDir(root, nameParts(r.project)));
-    if (run.outcome !== 'failed' && built?.skipped) {
-      run.outcome = 'skipped';
-      run.reason = built.skipped;
-    }
-    if (run.outcome === 'failed') {
-      // Only a record this run's task wrote: an older one is not why it failed now.
-      const result = await readResult(root, r.project);
-      const fresh = result && (r.startTime === undefined || Date.parse(result.at) >= r.startTime - 1000);
-      run.failure = (fresh && result.failure) || {
-        stage: 'build',
-        kind: 'input',
-        message: 'the task failed without a kmatrix result record (see its output above)',
-      };
-    }
-    targets.push(run);
-  }
+  // Thousands of small reads: in parallel (one after another, 5,000 cached targets waited ~0.4 s).
+  await inParallel(
+    results,
+    async (r) => {
+      const [, distro, , arch] = r.project.split('--');
+      if (!distro || !arch) return;
+      const run: TargetRun = { name: r.project, distro, arch, outcome: OUTCOME[r.status] ?? 'skipped' };
+      if (run.outcome === 'cached') run.fromCache = true;
+      // A DKMS driver that excludes the kernel succeeds with a skip record: report it as skipped, with why.
+      const built = await readBuildRecord(outputDir(root, nameParts(r.project)));
+      if (run.outcome !== 'failed' && built?.skipped) {
+        run.outcome = 'skipped';
+        run.reason = built.skipped;
+      }
+      if (run.outcome === 'failed') {
+        // Only a record this run's task wrote: an older one is not why it failed now.
+        const result = await readResult(root, r.project);
+        const fresh = result && (r.startTime === undefined || Date.parse(result.at) >= r.startTime - 1000);
+        run.failure = (fresh && result.failure) || {
+          stage: 'build',
+          kind: 'input',
+          message: 'the task failed without a kmatrix result record (see its output above)',
+        };
+      }
+      targets.push(run);
+    },
+    IO_WIDTH,
+  );
   for (const r of tasks.filter((t) => t.target === 'test-driver')) {
     const run = targets.find((t) => t.name === r.project);
     if (!run) continue;
@@ -179,12 +195,23 @@ export function renderSummary(s: RunSummary): string[] {
 /**
  * What a run restored from a cache becomes the target's latest result too (what it built or
  * failed, the task itself recorded); a task Nx skipped or stopped leaves the last result as it was.
+ * A result that already says the same for the same target.json bytes is kept as it is (its time
+ * is when it became true): an all-cached run of 5,000 targets rewrote 5,000 files for nothing
+ * (~2.9 s of 7.8 s, profiled).
  */
 export async function recordCachedResults(root: string, s: RunSummary): Promise<void> {
-  for (const t of s.targets) {
-    if (!t.fromCache) continue;
-    await recordResult(root, t.name, t.reason ? { outcome: 'skipped', reason: t.reason } : { outcome: 'cached' });
-  }
+  await inParallel(
+    s.targets.filter((t) => t.fromCache),
+    async (t) => {
+      const now: Omit<TargetResult, 'at' | 'targetFileSha256'> = t.reason
+        ? { outcome: 'skipped', reason: t.reason }
+        : { outcome: 'cached' };
+      const [last, sha256] = await Promise.all([readResult(root, t.name), targetFileSha256(root, t.name)]);
+      if (last?.targetFileSha256 === sha256 && last.outcome === now.outcome && last.reason === now.reason) return;
+      await recordResult(root, t.name, now, sha256);
+    },
+    IO_WIDTH,
+  );
 }
 
 export async function writeSummary(root: string, s: RunSummary): Promise<void> {
