@@ -93,6 +93,32 @@ test('a stored object that no longer matches its SHA256 is refused, quarantined,
   assert.equal(await (await get(server.url, '777')).text(), 'rebuilt bytes');
 });
 
+test('a body hashed once is served without hashing again until its file changes; a same-size tamper is still refused', async (t) => {
+  const dir = await tempStore(t);
+  const server = await startCacheServer(dir);
+  t.after(() => server.stop());
+  const body = Buffer.alloc(256 * 1024, 7);
+  await put(server.url, '778', body);
+  const verifies = () =>
+    server
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"method":"GET","path":"/v1/cache/778","status":200'))
+      .map((l) => JSON.parse(l).verify);
+  for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(await (await get(server.url, '778')).arrayBuffer()), body);
+  // (The server's log comes through a pipe: wait for its lines.)
+  for (let i = 0; i < 50 && verifies().length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(verifies(), ['hashed', 'known', 'known'], 'hashed on the first GET only');
+
+  // The same number of bytes, written in place behind the server's back: its mtime changed.
+  const file = join(dir, 'objects/main/778');
+  await chmod(file, 0o644);
+  await writeFile(file, Buffer.alloc(256 * 1024, 8));
+  assert.equal((await get(server.url, '778')).status, 404);
+  assert.match(server.output(), /quarantined main\/778/);
+  assert.deepEqual(verifies(), ['hashed', 'known', 'known']);
+});
+
 test('concurrent PUTs of one key leave one whole object', async (t) => {
   const server = await startCacheServer(await tempStore(t));
   t.after(() => server.stop());

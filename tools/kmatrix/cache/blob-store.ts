@@ -3,6 +3,7 @@
  * S3-compatible object storage). Bodies arrive as a local temp file whose SHA256 and size the
  * server has already computed; `publish` makes it visible atomically and only if the key is free.
  */
+import type { Readable } from 'node:stream';
 export interface ObjectMeta {
   namespace: string;
   hash: string;
@@ -20,8 +21,14 @@ export interface ObjectMeta {
 
 export interface StoredObject {
   meta: ObjectMeta;
-  /** A local file with the body (for S3: a temp copy; call release() when done) */
-  file: string;
+  /** The body from its first byte, as often as needed until release() (for S3: a temp copy). */
+  read(): Readable;
+  /**
+   * What changes whenever the stored bytes may have changed: (device, inode, size, mtime) of a
+   * local body. The server re-hashes a body only when this differs from
+   * what it last verified. Absent (S3: every read is a fresh download): verified on every read.
+   */
+  identity?: string;
   release(): Promise<void>;
 }
 
@@ -30,7 +37,8 @@ export interface BlobStore {
   init(): Promise<void>;
   /** A fresh local path for an upload in progress (same filesystem as the store when local). */
   tempPath(): Promise<string>;
-  get(namespace: string, hash: string): Promise<StoredObject | undefined>;
+  /** `known`: the metadata the caller already holds for this key (a local store need not read it again). */
+  get(namespace: string, hash: string, known?: ObjectMeta): Promise<StoredObject | undefined>;
   /** 'exists' when the key is taken: the temp file is then left to the caller to delete. */
   publish(file: string, meta: ObjectMeta): Promise<'created' | 'exists'>;
   /** Moves a damaged object out of the way (kept for inspection) so the key can be written again. */

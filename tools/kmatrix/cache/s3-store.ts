@@ -136,7 +136,8 @@ export class S3Store implements BlobStore {
     if (!meta || !response.Body) return undefined;
     const file = await this.tempPath();
     await pipeline(response.Body as Readable, createWriteStream(file));
-    return { meta, file, release: () => rm(file, { force: true }) };
+    // No identity: each read is a fresh download, whose bytes are verified every time.
+    return { meta, read: () => createReadStream(file), release: () => rm(file, { force: true }) };
   }
 
   async publish(file: string, meta: ObjectMeta): Promise<'created' | 'exists'> {

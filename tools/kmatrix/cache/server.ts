@@ -2,16 +2,18 @@
  * A self-hosted Nx remote cache (the protocol Nx's client speaks through
  * NX_SELF_HOSTED_REMOTE_CACHE_SERVER): `GET`/`PUT /v1/cache/{hash}`, plus `/healthz` and a
  * read-only listing for `kmatrix cache ls`. The server is where integrity lives (Nx verifies
- * nothing it downloads): every body's SHA256 and size are recorded at PUT and checked before each
- * GET; a body that no longer matches is quarantined and answered as a miss, so the task rebuilds
- * and replaces it.
+ * nothing it downloads): every body's SHA256 and size are recorded at PUT and checked before it
+ * is served — hashed on its first GET, again whenever the stored file changed (its inode, size or
+ * mtime) and at least hourly; a body that no longer matches is quarantined and answered as a
+ * miss, so the task rebuilds and replaces it.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { targetOfArchive } from './archive.ts';
 import { objectKey, type BlobStore, type ObjectMeta } from './blob-store.ts';
@@ -34,6 +36,8 @@ export interface ServerOptions {
   log: (entry: Record<string, unknown>) => void;
   /** Timeouts in ms; the defaults suit a cache on a network (tests shorten them). */
   timeouts?: Partial<Timeouts>;
+  /** A verified body is hashed again on the first GET after this long (default: an hour). */
+  reverifyMs?: number;
   /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without. */
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -54,6 +58,9 @@ const TIMEOUTS: Timeouts = { headers: 30_000, idle: 60_000, request: 30 * 60_000
 const HASH = /^[0-9]{1,40}$/;
 /** Rewriting an object's metadata on every GET would be a write per read; a minute is precise enough for LRU. */
 const TOUCH_EVERY_MS = 60_000;
+
+/** How a GET knew its body was whole: hashed now, or the same stored bytes as a recent hash. */
+type Verify = 'hashed' | 'known';
 
 class Reply {
   readonly status: number;
@@ -78,9 +85,11 @@ export class CacheServer {
   private drained: (() => void) | undefined;
   /** Bytes held per namespace. */
   private readonly held = new Map<string, number>();
+  /** Bodies hashed and found whole: by object key, the store's identity of the bytes and when. */
+  private readonly verified = new Map<string, { identity: string; at: number }>();
 
   constructor(options: ServerOptions) {
-    this.options = options;
+    this.options = { reverifyMs: 3_600_000, ...options };
     this.timeouts = { ...TIMEOUTS, ...options.timeouts };
     // No request may take the process down: whatever escapes the handler is logged and answered.
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -148,6 +157,7 @@ export class CacheServer {
     let client: Client | undefined;
     let status = 500;
     let bytes = 0;
+    let verify: Verify | undefined;
     // The raw path: URL parsing would resolve %2E%2E and friends first (and throws on some paths).
     const raw = (req.url ?? '/').split('?')[0]!;
     try {
@@ -161,7 +171,7 @@ export class CacheServer {
         if (!client) throw new Reply(401, 'missing or unknown token\n');
         const hash = raw.slice('/v1/cache/'.length);
         if (!HASH.test(hash)) throw new Reply(400, 'the hash must be decimal digits\n');
-        if (req.method === 'GET') ({ status, bytes } = await this.get(client, hash, res));
+        if (req.method === 'GET') ({ status, bytes, verify } = await this.get(client, hash, res));
         else if (req.method === 'PUT') ({ status, bytes } = await this.put(client, hash, req, res));
         else throw new Reply(405, 'GET or PUT\n', { allow: 'GET, PUT' });
         return;
@@ -197,6 +207,7 @@ export class CacheServer {
         path: raw.slice(0, 200),
         status,
         bytes,
+        ...(verify ? { verify } : {}),
         ms: Date.now() - started,
         client: client?.name ?? 'anonymous',
         namespace: client?.namespace,
@@ -205,12 +216,19 @@ export class CacheServer {
     }
   }
 
-  private async get(client: Client, hash: string, res: ServerResponse): Promise<{ status: number; bytes: number }> {
+  private async get(
+    client: Client,
+    hash: string,
+    res: ServerResponse,
+  ): Promise<{ status: number; bytes: number; verify: Verify }> {
     for (const ns of [client.namespace, ...client.readFrom]) {
-      const found = await this.options.store.get(ns, hash);
+      // What this server recorded at PUT (or read at start) is the object's metadata: no read per GET.
+      const found = await this.options.store.get(ns, hash, this.index.get(objectKey(ns, hash)));
       if (!found) continue;
       try {
-        const { sha256, size } = await digestOf(found.file);
+        const key = objectKey(ns, hash);
+        const verify: Verify = this.isVerified(key, found.identity) ? 'known' : 'hashed';
+        const { sha256, size } = verify === 'known' ? found.meta : await digestOf(found.read());
         if (sha256 !== found.meta.sha256 || size !== found.meta.size) {
           const reason = `stored body is ${size} bytes with sha256 ${sha256}, recorded ${found.meta.size} bytes with ${found.meta.sha256}`;
           await this.options.store.quarantine(ns, hash, reason);
@@ -221,19 +239,31 @@ export class CacheServer {
           });
           throw new Reply(404, 'not found (the stored object failed verification and was quarantined)\n');
         }
+        if (found.identity) this.verified.set(key, { identity: found.identity, at: Date.now() });
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-        await pipeline(createReadStream(found.file), res);
-        const meta = this.index.get(objectKey(ns, hash));
+        await pipeline(found.read(), res);
+        const meta = this.index.get(key);
         if (meta && Date.now() - Date.parse(meta.lastAccess) > TOUCH_EVERY_MS) {
           meta.lastAccess = new Date().toISOString();
           await this.options.store.touch(meta);
         }
-        return { status: 200, bytes: size };
+        return { status: 200, bytes: size, verify };
       } finally {
         await found.release();
       }
     }
     throw new Reply(404, 'not found\n');
+  }
+
+  /**
+   * Whether this exact stored body (same identity) was hashed and matched within reverifyMs. A
+   * body re-hashed on every GET made 500 concurrent GETs of 1 MiB take 5.4 s at the median; any
+   * write to it or replacement changes its identity, and the bytes are hashed again at least every
+   * reverifyMs against what a disk may do behind the file system's back.
+   */
+  private isVerified(key: string, identity: string | undefined): boolean {
+    const seen = this.verified.get(key);
+    return identity !== undefined && seen?.identity === identity && Date.now() - seen.at < this.options.reverifyMs!;
   }
 
   /** The upload's declared length, if this client may upload that much here; a Reply otherwise. */
@@ -341,6 +371,7 @@ export class CacheServer {
 
   private forget(ns: string, hash: string): void {
     const key = objectKey(ns, hash);
+    this.verified.delete(key);
     const meta = this.index.get(key);
     if (meta) this.count(ns, -meta.size);
     this.index.delete(key);
@@ -373,8 +404,10 @@ export class CacheServer {
   }
 }
 
-async function digestOf(file: string): Promise<{ sha256: string; size: number }> {
+async function digestOf(body: Readable): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return { sha256: hash.digest('hex'), size: (await stat(file)).size };
+  let size = 0;
+  body.on('data', (chunk: Buffer) => (size += chunk.length));
+  await pipeline(body, hash);
+  return { sha256: hash.digest('hex'), size };
 }
