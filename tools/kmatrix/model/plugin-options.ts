@@ -25,7 +25,7 @@ export const pluginOptionsSchema = z
     /** The target that boots a target's kernel and loads them (default test-driver). */
     testTargetName: targetName.default('test-driver'),
     /**
-     * For `npm run bench` only: the task runs `true` instead of building, with the same inputs,
+     * For `npm run bench` only: the task is Nx's no-op (nx:noop) instead of a build, with the same inputs,
      * outputs and caching, so Nx's graph, hashing and cache can be measured at 5,000 targets
      * without 5,000 compiles. Never set it in a real workspace.
      */
