@@ -14,7 +14,7 @@
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheHits, cloneWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
@@ -30,6 +30,8 @@ export interface Restore {
   targets: number;
   remoteSeconds: number;
   localSeconds: number;
+  /** The same restore from a bare file server holding the same entries */
+  bareSeconds: number;
   storedBytes: number;
 }
 
@@ -52,11 +54,16 @@ export async function remoteRestore(n: number, runs: number): Promise<Restore> {
   const server = await startCacheServer(store);
   const { ws: a } = await syntheticWorkspace(n, MODULE_BYTES);
   const clones: Workspace[] = [];
+  let bare: Awaited<ReturnType<typeof bareServer>> | undefined;
   try {
     process.stderr.write(`runner A builds ${n} targets and pushes them to ${server.url}…\n`);
     await nx(a, RUN, nxCacheEnv(server.url, WRITE_TOKEN));
+    // The floor of a remote restore: the same entries served by a bare file server (no token,
+    // no verification, no log), to the same Nx client.
+    bare = await seedBareServer(store);
     const remote: number[] = [];
     const local: number[] = [];
+    const fromBare: number[] = [];
     for (let i = 0; i < runs; i++) {
       // Ours: a fresh clone (empty local cache) restores everything from the server.
       const b = await cloneWorkspace(a, 'kmatrix-bench-clone-');
@@ -65,6 +72,13 @@ export async function remoteRestore(n: number, runs: number): Promise<Restore> {
       const fromServer = await nx(b, RUN, nxCacheEnv(server.url, READ_TOKEN));
       expectAllRestored(fromServer, n, 'restore from the server');
       remote.push(fromServer.seconds);
+      const c = await cloneWorkspace(a, 'kmatrix-bench-clone-bare-');
+      clones.push(c);
+      await nx(c, ['show', 'projects']);
+      const bareRun = await nx(c, RUN, nxCacheEnv(bare.url, READ_TOKEN));
+      expectAllRestored(bareRun, n, 'restore from the bare server');
+      fromBare.push(bareRun.seconds);
+      await c.remove();
       // Baseline: runner A, outputs deleted, restores the same from its local cache.
       await rm(join(a.dir, 'dist'), { recursive: true, force: true });
       const fromDisk = await nx(a, RUN);
@@ -78,8 +92,15 @@ export async function remoteRestore(n: number, runs: number): Promise<Restore> {
       .accessLog()
       .filter((e) => e.method === 'PUT' && e.status === 200)
       .reduce((sum, e) => sum + Number(e.bytes ?? 0), 0);
-    return { targets: n, remoteSeconds: median(remote), localSeconds: median(local), storedBytes };
+    return {
+      targets: n,
+      remoteSeconds: median(remote),
+      localSeconds: median(local),
+      bareSeconds: median(fromBare),
+      storedBytes,
+    };
   } finally {
+    await bare?.stop();
     await server.stop();
     await a.remove();
     for (const c of clones) await c.remove();
@@ -93,6 +114,15 @@ export interface Load {
   errors: number;
   ours: { seconds: number; p50: number; p99: number };
   baseline: { seconds: number; p50: number; p99: number };
+}
+
+/** A bare server holding copies of every entry our server stores (its file names: the URL's digits). */
+async function seedBareServer(store: string): Promise<Awaited<ReturnType<typeof bareServer>>> {
+  const dir = await mkdtemp(join(tmpdir(), 'kmatrix-bench-bare-'));
+  const objects = join(store, 'objects/main');
+  for (const f of await readdir(objects))
+    if (/^\d+$/.test(f)) await copyFile(join(objects, f), join(dir, `/v1/cache/${f}`.replace(/\D/g, '')));
+  return bareServer(dir);
 }
 
 /** The floor (bare-server.ts), started as a process of its own, as ours is. */
@@ -124,20 +154,31 @@ export function plan(objects: number, puts: number, bytes: number): Plan {
   };
 }
 
-/** clients × perClient requests: 9 GETs of stored objects to 1 PUT of a new one. Throws on any error. */
+/** How a load run hammers a server. */
+export interface Shape {
+  clients: number;
+  perClient: number;
+  /** Size of every body */
+  bytes: number;
+  /** Objects stored before the run, which the GETs read */
+  objects: number;
+  /** Every tenth request a PUT of a new object (9 GET : 1 PUT); else GETs only */
+  puts: boolean;
+}
+
+/** clients × perClient requests (9 GETs of stored objects to 1 PUT of a new one, or all GETs). Never throws: errors are returned. */
 export async function hammer(
   url: string,
   token: string,
   p: Plan,
-  clients: number,
-  perClient: number,
+  shape: Pick<Shape, 'clients' | 'perClient' | 'puts'>,
 ): Promise<{ seconds: number; latencies: number[]; errors: string[] }> {
   const headers = { authorization: `Bearer ${token}` };
   const latencies: number[] = [];
   const errors: string[] = [];
   let nextPut = 0;
   const one = async (i: number) => {
-    const put = i % 10 === 9 && nextPut < p.fresh.length;
+    const put = shape.puts && i % 10 === 9 && nextPut < p.fresh.length;
     const obj = put ? p.fresh[nextPut++]! : p.stored[i % p.stored.length]!;
     const start = performance.now();
     try {
@@ -158,8 +199,8 @@ export async function hammer(
   };
   const start = performance.now();
   await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let k = 0; k < perClient; k++) await one(c * perClient + k);
+    Array.from({ length: shape.clients }, async (_, c) => {
+      for (let k = 0; k < shape.perClient; k++) await one(c * shape.perClient + k);
     }),
   );
   return { seconds: (performance.now() - start) / 1000, latencies, errors };
@@ -168,9 +209,10 @@ export async function hammer(
 type Side = { seconds: number; p50: number; p99: number };
 
 /** One run of one side: a fresh server and store, seeded, then hammered. */
-async function loadRun(side: 'ours' | 'baseline', clients: number, perClient: number, bytes: number): Promise<Side> {
+async function loadRun(side: 'ours' | 'baseline', shape: Shape): Promise<Side> {
   const dir = await mkdtemp(join(tmpdir(), `kmatrix-bench-load-${side}-`));
-  const p = plan(200, Math.ceil((clients * perClient) / 10), bytes);
+  const requests = shape.clients * shape.perClient;
+  const p = plan(shape.objects, shape.puts ? Math.ceil(requests / 10) : 0, shape.bytes);
   const server = side === 'ours' ? await startCacheServer(dir) : await bareServer(dir);
   try {
     for (const o of p.stored) {
@@ -182,7 +224,7 @@ async function loadRun(side: 'ours' | 'baseline', clients: number, perClient: nu
       if (res.status !== 200)
         throw new Error(`seeding the ${side} server failed: PUT ${o.hash} → ${res.status} ${await res.text()}`);
     }
-    const run = await hammer(server.url, WRITE_TOKEN, p, clients, perClient);
+    const run = await hammer(server.url, WRITE_TOKEN, p, shape);
     if (run.errors.length > 0)
       throw new Error(`${run.errors.length} errors under load (${side}): ${run.errors.slice(0, 5).join('; ')}`);
     return { seconds: run.seconds, p50: percentile(run.latencies, 0.5), p99: percentile(run.latencies, 0.99) };
@@ -192,15 +234,26 @@ async function loadRun(side: 'ours' | 'baseline', clients: number, perClient: nu
   }
 }
 
+/** The 9 GET : 1 PUT mix of runners sharing a cache: many small entries. */
+export const MIXED: Shape = { clients: 200, perClient: 10, bytes: MODULE_BYTES, objects: 200, puts: true };
+/** A burst of big restores: 500 concurrent GETs of 1 MiB entries. */
+export const BIG_GETS: Shape = { clients: 500, perClient: 1, bytes: 2 ** 20, objects: 50, puts: false };
+
 /** Both servers in processes of their own, the runs interleaved; each figure the median of `runs`. */
-export async function loadTest(runs: number, clients = 32, perClient = 50, bytes = MODULE_BYTES): Promise<Load> {
+export async function loadTest(runs: number, shape: Shape): Promise<Load> {
   const sides: Record<'ours' | 'baseline', Side[]> = { ours: [], baseline: [] };
   for (let i = 0; i < runs; i++)
-    for (const side of ['ours', 'baseline'] as const) sides[side].push(await loadRun(side, clients, perClient, bytes));
+    for (const side of ['ours', 'baseline'] as const) sides[side].push(await loadRun(side, shape));
   const med = (xs: Side[]): Side => ({
     seconds: median(xs.map((x) => x.seconds)),
     p50: median(xs.map((x) => x.p50)),
     p99: median(xs.map((x) => x.p99)),
   });
-  return { clients, requests: clients * perClient, errors: 0, ours: med(sides.ours), baseline: med(sides.baseline) };
+  return {
+    clients: shape.clients,
+    requests: shape.clients * shape.perClient,
+    errors: 0,
+    ours: med(sides.ours),
+    baseline: med(sides.baseline),
+  };
 }

@@ -78,7 +78,7 @@ export async function slowlorisBench(clients = 200, perClient = 10, attackers = 
       if (attacked) await new Promise((done) => setTimeout(done, 2_000)); // the attack is in place
       const fresh = p.fresh.slice(r * slice, (r + 1) * slice);
       runs[attacked ? 'attacked' : 'calm'].push(
-        await hammer(server.url, WRITE_TOKEN, { stored: p.stored, fresh }, clients, perClient),
+        await hammer(server.url, WRITE_TOKEN, { stored: p.stored, fresh }, { clients, perClient, puts: true }),
       );
       stop();
     }
