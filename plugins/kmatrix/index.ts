@@ -238,6 +238,7 @@ export async function postTasksExecution(
       status: r.status,
       target: role(r.task.target.target)!,
       startTime: r.task.startTime,
+      ...(r.task.hash ? { hash: r.task.hash } : {}),
     }));
   if (!results.some((r) => r.target === 'build-driver')) return;
   // What really ran (not restored) and how long it took: what `kmatrix shard` balances by.

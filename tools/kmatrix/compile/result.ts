@@ -39,6 +39,8 @@ export const targetResultSchema = z.object({
   failure: failureSchema.optional(),
   /** Why a skipped target was skipped */
   reason: z.string().optional(),
+  /** The Nx task hash it was recorded for, when a run summary recorded it (a cache restore of the same hash changes nothing) */
+  taskHash: z.string().optional(),
 });
 export type TargetResult = z.infer<typeof targetResultSchema>;
 
