@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { openBuild, targetFileFor } from '../../tools/kmatrix/compile/execute.ts';
 import { prepareContainer, type BuildContainer } from '../../tools/kmatrix/compile/prepare.ts';
 import { expandScripts } from '../../tools/kmatrix/recipe/scripts.ts';
+import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
 import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
@@ -30,6 +31,8 @@ export interface BuildOverhead {
   /** `nx run-many -t build-driver`: Nx's default, one process per target */
   perTaskSeconds: number;
   baselineSeconds: number;
+  /** driverkit's pattern: each build fetches and unpacks its own headers (driverkitJob) */
+  driverkitSeconds: number;
 }
 
 const FULL_BOOKWORM_AMD64 = {
@@ -78,7 +81,52 @@ function shellJob(c: BuildContainer, argv: string[], driverDir: string, work: st
   ].join(' && ');
 }
 
-async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string[]; work: string }> {
+/**
+ * One target's line in driverkit's pattern: no shared header store — the target's header packages
+ * are fetched into its own build (copied from a local folder: a download's best case) and
+ * unpacked inside its container by dpkg-deb before the same make runs.
+ */
+function driverkitJob(c: BuildContainer, argv: string[], driverDir: string, work: string, debs: string[]): string {
+  const src = join(work, 'src');
+  const unpackThenBuild = 'for d in /kmx-debs/*.deb; do dpkg-deb -x "$d" / || exit 1; done && exec "$@"';
+  const run = [
+    'docker',
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--user',
+    '0:0', // as driverkit's builder: root, to unpack into the image's /usr
+    '--workdir',
+    c.options.WorkingDir!,
+    ...(c.options.Env ?? []).flatMap((e) => ['--env', e]),
+    '--volume',
+    `${src}:${c.options.WorkingDir!}`,
+    '--volume',
+    `${join(work, 'debs')}:/kmx-debs:ro`,
+    c.options.Image!,
+    'sh',
+    '-c',
+    unpackThenBuild,
+    'sh',
+    ...argv,
+  ];
+  return [
+    `rm -rf ${quote(work)}`,
+    `mkdir -p ${quote(join(work, 'debs'))}`,
+    `cp ${debs.map(quote).join(' ')} ${quote(join(work, 'debs'))}`,
+    `cp -r ${quote(driverDir)} ${quote(src)}`,
+    `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`,
+  ].join(' && ');
+}
+
+async function prepare(): Promise<{
+  ws: Workspace;
+  names: string[];
+  jobs: string[];
+  driverkit: string[];
+  work: string;
+}> {
   const ws = await createWorkspace('kmatrix-bench-build-');
   await ws.write('support-matrix.json', JSON.stringify(FULL_BOOKWORM_AMD64, null, 2));
   for (const f of await readdir(join(ws.dir, 'kernels')))
@@ -94,6 +142,8 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
   process.env.KMATRIX_STORE = testStore;
   const work = await mkdtemp(join(tmpdir(), 'kmatrix-bench-loop-'));
   const jobs: string[] = [];
+  const driverkit: string[] = [];
+  const store = new HeaderStore(testStore);
   for (const [i, name] of names.entries()) {
     const opened = await openBuild(ws.dir, targetFileFor(ws.dir, name), (l) => process.stderr.write(`  ${l}\n`));
     const prepared = await prepareContainer(opened);
@@ -107,29 +157,42 @@ async function prepare(): Promise<{ ws: Workspace; names: string[]; jobs: string
         join(work, String(i)),
       ),
     );
+    driverkit.push(
+      driverkitJob(
+        container,
+        expandScripts(opened.target.recipe.argv),
+        join(ws.dir, opened.target.driver.path),
+        join(work, `dk-${i}`),
+        opened.target.headers.map((h) => store.debPath(h.sha256)),
+      ),
+    );
   }
-  return { ws, names, jobs, work };
+  return { ws, names, jobs, driverkit, work };
 }
 
 export async function buildOverhead(runs: number): Promise<BuildOverhead> {
   const parallel = cpus().length;
-  const { ws, names, jobs, work } = await prepare();
+  const { ws, names, jobs, driverkit, work } = await prepare();
   try {
     const script = join(work, 'jobs.txt');
     await writeFile(script, `${jobs.join('\n')}\n`);
-    const loop = async (): Promise<number> => {
+    const dkScript = join(work, 'driverkit-jobs.txt');
+    await writeFile(dkScript, `${driverkit.join('\n')}\n`);
+    const shellLoop = async (file: string, folder: (i: number) => string): Promise<number> => {
       const start = process.hrtime.bigint();
-      const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(script)}`], {
+      const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(file)}`], {
         reject: false,
         all: true,
       });
       if (r.exitCode !== 0) throw new Error(`the shell loop failed:\n${r.all.slice(-3000)}`);
       for (let i = 0; i < names.length; i++) {
-        if (!existsSync(join(work, String(i), 'src', 'kmx_echo.ko')))
+        if (!existsSync(join(work, folder(i), 'src', 'kmx_echo.ko')))
           throw new Error(`the shell loop built no kmx_echo.ko for ${names[i]}`);
       }
       return Number(process.hrtime.bigint() - start) / 1e9;
     };
+    const loop = () => shellLoop(script, String);
+    const driverkitLoop = () => shellLoop(dkScript, (i) => `dk-${i}`);
     const nx = async (batch: boolean): Promise<number> => {
       await rm(join(ws.dir, 'dist'), { recursive: true, force: true });
       // A real cold run: an empty Nx cache that every task then writes to (--skip-nx-cache would
@@ -160,14 +223,16 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
     const baseline: number[] = [];
     const perTask: number[] = [];
     const batch: number[] = [];
+    const driverkitRuns: number[] = [];
     // Interleaved, so that a slow minute on a shared machine does not land on one side only.
     for (let i = 0; i < runs; i++) {
       process.stderr.write(
-        `build overhead, run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx per task, nx --batch…\n`,
+        `build overhead, run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx per task, nx --batch, driverkit's pattern…\n`,
       );
       baseline.push(await loop());
       perTask.push(await nx(false));
       batch.push(await nx(true));
+      driverkitRuns.push(await driverkitLoop());
     }
     return {
       targets: names.length,
@@ -175,6 +240,7 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
       baselineSeconds: median(baseline),
       perTaskSeconds: median(perTask),
       batchSeconds: median(batch),
+      driverkitSeconds: median(driverkitRuns),
     };
   } finally {
     await ws.remove();

@@ -100,11 +100,18 @@ export async function syntheticWorkspace(
   return { ws, gen };
 }
 
-/** Changes one target's header digest and commits: exactly one task is affected. */
-export async function touchOneTarget(ws: Workspace): Promise<void> {
-  const one = 'targets/kmx-echo/debian-bookworm/6.1.0-1-amd64/x86_64/target.json';
-  const t = JSON.parse(await ws.read(one));
+/** The target the incremental figures change. */
+export const ONE_TARGET = 'targets/kmx-echo/debian-bookworm/6.1.0-1-amd64/x86_64/target.json';
+
+/** That target's file with one header digest changed: exactly one task is affected. */
+export function changeOneTarget(text: string): string {
+  const t = JSON.parse(text);
   t.headers[0].sha256 = t.headers[0].sha256.replace(/^./, (c: string) => (c === 'a' ? 'b' : 'a'));
-  await ws.write(one, `${JSON.stringify(t, null, 2)}\n`);
+  return `${JSON.stringify(t, null, 2)}\n`;
+}
+
+/** Changes one target's header digest and commits. */
+export async function touchOneTarget(ws: Workspace): Promise<void> {
+  await ws.write(ONE_TARGET, changeOneTarget(await ws.read(ONE_TARGET)));
   await ws.commitAll('one target changed');
 }
