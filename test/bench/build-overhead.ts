@@ -84,11 +84,13 @@ function shellJob(c: BuildContainer, argv: string[], driverDir: string, work: st
 /**
  * One target's line in driverkit's pattern: no shared header store — the target's header packages
  * are fetched into its own build (copied from a local folder: a download's best case) and
- * unpacked inside its container by dpkg-deb before the same make runs.
+ * unpacked inside its container (dpkg-deb and tar) before the same make runs.
  */
 function driverkitJob(c: BuildContainer, argv: string[], driverDir: string, work: string, debs: string[]): string {
   const src = join(work, 'src');
-  const unpackThenBuild = 'for d in /kmx-debs/*.deb; do dpkg-deb -x "$d" / || exit 1; done && exec "$@"';
+  // (--keep-directory-symlink: the packages' ./lib must not replace the image's merged-/usr link.)
+  const unpackThenBuild =
+    'for d in /kmx-debs/*.deb; do dpkg-deb --fsys-tarfile "$d" | tar -x -C / --keep-directory-symlink || exit 1; done && exec "$@"';
   const run = [
     'docker',
     'run',

@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     );
     const per = (x: number) => `${((x / b.targets) * b.parallel).toFixed(2)} s`;
     print(
-      `per-target cost vs driverkit's pattern (each build fetches its own header packages — copied from a local folder, a download's best case — and unpacks them with dpkg-deb in its container, then the same make), ${b.targets} targets, ${b.parallel} at a time: ` +
+      `per-target cost vs driverkit's pattern (each build fetches its own header packages — copied from a local folder, a download's best case — and unpacks them in its container, then the same make), ${b.targets} targets, ${b.parallel} at a time: ` +
         `ours ${per(b.batchSeconds)} per target (--batch: headers unpacked once in the store, mounted read-only), driverkit's pattern ${per(b.driverkitSeconds)} per target (${b.driverkitSeconds.toFixed(1)} s in all), ratio ${(b.batchSeconds / b.driverkitSeconds).toFixed(2)}`,
     );
   }
