@@ -51,33 +51,39 @@ const FULL_BOOKWORM_AMD64 = {
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
-/** One target's line of the baseline: fresh sources, then `docker run` of the very same command, without the watchdog. */
-function shellJob(c: BuildContainer, argv: string[], driverDir: string, work: string): string {
-  const src = join(work, 'src');
+/** `docker run` of the recipe's image, workdir and environment as `user`, with these volumes and command; its output into work/build.log. */
+function dockerRun(c: BuildContainer, user: string, volumes: string[], command: string[], work: string): string {
   const run = [
     'docker',
     'run',
     '--rm',
     '--network',
     'none',
-    // A plain docker run as the invoking user: the baseline has no sandbox to pay for.
     '--user',
-    `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
+    user,
     '--workdir',
     c.options.WorkingDir!,
     ...(c.options.Env ?? []).flatMap((e) => ['--env', e]),
-    ...(c.options.HostConfig?.Binds ?? []).flatMap((b) => [
-      '--volume',
-      b.startsWith(`${c.sourceDir}:`) ? `${src}${b.slice(c.sourceDir.length)}` : b,
-    ]),
+    ...volumes.flatMap((v) => ['--volume', v]),
     c.options.Image!,
-    ...argv,
+    ...command,
   ];
+  return `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`;
+}
+
+/** One target's line of the baseline: fresh sources, then `docker run` of the very same command, without the watchdog. */
+function shellJob(c: BuildContainer, argv: string[], driverDir: string, work: string): string {
+  const src = join(work, 'src');
+  const volumes = (c.options.HostConfig?.Binds ?? []).map((b) =>
+    b.startsWith(`${c.sourceDir}:`) ? `${src}${b.slice(c.sourceDir.length)}` : b,
+  );
+  // A plain docker run as the invoking user: the baseline has no sandbox to pay for.
+  const user = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
   return [
     `rm -rf ${quote(work)}`,
     `mkdir -p ${quote(work)}`,
     `cp -r ${quote(driverDir)} ${quote(src)}`,
-    `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`,
+    dockerRun(c, user, volumes, argv, work),
   ].join(' && ');
 }
 
@@ -91,34 +97,14 @@ function driverkitJob(c: BuildContainer, argv: string[], driverDir: string, work
   // (--keep-directory-symlink: the packages' ./lib must not replace the image's merged-/usr link.)
   const unpackThenBuild =
     'for d in /kmx-debs/*.deb; do dpkg-deb --fsys-tarfile "$d" | tar -x -C / --keep-directory-symlink || exit 1; done && exec "$@"';
-  const run = [
-    'docker',
-    'run',
-    '--rm',
-    '--network',
-    'none',
-    '--user',
-    '0:0', // as driverkit's builder: root, to unpack into the image's /usr
-    '--workdir',
-    c.options.WorkingDir!,
-    ...(c.options.Env ?? []).flatMap((e) => ['--env', e]),
-    '--volume',
-    `${src}:${c.options.WorkingDir!}`,
-    '--volume',
-    `${join(work, 'debs')}:/kmx-debs:ro`,
-    c.options.Image!,
-    'sh',
-    '-c',
-    unpackThenBuild,
-    'sh',
-    ...argv,
-  ];
+  const volumes = [`${src}:${c.options.WorkingDir!}`, `${join(work, 'debs')}:/kmx-debs:ro`];
   return [
     `rm -rf ${quote(work)}`,
     `mkdir -p ${quote(join(work, 'debs'))}`,
     `cp ${debs.map(quote).join(' ')} ${quote(join(work, 'debs'))}`,
     `cp -r ${quote(driverDir)} ${quote(src)}`,
-    `${run.map(quote).join(' ')} > ${quote(join(work, 'build.log'))} 2>&1`,
+    // As driverkit's builder: root, to unpack into the image's /usr.
+    dockerRun(c, '0:0', volumes, ['sh', '-c', unpackThenBuild, 'sh', ...argv], work),
   ].join(' && ');
 }
 
