@@ -4,10 +4,11 @@
  *   restore: n synthetic targets (each task writes a random module) built once by runner A and
  *   pushed to `kmatrix serve-cache` on 127.0.0.1; a fresh clone restores all n from the server,
  *   against runner A restoring the same n from its local cache (outputs deleted first). Both sides
- *   have a warm project graph; the stock nx client does the work on both.
+ *   have a warm project graph; the stock nx client does the work on both. The same restore from a
+ *   bare file server holding the same entries is the Nx client's own floor.
  *
  *   load: concurrent clients doing GETs of stored objects and PUTs of new ones against our server
- *   (token check, SHA-256 verified on every GET, atomic publish) vs. a bare Node HTTP server that
+ *   (token check, SHA-256 verified on a body's first GET, atomic publish) vs. a bare Node HTTP server that
  *   serves and stores the same bodies as plain files — the floor for HTTP on this machine.
  *   Every response is checked; any error fails the bench.
  */

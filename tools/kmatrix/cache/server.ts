@@ -87,9 +87,11 @@ export class CacheServer {
   private readonly held = new Map<string, number>();
   /** Bodies hashed and found whole: by object key, the store's identity of the bytes and when. */
   private readonly verified = new Map<string, { identity: string; at: number }>();
+  private readonly reverifyMs: number;
 
   constructor(options: ServerOptions) {
-    this.options = { reverifyMs: 3_600_000, ...options };
+    this.options = options;
+    this.reverifyMs = options.reverifyMs ?? 3_600_000;
     this.timeouts = { ...TIMEOUTS, ...options.timeouts };
     // No request may take the process down: whatever escapes the handler is logged and answered.
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -222,11 +224,11 @@ export class CacheServer {
     res: ServerResponse,
   ): Promise<{ status: number; bytes: number; verify: Verify }> {
     for (const ns of [client.namespace, ...client.readFrom]) {
+      const key = objectKey(ns, hash);
       // What this server recorded at PUT (or read at start) is the object's metadata: no read per GET.
-      const found = await this.options.store.get(ns, hash, this.index.get(objectKey(ns, hash)));
+      const found = await this.options.store.get(ns, hash, this.index.get(key));
       if (!found) continue;
       try {
-        const key = objectKey(ns, hash);
         const verify: Verify = this.isVerified(key, found.identity) ? 'known' : 'hashed';
         const { sha256, size } = verify === 'known' ? found.meta : await digestOf(found.read());
         if (sha256 !== found.meta.sha256 || size !== found.meta.size) {
@@ -263,7 +265,7 @@ export class CacheServer {
    */
   private isVerified(key: string, identity: string | undefined): boolean {
     const seen = this.verified.get(key);
-    return identity !== undefined && seen?.identity === identity && Date.now() - seen.at < this.options.reverifyMs!;
+    return identity !== undefined && seen?.identity === identity && Date.now() - seen.at < this.reverifyMs;
   }
 
   /** The upload's declared length, if this client may upload that much here; a Reply otherwise. */
