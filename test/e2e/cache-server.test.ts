@@ -93,22 +93,35 @@ test('a stored object that no longer matches its SHA256 is refused, quarantined,
   assert.equal(await (await get(server.url, '777')).text(), 'rebuilt bytes');
 });
 
+/** The access log's lines for the successful GETs of one hash. */
+function servedGets(server: { output(): string }, hash: string): { verify: string; from: string }[] {
+  return server
+    .output()
+    .split('\n')
+    .filter((l) => l.includes(`"method":"GET","path":"/v1/cache/${hash}","status":200`))
+    .map((l) => JSON.parse(l));
+}
+
+/** The server's log comes through a pipe: wait for its lines. */
+async function waitForGets(server: { output(): string }, hash: string, n: number): Promise<void> {
+  for (let i = 0; i < 100 && servedGets(server, hash).length < n; i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 test('a body hashed once is served without hashing again until its file changes; a same-size tamper is still refused', async (t) => {
   const dir = await tempStore(t);
   const server = await startCacheServer(dir);
   t.after(() => server.stop());
   const body = Buffer.alloc(256 * 1024, 7);
   await put(server.url, '778', body);
-  const verifies = () =>
-    server
-      .output()
-      .split('\n')
-      .filter((l) => l.includes('"method":"GET","path":"/v1/cache/778","status":200'))
-      .map((l) => JSON.parse(l).verify);
+  const verifies = () => servedGets(server, '778').map((e) => e.verify);
   for (let i = 0; i < 3; i++) assert.deepEqual(Buffer.from(await (await get(server.url, '778')).arrayBuffer()), body);
-  // (The server's log comes through a pipe: wait for its lines.)
-  for (let i = 0; i < 50 && verifies().length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitForGets(server, '778', 3);
   assert.deepEqual(verifies(), ['hashed', 'known', 'known'], 'hashed on the first GET only');
+  assert.deepEqual(
+    servedGets(server, '778').map((e) => e.from),
+    ['store', 'memory', 'memory'],
+    'read once, then served from the verified copy in memory',
+  );
 
   // The same number of bytes, written in place behind the server's back: its mtime changed.
   const file = join(dir, 'objects/main/778');
@@ -117,6 +130,35 @@ test('a body hashed once is served without hashing again until its file changes;
   assert.equal((await get(server.url, '778')).status, 404);
   assert.match(server.output(), /quarantined main\/778/);
   assert.deepEqual(verifies(), ['hashed', 'known', 'known']);
+});
+
+test('a burst of GETs of an entry nobody has read yet hashes it once; an entry too big to keep streams from the store', async (t) => {
+  const server = await startCacheServer(await tempStore(t));
+  t.after(() => server.stop());
+  const small = Buffer.alloc(512 * 1024, 3);
+  const big = Buffer.alloc(2 * 2 ** 20, 4);
+  await put(server.url, '801', small);
+  await put(server.url, '802', big);
+  for (const [hash, body] of [
+    ['801', small],
+    ['802', big],
+  ] as const) {
+    const got = await Promise.all(
+      Array.from({ length: 20 }, async () => Buffer.from(await (await get(server.url, hash)).arrayBuffer())),
+    );
+    assert.ok(
+      got.every((b) => b.equals(body)),
+      `all 20 GETs of ${hash} got its bytes`,
+    );
+    await waitForGets(server, hash, 20);
+    const log = servedGets(server, hash);
+    assert.equal(log.filter((e) => e.verify === 'hashed').length, 1, `${hash} hashed once: ${JSON.stringify(log)}`);
+    assert.ok(log.every((e) => ['hashed', 'joined', 'known'].includes(e.verify)));
+  }
+  assert.ok(
+    servedGets(server, '802').every((e) => e.from === 'store'),
+    'a body over 1 MiB is never held in memory',
+  );
 });
 
 test('concurrent PUTs of one key leave one whole object', async (t) => {

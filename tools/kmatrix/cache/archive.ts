@@ -3,13 +3,14 @@
  * tar of the task's outputs, and ours live under dist/targets/<driver>/<distro>/<release>/<arch>/.
  * Best effort — an entry we cannot read is still stored, just without a target name.
  */
-import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 
 /**
- * How much of an entry is decompressed to find its target: the output folder's path comes first
- * in the tar, so a few MiB is plenty. A bound, so a gzip bomb costs this much and no more.
+ * How much of an entry is looked at to find its target: the output folder's path comes first in
+ * the tar, so its first 256 KiB (compressed) are plenty, and at most 16 MiB are inflated from
+ * them. Bounds, so a gzip bomb costs this much and no more.
  */
+export const ARCHIVE_HEAD_BYTES = 256 * 2 ** 10;
 const MAX_INFLATED = 16 * 2 ** 20;
 
 /** The members of an (uncompressed) tar: path and body, PAX long names included. */
@@ -35,13 +36,12 @@ export function tarMembers(tar: Buffer): { path: string; body: Buffer }[] {
   return out;
 }
 
-/** The first MAX_INFLATED bytes of a gzipped file, streamed (decompression off the event loop), or undefined if it is not gzip. */
-async function inflatedHead(file: string): Promise<Buffer | undefined> {
+/** The first MAX_INFLATED bytes inflated from gzipped bytes (streamed: decompression off the event loop), or undefined if they are not gzip. */
+async function inflatedHead(gz: Buffer): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let total = 0;
   const gunzip = createGunzip();
-  const input = createReadStream(file);
-  input.pipe(gunzip);
+  gunzip.end(gz);
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       chunks.push(chunk);
@@ -52,14 +52,13 @@ async function inflatedHead(file: string): Promise<Buffer | undefined> {
   } catch {
     return total > 0 ? Buffer.concat(chunks) : undefined; // not gzip, or cut short: what was read, if anything
   } finally {
-    input.destroy();
     gunzip.destroy();
   }
 }
 
-/** The target a stored entry belongs to (best effort: an entry we cannot read is stored without one). */
-export async function targetOfArchive(file: string): Promise<string | undefined> {
-  const tar = await inflatedHead(file);
+/** The target an entry belongs to, from its first ARCHIVE_HEAD_BYTES (best effort: an entry we cannot read is stored without one). */
+export async function targetOfArchive(head: Buffer): Promise<string | undefined> {
+  const tar = await inflatedHead(head);
   if (!tar) return undefined;
   for (const { path } of tarMembers(tar)) {
     const m = path.match(/(?:^|\/)dist\/targets\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\//);

@@ -35,10 +35,18 @@ export interface StoredObject {
 export interface BlobStore {
   readonly description: string;
   init(): Promise<void>;
-  /** A fresh local path for an upload in progress (same filesystem as the store when local). */
+  /**
+   * A fresh local path for an upload in progress (same filesystem as the store when local). The
+   * server creates it read-only (0444): once published, a local body is never written again.
+   */
   tempPath(): Promise<string>;
   /** `known`: the metadata the caller already holds for this key (a local store need not read it again). */
   get(namespace: string, hash: string, known?: ObjectMeta): Promise<StoredObject | undefined>;
+  /**
+   * The identity the stored body has now, as `get` would report it, without opening it (one
+   * stat); undefined when it is gone. Absent where bodies have no identity.
+   */
+  identify?(namespace: string, hash: string): Promise<string | undefined>;
   /** 'exists' when the key is taken: the temp file is then left to the caller to delete. */
   publish(file: string, meta: ObjectMeta): Promise<'created' | 'exists'>;
   /** Moves a damaged object out of the way (kept for inspection) so the key can be written again. */

@@ -5,18 +5,18 @@
  * nothing it downloads): every body's SHA256 and size are recorded at PUT and checked before it
  * is served — hashed on its first GET, again whenever the stored file changed (its inode, size or
  * mtime) and at least hourly; a body that no longer matches is quarantined and answered as a
- * miss, so the task rebuilds and replaces it.
+ * miss, so the task rebuilds and replaces it. Small verified bodies are kept in memory and served
+ * from there while the stored file keeps the identity they were hashed under.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { targetOfArchive } from './archive.ts';
-import { objectKey, type BlobStore, type ObjectMeta } from './blob-store.ts';
+import { digestOf, receive, Reply } from './bodies.ts';
+import { objectKey, type BlobStore, type ObjectMeta, type StoredObject } from './blob-store.ts';
+import { Verified } from './verified.ts';
 import type { Client, TokenRing } from './tokens.ts';
 
 export interface ServerOptions {
@@ -38,6 +38,8 @@ export interface ServerOptions {
   timeouts?: Partial<Timeouts>;
   /** A verified body is hashed again on the first GET after this long (default: an hour). */
   reverifyMs?: number;
+  /** Verified small bodies kept in memory, in bytes (default 64 MiB; 0: none). */
+  memoryBytes?: number;
   /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without. */
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -59,19 +61,16 @@ const HASH = /^[0-9]{1,40}$/;
 /** Rewriting an object's metadata on every GET would be a write per read; a minute is precise enough for LRU. */
 const TOUCH_EVERY_MS = 60_000;
 
-/** How a GET knew its body was whole: hashed now, or the same stored bytes as a recent hash. */
-type Verify = 'hashed' | 'known';
-
-class Reply {
-  readonly status: number;
-  readonly text: string;
-  readonly headers: Record<string, string>;
-  constructor(status: number, text: string, headers: Record<string, string> = {}) {
-    this.status = status;
-    this.text = text;
-    this.headers = headers;
-  }
-}
+/**
+ * How a GET knew its body was whole: it hashed it, it waited for another GET's hash of the same
+ * bytes, or those bytes were hashed recently.
+ */
+type Verify = 'hashed' | 'joined' | 'known';
+/** Where a GET's bytes came from: the store, or the copy kept in memory when they were hashed. */
+type Source = 'store' | 'memory';
+/** Bodies up to this size are kept in memory once verified: a built module's entry is well under it. */
+const KEEP_BODIES_UP_TO = 2 ** 20;
+const DEFAULT_MEMORY_BYTES = 64 * 2 ** 20;
 
 export class CacheServer {
   private readonly options: ServerOptions;
@@ -85,13 +84,17 @@ export class CacheServer {
   private drained: (() => void) | undefined;
   /** Bytes held per namespace. */
   private readonly held = new Map<string, number>();
-  /** Bodies hashed and found whole: by object key, the store's identity of the bytes and when. */
-  private readonly verified = new Map<string, { identity: string; at: number }>();
-  private readonly reverifyMs: number;
+  private readonly verified: Verified;
+  /** Hashes of stored bodies in progress, by object key: later GETs of the same bytes wait for them. */
+  private readonly hashing = new Map<string, { identity: string; done: Promise<Buffer | undefined> }>();
 
   constructor(options: ServerOptions) {
     this.options = options;
-    this.reverifyMs = options.reverifyMs ?? 3_600_000;
+    this.verified = new Verified({
+      reverifyMs: options.reverifyMs ?? 3_600_000,
+      memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES,
+      memoryObjectBytes: KEEP_BODIES_UP_TO,
+    });
     this.timeouts = { ...TIMEOUTS, ...options.timeouts };
     // No request may take the process down: whatever escapes the handler is logged and answered.
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -160,6 +163,7 @@ export class CacheServer {
     let status = 500;
     let bytes = 0;
     let verify: Verify | undefined;
+    let from: Source | undefined;
     // The raw path: URL parsing would resolve %2E%2E and friends first (and throws on some paths).
     const raw = (req.url ?? '/').split('?')[0]!;
     try {
@@ -173,7 +177,7 @@ export class CacheServer {
         if (!client) throw new Reply(401, 'missing or unknown token\n');
         const hash = raw.slice('/v1/cache/'.length);
         if (!HASH.test(hash)) throw new Reply(400, 'the hash must be decimal digits\n');
-        if (req.method === 'GET') ({ status, bytes, verify } = await this.get(client, hash, res));
+        if (req.method === 'GET') ({ status, bytes, verify, from } = await this.get(client, hash, res));
         else if (req.method === 'PUT') ({ status, bytes } = await this.put(client, hash, req, res));
         else throw new Reply(405, 'GET or PUT\n', { allow: 'GET, PUT' });
         return;
@@ -209,7 +213,7 @@ export class CacheServer {
         path: raw.slice(0, 200),
         status,
         bytes,
-        ...(verify ? { verify } : {}),
+        ...(verify ? { verify, from } : {}),
         ms: Date.now() - started,
         client: client?.name ?? 'anonymous',
         namespace: client?.namespace,
@@ -222,34 +226,22 @@ export class CacheServer {
     client: Client,
     hash: string,
     res: ServerResponse,
-  ): Promise<{ status: number; bytes: number; verify: Verify }> {
+  ): Promise<{ status: number; bytes: number; verify: Verify; from: Source }> {
     for (const ns of [client.namespace, ...client.readFrom]) {
       const key = objectKey(ns, hash);
+      const kept = await this.keptBody(ns, hash, key);
+      if (kept) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': kept.length }).end(kept);
+        await this.touched(key);
+        return { status: 200, bytes: kept.length, verify: 'known', from: 'memory' };
+      }
       // What this server recorded at PUT (or read at start) is the object's metadata: no read per GET.
       const found = await this.options.store.get(ns, hash, this.index.get(key));
       if (!found) continue;
       try {
-        const verify: Verify = this.isVerified(key, found.identity) ? 'known' : 'hashed';
-        const { sha256, size } = verify === 'known' ? found.meta : await digestOf(found.read());
-        if (sha256 !== found.meta.sha256 || size !== found.meta.size) {
-          const reason = `stored body is ${size} bytes with sha256 ${sha256}, recorded ${found.meta.size} bytes with ${found.meta.sha256}`;
-          await this.options.store.quarantine(ns, hash, reason);
-          this.forget(ns, hash);
-          this.options.log({
-            level: 'warning',
-            message: `quarantined ${ns}/${hash}: ${reason}; answered as a miss so the task rebuilds`,
-          });
-          throw new Reply(404, 'not found (the stored object failed verification and was quarantined)\n');
-        }
-        if (found.identity) this.verified.set(key, { identity: found.identity, at: Date.now() });
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
-        await pipeline(found.read(), res);
-        const meta = this.index.get(key);
-        if (meta && Date.now() - Date.parse(meta.lastAccess) > TOUCH_EVERY_MS) {
-          meta.lastAccess = new Date().toISOString();
-          await this.options.store.touch(meta);
-        }
-        return { status: 200, bytes: size, verify };
+        const served = await this.serveStored(ns, hash, found, res);
+        await this.touched(key);
+        return { status: 200, ...served, from: 'store' };
       } finally {
         await found.release();
       }
@@ -257,15 +249,84 @@ export class CacheServer {
     throw new Reply(404, 'not found\n');
   }
 
+  /** The verified copy kept in memory, if the stored body still has the identity it was hashed under. */
+  private async keptBody(ns: string, hash: string, key: string): Promise<Buffer | undefined> {
+    if (!this.verified.holds(key) || !this.options.store.identify) return undefined;
+    return this.verified.body(key, await this.options.store.identify(ns, hash));
+  }
+
   /**
-   * Whether this exact stored body (same identity) was hashed and matched within reverifyMs. A
-   * body re-hashed on every GET made 500 concurrent GETs of 1 MiB take 5.4 s at the median; any
-   * write to it or replacement changes its identity, and the bytes are hashed again at least every
-   * reverifyMs against what a disk may do behind the file system's back.
+   * Sends a stored body, hashed first unless these very bytes were hashed recently. A body re-hashed
+   * on every GET made 500 concurrent GETs of 1 MiB take 5.4 s at the median; any write to it or
+   * replacement changes its identity, and the bytes are hashed again at least every reverifyMs
+   * against what a disk may do behind the file system's back.
    */
-  private isVerified(key: string, identity: string | undefined): boolean {
-    const seen = this.verified.get(key);
-    return identity !== undefined && seen?.identity === identity && Date.now() - seen.at < this.reverifyMs;
+  private async serveStored(
+    ns: string,
+    hash: string,
+    found: StoredObject,
+    res: ServerResponse,
+  ): Promise<{ bytes: number; verify: Verify }> {
+    const key = objectKey(ns, hash);
+    const { body, verify } = this.verified.isCurrent(key, found.identity)
+      ? { body: this.verified.body(key, found.identity), verify: 'known' as const }
+      : await this.hashOnce(ns, hash, found);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': found.meta.size });
+    if (body) res.end(body);
+    else await pipeline(found.read(), res);
+    return { bytes: found.meta.size, verify };
+  }
+
+  /**
+   * Hashes a stored body and records the outcome, once however many GETs of it arrive together
+   * (a burst of restores of one entry waits for one hash). Resolves to the bytes when they were
+   * kept in memory; rejects with a 404 when they no longer match (the object is quarantined).
+   */
+  private async hashOnce(
+    ns: string,
+    hash: string,
+    found: StoredObject,
+  ): Promise<{ body: Buffer | undefined; verify: Verify }> {
+    const key = objectKey(ns, hash);
+    const running = this.hashing.get(key);
+    if (running && running.identity === found.identity) return { body: await running.done, verify: 'joined' };
+    const done = this.hashAndRecord(ns, hash, found).finally(() => {
+      if (this.hashing.get(key)?.done === done) this.hashing.delete(key);
+    });
+    if (found.identity !== undefined) this.hashing.set(key, { identity: found.identity, done });
+    return { body: await done, verify: 'hashed' };
+  }
+
+  /** A small body is read once: hashed and kept as it is read (within the memory budget). */
+  private async hashAndRecord(ns: string, hash: string, found: StoredObject): Promise<Buffer | undefined> {
+    const { meta, identity } = found;
+    const keep = identity !== undefined && this.verified.claim(meta.size);
+    try {
+      const read = await digestOf(found.read(), keep ? meta.size : 0);
+      if (read.sha256 !== meta.sha256 || read.size !== meta.size) {
+        const reason = `stored body is ${read.size} bytes with sha256 ${read.sha256}, recorded ${meta.size} bytes with ${meta.sha256}`;
+        await this.options.store.quarantine(ns, hash, reason);
+        this.forget(ns, hash);
+        this.options.log({
+          level: 'warning',
+          message: `quarantined ${ns}/${hash}: ${reason}; answered as a miss so the task rebuilds`,
+        });
+        throw new Reply(404, 'not found (the stored object failed verification and was quarantined)\n');
+      }
+      if (identity !== undefined) this.verified.record(objectKey(ns, hash), identity, read.body);
+      return read.body;
+    } finally {
+      if (keep) this.verified.unclaim(meta.size);
+    }
+  }
+
+  /** Records a GET for LRU eviction, at most once a minute per object. */
+  private async touched(key: string): Promise<void> {
+    const meta = this.index.get(key);
+    if (meta && Date.now() - Date.parse(meta.lastAccess) > TOUCH_EVERY_MS) {
+      meta.lastAccess = new Date().toISOString();
+      await this.options.store.touch(meta);
+    }
   }
 
   /** The upload's declared length, if this client may upload that much here; a Reply otherwise. */
@@ -293,44 +354,23 @@ export class CacheServer {
     if (this.index.has(key)) throw new Reply(409, 'exists\n');
 
     const tmp = await this.options.store.tempPath();
+    let published = false;
     try {
-      const hasher = createHash('sha256');
-      let size = 0;
-      req.on('data', (chunk: Buffer) => {
-        hasher.update(chunk);
-        size += chunk.length;
-      });
-      try {
-        await pipeline(req, createWriteStream(tmp));
-      } catch {
-        throw new Reply(400, 'upload interrupted\n'); // the client went away: nothing is stored
-      }
-      if (size !== length)
-        throw new Reply(400, `body is ${size} bytes, Content-Length said ${length}; nothing stored\n`);
+      const { sha256, size, head } = await receive(req, tmp, length);
       const now = new Date().toISOString();
-      const target = await targetOfArchive(tmp);
+      const target = await targetOfArchive(head);
       const meta: ObjectMeta = {
         namespace: client.namespace,
         hash,
-        sha256: hasher.digest('hex'),
+        sha256,
         size,
         createdAt: now,
         lastAccess: now,
         writer: client.name,
         ...(target ? { target } : {}),
       };
-      // One publish per key at a time: concurrent PUTs of one hash leave one whole object.
-      const previous = this.publishing.get(key) ?? Promise.resolve();
-      const mine = previous.then(() => this.options.store.publish(tmp, meta));
-      const settled = mine.then(
-        () => {},
-        () => {},
-      );
-      this.publishing.set(key, settled);
-      const outcome = await mine.finally(() => {
-        // The last publish of a key clears its slot (the map holds the settled promise).
-        if (this.publishing.get(key) === settled) this.publishing.delete(key);
-      });
+      const outcome = await this.publishOnce(key, tmp, meta);
+      published = outcome === 'created';
       if (outcome === 'exists') throw new Reply(409, 'exists\n');
       this.index.set(key, meta);
       this.count(client.namespace, size);
@@ -343,8 +383,24 @@ export class CacheServer {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
       return { status: 200, bytes: size };
     } finally {
-      await rm(tmp, { force: true });
+      // A published temp file became the object (the store moved or removed it).
+      if (!published) await rm(tmp, { force: true });
     }
+  }
+
+  /** One publish per key at a time: concurrent PUTs of one hash leave one whole object. */
+  private async publishOnce(key: string, tmp: string, meta: ObjectMeta): Promise<'created' | 'exists'> {
+    const previous = this.publishing.get(key) ?? Promise.resolve();
+    const mine = previous.then(() => this.options.store.publish(tmp, meta));
+    const settled = mine.then(
+      () => {},
+      () => {},
+    );
+    this.publishing.set(key, settled);
+    return mine.finally(() => {
+      // The last publish of a key clears its slot (the map holds the settled promise).
+      if (this.publishing.get(key) === settled) this.publishing.delete(key);
+    });
   }
 
   private count(ns: string, bytes: number): void {
@@ -373,7 +429,7 @@ export class CacheServer {
 
   private forget(ns: string, hash: string): void {
     const key = objectKey(ns, hash);
-    this.verified.delete(key);
+    this.verified.forget(key);
     const meta = this.index.get(key);
     if (meta) this.count(ns, -meta.size);
     this.index.delete(key);
@@ -404,12 +460,4 @@ export class CacheServer {
       });
     }
   }
-}
-
-async function digestOf(body: Readable): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  body.on('data', (chunk: Buffer) => (size += chunk.length));
-  await pipeline(body, hash);
-  return { sha256: hash.digest('hex'), size };
 }
