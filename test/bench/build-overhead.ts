@@ -1,15 +1,18 @@
 /**
- * Bench figure "build overhead": a cold build of the full bookworm amd64 matrix of the example
- * driver (every ABI × amd64/cloud-amd64/rt-amd64 in the committed kernel list) through
- * `nx run-many -t build-driver --parallel=<cores>`, against a plain shell loop that runs the same
- * `make` in the same containers (image by digest, same mounts, environment and user) with the same
- * parallelism through `xargs -P`. Headers are in the store and the toolchain is built before
- * either side is timed; both sides start from fresh copies of the driver's sources.
+ * Bench figure "build overhead": a cold build through `nx run-many -t build-driver
+ * --parallel=<cores>`, against a plain shell loop that runs the same `make` in the same containers
+ * (image by digest, same mounts, environment and user) with the same parallelism through
+ * `xargs -P`. Headers are in the store and the toolchain is built before either side is timed;
+ * both sides start from fresh copies of the driver's sources. Two drivers:
+ *   - the example driver on the full bookworm amd64 matrix (every ABI × amd64/cloud-amd64/rt-amd64
+ *     in the committed kernel list), with Nx's per-task mode and driverkit's pattern besides;
+ *   - jool, a real multi-file DKMS driver (three modules) imported from Debian's archive, on four
+ *     kernels: there the compile, not the tool, dominates.
  */
 import { execa } from 'execa';
 import { cpus } from 'node:os';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBuild, targetFileFor } from '../../tools/kmatrix/compile/execute.ts';
@@ -18,21 +21,71 @@ import { expandScripts } from '../../tools/kmatrix/recipe/scripts.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
 import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
+import { debianPackage } from '../support/debian-package.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';
 
 const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 export interface BuildOverhead {
+  driver: string;
   targets: number;
   parallel: number;
   /** `nx run-many -t build-driver --batch`: one process builds every target */
   batchSeconds: number;
   /** `nx run-many -t build-driver`: Nx's default, one process per target */
-  perTaskSeconds: number;
+  perTaskSeconds?: number;
   baselineSeconds: number;
   /** driverkit's pattern: each build fetches and unpacks its own headers (driverkitJob) */
-  driverkitSeconds: number;
+  driverkitSeconds?: number;
+}
+
+/** What a figure builds: its policy, and what to do to the workspace before writing it. */
+interface Subject {
+  driver: string;
+  setup(ws: Workspace): Promise<void>;
+  policy(ws: Workspace): Promise<unknown>;
+  /** Nx's per-task mode and driverkit's pattern too (the example driver only: they take long). */
+  allSides: boolean;
+}
+
+export const EXAMPLE: Subject = {
+  driver: 'kmx-echo',
+  setup: async () => {},
+  policy: async () => FULL_BOOKWORM_AMD64,
+  allSides: true,
+};
+
+/** jool-dkms from bookworm: three modules from dozens of sources, built as DKMS builds them. */
+export const DKMS: Subject = {
+  driver: 'jool',
+  setup: async (ws) => {
+    expectOk(
+      await ws.kmatrix(['driver', 'import', await debianPackage('jool-dkms', ws.dir), '--name', 'jool']),
+      'import',
+    );
+  },
+  policy: async (ws) => {
+    const policy = JSON.parse(await ws.read('support-matrix.json'));
+    policy.matrix = [
+      {
+        driver: 'jool',
+        distro: 'debian-bookworm',
+        archs: ['x86_64'],
+        flavours: ['amd64', 'cloud-amd64'],
+        kernels: ['6.1.0-56', '6.1.0-57'],
+      },
+    ];
+    return policy;
+  },
+  allSides: false,
+};
+
+/** The .ko files under a folder, any depth (a DKMS tree builds its modules in subfolders). */
+function modulesUnder(dir: string): string[] {
+  return existsSync(dir)
+    ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ko'))
+    : [];
 }
 
 const FULL_BOOKWORM_AMD64 = {
@@ -108,7 +161,7 @@ function driverkitJob(c: BuildContainer, argv: string[], driverDir: string, work
   ].join(' && ');
 }
 
-async function prepare(): Promise<{
+async function prepare(subject: Subject): Promise<{
   ws: Workspace;
   names: string[];
   jobs: string[];
@@ -119,9 +172,11 @@ async function prepare(): Promise<{
   await ws.write('support-matrix.json', JSON.stringify(FULL_BOOKWORM_AMD64, null, 2));
   for (const f of await readdir(join(ws.dir, 'kernels')))
     if (f !== 'debian-bookworm-x86_64.json') await rm(join(ws.dir, 'kernels', f));
+  await subject.setup(ws);
+  await ws.write('support-matrix.json', JSON.stringify(await subject.policy(ws), null, 2));
   expectOk(await ws.kmatrix(['toolchain', 'build', 'debian-bookworm']), 'kmatrix toolchain build debian-bookworm');
   expectOk(await ws.kmatrix(['gen']), 'kmatrix gen');
-  await ws.commitAll('full bookworm amd64 matrix');
+  await ws.commitAll(`the ${subject.driver} matrix`);
   const names = JSON.parse(
     expectOk(await ws.nx(['show', 'projects', '--with-target', 'build-driver', '--json']), 'nx show projects').stdout,
   ) as string[];
@@ -158,14 +213,25 @@ async function prepare(): Promise<{
   return { ws, names, jobs, driverkit, work };
 }
 
-export async function buildOverhead(runs: number): Promise<BuildOverhead> {
+/** xargs reads one job per line, and a DKMS recipe's script has many: each job is a file of its own. */
+async function jobList(work: string, name: string, jobs: string[]): Promise<string> {
+  await mkdir(join(work, name));
+  const lines: string[] = [];
+  for (const [i, job] of jobs.entries()) {
+    const file = join(work, name, `${i}.sh`);
+    await writeFile(file, `${job}\n`);
+    lines.push(`sh ${quote(file)}`);
+  }
+  await writeFile(join(work, `${name}.txt`), `${lines.join('\n')}\n`);
+  return join(work, `${name}.txt`);
+}
+
+export async function buildOverhead(runs: number, subject: Subject): Promise<BuildOverhead> {
   const parallel = cpus().length;
-  const { ws, names, jobs, driverkit, work } = await prepare();
+  const { ws, names, jobs, driverkit, work } = await prepare(subject);
   try {
-    const script = join(work, 'jobs.txt');
-    await writeFile(script, `${jobs.join('\n')}\n`);
-    const dkScript = join(work, 'driverkit-jobs.txt');
-    await writeFile(dkScript, `${driverkit.join('\n')}\n`);
+    const script = await jobList(work, 'jobs', jobs);
+    const dkScript = await jobList(work, 'driverkit-jobs', driverkit);
     const shellLoop = async (file: string, folder: (i: number) => string): Promise<number> => {
       const start = process.hrtime.bigint();
       const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(file)}`], {
@@ -174,8 +240,8 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
       });
       if (r.exitCode !== 0) throw new Error(`the shell loop failed:\n${r.all.slice(-3000)}`);
       for (let i = 0; i < names.length; i++) {
-        if (!existsSync(join(work, folder(i), 'src', 'kmx_echo.ko')))
-          throw new Error(`the shell loop built no kmx_echo.ko for ${names[i]}`);
+        if (modulesUnder(join(work, folder(i), 'src')).length === 0)
+          throw new Error(`the shell loop built no module for ${names[i]}`);
       }
       return Number(process.hrtime.bigint() - start) / 1e9;
     };
@@ -201,8 +267,8 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
       if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${m.output.slice(-3000)}`);
       if (cacheHits(m.output)?.hits) throw new Error(`a cold run hit the cache:\n${m.output.slice(-3000)}`);
       for (const name of names) {
-        if (!existsSync(join(outputDir(ws.dir, nameParts(name)), 'kmx_echo.ko')))
-          throw new Error(`nx built no kmx_echo.ko for ${name}`);
+        if (modulesUnder(outputDir(ws.dir, nameParts(name))).length === 0)
+          throw new Error(`nx built no module for ${name}`);
       }
       return m.seconds;
     };
@@ -215,20 +281,21 @@ export async function buildOverhead(runs: number): Promise<BuildOverhead> {
     // Interleaved, so that a slow minute on a shared machine does not land on one side only.
     for (let i = 0; i < runs; i++) {
       process.stderr.write(
-        `build overhead, run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx per task, nx --batch, driverkit's pattern…\n`,
+        `build overhead (${subject.driver}), run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx --batch${subject.allSides ? ", nx per task, driverkit's pattern" : ''}…\n`,
       );
       baseline.push(await loop());
-      perTask.push(await nx(false));
       batch.push(await nx(true));
+      if (!subject.allSides) continue;
+      perTask.push(await nx(false));
       driverkitRuns.push(await driverkitLoop());
     }
     return {
+      driver: subject.driver,
       targets: names.length,
       parallel,
       baselineSeconds: median(baseline),
-      perTaskSeconds: median(perTask),
       batchSeconds: median(batch),
-      driverkitSeconds: median(driverkitRuns),
+      ...(subject.allSides ? { perTaskSeconds: median(perTask), driverkitSeconds: median(driverkitRuns) } : {}),
     };
   } finally {
     await ws.remove();
