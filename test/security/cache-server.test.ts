@@ -103,12 +103,12 @@ test('a gzip bomb uploaded as a cache entry is stored without inflating it whole
 });
 
 /** A PUT that sends its headers and a little of its body, then nothing. */
-function stalledUpload(url: string): Promise<Socket> {
+function stalledUpload(url: string, declared = 1_000_000): Promise<Socket> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = connect(Number(port), hostname, () => {
       socket.write(
-        `PUT /v1/cache/7 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: 100000\r\n\r\n0123456789`,
+        `PUT /v1/cache/7 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WRITE_TOKEN}\r\nContent-Length: ${declared}\r\n\r\n0123456789`,
       );
       resolve(socket);
     });
@@ -133,24 +133,35 @@ async function inProcessServer(timeouts: ConstructorParameters<typeof CacheServe
   return { dir, server, url };
 }
 
-test('a stalled upload is cut after the idle timeout and leaves no temp file', async (t) => {
-  const { dir, server, url } = await inProcessServer({ idle: 500 });
-  t.after(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
+for (const [declared, held] of [
+  [1_000_000, 'streamed to a temp file'],
+  [100_000, 'held in memory'],
+] as const) {
+  test(`a stalled upload (${held}) is cut after the idle timeout and leaves nothing behind`, async (t) => {
+    const { dir, server, url } = await inProcessServer({ idle: 500 });
+    t.after(async () => {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const tmpFiles = () => readdir(join(dir, 'tmp')).catch(() => [] as string[]);
+    const socket = await stalledUpload(url, declared);
+    await new Promise((r) => setTimeout(r, 150));
+    // Over 256 KiB an upload goes to disk as it arrives; a small one is held until it is whole.
+    assert.equal((await tmpFiles()).length, declared > 256 * 1024 ? 1 : 0, 'the upload is in flight');
+    const closed = await new Promise<boolean>((resolve) => {
+      socket.on('close', () => resolve(true));
+      setTimeout(() => resolve(false), 10_000);
+    });
+    assert.ok(closed, 'the server closed the stalled connection');
+    // The upload's temp file goes with it.
+    for (let i = 0; i < 50 && (await tmpFiles()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await tmpFiles(), []);
+    assert.equal(
+      (await fetch(`${url}/v1/cache/7`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).status,
+      404,
+    );
   });
-  const socket = await stalledUpload(url);
-  const closed = await new Promise<boolean>((resolve) => {
-    socket.on('close', () => resolve(true));
-    setTimeout(() => resolve(false), 10_000);
-  });
-  assert.ok(closed, 'the server closed the stalled connection');
-  // The upload's temp file goes with it.
-  for (let i = 0; i < 50 && (await readdir(join(dir, 'tmp')).catch(() => [])).length > 0; i++)
-    await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(await readdir(join(dir, 'tmp')).catch(() => []), []);
-  assert.equal((await fetch(`${url}/v1/cache/7`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).status, 404);
-});
+}
 
 test('shutdown waits for a stalled upload only until its deadline', async (t) => {
   const { dir, server, url } = await inProcessServer({ idle: 60_000, shutdown: 500 });

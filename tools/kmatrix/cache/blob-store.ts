@@ -24,9 +24,10 @@ export interface StoredObject {
   /** The body from its first byte, as often as needed until release() (for S3: a temp copy). */
   read(): Readable;
   /**
-   * What changes whenever the stored bytes may have changed: (device, inode, size, mtime) of a
-   * local body. The server re-hashes a body only when this differs from
-   * what it last verified. Absent (S3: every read is a fresh download): verified on every read.
+   * What changes whenever the stored bytes may have changed: (device, inode, size, mtime, ctime)
+   * of a local body. The server hashes a body again when this differs from what it last
+   * verified, and at least every reverifyMs. Absent (S3: every read is a fresh download): verified
+   * on every read, and never kept in memory.
    */
   identity?: string;
   release(): Promise<void>;

@@ -122,7 +122,11 @@ export class DirStore implements BlobStore {
   }
 }
 
-/** Any write to the bytes changes mtime (nanoseconds); a replaced body has another inode. */
+/**
+ * Any write to the bytes changes mtime and ctime (nanoseconds); a replaced body has another inode.
+ * mtime can be set back (utimes), ctime cannot. Publishing (link, then unlinking the upload)
+ * changes ctime too, but before any GET.
+ */
 function identityOf(s: BigIntStats): string {
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}`;
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }

@@ -3,8 +3,8 @@
  * NX_SELF_HOSTED_REMOTE_CACHE_SERVER): `GET`/`PUT /v1/cache/{hash}`, plus `/healthz` and a
  * read-only listing for `kmatrix cache ls`. The server is where integrity lives (Nx verifies
  * nothing it downloads): every body's SHA256 and size are recorded at PUT and checked before it
- * is served — hashed on its first GET, again whenever the stored file changed (its inode, size or
- * mtime) and at least hourly; a body that no longer matches is quarantined and answered as a
+ * is served — hashed on its first GET, again whenever the stored file changed (its inode, size,
+ * mtime or ctime) and at least hourly; a body that no longer matches is quarantined and answered as a
  * miss, so the task rebuilds and replaces it. Small verified bodies are kept in memory and served
  * from there while the stored file keeps the identity they were hashed under.
  */
@@ -16,20 +16,14 @@ import { pipeline } from 'node:stream/promises';
 import { targetOfArchive } from './archive.ts';
 import { digestOf, receive, Reply } from './bodies.ts';
 import { objectKey, type BlobStore, type ObjectMeta, type StoredObject } from './blob-store.ts';
+import { ByteBudget } from './byte-budget.ts';
+import { type Budgets, Holdings } from './holdings.ts';
 import { Verified } from './verified.ts';
 import type { Client, TokenRing } from './tokens.ts';
 
-export interface ServerOptions {
+export interface ServerOptions extends Budgets {
   store: BlobStore;
   tokens: TokenRing;
-  /** Evict main's least-recently-used objects when main holds more than this (0: no limit). */
-  maxBytes: number;
-  /** The same for every other namespace, each on its own (0: no limit). A writer only ever
-   * evicts its own namespace's objects, so a pull request cannot push main's out. */
-  namespaceMaxBytes: number;
-  /** Objects of namespaces other than main unused for this long are removed (a closed pull
-   * request's). 0: kept until evicted. */
-  namespaceTtlMs?: number;
   /** Largest accepted PUT body. */
   maxBody: number;
   /** One JSON line per request (never a token). */
@@ -38,7 +32,8 @@ export interface ServerOptions {
   timeouts?: Partial<Timeouts>;
   /** A verified body is hashed again on the first GET after this long (default: an hour). */
   reverifyMs?: number;
-  /** Verified small bodies kept in memory, in bytes (default 64 MiB; 0: none). */
+  /** Verified small bodies kept in memory, in bytes (DEFAULT_MEMORY_BYTES; 0: none); as much
+   * again may be held while bodies are read to be kept. */
   memoryBytes?: number;
   /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without. */
   tls?: { cert: Buffer; key: Buffer };
@@ -69,21 +64,21 @@ type Verify = 'hashed' | 'joined' | 'known';
 /** Where a GET's bytes came from: the store, or the copy kept in memory when they were hashed. */
 type Source = 'store' | 'memory';
 /** Bodies up to this size are kept in memory once verified: a built module's entry is well under it. */
-const KEEP_BODIES_UP_TO = 2 ** 20;
-const DEFAULT_MEMORY_BYTES = 64 * 2 ** 20;
+export const KEEP_BODIES_UP_TO = 2 ** 20;
+export const DEFAULT_MEMORY_BYTES = 64 * 2 ** 20;
+/** Small uploads in flight held whole in memory, all together; past it they stream to disk. */
+const BUFFERED_UPLOAD_BYTES = 32 * 2 ** 20;
 
 export class CacheServer {
   private readonly options: ServerOptions;
   private readonly http: Server;
-  private readonly index = new Map<string, ObjectMeta>();
+  private readonly holdings: Holdings;
   private readonly publishing = new Map<string, Promise<unknown>>();
   private readonly timeouts: Timeouts;
   private inFlight = 0;
   private readonly sockets = new Set<Socket>();
-  private expiredAt = 0;
   private drained: (() => void) | undefined;
-  /** Bytes held per namespace. */
-  private readonly held = new Map<string, number>();
+  private readonly uploads = new ByteBudget(BUFFERED_UPLOAD_BYTES);
   private readonly verified: Verified;
   /** Hashes of stored bodies in progress, by object key: later GETs of the same bytes wait for them. */
   private readonly hashing = new Map<string, { identity: string; done: Promise<Buffer | undefined> }>();
@@ -95,6 +90,7 @@ export class CacheServer {
       memoryBytes: options.memoryBytes ?? DEFAULT_MEMORY_BYTES,
       memoryObjectBytes: KEEP_BODIES_UP_TO,
     });
+    this.holdings = new Holdings(options.store, options, options.log, (key) => this.verified.forget(key));
     this.timeouts = { ...TIMEOUTS, ...options.timeouts };
     // No request may take the process down: whatever escapes the handler is logged and answered.
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -123,11 +119,8 @@ export class CacheServer {
   /** Opens the store and learns what it holds (for 409s and eviction without a lookup per request). */
   async open(): Promise<number> {
     await this.options.store.init();
-    for (const meta of await this.options.store.list()) {
-      this.index.set(objectKey(meta.namespace, meta.hash), meta);
-      this.count(meta.namespace, meta.size);
-    }
-    return this.index.size;
+    for (const meta of await this.options.store.list()) this.holdings.add(meta);
+    return this.holdings.size;
   }
 
   async listen(port: number, host: string): Promise<string> {
@@ -185,7 +178,7 @@ export class CacheServer {
       if (raw === '/v1/kmatrix/objects' && req.method === 'GET') {
         if (!client) throw new Reply(401, 'missing or unknown token\n');
         const visible = [client.namespace, ...client.readFrom];
-        const body = JSON.stringify([...this.index.values()].filter((o) => visible.includes(o.namespace)));
+        const body = JSON.stringify(this.holdings.visibleTo(visible));
         status = 200;
         res.writeHead(200, { 'content-type': 'application/json' }).end(body);
         return;
@@ -231,17 +224,17 @@ export class CacheServer {
       const key = objectKey(ns, hash);
       const kept = await this.keptBody(ns, hash, key);
       if (kept) {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': kept.length }).end(kept);
+        sendBody(res, kept.length, kept);
         await this.touched(key);
         return { status: 200, bytes: kept.length, verify: 'known', from: 'memory' };
       }
       // What this server recorded at PUT (or read at start) is the object's metadata: no read per GET.
-      const found = await this.options.store.get(ns, hash, this.index.get(key));
+      const found = await this.options.store.get(ns, hash, this.holdings.get(key));
       if (!found) continue;
       try {
-        const served = await this.serveStored(ns, hash, found, res);
+        const served = await this.serveStored(key, found, res);
         await this.touched(key);
-        return { status: 200, ...served, from: 'store' };
+        return { status: 200, ...served };
       } finally {
         await found.release();
       }
@@ -262,19 +255,17 @@ export class CacheServer {
    * against what a disk may do behind the file system's back.
    */
   private async serveStored(
-    ns: string,
-    hash: string,
+    key: string,
     found: StoredObject,
     res: ServerResponse,
-  ): Promise<{ bytes: number; verify: Verify }> {
-    const key = objectKey(ns, hash);
+  ): Promise<{ bytes: number; verify: Verify; from: Source }> {
     const { body, verify } = this.verified.isCurrent(key, found.identity)
       ? { body: this.verified.body(key, found.identity), verify: 'known' as const }
-      : await this.hashOnce(ns, hash, found);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': found.meta.size });
-    if (body) res.end(body);
-    else await pipeline(found.read(), res);
-    return { bytes: found.meta.size, verify };
+      : await this.hashOnce(key, found);
+    sendBody(res, found.meta.size, body);
+    if (!body) await pipeline(found.read(), res);
+    // A GET that hashed the body read it from the store, even when it sends the copy it kept.
+    return { bytes: found.meta.size, verify, from: body && verify !== 'hashed' ? 'memory' : 'store' };
   }
 
   /**
@@ -282,15 +273,10 @@ export class CacheServer {
    * (a burst of restores of one entry waits for one hash). Resolves to the bytes when they were
    * kept in memory; rejects with a 404 when they no longer match (the object is quarantined).
    */
-  private async hashOnce(
-    ns: string,
-    hash: string,
-    found: StoredObject,
-  ): Promise<{ body: Buffer | undefined; verify: Verify }> {
-    const key = objectKey(ns, hash);
+  private async hashOnce(key: string, found: StoredObject): Promise<{ body: Buffer | undefined; verify: Verify }> {
     const running = this.hashing.get(key);
     if (running && running.identity === found.identity) return { body: await running.done, verify: 'joined' };
-    const done = this.hashAndRecord(ns, hash, found).finally(() => {
+    const done = this.hashAndRecord(key, found).finally(() => {
       if (this.hashing.get(key)?.done === done) this.hashing.delete(key);
     });
     if (found.identity !== undefined) this.hashing.set(key, { identity: found.identity, done });
@@ -298,22 +284,23 @@ export class CacheServer {
   }
 
   /** A small body is read once: hashed and kept as it is read (within the memory budget). */
-  private async hashAndRecord(ns: string, hash: string, found: StoredObject): Promise<Buffer | undefined> {
+  private async hashAndRecord(key: string, found: StoredObject): Promise<Buffer | undefined> {
     const { meta, identity } = found;
     const keep = identity !== undefined && this.verified.claim(meta.size);
     try {
       const read = await digestOf(found.read(), keep ? meta.size : 0);
       if (read.sha256 !== meta.sha256 || read.size !== meta.size) {
         const reason = `stored body is ${read.size} bytes with sha256 ${read.sha256}, recorded ${meta.size} bytes with ${meta.sha256}`;
-        await this.options.store.quarantine(ns, hash, reason);
-        this.forget(ns, hash);
+        await this.options.store.quarantine(meta.namespace, meta.hash, reason);
+        this.holdings.forget(meta.namespace, meta.hash);
         this.options.log({
           level: 'warning',
-          message: `quarantined ${ns}/${hash}: ${reason}; answered as a miss so the task rebuilds`,
+          message: `quarantined ${meta.namespace}/${meta.hash}: ${reason}; answered as a miss so the task rebuilds`,
         });
         throw new Reply(404, 'not found (the stored object failed verification and was quarantined)\n');
       }
-      if (identity !== undefined) this.verified.record(objectKey(ns, hash), identity, read.body);
+      // Evicted, expired or quarantined while it was hashed: nothing to remember it by.
+      if (identity !== undefined && this.holdings.get(key) === meta) this.verified.record(key, identity, read.body);
       return read.body;
     } finally {
       if (keep) this.verified.unclaim(meta.size);
@@ -322,7 +309,7 @@ export class CacheServer {
 
   /** Records a GET for LRU eviction, at most once a minute per object. */
   private async touched(key: string): Promise<void> {
-    const meta = this.index.get(key);
+    const meta = this.holdings.get(key);
     if (meta && Date.now() - Date.parse(meta.lastAccess) > TOUCH_EVERY_MS) {
       meta.lastAccess = new Date().toISOString();
       await this.options.store.touch(meta);
@@ -336,7 +323,7 @@ export class CacheServer {
     if (declared === undefined || !/^\d+$/.test(declared)) throw new Reply(411, 'Content-Length is required\n');
     const length = Number(declared);
     if (length > this.options.maxBody) throw new Reply(413, `body larger than ${this.options.maxBody} bytes\n`);
-    const budget = this.budgetOf(client.namespace);
+    const budget = this.holdings.budgetOf(client.namespace);
     // Stored and then evicted at once, it would be answered "stored" and never served.
     if (budget > 0 && length > budget * 0.9)
       throw new Reply(413, `body larger than this namespace's budget allows (${Math.floor(budget * 0.9)} bytes)\n`);
@@ -351,12 +338,12 @@ export class CacheServer {
   ): Promise<{ status: number; bytes: number }> {
     const length = this.admit(client, req);
     const key = objectKey(client.namespace, hash);
-    if (this.index.has(key)) throw new Reply(409, 'exists\n');
+    if (this.holdings.get(key)) throw new Reply(409, 'exists\n');
 
     const tmp = await this.options.store.tempPath();
     let published = false;
     try {
-      const { sha256, size, head } = await receive(req, tmp, length);
+      const { sha256, size, head } = await receive(req, tmp, length, this.uploads);
       const now = new Date().toISOString();
       const target = await targetOfArchive(head);
       const meta: ObjectMeta = {
@@ -372,14 +359,13 @@ export class CacheServer {
       const outcome = await this.publishOnce(key, tmp, meta);
       published = outcome === 'created';
       if (outcome === 'exists') throw new Reply(409, 'exists\n');
-      this.index.set(key, meta);
-      this.count(client.namespace, size);
+      this.holdings.add(meta);
       // Evict before answering: once a PUT is acknowledged the store is within its budget (a
       // client that reads right after its PUT saw evictions racing the answer). The object is
       // stored either way: a failed eviction is logged, not answered as a failed PUT.
-      await this.evict(client.namespace).catch((error: Error) =>
-        this.options.log({ level: 'error', message: `eviction failed: ${error.message}` }),
-      );
+      await this.holdings
+        .evict(client.namespace)
+        .catch((error: Error) => this.options.log({ level: 'error', message: `eviction failed: ${error.message}` }));
       res.writeHead(200, { 'content-type': 'text/plain' }).end('stored\n');
       return { status: 200, bytes: size };
     } finally {
@@ -402,62 +388,10 @@ export class CacheServer {
       if (this.publishing.get(key) === settled) this.publishing.delete(key);
     });
   }
+}
 
-  private count(ns: string, bytes: number): void {
-    this.held.set(ns, (this.held.get(ns) ?? 0) + bytes);
-  }
-
-  /**
-   * Removes the objects of namespaces other than main that nobody used for the TTL: pull requests
-   * end, their namespaces must not hold disk forever. On a PUT, at most once an hour (or a tenth of the TTL).
-   */
-  private async expire(): Promise<void> {
-    const ttl = this.options.namespaceTtlMs ?? 0;
-    if (ttl <= 0 || Date.now() - this.expiredAt < Math.min(3_600_000, ttl / 10)) return;
-    this.expiredAt = Date.now();
-    const cutoff = new Date(Date.now() - ttl).toISOString();
-    for (const meta of [...this.index.values()]) {
-      if (meta.namespace === 'main' || meta.lastAccess >= cutoff) continue;
-      await this.options.store.remove(meta.namespace, meta.hash);
-      this.forget(meta.namespace, meta.hash);
-      this.options.log({
-        level: 'info',
-        message: `expired ${meta.namespace}/${meta.hash} (last used ${meta.lastAccess})`,
-      });
-    }
-  }
-
-  private forget(ns: string, hash: string): void {
-    const key = objectKey(ns, hash);
-    this.verified.forget(key);
-    const meta = this.index.get(key);
-    if (meta) this.count(ns, -meta.size);
-    this.index.delete(key);
-  }
-
-  /**
-   * The namespace's least recently used objects first, down to 90% of its budget, so eviction does
-   * not run on every PUT. Only the writer's own namespace: no one's PUT evicts another's objects.
-   */
-  private budgetOf(ns: string): number {
-    return ns === 'main' ? this.options.maxBytes : this.options.namespaceMaxBytes;
-  }
-
-  private async evict(ns: string): Promise<void> {
-    await this.expire();
-    const budget = this.budgetOf(ns);
-    if (budget <= 0 || (this.held.get(ns) ?? 0) <= budget) return;
-    const byAge = [...this.index.values()]
-      .filter((m) => m.namespace === ns)
-      .sort((a, b) => a.lastAccess.localeCompare(b.lastAccess));
-    for (const meta of byAge) {
-      if ((this.held.get(ns) ?? 0) <= budget * 0.9) break;
-      await this.options.store.remove(meta.namespace, meta.hash);
-      this.forget(meta.namespace, meta.hash);
-      this.options.log({
-        level: 'info',
-        message: `evicted ${meta.namespace}/${meta.hash} (${meta.size} bytes, last used ${meta.lastAccess})`,
-      });
-    }
-  }
+/** A 200 with its length; the body itself when it is in memory (else the caller streams it). */
+function sendBody(res: ServerResponse, size: number, body: Buffer | undefined): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+  if (body) res.end(body);
 }

@@ -6,6 +6,7 @@
  * the stored object still has the identity it was hashed under, so a body changed behind the
  * server's back is still read, hashed and refused.
  */
+import { ByteBudget } from './byte-budget.ts';
 
 export interface VerifiedLimits {
   /** A verified body is hashed again on the first GET after this long. */
@@ -27,11 +28,12 @@ export class Verified {
   /** Keys holding a body, least recently served first (a Map keeps insertion order). */
   private readonly kept = new Map<string, number>();
   private held = 0;
-  private reading = 0;
+  private readonly reading: ByteBudget;
   private readonly limits: VerifiedLimits;
 
   constructor(limits: VerifiedLimits) {
     this.limits = limits;
+    this.reading = new ByteBudget(limits.memoryBytes);
   }
 
   /** Whether these exact stored bytes were hashed and matched within reverifyMs. */
@@ -64,13 +66,11 @@ export class Verified {
    * first GETs of cold entries must not hold them all at once). unclaim() when done.
    */
   claim(size: number): boolean {
-    if (size > this.limits.memoryObjectBytes || this.reading + size > this.limits.memoryBytes) return false;
-    this.reading += size;
-    return true;
+    return size <= this.limits.memoryObjectBytes && this.reading.claim(size);
   }
 
   unclaim(size: number): void {
-    this.reading -= size;
+    this.reading.release(size);
   }
 
   /** These stored bytes were hashed and matched now; `body` is kept if small enough. */

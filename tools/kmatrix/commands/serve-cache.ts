@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { KmatrixError } from '../core/errors.ts';
-import { CacheServer } from '../cache/server.ts';
+import { CacheServer, DEFAULT_MEMORY_BYTES } from '../cache/server.ts';
 import { loadTokens } from '../cache/tokens.ts';
 import { openStore } from '../cache/open-store.ts';
 import { defineCommand, log } from './command.ts';
@@ -28,20 +28,21 @@ Each namespace has its own byte budget: --max-bytes for main, --namespace-max-by
 other (an upload larger than its namespace's budget is refused, 413). A PUT evicts only its own
 namespace's least-recently-used objects, so no pull request can push main's entries out; objects
 of namespaces other than main unused for --namespace-days (14) are removed, so closed pull
-requests do not hold disk forever. Disk use is at most main's budget plus each live namespace's. With --tls-cert and --tls-key the server speaks HTTPS; otherwise put it
-behind a TLS-terminating proxy before it leaves the machine (tokens are bearer secrets).
+requests do not hold disk forever. Disk use is at most main's budget plus each live namespace's.
+With --tls-cert and --tls-key the server speaks HTTPS; otherwise put it behind a TLS-terminating
+proxy before it leaves the machine (tokens are bearer secrets).
 
 Every body's SHA256 and size are recorded at PUT and checked before a GET serves it: hashed on its
-first GET, again whenever its file changes (inode, size or mtime) and at least hourly. An object
-that no longer matches is quarantined and answered as a miss (the task rebuilds and replaces it).
-Verified bodies up to 1 MiB are kept in memory (--memory, 64M) and served from there while their
-file is unchanged. A PUT
-is published atomically and only if the key is free (409 otherwise); an upload cut short stores
-nothing. One JSON line per request goes to stdout (no tokens). SIGTERM/SIGINT stop accepting
-and let uploads in flight finish, for up to 30 s. Headers must arrive within 30 s, a connection
-idle for 60 s is closed (a stalled upload stores nothing) and a request may last 30 minutes. No
-request can stop the server: a malformed one is answered 4xx, a failure 500. Only an entry's
-first 256 KiB are ever decompressed, to at most 16 MiB (to name its target).
+first GET, again whenever its file changes (inode, size, mtime or ctime) and at least hourly. An
+object that no longer matches is quarantined and answered as a miss (the task rebuilds and
+replaces it). With a directory store, verified bodies up to 1 MiB are kept in memory (--memory)
+and served from there while their file is unchanged. A PUT is published atomically and only if
+the key is free (409 otherwise); an upload cut short stores nothing, and one the store has no
+room for is answered 507. One JSON line per request goes to stdout (no tokens). SIGTERM/SIGINT
+stop accepting and let uploads in flight finish, for up to 30 s. Headers must arrive within 30 s,
+a connection idle for 60 s is closed (a stalled upload stores nothing) and a request may last 30
+minutes. No request can stop the server: a malformed one is answered 4xx, a failure 500. Only an
+entry's first 256 KiB are ever decompressed, to at most 16 MiB (to name its target).
 `;
 
 export function parseSize(text: string, what: string): number {
@@ -128,9 +129,9 @@ export const serveCacheCommand = defineCommand({
     'max-body': { type: 'string', default: '2G', value: 'SIZE', help: 'largest accepted upload' },
     memory: {
       type: 'string',
-      default: '64M',
       value: 'SIZE',
-      help: 'keep up to SIZE of verified entries (each at most 1 MiB) in memory (0: none)',
+      help: `keep up to SIZE of verified entries (each at most 1 MiB) in memory, and as much again while
+        they are read (default: ${DEFAULT_MEMORY_BYTES / 2 ** 20}M; 0: none; directory stores only)`,
     },
     tokens: { type: 'string', path: true, value: 'FILE', help: 'namespaced tokens (see above)' },
   },
@@ -153,7 +154,7 @@ export const serveCacheCommand = defineCommand({
       namespaceTtlMs: days(values['namespace-days']) * 86_400_000,
       tls: await readTls(values['tls-cert'], values['tls-key']),
       maxBody: parseSize(values['max-body'], '--max-body'),
-      memoryBytes: parseSize(values.memory, '--memory'),
+      memoryBytes: values.memory === undefined ? undefined : parseSize(values.memory, '--memory'),
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
     });
     let objects: number;
