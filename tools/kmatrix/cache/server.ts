@@ -259,13 +259,14 @@ export class CacheServer {
     found: StoredObject,
     res: ServerResponse,
   ): Promise<{ bytes: number; verify: Verify; from: Source }> {
+    // (A copy kept in memory was offered before the store was opened: none is here to look for.)
     const { body, verify } = this.verified.isCurrent(key, found.identity)
-      ? { body: this.verified.body(key, found.identity), verify: 'known' as const }
+      ? { body: undefined, verify: 'known' as const }
       : await this.hashOnce(key, found);
     sendBody(res, found.meta.size, body);
     if (!body) await pipeline(found.read(), res);
     // A GET that hashed the body read it from the store, even when it sends the copy it kept.
-    return { bytes: found.meta.size, verify, from: body && verify !== 'hashed' ? 'memory' : 'store' };
+    return { bytes: found.meta.size, verify, from: body && verify === 'joined' ? 'memory' : 'store' };
   }
 
   /**
