@@ -22,6 +22,7 @@ import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
 import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
 import { debianPackage } from '../support/debian-package.ts';
+import { busySeconds } from './cpu-time.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';
 
@@ -36,6 +37,9 @@ export interface BuildOverhead {
   /** `nx run-many -t build-driver`: Nx's default, one process per target */
   perTaskSeconds?: number;
   baselineSeconds: number;
+  /** the machine's busy CPU-seconds during a run (median), containers included: work done, not waiting */
+  batchCpuSeconds: number;
+  baselineCpuSeconds: number;
   /** driverkit's pattern: each build fetches and unpacks its own headers (driverkitJob) */
   driverkitSeconds?: number;
 }
@@ -275,6 +279,13 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     // Warm the page cache (header trees, image layers) once, untimed, for all sides alike.
     await loop();
     const baseline: number[] = [];
+    const baselineCpu: number[] = [];
+    const batchCpu: number[] = [];
+    const busy = async (side: () => Promise<number>, seconds: number[], cpu: number[]) => {
+      const before = busySeconds();
+      seconds.push(await side());
+      cpu.push(busySeconds() - before);
+    };
     const perTask: number[] = [];
     const batch: number[] = [];
     const driverkitRuns: number[] = [];
@@ -283,8 +294,8 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       process.stderr.write(
         `build overhead (${subject.driver}), run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx --batch${subject.allSides ? ", nx per task, driverkit's pattern" : ''}…\n`,
       );
-      baseline.push(await loop());
-      batch.push(await nx(true));
+      await busy(loop, baseline, baselineCpu);
+      await busy(() => nx(true), batch, batchCpu);
       if (!subject.allSides) continue;
       perTask.push(await nx(false));
       driverkitRuns.push(await driverkitLoop());
@@ -295,6 +306,8 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       parallel,
       baselineSeconds: median(baseline),
       batchSeconds: median(batch),
+      baselineCpuSeconds: median(baselineCpu),
+      batchCpuSeconds: median(batchCpu),
       ...(subject.allSides ? { perTaskSeconds: median(perTask), driverkitSeconds: median(driverkitRuns) } : {}),
     };
   } finally {
