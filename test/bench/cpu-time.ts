@@ -19,11 +19,3 @@ export function busySeconds(): number {
     .map(Number);
   return (user! + nice! + system! + irq! + softirq!) / HZ;
 }
-
-/** The wall time and the machine's busy CPU-seconds of one run of `work`. */
-export async function timed(work: () => Promise<unknown>): Promise<{ seconds: number; cpuSeconds: number }> {
-  const cpu = busySeconds();
-  const start = process.hrtime.bigint();
-  await work();
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, cpuSeconds: busySeconds() - cpu };
-}
