@@ -2,7 +2,8 @@
  * Bench figure "build overhead": a cold build through `nx run-many -t build-driver
  * --parallel=<cores>`, against a plain shell loop that runs the same `make` in the same containers
  * (image by digest, same mounts, environment and user) with the same parallelism through
- * `xargs -P`. Headers are in the store and the toolchain is built before either side is timed;
+ * `xargs -P`, and against plain Nx running that loop's very jobs (plain-nx-jobs.ts: Nx's own
+ * floor). Headers are in the store and the toolchain is built before either side is timed;
  * both sides start from fresh copies of the driver's sources. Two drivers:
  *   - the example driver on the full bookworm amd64 matrix (every ABI × amd64/cloud-amd64/rt-amd64
  *     in the committed kernel list), with Nx's per-task mode and driverkit's pattern besides;
@@ -23,6 +24,7 @@ import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
 import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
 import { debianPackage } from '../support/debian-package.ts';
 import { busySeconds } from './cpu-time.ts';
+import { plainNxJobs, type PlainNxJobs } from './plain-nx-jobs.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';
 
@@ -40,6 +42,9 @@ export interface BuildOverhead {
   /** the machine's busy CPU-seconds during a run (median), containers included: work done, not waiting */
   batchCpuSeconds: number;
   baselineCpuSeconds: number;
+  /** plain Nx running the loop's very jobs (plain-nx-jobs.ts): Nx's own floor over the loop */
+  plainNxSeconds: number;
+  plainNxCpuSeconds: number;
   /** driverkit's pattern: each build fetches and unpacks its own headers (driverkitJob) */
   driverkitSeconds?: number;
 }
@@ -218,24 +223,26 @@ async function prepare(subject: Subject): Promise<{
 }
 
 /** xargs reads one job per line, and a DKMS recipe's script has many: each job is a file of its own. */
-async function jobList(work: string, name: string, jobs: string[]): Promise<string> {
+async function jobList(work: string, name: string, jobs: string[]): Promise<{ list: string; files: string[] }> {
   await mkdir(join(work, name));
-  const lines: string[] = [];
+  const files: string[] = [];
   for (const [i, job] of jobs.entries()) {
     const file = join(work, name, `${i}.sh`);
     await writeFile(file, `${job}\n`);
-    lines.push(`sh ${quote(file)}`);
+    files.push(file);
   }
-  await writeFile(join(work, `${name}.txt`), `${lines.join('\n')}\n`);
-  return join(work, `${name}.txt`);
+  await writeFile(join(work, `${name}.txt`), `${files.map((f) => `sh ${quote(f)}`).join('\n')}\n`);
+  return { list: join(work, `${name}.txt`), files };
 }
 
 export async function buildOverhead(runs: number, subject: Subject): Promise<BuildOverhead> {
   const parallel = cpus().length;
   const { ws, names, jobs, driverkit, work } = await prepare(subject);
+  let plain: PlainNxJobs | undefined;
   try {
-    const script = await jobList(work, 'jobs', jobs);
-    const dkScript = await jobList(work, 'driverkit-jobs', driverkit);
+    const { list: script, files: jobFiles } = await jobList(work, 'jobs', jobs);
+    const { list: dkScript } = await jobList(work, 'driverkit-jobs', driverkit);
+    plain = await plainNxJobs(jobFiles, ws.env);
     const shellLoop = async (file: string, folder: (i: number) => string): Promise<number> => {
       const start = process.hrtime.bigint();
       const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(file)}`], {
@@ -250,6 +257,15 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       return Number(process.hrtime.bigint() - start) / 1e9;
     };
     const loop = () => shellLoop(script, String);
+    // Plain Nx runs the loop's very jobs, in the loop's folders: the same check of what they built.
+    const plainNx = async (): Promise<number> => {
+      const seconds = await plain!.run(parallel);
+      for (let i = 0; i < names.length; i++) {
+        if (modulesUnder(join(work, String(i), 'src')).length === 0)
+          throw new Error(`plain nx built no module for ${names[i]}`);
+      }
+      return seconds;
+    };
     const driverkitLoop = () => shellLoop(dkScript, (i) => `dk-${i}`);
     const nx = async (batch: boolean): Promise<number> => {
       await rm(join(ws.dir, 'dist'), { recursive: true, force: true });
@@ -281,6 +297,8 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     const baseline: number[] = [];
     const baselineCpu: number[] = [];
     const batchCpu: number[] = [];
+    const plainRuns: number[] = [];
+    const plainCpu: number[] = [];
     const busy = async (side: () => Promise<number>, seconds: number[], cpu: number[]) => {
       const before = busySeconds();
       seconds.push(await side());
@@ -292,10 +310,11 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     // Interleaved, so that a slow minute on a shared machine does not land on one side only.
     for (let i = 0; i < runs; i++) {
       process.stderr.write(
-        `build overhead (${subject.driver}), run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx --batch${subject.allSides ? ", nx per task, driverkit's pattern" : ''}…\n`,
+        `build overhead (${subject.driver}), run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx --batch, plain nx over the loop's jobs${subject.allSides ? ", nx per task, driverkit's pattern" : ''}…\n`,
       );
       await busy(loop, baseline, baselineCpu);
       await busy(() => nx(true), batch, batchCpu);
+      await busy(plainNx, plainRuns, plainCpu);
       if (!subject.allSides) continue;
       perTask.push(await nx(false));
       driverkitRuns.push(await driverkitLoop());
@@ -308,10 +327,13 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       batchSeconds: median(batch),
       baselineCpuSeconds: median(baselineCpu),
       batchCpuSeconds: median(batchCpu),
+      plainNxSeconds: median(plainRuns),
+      plainNxCpuSeconds: median(plainCpu),
       ...(subject.allSides ? { perTaskSeconds: median(perTask), driverkitSeconds: median(driverkitRuns) } : {}),
     };
   } finally {
     await ws.remove();
+    await plain?.remove();
     await rm(work, { recursive: true, force: true });
   }
 }
