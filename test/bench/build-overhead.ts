@@ -3,8 +3,8 @@
  * --parallel=<cores>`, against a plain shell loop that runs the same `make` in the same containers
  * (image by digest, same mounts, environment and user) with the same parallelism through
  * `xargs -P`, and against plain Nx running that loop's very jobs (plain-nx-jobs.ts: Nx's own
- * floor). Headers are in the store and the toolchain is built before either side is timed;
- * both sides start from fresh copies of the driver's sources. Two drivers:
+ * floor). Headers are in the store and the toolchain is built before any side is timed;
+ * every side starts from fresh copies of the driver's sources. Two drivers:
  *   - the example driver on the full bookworm amd64 matrix (every ABI × amd64/cloud-amd64/rt-amd64
  *     in the committed kernel list), with Nx's per-task mode and driverkit's pattern besides;
  *   - jool, a real multi-file DKMS driver (three modules) imported from Debian's archive, on four
@@ -223,16 +223,16 @@ async function prepare(subject: Subject): Promise<{
 }
 
 /** xargs reads one job per line, and a DKMS recipe's script has many: each job is a file of its own. */
-async function jobList(work: string, name: string, jobs: string[]): Promise<{ list: string; files: string[] }> {
+async function jobList(work: string, name: string, jobs: string[]): Promise<{ list: string; lines: string[] }> {
   await mkdir(join(work, name));
-  const files: string[] = [];
+  const lines: string[] = [];
   for (const [i, job] of jobs.entries()) {
     const file = join(work, name, `${i}.sh`);
     await writeFile(file, `${job}\n`);
-    files.push(file);
+    lines.push(`sh ${quote(file)}`);
   }
-  await writeFile(join(work, `${name}.txt`), `${files.map((f) => `sh ${quote(f)}`).join('\n')}\n`);
-  return { list: join(work, `${name}.txt`), files };
+  await writeFile(join(work, `${name}.txt`), `${lines.join('\n')}\n`);
+  return { list: join(work, `${name}.txt`), lines };
 }
 
 export async function buildOverhead(runs: number, subject: Subject): Promise<BuildOverhead> {
@@ -240,9 +240,9 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
   const { ws, names, jobs, driverkit, work } = await prepare(subject);
   let plain: PlainNxJobs | undefined;
   try {
-    const { list: script, files: jobFiles } = await jobList(work, 'jobs', jobs);
+    const { list: script, lines: jobLines } = await jobList(work, 'jobs', jobs);
     const { list: dkScript } = await jobList(work, 'driverkit-jobs', driverkit);
-    plain = await plainNxJobs(jobFiles, ws.env);
+    plain = await plainNxJobs(jobLines, ws.env);
     const shellLoop = async (file: string, folder: (i: number) => string): Promise<number> => {
       const start = process.hrtime.bigint();
       const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(file)}`], {
@@ -257,8 +257,10 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       return Number(process.hrtime.bigint() - start) / 1e9;
     };
     const loop = () => shellLoop(script, String);
-    // Plain Nx runs the loop's very jobs, in the loop's folders: the same check of what they built.
+    // Plain Nx runs the loop's very jobs, in the loop's folders: those are emptied first (untimed),
+    // so that the check below sees what this side built, not what the loop left.
     const plainNx = async (): Promise<number> => {
+      for (let i = 0; i < names.length; i++) await rm(join(work, String(i)), { recursive: true, force: true });
       const seconds = await plain!.run(parallel);
       for (let i = 0; i < names.length; i++) {
         if (modulesUnder(join(work, String(i), 'src')).length === 0)
@@ -332,8 +334,8 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       ...(subject.allSides ? { perTaskSeconds: median(perTask), driverkitSeconds: median(driverkitRuns) } : {}),
     };
   } finally {
-    await ws.remove();
     await plain?.remove();
+    await ws.remove();
     await rm(work, { recursive: true, force: true });
   }
 }

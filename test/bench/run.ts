@@ -147,7 +147,7 @@ const cpuBusy = (b: BuildOverhead) =>
   `machine busy ${b.batchCpuSeconds.toFixed(0)} CPU-s ours, ${b.baselineCpuSeconds.toFixed(0)} CPU-s baseline (median per run)`;
 /** Nx's own floor on a cold build: plain Nx running the baseline's very jobs (plain-nx-jobs.ts). */
 const nxFloor = (b: BuildOverhead) =>
-  `plain Nx running the loop's very jobs (nx:run-commands, cached) ${b.plainNxSeconds.toFixed(1)} s, ratio ${(b.plainNxSeconds / b.baselineSeconds).toFixed(2)}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor`;
+  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ratio ${(b.plainNxSeconds / b.baselineSeconds).toFixed(2)}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor`;
 
 /** A figure's line; with a goal ratio (and a peak limit), whether it is met. */
 function line(name: string, oursS: number, baseS: number, peak?: number, goalRatio?: number): string {
@@ -345,7 +345,7 @@ async function main(): Promise<void> {
       '# Benchmark results',
       '',
       `Machine of the latest run: ${machine}; median of ${runs} runs, daemon off. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
-      'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism; header fetching — the unique bytes needed; graph/cache/affected — plain Nx without the plugin, the same projects as static project.json files beside the same target.json files, same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
+      'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism (and, as the floor Nx itself sets, plain Nx running the same jobs); header fetching — the unique bytes needed; graph/cache/affected — plain Nx without the plugin, the same projects as static project.json files beside the same target.json files, same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
     ],
     order: FIGURES,
     ran: figures,
