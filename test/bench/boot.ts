@@ -18,10 +18,9 @@ import { bootOutputDir, type BootResult } from '../../tools/kmatrix/boot/result.
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { loadTarget, type Target } from '../../tools/kmatrix/model/target.ts';
 import { existingTargetFiles } from '../../tools/kmatrix/gen/sync.ts';
-import { createWorkspace, expectOk, testStore } from '../support/workspace.ts';
+import { createWorkspace, expectOk, nxBin, repoRoot, testStore } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';
-import { repoRoot } from '../support/workspace.ts';
 
 export interface BootBench {
   targets: number;
@@ -31,8 +30,6 @@ export interface BootBench {
   /** summed over all tests of the median run */
   bootShare: number;
 }
-
-const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];

@@ -21,14 +21,12 @@ import { prepareContainer, type BuildContainer } from '../../tools/kmatrix/compi
 import { expandScripts } from '../../tools/kmatrix/recipe/scripts.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
-import { cacheHits, createWorkspace, expectOk, repoRoot, testStore, type Workspace } from '../support/workspace.ts';
+import { cacheHits, createWorkspace, expectOk, testStore, type Workspace, nxBin } from '../support/workspace.ts';
 import { debianPackage } from '../support/debian-package.ts';
 import { busySeconds } from './cpu-time.ts';
 import { plainNxJobs, type PlainNxJobs } from './plain-nx-jobs.ts';
 import { measure } from './peak-memory.ts';
 import { median } from './stats.ts';
-
-const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 export interface BuildOverhead {
   driver: string;
@@ -243,18 +241,24 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     const { list: script, lines: jobLines } = await jobList(work, 'jobs', jobs);
     const { list: dkScript } = await jobList(work, 'driverkit-jobs', driverkit);
     plain = await plainNxJobs(jobLines, ws.env);
+    /** Each target's folder of a side that ran the shell jobs holds a module. */
+    const expectModules = (side: string, folder: (i: number) => string) => {
+      for (let i = 0; i < names.length; i++) {
+        if (modulesUnder(join(work, folder(i), 'src')).length === 0)
+          throw new Error(`${side} built no module for ${names[i]}`);
+      }
+    };
     const shellLoop = async (file: string, folder: (i: number) => string): Promise<number> => {
       const start = process.hrtime.bigint();
       const r = await execa('sh', ['-c', `xargs -d '\\n' -P ${parallel} -I{} sh -c {} < ${quote(file)}`], {
         reject: false,
         all: true,
       });
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       if (r.exitCode !== 0) throw new Error(`the shell loop failed:\n${r.all.slice(-3000)}`);
-      for (let i = 0; i < names.length; i++) {
-        if (modulesUnder(join(work, folder(i), 'src')).length === 0)
-          throw new Error(`the shell loop built no module for ${names[i]}`);
-      }
-      return Number(process.hrtime.bigint() - start) / 1e9;
+      // Checked after the clock stops, as the Nx sides' outputs are.
+      expectModules('the shell loop', folder);
+      return seconds;
     };
     const loop = () => shellLoop(script, String);
     // Plain Nx runs the loop's very jobs, in the loop's folders: those are emptied first (untimed),
@@ -262,10 +266,7 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     const plainNx = async (): Promise<number> => {
       for (let i = 0; i < names.length; i++) await rm(join(work, String(i)), { recursive: true, force: true });
       const seconds = await plain!.run(parallel);
-      for (let i = 0; i < names.length; i++) {
-        if (modulesUnder(join(work, String(i), 'src')).length === 0)
-          throw new Error(`plain nx built no module for ${names[i]}`);
-      }
+      expectModules('plain nx', String);
       return seconds;
     };
     const driverkitLoop = () => shellLoop(dkScript, (i) => `dk-${i}`);

@@ -10,10 +10,9 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheHits, repoRoot } from '../support/workspace.ts';
+import { cacheHits, repoRoot, nxBin } from '../support/workspace.ts';
 import { measure } from './peak-memory.ts';
 
-const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 const TARGET = 'job';
 
 export interface PlainNxJobs {

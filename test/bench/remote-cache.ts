@@ -18,13 +18,12 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheHits, cloneWorkspace, repoRoot, type Workspace } from '../support/workspace.ts';
+import { cacheHits, cloneWorkspace, repoRoot, type Workspace, nxBin } from '../support/workspace.ts';
 import { READ_TOKEN, WRITE_TOKEN, nxCacheEnv, startCacheServer } from '../support/cache-server.ts';
 import { syntheticWorkspace } from './synthetic.ts';
 import { measure, type Measured } from './peak-memory.ts';
 import { median, percentile } from './stats.ts';
 
-const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 const MODULE_BYTES = 64 * 1024;
 
 export interface Restore {

@@ -35,7 +35,7 @@ import { mkdir, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheHits, repoRoot, type Workspace } from '../support/workspace.ts';
+import { cacheHits, repoRoot, type Workspace, nxBin } from '../support/workspace.ts';
 import { syntheticWorkspace, touchOneTarget } from './synthetic.ts';
 import { staticTwin } from './static-twin.ts';
 import { measure, type Measured } from './peak-memory.ts';
@@ -78,7 +78,6 @@ const sizes = values.sizes
   .map(Number)
   .filter((n) => n > 0);
 const runs = Number(values.runs);
-const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 interface Side {
   dir: string;

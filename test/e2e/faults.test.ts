@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createWorkspace, expectOk, preparePipeline, repoRoot, type Workspace } from '../support/workspace.ts';
-
-const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
+import { createWorkspace, expectOk, preparePipeline, type Workspace, nxBin } from '../support/workspace.ts';
 
 /** Starts `nx run TARGET:build-driver`; `running` resolves with the build container's id as soon as it exists. */
 function startBuild(ws: Workspace, name: string, outDir: string) {

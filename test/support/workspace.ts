@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The nx CLI of this repository, run with `node` (every workspace links this node_modules). */
+export const nxBin = join(repoRoot, 'node_modules/nx/dist/bin/nx.js');
 
 /** One header store for the whole test run, so each .deb is downloaded once. */
 export const testStore = process.env.KMATRIX_STORE ?? join(tmpdir(), 'kmatrix-test-store');
@@ -82,8 +84,7 @@ function workspaceAt(dir: string): Workspace {
     dir,
     env,
     kmatrix: (args, extraEnv) => run(process.execPath, [join(dir, 'tools/kmatrix/cli.ts'), ...args], extraEnv),
-    nx: (args, extraEnv) =>
-      run(process.execPath, [join(repoRoot, 'node_modules/nx/dist/bin/nx.js'), ...args], extraEnv),
+    nx: (args, extraEnv) => run(process.execPath, [nxBin, ...args], extraEnv),
     git: (args) => run('git', args),
     read: (path) => readFile(join(dir, path), 'utf8'),
     write: async (path, text) => {
