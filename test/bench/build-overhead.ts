@@ -21,11 +21,11 @@ import { prepareContainer, type BuildContainer } from '../../tools/kmatrix/compi
 import { expandScripts } from '../../tools/kmatrix/recipe/scripts.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
 import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
-import { cacheHits, createWorkspace, expectOk, testStore, type Workspace, nxBin } from '../support/workspace.ts';
+import { createWorkspace, expectOk, testStore, type Workspace } from '../support/workspace.ts';
 import { debianPackage } from '../support/debian-package.ts';
 import { busySeconds } from './cpu-time.ts';
 import { plainNxJobs, type PlainNxJobs } from './plain-nx-jobs.ts';
-import { measure } from './peak-memory.ts';
+import { coldNxRun } from './cold-run.ts';
 import { median } from './stats.ts';
 
 export interface BuildOverhead {
@@ -272,23 +272,14 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     const driverkitLoop = () => shellLoop(dkScript, (i) => `dk-${i}`);
     const nx = async (batch: boolean): Promise<number> => {
       await rm(join(ws.dir, 'dist'), { recursive: true, force: true });
-      // A real cold run: an empty Nx cache that every task then writes to (--skip-nx-cache would
-      // also skip those writes, and leave part of a cold run's cost out).
-      const cache = await mkdtemp(join(tmpdir(), 'kmatrix-bench-nx-cache-'));
-      const args = [
+      const m = await coldNxRun(ws.dir, ws.env, [
         'run-many',
         '-t',
         'build-driver',
         `--parallel=${parallel}`,
         '--output-style=static',
         ...(batch ? ['--batch'] : []),
-      ];
-      const m = await measure(process.execPath, [nxBin, ...args], {
-        cwd: ws.dir,
-        env: { ...ws.env, NX_CACHE_DIRECTORY: cache },
-      }).finally(() => rm(cache, { recursive: true, force: true }));
-      if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${m.output.slice(-3000)}`);
-      if (cacheHits(m.output)?.hits) throw new Error(`a cold run hit the cache:\n${m.output.slice(-3000)}`);
+      ]);
       for (const name of names) {
         if (modulesUnder(outputDir(ws.dir, nameParts(name))).length === 0)
           throw new Error(`nx built no module for ${name}`);

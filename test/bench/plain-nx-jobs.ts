@@ -10,13 +10,13 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheHits, repoRoot, nxBin } from '../support/workspace.ts';
-import { measure } from './peak-memory.ts';
+import { cacheHits, repoRoot } from '../support/workspace.ts';
+import { coldNxRun } from './cold-run.ts';
 
 const TARGET = 'job';
 
 export interface PlainNxJobs {
-  /** One cold `nx run-many` of every job (an empty Nx cache that the tasks then fill); its seconds. */
+  /** One cold `nx run-many` of every job (cold-run.ts); its seconds. */
   run(parallel: number): Promise<number>;
   remove(): Promise<void>;
 }
@@ -42,29 +42,21 @@ export async function plainNxJobs(commands: readonly string[], env: NodeJS.Proce
   const dir = await mkdtemp(join(tmpdir(), 'kmatrix-bench-plain-nx-'));
   const remove = () => rm(dir, { recursive: true, force: true });
   // ws.env points Nx's workspace data at our side's workspace: this one keeps its own.
-  const nx = (args: string[], cache: string) =>
-    measure(process.execPath, [nxBin, ...args], {
-      cwd: dir,
-      env: { ...env, NX_CACHE_DIRECTORY: cache, NX_WORKSPACE_DATA_DIRECTORY: join(dir, '.nx', 'workspace-data') },
-    });
+  const ownEnv = { ...env, NX_WORKSPACE_DATA_DIRECTORY: join(dir, '.nx', 'workspace-data') };
   try {
     await writeProjects(dir, commands);
     // Untimed, as on our side (its prepare runs `nx show projects`): no timed run computes the graph cold.
-    const shown = await nx(['show', 'projects'], join(dir, '.nx', 'cache'));
-    if (shown.exitCode !== 0) throw new Error(`plain nx show projects failed:\n${shown.output.slice(-3000)}`);
+    await coldNxRun(dir, ownEnv, ['show', 'projects']);
   } catch (error) {
     await remove();
     throw error;
   }
   return {
     async run(parallel) {
-      const cache = await mkdtemp(join(tmpdir(), 'kmatrix-bench-nx-cache-'));
       const args = ['run-many', '-t', TARGET, `--parallel=${parallel}`, '--output-style=static'];
-      const m = await nx(args, cache).finally(() => rm(cache, { recursive: true, force: true }));
-      if (m.exitCode !== 0) throw new Error(`plain nx ${args.join(' ')} failed:\n${m.output.slice(-3000)}`);
-      const hits = cacheHits(m.output);
-      if (hits?.total !== commands.length || hits.hits)
-        throw new Error(`plain nx did not run each job once, cold:\n${m.output.slice(-3000)}`);
+      const m = await coldNxRun(dir, ownEnv, args);
+      if (cacheHits(m.output)?.total !== commands.length)
+        throw new Error(`plain nx did not run each job once:\n${m.output.slice(-3000)}`);
       return m.seconds;
     },
     remove,
