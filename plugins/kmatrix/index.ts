@@ -250,8 +250,8 @@ export async function postTasksExecution(
       .map((r) => [r.task.target.project, (r.task.endTime! - r.task.startTime!) / 1000]),
   );
   await recordTimings(timingsFile(context.workspaceRoot), seconds).catch(() => {});
-  const summary = await summarize(context.workspaceRoot, results);
-  await recordCachedResults(context.workspaceRoot, summary);
+  const { summary, lastResults } = await summarize(context.workspaceRoot, results);
+  await recordCachedResults(context.workspaceRoot, summary, lastResults);
   await writeSummary(context.workspaceRoot, summary);
   process.stderr.write(`\n${renderSummary(summary).join('\n')}\n`);
 }

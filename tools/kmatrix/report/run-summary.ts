@@ -57,6 +57,9 @@ export interface RunSummary {
   targets: TargetRun[];
 }
 
+/** Each restored target's result record as it was before this run: read once, by summarize, for recordCachedResults. */
+export type LastResults = ReadonlyMap<string, TargetResult | undefined>;
+
 const OUTCOME: Record<string, Outcome> = {
   success: 'built',
   'local-cache': 'cached',
@@ -78,8 +81,12 @@ export interface TaskStatus {
   hash?: string;
 }
 
-export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunSummary> {
+export async function summarize(
+  root: string,
+  tasks: TaskStatus[],
+): Promise<{ summary: RunSummary; lastResults: LastResults }> {
   const targets: TargetRun[] = [];
+  const lastResults = new Map<string, TargetResult | undefined>();
   const results = tasks.filter((t) => (t.target ?? 'build-driver') === 'build-driver');
   // The records are small and read synchronously (see readOwnRecord): one after another is fastest.
   for (const r of results) {
@@ -90,9 +97,10 @@ export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunS
     if (run.outcome === 'cached') run.fromCache = true;
     // A DKMS driver that excludes the kernel succeeds with a skip record: report it as skipped,
     // with why. A restore of a task whose result is recorded for its hash already says so.
-    const known = run.fromCache && r.hash ? await readResult(root, r.project) : undefined;
+    const known = run.fromCache ? await readResult(root, r.project) : undefined;
+    if (run.fromCache) lastResults.set(r.project, known);
     const skipped =
-      known && known.taskHash === r.hash
+      known && r.hash && known.taskHash === r.hash
         ? known.reason
         : (await readBuildRecord(outputDir(root, nameParts(r.project))))?.skipped;
     if (run.outcome !== 'failed' && skipped) {
@@ -135,7 +143,7 @@ export async function summarize(root: string, tasks: TaskStatus[]): Promise<RunS
       };
   }
   targets.sort((a, b) => a.name.localeCompare(b.name));
-  return { finishedAt: new Date().toISOString(), targets };
+  return { summary: { finishedAt: new Date().toISOString(), targets }, lastResults };
 }
 
 export function renderSummary(s: RunSummary): string[] {
@@ -203,16 +211,17 @@ export function renderSummary(s: RunSummary): string[] {
  * failed, the task itself recorded); a task Nx skipped or stopped leaves the last result as it was.
  * A result that already says the same for the same task hash (or, without one, the same
  * target.json bytes) is kept as it is (its time is when it became true): an all-cached run of
- * 5,000 targets rewrote 5,000 files for nothing (~2.9 s of 7.8 s, profiled).
+ * 5,000 targets rewrote 5,000 files for nothing (~2.9 s of 7.8 s, profiled). The records as they
+ * were come from summarize, which has read them already.
  */
-export async function recordCachedResults(root: string, s: RunSummary): Promise<void> {
+export async function recordCachedResults(root: string, s: RunSummary, lastResults: LastResults): Promise<void> {
   await inParallel(
     s.targets.filter((t) => t.fromCache),
     async (t) => {
       const now: Omit<TargetResult, 'at' | 'targetFileSha256'> = t.reason
         ? { outcome: 'skipped', reason: t.reason }
         : { outcome: 'cached' };
-      const last = await readResult(root, t.name);
+      const last = lastResults.get(t.name);
       const same = last?.outcome === now.outcome && last.reason === now.reason;
       // The same task hash: the same target.json and sources, nothing to check further.
       if (same && t.taskHash && last.taskHash === t.taskHash) return;
