@@ -45,6 +45,8 @@ export interface BuildOverhead {
   plainNxCpuSeconds: number;
   /** driverkit's pattern: each build fetches and unpacks its own headers (driverkitJob) */
   driverkitSeconds?: number;
+  /** Each side's seconds per round, in round order (the loop first in each): for paired ratios (stats.ts) */
+  rounds: { baseline: number[]; batch: number[]; plainNx: number[]; perTask: number[]; driverkit: number[] };
 }
 
 /** What a figure builds: its policy, and what to do to the workspace before writing it. */
@@ -324,6 +326,7 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
       plainNxSeconds: median(plainRuns),
       plainNxCpuSeconds: median(plainCpu),
       ...(subject.allSides ? { perTaskSeconds: median(perTask), driverkitSeconds: median(driverkitRuns) } : {}),
+      rounds: { baseline, batch, plainNx: plainRuns, perTask, driverkit: driverkitRuns },
     };
   } finally {
     await plain?.remove();

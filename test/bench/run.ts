@@ -27,7 +27,7 @@
  *   publish (publish.ts): `kmatrix publish` of N built targets into a directory store vs copying
  *   the modules and recording their SHA256s in-process.
  *
- * Usage: npm run bench [-- --figures build,build-dkms,headers,scale,crawler,remote,load,slowloris,boot,publish] [-- --sizes 1000,5000,20000] [-- --runs 3]
+ * Usage: npm run bench [-- --figures build,build-dkms,headers,scale,crawler,remote,load,slowloris,boot,publish] [-- --sizes 1000,5000,20000] [-- --runs 3] [-- --paired-runs 5]
  */
 import { execa } from 'execa';
 import { cpus, totalmem } from 'node:os';
@@ -47,6 +47,7 @@ import { publishBench } from './publish.ts';
 import { slowlorisBench } from './slowloris.ts';
 import { crawlerScale } from './crawler-scale.ts';
 import { previousLines, renderResults, type ResultLine } from './results-file.ts';
+import { pairedRatio, roundRatios } from './stats.ts';
 
 const FIGURES = [
   'build',
@@ -65,6 +66,9 @@ const { values } = parseArgs({
     figures: { type: 'string', default: FIGURES.join(',') },
     sizes: { type: 'string', default: '1000,5000,20000' },
     runs: { type: 'string', default: '3' },
+    // The figures whose goal is a ratio to a baseline run alternately with ours, in rounds of a
+    // few minutes at most (scale, build-dkms): more rounds, since single ones spread ±5–10% here.
+    'paired-runs': { type: 'string', default: '5' },
     'restore-targets': { type: 'string', default: '1000' },
     'publish-targets': { type: 'string', default: '1000' },
   },
@@ -78,6 +82,7 @@ const sizes = values.sizes
   .map(Number)
   .filter((n) => n > 0);
 const runs = Number(values.runs);
+const pairedRuns = Number(values['paired-runs']);
 
 interface Side {
   dir: string;
@@ -116,14 +121,23 @@ async function ours(n: number, lines: string[]): Promise<Side & { ws: Workspace 
   return { ws, dir: ws.dir, env: ws.env, touchOne: () => touchOneTarget(ws) };
 }
 
-/** Both sides `runs` times, interleaved (ours, plain, ours, …) so drift on a shared machine hits both; medians, and each side's peak. */
-async function medians(
-  sides: readonly [Side, Side],
-  args: string[],
-  check?: (m: Measured) => void,
-): Promise<[Measured, Measured]> {
+/** Ours against its baseline over rounds: each side's median (with its peak) and their paired ratio. */
+interface Paired {
+  ours: Measured;
+  base: Measured;
+  /** the median of the rounds' ratios (stats.ts) */
+  ratio: number;
+  /** each round's ratio, in order */
+  each: string;
+}
+
+/**
+ * Both sides `pairedRuns` times, interleaved (ours, plain, ours, …) so drift on a shared machine
+ * hits both; each side's median and peak, and the median of the rounds' ratios.
+ */
+async function rounds(sides: readonly [Side, Side], args: string[], check?: (m: Measured) => void): Promise<Paired> {
   const all: [Measured[], Measured[]] = [[], []];
-  for (let i = 0; i < runs; i++)
+  for (let i = 0; i < pairedRuns; i++)
     for (const k of [0, 1] as const) {
       const side = sides[k];
       const m = await measure(process.execPath, [nxBin, ...args], { cwd: side.dir, env: side.env });
@@ -135,7 +149,13 @@ async function medians(
     const sorted = [...xs].sort((a, b) => a.seconds - b.seconds);
     return { ...sorted[Math.floor(sorted.length / 2)]!, peakBytes: Math.max(...xs.map((m) => m.peakBytes)) };
   };
-  return [mid(all[0]), mid(all[1])];
+  const seconds = (k: 0 | 1) => all[k].map((m) => m.seconds);
+  return {
+    ours: mid(all[0]),
+    base: mid(all[1]),
+    ratio: pairedRatio(seconds(0), seconds(1)),
+    each: roundRatios(seconds(0), seconds(1)),
+  };
 }
 
 const targetsLabel = (n: number) => `${n} targets${driversFor(n) > 1 ? ` (${driversFor(n)} drivers)` : ''}`;
@@ -146,17 +166,34 @@ const cpuBusy = (b: BuildOverhead) =>
   `machine busy ${b.batchCpuSeconds.toFixed(0)} CPU-s ours, ${b.baselineCpuSeconds.toFixed(0)} CPU-s baseline (median per run)`;
 /** Nx's own floor on a cold build: plain Nx running the baseline's very jobs (plain-nx-jobs.ts). */
 const nxFloor = (b: BuildOverhead) =>
-  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ratio ${(b.plainNxSeconds / b.baselineSeconds).toFixed(2)}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor`;
+  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ${buildRatio(b, 'plainNx').text}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor`;
+/** A cold-build side against another (the shell loop unless said), paired round by round. */
+function buildRatio(
+  b: BuildOverhead,
+  side: keyof BuildOverhead['rounds'],
+  base: keyof BuildOverhead['rounds'] = 'baseline',
+): { ratio: number; text: string } {
+  const ratio = pairedRatio(b.rounds[side], b.rounds[base]);
+  return { ratio, text: pairedText(ratio, roundRatios(b.rounds[side], b.rounds[base]), b.rounds[side].length) };
+}
 
-/** A figure's line; with a goal ratio (and a peak limit), whether it is met. */
-function line(name: string, oursS: number, baseS: number, peak?: number, goalRatio?: number): string {
-  const ratio = oursS / baseS;
-  const peakText = peak ? `, peak ${mib(peak)}` : '';
+/** A figure measured once a side. */
+function line(name: string, oursS: number, baseS: number, peak: number): string {
+  return `${name}: ours ${oursS.toFixed(2)} s, baseline ${baseS.toFixed(2)} s, ratio ${(oursS / baseS).toFixed(2)}, peak ${mib(peak)}`;
+}
+
+/** The rounds' ratios and what is made of them, as a figure's line says it. */
+const pairedText = (ratio: number, each: string, count: number) =>
+  `ratio ${ratio.toFixed(2)} (median of the ${count} rounds' ratios ${each})`;
+
+/** A figure measured in rounds (medians of each side, the paired ratio); with a goal ratio, whether it and the peak limit are met. */
+function pairedLine(name: string, p: Paired, goalRatio?: number): string {
+  const peak = p.ours.peakBytes;
   const goalText =
     goalRatio === undefined
       ? ''
-      : ` (goal ≤ ${goalRatio.toFixed(2)}${peak ? ' and peak < 2 GiB' : ''}: ${goal(ratio <= goalRatio && (!peak || peak < 2 ** 31))})`;
-  return `${name}: ours ${oursS.toFixed(2)} s, baseline ${baseS.toFixed(2)} s, ratio ${ratio.toFixed(2)}${peakText}${goalText}`;
+      : ` (goal ≤ ${goalRatio.toFixed(2)} and peak < 2 GiB: ${goal(p.ratio <= goalRatio && peak < 2 ** 31)})`;
+  return `${name}: ours ${p.ours.seconds.toFixed(2)} s, baseline ${p.base.seconds.toFixed(2)} s (medians), ${pairedText(p.ratio, p.each, pairedRuns)}, peak ${mib(peak)}${goalText}`;
 }
 
 /** The issue's goals at scale: within 10% of plain Nx at 5,000 targets (run-many, affected), 20% at 20,000 (all three). */
@@ -184,10 +221,8 @@ async function scaleFigures(n: number, print: (l: string) => void): Promise<void
   const b: Side = { ...twin, env: nxEnv(twin.dir) };
   const label = targetsLabel(n);
   try {
-    const show = await medians([a, b], ['show', 'projects']);
-    print(
-      line(`nx show projects, ${label}`, show[0].seconds, show[1].seconds, show[0].peakBytes, scaleGoal(n, 'show')),
-    );
+    const show = await rounds([a, b], ['show', 'projects']);
+    print(pairedLine(`nx show projects, ${label}`, show, scaleGoal(n, 'show')));
     process.stderr.write(`filling the caches (${n} no-op tasks each)…\n`);
     for (const side of [a, b]) {
       const fill = await measure(process.execPath, [nxBin, 'run-many', '-t', 'build-driver', '--output-style=static'], {
@@ -196,25 +231,24 @@ async function scaleFigures(n: number, print: (l: string) => void): Promise<void
       });
       if (fill.exitCode !== 0) throw new Error(`fill run failed:\n${fill.output.slice(-3000)}`);
     }
-    const cached = await medians([a, b], ['run-many', '-t', 'build-driver', '--output-style=static'], expectCached(n));
-    const goalRun = scaleGoal(n, 'run-many');
-    print(line(`all-cached nx run-many, ${label}`, cached[0].seconds, cached[1].seconds, cached[0].peakBytes, goalRun));
+    const cached = await rounds([a, b], ['run-many', '-t', 'build-driver', '--output-style=static'], expectCached(n));
+    print(pairedLine(`all-cached nx run-many, ${label}`, cached, scaleGoal(n, 'run-many')));
     await a.touchOne();
     await b.touchOne();
     const oneTask = (m: Measured) => {
       if (!/Running target build-driver for project /.test(m.output))
         throw new Error(`expected exactly 1 task:\n${m.output.slice(-1500)}`);
     };
-    const aff = await medians(
+    const aff = await rounds(
       [a, b],
       ['affected', '-t', 'build-driver', '--base=HEAD~1', '--output-style=static'],
       oneTask,
     );
     const what = `nx affected after one changed target (1 task), ${label}`;
-    print(line(what, aff[0].seconds, aff[1].seconds, aff[0].peakBytes, scaleGoal(n, 'affected')));
+    print(pairedLine(what, aff, scaleGoal(n, 'affected')));
     if (n === 5000) {
       print(
-        `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff[0].seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${goal(aff[0].seconds <= 3)}), baseline ${aff[1].seconds.toFixed(2)} s (plain Nx), ratio ${(aff[0].seconds / aff[1].seconds).toFixed(2)}`,
+        `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff.ours.seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${goal(aff.ours.seconds <= 3)}), baseline ${aff.base.seconds.toFixed(2)} s (plain Nx), ratio ${aff.ratio.toFixed(2)}`,
       );
     }
   } finally {
@@ -235,22 +269,22 @@ async function main(): Promise<void> {
     const b = await buildOverhead(runs, EXAMPLE);
     const base = `baseline ${b.baselineSeconds.toFixed(1)} s (shell loop, same make in the same containers)`;
     print(
-      `build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ratio ${(b.batchSeconds / b.baselineSeconds).toFixed(2)} (goal ≤ 1.00: ${goal(b.batchSeconds <= b.baselineSeconds)}); ${cpuBusy(b)}; ${nxFloor(b)}`,
+      `build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ${buildRatio(b, 'batch').text} (goal ≤ 1.00: ${goal(buildRatio(b, 'batch').ratio <= 1)}); ${cpuBusy(b)}; ${nxFloor(b)}`,
     );
     print(
-      `build overhead without --batch (one process per target): ours ${b.perTaskSeconds!.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ratio ${(b.perTaskSeconds! / b.baselineSeconds).toFixed(2)}`,
+      `build overhead without --batch (one process per target): ours ${b.perTaskSeconds!.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ${buildRatio(b, 'perTask').text}`,
     );
     const per = (x: number) => `${((x / b.targets) * b.parallel).toFixed(2)} s`;
     print(
       `per-target cost vs driverkit's pattern (each build fetches its own header packages — copied from a local folder, a download's best case — and unpacks them in its container, then the same make), ${b.targets} targets, ${b.parallel} at a time: ` +
-        `ours ${per(b.batchSeconds)} per target (--batch: headers unpacked once in the store, mounted read-only), driverkit's pattern ${per(b.driverkitSeconds!)} per target (${b.driverkitSeconds!.toFixed(1)} s in all), ratio ${(b.batchSeconds / b.driverkitSeconds!).toFixed(2)}`,
+        `ours ${per(b.batchSeconds)} per target (--batch: headers unpacked once in the store, mounted read-only), driverkit's pattern ${per(b.driverkitSeconds!)} per target (${b.driverkitSeconds!.toFixed(1)} s in all), ${buildRatio(b, 'batch', 'driverkit').text}`,
     );
   }
   if (figures.has('build-dkms')) {
     figure = 'build-dkms';
-    const d = await buildOverhead(runs, DKMS);
+    const d = await buildOverhead(pairedRuns, DKMS);
     print(
-      `build overhead on a real DKMS driver (jool-dkms from bookworm: three modules, built as DKMS builds them), cold build of ${d.targets} targets, ${d.parallel} at a time: ours ${d.batchSeconds.toFixed(1)} s (nx run-many --batch), baseline ${d.baselineSeconds.toFixed(1)} s (shell loop, same build in the same containers), ratio ${(d.batchSeconds / d.baselineSeconds).toFixed(2)} (goal ≤ 1.00: ${goal(d.batchSeconds <= d.baselineSeconds)}); ${cpuBusy(d)}; ${nxFloor(d)}`,
+      `build overhead on a real DKMS driver (jool-dkms from bookworm: three modules, built as DKMS builds them), cold build of ${d.targets} targets, ${d.parallel} at a time: ours ${d.batchSeconds.toFixed(1)} s (nx run-many --batch), baseline ${d.baselineSeconds.toFixed(1)} s (shell loop, same build in the same containers), ${buildRatio(d, 'batch').text} (goal ≤ 1.00: ${goal(buildRatio(d, 'batch').ratio <= 1)}); ${cpuBusy(d)}; ${nxFloor(d)}`,
     );
   }
   if (figures.has('headers')) {
@@ -343,7 +377,7 @@ async function main(): Promise<void> {
     header: [
       '# Benchmark results',
       '',
-      `Machine of the latest run: ${machine}; median of ${runs} runs, daemon off. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
+      `Machine of the latest run: ${machine}; median of ${runs} runs (${pairedRuns} rounds for the scale figures and the DKMS cold build), daemon off. Where the sides run in rounds (each round runs them back to back), a ratio is the median of the rounds' own ratios, and the line lists them. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
       'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism (and, as the floor Nx itself sets, plain Nx running the same jobs); header fetching — the unique bytes needed; graph/cache/affected — plain Nx without the plugin, the same projects as static project.json files beside the same target.json files, same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
     ],
     order: FIGURES,
