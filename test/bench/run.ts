@@ -83,6 +83,11 @@ const sizes = values.sizes
   .filter((n) => n > 0);
 const runs = Number(values.runs);
 const pairedRuns = Number(values['paired-runs']);
+for (const [flag, n] of [
+  ['--runs', runs],
+  ['--paired-runs', pairedRuns],
+] as const)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a whole number of at least 1`);
 
 interface Side {
   dir: string;
@@ -129,6 +134,8 @@ interface Paired {
   ratio: number;
   /** each round's ratio, in order */
   each: string;
+  /** how many rounds ran */
+  count: number;
 }
 
 /**
@@ -155,6 +162,7 @@ async function rounds(sides: readonly [Side, Side], args: string[], check?: (m: 
     base: mid(all[1]),
     ratio: pairedRatio(seconds(0), seconds(1)),
     each: roundRatios(seconds(0), seconds(1)),
+    count: pairedRuns,
   };
 }
 
@@ -193,7 +201,7 @@ function pairedLine(name: string, p: Paired, goalRatio?: number): string {
     goalRatio === undefined
       ? ''
       : ` (goal ≤ ${goalRatio.toFixed(2)} and peak < 2 GiB: ${goal(p.ratio <= goalRatio && peak < 2 ** 31)})`;
-  return `${name}: ours ${p.ours.seconds.toFixed(2)} s, baseline ${p.base.seconds.toFixed(2)} s (medians), ${pairedText(p.ratio, p.each, pairedRuns)}, peak ${mib(peak)}${goalText}`;
+  return `${name}: ours ${p.ours.seconds.toFixed(2)} s, baseline ${p.base.seconds.toFixed(2)} s (medians), ${pairedText(p.ratio, p.each, p.count)}, peak ${mib(peak)}${goalText}`;
 }
 
 /** The issue's goals at scale: within 10% of plain Nx at 5,000 targets (run-many, affected), 20% at 20,000 (all three). */
@@ -248,7 +256,7 @@ async function scaleFigures(n: number, print: (l: string) => void): Promise<void
     print(pairedLine(what, aff, scaleGoal(n, 'affected')));
     if (n === 5000) {
       print(
-        `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff.ours.seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${goal(aff.ours.seconds <= 3)}), baseline ${aff.base.seconds.toFixed(2)} s (plain Nx), ratio ${aff.ratio.toFixed(2)}`,
+        `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff.ours.seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${goal(aff.ours.seconds <= 3)}), baseline ${aff.base.seconds.toFixed(2)} s (plain Nx), ${pairedText(aff.ratio, aff.each, aff.count)}`,
       );
     }
   } finally {
@@ -377,7 +385,7 @@ async function main(): Promise<void> {
     header: [
       '# Benchmark results',
       '',
-      `Machine of the latest run: ${machine}; median of ${runs} runs (${pairedRuns} rounds for the scale figures and the DKMS cold build), daemon off. Where the sides run in rounds (each round runs them back to back), a ratio is the median of the rounds' own ratios, and the line lists them. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
+      `Machine of the latest run: ${machine}; median of ${runs} runs (${pairedRuns} for nx show projects, run-many and affected at scale and for the DKMS cold build), daemon off. The cold builds and nx show projects, run-many and affected run their sides in rounds, back to back: their ratio is the median of the rounds' own ratios, which the line lists; every other ratio is of the two sides' medians. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
       'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism (and, as the floor Nx itself sets, plain Nx running the same jobs); header fetching — the unique bytes needed; graph/cache/affected — plain Nx without the plugin, the same projects as static project.json files beside the same target.json files, same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
     ],
     order: FIGURES,
