@@ -174,7 +174,7 @@ const cpuBusy = (b: BuildOverhead) =>
   `machine busy ${b.batchCpuSeconds.toFixed(0)} CPU-s ours, ${b.baselineCpuSeconds.toFixed(0)} CPU-s baseline (median per run)`;
 /** Nx's own floor on a cold build: plain Nx running the baseline's very jobs (plain-nx-jobs.ts). */
 const nxFloor = (b: BuildOverhead) =>
-  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ${buildRatio(b, 'plainNx').text}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor`;
+  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ${buildRatio(b, 'plainNx').text}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor; ours to that floor: ${buildRatio(b, 'batch', 'plainNx').text}`;
 /** A cold-build side against another (the shell loop unless said), paired round by round. */
 function buildRatio(
   b: BuildOverhead,
