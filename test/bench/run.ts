@@ -47,7 +47,7 @@ import { publishBench } from './publish.ts';
 import { slowlorisBench } from './slowloris.ts';
 import { crawlerScale } from './crawler-scale.ts';
 import { previousLines, renderResults, type ResultLine } from './results-file.ts';
-import { pairedRatio, roundRatios } from './stats.ts';
+import { type PairedRatio, pairedRatio } from './stats.ts';
 
 const FIGURES = [
   'build',
@@ -130,12 +130,8 @@ async function ours(n: number, lines: string[]): Promise<Side & { ws: Workspace 
 interface Paired {
   ours: Measured;
   base: Measured;
-  /** the median of the rounds' ratios (stats.ts) */
-  ratio: number;
-  /** each round's ratio, in order */
-  each: string;
-  /** how many rounds ran */
-  count: number;
+  /** the rounds' ratios and their median (stats.ts) */
+  paired: PairedRatio;
 }
 
 /**
@@ -160,9 +156,7 @@ async function rounds(sides: readonly [Side, Side], args: string[], check?: (m: 
   return {
     ours: mid(all[0]),
     base: mid(all[1]),
-    ratio: pairedRatio(seconds(0), seconds(1)),
-    each: roundRatios(seconds(0), seconds(1)),
-    count: all[0].length,
+    paired: pairedRatio(seconds(0), seconds(1)),
   };
 }
 
@@ -174,15 +168,14 @@ const cpuBusy = (b: BuildOverhead) =>
   `machine busy ${b.batchCpuSeconds.toFixed(0)} CPU-s ours, ${b.baselineCpuSeconds.toFixed(0)} CPU-s baseline (median per run)`;
 /** Nx's own floor on a cold build: plain Nx running the baseline's very jobs (plain-nx-jobs.ts). */
 const nxFloor = (b: BuildOverhead) =>
-  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ${buildRatio(b, 'plainNx').text}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor; ours to that floor: ${buildRatio(b, 'batch', 'plainNx').text}`;
+  `plain Nx running the loop's very jobs (nx:run-commands, terminal output cached) ${b.plainNxSeconds.toFixed(1)} s, ${pairedText(buildRatio(b, 'plainNx'))}, machine busy ${b.plainNxCpuSeconds.toFixed(0)} CPU-s: Nx's own floor; ours to that floor: ${pairedText(buildRatio(b, 'batch', 'plainNx'))}`;
 /** A cold-build side against another (the shell loop unless said), paired round by round. */
 function buildRatio(
   b: BuildOverhead,
   side: keyof BuildOverhead['rounds'],
   base: keyof BuildOverhead['rounds'] = 'baseline',
-): { ratio: number; text: string } {
-  const ratio = pairedRatio(b.rounds[side], b.rounds[base]);
-  return { ratio, text: pairedText(ratio, roundRatios(b.rounds[side], b.rounds[base]), b.rounds[side].length) };
+): PairedRatio {
+  return pairedRatio(b.rounds[side], b.rounds[base]);
 }
 
 /** A figure measured once a side. */
@@ -191,8 +184,8 @@ function line(name: string, oursS: number, baseS: number, peak: number): string 
 }
 
 /** The rounds' ratios and what is made of them, as a figure's line says it. */
-const pairedText = (ratio: number, each: string, count: number) =>
-  `ratio ${ratio.toFixed(2)} (median of the ${count} rounds' ratios ${each})`;
+const pairedText = ({ ratio, each }: PairedRatio) =>
+  `ratio ${ratio.toFixed(2)} (median of the ${each.length} rounds' ratios ${each.map((r) => r.toFixed(2)).join(', ')})`;
 
 /** A figure measured in rounds (medians of each side, the paired ratio); with a goal ratio, whether it and the peak limit are met. */
 function pairedLine(name: string, p: Paired, goalRatio?: number): string {
@@ -200,8 +193,8 @@ function pairedLine(name: string, p: Paired, goalRatio?: number): string {
   const goalText =
     goalRatio === undefined
       ? ''
-      : ` (goal ≤ ${goalRatio.toFixed(2)} and peak < 2 GiB: ${goal(p.ratio <= goalRatio && peak < 2 ** 31)})`;
-  return `${name}: ours ${p.ours.seconds.toFixed(2)} s, baseline ${p.base.seconds.toFixed(2)} s (medians), ${pairedText(p.ratio, p.each, p.count)}, peak ${mib(peak)}${goalText}`;
+      : ` (goal ≤ ${goalRatio.toFixed(2)} and peak < 2 GiB: ${goal(p.paired.ratio <= goalRatio && peak < 2 ** 31)})`;
+  return `${name}: ours ${p.ours.seconds.toFixed(2)} s, baseline ${p.base.seconds.toFixed(2)} s (medians), ${pairedText(p.paired)}, peak ${mib(peak)}${goalText}`;
 }
 
 /** The issue's goals at scale: within 10% of plain Nx at 5,000 targets (run-many, affected), 20% at 20,000 (all three). */
@@ -256,7 +249,7 @@ async function scaleFigures(n: number, print: (l: string) => void): Promise<void
     print(pairedLine(what, aff, scaleGoal(n, 'affected')));
     if (n === 5000) {
       print(
-        `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff.ours.seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${goal(aff.ours.seconds <= 3)}), baseline ${aff.base.seconds.toFixed(2)} s (plain Nx), ${pairedText(aff.ratio, aff.each, aff.count)}`,
+        `incremental, one changed target among ${n}: exactly 1 task ran (checked); ours ${aff.ours.seconds.toFixed(2)} s of nx affected around a no-op build, the time a real build adds to (goal ≤ 3 s: ${goal(aff.ours.seconds <= 3)}), baseline ${aff.base.seconds.toFixed(2)} s (plain Nx), ${pairedText(aff.paired)}`,
       );
     }
   } finally {
@@ -278,15 +271,15 @@ async function main(): Promise<void> {
     const base = `baseline ${b.baselineSeconds.toFixed(1)} s (shell loop, same make in the same containers)`;
     const batch = buildRatio(b, 'batch');
     print(
-      `build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ${batch.text} (goal ≤ 1.00: ${goal(batch.ratio <= 1)}); ${cpuBusy(b)}; ${nxFloor(b)}`,
+      `build overhead, cold build of ${b.targets} targets, ${b.parallel} at a time: ours ${b.batchSeconds.toFixed(1)} s (nx run-many --batch), ${base}, ${pairedText(batch)} (goal ≤ 1.00: ${goal(batch.ratio <= 1)}); ${cpuBusy(b)}; ${nxFloor(b)}`,
     );
     print(
-      `build overhead without --batch (one process per target): ours ${b.perTaskSeconds!.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ${buildRatio(b, 'perTask').text}`,
+      `build overhead without --batch (one process per target): ours ${b.perTaskSeconds!.toFixed(1)} s (nx run-many --parallel=${b.parallel}), ${base}, ${pairedText(buildRatio(b, 'perTask'))}`,
     );
     const per = (x: number) => `${((x / b.targets) * b.parallel).toFixed(2)} s`;
     print(
       `per-target cost vs driverkit's pattern (each build fetches its own header packages — copied from a local folder, a download's best case — and unpacks them in its container, then the same make), ${b.targets} targets, ${b.parallel} at a time: ` +
-        `ours ${per(b.batchSeconds)} per target (--batch: headers unpacked once in the store, mounted read-only), driverkit's pattern ${per(b.driverkitSeconds!)} per target (${b.driverkitSeconds!.toFixed(1)} s in all), ${buildRatio(b, 'batch', 'driverkit').text}`,
+        `ours ${per(b.batchSeconds)} per target (--batch: headers unpacked once in the store, mounted read-only), driverkit's pattern ${per(b.driverkitSeconds!)} per target (${b.driverkitSeconds!.toFixed(1)} s in all), ${pairedText(buildRatio(b, 'batch', 'driverkit'))}`,
     );
   }
   if (figures.has('build-dkms')) {
@@ -294,7 +287,7 @@ async function main(): Promise<void> {
     const d = await buildOverhead(pairedRuns, DKMS);
     const batch = buildRatio(d, 'batch');
     print(
-      `build overhead on a real DKMS driver (jool-dkms from bookworm: three modules, built as DKMS builds them), cold build of ${d.targets} targets, ${d.parallel} at a time: ours ${d.batchSeconds.toFixed(1)} s (nx run-many --batch), baseline ${d.baselineSeconds.toFixed(1)} s (shell loop, same build in the same containers), ${batch.text} (goal ≤ 1.00: ${goal(batch.ratio <= 1)}); ${cpuBusy(d)}; ${nxFloor(d)}`,
+      `build overhead on a real DKMS driver (jool-dkms from bookworm: three modules, built as DKMS builds them), cold build of ${d.targets} targets, ${d.parallel} at a time: ours ${d.batchSeconds.toFixed(1)} s (nx run-many --batch), baseline ${d.baselineSeconds.toFixed(1)} s (shell loop, same build in the same containers), ${pairedText(batch)} (goal ≤ 1.00: ${goal(batch.ratio <= 1)}); ${cpuBusy(d)}; ${nxFloor(d)}`,
     );
   }
   if (figures.has('headers')) {
