@@ -6,7 +6,8 @@
  * selects `nx affected -t` tasks by their inputs, so a toolchain edit rebuilds nothing until
  * `kmatrix gen` carries a new image digest into the recipes.
  */
-import { DependencyType, type ProjectConfiguration, type RawProjectGraphDependency } from '@nx/devkit';
+// Nx's devkit module, not @nx/devkit: see index.ts
+import { DependencyType, type ProjectConfiguration, type RawProjectGraphDependency } from 'nx/src/devkit-exports';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { zodProblems } from '../../tools/kmatrix/core/json-file.ts';
