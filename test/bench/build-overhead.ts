@@ -45,7 +45,7 @@ export interface BuildOverhead {
   plainNxCpuSeconds: number;
   /** driverkit's pattern: each build fetches and unpacks its own headers (driverkitJob) */
   driverkitSeconds?: number;
-  /** Each side's seconds per round, in round order (the loop first in each): for paired ratios (stats.ts) */
+  /** Each side's seconds per round, in round order: for paired ratios (stats.ts) */
   rounds: { baseline: number[]; batch: number[]; plainNx: number[]; perTask: number[]; driverkit: number[] };
 }
 
@@ -303,14 +303,21 @@ export async function buildOverhead(runs: number, subject: Subject): Promise<Bui
     const perTask: number[] = [];
     const batch: number[] = [];
     const driverkitRuns: number[] = [];
-    // Interleaved, so that a slow minute on a shared machine does not land on one side only.
+    // Interleaved, so that a slow minute on a shared machine does not land on one side only, and
+    // the three compared sides take turns going first (loop, batch, plain Nx; then batch, plain
+    // Nx, loop; …), so that what a side leaves behind (dirty pages to write back, a warm cache)
+    // does not always fall on the same next side.
+    const compared = [
+      { name: 'shell loop', run: () => busy(loop, baseline, baselineCpu) },
+      { name: 'nx --batch', run: () => busy(() => nx(true), batch, batchCpu) },
+      { name: "plain nx over the loop's jobs", run: () => busy(plainNx, plainRuns, plainCpu) },
+    ];
     for (let i = 0; i < runs; i++) {
+      const order = [...compared.slice(i % 3), ...compared.slice(0, i % 3)];
       process.stderr.write(
-        `build overhead (${subject.driver}), run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — shell loop, nx --batch, plain nx over the loop's jobs${subject.allSides ? ", nx per task, driverkit's pattern" : ''}…\n`,
+        `build overhead (${subject.driver}), run ${i + 1}/${runs}: ${names.length} targets, ${parallel} at a time — ${order.map((s) => s.name).join(', ')}${subject.allSides ? ", nx per task, driverkit's pattern" : ''}…\n`,
       );
-      await busy(loop, baseline, baselineCpu);
-      await busy(() => nx(true), batch, batchCpu);
-      await busy(plainNx, plainRuns, plainCpu);
+      for (const side of order) await side.run();
       if (!subject.allSides) continue;
       perTask.push(await nx(false));
       driverkitRuns.push(await driverkitLoop());

@@ -135,13 +135,15 @@ interface Paired {
 }
 
 /**
- * Both sides `pairedRuns` times, interleaved (ours, plain, ours, …) so drift on a shared machine
- * hits both; each side's median and peak, and the median of the rounds' ratios.
+ * Both sides `pairedRuns` times, interleaved so drift on a shared machine hits both, and taking
+ * turns going first (ours then plain, plain then ours, …) so that what one run leaves behind
+ * (dirty pages to write back, a warm page cache) does not always fall on the same side; each
+ * side's median and peak, and the median of the rounds' ratios.
  */
 async function rounds(sides: readonly [Side, Side], args: string[], check?: (m: Measured) => void): Promise<Paired> {
   const all: [Measured[], Measured[]] = [[], []];
   for (let i = 0; i < pairedRuns; i++)
-    for (const k of [0, 1] as const) {
+    for (const k of i % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const)) {
       const side = sides[k];
       const m = await measure(process.execPath, [nxBin, ...args], { cwd: side.dir, env: side.env });
       if (m.exitCode !== 0) throw new Error(`nx ${args.join(' ')} failed in ${side.dir}:\n${m.output.slice(-3000)}`);
@@ -380,7 +382,7 @@ async function main(): Promise<void> {
     header: [
       '# Benchmark results',
       '',
-      `Machine of the latest run: ${machine}; median of ${runs} runs (${pairedRuns} for nx show projects, run-many and affected at scale and for the DKMS cold build), daemon off. The cold builds and nx show projects, run-many and affected run their sides in rounds, back to back: their ratio is the median of the rounds' own ratios, which the line lists; every other ratio is of the two sides' medians. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
+      `Machine of the latest run: ${machine}; median of ${runs} runs (${pairedRuns} for nx show projects, run-many and affected at scale and for the DKMS cold build), daemon off. The cold builds and nx show projects, run-many and affected run their sides in rounds, back to back, the sides taking turns going first: their ratio is the median of the rounds' own ratios, which the line lists; every other ratio is of the two sides' medians. Each line says when and on which commit it was measured; a run of some figures (\`--figures\`) replaces only their lines.`,
       'Baselines, measured in the same run: build overhead — a shell loop running the same make in the same containers with the same parallelism (and, as the floor Nx itself sets, plain Nx running the same jobs); header fetching — the unique bytes needed; graph/cache/affected — plain Nx without the plugin, the same projects as static project.json files beside the same target.json files, same no-op cached task; gen — a loop writing the same number of files; gen on kernel-crawler entries — gen on as many Debian entries; remote restore — the same restore from the local cache; load — a bare Node HTTP server storing the same bodies as files; boot tests — bare QEMU boots of the same kernels to an /init that powers off, same parallelism; publish — copying the same modules into a directory and recording their SHA256s, in-process.',
     ],
     order: FIGURES,
