@@ -16,19 +16,20 @@ import {
 } from 'nx/src/devkit-exports';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isRemoved, targetFileSchemaOf } from '../../tools/kmatrix/model/target.ts';
 import { nodeOf, TargetCache, type TargetNode } from './target-cache.ts';
 import { zodProblems } from '../../tools/kmatrix/core/json-file.ts';
 import { toolchainSchema } from '../../tools/kmatrix/model/toolchain.ts';
 import { probeRemoteCache } from '../../tools/kmatrix/cache/probe.ts';
 import { recordCachedResults, renderSummary, summarize, writeSummary } from '../../tools/kmatrix/report/run-summary.ts';
 import type { PostTasksExecutionContext, PreTasksExecutionContext } from 'nx/src/devkit-exports';
-import { QEMU_BINARY } from '../../tools/kmatrix/recipe/guest.ts';
+import { QEMU_BINARY } from '../../tools/kmatrix/recipe/qemu-binary.ts';
 import { bootInputs, buildInputs } from '../../tools/kmatrix/compile/inputs.ts';
 import { recordTimings } from '../../tools/kmatrix/fleet/timings.ts';
 import { timingsFile } from '../../tools/kmatrix/model/paths.ts';
 import { type PluginOptions, pluginOptions } from '../../tools/kmatrix/model/plugin-options.ts';
-import { POLICY_FILE } from '../../tools/kmatrix/model/policy.ts';
+// The policy file (model/policy.ts's POLICY_FILE) is the file that marks a workspace's root:
+// named from there, so that the plugin does not load the policy's schemas on every command.
+import { ROOT_MARKER as POLICY_FILE } from '../../tools/kmatrix/core/workspace-root.ts';
 import { driverProjects, TOOLCHAIN_FILES, targetEdges, toolchainProject } from './graph.ts';
 import { nxParallelism, PARALLEL_ENV } from './parallelism.ts';
 
@@ -115,8 +116,33 @@ export function testDriverTarget(
   };
 }
 
+/**
+ * What reading a target.json the target cache does not know takes — its schemas and the distro
+ * families — loaded on the first such file: on most commands every file is known, and loading
+ * these modules and building the schemas was a good part of the plugin's load time (profiled).
+ */
+interface Validation {
+  targetFileSchemaOf: typeof import('../../tools/kmatrix/model/target.ts').targetFileSchemaOf;
+  isRemoved: typeof import('../../tools/kmatrix/model/target.ts').isRemoved;
+  familyOfHeaders: typeof import('../../tools/kmatrix/distros/registry.ts').familyOfHeaders;
+}
+let validation: Promise<Validation> | undefined;
+const loadValidation = (): Promise<Validation> =>
+  (validation ??= Promise.all([
+    import('../../tools/kmatrix/model/target.ts'),
+    import('../../tools/kmatrix/distros/registry.ts'),
+  ]).then(([{ targetFileSchemaOf, isRemoved }, { familyOfHeaders }]) => ({
+    targetFileSchemaOf,
+    isRemoved,
+    familyOfHeaders,
+  })));
+
 /** The target in a file, or null for the marker of a removed target (no project). */
-function readTarget(file: string, text: string): TargetNode | null {
+function readTarget(
+  { targetFileSchemaOf, isRemoved, familyOfHeaders }: Validation,
+  file: string,
+  text: string,
+): TargetNode | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -129,7 +155,7 @@ function readTarget(file: string, text: string): TargetNode | null {
   if (!parsed.success) {
     throw new Error(`${zodProblems(file, parsed.error).join('\n')}\nrun \`npx kmatrix gen\` to regenerate targets/`);
   }
-  return isRemoved(parsed.data) ? null : nodeOf(parsed.data);
+  return isRemoved(parsed.data) ? null : nodeOf(parsed.data, familyOfHeaders(parsed.data.headers).name);
 }
 
 function projectFor(
@@ -179,7 +205,7 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
         const key = cache.digest(text);
         let node = cache.get(file, key);
         if (node === undefined) {
-          node = readTarget(file, text);
+          node = readTarget(await loadValidation(), file, text);
           cache.set(file, key, node);
         }
         targets.set(file, node);

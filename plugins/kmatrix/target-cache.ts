@@ -20,7 +20,6 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../../tools/kmatrix/model/target.ts';
-import { familyOfHeaders } from '../../tools/kmatrix/distros/registry.ts';
 
 /** The part of a target the project node is made of. */
 export type TargetNode = Pick<Target, 'name' | 'distro' | 'kernelrelease' | 'arch'> & {
@@ -30,13 +29,14 @@ export type TargetNode = Pick<Target, 'name' | 'distro' | 'kernelrelease' | 'arc
   toolchain: Pick<Target['toolchain'], 'name'>;
 };
 
-export function nodeOf(t: Target): TargetNode {
+/** The node of a validated target, whose header packages are of the distro family `family`. */
+export function nodeOf(t: Target, family: string): TargetNode {
   return {
     name: t.name,
     distro: t.distro,
     kernelrelease: t.kernelrelease,
     arch: t.arch,
-    family: familyOfHeaders(t.headers).name,
+    family,
     driver: {
       name: t.driver.name,
       path: t.driver.path,

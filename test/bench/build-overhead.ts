@@ -20,7 +20,7 @@ import { openBuild, targetFileFor } from '../../tools/kmatrix/compile/execute.ts
 import { prepareContainer, type BuildContainer } from '../../tools/kmatrix/compile/prepare.ts';
 import { expandScripts } from '../../tools/kmatrix/recipe/scripts.ts';
 import { HeaderStore } from '../../tools/kmatrix/packages/store.ts';
-import { nameParts, outputDir } from '../../tools/kmatrix/model/target.ts';
+import { nameParts, outputDir } from '../../tools/kmatrix/model/target-place.ts';
 import { createWorkspace, expectOk, testStore, type Workspace } from '../support/workspace.ts';
 import { debianPackage } from '../support/debian-package.ts';
 import { busySeconds } from './cpu-time.ts';

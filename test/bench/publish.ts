@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashTree } from '../../tools/kmatrix/core/hash.ts';
 import { existingTargetFiles } from '../../tools/kmatrix/gen/sync.ts';
-import { loadTarget, outputDir, targetDir } from '../../tools/kmatrix/model/target.ts';
+import { loadTarget } from '../../tools/kmatrix/model/target.ts';
+import { outputDir, targetDir } from '../../tools/kmatrix/model/target-place.ts';
 import { syntheticWorkspace } from './synthetic.ts';
 import { measure } from './peak-memory.ts';
 

@@ -10,7 +10,8 @@ import { bootOutputDir, passed, renderBootResult, type BootResult } from '../../
 import { renderError } from '../../../tools/kmatrix/core/errors.ts';
 import { writeFileAtomic } from '../../../tools/kmatrix/core/atomic-file.ts';
 import { defaultStoreDir, HeaderStore } from '../../../tools/kmatrix/packages/store.ts';
-import { loadTarget, nameParts } from '../../../tools/kmatrix/model/target.ts';
+import { loadTarget } from '../../../tools/kmatrix/model/target.ts';
+import { nameParts } from '../../../tools/kmatrix/model/target-place.ts';
 import type { TaskOutput } from '../build-driver/task.ts';
 
 export interface TestDriverOptions {

@@ -15,7 +15,8 @@ import { KmatrixError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import type { Arch } from '../model/names.ts';
 import { qemuVersion } from './qemu.ts';
-import { QEMU_BINARY, type Accel } from '../recipe/guest.ts';
+import type { Accel } from '../recipe/guest.ts';
+import { QEMU_BINARY } from '../recipe/qemu-binary.ts';
 
 /** Boots a bare guest under `accel` and says whether it booted; may throw (QEMU could not start). */
 export type AccelProbe = (accel: Accel) => Promise<boolean>;

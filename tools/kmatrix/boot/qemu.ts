@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { KmatrixError } from '../core/errors.ts';
 import type { Arch } from '../model/names.ts';
-import { QEMU_BINARY } from '../recipe/guest.ts';
+import { QEMU_BINARY } from '../recipe/qemu-binary.ts';
 
 const QEMU_PACKAGE: Record<Arch, string> = { x86_64: 'qemu-system-x86', aarch64: 'qemu-system-arm' };
 

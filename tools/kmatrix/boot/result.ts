@@ -1,7 +1,7 @@
 /** What a boot test leaves in dist/boot/<target>/result.json, and how it reads. */
 import { bootDir } from '../model/paths.ts';
 import { join } from 'node:path';
-import { targetDir, type TargetPlace } from '../model/target.ts';
+import { targetDir, type TargetPlace } from '../model/target-place.ts';
 import type { BootStatus } from './console.ts';
 import type { Accel } from '../recipe/guest.ts';
 

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { KmatrixError, type Stage } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/atomic-file.ts';
 import { readOwnRecord } from '../core/json-file.ts';
-import { nameParts, outputDir, targetDir } from '../model/target.ts';
+import { nameParts, outputDir, targetDir } from '../model/target-place.ts';
 
 export const outcomes = ['built', 'cached', 'failed', 'skipped'] as const;
 export type Outcome = (typeof outcomes)[number];

@@ -7,7 +7,8 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { stableJson, writeFileAtomic } from '../core/atomic-file.ts';
-import { targetDir, TARGET_SCHEMA_VERSION, type RemovedTarget, type Target } from '../model/target.ts';
+import { TARGET_SCHEMA_VERSION, type RemovedTarget, type Target } from '../model/target.ts';
+import { targetDir } from '../model/target-place.ts';
 import { inParallel } from '../core/pool.ts';
 
 export interface SyncReport {

@@ -1,6 +1,6 @@
 /**
  * Where kmatrix writes what it writes, one definition each. Everything is under dist/ (never
- * committed); a target's own outputs are placed by its name (model/target.ts: outputDir).
+ * committed); a target's own outputs are placed by its name (model/target-place.ts: outputDir).
  */
 import { join } from 'node:path';
 

@@ -13,7 +13,7 @@
  * (the store deletes nothing; its bytes stay valid for that kernel).
  */
 import { inParallel } from '../core/pool.ts';
-import { targetDir } from '../model/target.ts';
+import { targetDir } from '../model/target-place.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { KmatrixError } from '../core/errors.ts';
 import type { PublishedTarget } from './published-index.ts';

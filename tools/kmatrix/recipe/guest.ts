@@ -11,10 +11,9 @@ import type { GuestLock } from '../model/guest-lock.ts';
 import { familyOfHeaders } from '../distros/registry.ts';
 import { sha256 } from '../core/hash.ts';
 import { initScript } from './init-script.ts';
+import { QEMU_BINARY } from './qemu-binary.ts';
 
 export type Accel = 'kvm' | 'tcg';
-
-export const QEMU_BINARY: Record<Arch, string> = { x86_64: 'qemu-system-x86_64', aarch64: 'qemu-system-aarch64' };
 
 /** The guest's memory: enough for busybox, the modules and a smoke test. */
 const MEMORY_MIB = 256;

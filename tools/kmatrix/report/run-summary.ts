@@ -19,7 +19,7 @@ import {
   type TargetResult,
 } from '../compile/result.ts';
 import { inParallel } from '../core/pool.ts';
-import { nameParts, outputDir } from '../model/target.ts';
+import { nameParts, outputDir } from '../model/target-place.ts';
 import { bootLabel, bootOutputDir, type BootOutcome, type BootResult } from '../boot/result.ts';
 
 /** How many small result files are written at once. */
