@@ -121,14 +121,14 @@ export function testDriverTarget(
  * families — loaded on the first such file: on most commands every file is known, and loading
  * these modules and building the schemas was a good part of the plugin's load time (profiled).
  */
-interface Validation {
+interface TargetReading {
   targetFileSchemaOf: typeof import('../../tools/kmatrix/model/target.ts').targetFileSchemaOf;
   isRemoved: typeof import('../../tools/kmatrix/model/target.ts').isRemoved;
   familyOfHeaders: typeof import('../../tools/kmatrix/distros/registry.ts').familyOfHeaders;
 }
-let validation: Promise<Validation> | undefined;
-const loadValidation = (): Promise<Validation> =>
-  (validation ??= Promise.all([
+let targetReading: Promise<TargetReading> | undefined;
+const loadTargetReading = (): Promise<TargetReading> =>
+  (targetReading ??= Promise.all([
     import('../../tools/kmatrix/model/target.ts'),
     import('../../tools/kmatrix/distros/registry.ts'),
   ]).then(([{ targetFileSchemaOf, isRemoved }, { familyOfHeaders }]) => ({
@@ -139,7 +139,7 @@ const loadValidation = (): Promise<Validation> =>
 
 /** The target in a file, or null for the marker of a removed target (no project). */
 function readTarget(
-  { targetFileSchemaOf, isRemoved, familyOfHeaders }: Validation,
+  { targetFileSchemaOf, isRemoved, familyOfHeaders }: TargetReading,
   file: string,
   text: string,
 ): TargetNode | null {
@@ -205,7 +205,7 @@ export const createNodes: CreateNodes<KmatrixPluginOptions> = [
         const key = cache.digest(text);
         let node = cache.get(file, key);
         if (node === undefined) {
-          node = readTarget(await loadValidation(), file, text);
+          node = readTarget(await loadTargetReading(), file, text);
           cache.set(file, key, node);
         }
         targets.set(file, node);

@@ -5,8 +5,9 @@
  * before is not validated again. Only the fields the project node needs are kept — the build
  * reads and validates the whole target.json itself. Invalid files are never cached.
  *
- * The cache is salted with the source of the schemas, so a change to what "valid" means throws
- * every entry away. A missing, stale or unreadable cache file only costs the time it saves.
+ * The cache is salted with the source of the schemas and of the distro families, so a change to
+ * what "valid" means or to which family a target is of throws every entry away. A missing,
+ * stale or unreadable cache file only costs the time it saves.
  *
  * The key of a file's bytes is xxHash64 (xxhash-wasm), not a cryptographic hash: it only tells
  * "the bytes validated last time" from "other bytes" on this machine, and an attacker who can
@@ -16,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Target } from '../../tools/kmatrix/model/target.ts';
@@ -52,12 +53,24 @@ type Entry = [key: string, node: TargetNode | null];
 
 const FORMAT = 4;
 const here = dirname(fileURLToPath(import.meta.url));
-/** The shared schemas (the target's among them): a change to any of them re-validates every target. */
+/**
+ * What a cached node depends on besides the file's bytes — every model/ source (the schemas among
+ * them) and the distro families, whose header roles decide a target's family — so that a change
+ * to any of them re-validates every target.
+ */
 const MODEL = resolve(here, '../../tools/kmatrix/model');
-const SCHEMA_SOURCES = readdirSync(MODEL)
-  .filter((f) => f.endsWith('.ts'))
-  .sort()
-  .map((f) => join(MODEL, f));
+const DISTROS = resolve(here, '../../tools/kmatrix/distros');
+const SCHEMA_SOURCES = [
+  ...readdirSync(MODEL)
+    .filter((f) => f.endsWith('.ts'))
+    .sort()
+    .map((f) => join(MODEL, f)),
+  join(DISTROS, 'registry.ts'),
+  ...readdirSync(DISTROS, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(DISTROS, e.name, 'family.ts')))
+    .map((e) => join(DISTROS, e.name, 'family.ts'))
+    .sort(),
+];
 
 function salt(): string {
   const h = createHash('sha1').update(`kmatrix-target-cache ${FORMAT}\n`);
