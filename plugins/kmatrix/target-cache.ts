@@ -60,7 +60,7 @@ const here = dirname(fileURLToPath(import.meta.url));
  */
 const MODEL = resolve(here, '../../tools/kmatrix/model');
 const DISTROS = resolve(here, '../../tools/kmatrix/distros');
-const SCHEMA_SOURCES = [
+const SALT_SOURCES = [
   ...readdirSync(MODEL)
     .filter((f) => f.endsWith('.ts'))
     .sort()
@@ -74,7 +74,7 @@ const SCHEMA_SOURCES = [
 
 function salt(): string {
   const h = createHash('sha1').update(`kmatrix-target-cache ${FORMAT}\n`);
-  for (const f of SCHEMA_SOURCES) h.update(readFileSync(f));
+  for (const f of SALT_SOURCES) h.update(readFileSync(f));
   return h.digest('hex');
 }
 
