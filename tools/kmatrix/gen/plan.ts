@@ -10,11 +10,11 @@ import { matchesRelease, type MatrixRule, type Policy } from '../model/policy.ts
 import {
   BUILD_TIMESTAMP,
   CONTAINER_SRC,
-  projectName,
   TARGET_SCHEMA_VERSION,
   type DraftTarget,
   type Target,
 } from '../model/target.ts';
+import { projectName } from '../model/target-place.ts';
 import { gnuTriplet, type ToolchainSpec } from '../model/toolchain.ts';
 import { familyNamed } from '../distros/registry.ts';
 import type { DistroFamily } from '../distros/family.ts';

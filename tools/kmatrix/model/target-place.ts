@@ -1,6 +1,6 @@
 /**
- * Where a target lives: its folder under targets/, its outputs under dist/, and the fields its
- * project name encodes. Apart from target.json's schemas (model/target.ts), so that what only
+ * Where a target lives: its folder under targets/, its outputs under dist/, and its project name
+ * (both ways). Apart from target.json's schemas (model/target.ts), so that what only
  * places a target — the Nx plugin on every command, the run summary — does not load and build
  * them (profiled: the schema modules are a good part of the plugin's load time).
  */
@@ -21,7 +21,12 @@ export function outputDir(root: string, t: TargetPlace): string {
   return join(root, DIST, targetDir(t));
 }
 
-/** The target fields a project name (driver--distro--kernelrelease--arch) encodes. */
+/** A target's project name, readable and unique: `<driver>--<distro>--<kernelrelease>--<arch>`. */
+export function projectName(t: TargetPlace): string {
+  return `${t.driver.name}--${t.distro}--${t.kernelrelease}--${t.arch}`;
+}
+
+/** The target fields a project name (projectName's inverse) encodes. */
 export function nameParts(name: string): TargetPlace {
   const [driver, distro, kernelrelease, arch] = name.split('--') as [string, string, string, Target['arch']];
   return { driver: { name: driver }, distro, kernelrelease, arch };

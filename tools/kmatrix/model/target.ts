@@ -94,11 +94,6 @@ export type DraftTarget = Omit<TargetSpec, 'headers' | 'kernel'> & {
   kernel: Omit<TargetSpec['kernel'], 'image'> & { image?: ListedImage };
 };
 
-/** Readable and unique: `<driver>--<distro>--<kernelrelease>--<arch>`. */
-export function projectName(t: Pick<Target, 'driver' | 'distro' | 'kernelrelease' | 'arch'>): string {
-  return `${t.driver.name}--${t.distro}--${t.kernelrelease}--${t.arch}`;
-}
-
 /**
  * What gen leaves where a target was removed from the matrix. Nx reads a *deleted* project file as
  * "every task is affected" (its deleted-project-configuration rule), so one kernel dropping out of
